@@ -1,0 +1,152 @@
+// Package wire holds the JSON shapes of the circle's HTTP API (v1), shared
+// by the server's handlers and the Go client. The contract they implement
+// is API.md; field names here are that contract and must not change.
+package wire
+
+import "time"
+
+// ErrorBody is the body of every error response.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail carries a stable snake_case code and a sentence a person can
+// act on.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error codes and their HTTP statuses (API.md).
+const (
+	CodeInvalidRequest  = "invalid_request" // 400
+	CodeUnauthenticated = "unauthenticated" // 401
+	CodeForbidden       = "forbidden"       // 403
+	CodeNotFound        = "not_found"       // 404
+	CodeConflict        = "conflict"        // 409
+	CodeTooLarge        = "too_large"       // 413
+	CodeRuleViolation   = "rule_violation"  // 422
+	CodeRateLimited     = "rate_limited"    // 429
+	CodeNotImplemented  = "not_implemented" // 501
+	CodeNotReady        = "not_ready"       // 503
+	CodeInternal        = "internal"        // 500
+)
+
+// EnrollRequest is the body of POST /v1/enroll.
+type EnrollRequest struct {
+	Invite     string `json:"invite"`
+	MemberName string `json:"member_name"`
+	DeviceName string `json:"device_name"`
+	PublicKey  []byte `json:"public_key"` // raw 32-byte Ed25519 key, standard base64 in JSON
+	ActorID    string `json:"actor_id"`   // hex automerge actor id
+}
+
+// EnrollResponse answers POST /v1/enroll.
+type EnrollResponse struct {
+	CircleID    string `json:"circle_id"`
+	MemberID    string `json:"member_id"`
+	DeviceID    string `json:"device_id"`
+	AccessToken string `json:"access_token"`
+	ExpiresIn   int    `json:"expires_in"` // seconds
+}
+
+// TokenRequest is the body of POST /v1/token.
+type TokenRequest struct {
+	Assertion string `json:"assertion"`
+}
+
+// TokenResponse answers POST /v1/token.
+type TokenResponse struct {
+	AccessToken string `json:"access_token"`
+	ExpiresIn   int    `json:"expires_in"`
+}
+
+// InviteRequest is the body of POST /v1/invites.
+type InviteRequest struct {
+	For       string `json:"for"`                  // "member" or "device"
+	ExpiresIn string `json:"expires_in,omitempty"` // Go duration, default 72h
+}
+
+// InviteResponse answers POST /v1/invites.
+type InviteResponse struct {
+	Code      string    `json:"code"`
+	ExpiresAt time.Time `json:"expires_at"`
+	URL       string    `json:"url"`
+}
+
+// Circle answers GET /v1/circle.
+type Circle struct {
+	CircleID string            `json:"circle_id"`
+	Name     string            `json:"name"`
+	Epoch    int64             `json:"epoch"`
+	Docs     map[string]string `json:"docs"`
+	Members  []CircleMember    `json:"members"`
+}
+
+// CircleMember is one member in GET /v1/circle.
+type CircleMember struct {
+	MemberID string   `json:"member_id"`
+	Name     string   `json:"name"`
+	Ledgers  []string `json:"ledgers"`
+	Ballots  string   `json:"ballots"`
+}
+
+// SyncRequest is the body of POST /v1/sync, and SyncResponse its answer:
+// both are a batch of automerge sync messages, one per document.
+type SyncRequest struct {
+	Messages []SyncMessage `json:"messages"`
+}
+
+// SyncResponse answers POST /v1/sync.
+type SyncResponse struct {
+	Messages []SyncMessage `json:"messages"`
+}
+
+// SyncMessage is one automerge sync message for one document.
+type SyncMessage struct {
+	Doc  string `json:"doc"`
+	Data []byte `json:"data"` // standard base64 in JSON
+}
+
+// Entry is a ledger entry as the REST API shows it. Member is the author;
+// it is filled in by the server and ignored on input.
+type Entry struct {
+	ID           string    `json:"id"`
+	Member       string    `json:"member,omitempty"`
+	Kind         string    `json:"kind"`
+	Quantity     float64   `json:"quantity"`
+	Unit         string    `json:"unit,omitempty"`
+	Note         string    `json:"note"`
+	At           time.Time `json:"at"`
+	Counterparty string    `json:"counterparty,omitempty"`
+	Voids        string    `json:"voids,omitempty"`
+}
+
+// EntryList answers GET /v1/ledger/entries.
+type EntryList struct {
+	Entries    []Entry `json:"entries"`
+	NextCursor string  `json:"next_cursor,omitempty"`
+}
+
+// Balance is one member's line in GET /v1/balances.
+type Balance struct {
+	MemberID   string     `json:"member_id"`
+	Name       string     `json:"name,omitempty"`
+	Given      float64    `json:"given"`
+	Received   float64    `json:"received"`
+	Balance    float64    `json:"balance"`
+	LastActive *time.Time `json:"last_active"`
+}
+
+// Signals are the early warnings of informal hierarchy or disengagement.
+type Signals struct {
+	TopShare      float64  `json:"top_share"`
+	Gini          float64  `json:"gini"`
+	SilentMembers []string `json:"silent_members"`
+}
+
+// Balances answers GET /v1/balances.
+type Balances struct {
+	Members []Balance `json:"members"`
+	Signals Signals   `json:"signals"`
+}

@@ -31,16 +31,13 @@ func schemaErr(format string, args ...any) error {
 	return &RuleError{Rule: RuleSchema, Message: fmt.Sprintf(format, args...)}
 }
 
-// ErrEntryExists is returned by PutEntry and PutCredit for an id the ledger
-// already holds. Accepted entries are never rewritten: a correction is a new
-// entry that voids the old one.
+// ErrEntryExists is returned by PutEntry, PutCredit, PutProposal and
+// PutResetStatement for an id the document already holds. Accepted entries
+// are never rewritten: a correction is a new entry that voids the old one.
+// To make a retry safe, look the id up and compare with Same.
 var ErrEntryExists = errors.New("an entry with this id already exists")
 
 // ErrNotInitialized is returned by the Put functions when the document lacks
 // the root object they write into (the matching Init function was not
 // applied to it).
 var ErrNotInitialized = errors.New("document is not initialized for this kind")
-
-// ErrExists is returned by PutProposal and PutResetStatement for an id that
-// the document already holds with different content.
-var ErrExists = errors.New("already exists with other content")

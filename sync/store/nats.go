@@ -1,0 +1,185 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// MaxPayload is the largest message, headers included, the embedded server
+// accepts. It bounds a single chunk or snapshot; a snapshot of a few MB fits.
+const MaxPayload = 8 << 20
+
+// NATSConfig configures the embedded nats-server started by StartNATS.
+type NATSConfig struct {
+	// Dir is the JetStream store directory. Required. Everything the store
+	// keeps lives below it, so a copy of Dir taken while the server is
+	// stopped is a complete backup.
+	Dir string
+
+	// Listen is the host:port of the client listener. Empty means no
+	// listener at all (DontListen): only the in-process connection can
+	// reach the server. A port of 0 picks a free port.
+	Listen string
+
+	// SyncAlways makes JetStream fsync every write before acknowledging it.
+	// Off by default; see the package documentation for the trade-off.
+	SyncAlways bool
+
+	// Logger receives the server's log lines. Nil discards them.
+	Logger *slog.Logger
+
+	// Leaf node remotes (federation) will be added here; they need no
+	// change to the store itself.
+}
+
+// NATS is a running embedded nats-server with JetStream and an in-process
+// client connection to it. Create it with StartNATS and stop it with Close.
+type NATS struct {
+	srv    *server.Server
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	closed chan struct{} // closed when nc is closed
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// StartNATS starts nats-server with JetStream storing in cfg.Dir, waits
+// until it accepts connections (bounded by ctx, or 30 s when ctx has no
+// deadline), and connects to it in-process. The caller must Close the
+// returned NATS.
+func StartNATS(ctx context.Context, cfg NATSConfig) (*NATS, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("store: NATSConfig.Dir is required")
+	}
+	opts := &server.Options{
+		ServerName: "circled",
+		JetStream:  true,
+		StoreDir:   cfg.Dir,
+		SyncAlways: cfg.SyncAlways,
+		MaxPayload: MaxPayload,
+		NoSigs:     true,
+		NoLog:      cfg.Logger == nil,
+	}
+	if cfg.Listen == "" {
+		opts.DontListen = true
+	} else {
+		host, portStr, err := net.SplitHostPort(cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("store: listen address %q: %w", cfg.Listen, err)
+		}
+		port, err := strconv.Atoi(portStr)
+		if err != nil || port < 0 || port > 65535 {
+			return nil, fmt.Errorf("store: listen port %q is not a port number", portStr)
+		}
+		if port == 0 {
+			// nats-server reads 0 as "the default port 4222".
+			port = server.RANDOM_PORT
+		}
+		opts.Host, opts.Port = host, port
+	}
+
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("store: new nats-server: %w", err)
+	}
+	if cfg.Logger != nil {
+		l := cfg.Logger.With("component", "nats")
+		srv.SetLoggerV2(slogLogger{l}, l.Enabled(ctx, slog.LevelDebug), false, false)
+	}
+	go srv.Start()
+
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+	}
+	for !srv.ReadyForConnections(100 * time.Millisecond) {
+		if err := ctx.Err(); err != nil {
+			srv.Shutdown()
+			srv.WaitForShutdown()
+			return nil, fmt.Errorf("store: nats-server not ready: %w", err)
+		}
+	}
+	if !srv.JetStreamEnabled() {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return nil, fmt.Errorf("store: JetStream did not start in %s (see the server log)", cfg.Dir)
+	}
+
+	n := &NATS{srv: srv, closed: make(chan struct{})}
+	nc, err := nats.Connect(srv.ClientURL(),
+		nats.InProcessServer(srv),
+		nats.Name("circled-store"),
+		nats.ClosedHandler(func(*nats.Conn) { close(n.closed) }),
+	)
+	if err != nil {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return nil, fmt.Errorf("store: connect in-process: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return nil, fmt.Errorf("store: jetstream: %w", err)
+	}
+	n.nc, n.js = nc, js
+	return n, nil
+}
+
+// Conn returns the in-process client connection.
+func (n *NATS) Conn() *nats.Conn { return n.nc }
+
+// JetStream returns a JetStream context on the in-process connection.
+func (n *NATS) JetStream() jetstream.JetStream { return n.js }
+
+// Server returns the embedded server, e.g. for its ClientURL or monitoring.
+func (n *NATS) Server() *server.Server { return n.srv }
+
+// Close drains the in-process connection (pending publishes and their acks
+// finish), shuts the server down and waits until it has stopped, so the
+// store directory may be reopened or copied afterwards. Calling Close again
+// returns the first result.
+func (n *NATS) Close() error {
+	n.closeOnce.Do(func() {
+		if err := n.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			n.closeErr = fmt.Errorf("store: drain: %w", err)
+			n.nc.Close()
+		}
+		// Drain is asynchronous; it closes the connection when done, bounded
+		// by the connection's drain timeout.
+		<-n.closed
+		n.srv.Shutdown()
+		n.srv.WaitForShutdown()
+	})
+	return n.closeErr
+}
+
+// slogLogger adapts a *slog.Logger to nats-server's Logger interface.
+type slogLogger struct{ l *slog.Logger }
+
+var _ server.Logger = slogLogger{}
+
+func (s slogLogger) Noticef(format string, v ...any) { s.l.Info(fmt.Sprintf(format, v...)) }
+func (s slogLogger) Warnf(format string, v ...any)   { s.l.Warn(fmt.Sprintf(format, v...)) }
+func (s slogLogger) Errorf(format string, v ...any)  { s.l.Error(fmt.Sprintf(format, v...)) }
+func (s slogLogger) Debugf(format string, v ...any)  { s.l.Debug(fmt.Sprintf(format, v...)) }
+func (s slogLogger) Tracef(format string, v ...any)  { s.l.Debug(fmt.Sprintf(format, v...)) }
+
+// Fatalf logs at error level and, unlike nats-server's own loggers, does not
+// exit the process: the owner of NATS decides what a failed server means.
+func (s slogLogger) Fatalf(format string, v ...any) {
+	s.l.Error(fmt.Sprintf(format, v...), "fatal", true)
+}

@@ -1,0 +1,617 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Errors callers branch on. Every error the store returns wraps one of these
+// or a JetStream/NATS error.
+var (
+	// ErrNotFound: no document, key or snapshot is stored under that name.
+	ErrNotFound = errors.New("store: not found")
+	// ErrExists: KV.Create found the key already present.
+	ErrExists = errors.New("store: key exists")
+	// ErrConflict: a compare-and-set write lost, because the key's revision
+	// (or the doc's snapshot) moved since the caller read it.
+	ErrConflict = errors.New("store: revision conflict")
+	// ErrReplay: ClaimJTI saw the token id before.
+	ErrReplay = errors.New("store: token id already used")
+	// ErrBadKey: a KV key or token id is empty or too long.
+	ErrBadKey = errors.New("store: bad key")
+	// ErrBadDoc: a document id is not 1..64 characters of [A-Za-z0-9].
+	ErrBadDoc = errors.New("store: bad document id")
+	// ErrTooLarge: data does not fit in one JetStream message.
+	ErrTooLarge = errors.New("store: data too large")
+	// ErrBadCovers: PutSnapshot's covers is below the stored snapshot's
+	// covers or beyond the document's last chunk.
+	ErrBadCovers = errors.New("store: snapshot covers out of range")
+	// ErrJTIExpiry: a token expires later than the replay window (JTITTL)
+	// would remember its id.
+	ErrJTIExpiry = errors.New("store: token expiry beyond replay window")
+)
+
+// Names of the JetStream streams and KV buckets the store owns.
+const (
+	ChunkStream    = "CIRC_CHUNKS"
+	SnapshotStream = "CIRC_SNAPS"
+	chunkPrefix    = "circ.chunk."
+	snapPrefix     = "circ.snap."
+
+	syncBucket    = "circ_syncstates"
+	metaBucket    = "circ_meta"
+	invitesBucket = "circ_invites"
+	jtiBucket     = "circ_jti"
+
+	// CoversHeader is the snapshot message header holding the highest
+	// chunk sequence the snapshot includes.
+	CoversHeader = "Circ-Covers"
+
+	// MaxDataSize bounds one chunk's or snapshot's data; the rest of
+	// MaxPayload is headroom for headers.
+	MaxDataSize = MaxPayload - 4096
+
+	maxDocID = 64
+)
+
+// Options tune Open. The zero value is usable.
+type Options struct {
+	// Replicas is the JetStream replica count of every stream and bucket
+	// (default 1; 3 on an external cluster).
+	Replicas int
+	// JTITTL is how long ClaimJTI remembers a token id (default 10 min). It
+	// must exceed the longest token lifetime.
+	JTITTL time.Duration
+}
+
+// Store is the circle server's persistence: document chunks and snapshots
+// in two JetStream streams, small state in KV buckets. It is safe for
+// concurrent use. It holds no goroutines; closing the NATS connection ends
+// it.
+type Store struct {
+	js        jetstream.JetStream
+	nc        *nats.Conn
+	apiPrefix string
+	chunks    jetstream.Stream
+	snaps     jetstream.Stream
+	opts      Options
+
+	syncStates *bucket
+	meta       *bucket
+	invites    *bucket
+	jti        *bucket
+}
+
+// Chunk is one stored incremental change chunk of a document. Seq is its
+// JetStream stream sequence: strictly increasing per document, but not
+// contiguous, since all documents share one stream.
+type Chunk struct {
+	Seq  uint64
+	Data []byte
+}
+
+// Doc is what Load returns for one document: the latest snapshot (nil if
+// none) and, in order, every chunk newer than it.
+type Doc struct {
+	// Snapshot is the latest snapshot's data, nil if there is none.
+	Snapshot []byte
+	// Covers is the highest chunk sequence the snapshot includes (0 if none).
+	Covers uint64
+	// Chunks are the chunks with Seq > Covers, in Seq order.
+	Chunks []Chunk
+	// LastSeq is the highest sequence the doc has seen: the last chunk's
+	// Seq, or Covers when no newer chunk exists. Pass it as covers to
+	// PutSnapshot after saving the loaded state.
+	LastSeq uint64
+}
+
+// ChunkWrite is one chunk to append in AppendChunks.
+type ChunkWrite struct {
+	Doc  string
+	Data []byte
+}
+
+// WriteFailure names one write of an AppendChunks batch that failed.
+type WriteFailure struct {
+	Index int    // position in the batch
+	Doc   string // document id
+	Err   error
+}
+
+// BatchError is returned by AppendChunks when some writes were not
+// acknowledged. Writes not listed succeeded. A write that failed on a
+// cancelled context may still have been stored.
+type BatchError struct {
+	Failures []WriteFailure
+}
+
+// Error summarises the failures.
+func (e *BatchError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "store: %d chunk writes failed", len(e.Failures))
+	for i, f := range e.Failures {
+		if i == 3 {
+			b.WriteString("; …")
+			break
+		}
+		fmt.Fprintf(&b, "; #%d doc %s: %v", f.Index, f.Doc, f.Err)
+	}
+	return b.String()
+}
+
+// Unwrap returns every failure's error, for errors.Is and errors.As.
+func (e *BatchError) Unwrap() []error {
+	errs := make([]error, len(e.Failures))
+	for i, f := range e.Failures {
+		errs[i] = f.Err
+	}
+	return errs
+}
+
+// Open creates or updates the streams and KV buckets the store needs and
+// returns a Store using them. It is idempotent: opening an existing store
+// keeps its data and applies changed options (replicas, JTI TTL).
+func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, error) {
+	if opts.Replicas == 0 {
+		opts.Replicas = 1
+	}
+	if opts.Replicas < 0 || opts.Replicas > 5 {
+		return nil, fmt.Errorf("store: replicas %d out of range 1..5", opts.Replicas)
+	}
+	if opts.JTITTL == 0 {
+		opts.JTITTL = 10 * time.Minute
+	}
+	if opts.JTITTL < time.Second {
+		return nil, fmt.Errorf("store: JTITTL %s too short", opts.JTITTL)
+	}
+
+	s := &Store{js: js, nc: js.Conn(), opts: opts, apiPrefix: apiPrefix(js.Options())}
+	var err error
+	s.chunks, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        ChunkStream,
+		Description: "circles: incremental change chunks, subject circ.chunk.<doc>",
+		Subjects:    []string{chunkPrefix + ">"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    opts.Replicas,
+		MaxMsgSize:  MaxPayload,
+		AllowDirect: true,
+		// Chunks leave only by purge, after a snapshot covers them.
+		DenyDelete: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: stream %s: %w", ChunkStream, err)
+	}
+	s.snaps, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:              SnapshotStream,
+		Description:       "circles: latest snapshot per doc, subject circ.snap.<doc>",
+		Subjects:          []string{snapPrefix + ">"},
+		Storage:           jetstream.FileStorage,
+		Replicas:          opts.Replicas,
+		MaxMsgSize:        MaxPayload,
+		MaxMsgsPerSubject: 1,
+		AllowDirect:       true,
+		DenyDelete:        true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: stream %s: %w", SnapshotStream, err)
+	}
+
+	buckets := []struct {
+		dst  **bucket
+		name string
+		desc string
+		ttl  time.Duration
+	}{
+		{&s.syncStates, syncBucket, "circles: automerge sync state per device and doc", 0},
+		{&s.meta, metaBucket, "circles: circle config, keys, roster cache, counters", 0},
+		{&s.invites, invitesBucket, "circles: pending invites", 0},
+		{&s.jti, jtiBucket, "circles: seen token ids (replay guard)", opts.JTITTL},
+	}
+	for _, b := range buckets {
+		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      b.name,
+			Description: b.desc,
+			History:     1,
+			TTL:         b.ttl,
+			Storage:     jetstream.FileStorage,
+			Replicas:    opts.Replicas,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("store: bucket %s: %w", b.name, err)
+		}
+		*b.dst = &bucket{kv: kv, name: b.name}
+	}
+	return s, nil
+}
+
+// apiPrefix is the JetStream API subject prefix js sends requests to.
+func apiPrefix(o jetstream.JetStreamOptions) string {
+	switch {
+	case o.Domain != "":
+		return "$JS." + o.Domain + ".API."
+	case o.APIPrefix != "":
+		return strings.TrimSuffix(o.APIPrefix, ".") + "."
+	default:
+		return jetstream.DefaultAPIPrefix
+	}
+}
+
+// ValidDocID reports whether id is a usable document id: 1..64 characters
+// of [A-Za-z0-9] (automerge-repo's base58 ids are).
+func ValidDocID(id string) bool {
+	if len(id) == 0 || len(id) > maxDocID {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func checkDoc(doc string) error {
+	if !ValidDocID(doc) {
+		return fmt.Errorf("%w: %.80q", ErrBadDoc, doc)
+	}
+	return nil
+}
+
+func (s *Store) checkSize(n int) error {
+	limit := min(MaxDataSize, int(s.nc.MaxPayload())-4096)
+	if n > limit {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, n, limit)
+	}
+	return nil
+}
+
+// AppendChunk appends data as the next chunk of doc and returns its
+// sequence. It returns only after JetStream acknowledged the write, so the
+// chunk is on disk (see the package documentation for fsync). Errors:
+// ErrBadDoc, ErrTooLarge, or the publish error.
+func (s *Store) AppendChunk(ctx context.Context, doc string, data []byte) (uint64, error) {
+	if err := checkDoc(doc); err != nil {
+		return 0, err
+	}
+	if err := s.checkSize(len(data)); err != nil {
+		return 0, err
+	}
+	ack, err := s.js.Publish(ctx, chunkPrefix+doc, data)
+	if err != nil {
+		return 0, fmt.Errorf("store: append chunk to %s: %w", doc, err)
+	}
+	return ack.Sequence, nil
+}
+
+// AppendChunks appends several chunks, possibly to different docs: it
+// publishes all of them asynchronously and then waits for every ack. The
+// result holds each write's sequence, in batch order (0 for a failed write).
+// Chunks of one doc are stored in batch order. If any write fails the error
+// is a *BatchError naming them. An invalid doc id or size fails the whole
+// batch before anything is sent. Without a ctx deadline, waiting is bounded
+// by 30 s.
+func (s *Store) AppendChunks(ctx context.Context, batch []ChunkWrite) ([]uint64, error) {
+	for i, w := range batch {
+		if err := checkDoc(w.Doc); err != nil {
+			return nil, fmt.Errorf("batch #%d: %w", i, err)
+		}
+		if err := s.checkSize(len(w.Data)); err != nil {
+			return nil, fmt.Errorf("batch #%d: %w", i, err)
+		}
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+	}
+	deadline, _ := ctx.Deadline()
+
+	seqs := make([]uint64, len(batch))
+	futures := make([]jetstream.PubAckFuture, len(batch))
+	var failed []WriteFailure
+	for i, w := range batch {
+		// When too many acks are outstanding, PublishAsync stalls; let it
+		// wait as long as our context allows instead of its default 200 ms.
+		stall := max(time.Until(deadline), time.Millisecond)
+		f, err := s.js.PublishAsync(chunkPrefix+w.Doc, w.Data, jetstream.WithStallWait(stall))
+		if err != nil {
+			failed = append(failed, WriteFailure{Index: i, Doc: w.Doc, Err: err})
+			continue
+		}
+		futures[i] = f
+	}
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
+		select {
+		case ack := <-f.Ok():
+			seqs[i] = ack.Sequence
+		case err := <-f.Err():
+			failed = append(failed, WriteFailure{Index: i, Doc: batch[i].Doc, Err: err})
+		case <-ctx.Done():
+			failed = append(failed, WriteFailure{Index: i, Doc: batch[i].Doc, Err: ctx.Err()})
+		}
+	}
+	if len(failed) > 0 {
+		slices.SortFunc(failed, func(a, b WriteFailure) int { return a.Index - b.Index })
+		return seqs, &BatchError{Failures: failed}
+	}
+	return seqs, nil
+}
+
+// snapshot is the stored snapshot of a doc as read from the stream.
+type snapshot struct {
+	data   []byte
+	covers uint64
+	seq    uint64 // its sequence in SnapshotStream, for compare-and-set
+}
+
+// getSnapshot returns doc's snapshot, or nil if it has none.
+func (s *Store) getSnapshot(ctx context.Context, doc string) (*snapshot, error) {
+	m, err := s.snaps.GetLastMsgForSubject(ctx, snapPrefix+doc)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get snapshot of %s: %w", doc, err)
+	}
+	covers, err := strconv.ParseUint(m.Header.Get(CoversHeader), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("store: snapshot of %s (seq %d): bad %s header: %w", doc, m.Sequence, CoversHeader, err)
+	}
+	return &snapshot{data: m.Data, covers: covers, seq: m.Sequence}, nil
+}
+
+// lastChunkSeq returns the sequence of doc's newest stored chunk, 0 if none.
+func (s *Store) lastChunkSeq(ctx context.Context, doc string) (uint64, error) {
+	m, err := s.chunks.GetLastMsgForSubject(ctx, chunkPrefix+doc)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: last chunk of %s: %w", doc, err)
+	}
+	return m.Sequence, nil
+}
+
+// PutSnapshot stores data as doc's snapshot, stating that it includes every
+// chunk of doc with Seq <= covers, and then purges those chunks. The order
+// makes a crash harmless: if the process dies between the two steps, the
+// covered chunks are still stored, Load skips them, and the next
+// PutSnapshot purges them.
+//
+// covers may not go below the stored snapshot's covers, nor beyond the doc's
+// newest chunk (ErrBadCovers): either would lose or hide chunks. If another
+// PutSnapshot for doc lands between reading and writing, the call fails with
+// ErrConflict and nothing is purged. Other errors: ErrBadDoc, ErrTooLarge.
+func (s *Store) PutSnapshot(ctx context.Context, doc string, data []byte, covers uint64) error {
+	if err := checkDoc(doc); err != nil {
+		return err
+	}
+	if err := s.checkSize(len(data)); err != nil {
+		return err
+	}
+	cur, err := s.getSnapshot(ctx, doc)
+	if err != nil {
+		return err
+	}
+	last, err := s.lastChunkSeq(ctx, doc)
+	if err != nil {
+		return err
+	}
+	var curCovers, curSeq uint64
+	if cur != nil {
+		curCovers, curSeq = cur.covers, cur.seq
+	}
+	if covers < curCovers || covers > max(last, curCovers) {
+		return fmt.Errorf("%w: doc %s covers %d, stored snapshot covers %d, last chunk %d",
+			ErrBadCovers, doc, covers, curCovers, last)
+	}
+
+	msg := nats.NewMsg(snapPrefix + doc)
+	msg.Header.Set(CoversHeader, strconv.FormatUint(covers, 10))
+	msg.Data = data
+	if _, err := s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(curSeq)); err != nil {
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+			return fmt.Errorf("%w: snapshot of %s changed meanwhile: %v", ErrConflict, doc, err)
+		}
+		return fmt.Errorf("store: put snapshot of %s: %w", doc, err)
+	}
+	if covers == 0 {
+		return nil
+	}
+	// Purge keeps messages from sequence covers+1 on.
+	err = s.chunks.Purge(ctx, jetstream.WithPurgeSubject(chunkPrefix+doc), jetstream.WithPurgeSequence(covers+1))
+	if err != nil {
+		return fmt.Errorf("store: snapshot of %s stored, purge of covered chunks failed (a later snapshot retries it): %w", doc, err)
+	}
+	return nil
+}
+
+// raw reads everything stored for doc: all its chunks, then its snapshot.
+// Chunks are read first: a snapshot written concurrently covers at least
+// every chunk a concurrent purge removed, so filtering the chunks by the
+// snapshot read afterwards never loses one.
+func (s *Store) raw(ctx context.Context, doc string) (*snapshot, []Chunk, error) {
+	var chunks []Chunk
+	err := s.scan(ctx, ChunkStream, chunkPrefix+doc, 0, func(_ string, seq uint64, data []byte) error {
+		chunks = append(chunks, Chunk{Seq: seq, Data: data})
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: read chunks of %s: %w", doc, err)
+	}
+	snap, err := s.getSnapshot(ctx, doc)
+	if err != nil {
+		return nil, nil, err
+	}
+	return snap, chunks, nil
+}
+
+// Load returns doc's snapshot and the chunks newer than it. Chunks the
+// snapshot already covers (left over from an interrupted PutSnapshot) are
+// skipped. Errors: ErrBadDoc, ErrNotFound when nothing is stored for doc.
+func (s *Store) Load(ctx context.Context, doc string) (Doc, error) {
+	if err := checkDoc(doc); err != nil {
+		return Doc{}, err
+	}
+	snap, chunks, err := s.raw(ctx, doc)
+	if err != nil {
+		return Doc{}, err
+	}
+	if snap == nil && len(chunks) == 0 {
+		return Doc{}, fmt.Errorf("load %s: %w", doc, ErrNotFound)
+	}
+	var d Doc
+	if snap != nil {
+		d.Snapshot, d.Covers = snap.data, snap.covers
+		if d.Snapshot == nil {
+			d.Snapshot = []byte{}
+		}
+	}
+	i, _ := slices.BinarySearchFunc(chunks, d.Covers+1, func(c Chunk, seq uint64) int {
+		return cmpUint(c.Seq, seq)
+	})
+	if i < len(chunks) {
+		d.Chunks = chunks[i:]
+	}
+	d.LastSeq = d.Covers
+	if n := len(d.Chunks); n > 0 {
+		d.LastSeq = d.Chunks[n-1].Seq
+	}
+	return d, nil
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Docs returns the ids of all stored documents, sorted.
+func (s *Store) Docs(ctx context.Context) ([]string, error) {
+	set := map[string]struct{}{}
+	for _, st := range []struct {
+		stream jetstream.Stream
+		prefix string
+	}{{s.chunks, chunkPrefix}, {s.snaps, snapPrefix}} {
+		info, err := st.stream.Info(ctx, jetstream.WithSubjectFilter(st.prefix+">"))
+		if err != nil {
+			return nil, fmt.Errorf("store: list docs: %w", err)
+		}
+		for subj := range info.State.Subjects {
+			set[strings.TrimPrefix(subj, st.prefix)] = struct{}{}
+		}
+	}
+	docs := make([]string, 0, len(set))
+	for d := range set {
+		docs = append(docs, d)
+	}
+	slices.Sort(docs)
+	return docs, nil
+}
+
+// eachWindow is how many docs Each loads ahead of the callback.
+const eachWindow = 8
+
+// Each calls fn for every stored document, in id order, with what Load
+// returns for it. Loads run a few documents ahead of fn, so memory holds at
+// most a handful of documents at once. fn runs on the caller's goroutine;
+// an error from fn stops the walk and is returned as is.
+func (s *Store) Each(ctx context.Context, fn func(doc string, d Doc) error) error {
+	docs, err := s.Docs(ctx)
+	if err != nil {
+		return err
+	}
+	type loaded struct {
+		doc Doc
+		err error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+
+	results := make([]chan loaded, len(docs))
+	for i := range results {
+		results[i] = make(chan loaded, 1)
+	}
+	slots := make(chan struct{}, eachWindow)
+	wg.Go(func() {
+		for i, id := range docs {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			wg.Go(func() {
+				d, err := s.Load(ctx, id)
+				results[i] <- loaded{d, err}
+			})
+		}
+	})
+	for i, id := range docs {
+		var r loaded
+		select {
+		case r = <-results[i]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		<-slots
+		if r.err != nil {
+			return r.err
+		}
+		if err := fn(id, r.doc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DocBytes returns a stable dump of everything stored for doc: the snapshot
+// with its covers and every stored chunk with its sequence, covered or not.
+// Two calls return equal bytes exactly when nothing was written, purged or
+// replaced in between. Errors: ErrBadDoc, ErrNotFound.
+func (s *Store) DocBytes(ctx context.Context, doc string) ([]byte, error) {
+	if err := checkDoc(doc); err != nil {
+		return nil, err
+	}
+	snap, chunks, err := s.raw(ctx, doc)
+	if err != nil {
+		return nil, err
+	}
+	if snap == nil && len(chunks) == 0 {
+		return nil, fmt.Errorf("dump %s: %w", doc, ErrNotFound)
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "circles-store-doc/1 %s\n", doc)
+	if snap != nil {
+		fmt.Fprintf(&b, "snapshot covers=%d len=%d\n", snap.covers, len(snap.data))
+		b.Write(snap.data)
+		b.WriteByte('\n')
+	}
+	for _, c := range chunks {
+		fmt.Fprintf(&b, "chunk seq=%d len=%d\n", c.Seq, len(c.Data))
+		b.Write(c.Data)
+		b.WriteByte('\n')
+	}
+	return b.Bytes(), nil
+}

@@ -1,0 +1,341 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"os/user"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mdp/qrterminal/v3"
+
+	"github.com/circles-coop/circles/crdt"
+	"github.com/circles-coop/circles/mobile-api/client"
+)
+
+// openDevice opens the device in e.home with a hint when there is none.
+func openDevice(e *env) (*client.Device, error) {
+	d, err := client.OpenDevice(e.home)
+	if errors.Is(err, client.ErrNoDevice) {
+		return nil, fmt.Errorf("no device in %s; run: circlectl join URL INVITE", e.home)
+	}
+	return d, err
+}
+
+func joinCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+	name := fs.String("name", "", "your name in the circle (default: your login name)")
+	device := fs.String("device", "", "this device's name (default: the host name)")
+	return func(ctx context.Context, e *env, args []string) error {
+		if len(args) != 2 {
+			return usagef("want URL and INVITE, got %d arguments", len(args))
+		}
+		if *name == "" {
+			if u, err := user.Current(); err == nil {
+				*name = u.Username
+			}
+		}
+		if *device == "" {
+			if h, err := os.Hostname(); err == nil {
+				*device = h
+			}
+		}
+		d, err := client.Join(ctx, e.home, args[0], inviteCode(args[1]), *name, *device)
+		if d == nil {
+			return err
+		}
+		info := d.Info()
+		circle := info.CircleID
+		if info.Circle != nil && info.Circle.Name != "" {
+			circle = fmt.Sprintf("%s (%s)", info.Circle.Name, info.CircleID)
+		}
+		fmt.Fprintf(e.stdout, "joined %s as %s (member %s, device %s)\n", circle, info.MemberName, info.MemberID, info.DeviceID)
+		fmt.Fprintf(e.stdout, "device home: %s\n", e.home)
+		return err
+	}
+}
+
+func logCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+	kind := fs.String("kind", "", "hours, lend, meal, skill or other (default: hours)")
+	to := fs.String("to", "", "member (name or id) the contribution benefited")
+	at := fs.String("at", "", "when it happened: RFC 3339, 2025-05-01 18:00, yesterday, -3h (default: now)")
+	unit := fs.String("unit", "", `unit of the quantity (default "h" for a duration)`)
+	voids := fs.String("voids", "", "id of an earlier entry this one corrects")
+	return func(ctx context.Context, e *env, args []string) error {
+		if len(args) < 2 {
+			return usagef("want QUANTITY and NOTE, got %d arguments", len(args))
+		}
+		q, isDuration, err := parseQuantity(args[0])
+		if err != nil {
+			return usagef("%v", err)
+		}
+		entry := crdt.Entry{Kind: *kind, Quantity: q, Unit: *unit, Note: strings.Join(args[1:], " "), Voids: *voids}
+		if entry.Kind == "" {
+			entry.Kind = "hours"
+		}
+		if !slices.Contains(crdt.EntryKinds, entry.Kind) {
+			return usagef("--kind %q: want one of %s", entry.Kind, strings.Join(crdt.EntryKinds, ", "))
+		}
+		if entry.Unit == "" && (isDuration || entry.Kind == "hours") {
+			entry.Unit = "h"
+		}
+		if entry.At, err = parseWhen(*at, time.Now()); err != nil {
+			return usagef("--at: %v", err)
+		}
+		d, err := openDevice(e)
+		if err != nil {
+			return err
+		}
+		if *to != "" {
+			id, ok := d.MemberByName(*to)
+			if !ok {
+				return fmt.Errorf("--to %q: no single member of that name or id in the circle as last synced", *to)
+			}
+			entry.Counterparty = id
+		}
+		entry, err = d.Log(entry)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "logged %s %s %q at %s (entry %s); run circlectl sync to share it\n",
+			formatQuantity(entry.Quantity, entry.Unit), entry.Kind, entry.Note, entry.At.Local().Format("2006-01-02 15:04"), entry.ID)
+		return nil
+	}
+}
+
+func syncCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+	return func(ctx context.Context, e *env, args []string) error {
+		if len(args) != 0 {
+			return usagef("sync takes no arguments")
+		}
+		d, err := openDevice(e)
+		if err != nil {
+			return err
+		}
+		sum, err := d.Sync(ctx, func(p client.SyncProgress) {
+			fmt.Fprintf(e.stdout, "round %d: sent %d messages (%d changes, %s), received %d messages (%d changes, %s)\n",
+				p.Round, p.SentMessages, p.SentChanges, formatBytes(p.SentBytes), p.ReceivedMessages, p.ReceivedChanges, formatBytes(p.ReceivedBytes))
+		})
+		if sum.Rounds > 0 || err == nil {
+			fmt.Fprintf(e.stdout, "synced %d documents in %d rounds (%d requests): %d changes sent, %d received\n",
+				sum.Docs-len(sum.Failed), sum.Rounds, sum.Requests, sum.ChangesSent, sum.ChangesReceived)
+		}
+		return err
+	}
+}
+
+func ledgerCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+	mine := fs.Bool("mine", false, "only your own entries")
+	member := fs.String("member", "", "only this member's entries (name or id)")
+	return func(ctx context.Context, e *env, args []string) error {
+		if len(args) != 0 {
+			return usagef("ledger takes no arguments")
+		}
+		d, err := openDevice(e)
+		if err != nil {
+			return err
+		}
+		only := ""
+		if *member != "" {
+			id, ok := d.MemberByName(*member)
+			if !ok {
+				return fmt.Errorf("--member %q: no single member of that name or id", *member)
+			}
+			only = id
+		}
+		entries, err := d.Entries()
+		if err != nil {
+			return err
+		}
+		names := map[string]string{}
+		if c := d.Info().Circle; c != nil {
+			for _, m := range c.Members {
+				names[m.MemberID] = m.Name
+			}
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "WHEN\tMEMBER\tKIND\tQUANTITY\tTO\tNOTE\t")
+		n := 0
+		for _, le := range entries {
+			if (*mine && !le.Mine) || (only != "" && le.Member != only) {
+				continue
+			}
+			n++
+			note := le.Note
+			if le.Voided {
+				note = "[voided] " + note
+			}
+			if le.Voids != "" {
+				note += " (corrects " + shortID(le.Voids) + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", le.At.Local().Format("2006-01-02 15:04"), nameOr(le.MemberName, le.Member),
+				le.Kind, formatQuantity(le.Quantity, le.Unit), nameOr(names[le.Counterparty], le.Counterparty), note)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%d entries held on this device\n", n)
+		return nil
+	}
+}
+
+func balancesCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+	return func(ctx context.Context, e *env, args []string) error {
+		if len(args) != 0 {
+			return usagef("balances takes no arguments")
+		}
+		d, err := openDevice(e)
+		if err != nil {
+			return err
+		}
+		b, err := d.Balances(ctx)
+		if err != nil {
+			return err
+		}
+		names := map[string]string{}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "MEMBER\tGIVEN\tRECEIVED\tBALANCE\tLAST ACTIVE\t")
+		for _, m := range b.Members {
+			names[m.MemberID] = nameOr(m.Name, m.MemberID)
+			last := "never"
+			if m.LastActive != nil {
+				last = m.LastActive.Local().Format("2006-01-02")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", names[m.MemberID], num(m.Given), num(m.Received), num(m.Balance), last)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		silent := make([]string, len(b.Signals.SilentMembers))
+		for i, id := range b.Signals.SilentMembers {
+			silent[i] = nameOr(names[id], id)
+		}
+		fmt.Fprintf(e.stdout, "signals: top contributor's share %.0f%%, gini %.2f, silent members: %s\n",
+			b.Signals.TopShare*100, b.Signals.Gini, nameOr(strings.Join(silent, ", "), "none"))
+		return nil
+	}
+}
+
+func inviteCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+	device := fs.Bool("device", false, "invite another device of yours instead of a new member")
+	expires := fs.Duration("expires", 72*time.Hour, "how long the invite stays valid")
+	noQR := fs.Bool("no-qr", false, "do not print the QR code")
+	return func(ctx context.Context, e *env, args []string) error {
+		if len(args) != 0 {
+			return usagef("invite takes no arguments")
+		}
+		if *expires <= 0 {
+			return usagef("--expires must be positive")
+		}
+		d, err := openDevice(e)
+		if err != nil {
+			return err
+		}
+		inv, err := d.Invite(ctx, *device, *expires)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "invite code: %s\n", inv.Code)
+		fmt.Fprintf(e.stdout, "url:         %s\n", inv.URL)
+		fmt.Fprintf(e.stdout, "expires:     %s\n", inv.ExpiresAt.Local().Format("2006-01-02 15:04 MST"))
+		fmt.Fprintf(e.stdout, "join with:   circlectl join %s %s\n", d.Info().ServerURL, inv.Code)
+		if !*noQR && inv.URL != "" {
+			qrterminal.GenerateWithConfig(inv.URL, qrterminal.Config{
+				Level:          qrterminal.L,
+				Writer:         e.stdout,
+				HalfBlocks:     true,
+				BlackChar:      qrterminal.BLACK_BLACK,
+				WhiteBlackChar: qrterminal.WHITE_BLACK,
+				WhiteChar:      qrterminal.WHITE_WHITE,
+				BlackWhiteChar: qrterminal.BLACK_WHITE,
+				QuietZone:      2,
+			})
+		}
+		return nil
+	}
+}
+
+func statusCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+	return func(ctx context.Context, e *env, args []string) error {
+		if len(args) != 0 {
+			return usagef("status takes no arguments")
+		}
+		d, err := openDevice(e)
+		if err != nil {
+			return err
+		}
+		st, err := d.Status()
+		if err != nil {
+			return err
+		}
+		i := st.Info
+		if !i.Enrolled() {
+			fmt.Fprintf(e.stdout, "device home %s holds a key but is not enrolled; run: circlectl join URL INVITE\n", e.home)
+			return nil
+		}
+		circle := i.CircleID
+		if i.Circle != nil && i.Circle.Name != "" {
+			circle = fmt.Sprintf("%s (%s)", i.Circle.Name, i.CircleID)
+		}
+		last := "never"
+		if !i.LastSync.IsZero() {
+			last = i.LastSync.Local().Format("2006-01-02 15:04:05")
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "member\t%s (%s)\n", nameOr(i.MemberName, "?"), i.MemberID)
+		fmt.Fprintf(tw, "device\t%s (%s)\n", nameOr(i.DeviceName, "?"), i.DeviceID)
+		fmt.Fprintf(tw, "circle\t%s\n", circle)
+		fmt.Fprintf(tw, "server\t%s\n", i.ServerURL)
+		fmt.Fprintf(tw, "actor\t%s\n", i.ActorID)
+		fmt.Fprintf(tw, "home\t%s\n", e.home)
+		fmt.Fprintf(tw, "documents\t%d held\n", st.DocsHeld)
+		fmt.Fprintf(tw, "last sync\t%s\n", last)
+		fmt.Fprintf(tw, "pending\t%d local changes not yet synced\n", st.Pending)
+		return tw.Flush()
+	}
+}
+
+func nameOr(name, fallback string) string {
+	if name != "" {
+		return name
+	}
+	return fallback
+}
+
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+// num formats a quantity with at most two decimals and no trailing zeros.
+func num(f float64) string {
+	return strconv.FormatFloat(math.Round(f*100)/100, 'f', -1, 64)
+}
+
+func formatQuantity(q float64, unit string) string {
+	if unit == "" {
+		return num(q)
+	}
+	if unit == "h" {
+		return num(q) + "h"
+	}
+	return num(q) + " " + unit
+}
+
+func formatBytes(n int) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f kB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -183,9 +183,10 @@ func (c Charter) StatusAt(now time.Time) string {
 	return c.Status
 }
 
-// RenewalDue reports whether a ratified charter is within its
-// "charter.renewal_notice" period before expiry (or already past it), so
-// members should be asked to re-ratify it.
+// RenewalDue reports whether members should be asked to (re-)ratify the
+// charter at now: it is not ratified (draft, lapsed, or flagged by a
+// reset), or its expiry is within its "charter.renewal_notice" period or
+// already past.
 func (c Charter) RenewalDue(now time.Time) bool {
 	if c.Status != CharterRatified || c.ExpiresAt == nil {
 		return c.Status != CharterRatified

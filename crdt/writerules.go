@@ -1,0 +1,126 @@
+package crdt
+
+import (
+	"fmt"
+
+	"github.com/circles-coop/circles/crdt/amchange"
+)
+
+// Names of the write rules (DESIGN.md §4) reported in a RuleError.
+const (
+	RuleActor      = "actor"      // rule 1: the change's actor is not the device's
+	RulePermission = "permission" // rule 2: the member may not write this document
+	// RuleSchema and RuleImmutable (errors.go) cover rule 3.
+)
+
+// Limits on what one batch of device changes may do.
+const (
+	// MaxOpsPerBatch bounds the operations of the changes of one sync
+	// message; a phone that was offline for months may send many entries,
+	// but not millions of operations.
+	MaxOpsPerBatch = 200_000
+	// MaxNewPerBatch bounds the new entries, credits, proposals, votes and
+	// reset statements of one message.
+	MaxNewPerBatch = 20_000
+)
+
+// Containers returns, for a member-written kind, the root keys of its
+// append-only containers and whether each holds objects (true) or scalar
+// strings (false). Devices may only add new keys to these containers.
+func Containers(k Kind) map[string]bool {
+	switch k {
+	case KindLedger:
+		return map[string]bool{"entries": true, "credits": true}
+	case KindBallots:
+		return map[string]bool{"proposals": true, "votes": true, "resets": false}
+	}
+	return nil
+}
+
+// Added is one key a batch of changes added to an append-only container.
+type Added struct {
+	Container string // "entries", "credits", "proposals", "votes", "resets"
+	Key       string
+}
+
+// CheckAppendOnly checks the operations of a batch of device changes
+// against an append-only document (a ledger segment or a ballots
+// document). roots maps each container name to the object id the server
+// created it with; exists reports whether a key is already present in a
+// container. A device may add new keys to the containers, with a new
+// object (or, for scalar containers, a string) as value, and may write
+// anything inside objects the same batch created. Every other operation —
+// on the root, on an object accepted earlier, a delete in a container —
+// breaks a rule. It returns the keys the batch adds, in order.
+func CheckAppendOnly(kind Kind, roots map[string]amchange.OpID, exists func(container, key string) bool, changes []*amchange.Change) ([]Added, error) {
+	containers := Containers(kind)
+	if containers == nil {
+		return nil, &RuleError{Rule: RulePermission, Message: fmt.Sprintf("devices may not write %s documents", kind)}
+	}
+	byObj := make(map[amchange.OpID]string, len(roots))
+	for name, id := range roots {
+		byObj[id] = name
+	}
+	created := make(map[amchange.OpID]bool)
+	seen := make(map[Added]bool)
+	var added []Added
+	ops := 0
+	for _, ch := range changes {
+		ops += len(ch.Ops)
+		if ops > MaxOpsPerBatch {
+			return nil, &RuleError{Rule: RuleSchema, Message: fmt.Sprintf("more than %d operations in one message; sync in smaller steps", MaxOpsPerBatch)}
+		}
+		for i := range ch.Ops {
+			op := &ch.Ops[i]
+			switch {
+			case created[op.Obj]:
+				// Inside an object this batch created: its shape is checked
+				// after applying, when the whole value can be read.
+				if op.Action == amchange.Mark || !op.Action.Known() {
+					return nil, &RuleError{Rule: RuleSchema, Message: fmt.Sprintf("operation %s is not allowed in a %s document", op.Action, kind)}
+				}
+			case op.Obj.IsRoot():
+				return nil, &RuleError{Rule: RuleImmutable, Message: fmt.Sprintf("the root of a %s document is written by the server only (key %q)", kind, op.Key)}
+			case byObj[op.Obj] != "":
+				name := byObj[op.Obj]
+				a, err := checkContainerOp(kind, name, containers[name], op, exists)
+				if err != nil {
+					return nil, err
+				}
+				if seen[a] {
+					return nil, &RuleError{Rule: RuleImmutable, Message: fmt.Sprintf("%s %q is written twice in one message", name, a.Key)}
+				}
+				seen[a] = true
+				added = append(added, a)
+				if len(added) > MaxNewPerBatch {
+					return nil, &RuleError{Rule: RuleSchema, Message: fmt.Sprintf("more than %d new items in one message; sync in smaller steps", MaxNewPerBatch)}
+				}
+			default:
+				return nil, &RuleError{Rule: RuleImmutable, Message: "changes a value that was already accepted; write a new entry that voids it instead"}
+			}
+			if op.Action.MakesObject() {
+				created[op.ID] = true
+			}
+		}
+	}
+	return added, nil
+}
+
+func checkContainerOp(kind Kind, name string, holdsObjects bool, op *amchange.Op, exists func(container, key string) bool) (Added, error) {
+	a := Added{Container: name, Key: op.Key}
+	switch {
+	case op.ElemKey || op.Key == "":
+		return a, &RuleError{Rule: RuleSchema, Message: fmt.Sprintf("%s of a %s document is a map keyed by id", name, kind)}
+	case op.Action == amchange.Delete:
+		return a, &RuleError{Rule: RuleImmutable, Message: fmt.Sprintf("%s %q may not be deleted; write a new item instead", name, op.Key)}
+	case len(op.Key) > 64:
+		return a, &RuleError{Rule: RuleSchema, Message: fmt.Sprintf("%s key is longer than 64 characters", name)}
+	case len(op.Pred) > 0 || exists(name, op.Key):
+		return a, &RuleError{Rule: RuleImmutable, Message: fmt.Sprintf("%s %q already exists and may not be rewritten", name, op.Key)}
+	case holdsObjects && op.Action != amchange.MakeMap:
+		return a, &RuleError{Rule: RuleSchema, Message: fmt.Sprintf("%s %q must be a map", name, op.Key)}
+	case !holdsObjects && !(op.Action == amchange.Put && op.Value.Kind == amchange.Str) && op.Action != amchange.MakeText:
+		return a, &RuleError{Rule: RuleSchema, Message: fmt.Sprintf("%s %q must be a string", name, op.Key)}
+	}
+	return a, nil
+}

@@ -335,7 +335,11 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte, tok
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s %s: %w", method, path, ctx.Err())
 		}
-		return fmt.Errorf("%w at %s: %v", ErrUnreachable, c.base.Host, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("%w at %s (%v)", ErrUnreachable, c.base.Host, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))

@@ -167,7 +167,7 @@ func (d *Device) Balances(ctx context.Context) (*wire.Balances, error) {
 	}
 	b, err := c.Balances(ctx)
 	if errors.Is(err, ErrUnreachable) {
-		return nil, fmt.Errorf("balances are computed by the circle server, which is offline: %w", err)
+		return nil, fmt.Errorf("balances are computed by the circle server: %w", err)
 	}
 	return b, err
 }

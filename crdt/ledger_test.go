@@ -348,11 +348,11 @@ func TestReadEntryWrongShapes(t *testing.T) {
 		value any // written as entries["x"]
 		field string
 	}{
-		{"string instead of map", "not an entry", "want a map"},
-		{"number instead of map", 42.0, "want a map"},
-		{"list instead of map", []any{"a", "b"}, "want a map"},
-		{"text instead of map", automerge.NewText("hi"), "want a map"},
-		{"counter instead of map", automerge.NewCounter(3), "want a map"},
+		{"string instead of map", "not an entry", "must be a map"},
+		{"number instead of map", 42.0, "must be a map"},
+		{"list instead of map", []any{"a", "b"}, "must be a map"},
+		{"text instead of map", automerge.NewText("hi"), "must be a map"},
+		{"counter instead of map", automerge.NewCounter(3), "must be a map"},
 		{"missing id", with("id", nil), `"id"`},
 		{"missing kind", with("kind", nil), `"kind"`},
 		{"missing quantity", with("quantity", nil), `"quantity"`},

@@ -127,7 +127,7 @@ func readObject(v *automerge.Value, where string) (*object, error) {
 		if v != nil {
 			k = v.Kind()
 		}
-		return nil, schemaErr("%s: want a map, got %s", where, kindName(k))
+		return nil, schemaErr("%s: must be a map, got %s", where, kindName(k))
 	}
 	vals, err := v.Map().Values()
 	if err != nil {
@@ -173,7 +173,7 @@ func (o *object) str(key string, required bool, max int) string {
 	s, ok, err := valueString(v, max)
 	switch {
 	case !ok:
-		o.fail(key, "want a string, got %s", kindName(v.Kind()))
+		o.fail(key, "must be a string, got %s", kindName(v.Kind()))
 	case err != nil:
 		o.fail(key, "%v", err)
 	case !utf8.ValidString(s):
@@ -195,7 +195,7 @@ func (o *object) num(key string, required bool) float64 {
 	}
 	f, ok := valueNumber(v)
 	if !ok {
-		o.fail(key, "want a number, got %s", kindName(v.Kind()))
+		o.fail(key, "must be a number, got %s", kindName(v.Kind()))
 	}
 	return f
 }
@@ -211,7 +211,7 @@ func (o *object) integer(key string, required bool) int64 {
 	}
 	n, ok := valueInt(v)
 	if !ok {
-		o.fail(key, "want a whole number, got %s", kindName(v.Kind()))
+		o.fail(key, "must be a whole number, got %s", kindName(v.Kind()))
 	}
 	return n
 }
@@ -230,7 +230,7 @@ func (o *object) time(key string, required bool) time.Time {
 	}
 	s, ok, err := valueString(v, 64)
 	if !ok || err != nil {
-		o.fail(key, "want an RFC 3339 time, got %s", kindName(v.Kind()))
+		o.fail(key, "must be an RFC 3339 time, got %s", kindName(v.Kind()))
 		return time.Time{}
 	}
 	t, err := parseTime(s)
@@ -261,6 +261,10 @@ func (o *object) child(key string, required bool) *object {
 		}
 		return nil
 	}
+	if v.Kind() != automerge.KindMap {
+		o.fail(key, "must be a map, got %s", kindName(v.Kind()))
+		return nil
+	}
 	c, err := readObject(v, o.where+"."+key)
 	if err != nil {
 		if o.err == nil {
@@ -281,7 +285,7 @@ func (o *object) list(key string, required bool, max int) []*automerge.Value {
 		return nil
 	}
 	if v.Kind() != automerge.KindList {
-		o.fail(key, "want a list, got %s", kindName(v.Kind()))
+		o.fail(key, "must be a list, got %s", kindName(v.Kind()))
 		return nil
 	}
 	l := v.List()
@@ -306,7 +310,7 @@ func (o *object) strings(key string, required bool, maxItems, maxLen int) []stri
 	for i, v := range items {
 		s, ok, err := valueString(v, maxLen)
 		if !ok || err != nil || !utf8.ValidString(s) || (maxLen > 0 && utf8.RuneCountInString(s) > maxLen) {
-			o.fail(key+"["+strconv.Itoa(i)+"]", "want a string of at most %d characters, got %s", maxLen, kindName(v.Kind()))
+			o.fail(key+"["+strconv.Itoa(i)+"]", "must be a string of at most %d characters, got %s", maxLen, kindName(v.Kind()))
 			return nil
 		}
 		out = append(out, s)

@@ -171,7 +171,8 @@ func (sd *syncDoc) restore() {
 // anything to send, persisting each document and its sync state after
 // every round. progress, if not nil, is called after each round.
 //
-// When the server refuses a batch (422 rule_violation or 403 forbidden),
+// When the server refuses a batch (422 rule_violation, 403 forbidden, 404
+// not_found or 413 too_large),
 // the round is repeated one document at a time, so the refused documents
 // are found and the others still sync; Sync then returns the summary and a
 // *SyncError naming them. It returns an error wrapping ErrUnreachable when
@@ -341,11 +342,20 @@ func (d *Device) isolate(ctx context.Context, c *Client, batch []*syncDoc, byID 
 	return p, nil
 }
 
-// refusal reports whether the server refused the documents of a request,
-// as opposed to failing as a whole.
+// refusal reports whether the server refused what a request carried (a
+// change breaking a rule, a document the member may not read or that does
+// not exist, a batch too large), as opposed to failing as a whole; a
+// refused batch is retried document by document.
 func refusal(err error) bool {
 	var ae *APIError
-	return errors.As(err, &ae) && (ae.Status == http.StatusUnprocessableEntity || ae.Status == http.StatusForbidden)
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.Status {
+	case http.StatusUnprocessableEntity, http.StatusForbidden, http.StatusNotFound, http.StatusRequestEntityTooLarge:
+		return true
+	}
+	return false
 }
 
 // receive applies the server's answers to their documents; answers for

@@ -144,8 +144,8 @@ func TestRosterQueries(t *testing.T) {
 	}
 
 	lookups := []struct {
-		actor          string
-		member, device string
+		actor           string
+		member, device  string
 		ok, activeLater bool
 	}{
 		{strings.Repeat("1", 32), "m-alice", "d-m-alice", true, true},

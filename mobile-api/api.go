@@ -1,0 +1,271 @@
+package mobileapi
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/circles-coop/circles/mobile-api/wire"
+	"github.com/circles-coop/circles/sync/engine"
+)
+
+// Caller is the authenticated device behind a request.
+type Caller struct {
+	Member string
+	Device string
+	Actor  string
+}
+
+// Identity enrols devices and turns credentials into callers.
+type Identity interface {
+	Enroll(ctx context.Context, req wire.EnrollRequest) (wire.EnrollResponse, error)
+	Token(ctx context.Context, assertion string) (wire.TokenResponse, error)
+	// Authenticate checks an access token and returns its caller, or an
+	// error that classifies as unauthenticated.
+	Authenticate(ctx context.Context, token string) (Caller, error)
+	CreateInvite(ctx context.Context, c Caller, req wire.InviteRequest, baseURL string) (wire.InviteResponse, error)
+}
+
+// Circles describes the circle.
+type Circles interface {
+	Circle(ctx context.Context, c Caller) (wire.Circle, error)
+}
+
+// Syncer runs batches of automerge sync messages.
+type Syncer interface {
+	Sync(ctx context.Context, c Caller, in []engine.Message) ([]engine.Message, error)
+}
+
+// Ledger writes and reads ledger entries.
+type Ledger interface {
+	// CreateEntry writes e into the caller's ledger; created is false when
+	// an identical entry with the same id was already there.
+	CreateEntry(ctx context.Context, c Caller, e wire.Entry) (stored wire.Entry, created bool, err error)
+	ListEntries(ctx context.Context, c Caller, member string, limit int, cursor string) (wire.EntryList, error)
+	Balances(ctx context.Context, c Caller) (wire.Balances, error)
+}
+
+// Readiness tells whether the store and NATS are usable.
+type Readiness interface {
+	Ready(ctx context.Context) error
+}
+
+// Services are what the handlers call; package server provides them.
+type Services struct {
+	Identity  Identity
+	Circles   Circles
+	Syncer    Syncer
+	Ledger    Ledger
+	Readiness Readiness
+}
+
+// Options configure the HTTP API.
+type Options struct {
+	Logger   *slog.Logger
+	Gatherer prometheus.Gatherer // for /metrics; nil: the default registry
+	// MaxBody bounds ordinary JSON bodies (default 64 KiB); MaxSyncBody
+	// bounds POST /v1/sync (default 8 MiB).
+	MaxBody     int64
+	MaxSyncBody int64
+	// MaxSyncMessages bounds the messages of one sync request (default 256).
+	MaxSyncMessages int
+}
+
+//go:embed openapi.json
+var openapiJSON []byte
+
+// New returns the echo instance serving API v1.
+func New(svc Services, opts Options) *echo.Echo {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxBody <= 0 {
+		opts.MaxBody = 64 << 10
+	}
+	if opts.MaxSyncBody <= 0 {
+		opts.MaxSyncBody = 8 << 20
+	}
+	if opts.MaxSyncMessages <= 0 {
+		opts.MaxSyncMessages = 256
+	}
+	if opts.Gatherer == nil {
+		opts.Gatherer = prometheus.DefaultGatherer
+	}
+	a := &api{svc: svc, opts: opts, log: opts.Logger.With("component", "http")}
+
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = a.handleError
+
+	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.GET("/readyz", a.readyz)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{})))
+
+	v1 := e.Group("/v1")
+	v1.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/json", openapiJSON) })
+	a.registerIdentityRoutes(v1)
+	authed := v1.Group("", a.authenticate)
+	a.registerCircleRoutes(authed)
+	a.registerSyncRoutes(authed)
+	a.registerLedgerRoutes(authed)
+	a.registerNotBuiltRoutes(authed)
+	return e
+}
+
+type api struct {
+	svc  Services
+	opts Options
+	log  *slog.Logger
+}
+
+const callerKey = "circles.caller"
+
+// authenticate is the bearer-token middleware.
+func (a *api) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header.Get("Authorization")
+		token, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || token == "" {
+			return Errorf(wire.CodeUnauthenticated, "send an access token as 'Authorization: Bearer <token>'; get one at POST /v1/token")
+		}
+		caller, err := a.svc.Identity.Authenticate(c.Request().Context(), token)
+		if err != nil {
+			return err
+		}
+		c.Set(callerKey, caller)
+		return next(c)
+	}
+}
+
+func callerOf(c echo.Context) Caller {
+	caller, _ := c.Get(callerKey).(Caller)
+	return caller
+}
+
+func (a *api) readyz(c echo.Context) error {
+	if err := a.svc.Readiness.Ready(c.Request().Context()); err != nil {
+		return &Error{Code: wire.CodeNotReady, Message: "not ready: " + err.Error(), Err: err}
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// handleError writes API.md's error body for any error a handler returns.
+func (a *api) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status, code, msg := classify(err)
+	if status >= 500 {
+		a.log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "status", status, "err", err)
+	} else {
+		a.log.Debug("request refused", "method", c.Request().Method, "path", c.Path(), "status", status, "err", err)
+	}
+	if werr := c.JSON(status, wire.ErrorBody{Error: wire.ErrorDetail{Code: code, Message: msg}}); werr != nil {
+		a.log.Warn("writing error response", "err", werr)
+	}
+}
+
+// bind decodes a JSON body of at most limit bytes into v, refusing
+// trailing data; type errors name the field.
+func bind(c echo.Context, limit int64, v any) error {
+	r := c.Request()
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return Errorf(wire.CodeInvalidRequest, "Content-Type must be application/json, not %q", ct)
+	}
+	body := http.MaxBytesReader(c.Response(), r.Body, limit)
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(v); err != nil {
+		return bodyError(err, limit)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Errorf(wire.CodeInvalidRequest, "the body must hold exactly one JSON object")
+	}
+	return nil
+}
+
+func bodyError(err error, limit int64) error {
+	var tooBig *http.MaxBytesError
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &tooBig):
+		return Errorf(wire.CodeTooLarge, "the body is over the limit of %d bytes", limit)
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if field == "" {
+			field = "body"
+		}
+		return Errorf(wire.CodeInvalidRequest, "field %q must be %s, not %s", field, jsonKind(typeErr.Type.String()), typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return Errorf(wire.CodeInvalidRequest, "malformed JSON at byte %d", syntaxErr.Offset)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return Errorf(wire.CodeInvalidRequest, "the body is empty or cut short; send a JSON object")
+	default:
+		return Errorf(wire.CodeInvalidRequest, "malformed JSON body: %v", err)
+	}
+}
+
+func jsonKind(goType string) string {
+	switch {
+	case goType == "string":
+		return "a string"
+	case goType == "[]uint8":
+		return "a base64 string"
+	case strings.HasPrefix(goType, "float"), strings.HasPrefix(goType, "int"):
+		return "a number"
+	case strings.HasPrefix(goType, "[]"):
+		return "an array"
+	case goType == "time.Time":
+		return "an RFC 3339 time"
+	default:
+		return "an object"
+	}
+}
+
+func queryInt(c echo.Context, name string, def, min, max int) (int, error) {
+	s := c.QueryParam(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < min || n > max {
+		return 0, Errorf(wire.CodeInvalidRequest, "query parameter %q must be an integer from %d to %d", name, min, max)
+	}
+	return n, nil
+}
+
+// registerNotBuiltRoutes answers the parts of DESIGN.md that are not built
+// yet with 501, so clients learn it honestly instead of getting a 404.
+func (a *api) registerNotBuiltRoutes(g *echo.Group) {
+	notBuilt := func(what string) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			return Errorf(wire.CodeNotImplemented, "%s is not built yet in this version of circled", what)
+		}
+	}
+	for _, r := range []struct{ method, path, what string }{
+		{http.MethodGet, "/repo", "sync over WebSocket (automerge-repo protocol)"},
+		{http.MethodPost, "/proposals", "governance (proposals and votes)"},
+		{http.MethodGet, "/proposals", "governance (proposals and votes)"},
+		{http.MethodGet, "/proposals/:id", "governance (proposals and votes)"},
+		{http.MethodPost, "/proposals/:id/votes", "governance (proposals and votes)"},
+		{http.MethodGet, "/roles", "rotating roles"},
+		{http.MethodGet, "/mandates", "delegate mandates"},
+		{http.MethodPost, "/resets/signatures", "the hard reset"},
+		{http.MethodGet, "/resets", "the hard reset"},
+		{http.MethodGet, "/audit", "the audit log API"},
+		{http.MethodGet, "/scorecard", "the sovereignty scorecard"},
+	} {
+		g.Add(r.method, r.path, notBuilt(r.what))
+	}
+}

@@ -1,0 +1,46 @@
+package mobileapi
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/circles-coop/circles/mobile-api/wire"
+	"github.com/circles-coop/circles/sync/engine"
+)
+
+func (a *api) registerSyncRoutes(g *echo.Group) {
+	g.POST("/sync", a.sync)
+}
+
+func (a *api) sync(c echo.Context) error {
+	var req wire.SyncRequest
+	if err := bind(c, a.opts.MaxSyncBody, &req); err != nil {
+		return err
+	}
+	if req.Messages == nil {
+		return Errorf(wire.CodeInvalidRequest, "field \"messages\" is required: a list of {doc, data}")
+	}
+	if len(req.Messages) > a.opts.MaxSyncMessages {
+		return Errorf(wire.CodeTooLarge, "at most %d messages per request, got %d", a.opts.MaxSyncMessages, len(req.Messages))
+	}
+	in := make([]engine.Message, len(req.Messages))
+	for i, m := range req.Messages {
+		if m.Doc == "" {
+			return Errorf(wire.CodeInvalidRequest, "messages[%d].doc is required", i)
+		}
+		if len(m.Data) == 0 {
+			return Errorf(wire.CodeInvalidRequest, "messages[%d].data is required: a base64 automerge sync message", i)
+		}
+		in[i] = engine.Message{Doc: m.Doc, Data: m.Data}
+	}
+	out, err := a.svc.Syncer.Sync(c.Request().Context(), callerOf(c), in)
+	if err != nil {
+		return err
+	}
+	resp := wire.SyncResponse{Messages: make([]wire.SyncMessage, len(out))}
+	for i, m := range out {
+		resp.Messages[i] = wire.SyncMessage{Doc: m.Doc, Data: m.Data}
+	}
+	return c.JSON(http.StatusOK, resp)
+}

@@ -1,0 +1,337 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/circles-coop/circles/crdt"
+	"github.com/circles-coop/circles/crdt/amchange"
+	"github.com/circles-coop/circles/sync/engine"
+)
+
+// docInfo says what a document is and whose it is.
+type docInfo struct {
+	Kind   crdt.Kind
+	Member string // owner of a ledger segment or ballots document
+	// roots are the object ids of the document's append-only containers,
+	// read from its creating change the first time they are needed.
+	roots map[string]amchange.OpID
+}
+
+// loadRoster reads the roster document and builds the document registry.
+func (s *Server) loadRoster(ctx context.Context) error {
+	var r *crdt.Roster
+	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindRoster]), func(d *automerge.Doc) error {
+		var err error
+		r, err = crdt.ReadRoster(d)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("read roster: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.roster = r
+	s.docs = make(map[string]docInfo)
+	for kind, id := range s.meta.Docs {
+		s.docs[string(id)] = docInfo{Kind: kind}
+	}
+	for _, m := range r.Members {
+		s.registerMemberDocs(m)
+	}
+	return nil
+}
+
+// registerMemberDocs adds a member's documents to the registry; s.mu held.
+func (s *Server) registerMemberDocs(m *crdt.Member) {
+	for _, id := range m.Ledgers {
+		if _, ok := s.docs[string(id)]; !ok {
+			s.docs[string(id)] = docInfo{Kind: crdt.KindLedger, Member: m.ID}
+		}
+	}
+	if m.Ballots != "" {
+		if _, ok := s.docs[string(m.Ballots)]; !ok {
+			s.docs[string(m.Ballots)] = docInfo{Kind: crdt.KindBallots, Member: m.ID}
+		}
+	}
+}
+
+func (s *Server) docInfo(id string) (docInfo, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	info, ok := s.docs[id]
+	return info, ok
+}
+
+// member returns a copy-safe pointer to the roster's member; callers must
+// not modify it.
+func (s *Server) member(id string) (*crdt.Member, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	m, ok := s.roster.Members[id]
+	return m, ok
+}
+
+// putMember writes m into the roster document and, once stored, into the
+// in-memory roster and registry.
+func (s *Server) putMember(ctx context.Context, m *crdt.Member) error {
+	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindRoster]), func(d *automerge.Doc) ([]byte, error) {
+		return nil, crdt.PutMember(d, m)
+	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.roster.Members[m.ID] = m
+	s.registerMemberDocs(m)
+	return nil
+}
+
+// policy is the circle's engine.Policy: who may read and write which
+// document, and what a change may contain.
+type policy Server
+
+var _ engine.Policy = (*policy)(nil)
+
+// CheckRead lets every active member read every document of the circle:
+// circles are radically transparent (DESIGN.md §1). Documents of other
+// circles, or unknown ids, do not exist.
+func (p *policy) CheckRead(peer engine.Peer, doc string) error {
+	s := (*Server)(p)
+	if _, ok := s.docInfo(doc); !ok {
+		return engine.ErrUnknownDoc
+	}
+	m, ok := s.member(peer.Member)
+	if !ok || !m.ActiveAt(s.now()) {
+		return engine.ErrForbidden
+	}
+	return nil
+}
+
+// CheckChanges enforces the write rules of DESIGN.md §4 on the decoded
+// operations, before anything is applied.
+func (p *policy) CheckChanges(peer engine.Peer, doc string, d *automerge.Doc, changes []*automerge.Change) error {
+	s := (*Server)(p)
+	info, _ := s.docInfo(doc)
+	for _, ch := range changes {
+		if ch.ActorID() != peer.Actor {
+			s.met.rejected.WithLabelValues(crdt.RuleActor).Inc()
+			return &crdt.RuleError{Rule: crdt.RuleActor, Message: fmt.Sprintf("change %s was made by actor %s, but this device writes as %s", short(ch.Hash().String()), ch.ActorID(), peer.Actor)}
+		}
+	}
+	switch {
+	case info.Kind.ServerWritten():
+		return s.reject(&crdt.RuleError{Rule: crdt.RulePermission, Message: fmt.Sprintf("the %s document is written by the circle server only", info.Kind)})
+	case (info.Kind == crdt.KindLedger || info.Kind == crdt.KindBallots) && info.Member != peer.Member:
+		return s.reject(&crdt.RuleError{Rule: crdt.RulePermission, Message: fmt.Sprintf("this %s belongs to another member; a device writes only its own member's ledger and ballots", info.Kind)})
+	case info.Kind == crdt.KindCharterDraft:
+		// Any active member edits the draft together (CheckRead already
+		// refused inactive members); its text is free-form.
+		return checkOpsBound(changes)
+	}
+	decoded, err := decodeChanges(changes)
+	if err != nil {
+		return s.reject(err)
+	}
+	roots, err := s.rootsOf(doc, d)
+	if err != nil {
+		return err
+	}
+	exists := func(container, key string) bool {
+		v, err := d.Path(container, key).Get()
+		return err == nil && !v.IsVoid()
+	}
+	if _, err := crdt.CheckAppendOnly(info.Kind, roots, exists, decoded); err != nil {
+		return s.reject(err)
+	}
+	return nil
+}
+
+func (s *Server) reject(err error) error {
+	var re *crdt.RuleError
+	if errors.As(err, &re) {
+		s.met.rejected.WithLabelValues(re.Rule).Inc()
+	}
+	return err
+}
+
+func checkOpsBound(changes []*automerge.Change) error {
+	n := 0
+	for _, ch := range changes {
+		n += len(ch.Save())
+	}
+	if n > 4<<20 {
+		return &crdt.RuleError{Rule: crdt.RuleSchema, Message: "more than 4 MiB of changes to the charter draft in one message"}
+	}
+	return nil
+}
+
+func decodeChanges(changes []*automerge.Change) ([]*amchange.Change, error) {
+	out := make([]*amchange.Change, len(changes))
+	for i, ch := range changes {
+		dc, err := amchange.Decode(ch.Save())
+		if err != nil {
+			return nil, &crdt.RuleError{Rule: crdt.RuleSchema, Message: fmt.Sprintf("change %d cannot be decoded: %v", i, err)}
+		}
+		out[i] = dc
+	}
+	return out, nil
+}
+
+// rootsOf returns the object ids of a member document's containers, read
+// from the document's first change (the server's create change) and cached.
+func (s *Server) rootsOf(doc string, d *automerge.Doc) (map[string]amchange.OpID, error) {
+	s.mu.RLock()
+	info := s.docs[doc]
+	s.mu.RUnlock()
+	if info.roots != nil {
+		return info.roots, nil
+	}
+	all, err := d.Changes()
+	if err != nil || len(all) == 0 {
+		return nil, fmt.Errorf("read create change of %s: %v", doc, err)
+	}
+	first, err := amchange.Decode(all[0].Save())
+	if err != nil {
+		return nil, fmt.Errorf("decode create change of %s: %w", doc, err)
+	}
+	want := crdt.Containers(info.Kind)
+	roots := make(map[string]amchange.OpID, len(want))
+	for _, op := range first.Ops {
+		if op.Obj.IsRoot() && op.Action.MakesObject() {
+			if _, ok := want[op.Key]; ok {
+				roots[op.Key] = op.ID
+			}
+		}
+	}
+	if len(roots) != len(want) {
+		return nil, fmt.Errorf("document %s lacks its %s containers", doc, info.Kind)
+	}
+	s.mu.Lock()
+	info.roots = roots
+	s.docs[doc] = info
+	s.mu.Unlock()
+	return roots, nil
+}
+
+// Accept validates what a device's changes added, after they were applied,
+// and returns the index record of a ledger segment.
+func (p *policy) Accept(doc string, d *automerge.Doc, applied []*automerge.Change) ([]byte, error) {
+	s := (*Server)(p)
+	info, _ := s.docInfo(doc)
+	if info.Kind != crdt.KindLedger && info.Kind != crdt.KindBallots {
+		return nil, nil
+	}
+	decoded, err := decodeChanges(applied)
+	if err != nil {
+		return nil, s.reject(err)
+	}
+	roots, err := s.rootsOf(doc, d)
+	if err != nil {
+		return nil, err
+	}
+	added, err := crdt.CheckAppendOnly(info.Kind, roots, func(string, string) bool { return false }, decoded)
+	if err != nil {
+		return nil, s.reject(err)
+	}
+	if info.Kind == crdt.KindBallots {
+		return nil, s.reject(checkBallots(d, added))
+	}
+	rec := ledgerRecord{Member: info.Member}
+	for _, a := range added {
+		switch a.Container {
+		case "entries":
+			e, ok, err := crdt.LookupEntry(d, a.Key)
+			if err != nil || !ok {
+				return nil, s.reject(ruleOr(err, "entry %q cannot be read", a.Key))
+			}
+			if err := checkEntry(e, a.Key); err != nil {
+				return nil, s.reject(err)
+			}
+			if prev, ok := s.index.Entry(e.ID); ok && prev.Doc != doc {
+				return nil, s.reject(&crdt.RuleError{Rule: crdt.RuleImmutable, Message: fmt.Sprintf("entry id %s is already used in another ledger segment", e.ID)})
+			}
+			rec.Entries = append(rec.Entries, e)
+		case "credits":
+			c, ok, err := crdt.LookupCredit(d, a.Key)
+			if err != nil || !ok {
+				return nil, s.reject(ruleOr(err, "credit %q cannot be read", a.Key))
+			}
+			if err := c.Validate(); err != nil {
+				return nil, s.reject(err)
+			}
+			if c.ID != a.Key {
+				return nil, s.reject(&crdt.RuleError{Rule: crdt.RuleSchema, Message: fmt.Sprintf("credit %q has id %q; the key and the id must match", a.Key, c.ID)})
+			}
+			rec.Credits = append(rec.Credits, c)
+		}
+	}
+	if len(rec.Entries) == 0 && len(rec.Credits) == 0 {
+		return nil, nil
+	}
+	return mustJSON(rec), nil
+}
+
+func checkEntry(e crdt.Entry, key string) error {
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	if e.ID != key {
+		return &crdt.RuleError{Rule: crdt.RuleSchema, Message: fmt.Sprintf("entry %q has id %q; the key and the id must match", key, e.ID)}
+	}
+	return nil
+}
+
+func checkBallots(d *automerge.Doc, added []crdt.Added) error {
+	b, err := crdt.ReadBallots(d)
+	if err != nil {
+		return err
+	}
+	for _, a := range added {
+		switch a.Container {
+		case "proposals":
+			if err := b.Proposals[a.Key].Validate(); err != nil {
+				return err
+			}
+		case "votes":
+			if err := b.Votes[a.Key].Validate(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func ruleOr(err error, format string, args ...any) error {
+	var re *crdt.RuleError
+	if errors.As(err, &re) {
+		return re
+	}
+	return &crdt.RuleError{Rule: crdt.RuleSchema, Message: fmt.Sprintf(format, args...)}
+}
+
+// Snapshot describes a whole ledger segment, so a compacted snapshot can
+// rebuild the index on its own.
+func (p *policy) Snapshot(doc string, d *automerge.Doc) ([]byte, error) {
+	s := (*Server)(p)
+	info, _ := s.docInfo(doc)
+	if info.Kind != crdt.KindLedger {
+		return nil, nil
+	}
+	entries, credits, err := crdt.ReadLedger(d)
+	if err != nil {
+		return nil, err
+	}
+	return mustJSON(ledgerRecord{Member: info.Member, Entries: entries, Credits: credits}), nil
+}
+
+func short(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}

@@ -1,0 +1,67 @@
+package server
+
+import (
+	"context"
+	"sort"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/circles-coop/circles/crdt"
+	mobileapi "github.com/circles-coop/circles/mobile-api"
+	"github.com/circles-coop/circles/mobile-api/wire"
+	"github.com/circles-coop/circles/sync/engine"
+)
+
+// circles implements mobileapi.Circles.
+type circles Server
+
+var _ mobileapi.Circles = (*circles)(nil)
+
+// Circle describes the circle as the caller sees it: the document ids
+// (with the caller's own current ledger segment and ballots) and every
+// active member's documents.
+func (c *circles) Circle(ctx context.Context, caller mobileapi.Caller) (wire.Circle, error) {
+	s := (*Server)(c)
+	epoch := 0
+	if err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
+		var err error
+		epoch, err = crdt.ReadEpoch(d)
+		return err
+	}); err != nil {
+		return wire.Circle{}, err
+	}
+	now := s.now()
+	out := wire.Circle{CircleID: s.meta.ID, Name: s.meta.Name, Epoch: int64(epoch), Docs: map[string]string{}}
+	for kind, id := range s.meta.Docs {
+		out.Docs[string(kind)] = string(id)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, m := range s.roster.Members {
+		if !m.ActiveAt(now) {
+			continue
+		}
+		wm := wire.CircleMember{MemberID: m.ID, Name: m.Name, Ballots: string(m.Ballots)}
+		for _, l := range m.Ledgers {
+			wm.Ledgers = append(wm.Ledgers, string(l))
+		}
+		out.Members = append(out.Members, wm)
+		if m.ID == caller.Member {
+			out.Docs["ledger"] = string(m.CurrentLedger())
+			out.Docs["ballots"] = string(m.Ballots)
+		}
+	}
+	sort.Slice(out.Members, func(i, j int) bool { return out.Members[i].MemberID < out.Members[j].MemberID })
+	return out, nil
+}
+
+// syncer implements mobileapi.Syncer on the engine.
+type syncer Server
+
+var _ mobileapi.Syncer = (*syncer)(nil)
+
+// Sync runs one batch of sync messages for the caller's device.
+func (sy *syncer) Sync(ctx context.Context, c mobileapi.Caller, in []engine.Message) ([]engine.Message, error) {
+	s := (*Server)(sy)
+	return s.engine.Sync(ctx, engine.Peer{Device: c.Device, Member: c.Member, Actor: c.Actor}, in)
+}

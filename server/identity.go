@@ -1,0 +1,382 @@
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/automerge/automerge-go"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/circles-coop/circles/crdt"
+	mobileapi "github.com/circles-coop/circles/mobile-api"
+	"github.com/circles-coop/circles/mobile-api/wire"
+	"github.com/circles-coop/circles/sync/store"
+)
+
+// Token lifetimes (DESIGN.md §5).
+const (
+	accessTTL       = 15 * time.Minute
+	maxAssertionTTL = 5 * time.Minute
+	clockSkew       = 30 * time.Second
+	defaultInvite   = 72 * time.Hour
+	maxInvite       = 30 * 24 * time.Hour
+)
+
+// Invite kinds.
+const (
+	inviteMember = "member"
+	inviteDevice = "device"
+)
+
+// invite is an invite as stored (under the SHA-256 of its code, so the
+// store never holds a usable code).
+type invite struct {
+	For       string     `json:"for"`
+	Member    string     `json:"member,omitempty"` // for device invites: whose device
+	CreatedBy string     `json:"created_by,omitempty"`
+	Founder   bool       `json:"founder,omitempty"`
+	ExpiresAt time.Time  `json:"expires_at"`
+	UsedAt    *time.Time `json:"used_at,omitempty"`
+}
+
+// accessClaims are the claims of a circle-signed access token.
+type accessClaims struct {
+	Member string `json:"mbr"`
+	jwt.RegisteredClaims
+}
+
+// identity implements mobileapi.Identity.
+type identity Server
+
+var _ mobileapi.Identity = (*identity)(nil)
+
+func inviteKey(code string) string {
+	sum := sha256.Sum256([]byte(code))
+	return hex.EncodeToString(sum[:])
+}
+
+func (id *identity) newInvite(ctx context.Context, inv invite) (string, error) {
+	s := (*Server)(id)
+	code := newID(16)
+	if _, err := s.store.Invites().Create(ctx, inviteKey(code), mustJSON(inv)); err != nil {
+		return "", fmt.Errorf("store invite: %w", err)
+	}
+	return code, nil
+}
+
+// CreateInvite makes a one-time invite for a new member or for one more
+// device of the caller.
+func (id *identity) CreateInvite(ctx context.Context, c mobileapi.Caller, req wire.InviteRequest, baseURL string) (wire.InviteResponse, error) {
+	s := (*Server)(id)
+	ttl := defaultInvite
+	if req.ExpiresIn != "" {
+		d, err := time.ParseDuration(req.ExpiresIn)
+		if err != nil || d < time.Minute || d > maxInvite {
+			return wire.InviteResponse{}, mobileapi.Errorf(wire.CodeInvalidRequest, "field \"expires_in\" must be a duration from 1m to %s, like \"72h\"", maxInvite)
+		}
+		ttl = d
+	}
+	inv := invite{For: req.For, CreatedBy: c.Member, ExpiresAt: s.now().Add(ttl)}
+	switch req.For {
+	case inviteMember:
+	case inviteDevice:
+		inv.Member = c.Member
+	default:
+		return wire.InviteResponse{}, mobileapi.Errorf(wire.CodeInvalidRequest, "field \"for\" must be \"member\" or \"device\"")
+	}
+	code, err := id.newInvite(ctx, inv)
+	if err != nil {
+		return wire.InviteResponse{}, err
+	}
+	return wire.InviteResponse{Code: code, ExpiresAt: inv.ExpiresAt, URL: strings.TrimRight(baseURL, "/") + "/join#" + code}, nil
+}
+
+var errInviteInvalid = mobileapi.Errorf(wire.CodeForbidden, "this invite is unknown, used or expired; ask a member for a new one")
+
+// redeem marks the invite used, atomically; a second redeemer loses.
+func (id *identity) redeem(ctx context.Context, code string) (invite, error) {
+	s := (*Server)(id)
+	key := inviteKey(code)
+	raw, rev, err := s.store.Invites().Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return invite{}, errInviteInvalid
+	}
+	if err != nil {
+		return invite{}, fmt.Errorf("read invite: %w", err)
+	}
+	var inv invite
+	if err := json.Unmarshal(raw, &inv); err != nil {
+		return invite{}, fmt.Errorf("decode invite: %w", err)
+	}
+	now := s.now()
+	if inv.UsedAt != nil || !now.Before(inv.ExpiresAt) {
+		return invite{}, errInviteInvalid
+	}
+	inv.UsedAt = &now
+	if _, err := s.store.Invites().Update(ctx, key, mustJSON(inv), rev); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return invite{}, errInviteInvalid
+		}
+		return invite{}, fmt.Errorf("mark invite used: %w", err)
+	}
+	return inv, nil
+}
+
+// Enroll redeems an invite and registers the device (and, for a member
+// invite, the member with their ledger and ballots documents).
+func (id *identity) Enroll(ctx context.Context, req wire.EnrollRequest) (wire.EnrollResponse, error) {
+	s := (*Server)(id)
+	if err := validateEnroll(req); err != nil {
+		return wire.EnrollResponse{}, err
+	}
+	actor := strings.ToLower(req.ActorID)
+	s.mu.RLock()
+	_, _, taken := s.roster.DeviceByActor(actor)
+	s.mu.RUnlock()
+	if taken || actor == s.meta.Actor {
+		return wire.EnrollResponse{}, mobileapi.Errorf(wire.CodeConflict, "actor_id %s is already registered; make a new random actor id", actor)
+	}
+	inv, err := id.redeem(ctx, req.Invite)
+	if err != nil {
+		return wire.EnrollResponse{}, err
+	}
+	now := s.now()
+	dev := &crdt.Device{ID: "d_" + newID(10), Name: strings.TrimSpace(req.DeviceName), PublicKey: req.PublicKey, ActorID: actor, AddedAt: now}
+	var m *crdt.Member
+	if inv.For == inviteDevice {
+		old, ok := s.member(inv.Member)
+		if !ok || !old.ActiveAt(now) {
+			return wire.EnrollResponse{}, errInviteInvalid
+		}
+		m = cloneMember(old)
+	} else {
+		m, err = s.newMember(ctx, strings.TrimSpace(req.MemberName), now)
+		if err != nil {
+			return wire.EnrollResponse{}, err
+		}
+	}
+	m.Devices[dev.ID] = dev
+	if err := s.putMember(ctx, m); err != nil {
+		return wire.EnrollResponse{}, fmt.Errorf("register device: %w", err)
+	}
+	s.log.Info("device enrolled", "member", m.ID, "device", dev.ID, "new_member", inv.For == inviteMember)
+	tok, err := id.issue(m.ID, dev.ID)
+	if err != nil {
+		return wire.EnrollResponse{}, err
+	}
+	return wire.EnrollResponse{CircleID: s.meta.ID, MemberID: m.ID, DeviceID: dev.ID, AccessToken: tok, ExpiresIn: int(accessTTL.Seconds())}, nil
+}
+
+// newMember creates a member's first ledger segment and ballots document.
+func (s *Server) newMember(ctx context.Context, name string, now time.Time) (*crdt.Member, error) {
+	m := &crdt.Member{ID: "m_" + newID(10), Name: name, JoinedAt: now, Devices: map[string]*crdt.Device{}}
+	ledger, ballots := crdt.NewDocID(), crdt.NewDocID()
+	if err := s.engine.Create(ctx, string(ledger), func(d *automerge.Doc) ([]byte, error) {
+		return nil, crdt.InitLedger(d, m.ID, 0)
+	}); err != nil {
+		return nil, fmt.Errorf("create ledger: %w", err)
+	}
+	if err := s.engine.Create(ctx, string(ballots), func(d *automerge.Doc) ([]byte, error) {
+		return nil, crdt.InitBallots(d, m.ID)
+	}); err != nil {
+		return nil, fmt.Errorf("create ballots: %w", err)
+	}
+	m.Ledgers = []crdt.DocID{ledger}
+	m.Ballots = ballots
+	return m, nil
+}
+
+func cloneMember(m *crdt.Member) *crdt.Member {
+	c := *m
+	c.Devices = make(map[string]*crdt.Device, len(m.Devices)+1)
+	for k, d := range m.Devices {
+		dc := *d
+		c.Devices[k] = &dc
+	}
+	c.Ledgers = append([]crdt.DocID(nil), m.Ledgers...)
+	return &c
+}
+
+func validateEnroll(req wire.EnrollRequest) error {
+	bad := func(format string, args ...any) error {
+		return mobileapi.Errorf(wire.CodeInvalidRequest, format, args...)
+	}
+	switch {
+	case req.Invite == "" || len(req.Invite) > 128:
+		return bad("field \"invite\" is required: the invite code you were given")
+	case !validName(req.DeviceName):
+		return bad("field \"device_name\" must be 1 to 80 characters")
+	case req.MemberName != "" && !validName(req.MemberName):
+		return bad("field \"member_name\" must be 1 to 80 characters")
+	case len(req.PublicKey) != ed25519.PublicKeySize:
+		return bad("field \"public_key\" must be a raw 32-byte Ed25519 public key in base64, got %d bytes", len(req.PublicKey))
+	case !validActor(req.ActorID):
+		return bad("field \"actor_id\" must be a hex automerge actor id (2 to 64 hex digits, even length)")
+	}
+	return nil
+}
+
+func validName(s string) bool {
+	s = strings.TrimSpace(s)
+	return s != "" && utf8.RuneCountInString(s) <= 80 && utf8.ValidString(s)
+}
+
+func validActor(s string) bool {
+	if len(s) < 2 || len(s) > 64 || len(s)%2 != 0 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+// issue signs an access token for a device.
+func (id *identity) issue(member, device string) (string, error) {
+	s := (*Server)(id)
+	now := s.now()
+	claims := accessClaims{
+		Member: member,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    s.meta.ID,
+			Subject:   device,
+			Audience:  jwt.ClaimStrings{s.meta.ID},
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(accessTTL)),
+			ID:        newID(12),
+		},
+	}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims).SignedString(s.key)
+	if err != nil {
+		return "", fmt.Errorf("sign access token: %w", err)
+	}
+	return tok, nil
+}
+
+var errUnauthenticated = mobileapi.Errorf(wire.CodeUnauthenticated, "the access token is missing, expired or not valid for this circle; get a new one at POST /v1/token")
+
+// Authenticate checks a circle-signed access token (EdDSA only) and that
+// its device and member are still active.
+func (id *identity) Authenticate(ctx context.Context, token string) (mobileapi.Caller, error) {
+	s := (*Server)(id)
+	var claims accessClaims
+	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) {
+		return s.key.Public(), nil
+	},
+		jwt.WithValidMethods([]string{"EdDSA"}),
+		jwt.WithIssuer(s.meta.ID),
+		jwt.WithAudience(s.meta.ID),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(clockSkew),
+		jwt.WithTimeFunc(s.now),
+	)
+	if err != nil {
+		return mobileapi.Caller{}, &mobileapi.Error{Code: wire.CodeUnauthenticated, Message: errUnauthenticated.Message, Err: err}
+	}
+	m, d, err := s.activeDevice(claims.Member, claims.Subject)
+	if err != nil {
+		return mobileapi.Caller{}, err
+	}
+	return mobileapi.Caller{Member: m.ID, Device: d.ID, Actor: d.ActorID}, nil
+}
+
+func (s *Server) activeDevice(member, device string) (*crdt.Member, *crdt.Device, error) {
+	now := s.now()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	m, ok := s.roster.Members[member]
+	if !ok || !m.ActiveAt(now) {
+		return nil, nil, mobileapi.Errorf(wire.CodeUnauthenticated, "this member is not (or no longer) in the circle")
+	}
+	d, ok := m.Devices[device]
+	if !ok || !d.ActiveAt(now) {
+		return nil, nil, mobileapi.Errorf(wire.CodeUnauthenticated, "this device is revoked or unknown; enrol it again with a device invite")
+	}
+	return m, d, nil
+}
+
+// Token trades a device-signed assertion for an access token.
+func (id *identity) Token(ctx context.Context, assertion string) (wire.TokenResponse, error) {
+	s := (*Server)(id)
+	if len(assertion) > 4096 {
+		return wire.TokenResponse{}, mobileapi.Errorf(wire.CodeInvalidRequest, "field \"assertion\" is too long for a device assertion")
+	}
+	var claims jwt.RegisteredClaims
+	var member, device string
+	_, err := jwt.ParseWithClaims(assertion, &claims, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		m, d, err := s.deviceByID(kid)
+		if err != nil {
+			return nil, err
+		}
+		member, device = m, d.ID
+		return ed25519.PublicKey(d.PublicKey), nil
+	},
+		jwt.WithValidMethods([]string{"EdDSA"}),
+		jwt.WithAudience(s.meta.ID),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(clockSkew),
+		jwt.WithTimeFunc(s.now),
+	)
+	if err != nil {
+		return wire.TokenResponse{}, &mobileapi.Error{Code: wire.CodeUnauthenticated, Message: "the device assertion is not valid: " + assertionProblem(err), Err: err}
+	}
+	switch {
+	case claims.Issuer != device:
+		return wire.TokenResponse{}, mobileapi.Errorf(wire.CodeUnauthenticated, "the assertion's iss must be the device id in its kid header")
+	case claims.IssuedAt == nil || claims.ExpiresAt.Sub(claims.IssuedAt.Time) > maxAssertionTTL:
+		return wire.TokenResponse{}, mobileapi.Errorf(wire.CodeUnauthenticated, "the assertion may be valid for at most 5 minutes (exp - iat)")
+	case claims.ID == "" || len(claims.ID) > 128:
+		return wire.TokenResponse{}, mobileapi.Errorf(wire.CodeUnauthenticated, "the assertion needs a unique jti")
+	}
+	if _, _, err := s.activeDevice(member, device); err != nil {
+		return wire.TokenResponse{}, err
+	}
+	if err := s.store.ClaimJTI(ctx, device+"/"+claims.ID, claims.ExpiresAt.Time.Add(clockSkew)); err != nil {
+		if errors.Is(err, store.ErrReplay) {
+			return wire.TokenResponse{}, mobileapi.Errorf(wire.CodeUnauthenticated, "this assertion was already used (replayed jti); sign a new one")
+		}
+		return wire.TokenResponse{}, fmt.Errorf("record jti: %w", err)
+	}
+	tok, err := id.issue(member, device)
+	if err != nil {
+		return wire.TokenResponse{}, err
+	}
+	return wire.TokenResponse{AccessToken: tok, ExpiresIn: int(accessTTL.Seconds())}, nil
+}
+
+func (s *Server) deviceByID(device string) (string, *crdt.Device, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, m := range s.roster.Members {
+		if d, ok := m.Devices[device]; ok {
+			return m.ID, d, nil
+		}
+	}
+	return "", nil, errors.New("unknown device in kid")
+}
+
+func assertionProblem(err error) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "it has expired"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return "the signature does not match the device's key"
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return "aud must be this circle's id"
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return "kid must name an enrolled device and alg must be EdDSA"
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return "it is not a JWT"
+	default:
+		return "check alg (EdDSA), kid, iss, aud, iat, exp and jti"
+	}
+}

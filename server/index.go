@@ -1,0 +1,184 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/circles-coop/circles/crdt"
+)
+
+// ledgerRecord is what the engine stores beside a ledger segment's chunk:
+// the entries and credits the chunk added, so the index can be rebuilt at
+// start from the store without loading a single document.
+type ledgerRecord struct {
+	Member  string        `json:"m"`
+	Entries []crdt.Entry  `json:"e,omitempty"`
+	Credits []crdt.Credit `json:"c,omitempty"`
+}
+
+// Indexed is one entry as the index holds it.
+type Indexed struct {
+	Seq    uint64 // position in the index, the order of acceptance
+	Member string // author
+	Doc    string // ledger segment it lives in
+	Entry  crdt.Entry
+}
+
+// Index keeps every accepted ledger entry and credit in memory, in the
+// order they were accepted, so REST reads and balances never load a
+// document. It is updated after each stored change and rebuilt at start.
+type Index struct {
+	mu       sync.RWMutex
+	all      []*Indexed            // by Seq-1
+	byID     map[string]*Indexed   // entry id →
+	byMember map[string][]*Indexed // author → entries in acceptance order
+	perDoc   map[string]int        // ledger segment → entries + credits it holds
+	credits  map[string][]crdt.Credit
+	creditID map[string]bool
+}
+
+// NewIndex returns an empty index.
+func NewIndex() *Index {
+	return &Index{
+		byID:     make(map[string]*Indexed),
+		byMember: make(map[string][]*Indexed),
+		perDoc:   make(map[string]int),
+		credits:  make(map[string][]crdt.Credit),
+		creditID: make(map[string]bool),
+	}
+}
+
+// Add records the entries and credits of one record of doc. An id already
+// indexed is kept as first accepted (records are replayed idempotently).
+func (ix *Index) Add(doc string, rec ledgerRecord) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for _, e := range rec.Entries {
+		if _, ok := ix.byID[e.ID]; ok {
+			continue
+		}
+		it := &Indexed{Seq: uint64(len(ix.all) + 1), Member: rec.Member, Doc: doc, Entry: e}
+		ix.all = append(ix.all, it)
+		ix.byID[e.ID] = it
+		ix.byMember[rec.Member] = append(ix.byMember[rec.Member], it)
+		ix.perDoc[doc]++
+	}
+	for _, c := range rec.Credits {
+		if ix.creditID[c.ID] {
+			continue
+		}
+		ix.creditID[c.ID] = true
+		ix.credits[rec.Member] = append(ix.credits[rec.Member], c)
+		ix.perDoc[doc]++
+	}
+}
+
+// Entry looks an entry up by id.
+func (ix *Index) Entry(id string) (Indexed, bool) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	it, ok := ix.byID[id]
+	if !ok {
+		return Indexed{}, false
+	}
+	return *it, true
+}
+
+// Len is the number of entries indexed.
+func (ix *Index) Len() int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return len(ix.all)
+}
+
+// DocItems is the number of entries and credits a ledger segment holds.
+func (ix *Index) DocItems(doc string) int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.perDoc[doc]
+}
+
+// Page returns up to limit entries after cursor (a Seq, "" for the start),
+// of one member or of everybody, and the cursor of the next page ("" at
+// the end).
+func (ix *Index) Page(member string, cursor string, limit int) ([]Indexed, string, error) {
+	var after uint64
+	if cursor != "" {
+		n, err := strconv.ParseUint(cursor, 10, 64)
+		if err != nil {
+			return nil, "", fmt.Errorf("bad cursor %q", cursor)
+		}
+		after = n
+	}
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	src := ix.all
+	if member != "" {
+		src = ix.byMember[member]
+	}
+	// Entries are in Seq order: find the first after the cursor.
+	lo, hi := 0, len(src)
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if src[mid].Seq <= after {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	var out []Indexed
+	for i := lo; i < len(src) && len(out) < limit; i++ {
+		out = append(out, *src[i])
+	}
+	next := ""
+	if len(out) == limit && lo+limit < len(src) {
+		next = strconv.FormatUint(out[len(out)-1].Seq, 10)
+	}
+	return out, next, nil
+}
+
+// ByMember returns a copy of every member's entries, for the balances.
+func (ix *Index) ByMember() map[string][]crdt.Entry {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	out := make(map[string][]crdt.Entry, len(ix.byMember))
+	for m, its := range ix.byMember {
+		es := make([]crdt.Entry, len(its))
+		for i, it := range its {
+			es[i] = it.Entry
+		}
+		out[m] = es
+	}
+	return out
+}
+
+// committed is the engine's Committed callback: it indexes stored records.
+func (s *Server) committed(doc string, records [][]byte) {
+	for _, r := range records {
+		if err := s.indexRecord(doc, r); err != nil {
+			s.log.Error("index record", "doc", doc, "err", err)
+		}
+	}
+	s.maybeRotateSegment(doc)
+}
+
+// replay feeds the index from the store at start.
+func (s *Server) replay(doc string, records [][]byte) error {
+	for _, r := range records {
+		if err := s.indexRecord(doc, r); err != nil {
+			return fmt.Errorf("doc %s: %w", doc, err)
+		}
+	}
+	return nil
+}
+
+func (s *Server) indexRecord(doc string, raw []byte) error {
+	var rec ledgerRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return fmt.Errorf("decode ledger record: %w", err)
+	}
+	s.index.Add(doc, rec)
+	return nil
+}

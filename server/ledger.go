@@ -1,0 +1,190 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/circles-coop/circles/crdt"
+	mobileapi "github.com/circles-coop/circles/mobile-api"
+	"github.com/circles-coop/circles/mobile-api/wire"
+)
+
+// ledger implements mobileapi.Ledger.
+type ledger Server
+
+var _ mobileapi.Ledger = (*ledger)(nil)
+
+var errSameEntry = errors.New("identical entry already stored")
+
+// CreateEntry writes an entry into the caller's current ledger segment, as
+// the server's actor, exactly as if the device had synced it. A retry with
+// the same id and content answers created=false; other content → 409.
+func (l *ledger) CreateEntry(ctx context.Context, c mobileapi.Caller, in wire.Entry) (wire.Entry, bool, error) {
+	s := (*Server)(l)
+	e := crdt.Entry{ID: in.ID, Kind: in.Kind, Quantity: in.Quantity, Unit: in.Unit, Note: in.Note, At: in.At.UTC(), Counterparty: in.Counterparty, Voids: in.Voids}
+	if err := e.Validate(); err != nil {
+		var re *crdt.RuleError
+		if errors.As(err, &re) {
+			return wire.Entry{}, false, mobileapi.Errorf(wire.CodeInvalidRequest, "%s", re.Message)
+		}
+		return wire.Entry{}, false, err
+	}
+	if e.Counterparty != "" {
+		if _, ok := s.member(e.Counterparty); !ok {
+			return wire.Entry{}, false, mobileapi.Errorf(wire.CodeInvalidRequest, "field \"counterparty\" must be a member of this circle")
+		}
+	}
+	m, ok := s.member(c.Member)
+	if !ok {
+		return wire.Entry{}, false, errUnauthenticated
+	}
+	doc := string(m.CurrentLedger())
+	err := s.engine.Update(ctx, doc, func(d *automerge.Doc) ([]byte, error) {
+		// The index is updated under the document's lock, so this check
+		// and the write are atomic for this segment; ids are unique across
+		// segments through the index too.
+		if prev, ok := s.index.Entry(e.ID); ok {
+			if prev.Member == c.Member && prev.Entry.Same(e) {
+				return nil, errSameEntry
+			}
+			return nil, mobileapi.Errorf(wire.CodeConflict, "an entry with id %s already exists with other content; use a new id", e.ID)
+		}
+		if err := crdt.PutEntry(d, e); err != nil {
+			return nil, err
+		}
+		return mustJSON(ledgerRecord{Member: c.Member, Entries: []crdt.Entry{e}}), nil
+	})
+	switch {
+	case errors.Is(err, errSameEntry):
+		return toWire(c.Member, e), false, nil
+	case err != nil:
+		return wire.Entry{}, false, err
+	}
+	return toWire(c.Member, e), true, nil
+}
+
+func toWire(member string, e crdt.Entry) wire.Entry {
+	return wire.Entry{ID: e.ID, Member: member, Kind: e.Kind, Quantity: e.Quantity, Unit: e.Unit, Note: e.Note, At: e.At, Counterparty: e.Counterparty, Voids: e.Voids}
+}
+
+// ListEntries pages through accepted entries in the order they were
+// accepted, for one member or everybody, from the index.
+func (l *ledger) ListEntries(ctx context.Context, c mobileapi.Caller, member string, limit int, cursor string) (wire.EntryList, error) {
+	s := (*Server)(l)
+	if member != "" {
+		if _, ok := s.member(member); !ok {
+			return wire.EntryList{}, mobileapi.Errorf(wire.CodeNotFound, "no member %q in this circle", member)
+		}
+	}
+	items, next, err := s.index.Page(member, cursor, limit)
+	if err != nil {
+		return wire.EntryList{}, mobileapi.Errorf(wire.CodeInvalidRequest, "query parameter \"cursor\" must be a next_cursor from an earlier page")
+	}
+	out := wire.EntryList{Entries: make([]wire.Entry, len(items)), NextCursor: next}
+	for i, it := range items {
+		out.Entries[i] = toWire(it.Member, it.Entry)
+	}
+	return out, nil
+}
+
+// Balances derives every active member's balance and the circle's signals
+// from the index.
+func (l *ledger) Balances(ctx context.Context, c mobileapi.Caller) (wire.Balances, error) {
+	s := (*Server)(l)
+	now := s.now()
+	silent := 30 * 24 * time.Hour
+	if p, err := s.policies(ctx); err == nil {
+		if d := p.Duration("signals.silent_after"); d > 0 {
+			silent = d
+		}
+	}
+	names := map[string]string{}
+	var ids []string
+	s.mu.RLock()
+	for _, m := range s.roster.Members {
+		if m.ActiveAt(now) {
+			ids = append(ids, m.ID)
+			names[m.ID] = m.Name
+		}
+	}
+	s.mu.RUnlock()
+	sort.Strings(ids)
+	bals, sig := crdt.Balances(ids, s.index.ByMember(), now, silent)
+	out := wire.Balances{Members: make([]wire.Balance, len(bals)), Signals: wire.Signals{TopShare: sig.TopShare, Gini: sig.Gini, SilentMembers: sig.SilentMembers}}
+	if out.Signals.SilentMembers == nil {
+		out.Signals.SilentMembers = []string{}
+	}
+	for i, b := range bals {
+		out.Members[i] = wire.Balance{MemberID: b.Member, Name: names[b.Member], Given: b.Given, Received: b.Received, Balance: b.Balance, LastActive: b.LastActive}
+	}
+	return out, nil
+}
+
+// policies reads the charter's policies.
+func (s *Server) policies(ctx context.Context) (crdt.Policies, error) {
+	var ch crdt.Charter
+	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindCharter]), func(d *automerge.Doc) error {
+		var err error
+		ch, err = crdt.ReadCharter(d)
+		return err
+	})
+	return ch.Policies, err
+}
+
+// maybeRotateSegment opens a new ledger segment for a member whose current
+// segment passed the size bound (DESIGN.md §4). It runs after the change
+// that crossed the bound was stored, in its own goroutine so it never
+// holds the old segment's lock; devices may keep writing into old
+// segments.
+func (s *Server) maybeRotateSegment(doc string) {
+	info, ok := s.docInfo(doc)
+	if !ok || info.Kind != crdt.KindLedger {
+		return
+	}
+	if s.index.DocItems(doc) < s.segmentBound() {
+		return
+	}
+	m, ok := s.member(info.Member)
+	if !ok || string(m.CurrentLedger()) != doc {
+		return
+	}
+	s.rotating.Do(info.Member, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.rotateSegment(ctx, info.Member, doc); err != nil {
+			s.log.Error("open new ledger segment", "member", info.Member, "err", err)
+		}
+	})
+}
+
+func (s *Server) segmentBound() int {
+	if s.cfg.SegmentItems > 0 {
+		return s.cfg.SegmentItems
+	}
+	return 2000
+}
+
+func (s *Server) rotateSegment(ctx context.Context, member, current string) error {
+	m, ok := s.member(member)
+	if !ok || string(m.CurrentLedger()) != current {
+		return nil // someone else rotated it already
+	}
+	next := crdt.NewDocID()
+	if err := s.engine.Create(ctx, string(next), func(d *automerge.Doc) ([]byte, error) {
+		return nil, crdt.InitLedger(d, member, len(m.Ledgers))
+	}); err != nil {
+		return fmt.Errorf("create segment: %w", err)
+	}
+	nm := cloneMember(m)
+	nm.Ledgers = append(nm.Ledgers, next)
+	if err := s.putMember(ctx, nm); err != nil {
+		return err
+	}
+	s.log.Info("opened new ledger segment", "member", member, "segment", len(nm.Ledgers)-1, "doc", next)
+	return nil
+}

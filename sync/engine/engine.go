@@ -1,0 +1,733 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/circles-coop/circles/sync/store"
+)
+
+// Errors the engine returns; callers map them to their transport's codes.
+// Policy errors (for instance *crdt.RuleError) are returned unwrapped or
+// wrapped with %w, so errors.As finds them.
+var (
+	// ErrUnknownDoc means the document does not exist in this circle.
+	ErrUnknownDoc = errors.New("unknown document")
+	// ErrForbidden means the peer may not read the document.
+	ErrForbidden = errors.New("forbidden")
+	// ErrBadMessage means a sync message could not be decoded.
+	ErrBadMessage = errors.New("malformed sync message")
+	// ErrStore means the store did not acknowledge a write; nothing of the
+	// request was applied.
+	ErrStore = errors.New("store unavailable")
+	// ErrExists is returned by Create for a document that already exists.
+	ErrExists = errors.New("document already exists")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("engine closed")
+)
+
+// Peer is an authenticated device on the other side of a sync.
+type Peer struct {
+	Device string // device id
+	Member string // member id
+	Actor  string // the hex automerge actor id registered for the device
+}
+
+// Policy decides what a peer may read and write. It is the only place where
+// the circle's rules enter the engine.
+type Policy interface {
+	// CheckRead returns ErrUnknownDoc, ErrForbidden or nil.
+	CheckRead(peer Peer, doc string) error
+	// CheckChanges is called, under the document's lock, with every change
+	// of an incoming message before any of them is applied to d.
+	CheckChanges(peer Peer, doc string, d *automerge.Doc, changes []*automerge.Change) error
+	// Accept is called, under the document's lock, after changes were
+	// applied to d. applied are the changes that actually entered the
+	// document (it may include changes that were queued earlier waiting
+	// for their dependencies). It validates the result and returns a
+	// record to store with the chunk (nil for none). An error rolls the
+	// whole request back.
+	Accept(doc string, d *automerge.Doc, applied []*automerge.Change) ([]byte, error)
+	// Snapshot returns the record that describes all of d; it is stored
+	// with a compacted snapshot and replaces the records of the chunks it
+	// covers.
+	Snapshot(doc string, d *automerge.Doc) ([]byte, error)
+}
+
+// Committed is called with a document's records once they are stored, in
+// the order they were stored, under the document's lock.
+type Committed func(doc string, records [][]byte)
+
+// Message is one automerge sync message for one document.
+type Message struct {
+	Doc  string
+	Data []byte
+}
+
+// Config configures an Engine.
+type Config struct {
+	Store  *store.Store
+	Policy Policy
+	// Actor is the hex actor id the engine writes its own changes with.
+	Actor string
+	// Committed receives records after they are stored. Optional.
+	Committed Committed
+	// MemoryBudget is the approximate number of bytes of loaded documents
+	// kept in memory before idle ones are evicted. Default 64 MiB.
+	MemoryBudget int64
+	// CompactEvery is the number of stored chunks after which a document
+	// is compacted into a snapshot. Default 500.
+	CompactEvery int
+	// SyncStateFlush is how often dirty sync states are written to the
+	// store. Default 1 s.
+	SyncStateFlush time.Duration
+	Logger         *slog.Logger
+	Metrics        *Metrics
+}
+
+// Engine is the sync engine. Create it with New, start it with Open, stop it
+// with Close.
+type Engine struct {
+	cfg Config
+	log *slog.Logger
+	m   *Metrics
+
+	mu     sync.Mutex
+	docs   map[string]*entry
+	loaded int64 // approximate bytes of loaded documents
+	closed bool
+
+	dirtyMu sync.Mutex
+	dirty   map[string][]byte // sync-state key → encoded state
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// entry is one document's in-memory state. mu guards every field but
+// lastUsed, which is guarded by Engine.mu.
+type entry struct {
+	mu       sync.Mutex
+	id       string
+	doc      *automerge.Doc // nil while not loaded
+	size     atomic.Int64   // approximate memory, read without mu by eviction
+	lastSeq  uint64
+	chunks   int // chunks stored since the last snapshot
+	peers    map[string]*automerge.SyncState
+	lastUsed time.Time
+	busy     int // requests holding or waiting for mu; guarded by Engine.mu
+}
+
+// New returns an engine; call Open before using it.
+func New(cfg Config) *Engine {
+	if cfg.MemoryBudget <= 0 {
+		cfg.MemoryBudget = 64 << 20
+	}
+	if cfg.CompactEvery <= 0 {
+		cfg.CompactEvery = 500
+	}
+	if cfg.SyncStateFlush <= 0 {
+		cfg.SyncStateFlush = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	return &Engine{
+		cfg:   cfg,
+		log:   cfg.Logger.With("component", "sync"),
+		m:     cfg.Metrics,
+		docs:  make(map[string]*entry),
+		dirty: make(map[string][]byte),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+}
+
+// Open starts the engine's background flusher of sync states.
+func (e *Engine) Open(ctx context.Context) error {
+	go e.flushLoop()
+	return nil
+}
+
+// Close flushes sync states and stops the engine. Documents need no
+// flushing: everything accepted is already stored.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	e.mu.Unlock()
+	close(e.stop)
+	<-e.done
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return e.flushSyncStates(ctx)
+}
+
+// Replay calls fn with the records of every stored document, snapshot
+// records first and then chunk records in store order, so the caller can
+// rebuild its indexes without loading any document.
+func (e *Engine) Replay(ctx context.Context, fn func(doc string, records [][]byte) error) error {
+	return e.cfg.Store.Each(ctx, func(doc string, d store.Doc) error {
+		if d.Snapshot != nil {
+			env, err := decodeEnvelope(d.Snapshot)
+			if err != nil {
+				return fmt.Errorf("doc %s snapshot: %w", doc, err)
+			}
+			if err := fn(doc, env.Records); err != nil {
+				return err
+			}
+		}
+		for _, c := range d.Chunks {
+			env, err := decodeEnvelope(c.Data)
+			if err != nil {
+				return fmt.Errorf("doc %s chunk %d: %w", doc, c.Seq, err)
+			}
+			if len(env.Records) > 0 {
+				if err := fn(doc, env.Records); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// Create stores a new document whose initial content init writes. init
+// must not commit; Create commits with the engine's actor.
+func (e *Engine) Create(ctx context.Context, doc string, init func(d *automerge.Doc) ([]byte, error)) error {
+	en, release, err := e.acquire([]string{doc})
+	if err != nil {
+		return err
+	}
+	defer release()
+	x := en[0]
+	if x.doc != nil || x.lastSeq != 0 {
+		return fmt.Errorf("create %s: %w", doc, ErrExists)
+	}
+	if _, err := e.cfg.Store.Load(ctx, doc); err == nil {
+		return fmt.Errorf("create %s: %w", doc, ErrExists)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("create %s: %w: %v", doc, ErrStore, err)
+	}
+	d := automerge.New()
+	if err := d.SetActorID(e.cfg.Actor); err != nil {
+		return fmt.Errorf("create %s: set actor: %w", doc, err)
+	}
+	rec, err := init(d)
+	if err != nil {
+		return err
+	}
+	if _, err := d.Commit("create"); err != nil {
+		return fmt.Errorf("create %s: commit: %w", doc, err)
+	}
+	x.doc = d
+	if err := e.persist(ctx, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}); err != nil {
+		x.unload()
+		return err
+	}
+	e.account()
+	return nil
+}
+
+// Update runs fn on the document under its lock; fn changes the document
+// and returns a record describing the change. Update commits, stores the
+// change and then reports the record to Committed. If fn or the store
+// fails, the document is reloaded and nothing is applied.
+func (e *Engine) Update(ctx context.Context, doc string, fn func(d *automerge.Doc) ([]byte, error)) error {
+	en, release, err := e.acquire([]string{doc})
+	if err != nil {
+		return err
+	}
+	defer release()
+	x := en[0]
+	if err := e.ensureLoaded(ctx, x); err != nil {
+		return err
+	}
+	before := x.doc.Heads()
+	rec, err := fn(x.doc)
+	if err != nil {
+		x.unload()
+		return err
+	}
+	if _, err := x.doc.Commit("update"); err != nil {
+		x.unload()
+		return fmt.Errorf("update %s: commit: %w", doc, err)
+	}
+	if sameHeads(before, x.doc.Heads()) {
+		return nil // nothing changed
+	}
+	if err := e.persist(ctx, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}); err != nil {
+		x.unload()
+		return err
+	}
+	e.maybeCompact(ctx, x)
+	return nil
+}
+
+// View runs fn on the document under its lock; fn must not change it.
+func (e *Engine) View(ctx context.Context, doc string, fn func(d *automerge.Doc) error) error {
+	en, release, err := e.acquire([]string{doc})
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := e.ensureLoaded(ctx, en[0]); err != nil {
+		return err
+	}
+	return fn(en[0].doc)
+}
+
+type decoded struct {
+	msg     Message
+	changes []*automerge.Change
+}
+
+// Sync receives a batch of sync messages from peer and returns the
+// engine's answers. Either every change of the batch is applied and stored,
+// or none is.
+func (e *Engine) Sync(ctx context.Context, peer Peer, in []Message) ([]Message, error) {
+	start := time.Now()
+	defer func() { e.m.syncSeconds.Observe(time.Since(start).Seconds()) }()
+
+	// 1. Decode everything and check read rights before touching any
+	// document.
+	dec := make([]decoded, 0, len(in))
+	var ids []string
+	for i, m := range in {
+		if err := e.cfg.Policy.CheckRead(peer, m.Doc); err != nil {
+			return nil, fmt.Errorf("message %d (doc %s): %w", i, m.Doc, err)
+		}
+		changes, err := decodeMessage(m.Data)
+		if err != nil {
+			return nil, fmt.Errorf("message %d (doc %s): %w", i, m.Doc, err)
+		}
+		dec = append(dec, decoded{msg: m, changes: changes})
+		if !slices.Contains(ids, m.Doc) {
+			ids = append(ids, m.Doc)
+		}
+	}
+
+	// 2. Apply under the documents' locks.
+	entries, release, err := e.acquire(ids)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	byID := make(map[string]*entry, len(entries))
+	for _, x := range entries {
+		if err := e.ensureLoaded(ctx, x); err != nil {
+			return nil, err
+		}
+		byID[x.id] = x
+	}
+
+	records := make(map[string][][]byte)
+	var changed []*entry
+	rollback := func() {
+		for _, x := range entries {
+			x.unload()
+		}
+	}
+	for i, d := range dec {
+		x := byID[d.msg.Doc]
+		if len(d.changes) > 0 {
+			if err := e.cfg.Policy.CheckChanges(peer, x.id, x.doc, d.changes); err != nil {
+				e.m.rejected.Inc()
+				rollback()
+				return nil, fmt.Errorf("message %d (doc %s): %w", i, x.id, err)
+			}
+		}
+		ss, err := e.syncState(ctx, x, peer.Device)
+		if err != nil {
+			rollback()
+			return nil, err
+		}
+		before := x.doc.Heads()
+		if err := receive(ss, d.msg.Data); err != nil {
+			rollback()
+			return nil, fmt.Errorf("doc %s: %w", x.id, err)
+		}
+		if len(d.changes) == 0 || sameHeads(before, x.doc.Heads()) {
+			continue
+		}
+		applied, err := x.doc.Changes(before...)
+		if err != nil {
+			rollback()
+			return nil, fmt.Errorf("doc %s: list applied changes: %w", x.id, err)
+		}
+		rec, err := e.cfg.Policy.Accept(x.id, x.doc, applied)
+		if err != nil {
+			e.m.rejected.Inc()
+			rollback()
+			return nil, fmt.Errorf("doc %s: %w", x.id, err)
+		}
+		if rec != nil {
+			records[x.id] = append(records[x.id], rec)
+		}
+		if !slices.Contains(changed, x) {
+			changed = append(changed, x)
+		}
+		e.m.accepted.Add(float64(len(applied)))
+	}
+
+	// 3. Store, and only then acknowledge.
+	if len(changed) > 0 {
+		if err := e.persist(ctx, changed, records); err != nil {
+			rollback()
+			return nil, err
+		}
+	}
+
+	// 4. Answer.
+	var out []Message
+	for _, id := range ids {
+		x := byID[id]
+		ss := x.peers[peer.Device]
+		if msg, ok := generate(ss); ok {
+			out = append(out, Message{Doc: id, Data: msg})
+		}
+		e.markDirty(peer.Device, id, ss)
+	}
+	for _, x := range changed {
+		e.maybeCompact(ctx, x)
+	}
+	return out, nil
+}
+
+// Heads returns the current heads of a document, loading it if needed.
+func (e *Engine) Heads(ctx context.Context, doc string) ([]automerge.ChangeHash, error) {
+	var heads []automerge.ChangeHash
+	err := e.View(ctx, doc, func(d *automerge.Doc) error {
+		heads = d.Heads()
+		return nil
+	})
+	return heads, err
+}
+
+// persist stores one chunk per changed document (all in one batch) and
+// reports the records. The caller holds the entries' locks.
+func (e *Engine) persist(ctx context.Context, xs []*entry, records map[string][][]byte) error {
+	batch := make([]store.ChunkWrite, len(xs))
+	for i, x := range xs {
+		batch[i] = store.ChunkWrite{Doc: x.id, Data: encodeEnvelope(x.doc.SaveIncremental(), records[x.id])}
+	}
+	t := time.Now()
+	seqs, err := e.cfg.Store.AppendChunks(ctx, batch)
+	e.m.storeSeconds.Observe(time.Since(t).Seconds())
+	if err != nil {
+		e.log.Error("store chunks", "err", err, "docs", len(xs))
+		return fmt.Errorf("%w: %v", ErrStore, err)
+	}
+	for i, x := range xs {
+		x.lastSeq = seqs[i]
+		x.chunks++
+		x.size.Add(int64(len(batch[i].Data)) * sizeFactor)
+		if e.cfg.Committed != nil && len(records[x.id]) > 0 {
+			e.cfg.Committed(x.id, records[x.id])
+		}
+	}
+	return nil
+}
+
+// maybeCompact writes a snapshot when enough chunks piled up. Failure is
+// logged and retried at the next write: the chunks are still there.
+func (e *Engine) maybeCompact(ctx context.Context, x *entry) {
+	if x.chunks < e.cfg.CompactEvery || x.doc == nil {
+		return
+	}
+	rec, err := e.cfg.Policy.Snapshot(x.id, x.doc)
+	if err != nil {
+		e.log.Error("snapshot record", "doc", x.id, "err", err)
+		return
+	}
+	saved := x.doc.Save()
+	if err := e.cfg.Store.PutSnapshot(ctx, x.id, encodeEnvelope(saved, nonNil(rec)), x.lastSeq); err != nil {
+		e.log.Error("store snapshot", "doc", x.id, "err", err)
+		return
+	}
+	x.chunks = 0
+	x.size.Store(int64(len(saved)) * sizeFactor)
+	e.m.compactions.Inc()
+}
+
+// sizeFactor turns stored bytes into an estimate of the memory a loaded
+// document takes (automerge's in-memory form is much larger than its
+// compressed save format).
+const sizeFactor = 10
+
+// ensureLoaded loads x from the store if it is not in memory.
+func (e *Engine) ensureLoaded(ctx context.Context, x *entry) error {
+	if x.doc != nil {
+		return nil
+	}
+	t := time.Now()
+	sd, err := e.cfg.Store.Load(ctx, x.id)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("load %s: %w", x.id, ErrUnknownDoc)
+	}
+	if err != nil {
+		return fmt.Errorf("load %s: %w: %v", x.id, ErrStore, err)
+	}
+	var d *automerge.Doc
+	var size int64
+	if sd.Snapshot != nil {
+		env, err := decodeEnvelope(sd.Snapshot)
+		if err != nil {
+			return fmt.Errorf("load %s: %w", x.id, err)
+		}
+		if d, err = automerge.Load(env.Automerge); err != nil {
+			return fmt.Errorf("load %s snapshot: %w", x.id, err)
+		}
+		size += int64(len(env.Automerge))
+	} else {
+		d = automerge.New()
+	}
+	for _, c := range sd.Chunks {
+		env, err := decodeEnvelope(c.Data)
+		if err != nil {
+			return fmt.Errorf("load %s: %w", x.id, err)
+		}
+		if err := d.LoadIncremental(env.Automerge); err != nil {
+			return fmt.Errorf("load %s chunk %d: %w", x.id, c.Seq, err)
+		}
+		size += int64(len(env.Automerge))
+	}
+	if err := d.SetActorID(e.cfg.Actor); err != nil {
+		return fmt.Errorf("load %s: set actor: %w", x.id, err)
+	}
+	// Mark everything loaded as saved, so the next SaveIncremental holds
+	// only new changes.
+	d.SaveIncremental()
+	x.doc = d
+	x.lastSeq = sd.LastSeq
+	x.chunks = len(sd.Chunks)
+	x.size.Store(size * sizeFactor)
+	x.peers = make(map[string]*automerge.SyncState)
+	e.m.loads.Inc()
+	e.m.loadSeconds.Observe(time.Since(t).Seconds())
+	e.account()
+	return nil
+}
+
+// unload drops the in-memory document (after a failed request, so the next
+// use reloads the stored state). Sync states are dropped with it: they
+// refer to the document.
+func (x *entry) unload() {
+	x.doc = nil
+	x.peers = nil
+}
+
+// syncState returns the peer's sync state for x, loading it from the store
+// or starting a fresh one.
+func (e *Engine) syncState(ctx context.Context, x *entry, device string) (*automerge.SyncState, error) {
+	if ss, ok := x.peers[device]; ok {
+		return ss, nil
+	}
+	if x.peers == nil {
+		x.peers = make(map[string]*automerge.SyncState)
+	}
+	key := syncKey(device, x.id)
+	e.dirtyMu.Lock()
+	raw, pending := e.dirty[key]
+	e.dirtyMu.Unlock()
+	if !pending {
+		b, _, err := e.cfg.Store.SyncStates().Get(ctx, key)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return nil, fmt.Errorf("load sync state: %w: %v", ErrStore, err)
+		default:
+			raw = b
+		}
+	}
+	var ss *automerge.SyncState
+	if raw != nil {
+		loaded, err := automerge.LoadSyncState(x.doc, raw)
+		if err != nil {
+			e.log.Warn("discarding unreadable sync state", "doc", x.id, "device", device, "err", err)
+		} else {
+			ss = loaded
+		}
+	}
+	if ss == nil {
+		ss = automerge.NewSyncState(x.doc)
+	}
+	x.peers[device] = ss
+	return ss, nil
+}
+
+func syncKey(device, doc string) string { return device + "." + doc }
+
+func (e *Engine) markDirty(device, doc string, ss *automerge.SyncState) {
+	b := ss.Save()
+	e.dirtyMu.Lock()
+	e.dirty[syncKey(device, doc)] = b
+	e.dirtyMu.Unlock()
+}
+
+func (e *Engine) flushLoop() {
+	defer close(e.done)
+	t := time.NewTicker(e.cfg.SyncStateFlush)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := e.flushSyncStates(ctx); err != nil {
+				e.log.Warn("flush sync states", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+func (e *Engine) flushSyncStates(ctx context.Context) error {
+	e.dirtyMu.Lock()
+	batch := e.dirty
+	e.dirty = make(map[string][]byte)
+	e.dirtyMu.Unlock()
+	var firstErr error
+	for k, v := range batch {
+		if _, err := e.cfg.Store.SyncStates().Put(ctx, k, v); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// acquire returns the entries for ids, locked in a global order so that
+// requests touching several documents cannot deadlock. release unlocks
+// them and evicts idle documents if the memory budget is exceeded.
+func (e *Engine) acquire(ids []string) ([]*entry, func(), error) {
+	sorted := slices.Clone(ids)
+	sort.Strings(sorted)
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, nil, ErrClosed
+	}
+	xs := make([]*entry, len(sorted))
+	for i, id := range sorted {
+		x, ok := e.docs[id]
+		if !ok {
+			x = &entry{id: id}
+			e.docs[id] = x
+		}
+		x.busy++
+		xs[i] = x
+	}
+	e.mu.Unlock()
+	for _, x := range xs {
+		x.mu.Lock()
+	}
+	release := func() {
+		now := time.Now()
+		for _, x := range xs {
+			x.mu.Unlock()
+		}
+		e.mu.Lock()
+		for _, x := range xs {
+			x.busy--
+			x.lastUsed = now
+		}
+		e.mu.Unlock()
+		e.evict()
+	}
+	// Return in the caller's order.
+	out := make([]*entry, len(ids))
+	for i, id := range ids {
+		out[i] = xs[slices.Index(sorted, id)]
+	}
+	return out, release, nil
+}
+
+// account recomputes the memory estimate after a document was loaded.
+func (e *Engine) account() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.recount()
+}
+
+// recount sums the sizes of loaded documents; e.mu held.
+func (e *Engine) recount() {
+	var total int64
+	for _, x := range e.docs {
+		total += x.sizeHint()
+	}
+	e.loaded = total
+	e.m.loadedBytes.Set(float64(total))
+}
+
+// evict unloads the least recently used idle documents while the loaded
+// total exceeds the memory budget.
+func (e *Engine) evict() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.recount()
+	if e.loaded <= e.cfg.MemoryBudget {
+		return
+	}
+	var idle []*entry
+	for _, x := range e.docs {
+		if x.busy == 0 && x.sizeHint() > 0 {
+			idle = append(idle, x)
+		}
+	}
+	sort.Slice(idle, func(i, j int) bool { return idle[i].lastUsed.Before(idle[j].lastUsed) })
+	for _, x := range idle {
+		if e.loaded <= e.cfg.MemoryBudget {
+			break
+		}
+		if !x.mu.TryLock() {
+			continue
+		}
+		for dev, ss := range x.peers {
+			e.markDirty(dev, x.id, ss)
+		}
+		e.loaded -= x.size.Load()
+		x.unload()
+		x.size.Store(0)
+		x.mu.Unlock()
+		delete(e.docs, x.id)
+		e.m.evictions.Inc()
+	}
+	e.m.loadedBytes.Set(float64(e.loaded))
+}
+
+func (x *entry) sizeHint() int64 { return x.size.Load() }
+
+func nonNil(rec []byte) [][]byte {
+	if rec == nil {
+		return nil
+	}
+	return [][]byte{rec}
+}
+
+func sameHeads(a, b []automerge.ChangeHash) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

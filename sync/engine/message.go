@@ -1,0 +1,58 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/automerge/automerge-go"
+)
+
+// maxMessageBytes bounds one sync message; transports enforce their own,
+// usually smaller, body limits first.
+const maxMessageBytes = 16 << 20
+
+// decodeMessage parses an untrusted sync message and returns its changes.
+// automerge-go panics on some C-level errors, so the panic is recovered
+// here, where the untrusted bytes enter.
+func decodeMessage(data []byte) (changes []*automerge.Change, err error) {
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%w: empty", ErrBadMessage)
+	}
+	if len(data) > maxMessageBytes {
+		return nil, fmt.Errorf("%w: %d bytes is over the limit of %d", ErrBadMessage, len(data), maxMessageBytes)
+	}
+	if data[0] != 0x42 {
+		return nil, fmt.Errorf("%w: not an automerge sync message (first byte 0x%02x)", ErrBadMessage, data[0])
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			changes, err = nil, fmt.Errorf("%w: %v", ErrBadMessage, r)
+		}
+	}()
+	sm, err := automerge.LoadSyncMessage(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	return sm.Changes(), nil
+}
+
+// receive applies a message that decodeMessage accepted.
+func receive(ss *automerge.SyncState, data []byte) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrBadMessage, r)
+		}
+	}()
+	if _, err := ss.ReceiveMessage(data); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	return nil
+}
+
+// generate returns the next message for the peer, if any.
+func generate(ss *automerge.SyncState) (msg []byte, ok bool) {
+	sm, ok := ss.GenerateMessage()
+	if !ok {
+		return nil, false
+	}
+	return sm.Bytes(), true
+}

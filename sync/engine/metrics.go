@@ -1,0 +1,47 @@
+package engine
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the engine's Prometheus instruments.
+type Metrics struct {
+	accepted     prometheus.Counter
+	rejected     prometheus.Counter
+	loads        prometheus.Counter
+	evictions    prometheus.Counter
+	compactions  prometheus.Counter
+	loadedBytes  prometheus.Gauge
+	syncSeconds  prometheus.Histogram
+	storeSeconds prometheus.Histogram
+	loadSeconds  prometheus.Histogram
+}
+
+// NewMetrics creates the engine's metrics and registers them with reg
+// (nil: not registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	buckets := []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}
+	m := &Metrics{
+		accepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "circles_sync_changes_accepted_total", Help: "Automerge changes accepted and stored."}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "circles_sync_messages_rejected_total", Help: "Sync messages refused by a write rule (nothing of their request applied)."}),
+		loads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "circles_sync_doc_loads_total", Help: "Documents loaded from the store into memory."}),
+		evictions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "circles_sync_doc_evictions_total", Help: "Idle documents dropped from memory to stay under the budget."}),
+		compactions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "circles_sync_compactions_total", Help: "Snapshots written (older chunks purged)."}),
+		loadedBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "circles_sync_loaded_bytes", Help: "Estimated memory of loaded documents."}),
+		syncSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "circles_sync_request_seconds", Help: "Time to handle one batch of sync messages.", Buckets: buckets}),
+		storeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "circles_store_write_seconds", Help: "Time until the store acknowledged a batch of chunks.", Buckets: buckets}),
+		loadSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "circles_sync_doc_load_seconds", Help: "Time to load one document from the store.", Buckets: buckets}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.accepted, m.rejected, m.loads, m.evictions, m.compactions,
+			m.loadedBytes, m.syncSeconds, m.storeSeconds, m.loadSeconds)
+	}
+	return m
+}

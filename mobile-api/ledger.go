@@ -49,4 +49,3 @@ func (a *api) balances(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, b)
 }
-

@@ -33,11 +33,11 @@ const (
 // circleMeta is the circle's identity and the ids of its server-written
 // documents, kept in the store's meta bucket.
 type circleMeta struct {
-	ID        string                  `json:"circle_id"`
-	Name      string                  `json:"name"`
-	CreatedAt time.Time               `json:"created_at"`
-	Actor     string                  `json:"actor"` // the server's automerge actor id
-	PublicKey []byte                  `json:"public_key"`
+	ID        string                   `json:"circle_id"`
+	Name      string                   `json:"name"`
+	CreatedAt time.Time                `json:"created_at"`
+	Actor     string                   `json:"actor"` // the server's automerge actor id
+	PublicKey []byte                   `json:"public_key"`
 	Docs      map[crdt.Kind]crdt.DocID `json:"docs"`
 }
 

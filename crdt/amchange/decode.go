@@ -137,7 +137,10 @@ func (d *Decoder) Decode(b []byte) (*Change, error) {
 // inflate decompresses the body of a compressed change chunk, refusing to
 // produce more than maxSize bytes.
 func inflate(body []byte, maxSize int) ([]byte, error) {
-	fr := flate.NewReader(bytes.NewReader(body))
+	// bytes.Reader is an io.ByteReader, so flate reads no further than the
+	// end of the compressed stream and br.Len tells what follows it.
+	br := bytes.NewReader(body)
+	fr := flate.NewReader(br)
 	defer fr.Close()
 	out, err := io.ReadAll(io.LimitReader(fr, int64(maxSize)+1))
 	switch {
@@ -147,6 +150,8 @@ func inflate(body []byte, maxSize int) ([]byte, error) {
 		return nil, malformed("compressed chunk body: %v", err)
 	case len(out) > maxSize:
 		return nil, tooLarge("chunk body inflates to more than %d bytes", maxSize)
+	case br.Len() != 0:
+		return nil, malformed("%d bytes after the compressed chunk body", br.Len())
 	}
 	return out, nil
 }

@@ -354,7 +354,7 @@ func (d *Decoder) decodeOps(c *Change, cols *opColumns) ([]Op, error) {
 		}
 		op := Op{ID: OpID{Counter: c.StartOp + uint64(i), Actor: c.Actor}}
 		if err := od.next(&op, maxPreds-preds); err != nil {
-			return nil, fmt.Errorf("operation %d: %w", i, err)
+			return nil, fmt.Errorf("%w (at operation %d)", err, i)
 		}
 		preds += len(op.Pred)
 		ops = append(ops, op)

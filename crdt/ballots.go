@@ -323,22 +323,66 @@ func PutProposal(doc *automerge.Doc, p Proposal) error {
 	return nil
 }
 
-// PutVote validates v and writes it as votes[v.Proposal], replacing an
-// earlier vote on the same proposal: a member may change their mind while
-// the proposal is open. It does not commit.
+// PutVote validates v and writes it as votes[v.Proposal]. It does not
+// commit. A member votes once per proposal from their ballots document:
+// like every accepted value, a vote is never rewritten (the sync write
+// rules refuse it), so PutVote returns ErrEntryExists for a proposal the
+// document already holds a vote on. It may also return ErrNotInitialized.
 func PutVote(doc *automerge.Doc, v Vote) error {
 	if err := v.Validate(); err != nil {
 		return err
 	}
-	votes, err := mapIn(doc, "votes")
+	m, err := newChild(doc, "votes", v.Proposal)
 	if err != nil {
 		return err
 	}
-	m := automerge.NewMap()
-	if err := votes.Set(v.Proposal, m); err != nil {
-		return err
-	}
 	return setAll(m, []kv{{"choice", v.Choice}, {"reason", v.Reason}, {"at", formatTime(v.At)}})
+}
+
+// LookupProposal reads the proposal stored under id. It reports false, and
+// no error, when there is none; it returns a *RuleError of rule "schema"
+// when the stored value has the wrong shape or its id differs from its key.
+func LookupProposal(doc *automerge.Doc, id string) (Proposal, bool, error) {
+	v, err := doc.Path("proposals", id).Get()
+	if err != nil || v.IsVoid() {
+		return Proposal{}, false, err
+	}
+	p, err := ReadProposal(v)
+	if err != nil {
+		return Proposal{}, true, err
+	}
+	if p.ID != id {
+		return Proposal{}, true, schemaErr("proposals[%q]: id %q differs from its key", truncate(id, maxIDLen), p.ID)
+	}
+	return p, true, nil
+}
+
+// LookupVote reads the vote stored on the proposal id, like
+// LookupProposal.
+func LookupVote(doc *automerge.Doc, proposal string) (Vote, bool, error) {
+	v, err := doc.Path("votes", proposal).Get()
+	if err != nil || v.IsVoid() {
+		return Vote{}, false, err
+	}
+	vote, err := ReadVote(proposal, v)
+	return vote, true, err
+}
+
+// LookupResetStatement reads the reset statement stored under jti, like
+// LookupProposal; a statement that is not a compact JWS is a schema error.
+func LookupResetStatement(doc *automerge.Doc, jti string) (string, bool, error) {
+	v, err := doc.Path("resets", jti).Get()
+	if err != nil || v.IsVoid() {
+		return "", false, err
+	}
+	s, ok, err := valueString(v, MaxStatementLen)
+	if !ok || err != nil {
+		return "", true, fieldErr("reset", "statement", "must be a string of at most 4096 bytes")
+	}
+	if err := checkStatement(jti, s); err != nil {
+		return "", true, err
+	}
+	return s, true, nil
 }
 
 // PutResetStatement stores a signed reset statement verbatim as

@@ -44,8 +44,7 @@ func TestBallotsRoundTrip(t *testing.T) {
 		}
 	}
 	votes := []crdt.Vote{
-		{Proposal: id1, Choice: "no", At: t0},
-		{Proposal: id1, Choice: "yes", Reason: "changed my mind", At: t0.Add(time.Hour)}, // replaces the first
+		{Proposal: id1, Choice: "yes", Reason: "keys keep going missing", At: t0.Add(time.Hour)},
 		{Proposal: id2, Choice: "object", Reason: "too long", At: t0},
 	}
 	for _, v := range votes {
@@ -64,7 +63,7 @@ func TestBallotsRoundTrip(t *testing.T) {
 	want := crdt.Ballots{
 		Member:    "m-alice",
 		Proposals: map[string]crdt.Proposal{id1: props[0], id2: props[1], id3: props[2]},
-		Votes:     map[string]crdt.Vote{id1: votes[1], id2: votes[2]},
+		Votes:     map[string]crdt.Vote{id1: votes[0], id2: votes[1]},
 		Resets:    map[string]string{"jti-1": jwtSample},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -82,6 +81,27 @@ func TestBallotsRoundTrip(t *testing.T) {
 	}
 	if err := crdt.PutProposal(doc, p); !errors.Is(err, crdt.ErrEntryExists) {
 		t.Errorf("PutProposal(existing) = %v, want ErrEntryExists", err)
+	}
+	if err := crdt.PutVote(doc, crdt.Vote{Proposal: id1, Choice: "no", At: t0}); !errors.Is(err, crdt.ErrEntryExists) {
+		t.Errorf("PutVote(second vote) = %v, want ErrEntryExists", err)
+	}
+	if p, ok, err := crdt.LookupProposal(doc, id2); !ok || err != nil || !p.Same(props[1]) {
+		t.Errorf("LookupProposal(%s) = %+v, %v, %v, want %+v, true, nil", id2, p, ok, err, props[1])
+	}
+	if v, ok, err := crdt.LookupVote(doc, id1); !ok || err != nil || v != votes[0] {
+		t.Errorf("LookupVote(%s) = %+v, %v, %v, want %+v, true, nil", id1, v, ok, err, votes[0])
+	}
+	if s, ok, err := crdt.LookupResetStatement(doc, "jti-1"); !ok || err != nil || s != jwtSample {
+		t.Errorf("LookupResetStatement(jti-1) = %q, %v, %v, want the statement, true, nil", s, ok, err)
+	}
+	if _, ok, err := crdt.LookupProposal(doc, "absent"); ok || err != nil {
+		t.Errorf("LookupProposal(absent) = _, %v, %v, want false, nil", ok, err)
+	}
+	if _, ok, err := crdt.LookupVote(doc, id3); ok || err != nil {
+		t.Errorf("LookupVote(absent) = _, %v, %v, want false, nil", ok, err)
+	}
+	if _, ok, err := crdt.LookupResetStatement(doc, "jti-2"); ok || err != nil {
+		t.Errorf("LookupResetStatement(absent) = _, %v, %v, want false, nil", ok, err)
 	}
 	if err := crdt.PutResetStatement(doc, "jti-1", jwtSample); !errors.Is(err, crdt.ErrEntryExists) {
 		t.Errorf("PutResetStatement(existing) = %v, want ErrEntryExists", err)

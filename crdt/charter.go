@@ -120,8 +120,8 @@ func PutCharter(doc *automerge.Doc, c Charter) error {
 			return fmt.Errorf("write charter %s: %w", p.key, err)
 		}
 	}
-	for k, v := range c.Policies {
-		if err := policies.Set(k, v); err != nil {
+	for _, k := range sortedKeys(c.Policies) {
+		if err := policies.Set(k, c.Policies[k]); err != nil {
 			return fmt.Errorf("write charter policy %s: %w", k, err)
 		}
 	}

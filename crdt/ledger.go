@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -264,10 +265,9 @@ func ReadEntry(v *automerge.Value) (Entry, error) {
 	if err != nil {
 		return Entry{}, err
 	}
-	if id := o.str("id", true, maxIDLen); o.err == nil {
-		o.where = fmt.Sprintf("entry %q", id)
+	if id, ok, _ := valueString(o.value("id"), maxIDLen); ok && isID(id) {
+		o.where = "entry " + strconv.Quote(id) // messages name the entry
 	}
-	o.err = nil // re-read id below so its error, if any, names the field
 	e := Entry{
 		ID:           o.str("id", true, maxIDLen),
 		Kind:         o.str("kind", true, maxIDLen),
@@ -296,10 +296,9 @@ func ReadCredit(v *automerge.Value) (Credit, error) {
 	if err != nil {
 		return Credit{}, err
 	}
-	if id := o.str("id", true, maxIDLen); o.err == nil {
-		o.where = fmt.Sprintf("credit %q", id)
+	if id, ok, _ := valueString(o.value("id"), maxIDLen); ok && isID(id) {
+		o.where = "credit " + strconv.Quote(id) // messages name the credit
 	}
-	o.err = nil
 	c := Credit{
 		ID:     o.str("id", true, maxIDLen),
 		To:     o.str("to", true, maxIDLen),

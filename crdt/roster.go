@@ -24,12 +24,11 @@ import (
 
 // Bounds on roster values.
 const (
-	MaxDevices   = 32 // devices of one member
-	MaxSegments  = 10000
-	maxActorLen  = 64 // hex characters of an automerge actor id
-	maxScopeLen  = 2000
-	maxIssueLen  = 2000
-	maxPurposeLn = MaxPurposeLen
+	MaxDevices  = 32 // devices of one member
+	MaxSegments = 10000
+	maxActorLen = 64 // hex characters of an automerge actor id
+	maxScopeLen = 2000
+	maxIssueLen = 2000
 )
 
 // Roster is the circle's register of members, their devices, its roles
@@ -301,7 +300,7 @@ func (r *Role) Validate() error {
 	if err := checkName("role", r.Name); err != nil {
 		return err
 	}
-	if err := checkText("role", "purpose", r.Purpose, maxPurposeLn); err != nil {
+	if err := checkText("role", "purpose", r.Purpose, MaxPurposeLen); err != nil {
 		return err
 	}
 	if r.Term < time.Hour {
@@ -551,7 +550,7 @@ func readRole(o *object) (*Role, error) {
 	r := &Role{
 		ID:          o.str("id", true, maxIDLen),
 		Name:        o.str("name", true, MaxNameLen),
-		Purpose:     o.str("purpose", false, maxPurposeLn),
+		Purpose:     o.str("purpose", false, MaxPurposeLen),
 		TermLimit:   int(o.integer("term_limit", true)),
 		Holder:      o.str("holder", false, maxIDLen),
 		TermStart:   o.optTime("term_start"),

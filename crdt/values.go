@@ -50,6 +50,9 @@ func kindName(k automerge.Kind) string {
 // valueString reads a scalar string or a text object. Text longer than max
 // code points (when max > 0) is refused before its content is copied out.
 func valueString(v *automerge.Value, max int) (string, bool, error) {
+	if v == nil {
+		return "", false, nil
+	}
 	switch v.Kind() {
 	case automerge.KindStr:
 		return v.Str(), true, nil

@@ -1,5 +1,3 @@
-//go:build jsclient
-
 // Package jsclient_test runs the JavaScript phone client (tools/js/client.mjs,
 // @automerge/automerge from npm) against a real circle server and checks
 // through the REST API that the server holds exactly what the client wrote.
@@ -28,7 +26,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/circles-coop/circles/mobile-api/wire"
-	"github.com/circles-coop/circles/server"
+	"github.com/circles-coop/circles/server/servertest"
 )
 
 // summary is what client.mjs prints in ledger mode.
@@ -58,15 +56,16 @@ type forbiddenReport struct {
 
 func TestJSClientLedger(t *testing.T) {
 	js := mustJS(t)
-	tc := server.StartTestCircle(t, "JS Client Circle")
+	tc := servertest.Start(t, "JS Client Circle")
+	base := tc.URL()
 
 	// A Go device takes the founder invite and invites the JS phone, so the
 	// phone has another member to name as counterparty and to not write as.
-	founder := mustEnroll(t, tc.URL, tc.FounderInvite, "Founder")
+	founder := mustEnroll(t, base, tc.FounderInvite, "Founder")
 
 	const n = 5
 	var got summary
-	js.run(t, &got, "--server", tc.URL, "--invite", founder.invite(t), "--entries", fmt.Sprint(n), "--member-name", "JS Phone")
+	js.run(t, &got, "--server", base, "--invite", founder.invite(t), "--entries", fmt.Sprint(n), "--member-name", "JS Phone")
 
 	if got.Mode != "ledger" || got.MemberID == "" || got.DeviceID == "" || got.Ledger == "" {
 		t.Fatalf("client summary = %+v, want mode ledger with member, device and ledger ids", got)
@@ -132,7 +131,7 @@ func TestJSClientLedger(t *testing.T) {
 	} {
 		t.Run("forbidden/"+tt.target, func(t *testing.T) {
 			var rep forbiddenReport
-			js.run(t, &rep, "--server", tc.URL, "--invite", founder.invite(t), "--mode", "forbidden", "--target", tt.target)
+			js.run(t, &rep, "--server", base, "--invite", founder.invite(t), "--mode", "forbidden", "--target", tt.target)
 			if !rep.Refused || !slices.Contains(tt.want, rep.Status) {
 				t.Fatalf("forbidden write into %s answered %d %s (%q), want one of %v", tt.target, rep.Status, rep.Code, rep.Message, tt.want)
 			}

@@ -34,6 +34,8 @@ type Identity interface {
 	// error that classifies as unauthenticated.
 	Authenticate(ctx context.Context, token string) (Caller, error)
 	CreateInvite(ctx context.Context, c Caller, req wire.InviteRequest, baseURL string) (wire.InviteResponse, error)
+	// RevokeDevice revokes one of the caller's member's devices.
+	RevokeDevice(ctx context.Context, c Caller, device string) (wire.RevokedDevice, error)
 }
 
 // Circles describes the circle.

@@ -12,6 +12,15 @@ func (a *api) registerIdentityRoutes(g *echo.Group) {
 	g.POST("/enroll", a.enroll)
 	g.POST("/token", a.token)
 	g.POST("/invites", a.createInvite, a.authenticate)
+	g.POST("/devices/:id/revoke", a.revokeDevice, a.authenticate)
+}
+
+func (a *api) revokeDevice(c echo.Context) error {
+	resp, err := a.svc.Identity.RevokeDevice(c.Request().Context(), callerOf(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, resp)
 }
 
 func (a *api) enroll(c echo.Context) error {

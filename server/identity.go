@@ -380,3 +380,34 @@ func assertionProblem(err error) string {
 		return "check alg (EdDSA), kid, iss, aud, iat, exp and jti"
 	}
 }
+
+// RevokeDevice revokes a device of the caller's own member (a lost or
+// sold phone). Its tokens stop working at once, its assertions are
+// refused, and its actor id can write nothing more; what it wrote before
+// stays. Revoking another member's device is forbidden: that is the
+// circle's decision (member.remove), not one member's.
+func (id *identity) RevokeDevice(ctx context.Context, c mobileapi.Caller, device string) (wire.RevokedDevice, error) {
+	s := (*Server)(id)
+	owner, d, err := s.deviceByID(device)
+	if err != nil {
+		return wire.RevokedDevice{}, mobileapi.Errorf(wire.CodeNotFound, "no device %q in this circle", device)
+	}
+	if owner != c.Member {
+		return wire.RevokedDevice{}, mobileapi.Errorf(wire.CodeForbidden, "device %s belongs to another member; a member revokes only their own devices", device)
+	}
+	if d.RevokedAt != nil {
+		return wire.RevokedDevice{DeviceID: device, RevokedAt: *d.RevokedAt}, nil
+	}
+	m, ok := s.member(owner)
+	if !ok {
+		return wire.RevokedDevice{}, errUnauthenticated
+	}
+	nm := cloneMember(m)
+	now := s.now()
+	nm.Devices[device].RevokedAt = &now
+	if err := s.putMember(ctx, nm); err != nil {
+		return wire.RevokedDevice{}, fmt.Errorf("revoke device: %w", err)
+	}
+	s.log.Info("device revoked", "member", owner, "device", device)
+	return wire.RevokedDevice{DeviceID: device, RevokedAt: now}, nil
+}

@@ -224,6 +224,10 @@ func (s *Server) Addr() string {
 // URL is the base URL of the HTTP API.
 func (s *Server) URL() string { return "http://" + s.Addr() }
 
+// Store is the circle's store, for tools and tests that inspect what is
+// stored (backups, "nothing changed" checks).
+func (s *Server) Store() *store.Store { return s.store }
+
 // CircleID is the circle's id.
 func (s *Server) CircleID() string { return s.meta.ID }
 

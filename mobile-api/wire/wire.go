@@ -74,6 +74,12 @@ type InviteResponse struct {
 	URL       string    `json:"url"`
 }
 
+// RevokedDevice answers POST /v1/devices/{id}/revoke.
+type RevokedDevice struct {
+	DeviceID  string    `json:"device_id"`
+	RevokedAt time.Time `json:"revoked_at"`
+}
+
 // Circle answers GET /v1/circle.
 type Circle struct {
 	CircleID string            `json:"circle_id"`

@@ -38,7 +38,7 @@ JS_STAMP := $(JS_DIR)/node_modules/.circles-npm-ci.stamp
 DEMO_DATA   ?= .data/demo
 DEMO_NAME   ?= Demo Tool Library
 DEMO_LISTEN ?= 127.0.0.1:8080
-DEMO_INVITE := .data/demo-invite.json
+DEMO_INVITE ?= $(DEMO_DATA)-invite.json
 
 .PHONY: all build run test bench lint fmt-check vet staticcheck js-deps fuzz clean
 

@@ -344,6 +344,9 @@ func (id *identity) Token(ctx context.Context, assertion string) (wire.TokenResp
 		if errors.Is(err, store.ErrReplay) {
 			return wire.TokenResponse{}, mobileapi.Errorf(wire.CodeUnauthenticated, "this assertion was already used (replayed jti); sign a new one")
 		}
+		if errors.Is(err, store.ErrJTIExpiry) {
+			return wire.TokenResponse{}, mobileapi.Errorf(wire.CodeUnauthenticated, "the assertion expires too far in the future; check the device's clock")
+		}
 		return wire.TokenResponse{}, fmt.Errorf("record jti: %w", err)
 	}
 	tok, err := id.issue(member, device)

@@ -150,7 +150,10 @@ func ledgerCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 			only = id
 		}
 		entries, err := d.Entries()
-		if err != nil {
+		var unreadable *client.UnreadableError
+		if errors.As(err, &unreadable) {
+			defer fmt.Fprintf(e.stderr, "circlectl ledger: warning: %s\n", oneLine(unreadable.Error()))
+		} else if err != nil {
 			return err
 		}
 		names := map[string]string{}

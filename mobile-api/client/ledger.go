@@ -106,16 +106,34 @@ type LedgerEntry struct {
 	Voided     bool   // a later entry of the same member voids it
 }
 
+// UnreadableError is returned by Device.Entries, together with the
+// entries it could read, when some stored values do not fit the ledger
+// schema (a change the server would refuse, or a newer schema).
+type UnreadableError struct {
+	Count int   // values skipped
+	First error // why the first was skipped
+}
+
+// Error says how many values were skipped and why the first was.
+func (e *UnreadableError) Error() string {
+	return fmt.Sprintf("%d ledger values could not be read, the first: %v", e.Count, e.First)
+}
+
+// Unwrap returns the first value's error.
+func (e *UnreadableError) Unwrap() error { return e.First }
+
 // Entries reads the ledgers held on the device, offline: the member's own
 // segments and those of other members that were synced, oldest first
-// (by At, then ID). A segment that does not read as a ledger gives an error
-// naming it.
+// (by At, then ID). Entries that do not read are skipped: then the
+// readable ones come with an *UnreadableError. Other errors (a document
+// that does not load) come with no entries.
 func (d *Device) Entries() ([]LedgerEntry, error) {
 	info := d.Info()
 	if info.Circle == nil {
 		return nil, nil
 	}
 	var out []LedgerEntry
+	unreadable := &UnreadableError{}
 	for _, m := range info.Circle.Members {
 		ids := slices.Clone(m.Ledgers)
 		if m.MemberID == info.MemberID {
@@ -133,9 +151,9 @@ func (d *Device) Entries() ([]LedgerEntry, error) {
 			if err != nil {
 				return nil, err
 			}
-			entries, _, err := crdt.ReadLedger(doc)
+			entries, err := readEntries(doc, id, unreadable)
 			if err != nil {
-				return nil, fmt.Errorf("ledger %s of %s: %w", id, m.MemberID, err)
+				return nil, err
 			}
 			for _, e := range entries {
 				if e.Voids != "" {
@@ -154,6 +172,49 @@ func (d *Device) Entries() ([]LedgerEntry, error) {
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
+	if unreadable.Count > 0 {
+		return out, unreadable
+	}
+	return out, nil
+}
+
+// readEntries reads a ledger segment's entries one by one, so one bad value
+// hides only itself; skipped ones are counted in bad.
+func readEntries(doc *automerge.Doc, id string, bad *UnreadableError) ([]crdt.Entry, error) {
+	skip := func(err error) {
+		if bad.Count == 0 {
+			bad.First = fmt.Errorf("ledger %s: %w", id, err)
+		}
+		bad.Count++
+	}
+	v, err := doc.Path("entries").Get()
+	if err != nil {
+		return nil, fmt.Errorf("ledger %s: %w", id, err)
+	}
+	if v.IsVoid() {
+		return nil, nil
+	}
+	if v.Kind() != automerge.KindMap {
+		skip(fmt.Errorf("entries is a %s, not a map", v.Kind()))
+		return nil, nil
+	}
+	keys, err := v.Map().Keys()
+	if err != nil {
+		return nil, fmt.Errorf("ledger %s: %w", id, err)
+	}
+	var out []crdt.Entry
+	for _, k := range keys {
+		e, ok, err := crdt.LookupEntry(doc, k)
+		if err == nil && ok {
+			err = e.Validate()
+		}
+		switch {
+		case err != nil:
+			skip(err)
+		case ok:
+			out = append(out, e)
+		}
+	}
 	return out, nil
 }
 

@@ -13,6 +13,9 @@ import (
 	"unicode/utf8"
 )
 
+// internalError marks the error Decode returns if it recovers from a panic.
+const internalError = "internal error (please report):"
+
 // magic opens every Automerge chunk.
 var magic = [4]byte{0x85, 0x6f, 0x4a, 0x83}
 
@@ -76,7 +79,15 @@ func Decode(b []byte) (*Change, error) {
 // when it ends early, ErrChecksum when the checksum does not match,
 // ErrTooLarge when a cap of d is exceeded and ErrMalformed for any other
 // breach of the format.
-func (d *Decoder) Decode(b []byte) (*Change, error) {
+func (d *Decoder) Decode(b []byte) (c *Change, err error) {
+	// The decoder is written not to panic, and the fuzz tests hold it to
+	// that; should a bug slip through anyway, untrusted input must not take
+	// the server down with it.
+	defer func() {
+		if r := recover(); r != nil {
+			c, err = nil, fmt.Errorf("%w: %s %v", ErrMalformed, internalError, r)
+		}
+	}()
 	maxSize := orDefault(d.MaxSize, DefaultMaxSize)
 	r := reader{b: b}
 	m, err := r.bytes(4)
@@ -126,8 +137,7 @@ func (d *Decoder) Decode(b []byte) (*Change, error) {
 	if !bytes.Equal(hash[:4], sum) {
 		return nil, ErrChecksum
 	}
-	c, err := d.parseBody(body)
-	if err != nil {
+	if c, err = d.parseBody(body); err != nil {
 		return nil, err
 	}
 	c.Hash = hash
@@ -318,6 +328,11 @@ type opsDecoder struct {
 	hasExpand bool
 	expand    boolean
 	markName  rle[string]
+
+	// predBuf is the unused tail of a block that Pred lists are cut from,
+	// to spare an allocation per operation; each list is capped at its
+	// length so that appending to it cannot reach into the next.
+	predBuf []OpID
 }
 
 // decodeOps decodes every operation of c. The action column sets the
@@ -346,18 +361,30 @@ func (d *Decoder) decodeOps(c *Change, cols *opColumns) ([]Op, error) {
 		expand:    newBoolean(col[iExpand]),
 		markName:  newRLE(col[iMarkName], readStr),
 	}
-	var ops []Op
-	preds := 0
-	for i := 0; !od.action.done(); i++ {
-		if i >= maxOps {
+	// Count the operations first, so that a change with too many fails
+	// before any work and the list is allocated once.
+	count := newRLE(col[iAction], readUint)
+	n := 0
+	for ; !count.done(); n++ {
+		if n >= maxOps {
 			return nil, tooLarge("more than %d operations", maxOps)
 		}
-		op := Op{ID: OpID{Counter: c.StartOp + uint64(i), Actor: c.Actor}}
-		if err := od.next(&op, maxPreds-preds); err != nil {
+		if _, _, err := count.next(); err != nil {
+			return nil, colErr(iAction, err)
+		}
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	ops := make([]Op, n)
+	preds := 0
+	for i := range ops {
+		op := &ops[i]
+		op.ID = OpID{Counter: c.StartOp + uint64(i), Actor: c.Actor}
+		if err := od.next(op, maxPreds-preds); err != nil {
 			return nil, fmt.Errorf("%w (at operation %d)", err, i)
 		}
 		preds += len(op.Pred)
-		ops = append(ops, op)
 	}
 	return ops, nil
 }
@@ -536,16 +563,16 @@ func (od *opsDecoder) value() (Value, error) {
 	}
 	switch code {
 	case 3:
-		v, err := exactLEB(raw, (*reader).uleb)
+		v, err := exactUint(raw)
 		return Value{Kind: Uint, Uint: v}, err
 	case 4:
-		v, err := exactLEB(raw, (*reader).sleb)
+		v, err := exactInt(raw)
 		return Value{Kind: Int, Int: v}, err
 	case 8:
-		v, err := exactLEB(raw, (*reader).sleb)
+		v, err := exactInt(raw)
 		return Value{Kind: Counter, Int: v}, err
 	case 9:
-		v, err := exactLEB(raw, (*reader).sleb)
+		v, err := exactInt(raw)
 		return Value{Kind: Timestamp, Int: v}, err
 	case 5:
 		if n != 8 {
@@ -564,17 +591,28 @@ func (od *opsDecoder) value() (Value, error) {
 	}
 }
 
-// exactLEB reads one LEB128 number that must fill raw exactly.
-func exactLEB[T any](raw []byte, read func(*reader) (T, error)) (T, error) {
+// exactUint reads an unsigned LEB128 number that must fill raw exactly.
+func exactUint(raw []byte) (uint64, error) {
 	r := reader{b: raw}
-	v, err := read(&r)
-	if err != nil {
-		return v, malformed("value: %v", err)
+	v, err := r.uleb()
+	return v, exactErr(&r, err)
+}
+
+// exactInt reads a signed LEB128 number that must fill raw exactly.
+func exactInt(raw []byte) (int64, error) {
+	r := reader{b: raw}
+	v, err := r.sleb()
+	return v, exactErr(&r, err)
+}
+
+func exactErr(r *reader, err error) error {
+	switch {
+	case err != nil:
+		return malformed("value: %v", err)
+	case !r.done():
+		return malformed("value: %d bytes after the number", r.remaining())
 	}
-	if !r.done() {
-		return v, malformed("value: %d bytes after the number", r.remaining())
-	}
-	return v, nil
+	return nil
 }
 
 // pred decodes the list of operations an operation supersedes.
@@ -592,7 +630,10 @@ func (od *opsDecoder) pred(budget int) ([]OpID, error) {
 	if n > uint64(budget) {
 		return nil, tooLarge("more pred entries than the cap allows")
 	}
-	preds := make([]OpID, 0, min(n, 64))
+	if uint64(len(od.predBuf)) < n {
+		od.predBuf = make([]OpID, max(n, 256))
+	}
+	preds := od.predBuf[:0:n]
 	for range n {
 		a, aok, err := od.predActor.next()
 		if err != nil {
@@ -614,5 +655,6 @@ func (od *opsDecoder) pred(budget int) ([]OpID, error) {
 		}
 		preds = append(preds, OpID{Counter: uint64(c), Actor: actor})
 	}
+	od.predBuf = od.predBuf[n:]
 	return preds, nil
 }

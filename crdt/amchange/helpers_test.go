@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/automerge/automerge-go"
@@ -191,6 +192,9 @@ func checkInvariants(tb testing.TB, b []byte, c *amchange.Change, d *amchange.De
 // checkErr fails unless err wraps one of the package's errors.
 func checkErr(tb testing.TB, err error) {
 	tb.Helper()
+	if err != nil && strings.Contains(err.Error(), "internal error") {
+		tb.Fatalf("Decode recovered from a panic: %v", err)
+	}
 	for _, e := range []error{amchange.ErrTruncated, amchange.ErrChecksum, amchange.ErrNotChange, amchange.ErrTooLarge, amchange.ErrMalformed} {
 		if errors.Is(err, e) {
 			return

@@ -125,7 +125,7 @@ func TestDecodeResealed(t *testing.T) {
 }
 
 // deflate compresses b with DEFLATE.
-func deflate(t *testing.T, b []byte) []byte {
+func deflate(t testing.TB, b []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w, err := flate.NewWriter(&buf, flate.BestCompression)
@@ -179,7 +179,7 @@ type craftCase struct {
 	check   func(t *testing.T, c *amchange.Change) // for successes
 }
 
-func craftCases(t *testing.T) []craftCase {
+func craftCases(t testing.TB) []craftCase {
 	valid := putIntCraft(1)
 	doc := MustDoc(t, actorA)
 	Must(t, doc.RootMap().Set("k", "v"))
@@ -388,6 +388,7 @@ func TestDecodeCrafted(t *testing.T) {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("Decode() = %v, want %v", err, tc.wantErr)
 				}
+				checkErr(t, err)
 				return
 			}
 			if err != nil {

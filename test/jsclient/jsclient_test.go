@@ -157,7 +157,7 @@ func mustJS(tb testing.TB) jsClient {
 	tb.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
-		tb.Fatalf("node is not on PATH (%v): install Node.js 20 or later, then run `make js-deps`", err)
+		tb.Fatalf("node is not on PATH (%v): install Node.js 18 or later, then run `make js-deps`", err)
 	}
 	dir, err := filepath.Abs(filepath.Join("..", "..", "tools", "js"))
 	if err != nil {

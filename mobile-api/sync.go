@@ -18,21 +18,9 @@ func (a *api) sync(c echo.Context) error {
 	if err := bind(c, a.opts.MaxSyncBody, &req); err != nil {
 		return err
 	}
-	if req.Messages == nil {
-		return Errorf(wire.CodeInvalidRequest, "field \"messages\" is required: a list of {doc, data}")
-	}
-	if len(req.Messages) > a.opts.MaxSyncMessages {
-		return Errorf(wire.CodeTooLarge, "at most %d messages per request, got %d", a.opts.MaxSyncMessages, len(req.Messages))
-	}
-	in := make([]engine.Message, len(req.Messages))
-	for i, m := range req.Messages {
-		if m.Doc == "" {
-			return Errorf(wire.CodeInvalidRequest, "messages[%d].doc is required", i)
-		}
-		if len(m.Data) == 0 {
-			return Errorf(wire.CodeInvalidRequest, "messages[%d].data is required: a base64 automerge sync message", i)
-		}
-		in[i] = engine.Message{Doc: m.Doc, Data: m.Data}
+	in, err := SyncMessages(req, a.opts.MaxSyncMessages)
+	if err != nil {
+		return err
 	}
 	out, err := a.svc.Syncer.Sync(c.Request().Context(), callerOf(c), in)
 	if err != nil {
@@ -43,4 +31,27 @@ func (a *api) sync(c echo.Context) error {
 		resp.Messages[i] = wire.SyncMessage{Doc: m.Doc, Data: m.Data}
 	}
 	return c.JSON(http.StatusOK, resp)
+}
+
+// SyncMessages checks a decoded POST /v1/sync body and turns it into the
+// engine's messages. The automerge bytes themselves are checked by the
+// engine, before anything is applied.
+func SyncMessages(req wire.SyncRequest, maxMessages int) ([]engine.Message, error) {
+	if req.Messages == nil {
+		return nil, Errorf(wire.CodeInvalidRequest, "field \"messages\" is required: a list of {doc, data}")
+	}
+	if len(req.Messages) > maxMessages {
+		return nil, Errorf(wire.CodeTooLarge, "at most %d messages per request, got %d", maxMessages, len(req.Messages))
+	}
+	in := make([]engine.Message, len(req.Messages))
+	for i, m := range req.Messages {
+		if m.Doc == "" || len(m.Doc) > 64 {
+			return nil, Errorf(wire.CodeInvalidRequest, "messages[%d].doc must be a document id", i)
+		}
+		if len(m.Data) == 0 {
+			return nil, Errorf(wire.CodeInvalidRequest, "messages[%d].data is required: a base64 automerge sync message", i)
+		}
+		in[i] = engine.Message{Doc: m.Doc, Data: m.Data}
+	}
+	return in, nil
 }

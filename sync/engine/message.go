@@ -10,6 +10,11 @@ import (
 // usually smaller, body limits first.
 const maxMessageBytes = 16 << 20
 
+// DecodeMessage parses an untrusted sync message and returns its changes,
+// or an error wrapping ErrBadMessage. Sync calls it on every message
+// before anything is applied; it is exported for fuzzing and tools.
+func DecodeMessage(data []byte) ([]*automerge.Change, error) { return decodeMessage(data) }
+
 // decodeMessage parses an untrusted sync message and returns its changes.
 // automerge-go panics on some C-level errors, so the panic is recovered
 // here, where the untrusted bytes enter.

@@ -97,12 +97,7 @@ func (l *ledger) ListEntries(ctx context.Context, c mobileapi.Caller, member str
 func (l *ledger) Balances(ctx context.Context, c mobileapi.Caller) (wire.Balances, error) {
 	s := (*Server)(l)
 	now := s.now()
-	silent := 30 * 24 * time.Hour
-	if p, err := s.policies(ctx); err == nil {
-		if d := p.Duration("signals.silent_after"); d > 0 {
-			silent = d
-		}
-	}
+	silent := s.pol.Duration("signals.silent_after")
 	names := map[string]string{}
 	var ids []string
 	s.mu.RLock()
@@ -125,15 +120,20 @@ func (l *ledger) Balances(ctx context.Context, c mobileapi.Caller) (wire.Balance
 	return out, nil
 }
 
-// policies reads the charter's policies.
-func (s *Server) policies(ctx context.Context) (crdt.Policies, error) {
+// loadPolicies reads the charter's policies once at start; the charter
+// changes only through governance, which is not built yet.
+func (s *Server) loadPolicies(ctx context.Context) error {
 	var ch crdt.Charter
 	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindCharter]), func(d *automerge.Doc) error {
 		var err error
 		ch, err = crdt.ReadCharter(d)
 		return err
 	})
-	return ch.Policies, err
+	if err != nil {
+		return fmt.Errorf("read charter: %w", err)
+	}
+	s.pol = ch.Policies
+	return nil
 }
 
 // maybeRotateSegment opens a new ledger segment for a member whose current
@@ -166,7 +166,7 @@ func (s *Server) segmentBound() int {
 	if s.cfg.SegmentItems > 0 {
 		return s.cfg.SegmentItems
 	}
-	return 2000
+	return s.pol.Int("ledger.segment_changes")
 }
 
 func (s *Server) rotateSegment(ctx context.Context, member, current string) error {

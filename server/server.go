@@ -37,8 +37,9 @@ type Config struct {
 	// CompactEvery is the number of chunks after which a document is
 	// compacted into a snapshot.
 	CompactEvery int
-	// SegmentItems is the number of entries and credits after which a
-	// member's ledger gets a new segment document (default 2000).
+	// SegmentItems, if set, overrides the charter policy
+	// ledger.segment_changes: the number of entries and credits after
+	// which a member's ledger gets a new segment document.
 	SegmentItems int
 	// SyncAlways makes JetStream fsync every write (survives power cuts,
 	// slower); the default survives a killed process.
@@ -90,6 +91,7 @@ type Server struct {
 
 	meta circleMeta
 	key  ed25519.PrivateKey
+	pol  crdt.Policies // the charter's policies, read at start
 
 	mu     sync.RWMutex
 	roster *crdt.Roster
@@ -143,6 +145,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if err := s.loadRoster(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.loadPolicies(ctx); err != nil {
 		return nil, err
 	}
 	t := time.Now()

@@ -1,0 +1,316 @@
+package server_test
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/automerge/automerge-go"
+	"github.com/google/uuid"
+
+	"github.com/circles-coop/circles/crdt"
+	"github.com/circles-coop/circles/mobile-api/wire"
+)
+
+// Helpers of the benchmarks in bench_test.go. They return errors instead of
+// failing the benchmark, so that the devices' goroutines can use them.
+
+// Errors of the devices' goroutines.
+var (
+	errBenchTimeout = errors.New("scenario ran past its time bound")
+	errBenchNoAck   = errors.New("the server's answers never acknowledged the change")
+)
+
+// benchMaxRounds bounds the POST /v1/sync rounds of one sync of a device.
+const benchMaxRounds = 50
+
+// benchHTTP talks to one circle over loopback HTTP. Its transport keeps a
+// connection per concurrent device alive, as phones with their own
+// connections would.
+type benchHTTP struct {
+	base string
+	hc   *http.Client
+}
+
+func newBenchHTTP(base string) *benchHTTP {
+	tr := &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute}
+	return &benchHTTP{base: base, hc: &http.Client{Transport: tr, Timeout: 2 * time.Minute}}
+}
+
+func (h *benchHTTP) close() { h.hc.CloseIdleConnections() }
+
+// do sends in as JSON (nil: no body) and decodes a response with the status
+// want into out (nil: discard it).
+func (h *benchHTTP) do(method, path, token string, want int, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, h.base+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := h.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("%s %s: read body: %w", method, path, err)
+	}
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: status %d, want %d: %.300s", method, path, resp.StatusCode, want, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("%s %s: decode: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// benchDevice is a member's phone: its credentials and its local copy of
+// one ledger segment with the sync state that goes with it.
+type benchDevice struct {
+	member string
+	id     string
+	token  string
+	actor  string
+
+	ledger string // document id of the segment doc holds
+	doc    *automerge.Doc
+	ss     *automerge.SyncState
+}
+
+// enroll redeems invite as a new device (and, for a member invite, a new
+// member named name).
+func (h *benchHTTP) enroll(invite, name string) (*benchDevice, error) {
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	d := &benchDevice{actor: automerge.NewActorID()}
+	var er wire.EnrollResponse
+	req := wire.EnrollRequest{Invite: invite, MemberName: name, DeviceName: name + "-phone", PublicKey: pub, ActorID: d.actor}
+	if err := h.do("POST", "/v1/enroll", "", http.StatusCreated, req, &er); err != nil {
+		return nil, err
+	}
+	d.member, d.id, d.token = er.MemberID, er.DeviceID, er.AccessToken
+	return d, nil
+}
+
+// invite makes an invite ("member" or "device") as d.
+func (h *benchHTTP) invite(d *benchDevice, forWhat string) (string, error) {
+	var ir wire.InviteResponse
+	if err := h.do("POST", "/v1/invites", d.token, http.StatusCreated, wire.InviteRequest{For: forWhat}, &ir); err != nil {
+		return "", err
+	}
+	return ir.Code, nil
+}
+
+// enrollMembers enrols n members with one device each: the first with the
+// founder invite, the others with member invites made by the first.
+func (h *benchHTTP) enrollMembers(founderInvite string, n int) ([]*benchDevice, error) {
+	first, err := h.enroll(founderInvite, "Member 00")
+	if err != nil {
+		return nil, err
+	}
+	devs := []*benchDevice{first}
+	for i := 1; i < n; i++ {
+		code, err := h.invite(first, "member")
+		if err != nil {
+			return nil, err
+		}
+		d, err := h.enroll(code, fmt.Sprintf("Member %02d", i))
+		if err != nil {
+			return nil, err
+		}
+		devs = append(devs, d)
+	}
+	return devs, nil
+}
+
+func (h *benchHTTP) circle(d *benchDevice) (wire.Circle, error) {
+	var c wire.Circle
+	err := h.do("GET", "/v1/circle", d.token, http.StatusOK, nil, &c)
+	return c, err
+}
+
+// benchSyncStats counts what one sync did.
+type benchSyncStats struct {
+	rounds   int
+	sent     int // changes sent
+	received int // changes received
+}
+
+// syncDocs syncs the device's local copies docs (document id → copy and
+// sync state) with the server in batched rounds, one POST /v1/sync per
+// round, until neither side has anything to send. onAnswer, if not nil,
+// sees every message the server answers with and when its HTTP answer
+// arrived.
+func (h *benchHTTP) syncDocs(token string, docs map[string]*automerge.SyncState, onAnswer func(doc string, m *automerge.SyncMessage, arrived time.Time)) (benchSyncStats, error) {
+	var st benchSyncStats
+	ids := make([]string, 0, len(docs))
+	for id := range docs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for round := 1; round <= benchMaxRounds; round++ {
+		var out []wire.SyncMessage
+		for _, id := range ids {
+			if m, ok := docs[id].GenerateMessage(); ok {
+				out = append(out, wire.SyncMessage{Doc: id, Data: m.Bytes()})
+				st.sent += len(m.Changes())
+			}
+		}
+		if len(out) == 0 {
+			return st, nil
+		}
+		st.rounds = round
+		var resp wire.SyncResponse
+		if err := h.do("POST", "/v1/sync", token, http.StatusOK, wire.SyncRequest{Messages: out}, &resp); err != nil {
+			return st, err
+		}
+		arrived := time.Now()
+		for _, m := range resp.Messages {
+			ss, ok := docs[m.Doc]
+			if !ok {
+				return st, fmt.Errorf("sync: answer for unasked document %s", m.Doc)
+			}
+			sm, err := ss.ReceiveMessage(m.Data)
+			if err != nil {
+				return st, fmt.Errorf("sync %s: receive: %w", m.Doc, err)
+			}
+			st.received += len(sm.Changes())
+			if onAnswer != nil {
+				onAnswer(m.Doc, sm, arrived)
+			}
+		}
+	}
+	return st, fmt.Errorf("sync: not in step after %d rounds", benchMaxRounds)
+}
+
+// pullLedger gives d a fresh local copy of the ledger segment doc, synced
+// from the server, which d then writes into with its own actor.
+func (h *benchHTTP) pullLedger(d *benchDevice, doc string) error {
+	local := automerge.New()
+	if err := local.SetActorID(d.actor); err != nil {
+		return err
+	}
+	ss := automerge.NewSyncState(local)
+	if _, err := h.syncDocs(d.token, map[string]*automerge.SyncState{doc: ss}, nil); err != nil {
+		return fmt.Errorf("pull %s: %w", doc, err)
+	}
+	d.ledger, d.doc, d.ss = doc, local, ss
+	return nil
+}
+
+// syncLedger syncs d's ledger copy until both sides are in step.
+func (h *benchHTTP) syncLedger(d *benchDevice) (benchSyncStats, error) {
+	return h.syncDocs(d.token, map[string]*automerge.SyncState{d.ledger: d.ss}, nil)
+}
+
+var benchKinds = []string{"hours", "lend", "meal", "skill", "other"}
+
+// writeEntry writes one entry into d's local copy and commits it as one
+// change, the way the app logs one contribution.
+func (d *benchDevice) writeEntry(n int, at time.Time) (automerge.ChangeHash, error) {
+	e := crdt.Entry{
+		ID:       uuid.NewString(),
+		Kind:     benchKinds[n%len(benchKinds)],
+		Quantity: float64(n%8 + 1),
+		Unit:     "h",
+		Note:     fmt.Sprintf("contribution %d of %s", n, d.member),
+		At:       at,
+	}
+	if err := crdt.PutEntry(d.doc, e); err != nil {
+		return automerge.ChangeHash{}, err
+	}
+	return d.doc.Commit("log entry")
+}
+
+// countEntries pages through GET /v1/ledger/entries and counts every
+// member's entries.
+func (h *benchHTTP) countEntries(d *benchDevice) (int, error) {
+	n, cursor := 0, ""
+	for page := 0; page < 10_000; page++ {
+		q := url.Values{"limit": {"1000"}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		var l wire.EntryList
+		if err := h.do("GET", "/v1/ledger/entries?"+q.Encode(), d.token, http.StatusOK, nil, &l); err != nil {
+			return n, err
+		}
+		n += len(l.Entries)
+		if l.NextCursor == "" {
+			return n, nil
+		}
+		cursor = l.NextCursor
+	}
+	return n, fmt.Errorf("count entries: more than 10,000 pages")
+}
+
+// benchRunAll runs fn for every index below n in its own goroutine and returns
+// the first error.
+func benchRunAll(n int, fn func(i int) error) error {
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn(i)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// benchPercentile returns the p-th percentile (0..100, nearest rank) of xs.
+func benchPercentile(xs []time.Duration, p float64) time.Duration {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	i := int(float64(len(s))*p/100+0.999999) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+func benchMS(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func benchMedian(xs []int) int {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}

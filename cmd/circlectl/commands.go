@@ -33,7 +33,16 @@ func joinCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 	name := fs.String("name", "", "your name in the circle (default: your login name)")
 	device := fs.String("device", "", "this device's name (default: the host name)")
 	return func(ctx context.Context, e *env, args []string) error {
-		if len(args) != 2 {
+		var server, code string
+		switch len(args) {
+		case 1: // the invite URL alone, as printed by "invite" and in its QR code
+			var ok bool
+			if server, code, ok = splitInviteURL(args[0]); !ok {
+				return usagef("want URL and INVITE, or an invite URL holding both")
+			}
+		case 2:
+			server, code = args[0], inviteCode(args[1])
+		default:
 			return usagef("want URL and INVITE, got %d arguments", len(args))
 		}
 		if *name == "" {
@@ -46,7 +55,7 @@ func joinCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 				*device = h
 			}
 		}
-		d, err := client.Join(ctx, e.home, args[0], inviteCode(args[1]), *name, *device)
+		d, err := client.Join(ctx, e.home, server, code, *name, *device)
 		if d == nil {
 			return err
 		}
@@ -123,8 +132,9 @@ func syncCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 				p.Round, p.SentMessages, p.SentChanges, formatBytes(p.SentBytes), p.ReceivedMessages, p.ReceivedChanges, formatBytes(p.ReceivedBytes))
 		})
 		if sum.Rounds > 0 || err == nil {
-			fmt.Fprintf(e.stdout, "synced %d documents in %d rounds (%d requests): %d changes sent, %d received\n",
-				sum.Docs-len(sum.Failed), sum.Rounds, sum.Requests, sum.ChangesSent, sum.ChangesReceived)
+			fmt.Fprintf(e.stdout, "synced %s in %s (%s): %s sent, %d received\n",
+				plural(sum.Docs-len(sum.Failed), "document", "documents"), plural(sum.Rounds, "round", "rounds"),
+				plural(sum.Requests, "request", "requests"), plural(sum.ChangesSent, "change", "changes"), sum.ChangesReceived)
 		}
 		return err
 	}
@@ -183,7 +193,7 @@ func ledgerCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 		if err := tw.Flush(); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "%d entries held on this device\n", n)
+		fmt.Fprintf(e.stdout, "%s held on this device\n", plural(n, "entry", "entries"))
 		return nil
 	}
 }
@@ -297,11 +307,18 @@ func statusCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 		fmt.Fprintf(tw, "server\t%s\n", i.ServerURL)
 		fmt.Fprintf(tw, "actor\t%s\n", i.ActorID)
 		fmt.Fprintf(tw, "home\t%s\n", e.home)
-		fmt.Fprintf(tw, "documents\t%d held\n", st.DocsHeld)
+		fmt.Fprintf(tw, "documents\t%s held\n", plural(st.DocsHeld, "document", "documents"))
 		fmt.Fprintf(tw, "last sync\t%s\n", last)
-		fmt.Fprintf(tw, "pending\t%d local changes not yet synced\n", st.Pending)
+		fmt.Fprintf(tw, "pending\t%s not yet synced\n", plural(st.Pending, "local change", "local changes"))
 		return tw.Flush()
 	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
 }
 
 func nameOr(name, fallback string) string {

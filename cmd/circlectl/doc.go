@@ -3,6 +3,7 @@
 // offline and syncs with the circle server (circled) when it can reach it.
 //
 //	circlectl [--home DIR] join URL INVITE [--name NAME] [--device NAME]
+//	circlectl join INVITE_URL              (the URL "invite" prints)
 //	circlectl log 2h "fixed the bike" [--kind hours] [--to MEMBER] [--at TIME]
 //	circlectl sync
 //	circlectl ledger [--mine] [--member MEMBER]

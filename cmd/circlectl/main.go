@@ -43,7 +43,7 @@ type command struct {
 }
 
 var commands = []command{
-	{"join", "URL INVITE [--name NAME] [--device NAME]", "enrol this device in a circle with an invite, then sync", joinCmd},
+	{"join", "URL INVITE | INVITE_URL [--name NAME] [--device NAME]", "enrol this device in a circle with an invite, then sync", joinCmd},
 	{"log", "QUANTITY NOTE... [--kind KIND] [--to MEMBER] [--at TIME] [--unit UNIT] [--voids ID]", "log a contribution offline (QUANTITY: 2h, 1.5h, 90m or a number)", logCmd},
 	{"sync", "", "exchange changes with the circle server", syncCmd},
 	{"ledger", "[--mine] [--member MEMBER]", "show the ledger entries held on this device", ledgerCmd},

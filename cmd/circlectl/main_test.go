@@ -103,6 +103,26 @@ func TestInviteCode(t *testing.T) {
 	}
 }
 
+func TestSplitInviteURL(t *testing.T) {
+	tests := []struct {
+		in, wantServer, wantCode string
+		wantOK                   bool
+	}{
+		{"http://127.0.0.1:8080/join#ABCD", "http://127.0.0.1:8080", "ABCD", true},
+		{"https://circle.example.org/join?code=ABCD", "https://circle.example.org", "ABCD", true},
+		{"https://circle.example.org", "", "", false},
+		{"https://circle.example.org/", "", "", false},
+		{"ABCD", "", "", false},
+		{"ftp://circle.example.org/join#ABCD", "", "", false},
+	}
+	for _, tt := range tests {
+		server, code, ok := splitInviteURL(tt.in)
+		if server != tt.wantServer || code != tt.wantCode || ok != tt.wantOK {
+			t.Errorf("splitInviteURL(%q) = %q, %q, %v, want %q, %q, %v", tt.in, server, code, ok, tt.wantServer, tt.wantCode, tt.wantOK)
+		}
+	}
+}
+
 func TestParseArgs(t *testing.T) {
 	tests := []struct {
 		args     []string
@@ -158,7 +178,8 @@ func TestRunUsage(t *testing.T) {
 		{"log bad kind", []string{"--home", home, "log", "2h", "x", "--kind", "gift"}, exitUsage, "", `--kind "gift"`},
 		{"log bad time", []string{"--home", home, "log", "2h", "x", "--at", "soon"}, exitUsage, "", `time "soon"`},
 		{"log unknown flag", []string{"--home", home, "log", "2h", "x", "--colour", "red"}, exitUsage, "", "flag provided but not defined"},
-		{"join one arg", []string{"--home", home, "join", "http://127.0.0.1:1"}, exitUsage, "", "want URL and INVITE"},
+		{"join server URL only", []string{"--home", home, "join", "http://127.0.0.1:1"}, exitUsage, "", "want URL and INVITE"},
+		{"join three args", []string{"--home", home, "join", "a", "b", "c"}, exitUsage, "", "want URL and INVITE"},
 		{"sync with arg", []string{"--home", home, "sync", "now"}, exitUsage, "", "takes no arguments"},
 		{"invite bad expiry", []string{"--home", home, "invite", "--expires", "soon"}, exitUsage, "", "invalid value"},
 		{"status without device", []string{"--home", home, "status"}, exitError, "", "no device in"},
@@ -300,7 +321,7 @@ func TestRunOffline(t *testing.T) {
 		{[]string{"log", "3", "drill", "--kind", "lend", "--unit", "days"}, exitOK, []string{`logged 3 days lend "drill"`}},
 		{[]string{"ledger"}, exitOK, []string{"2025-05-01 18:00", "Alice", "meal", "1.5h", "Bob", "soup for six", "fixed the bike", "3 days", "3 entries held"}},
 		{[]string{"ledger", "--member", "bob"}, exitOK, []string{"0 entries held"}},
-		{[]string{"status"}, exitOK, []string{"Alice (m-alice)", "Tool library (c-1)", "3 local changes not yet synced", "1 held"}},
+		{[]string{"status"}, exitOK, []string{"Alice (m-alice)", "Tool library (c-1)", "3 local changes not yet synced", "1 document held"}},
 		{[]string{"balances"}, exitError, nil},
 		{[]string{"sync"}, exitError, nil},
 		{[]string{"log", "1h", "x", "--to", "carol"}, exitError, nil},

@@ -91,6 +91,20 @@ func inviteCode(s string) string {
 	return s
 }
 
+// splitInviteURL splits an invite URL ("https://host/join#CODE") into the
+// server's base URL and the code; ok is false if s holds no code.
+func splitInviteURL(s string) (server, code string, ok bool) {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", "", false
+	}
+	code = inviteCode(s)
+	if code == "" || strings.Contains(code, "://") {
+		return "", "", false
+	}
+	return u.Scheme + "://" + u.Host, code, true
+}
+
 // parseArgs parses fs's flags wherever they stand among the positional
 // arguments ("log 2h note --kind meal" as well as "log --kind meal 2h
 // note") and returns the positional ones. After "--" everything is

@@ -365,10 +365,3 @@ func mapIn(doc *automerge.Doc, key string) (*automerge.Map, error) {
 	return v.Map(), nil
 }
 
-// putOptional writes s under key when it is not empty.
-func putOptional(m *automerge.Map, key, s string) error {
-	if s == "" {
-		return nil
-	}
-	return m.Set(key, s)
-}

@@ -35,7 +35,8 @@ type NATSConfig struct {
 	// Off by default; see the package documentation for the trade-off.
 	SyncAlways bool
 
-	// Logger receives the server's log lines. Nil discards them.
+	// Logger receives the server's log lines: notices and debug lines at
+	// debug level, warnings and errors at their own. Nil discards them.
 	Logger *slog.Logger
 
 	// Leaf node remotes (federation) will be added here; they need no
@@ -172,6 +173,8 @@ type slogLogger struct{ l *slog.Logger }
 
 var _ server.Logger = slogLogger{}
 
+// Noticef logs at debug level: the server's notices (startup banner,
+// JetStream recovery details) are too chatty for a circle's info log.
 func (s slogLogger) Noticef(format string, v ...any) { s.l.Debug(fmt.Sprintf(format, v...)) }
 func (s slogLogger) Warnf(format string, v ...any)   { s.l.Warn(fmt.Sprintf(format, v...)) }
 func (s slogLogger) Errorf(format string, v ...any)  { s.l.Error(fmt.Sprintf(format, v...)) }

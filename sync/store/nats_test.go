@@ -86,7 +86,7 @@ func TestStartNATSBadConfig(t *testing.T) {
 
 func TestStartNATSLogs(t *testing.T) {
 	var buf syncBuffer
-	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	n := MustNATSConfig(t, store.NATSConfig{Dir: t.TempDir(), Logger: logger})
 	if err := n.Close(); err != nil {
 		t.Fatalf("Close() error = %v", err)

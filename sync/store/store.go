@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -473,8 +472,19 @@ func (s *Store) Load(ctx context.Context, doc string) (Doc, error) {
 	if err != nil {
 		return Doc{}, err
 	}
-	if snap == nil && len(chunks) == 0 {
+	d, ok := assemble(snap, chunks)
+	if !ok {
 		return Doc{}, fmt.Errorf("load %s: %w", doc, ErrNotFound)
+	}
+	return d, nil
+}
+
+// assemble builds a Doc from a snapshot (or nil) and the doc's stored
+// chunks in Seq order, dropping chunks the snapshot covers. It reports
+// false when there is nothing at all.
+func assemble(snap *snapshot, chunks []Chunk) (Doc, bool) {
+	if snap == nil && len(chunks) == 0 {
+		return Doc{}, false
 	}
 	var d Doc
 	if snap != nil {
@@ -493,7 +503,7 @@ func (s *Store) Load(ctx context.Context, doc string) (Doc, error) {
 	if n := len(d.Chunks); n > 0 {
 		d.LastSeq = d.Chunks[n-1].Seq
 	}
-	return d, nil
+	return d, true
 }
 
 func cmpUint(a, b uint64) int {
@@ -529,57 +539,50 @@ func (s *Store) Docs(ctx context.Context) ([]string, error) {
 	return docs, nil
 }
 
-// eachWindow is how many docs Each loads ahead of the callback.
-const eachWindow = 8
-
 // Each calls fn for every stored document, in id order, with what Load
-// returns for it. Loads run a few documents ahead of fn, so memory holds at
-// most a handful of documents at once. fn runs on the caller's goroutine;
-// an error from fn stops the walk and is returned as is.
+// would return for it. It reads all chunks in one pass over the chunk
+// stream (reading doc by doc would rescan the interleaved stream once per
+// doc), then each doc's snapshot just before calling fn. So memory holds
+// every chunk not yet compacted plus one snapshot. fn runs on the caller's
+// goroutine; an error from fn stops the walk and is returned as is.
 func (s *Store) Each(ctx context.Context, fn func(doc string, d Doc) error) error {
-	docs, err := s.Docs(ctx)
-	if err != nil {
-		return err
-	}
-	type loaded struct {
-		doc Doc
-		err error
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-
-	results := make([]chan loaded, len(docs))
-	for i := range results {
-		results[i] = make(chan loaded, 1)
-	}
-	slots := make(chan struct{}, eachWindow)
-	wg.Go(func() {
-		for i, id := range docs {
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			wg.Go(func() {
-				d, err := s.Load(ctx, id)
-				results[i] <- loaded{d, err}
-			})
-		}
+	chunks := map[string][]Chunk{}
+	err := s.scan(ctx, ChunkStream, chunkPrefix+">", 0, func(subj string, seq uint64, data []byte) error {
+		doc := strings.TrimPrefix(subj, chunkPrefix)
+		chunks[doc] = append(chunks[doc], Chunk{Seq: seq, Data: data})
+		return nil
 	})
-	for i, id := range docs {
-		var r loaded
-		select {
-		case r = <-results[i]:
-		case <-ctx.Done():
-			return ctx.Err()
+	if err != nil {
+		return fmt.Errorf("store: read chunks: %w", err)
+	}
+	// Snapshots are read after the chunks, as in Load.
+	info, err := s.snaps.Info(ctx, jetstream.WithSubjectFilter(snapPrefix+">"))
+	if err != nil {
+		return fmt.Errorf("store: list snapshots: %w", err)
+	}
+	ids := make([]string, 0, len(chunks)+len(info.State.Subjects))
+	for doc := range chunks {
+		ids = append(ids, doc)
+	}
+	for subj := range info.State.Subjects {
+		if doc := strings.TrimPrefix(subj, snapPrefix); chunks[doc] == nil {
+			ids = append(ids, doc)
 		}
-		<-slots
-		if r.err != nil {
-			return r.err
+	}
+	slices.Sort(ids)
+	for _, doc := range ids {
+		var snap *snapshot
+		if _, ok := info.State.Subjects[snapPrefix+doc]; ok {
+			if snap, err = s.getSnapshot(ctx, doc); err != nil {
+				return err
+			}
 		}
-		if err := fn(id, r.doc); err != nil {
+		d, ok := assemble(snap, chunks[doc])
+		delete(chunks, doc) // let the collector have them once fn is done
+		if !ok {
+			continue
+		}
+		if err := fn(doc, d); err != nil {
 			return err
 		}
 	}

@@ -31,6 +31,10 @@ type Change struct {
 	Actors []string
 	// Ops are the change's operations in order.
 	Ops []Op
+	// Extra holds any bytes after the operation columns: data a later
+	// version of the format may define, which automerge keeps (and hashes)
+	// but does not interpret. Usually empty.
+	Extra []byte
 }
 
 // MaxOp returns the counter of the change's last operation, or StartOp-1

@@ -52,6 +52,10 @@ type Decoder struct {
 	MaxSize  int
 	MaxOps   int
 	MaxPreds int
+	// AllowNonCanonical, when set, skips the check that the change is
+	// encoded exactly as automerge encodes it (see ErrNotCanonical). Leave
+	// it unset for changes that will be applied to a document.
+	AllowNonCanonical bool
 }
 
 func orDefault(v, def int) int {
@@ -75,10 +79,15 @@ func Decode(b []byte) (*Change, error) {
 // SHA-256 over the uncompressed chunk's type, length and body, and returns
 // the change with that SHA-256 as its Hash.
 //
+// Unless d.AllowNonCanonical is set, it also checks that the change is
+// encoded exactly as automerge-rs 0.5 would encode it, which a change must
+// be for a document holding it to load again after it is saved.
+//
 // The error wraps ErrNotChange when b is not a change chunk, ErrTruncated
 // when it ends early, ErrChecksum when the checksum does not match,
-// ErrTooLarge when a cap of d is exceeded and ErrMalformed for any other
-// breach of the format.
+// ErrTooLarge when a cap of d is exceeded, ErrNotCanonical when the change
+// is not in canonical form and ErrMalformed for any other breach of the
+// format.
 func (d *Decoder) Decode(b []byte) (c *Change, err error) {
 	// The decoder is written not to panic, and the fuzz tests hold it to
 	// that; should a bug slip through anyway, untrusted input must not take
@@ -139,6 +148,11 @@ func (d *Decoder) Decode(b []byte) (c *Change, err error) {
 	}
 	if c, err = d.parseBody(body); err != nil {
 		return nil, err
+	}
+	if !d.AllowNonCanonical {
+		if err := checkCanonical(c, body); err != nil {
+			return nil, err
+		}
 	}
 	c.Hash = hash
 	return c, nil
@@ -279,8 +293,9 @@ func (d *Decoder) parseBody(body []byte) (*Change, error) {
 	if err != nil {
 		return nil, truncated("column data")
 	}
-	// What follows the columns is extra data automerge keeps but does not
-	// interpret; it is covered by the hash and otherwise ignored.
+	if !r.done() {
+		c.Extra = bytes.Clone(r.b[r.off:])
+	}
 	cols, err := layColumns(metas, data)
 	if err != nil {
 		return nil, err

@@ -21,6 +21,12 @@ var (
 	// ErrMalformed means the input breaks the change format in some other
 	// way.
 	ErrMalformed = errors.New("amchange: malformed change")
+	// ErrNotCanonical means the change is well formed but not encoded the
+	// way automerge encodes it, or uses an action automerge refuses.
+	// Automerge would apply such a change, but a document holding it fails
+	// to load again once saved, because on load automerge re-encodes every
+	// change and the hashes no longer match.
+	ErrNotCanonical = errors.New("amchange: change not in automerge's canonical encoding")
 )
 
 // malformed returns an ErrMalformed error with a description.

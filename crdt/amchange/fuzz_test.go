@@ -1,6 +1,8 @@
 package amchange_test
 
 import (
+	"bytes"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"github.com/automerge/automerge-go"
 	"github.com/circles-coop/circles/crdt/amchange"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 var update = flag.Bool("update", false, "rewrite the seed corpora in testdata/fuzz")
@@ -114,24 +117,71 @@ func TestSeedCorpus(t *testing.T) {
 // fuzzDecoder has caps low enough to keep each fuzz run fast.
 var fuzzDecoder = amchange.Decoder{MaxSize: 1 << 20, MaxOps: 10_000, MaxPreds: 20_000}
 
-// checkDecode decodes b and checks the result: a package error, or a
-// change that holds together (checksum and hash recomputed from the chunk,
-// op ids, actor references, caps) and decodes the same way twice.
+// checkDecode decodes b with and without the canonical-form check and
+// checks the results: package errors, or changes that hold together
+// (checksum and hash recomputed from the chunk, op ids, actor references,
+// caps), that decode the same way twice, and that the canonical encoder
+// turns into a canonical change that decodes to the same thing.
 func checkDecode(t *testing.T, b []byte) {
-	d := fuzzDecoder
-	c, err := d.Decode(b)
+	strict := fuzzDecoder
+	loose := fuzzDecoder
+	loose.AllowNonCanonical = true
+
+	c, err := loose.Decode(b)
 	if err != nil {
 		checkErr(t, err)
+		if _, err := strict.Decode(b); err == nil {
+			t.Fatalf("strict Decode() succeeds where lenient Decode() fails")
+		}
 		return
 	}
-	checkInvariants(t, b, c, &d)
-	again, err := d.Decode(b)
+	checkInvariants(t, b, c, &loose)
+	again, err := loose.Decode(b)
 	if err != nil {
 		t.Fatalf("second Decode() = %v, first succeeded", err)
 	}
-	if diff := cmp.Diff(c, again); diff != "" {
+	if diff := cmp.Diff(c, again, equateNaNs); diff != "" {
 		t.Fatalf("second Decode() differs (-first +second):\n%s", diff)
 	}
+
+	canon, err := strict.Decode(b)
+	if err == nil {
+		if diff := cmp.Diff(c, canon, equateNaNs); diff != "" {
+			t.Fatalf("strict and lenient Decode() differ (-lenient +strict):\n%s", diff)
+		}
+	} else if !errors.Is(err, amchange.ErrNotCanonical) {
+		t.Fatalf("strict Decode() = %v, want success or ErrNotCanonical", err)
+	}
+
+	// Re-encoding gives the same change, canonical whenever the change is
+	// in automerge's normal form; the hash differs when the bytes do.
+	re := seal(amchange.EncodeBody(c))
+	c2, err := loose.Decode(re)
+	if err != nil {
+		t.Fatalf("Decode(re-encoded change) = %v", err)
+	}
+	c2.Hash = c.Hash
+	if diff := cmp.Diff(c, c2, equateNaNs); diff != "" {
+		t.Fatalf("re-encoded change differs (-original +re-encoded):\n%s", diff)
+	}
+	if canon != nil && !bytes.Equal(re, seal(mustBody(t, b))) {
+		t.Fatalf("canonical change re-encodes to other bytes")
+	}
+	if _, err := strict.Decode(re); err != nil && !errors.Is(err, amchange.ErrNotCanonical) {
+		t.Fatalf("strict Decode(re-encoded change) = %v", err)
+	}
+}
+
+// equateNaNs lets NaN floats compare equal.
+var equateNaNs = cmpopts.EquateNaNs()
+
+// mustBody returns a chunk's uncompressed body.
+func mustBody(t *testing.T, b []byte) []byte {
+	body, ok := uncompressedBody(b)
+	if !ok {
+		t.Fatalf("no body in % x", b)
+	}
+	return body
 }
 
 // FuzzDecode feeds arbitrary bytes to Decode, which must never panic and

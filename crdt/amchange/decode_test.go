@@ -239,6 +239,79 @@ var docCases = []docCase{
 			}},
 		}
 	}},
+	{"empty change", func(t *testing.T) (*automerge.Doc, []wantChange) {
+		doc := MustDoc(t, actorA)
+		Must(t, doc.RootMap().Set("x", int64(1)))
+		MustCommit(t, doc, "")
+		if _, err := doc.Commit("nothing", automerge.CommitOptions{AllowEmpty: true}); err != nil {
+			t.Fatalf("Commit(AllowEmpty) = %v", err)
+		}
+		return doc, []wantChange{
+			{"", []amchange.Op{mapOp(id(1, actorA), root, "x", amchange.Put, i64(1))}},
+			{"nothing", nil},
+		}
+	}},
+	{"bulk text delete", func(t *testing.T) (*automerge.Doc, []wantChange) {
+		doc := MustDoc(t, actorA)
+		txt := automerge.NewText(strings.Repeat("ab", 150))
+		Must(t, doc.RootMap().Set("t", txt))
+		MustCommit(t, doc, "")
+		Must(t, txt.Delete(10, 200))
+		Must(t, txt.Insert(10, "xyz"))
+		MustCommit(t, doc, "cut")
+		obj := id(1, actorA)
+		first := []amchange.Op{mapOp(id(1, actorA), root, "t", amchange.MakeText, null)}
+		prev := root
+		for i, r := range strings.Repeat("ab", 150) {
+			op := seqOp(id(uint64(i+2), actorA), obj, prev, true, amchange.Put, str(string(r)))
+			first = append(first, op)
+			prev = op.ID
+		}
+		var cut []amchange.Op
+		next := uint64(302)
+		for i := range 200 {
+			elem := id(uint64(12+i), actorA) // the 11th character is op 12
+			cut = append(cut, seqOp(id(next, actorA), obj, elem, false, amchange.Delete, null, elem))
+			next++
+		}
+		prev = id(11, actorA)
+		for _, r := range "xyz" {
+			op := seqOp(id(next, actorA), obj, prev, true, amchange.Put, str(string(r)))
+			cut = append(cut, op)
+			prev = op.ID
+			next++
+		}
+		return doc, []wantChange{{"", first}, {"cut", cut}}
+	}},
+	{"10500-op list", func(t *testing.T) (*automerge.Doc, []wantChange) {
+		// Over 10,000 ops automerge encodes a change row by row rather
+		// than column by column; the bytes must come out the same.
+		doc := MustDoc(t, actorA)
+		l := automerge.NewList()
+		Must(t, doc.RootMap().Set("l", l))
+		ops := []amchange.Op{mapOp(id(1, actorA), root, "l", amchange.MakeList, null)}
+		prev := root
+		var vals []any
+		for i := range 10500 {
+			var v any
+			var want amchange.Value
+			switch i % 3 {
+			case 0:
+				v, want = int64(i%7), i64(int64(i%7))
+			case 1:
+				v, want = "s", str("s")
+			default:
+				v, want = nil, null
+			}
+			vals = append(vals, v)
+			op := seqOp(id(uint64(i+2), actorA), id(1, actorA), prev, true, amchange.Put, want)
+			ops = append(ops, op)
+			prev = op.ID
+		}
+		Must(t, l.Append(vals...))
+		MustCommit(t, doc, "bulk")
+		return doc, []wantChange{{"bulk", ops}}
+	}},
 	{"1200-op list", func(t *testing.T) (*automerge.Doc, []wantChange) {
 		doc := MustDoc(t, actorA)
 		l := automerge.NewList()

@@ -10,8 +10,9 @@ type Change struct {
 	// Hash is the SHA-256 of the uncompressed change chunk: Automerge's
 	// change hash, equal to (*automerge.Change).Hash.
 	Hash [32]byte
-	// Deps are the hashes of the changes this one depends on, in the order
-	// the chunk lists them.
+	// Deps are the hashes of the changes this one depends on, in ascending
+	// byte order (as the chunk lists them, which Decode checks unless
+	// Decoder.AllowNonCanonical is set).
 	Deps [][32]byte
 	// Actor is the hex id of the change's author.
 	Actor string
@@ -26,8 +27,8 @@ type Change struct {
 	// Message is the commit message; empty when there is none.
 	Message string
 	// Actors is the change's actor table, hex-encoded: Actor first, then
-	// every other actor the operations mention. Operation ids reference
-	// these strings.
+	// every other actor the operations mention, in ascending order.
+	// Operation ids reference these strings.
 	Actors []string
 	// Ops are the change's operations in order.
 	Ops []Op
@@ -67,8 +68,9 @@ func (id OpID) String() string {
 }
 
 // Action is the kind of an operation. The numbers are those of the binary
-// format; a number this package does not know is kept as it is and reported
-// by Known as false (automerge-rs 0.5 refuses such operations).
+// format. Decode refuses a number it does not know, as automerge-rs 0.5
+// does; with Decoder.AllowNonCanonical it keeps the number, and Known
+// reports false.
 type Action uint64
 
 // The actions of the Automerge binary format.
@@ -78,7 +80,7 @@ const (
 	MakeList  Action = 2 // create a list object
 	Delete    Action = 3 // delete a map key or list element
 	MakeText  Action = 4 // create a text object
-	Increment Action = 5 // add Value (Int or Uint) to a counter
+	Increment Action = 5 // add Value (an Int) to a counter
 	MakeTable Action = 6 // create a table object
 	Mark      Action = 7 // begin (MarkName set) or end a text mark
 )
@@ -136,7 +138,7 @@ type Op struct {
 	// amount an Increment adds, the value of a mark; Null for the others.
 	Value Value
 	// Pred lists the operations this one supersedes (overwrites, deletes or
-	// increments), in the order the change stores them.
+	// increments), in ascending order of counter, then actor.
 	Pred []OpID
 	// Expand is set on Mark operations whose mark grows when text is
 	// inserted at its boundary.

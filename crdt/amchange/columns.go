@@ -18,25 +18,23 @@ const (
 // DEFLATE-compressed.
 const colDeflate = 8
 
-// spec builds a column specification from a column id and type.
-func spec(id, typ uint32) uint32 { return id<<4 | typ }
-
-// The columns of a change's operations, by specification.
-var (
-	specObjActor  = spec(0, colActor)
-	specObjCtr    = spec(0, colInteger)
-	specKeyActor  = spec(1, colActor)
-	specKeyCtr    = spec(1, colDelta)
-	specKeyStr    = spec(1, colString)
-	specInsert    = spec(3, colBoolean)
-	specAction    = spec(4, colInteger)
-	specValueMeta = spec(5, colValueMD)
-	specValueRaw  = spec(5, colValueRaw)
-	specPredGroup = spec(7, colGroup)
-	specPredActor = spec(7, colActor)
-	specPredCtr   = spec(7, colDelta)
-	specExpand    = spec(9, colBoolean)
-	specMarkName  = spec(10, colString)
+// The columns of a change's operations, by specification: column id << 4
+// | column type.
+const (
+	specObjActor  uint32 = 0<<4 | colActor
+	specObjCtr    uint32 = 0<<4 | colInteger
+	specKeyActor  uint32 = 1<<4 | colActor
+	specKeyCtr    uint32 = 1<<4 | colDelta
+	specKeyStr    uint32 = 1<<4 | colString
+	specInsert    uint32 = 3<<4 | colBoolean
+	specAction    uint32 = 4<<4 | colInteger
+	specValueMeta uint32 = 5<<4 | colValueMD
+	specValueRaw  uint32 = 5<<4 | colValueRaw
+	specPredGroup uint32 = 7<<4 | colGroup
+	specPredActor uint32 = 7<<4 | colActor
+	specPredCtr   uint32 = 7<<4 | colDelta
+	specExpand    uint32 = 9<<4 | colBoolean
+	specMarkName  uint32 = 10<<4 | colString
 )
 
 // The operation columns in the order of their specifications, which is the

@@ -40,17 +40,21 @@ const (
 )
 
 // A Decoder decodes change chunks within caps on their size. The zero
-// Decoder uses the defaults; a field that is zero or negative takes its
-// default.
+// Decoder uses the defaults; a cap that is zero or negative takes its
+// default. A Decoder is safe for concurrent use.
 //
 // The caps bound the memory a decode can take whatever the input: about
-// 2×MaxSize while inflating a compressed chunk, plus about 250 bytes an
-// operation and 24 bytes a pred entry, plus memory in proportion to the
-// input. Run-length encoding lets a few bytes describe very many
-// operations, so MaxOps and MaxPreds, not the input size, bound those.
+// 2×MaxSize while inflating a compressed chunk, plus about 256 bytes an
+// operation and 24 bytes a pred entry (some 30 MB at the defaults), plus
+// memory in proportion to the input. Run-length encoding lets a few bytes
+// describe very many operations, so MaxOps and MaxPreds, not the input
+// size, bound those.
 type Decoder struct {
-	MaxSize  int
-	MaxOps   int
+	// MaxSize caps the chunk body in bytes, compressed and inflated.
+	MaxSize int
+	// MaxOps caps the operations of a change.
+	MaxOps int
+	// MaxPreds caps the pred entries of all the operations together.
 	MaxPreds int
 	// AllowNonCanonical, when set, skips the check that the change is
 	// encoded exactly as automerge encodes it (see ErrNotCanonical). Leave

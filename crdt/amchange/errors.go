@@ -21,11 +21,13 @@ var (
 	// ErrMalformed means the input breaks the change format in some other
 	// way.
 	ErrMalformed = errors.New("amchange: malformed change")
-	// ErrNotCanonical means the change is well formed but not encoded the
-	// way automerge encodes it, or uses an action automerge refuses.
-	// Automerge would apply such a change, but a document holding it fails
-	// to load again once saved, because on load automerge re-encodes every
-	// change and the hashes no longer match.
+	// ErrNotCanonical means the change is well formed but not as automerge
+	// writes it: encoded otherwise than automerge encodes it, not in
+	// automerge's normal form (sorted dependencies, actors and preds, the
+	// values automerge keeps), or with an action automerge does not know.
+	// Automerge refuses the last; it applies the others, but a saved
+	// document holding such a change no longer loads, because on load
+	// automerge re-encodes every change and the hashes no longer match.
 	ErrNotCanonical = errors.New("amchange: change not in automerge's canonical encoding")
 )
 

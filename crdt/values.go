@@ -364,4 +364,3 @@ func mapIn(doc *automerge.Doc, key string) (*automerge.Map, error) {
 	}
 	return v.Map(), nil
 }
-

@@ -117,6 +117,12 @@ func (p *policy) CheckRead(peer engine.Peer, doc string) error {
 func (p *policy) CheckChanges(peer engine.Peer, doc string, d *automerge.Doc, changes []*automerge.Change) error {
 	s := (*Server)(p)
 	info, _ := s.docInfo(doc)
+	// A retried request carries changes the document already has; they
+	// were checked when they first came and are no-ops now.
+	changes = unseen(d, changes)
+	if len(changes) == 0 {
+		return nil
+	}
 	for _, ch := range changes {
 		if ch.ActorID() != peer.Actor {
 			s.met.rejected.WithLabelValues(crdt.RuleActor).Inc()
@@ -149,6 +155,17 @@ func (p *policy) CheckChanges(peer engine.Peer, doc string, d *automerge.Doc, ch
 		return s.reject(err)
 	}
 	return nil
+}
+
+// unseen returns the changes d does not hold yet.
+func unseen(d *automerge.Doc, changes []*automerge.Change) []*automerge.Change {
+	out := changes[:0:0]
+	for _, ch := range changes {
+		if _, err := d.Change(ch.Hash()); err != nil {
+			out = append(out, ch)
+		}
+	}
+	return out
 }
 
 func (s *Server) reject(err error) error {

@@ -332,6 +332,7 @@ func TestBadInputs(t *testing.T) {
 		{"enroll expired invite", "POST", "/v1/enroll", "", enroll(func(r *wire.EnrollRequest) { r.Invite = shortInvite }), 2 * time.Minute, 403, "forbidden"},
 		{"enroll short public key", "POST", "/v1/enroll", "", enroll(func(r *wire.EnrollRequest) { r.Invite = shortInvite; r.PublicKey = pub[:31] }), 0, 400, "invalid_request"},
 		{"enroll actor not hex", "POST", "/v1/enroll", "", enroll(func(r *wire.EnrollRequest) { r.Invite = shortInvite; r.ActorID = "not-hex!" }), 0, 400, "invalid_request"},
+		{"enroll new member without a name", "POST", "/v1/enroll", "", enroll(func(r *wire.EnrollRequest) { r.Invite = shortInvite; r.MemberName = "" }), 0, 400, "invalid_request"},
 		{"enroll taken actor", "POST", "/v1/enroll", "", enroll(func(r *wire.EnrollRequest) { r.Invite = shortInvite; r.ActorID = bob.actor }), 0, 409, "conflict"},
 		{"enroll huge body", "POST", "/v1/enroll", "", []byte(`{"invite":"` + strings.Repeat("a", 200_000) + `"}`), 0, 413, "too_large"},
 		// Device assertions.
@@ -424,6 +425,9 @@ func TestBadInputs(t *testing.T) {
 			}
 		})
 	}
+
+	// The invite that the refused enrolments named is still good.
+	enrollRaw(t, url, shortInvite, "Carol")
 
 	// The valid message of the mixed request still goes through alone:
 	// the refusal was for the request, not a poisoned server state.

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -69,6 +70,10 @@ func BenchmarkBacklog(b *testing.B) {
 			b.Fatal(err)
 		}
 
+		before, err := h.metrics()
+		if err != nil {
+			b.Fatal(err)
+		}
 		b.StartTimer()
 		var mu sync.Mutex
 		sent := 0
@@ -88,6 +93,11 @@ func BenchmarkBacklog(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		after, err := h.metrics()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("server: %s", benchEngineTime(before, after))
 
 		stored, err := h.countEntries(devs[0])
 		if err != nil {
@@ -151,6 +161,10 @@ func BenchmarkLatency(b *testing.B) {
 		mu  sync.Mutex
 		lat []time.Duration
 	)
+	before, err := h.metrics()
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.ResetTimer()
 	for b.Loop() {
 		deadline := time.Now().Add(limit)
@@ -191,9 +205,180 @@ func BenchmarkLatency(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	b.StopTimer()
+	after, err := h.metrics()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("server: %s", benchEngineTime(before, after))
 	b.ReportMetric(benchMS(benchPercentile(lat, 50)), "p50_ms")
 	b.ReportMetric(benchMS(benchPercentile(lat, 99)), "p99_ms")
 	b.ReportMetric(benchMS(slices.Max(lat)), "max_ms")
 	b.Logf("latency: %d changes from %d devices, one each per %v per device: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms",
 		len(lat), devices, every, benchMS(benchPercentile(lat, 50)), benchMS(benchPercentile(lat, 90)), benchMS(benchPercentile(lat, 99)), benchMS(slices.Max(lat)))
+}
+
+// BenchmarkColdStart: a circle of 30 members with 50,000 ledger entries
+// spread over five years, written the way phones write them (offline
+// batches of single-entry changes, synced through POST /v1/sync into the
+// member's current ledger segment; the server opens a new segment at 2,000
+// items). Contributions are skewed, as in real circles: the most active
+// member logs seven times what the least active does, so the most active
+// third of the members fill two segments. The building is not measured.
+//
+// Then the server is stopped and started again: coldstart_ms is the time
+// server.Open takes in this process. The figures on memory come from
+// `circled serve` as its own process on the same data (built with go build
+// into a temporary directory), so that they are the server's alone:
+// proc_ready_ms is from exec to its address file being written,
+// rss_rest_MB its VmRSS two seconds after, rss_after_sync_MB its VmRSS
+// after one device pulled every segment of every member's ledger. It fails
+// unless the restarted server lists all 50,000 entries and the device
+// received all of them.
+func BenchmarkColdStart(b *testing.B) {
+	const (
+		members = 30
+		total   = 50_000
+		batch   = 250 // entries a device logs offline between two syncs
+		years   = 5
+	)
+	bin := benchBuildCircled(b)
+	c := servertest.Start(b, "Five Years")
+	h := newBenchHTTP(c.URL())
+	devs, err := h.enrollMembers(c.FounderInvite, members)
+	if err != nil {
+		b.Fatal(err)
+	}
+	code, err := h.invite(devs[0], "device")
+	if err != nil {
+		b.Fatal(err)
+	}
+	reader, err := h.enroll(code, "Member 00")
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	// Member i logs counts[i] entries; weights rise linearly from 0.25 to
+	// 1.75 (mean 1).
+	counts := make([]int, members)
+	left := total
+	for i := range counts {
+		w := 0.25 + 1.5*float64(i)/float64(members-1)
+		counts[i] = int(float64(total) * w / float64(members))
+		left -= counts[i]
+	}
+	counts[members-1] += left
+	first := time.Date(2021, 1, 1, 8, 0, 0, 0, time.UTC)
+	span := time.Duration(years) * 365 * 24 * time.Hour
+
+	buildStart := time.Now()
+	if err := benchRunAll(members, func(i int) error {
+		d := devs[i]
+		current := func() (string, error) {
+			circle, err := h.circle(d)
+			if err != nil {
+				return "", err
+			}
+			for _, m := range circle.Members {
+				if m.MemberID == d.member {
+					return m.Ledgers[len(m.Ledgers)-1], nil
+				}
+			}
+			return "", fmt.Errorf("member %s not in the circle", d.member)
+		}
+		for n := 0; n < counts[i]; {
+			seg, err := current()
+			if err != nil {
+				return err
+			}
+			if seg != d.ledger {
+				if err := h.pullLedger(d, seg); err != nil {
+					return err
+				}
+			}
+			for k := 0; k < batch && n < counts[i]; k, n = k+1, n+1 {
+				at := first.Add(time.Duration((float64(n) + 0.5) / float64(counts[i]) * float64(span)))
+				if _, err := d.writeEntry(n, at); err != nil {
+					return err
+				}
+			}
+			if _, err := h.syncLedger(d); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	built := time.Since(buildStart)
+	if n, err := h.countEntries(devs[0]); err != nil || n != total {
+		b.Fatalf("after building, the server lists %d entries (err %v), want %d", n, err, total)
+	}
+	circle, err := h.circle(reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	segments := 0
+	for _, m := range circle.Members {
+		segments += len(m.Ledgers)
+	}
+	b.Logf("built %d entries of %d members (%d ledger segments) in %.1fs (%.0f entries/s)",
+		total, members, segments, built.Seconds(), float64(total)/built.Seconds())
+	h.close()
+	c.Stop()
+
+	// Cold start in this process: server.Open on the data just written.
+	open := time.Now()
+	c.Start()
+	coldstart := time.Since(open)
+	c.Stop()
+
+	var ready, rest, after, peak []float64
+	var syncs []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		p := benchStartCircled(b, bin, c.DataDir)
+		ready = append(ready, benchMS(p.ready))
+		time.Sleep(2 * time.Second)
+		atRest, _ := p.memory(b)
+		rest = append(rest, atRest)
+
+		ph := newBenchHTTP(p.url)
+		circle, err := ph.circle(reader)
+		if err != nil {
+			b.Fatal(err)
+		}
+		docs := map[string]*automerge.SyncState{}
+		for _, m := range circle.Members {
+			for _, l := range m.Ledgers {
+				docs[l] = automerge.NewSyncState(automerge.New())
+			}
+		}
+		t := time.Now()
+		st, err := ph.syncDocs(reader.token, docs, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		syncs = append(syncs, time.Since(t))
+		rss, hwm := p.memory(b)
+		after, peak = append(after, rss), append(peak, hwm)
+		// One change per entry, and the server's one change creating
+		// each segment.
+		if got := st.received - len(docs); got != total {
+			b.Fatalf("the device received %d entry changes, want %d", got, total)
+		}
+		if n, err := ph.countEntries(reader); err != nil || n != total {
+			b.Fatalf("the restarted server lists %d entries (err %v), want %d", n, err, total)
+		}
+		ph.close()
+		p.stop(b)
+		b.Logf("circled: ready in %.0f ms (index rebuilt in %s), RSS %.1f MB at rest, %.1f MB after a full sync of %d segments in %.2fs (%d rounds), peak %.1f MB",
+			benchMS(p.ready), p.indexTook(), atRest, rss, len(docs), syncs[len(syncs)-1].Seconds(), st.rounds, hwm)
+	}
+	b.ReportMetric(benchMS(coldstart), "coldstart_ms")
+	b.ReportMetric(slices.Max(ready), "proc_ready_ms")
+	b.ReportMetric(slices.Max(rest), "rss_rest_MB")
+	b.ReportMetric(slices.Max(after), "rss_after_sync_MB")
+	b.ReportMetric(slices.Max(peak), "rss_peak_MB")
+	b.ReportMetric(total, "entries")
 }

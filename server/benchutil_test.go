@@ -10,9 +10,16 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
+	"testing"
 	"time"
 
 	"github.com/automerge/automerge-go"
@@ -313,4 +320,159 @@ func benchMedian(xs []int) int {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// benchBuildCircled compiles cmd/circled into a temporary directory.
+func benchBuildCircled(tb testing.TB) string {
+	tb.Helper()
+	bin := filepath.Join(tb.TempDir(), "circled")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/circles-coop/circles/cmd/circled")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("go build circled: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// benchProc is `circled serve` running as its own process.
+type benchProc struct {
+	cmd   *exec.Cmd
+	url   string
+	ready time.Duration // from exec to the address file
+	logs  *syncBuffer
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's writes and our reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// benchStartCircled serves the circle in data with bin on a free loopback
+// port and waits (at most 60 s) until it wrote its address file.
+func benchStartCircled(tb testing.TB, bin, data string) *benchProc {
+	tb.Helper()
+	addrFile := filepath.Join(tb.TempDir(), "addr")
+	p := &benchProc{logs: &syncBuffer{}}
+	p.cmd = exec.Command(bin, "serve", "--data", data, "--listen", "127.0.0.1:0", "--addr-file", addrFile)
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	start := time.Now()
+	if err := p.cmd.Start(); err != nil {
+		tb.Fatalf("start circled: %v", err)
+	}
+	tb.Cleanup(func() { p.stop(tb) })
+	for deadline := start.Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if b, err := os.ReadFile(addrFile); err == nil && strings.HasSuffix(string(b), "\n") {
+			p.ready = time.Since(start)
+			p.url = "http://" + strings.TrimSpace(string(b))
+			return p
+		}
+	}
+	tb.Fatalf("circled was not ready after 60 s; its output:\n%s", p.logs.String())
+	return nil
+}
+
+// memory reads the process's resident set and its peak, in MB, from
+// /proc/<pid>/status.
+func (p *benchProc) memory(tb testing.TB) (rss, peak float64) {
+	tb.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		tb.Fatalf("read circled's memory: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || (name != "VmRSS" && name != "VmHWM") {
+			continue
+		}
+		kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 64)
+		if err != nil {
+			tb.Fatalf("read circled's memory: %q: %v", line, err)
+		}
+		if name == "VmRSS" {
+			rss = kb / 1024
+		} else {
+			peak = kb / 1024
+		}
+	}
+	return rss, peak
+}
+
+// indexTook is the "took" of the server's "index rebuilt" log line.
+func (p *benchProc) indexTook() string {
+	for _, line := range strings.Split(p.logs.String(), "\n") {
+		var rec struct {
+			Msg  string `json:"msg"`
+			Took string `json:"took"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "index rebuilt" {
+			return rec.Took
+		}
+	}
+	return "?"
+}
+
+// stop ends the process with SIGTERM (SIGKILL after 30 s) and waits for it.
+func (p *benchProc) stop(tb testing.TB) {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-done
+		tb.Errorf("circled did not stop within 30 s of SIGTERM")
+	}
+}
+
+// metrics reads the server's unlabelled Prometheus samples (counters,
+// gauges, and histograms' _sum and _count) from GET /metrics.
+func (h *benchHTTP) metrics() (map[string]float64, error) {
+	resp, err := h.hc.Get(h.base + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, value, ok := strings.Cut(line, " ")
+		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(value, 64); err == nil {
+			out[name] = v
+		}
+	}
+	return out, nil
+}
+
+// benchEngineTime describes, from two readings of the server's metrics,
+// how many sync requests it handled in between and the mean time of a
+// request in the engine and of a store write.
+func benchEngineTime(before, after map[string]float64) string {
+	d := func(name string) float64 { return after[name] - before[name] }
+	reqs, writes := d("circles_sync_request_seconds_count"), d("circles_store_write_seconds_count")
+	return fmt.Sprintf("%.0f sync requests, %.2f ms mean in the engine (%.2fs in all); %.0f store writes, %.2f ms mean",
+		reqs, 1000*d("circles_sync_request_seconds_sum")/max(reqs, 1), d("circles_sync_request_seconds_sum"),
+		writes, 1000*d("circles_store_write_seconds_sum")/max(writes, 1))
 }

@@ -101,38 +101,58 @@ func (id *identity) CreateInvite(ctx context.Context, c mobileapi.Caller, req wi
 
 var errInviteInvalid = mobileapi.Errorf(wire.CodeForbidden, "this invite is unknown, used or expired; ask a member for a new one")
 
-// redeem marks the invite used, atomically; a second redeemer loses.
-func (id *identity) redeem(ctx context.Context, code string) (invite, error) {
+// peekInvite reads a valid (unused, unexpired) invite and its revision.
+func (id *identity) peekInvite(ctx context.Context, code string) (invite, uint64, error) {
 	s := (*Server)(id)
-	key := inviteKey(code)
-	raw, rev, err := s.store.Invites().Get(ctx, key)
+	raw, rev, err := s.store.Invites().Get(ctx, inviteKey(code))
 	if errors.Is(err, store.ErrNotFound) {
-		return invite{}, errInviteInvalid
+		return invite{}, 0, errInviteInvalid
 	}
 	if err != nil {
-		return invite{}, fmt.Errorf("read invite: %w", err)
+		return invite{}, 0, fmt.Errorf("read invite: %w", err)
 	}
 	var inv invite
 	if err := json.Unmarshal(raw, &inv); err != nil {
-		return invite{}, fmt.Errorf("decode invite: %w", err)
+		return invite{}, 0, fmt.Errorf("decode invite: %w", err)
 	}
+	if inv.UsedAt != nil || !s.now().Before(inv.ExpiresAt) {
+		return invite{}, 0, errInviteInvalid
+	}
+	return inv, rev, nil
+}
+
+// redeem marks the invite used if it is still at revision rev; of two
+// concurrent redeemers one loses. It returns the revision after the write,
+// for release.
+func (id *identity) redeem(ctx context.Context, code string, inv invite, rev uint64) (uint64, error) {
+	s := (*Server)(id)
 	now := s.now()
-	if inv.UsedAt != nil || !now.Before(inv.ExpiresAt) {
-		return invite{}, errInviteInvalid
-	}
 	inv.UsedAt = &now
-	if _, err := s.store.Invites().Update(ctx, key, mustJSON(inv), rev); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return invite{}, errInviteInvalid
-		}
-		return invite{}, fmt.Errorf("mark invite used: %w", err)
+	next, err := s.store.Invites().Update(ctx, inviteKey(code), mustJSON(inv), rev)
+	if errors.Is(err, store.ErrConflict) {
+		return 0, errInviteInvalid
 	}
-	return inv, nil
+	if err != nil {
+		return 0, fmt.Errorf("mark invite used: %w", err)
+	}
+	return next, nil
+}
+
+// release gives back an invite whose enrolment failed after redeem, so a
+// failure of ours does not cost the newcomer their invite.
+func (id *identity) release(ctx context.Context, code string, inv invite, rev uint64) {
+	s := (*Server)(id)
+	inv.UsedAt = nil
+	if _, err := s.store.Invites().Update(ctx, inviteKey(code), mustJSON(inv), rev); err != nil {
+		s.log.Warn("could not release invite after a failed enrolment", "err", err)
+	}
 }
 
 // Enroll redeems an invite and registers the device (and, for a member
-// invite, the member with their ledger and ballots documents).
-func (id *identity) Enroll(ctx context.Context, req wire.EnrollRequest) (wire.EnrollResponse, error) {
+// invite, the member with their ledger and ballots documents). Everything
+// is checked before the invite is used; if a later step fails, the invite
+// is released again.
+func (id *identity) Enroll(ctx context.Context, req wire.EnrollRequest) (resp wire.EnrollResponse, err error) {
 	s := (*Server)(id)
 	if err := validateEnroll(req); err != nil {
 		return wire.EnrollResponse{}, err
@@ -144,7 +164,7 @@ func (id *identity) Enroll(ctx context.Context, req wire.EnrollRequest) (wire.En
 	if taken || actor == s.meta.Actor {
 		return wire.EnrollResponse{}, mobileapi.Errorf(wire.CodeConflict, "actor_id %s is already registered; make a new random actor id", actor)
 	}
-	inv, err := id.redeem(ctx, req.Invite)
+	inv, rev, err := id.peekInvite(ctx, req.Invite)
 	if err != nil {
 		return wire.EnrollResponse{}, err
 	}
@@ -158,12 +178,32 @@ func (id *identity) Enroll(ctx context.Context, req wire.EnrollRequest) (wire.En
 		}
 		m = cloneMember(old)
 	} else {
-		m, err = s.newMember(ctx, strings.TrimSpace(req.MemberName), now)
+		if strings.TrimSpace(req.MemberName) == "" {
+			return wire.EnrollResponse{}, mobileapi.Errorf(wire.CodeInvalidRequest, "field \"member_name\" is required when joining as a new member")
+		}
+		m = &crdt.Member{ID: "m_" + newID(10), Name: strings.TrimSpace(req.MemberName), JoinedAt: now, Devices: map[string]*crdt.Device{}}
+	}
+	m.Devices[dev.ID] = dev
+	if err := dev.Validate(); err != nil {
+		return wire.EnrollResponse{}, asInvalid(err)
+	}
+	used, err := id.redeem(ctx, req.Invite, inv, rev)
+	if err != nil {
+		return wire.EnrollResponse{}, err
+	}
+	defer func() {
 		if err != nil {
+			id.release(context.WithoutCancel(ctx), req.Invite, inv, used)
+		}
+	}()
+	if inv.For == inviteMember {
+		if err := s.createMemberDocs(ctx, m); err != nil {
 			return wire.EnrollResponse{}, err
 		}
 	}
-	m.Devices[dev.ID] = dev
+	if err := m.Validate(); err != nil {
+		return wire.EnrollResponse{}, asInvalid(err)
+	}
 	if err := s.putMember(ctx, m); err != nil {
 		return wire.EnrollResponse{}, fmt.Errorf("register device: %w", err)
 	}
@@ -175,23 +215,32 @@ func (id *identity) Enroll(ctx context.Context, req wire.EnrollRequest) (wire.En
 	return wire.EnrollResponse{CircleID: s.meta.ID, MemberID: m.ID, DeviceID: dev.ID, AccessToken: tok, ExpiresIn: int(accessTTL.Seconds())}, nil
 }
 
-// newMember creates a member's first ledger segment and ballots document.
-func (s *Server) newMember(ctx context.Context, name string, now time.Time) (*crdt.Member, error) {
-	m := &crdt.Member{ID: "m_" + newID(10), Name: name, JoinedAt: now, Devices: map[string]*crdt.Device{}}
+// asInvalid turns a schema RuleError about enrolment input into a 400.
+func asInvalid(err error) error {
+	var re *crdt.RuleError
+	if errors.As(err, &re) {
+		return mobileapi.Errorf(wire.CodeInvalidRequest, "%s", re.Message)
+	}
+	return err
+}
+
+// createMemberDocs creates a new member's first ledger segment and ballots
+// document and names them in m.
+func (s *Server) createMemberDocs(ctx context.Context, m *crdt.Member) error {
 	ledger, ballots := crdt.NewDocID(), crdt.NewDocID()
 	if err := s.engine.Create(ctx, string(ledger), func(d *automerge.Doc) ([]byte, error) {
 		return nil, crdt.InitLedger(d, m.ID, 0)
 	}); err != nil {
-		return nil, fmt.Errorf("create ledger: %w", err)
+		return fmt.Errorf("create ledger: %w", err)
 	}
 	if err := s.engine.Create(ctx, string(ballots), func(d *automerge.Doc) ([]byte, error) {
 		return nil, crdt.InitBallots(d, m.ID)
 	}); err != nil {
-		return nil, fmt.Errorf("create ballots: %w", err)
+		return fmt.Errorf("create ballots: %w", err)
 	}
 	m.Ledgers = []crdt.DocID{ledger}
 	m.Ballots = ballots
-	return m, nil
+	return nil
 }
 
 func cloneMember(m *crdt.Member) *crdt.Member {
@@ -213,9 +262,9 @@ func validateEnroll(req wire.EnrollRequest) error {
 	case req.Invite == "" || len(req.Invite) > 128:
 		return bad("field \"invite\" is required: the invite code you were given")
 	case !validName(req.DeviceName):
-		return bad("field \"device_name\" must be 1 to 80 characters")
+		return bad("field \"device_name\" must be 1 to %d characters", crdt.MaxNameLen)
 	case req.MemberName != "" && !validName(req.MemberName):
-		return bad("field \"member_name\" must be 1 to 80 characters")
+		return bad("field \"member_name\" must be 1 to %d characters", crdt.MaxNameLen)
 	case len(req.PublicKey) != ed25519.PublicKeySize:
 		return bad("field \"public_key\" must be a raw 32-byte Ed25519 public key in base64, got %d bytes", len(req.PublicKey))
 	case !validActor(req.ActorID):
@@ -226,7 +275,7 @@ func validateEnroll(req wire.EnrollRequest) error {
 
 func validName(s string) bool {
 	s = strings.TrimSpace(s)
-	return s != "" && utf8.RuneCountInString(s) <= 80 && utf8.ValidString(s)
+	return s != "" && utf8.RuneCountInString(s) <= crdt.MaxNameLen && utf8.ValidString(s)
 }
 
 func validActor(s string) bool {

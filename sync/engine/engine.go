@@ -337,6 +337,7 @@ func (e *Engine) Sync(ctx context.Context, peer Peer, in []Message) ([]Message, 
 	}
 
 	records := make(map[string][][]byte)
+	fresh := make(map[string]bool)
 	var changed []*entry
 	rollback := func() {
 		for _, x := range entries {
@@ -356,6 +357,18 @@ func (e *Engine) Sync(ctx context.Context, peer Peer, in []Message) ([]Message, 
 		if err != nil {
 			rollback()
 			return nil, err
+		}
+		if !fresh[x.id] {
+			// Each request starts from what both sides are known to share,
+			// forgetting what this side believes it sent before: over HTTP
+			// a response can be lost, and automerge would never resend
+			// changes it thinks the peer already got. This makes a retried
+			// or repeated request safe.
+			if ss, err = e.resetSyncState(x, peer.Device, ss); err != nil {
+				rollback()
+				return nil, err
+			}
+			fresh[x.id] = true
 		}
 		before := x.doc.Heads()
 		if err := receive(ss, d.msg.Data); err != nil {
@@ -569,6 +582,17 @@ func (e *Engine) syncState(ctx context.Context, x *entry, device string) (*autom
 	}
 	x.peers[device] = ss
 	return ss, nil
+}
+
+// resetSyncState replaces the peer's sync state by its persistent form
+// (the heads both sides share), dropping in-flight bookkeeping.
+func (e *Engine) resetSyncState(x *entry, device string, ss *automerge.SyncState) (*automerge.SyncState, error) {
+	fresh, err := automerge.LoadSyncState(x.doc, ss.Save())
+	if err != nil {
+		return nil, fmt.Errorf("reset sync state: %w", err)
+	}
+	x.peers[device] = fresh
+	return fresh, nil
 }
 
 func syncKey(device, doc string) string { return device + "." + doc }

@@ -66,23 +66,34 @@ func BenchmarkAppendChunksParallel(b *testing.B) {
 	}
 }
 
-// BenchmarkEach walks 30 docs holding 50,000 small chunks in total; an op
-// is one complete Each.
-func BenchmarkEach(b *testing.B) {
-	const total = 50_000
+// eachTotal is the chunk count of BenchmarkEach's store.
+const eachTotal = 50_000
+
+// mustFilledStore returns a store holding eachTotal small chunks spread
+// round-robin over benchDocs docs, the worst layout for reading one doc.
+func mustFilledStore(b *testing.B) *store.Store {
+	b.Helper()
 	n := MustNATS(b, b.TempDir())
 	s := MustStore(b, n, store.Options{})
 	ctx := testCtx(b)
 	batch := make([]store.ChunkWrite, 0, 1000)
-	for i := range total {
+	for i := range eachTotal {
 		batch = append(batch, store.ChunkWrite{Doc: benchDoc(i), Data: benchChunk})
-		if len(batch) == cap(batch) || i == total-1 {
+		if len(batch) == cap(batch) || i == eachTotal-1 {
 			if _, err := s.AppendChunks(ctx, batch); err != nil {
 				b.Fatalf("AppendChunks() error = %v", err)
 			}
 			batch = batch[:0]
 		}
 	}
+	return s
+}
+
+// BenchmarkEach walks 30 docs holding 50,000 small chunks in total; an op
+// is one complete Each.
+func BenchmarkEach(b *testing.B) {
+	s := mustFilledStore(b)
+	ctx := testCtx(b)
 	defer reportCPU(b)()
 	for b.Loop() {
 		var docs, chunks int
@@ -94,11 +105,29 @@ func BenchmarkEach(b *testing.B) {
 		if err != nil {
 			b.Fatalf("Each() error = %v", err)
 		}
-		if docs != benchDocs || chunks != total {
-			b.Fatalf("Each() saw %d docs, %d chunks; want %d, %d", docs, chunks, benchDocs, total)
+		if docs != benchDocs || chunks != eachTotal {
+			b.Fatalf("Each() saw %d docs, %d chunks; want %d, %d", docs, chunks, benchDocs, eachTotal)
 		}
 	}
-	b.ReportMetric(float64(b.N*total)/b.Elapsed().Seconds(), "chunks/s")
+	b.ReportMetric(float64(b.N*eachTotal)/b.Elapsed().Seconds(), "chunks/s")
+}
+
+// BenchmarkLoad loads one of BenchmarkEach's docs (~1,667 chunks) per op.
+func BenchmarkLoad(b *testing.B) {
+	s := mustFilledStore(b)
+	ctx := testCtx(b)
+	defer reportCPU(b)()
+	i := 0
+	for b.Loop() {
+		d, err := s.Load(ctx, benchDoc(i))
+		if err != nil {
+			b.Fatalf("Load() error = %v", err)
+		}
+		if got, want := len(d.Chunks), eachTotal/benchDocs; got < want {
+			b.Fatalf("Load() returned %d chunks, want >= %d", got, want)
+		}
+		i++
+	}
 }
 
 // reportCPU starts measuring the process's CPU time; the returned func

@@ -359,3 +359,28 @@ func formatBytes(n int) string {
 	}
 	return fmt.Sprintf("%d B", n)
 }
+
+func deviceCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+	return func(ctx context.Context, e *env, args []string) error {
+		if len(args) != 2 || args[0] != "revoke" {
+			return usagef("usage: device revoke DEVICE_ID")
+		}
+		d, err := openDevice(e)
+		if err != nil {
+			return err
+		}
+		c, err := d.Client()
+		if err != nil {
+			return err
+		}
+		rd, err := c.RevokeDevice(ctx, args[1])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "revoked device %s at %s\n", rd.DeviceID, rd.RevokedAt.Local().Format("2006-01-02 15:04 MST"))
+		if rd.DeviceID == d.Info().DeviceID {
+			fmt.Fprintln(e.stdout, "that was this device: it can no longer sync")
+		}
+		return nil
+	}
+}

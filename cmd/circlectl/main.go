@@ -50,6 +50,7 @@ var commands = []command{
 	{"balances", "", "show balances and signals (asks the server)", balancesCmd},
 	{"invite", "[--device] [--expires 72h] [--no-qr]", "make an invite for a new member (or another device of yours)", inviteCmd},
 	{"status", "", "show this device, its circle and unsynced changes", statusCmd},
+	{"device", "revoke DEVICE_ID", "revoke one of your devices (a lost or sold phone)", deviceCmd},
 }
 
 // run is circlectl: it parses args, runs one command and returns the exit

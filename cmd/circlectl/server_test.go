@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/circles-coop/circles/mobile-api/client"
 	"github.com/circles-coop/circles/server/servertest"
 )
 
@@ -76,5 +77,25 @@ func TestRunWithServer(t *testing.T) {
 		{bob, []string{"ledger", "--mine"}, exitOK, []string{"trued a wheel", "1 entry held"}},
 		{bob, []string{"status"}, exitOK, []string{"0 local changes not yet synced"}},
 		{alice, []string{"balances"}, exitOK, []string{"Alice", "Bob", "signals: top contributor's share"}},
+	})
+
+	// Bob adds a tablet, then loses it and revokes it from his phone.
+	tablet := t.TempDir()
+	out = runSteps([]step{{bob, []string{"invite", "--device", "--no-qr"}, exitOK, []string{"invite code: "}}})
+	code := regexp.MustCompile(`invite code: +(\S+)`).FindStringSubmatch(out)
+	if code == nil {
+		t.Fatalf("invite output %q has no code", out)
+	}
+	runSteps([]step{{tablet, []string{"join", c.URL(), code[1], "--device", "tablet"}, exitOK, []string{"as Bob"}}})
+	td, err := client.OpenDevice(tablet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tabletID := td.Info().DeviceID
+	runSteps([]step{
+		{alice, []string{"device", "revoke", tabletID}, exitError, nil}, // not Alice's device
+		{bob, []string{"device", "revoke", tabletID}, exitOK, []string{"revoked device " + tabletID}},
+		{tablet, []string{"sync"}, exitError, nil},
+		{bob, []string{"device", "list"}, exitUsage, nil},
 	})
 }

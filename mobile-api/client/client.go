@@ -156,6 +156,20 @@ func (c *Client) Token(ctx context.Context, assertion string) (*wire.TokenRespon
 	return &out, nil
 }
 
+// RevokeDevice revokes one of the caller's own devices
+// (POST /v1/devices/{id}/revoke): its tokens stop working at once and its
+// actor can write nothing more.
+func (c *Client) RevokeDevice(ctx context.Context, deviceID string) (*wire.RevokedDevice, error) {
+	var out wire.RevokedDevice
+	if deviceID == "" || strings.ContainsAny(deviceID, "/?#") {
+		return nil, fmt.Errorf("revoke device: %q is not a device id", deviceID)
+	}
+	if err := c.call(ctx, http.MethodPost, "/v1/devices/"+deviceID+"/revoke", nil, &out, true); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // CreateInvite makes an invite (POST /v1/invites): For is "member" for a
 // new member or "device" for another device of the caller.
 func (c *Client) CreateInvite(ctx context.Context, req wire.InviteRequest) (*wire.InviteResponse, error) {

@@ -278,6 +278,13 @@ func Join(ctx context.Context, home, serverURL, invite, memberName, deviceName s
 		return d, fmt.Errorf("join: enrolled, but fetching the circle failed: %w", err)
 	}
 	info.Circle, info.CircleSeenAt = circle, time.Now().UTC()
+	for _, m := range circle.Members {
+		if m.MemberID == enr.MemberID {
+			// A device invite joins an existing member, whose name the
+			// server knows better than the name given here.
+			info.MemberName = m.Name
+		}
+	}
 	if err := d.saveInfo(info); err != nil {
 		return nil, err
 	}

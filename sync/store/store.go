@@ -334,20 +334,38 @@ func (s *Store) AppendChunks(ctx context.Context, batch []ChunkWrite) ([]uint64,
 		if f == nil {
 			continue
 		}
-		select {
-		case ack := <-f.Ok():
-			seqs[i] = ack.Sequence
-		case err := <-f.Err():
+		seq, err := waitAck(ctx, f)
+		if err != nil {
 			failed = append(failed, WriteFailure{Index: i, Doc: batch[i].Doc, Err: err})
-		case <-ctx.Done():
-			failed = append(failed, WriteFailure{Index: i, Doc: batch[i].Doc, Err: ctx.Err()})
+			continue
 		}
+		seqs[i] = seq
 	}
 	if len(failed) > 0 {
 		slices.SortFunc(failed, func(a, b WriteFailure) int { return a.Index - b.Index })
 		return seqs, &BatchError{Failures: failed}
 	}
 	return seqs, nil
+}
+
+// waitAck waits for f's outcome. An outcome already known wins over a
+// cancelled ctx, so a late cancel does not misreport stored writes.
+func waitAck(ctx context.Context, f jetstream.PubAckFuture) (uint64, error) {
+	select {
+	case ack := <-f.Ok():
+		return ack.Sequence, nil
+	case err := <-f.Err():
+		return 0, err
+	default:
+	}
+	select {
+	case ack := <-f.Ok():
+		return ack.Sequence, nil
+	case err := <-f.Err():
+		return 0, err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
 }
 
 // snapshot is the stored snapshot of a doc as read from the stream.

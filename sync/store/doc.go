@@ -44,8 +44,10 @@
 // panic, an OOM kill: the kernel holds the data) but not a power cut or a
 // kernel crash, which can lose up to the last sync interval. With
 // NATSConfig.SyncAlways every write is fsynced before it is acknowledged,
-// which survives power loss at the cost of write throughput (see the
-// benchmarks: on an SD card or a cheap SSD an fsync costs milliseconds).
+// which survives power loss at the cost of write throughput: on the
+// development VM a sequential acknowledged append took ~24 µs without and
+// ~110 µs with SyncAlways (BenchmarkAppendChunk); on an SD card or a cheap
+// SSD an fsync costs milliseconds. Batching (AppendChunks) amortises it.
 // The default suits a circle server on a VPS or a laptop; turn SyncAlways on
 // for a Raspberry Pi without a reliable power supply, or run an R3 cluster.
 package store

@@ -47,7 +47,8 @@
 // which survives power loss at the cost of write throughput: on the
 // development VM a sequential acknowledged append took ~24 µs without and
 // ~110 µs with SyncAlways (BenchmarkAppendChunk); on an SD card or a cheap
-// SSD an fsync costs milliseconds. Batching (AppendChunks) amortises it.
-// The default suits a circle server on a VPS or a laptop; turn SyncAlways on
+// SSD an fsync costs milliseconds. JetStream fsyncs each message on its
+// own, so batching (AppendChunks) saves round trips but not fsyncs. The
+// default suits a circle server on a VPS or a laptop; turn SyncAlways on
 // for a Raspberry Pi without a reliable power supply, or run an R3 cluster.
 package store

@@ -62,7 +62,8 @@ func CheckAppendOnly(kind Kind, roots map[string]amchange.OpID, exists func(cont
 		byObj[id] = name
 	}
 	created := make(map[amchange.OpID]bool)
-	seen := make(map[Added]bool)
+	seen := make(map[amchange.OpID]bool)
+	addedKeys := make(map[Added]bool)
 	var added []Added
 	ops := 0
 	for _, ch := range changes {
@@ -76,8 +77,8 @@ func CheckAppendOnly(kind Kind, roots map[string]amchange.OpID, exists func(cont
 			case created[op.Obj]:
 				// Inside an object this batch created: its shape is checked
 				// after applying, when the whole value can be read.
-				if op.Action == amchange.Mark || !op.Action.Known() {
-					return nil, &RuleError{Rule: RuleSchema, Message: fmt.Sprintf("operation %s is not allowed in a %s document", op.Action, kind)}
+				if err := checkInsideNew(kind, op, seen); err != nil {
+					return nil, err
 				}
 			case op.Obj.IsRoot():
 				return nil, &RuleError{Rule: RuleImmutable, Message: fmt.Sprintf("the root of a %s document is written by the server only (key %q)", kind, op.Key)}
@@ -87,10 +88,10 @@ func CheckAppendOnly(kind Kind, roots map[string]amchange.OpID, exists func(cont
 				if err != nil {
 					return nil, err
 				}
-				if seen[a] {
+				if addedKeys[a] {
 					return nil, &RuleError{Rule: RuleImmutable, Message: fmt.Sprintf("%s %q is written twice in one message", name, a.Key)}
 				}
-				seen[a] = true
+				addedKeys[a] = true
 				added = append(added, a)
 				if len(added) > MaxNewPerBatch {
 					return nil, &RuleError{Rule: RuleSchema, Message: fmt.Sprintf("more than %d new items in one message; sync in smaller steps", MaxNewPerBatch)}
@@ -101,9 +102,35 @@ func CheckAppendOnly(kind Kind, roots map[string]amchange.OpID, exists func(cont
 			if op.Action.MakesObject() {
 				created[op.ID] = true
 			}
+			seen[op.ID] = true
 		}
 	}
 	return added, nil
+}
+
+// checkInsideNew checks an operation on an object the same batch created.
+// Everything it refers to must come from the batch too: automerge applies
+// an operation whose predecessor or list element does not exist, but the
+// document then no longer loads.
+func checkInsideNew(kind Kind, op *amchange.Op, seen map[amchange.OpID]bool) error {
+	bad := func(what string) error {
+		return &RuleError{Rule: RuleSchema, Message: fmt.Sprintf("operation %s in a %s document %s", op.ID, kind, what)}
+	}
+	if op.Action == amchange.Mark || !op.Action.Known() {
+		return bad(fmt.Sprintf("is a %s, which is not allowed", op.Action))
+	}
+	if op.Action == amchange.Delete && len(op.Pred) == 0 {
+		return bad("deletes nothing")
+	}
+	for _, p := range op.Pred {
+		if !seen[p] {
+			return bad("overwrites an operation that is not in the same message")
+		}
+	}
+	if op.ElemKey && !op.Elem.IsRoot() && !seen[op.Elem] {
+		return bad("refers to a list element that is not in the same message")
+	}
+	return nil
 }
 
 func checkContainerOp(kind Kind, name string, holdsObjects bool, op *amchange.Op, exists func(container, key string) bool) (Added, error) {

@@ -114,7 +114,7 @@ func (p *policy) CheckRead(peer engine.Peer, doc string) error {
 
 // CheckChanges enforces the write rules of DESIGN.md §4 on the decoded
 // operations, before anything is applied.
-func (p *policy) CheckChanges(peer engine.Peer, doc string, d *automerge.Doc, changes []*automerge.Change) error {
+func (p *policy) CheckChanges(peer engine.Peer, doc string, d *automerge.Doc, changes []engine.Change) error {
 	s := (*Server)(p)
 	info, _ := s.docInfo(doc)
 	// A retried request carries changes the document already has; they
@@ -139,9 +139,9 @@ func (p *policy) CheckChanges(peer engine.Peer, doc string, d *automerge.Doc, ch
 		// refused inactive members); its text is free-form.
 		return checkOpsBound(changes)
 	}
-	decoded, err := decodeChanges(changes)
-	if err != nil {
-		return s.reject(err)
+	decoded := make([]*amchange.Change, len(changes))
+	for i, ch := range changes {
+		decoded[i] = ch.Decoded
 	}
 	roots, err := s.rootsOf(doc, d)
 	if err != nil {
@@ -158,7 +158,7 @@ func (p *policy) CheckChanges(peer engine.Peer, doc string, d *automerge.Doc, ch
 }
 
 // unseen returns the changes d does not hold yet.
-func unseen(d *automerge.Doc, changes []*automerge.Change) []*automerge.Change {
+func unseen(d *automerge.Doc, changes []engine.Change) []engine.Change {
 	out := changes[:0:0]
 	for _, ch := range changes {
 		if _, err := d.Change(ch.Hash()); err != nil {
@@ -176,13 +176,18 @@ func (s *Server) reject(err error) error {
 	return err
 }
 
-func checkOpsBound(changes []*automerge.Change) error {
+func checkOpsBound(changes []engine.Change) error {
 	n := 0
 	for _, ch := range changes {
-		n += len(ch.Save())
+		n += len(ch.Decoded.Ops)
+		for _, op := range ch.Decoded.Ops {
+			if op.Obj.IsRoot() {
+				return &crdt.RuleError{Rule: crdt.RuleImmutable, Message: fmt.Sprintf("the root of the charter draft is written by the server only (key %q)", op.Key)}
+			}
+		}
 	}
-	if n > 4<<20 {
-		return &crdt.RuleError{Rule: crdt.RuleSchema, Message: "more than 4 MiB of changes to the charter draft in one message"}
+	if n > crdt.MaxOpsPerBatch {
+		return &crdt.RuleError{Rule: crdt.RuleSchema, Message: fmt.Sprintf("more than %d operations on the charter draft in one message", crdt.MaxOpsPerBatch)}
 	}
 	return nil
 }
@@ -240,6 +245,9 @@ func (s *Server) rootsOf(doc string, d *automerge.Doc) (map[string]amchange.OpID
 func (p *policy) Accept(doc string, d *automerge.Doc, applied []*automerge.Change) ([]byte, error) {
 	s := (*Server)(p)
 	info, _ := s.docInfo(doc)
+	if info.Kind == crdt.KindCharterDraft {
+		return nil, s.reject(checkReloads(d))
+	}
 	if info.Kind != crdt.KindLedger && info.Kind != crdt.KindBallots {
 		return nil, nil
 	}
@@ -291,6 +299,31 @@ func (p *policy) Accept(doc string, d *automerge.Doc, applied []*automerge.Chang
 		return nil, nil
 	}
 	return mustJSON(rec), nil
+}
+
+// checkReloads proves the document still loads from its saved form. The
+// charter draft is edited freely by every member, so its operations cannot
+// be checked one by one as ledger operations are; a change automerge
+// accepts but cannot load again (an operation on a missing object, say)
+// is refused here instead. Drafts are small, so the round trip is cheap.
+func checkReloads(d *automerge.Doc) error {
+	re, err := automerge.Load(d.Save())
+	if err == nil && sameHeads(re.Heads(), d.Heads()) {
+		return nil
+	}
+	return &crdt.RuleError{Rule: crdt.RuleSchema, Message: "the change leaves a charter draft that cannot be loaded again"}
+}
+
+func sameHeads(a, b []automerge.ChangeHash) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func checkEntry(e crdt.Entry, key string) error {

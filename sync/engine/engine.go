@@ -48,8 +48,8 @@ type Policy interface {
 	// CheckRead returns ErrUnknownDoc, ErrForbidden or nil.
 	CheckRead(peer Peer, doc string) error
 	// CheckChanges is called, under the document's lock, with every change
-	// of an incoming message before any of them is applied to d.
-	CheckChanges(peer Peer, doc string, d *automerge.Doc, changes []*automerge.Change) error
+	// of an incoming message, decoded, before any of them is applied to d.
+	CheckChanges(peer Peer, doc string, d *automerge.Doc, changes []Change) error
 	// Accept is called, under the document's lock, after changes were
 	// applied to d. applied are the changes that actually entered the
 	// document (it may include changes that were queued earlier waiting
@@ -294,7 +294,7 @@ func (e *Engine) View(ctx context.Context, doc string, fn func(d *automerge.Doc)
 
 type decoded struct {
 	msg     Message
-	changes []*automerge.Change
+	changes []Change
 }
 
 // Sync receives a batch of sync messages from peer and returns the

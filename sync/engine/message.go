@@ -4,7 +4,16 @@ import (
 	"fmt"
 
 	"github.com/automerge/automerge-go"
+
+	"github.com/circles-coop/circles/crdt/amchange"
 )
+
+// Change is one change of an incoming message: automerge's handle and the
+// decoded operations, which policies check before anything is applied.
+type Change struct {
+	*automerge.Change
+	Decoded *amchange.Change
+}
 
 // maxMessageBytes bounds one sync message; transports enforce their own,
 // usually smaller, body limits first.
@@ -13,12 +22,15 @@ const maxMessageBytes = 16 << 20
 // DecodeMessage parses an untrusted sync message and returns its changes,
 // or an error wrapping ErrBadMessage. Sync calls it on every message
 // before anything is applied; it is exported for fuzzing and tools.
-func DecodeMessage(data []byte) ([]*automerge.Change, error) { return decodeMessage(data) }
+func DecodeMessage(data []byte) ([]Change, error) { return decodeMessage(data) }
 
-// decodeMessage parses an untrusted sync message and returns its changes.
-// automerge-go panics on some C-level errors, so the panic is recovered
-// here, where the untrusted bytes enter.
-func decodeMessage(data []byte) (changes []*automerge.Change, err error) {
+// decodeMessage parses an untrusted sync message and decodes every change
+// it carries. Each change must decode, and be in automerge's canonical
+// encoding, before automerge may apply it: a crafted change can abort the
+// process inside automerge-rs (which no recover catches) or leave a
+// document that no longer loads. automerge-go also panics on some C-level
+// errors; those panics are recovered here, where the untrusted bytes enter.
+func decodeMessage(data []byte) (changes []Change, err error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%w: empty", ErrBadMessage)
 	}
@@ -37,7 +49,19 @@ func decodeMessage(data []byte) (changes []*automerge.Change, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadMessage, err)
 	}
-	return sm.Changes(), nil
+	raw := sm.Changes()
+	changes = make([]Change, len(raw))
+	for i, ch := range raw {
+		dc, err := amchange.Decode(ch.Save())
+		if err != nil {
+			return nil, fmt.Errorf("%w: change %d: %v", ErrBadMessage, i, err)
+		}
+		if dc.Hash != ch.Hash() {
+			return nil, fmt.Errorf("%w: change %d: hash mismatch", ErrBadMessage, i)
+		}
+		changes[i] = Change{Change: ch, Decoded: dc}
+	}
+	return changes, nil
 }
 
 // receive applies a message that decodeMessage accepted.

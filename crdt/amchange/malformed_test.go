@@ -341,7 +341,7 @@ func craftCases(t testing.TB) []craftCase {
 		// Values.
 		{name: "value length 2^59", in: seal(valid.withCol(specValueMeta, lit(uleb(1<<63|6))).encode()), wantErr: amchange.ErrMalformed},
 		{name: "float of 4 bytes", in: seal(valid.withCol(specValueMeta, lit(uleb(4<<4|5))).withCol(specValueRaw, make([]byte, 4)).encode()), wantErr: amchange.ErrMalformed},
-		{name: "null with a length", in: seal(valid.withCol(specValueMeta, lit(uleb(1<<4|0))).encode()), wantErr: amchange.ErrMalformed},
+		{name: "null with a length", in: seal(valid.withCol(specValueMeta, lit(uleb(1<<4) /* type 0, null */)).encode()), wantErr: amchange.ErrMalformed},
 		{name: "int with a trailing byte", in: seal(valid.withCol(specValueMeta, lit(uleb(2<<4|4))).withCol(specValueRaw, []byte{1, 0}).encode()), wantErr: amchange.ErrMalformed},
 		{name: "string value not UTF-8", in: seal(valid.withCol(specValueMeta, lit(uleb(1<<4|6))).withCol(specValueRaw, []byte{0xc0}).encode()), wantErr: amchange.ErrMalformed},
 		{name: "unknown value type kept", in: seal(valid.withCol(specValueMeta, lit(uleb(2<<4|12))).withCol(specValueRaw, []byte{7, 8}).encode()),

@@ -1,0 +1,218 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/circles-coop/circles/sync/engine"
+	"github.com/circles-coop/circles/sync/store"
+)
+
+// openPolicy lets everybody read and write everything, except changes whose
+// commit message is "forbidden" (refused before applying) or "reject-after"
+// (refused after applying); it records one record per accepted batch.
+type openPolicy struct{}
+
+var errForbidden = errors.New("forbidden change")
+
+func (openPolicy) CheckRead(engine.Peer, string) error { return nil }
+
+func (openPolicy) CheckChanges(_ engine.Peer, _ string, _ *automerge.Doc, changes []engine.Change) error {
+	for _, ch := range changes {
+		if ch.Message() == "forbidden" {
+			return errForbidden
+		}
+	}
+	return nil
+}
+
+func (openPolicy) Accept(_ string, _ *automerge.Doc, applied []*automerge.Change) ([]byte, error) {
+	for _, ch := range applied {
+		if ch.Message() == "reject-after" {
+			return nil, errForbidden
+		}
+	}
+	return []byte(fmt.Sprint(len(applied))), nil
+}
+
+func (openPolicy) Snapshot(string, *automerge.Doc) ([]byte, error) { return []byte("snap"), nil }
+
+func openEngine(t *testing.T, dir string) (*engine.Engine, *store.Store, func()) {
+	t.Helper()
+	ctx := context.Background()
+	n, err := store.StartNATS(ctx, store.NATSConfig{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, n.JetStream(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := engine.New(engine.Config{Store: st, Policy: openPolicy{}, Actor: "00aa", CompactEvery: 7, MemoryBudget: 1})
+	if err := e.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return e, st, func() {
+		if err := e.Close(); err != nil {
+			t.Errorf("engine Close: %v", err)
+		}
+		if err := n.Close(); err != nil {
+			t.Errorf("NATS Close: %v", err)
+		}
+	}
+}
+
+// syncPeer runs rounds between a local document and the engine until
+// neither side has anything to say.
+func syncPeer(t *testing.T, e *engine.Engine, peer engine.Peer, doc string, local *automerge.Doc, ss *automerge.SyncState) error {
+	for round := 0; round < 50; round++ {
+		m, ok := ss.GenerateMessage()
+		if !ok {
+			return nil
+		}
+		out, err := e.Sync(context.Background(), peer, []engine.Message{{Doc: doc, Data: m.Bytes()}})
+		if err != nil {
+			return err
+		}
+		for _, o := range out {
+			if _, err := ss.ReceiveMessage(o.Data); err != nil {
+				return err
+			}
+		}
+	}
+	return fmt.Errorf("no convergence in 50 rounds")
+}
+
+// TestConcurrentPeersConvergeAndPersist: many peers write into one
+// document at once through the engine (with a memory budget so small that
+// the document is evicted after every request, and compaction every 7
+// chunks); all converge, and a fresh engine on the same store has it all.
+func TestConcurrentPeersConvergeAndPersist(t *testing.T) {
+	dir := t.TempDir()
+	e, _, closeAll := openEngine(t, dir)
+	const doc = "4NMNnkMhL8jXrdJ9jamS2b2WYiWd"
+	if err := e.Create(context.Background(), doc, func(d *automerge.Doc) ([]byte, error) {
+		return nil, d.RootMap().Set("items", automerge.NewMap())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const peers, perPeer = 8, 10
+	locals := make([]*automerge.Doc, peers)
+	var wg sync.WaitGroup
+	errs := make(chan error, peers)
+	for p := 0; p < peers; p++ {
+		wg.Add(1)
+		go func(p int) {
+			defer wg.Done()
+			peer := engine.Peer{Device: fmt.Sprintf("dev%d", p), Member: "m", Actor: fmt.Sprintf("%02x", p+1)}
+			local := automerge.New()
+			_ = local.SetActorID(peer.Actor)
+			ss := automerge.NewSyncState(local)
+			if err := syncPeer(t, e, peer, doc, local, ss); err != nil {
+				errs <- err
+				return
+			}
+			for i := 0; i < perPeer; i++ {
+				if err := local.Path("items", fmt.Sprintf("p%d-%d", p, i)).Set(int64(i)); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := local.Commit("item"); err != nil {
+					errs <- err
+					return
+				}
+				if err := syncPeer(t, e, peer, doc, local, ss); err != nil {
+					errs <- err
+					return
+				}
+			}
+			locals[p] = local
+		}(p)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("peer: %v", err)
+	}
+	closeAll()
+
+	e2, _, close2 := openEngine(t, dir)
+	defer close2()
+	var n int
+	if err := e2.View(context.Background(), doc, func(d *automerge.Doc) error {
+		n = d.Path("items").Map().Len()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n != peers*perPeer {
+		t.Errorf("reopened document holds %d items, want %d", n, peers*perPeer)
+	}
+}
+
+// TestRefusedRequestAppliesNothing: a request whose second message is
+// refused — before or after applying — leaves the store unchanged, and the
+// engine answers as if the first message never came.
+func TestRefusedRequestAppliesNothing(t *testing.T) {
+	ctx := context.Background()
+	e, st, closeAll := openEngine(t, t.TempDir())
+	defer closeAll()
+	docs := []string{"4NMNnkMhL8jXrdJ9jamS2b2WYiWd", "2j3ZqxGKJxqMUGRAJk6oZLKqSaqH"}
+	for _, id := range docs {
+		if err := e.Create(ctx, id, func(d *automerge.Doc) ([]byte, error) { return nil, d.RootMap().Set("n", int64(0)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	peer := engine.Peer{Device: "dev", Member: "m", Actor: "0b0b"}
+	message := func(doc, commit string) []byte {
+		local := automerge.New()
+		_ = local.SetActorID(peer.Actor)
+		ss := automerge.NewSyncState(local)
+		if err := syncPeer(t, e, peer, doc, local, ss); err != nil {
+			t.Fatal(err)
+		}
+		_ = local.RootMap().Set("n", int64(1))
+		if _, err := local.Commit(commit); err != nil {
+			t.Fatal(err)
+		}
+		m, _ := ss.GenerateMessage()
+		return m.Bytes()
+	}
+	for _, bad := range []string{"forbidden", "reject-after"} {
+		t.Run(bad, func(t *testing.T) {
+			before := map[string][]byte{}
+			for _, id := range docs {
+				before[id], _ = st.DocBytes(ctx, id)
+			}
+			_, err := e.Sync(ctx, peer, []engine.Message{
+				{Doc: docs[0], Data: message(docs[0], "fine")},
+				{Doc: docs[1], Data: message(docs[1], bad)},
+			})
+			if !errors.Is(err, errForbidden) {
+				t.Fatalf("Sync = %v, want the policy's error", err)
+			}
+			for _, id := range docs {
+				after, _ := st.DocBytes(ctx, id)
+				if string(after) != string(before[id]) {
+					t.Errorf("document %s changed in the store", id)
+				}
+				var n int64
+				_ = e.View(ctx, id, func(d *automerge.Doc) error {
+					v, err := d.Path("n").Get()
+					if err == nil {
+						n = v.Int64()
+					}
+					return err
+				})
+				if n != 0 {
+					t.Errorf("document %s reads n=%d in memory, want 0", id, n)
+				}
+			}
+		})
+	}
+}

@@ -372,8 +372,8 @@ func BenchmarkColdStart(b *testing.B) {
 		}
 		ph.close()
 		p.stop(b)
-		b.Logf("circled: ready in %.0f ms (index rebuilt in %s), RSS %.1f MB at rest, %.1f MB after a full sync of %d segments in %.2fs (%d rounds), peak %.1f MB",
-			benchMS(p.ready), p.indexTook(), atRest, rss, len(docs), syncs[len(syncs)-1].Seconds(), st.rounds, hwm)
+		b.Logf("circled: ready in %.0f ms (index rebuilt in %s), RSS %.1f MB at rest, %.1f MB after a full sync of %d segments (%.1f MB of sync messages) in %.2fs (%d rounds), peak %.1f MB",
+			benchMS(p.ready), p.indexTook(), atRest, rss, len(docs), float64(st.bytesIn)/(1<<20), syncs[len(syncs)-1].Seconds(), st.rounds, hwm)
 	}
 	b.ReportMetric(benchMS(coldstart), "coldstart_ms")
 	b.ReportMetric(slices.Max(ready), "proc_ready_ms")

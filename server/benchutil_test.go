@@ -169,6 +169,7 @@ type benchSyncStats struct {
 	rounds   int
 	sent     int // changes sent
 	received int // changes received
+	bytesIn  int // bytes of the server's sync messages
 }
 
 // syncDocs syncs the device's local copies docs (document id → copy and
@@ -210,6 +211,7 @@ func (h *benchHTTP) syncDocs(token string, docs map[string]*automerge.SyncState,
 				return st, fmt.Errorf("sync %s: receive: %w", m.Doc, err)
 			}
 			st.received += len(sm.Changes())
+			st.bytesIn += len(m.Data)
 			if onAnswer != nil {
 				onAnswer(m.Doc, sm, arrived)
 			}

@@ -61,7 +61,7 @@ func CheckAppendOnly(kind Kind, roots map[string]amchange.OpID, exists func(cont
 	for name, id := range roots {
 		byObj[id] = name
 	}
-	created := make(map[amchange.OpID]bool)
+	created := make(ObjectKinds) // objects this batch made, and whether each is a sequence
 	seen := make(map[amchange.OpID]bool)
 	addedKeys := make(map[Added]bool)
 	var added []Added
@@ -73,11 +73,12 @@ func CheckAppendOnly(kind Kind, roots map[string]amchange.OpID, exists func(cont
 		}
 		for i := range ch.Ops {
 			op := &ch.Ops[i]
+			isSeq, isNew := created[op.Obj]
 			switch {
-			case created[op.Obj]:
+			case isNew:
 				// Inside an object this batch created: its shape is checked
 				// after applying, when the whole value can be read.
-				if err := checkInsideNew(kind, op, seen); err != nil {
+				if err := checkInsideNew(kind, op, isSeq, seen); err != nil {
 					return nil, err
 				}
 			case op.Obj.IsRoot():
@@ -99,9 +100,7 @@ func CheckAppendOnly(kind Kind, roots map[string]amchange.OpID, exists func(cont
 			default:
 				return nil, &RuleError{Rule: RuleImmutable, Message: "changes a value that was already accepted; write a new entry that voids it instead"}
 			}
-			if op.Action.MakesObject() {
-				created[op.ID] = true
-			}
+			created.learn(op)
 			seen[op.ID] = true
 		}
 	}
@@ -112,9 +111,12 @@ func CheckAppendOnly(kind Kind, roots map[string]amchange.OpID, exists func(cont
 // Everything it refers to must come from the batch too: automerge applies
 // an operation whose predecessor or list element does not exist, but the
 // document then no longer loads.
-func checkInsideNew(kind Kind, op *amchange.Op, seen map[amchange.OpID]bool) error {
+func checkInsideNew(kind Kind, op *amchange.Op, isSeq bool, seen map[amchange.OpID]bool) error {
 	bad := func(what string) error {
 		return &RuleError{Rule: RuleSchema, Message: fmt.Sprintf("operation %s in a %s document %s", op.ID, kind, what)}
+	}
+	if err := checkKeyKind(kind, op, isSeq); err != nil {
+		return err
 	}
 	if op.Action == amchange.Mark || !op.Action.Known() {
 		return bad(fmt.Sprintf("is a %s, which is not allowed", op.Action))
@@ -150,4 +152,75 @@ func checkContainerOp(kind Kind, name string, holdsObjects bool, op *amchange.Op
 		return a, &RuleError{Rule: RuleSchema, Message: fmt.Sprintf("%s %q must be a string", name, op.Key)}
 	}
 	return a, nil
+}
+
+// ObjectKinds records the objects of a document: for each object id,
+// whether it is a sequence (list or text) rather than a map. The root map
+// is implied.
+type ObjectKinds map[amchange.OpID]bool
+
+func (k ObjectKinds) learn(op *amchange.Op) {
+	switch op.Action {
+	case amchange.MakeMap, amchange.MakeTable:
+		k[op.ID] = false
+	case amchange.MakeList, amchange.MakeText:
+		k[op.ID] = true
+	}
+}
+
+// Learn records the objects a change creates.
+func (k ObjectKinds) Learn(ch *amchange.Change) {
+	for i := range ch.Ops {
+		k.learn(&ch.Ops[i])
+	}
+}
+
+// checkKeyKind refuses an operation that addresses a map by list element
+// or a sequence by map key. automerge-rs does not check this when applying
+// and aborts the whole process (not a recoverable panic) when it compares
+// the two kinds of key later.
+func checkKeyKind(kind Kind, op *amchange.Op, isSeq bool) error {
+	switch {
+	case isSeq && !op.ElemKey:
+		return &RuleError{Rule: RuleSchema, Message: fmt.Sprintf("operation %s in a %s document uses a map key on a list or text", op.ID, kind)}
+	case !isSeq && op.ElemKey:
+		return &RuleError{Rule: RuleSchema, Message: fmt.Sprintf("operation %s in a %s document uses a list position on a map", op.ID, kind)}
+	case op.Insert && !op.ElemKey:
+		return &RuleError{Rule: RuleSchema, Message: fmt.Sprintf("operation %s in a %s document inserts into a map", op.ID, kind)}
+	}
+	return nil
+}
+
+// CheckFreeForm checks the operations of a batch of changes to a document
+// every member edits freely (the charter draft): no operation on the
+// root (the server made its objects), every operation on an object that
+// exists (known) or that the batch made earlier, addressed with the kind
+// of key that object takes. What the edits say is free.
+func CheckFreeForm(kind Kind, known ObjectKinds, changes []*amchange.Change) error {
+	created := make(ObjectKinds)
+	ops := 0
+	for _, ch := range changes {
+		ops += len(ch.Ops)
+		if ops > MaxOpsPerBatch {
+			return &RuleError{Rule: RuleSchema, Message: fmt.Sprintf("more than %d operations in one message; sync in smaller steps", MaxOpsPerBatch)}
+		}
+		for i := range ch.Ops {
+			op := &ch.Ops[i]
+			if op.Obj.IsRoot() {
+				return &RuleError{Rule: RuleImmutable, Message: fmt.Sprintf("the root of the %s document is written by the server only (key %q)", kind, op.Key)}
+			}
+			isSeq, ok := created[op.Obj]
+			if !ok {
+				isSeq, ok = known[op.Obj]
+			}
+			if !ok {
+				return &RuleError{Rule: RuleSchema, Message: fmt.Sprintf("operation %s in the %s document acts on an object that does not exist", op.ID, kind)}
+			}
+			if err := checkKeyKind(kind, op, isSeq); err != nil {
+				return err
+			}
+			created.learn(op)
+		}
+	}
+	return nil
 }

@@ -19,6 +19,15 @@ type docInfo struct {
 	// roots are the object ids of the document's append-only containers,
 	// read from its creating change the first time they are needed.
 	roots map[string]amchange.OpID
+	// kinds, for the charter draft, are the objects the document holds,
+	// learned from its changes (only touched under the document's lock).
+	kinds *objectKinds
+}
+
+// objectKinds caches a document's objects as of its heads.
+type objectKinds struct {
+	heads []automerge.ChangeHash
+	kinds crdt.ObjectKinds
 }
 
 // loadRoster reads the roster document and builds the document registry.
@@ -136,13 +145,15 @@ func (p *policy) CheckChanges(peer engine.Peer, doc string, d *automerge.Doc, ch
 		return s.reject(&crdt.RuleError{Rule: crdt.RulePermission, Message: fmt.Sprintf("this %s belongs to another member; a device writes only its own member's ledger and ballots", info.Kind)})
 	case info.Kind == crdt.KindCharterDraft:
 		// Any active member edits the draft together (CheckRead already
-		// refused inactive members); its text is free-form.
-		return checkOpsBound(changes)
+		// refused inactive members); its text is free-form, but every
+		// operation must address an object that exists, the right way.
+		kinds, err := s.kindsOf(doc, d)
+		if err != nil {
+			return err
+		}
+		return s.reject(crdt.CheckFreeForm(info.Kind, kinds, decodedOf(changes)))
 	}
-	decoded := make([]*amchange.Change, len(changes))
-	for i, ch := range changes {
-		decoded[i] = ch.Decoded
-	}
+	decoded := decodedOf(changes)
 	roots, err := s.rootsOf(doc, d)
 	if err != nil {
 		return err
@@ -176,20 +187,47 @@ func (s *Server) reject(err error) error {
 	return err
 }
 
-func checkOpsBound(changes []engine.Change) error {
-	n := 0
-	for _, ch := range changes {
-		n += len(ch.Decoded.Ops)
-		for _, op := range ch.Decoded.Ops {
-			if op.Obj.IsRoot() {
-				return &crdt.RuleError{Rule: crdt.RuleImmutable, Message: fmt.Sprintf("the root of the charter draft is written by the server only (key %q)", op.Key)}
-			}
+func decodedOf(changes []engine.Change) []*amchange.Change {
+	out := make([]*amchange.Change, len(changes))
+	for i, ch := range changes {
+		out[i] = ch.Decoded
+	}
+	return out
+}
+
+// kindsOf returns the objects a free-form document holds, learning them
+// from the changes applied since the last call. The caller holds the
+// document's lock.
+func (s *Server) kindsOf(doc string, d *automerge.Doc) (crdt.ObjectKinds, error) {
+	s.mu.RLock()
+	info := s.docs[doc]
+	s.mu.RUnlock()
+	k := info.kinds
+	if k == nil {
+		k = &objectKinds{kinds: make(crdt.ObjectKinds)}
+	}
+	heads := d.Heads()
+	if sameHeads(heads, k.heads) {
+		return k.kinds, nil
+	}
+	news, err := d.Changes(k.heads...)
+	if err != nil {
+		return nil, fmt.Errorf("list changes of %s: %w", doc, err)
+	}
+	for _, ch := range news {
+		dc, err := amchange.Decode(ch.Save())
+		if err != nil {
+			return nil, fmt.Errorf("decode stored change of %s: %w", doc, err)
 		}
+		k.kinds.Learn(dc)
 	}
-	if n > crdt.MaxOpsPerBatch {
-		return &crdt.RuleError{Rule: crdt.RuleSchema, Message: fmt.Sprintf("more than %d operations on the charter draft in one message", crdt.MaxOpsPerBatch)}
-	}
-	return nil
+	k.heads = heads
+	s.mu.Lock()
+	info = s.docs[doc]
+	info.kinds = k
+	s.docs[doc] = info
+	s.mu.Unlock()
+	return k.kinds, nil
 }
 
 func decodeChanges(changes []*automerge.Change) ([]*amchange.Change, error) {
@@ -307,7 +345,13 @@ func (p *policy) Accept(doc string, d *automerge.Doc, applied []*automerge.Chang
 // accepts but cannot load again (an operation on a missing object, say)
 // is refused here instead. Drafts are small, so the round trip is cheap.
 func checkReloads(d *automerge.Doc) error {
-	re, err := automerge.Load(d.Save())
+	// Save a fork, not d: Save moves d's incremental-save point, and the
+	// engine's SaveIncremental after Accept would then store nothing.
+	f, err := d.Fork()
+	if err != nil {
+		return fmt.Errorf("fork charter draft: %w", err)
+	}
+	re, err := automerge.Load(f.Save())
 	if err == nil && sameHeads(re.Heads(), d.Heads()) {
 		return nil
 	}

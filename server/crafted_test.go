@@ -243,7 +243,7 @@ func TestCraftedChanges(t *testing.T) {
 		{"mark on a new map", ledger, func(c *craft) {
 			e := c.addEntry(uuid.NewString())
 			c.Add(amchange.Op{Obj: e, ElemKey: true, Insert: true, Action: amchange.Mark, Value: amchange.Value{Kind: amchange.Bool, Bool: true}, MarkName: "bold", HasMarkName: true, Expand: true})
-		}, 422, "rule_violation", "is a mark"},
+		}, 422, "rule_violation", "list position on a map"},
 		{"op on an object that does not exist", ledger, func(c *craft) {
 			c.Add(amchange.Op{Obj: missing(c), Key: "note", Action: amchange.Put, Value: amchangetest.Str("x")})
 		}, 422, "rule_violation", "already accepted"},
@@ -256,14 +256,14 @@ func TestCraftedChanges(t *testing.T) {
 		// not load again.
 		{"draft: op on an object that does not exist", draft, func(c *craft) {
 			c.insertText(missing(c), opID{}, "x")
-		}, 422, "rule_violation", "cannot be loaded again"},
+		}, 422, "rule_violation", "does not exist"},
 		{"draft: op on an object of an unknown actor", draft, func(c *craft) {
 			c.insertText(opID{Counter: 1, Actor: strangerActor}, opID{}, "x")
-		}, 422, "rule_violation", "cannot be loaded again"},
+		}, 422, "rule_violation", "does not exist"},
 		{"draft: op on a character as if it were an object", draft, func(c *craft) {
 			x := c.insertText(c.roots["text"], opID{}, "x")
 			c.Add(amchange.Op{Obj: x, Key: "k", Action: amchange.Put, Value: amchangetest.Str("y")})
-		}, 422, "rule_violation", "cannot be loaded again"},
+		}, 422, "rule_violation", "does not exist"},
 		{"draft: pred of a missing op", draft, func(c *craft) {
 			x := c.insertText(c.roots["text"], opID{}, "x")
 			c.Add(amchange.Op{Obj: c.roots["text"], ElemKey: true, Elem: x, Action: amchange.Put, Value: amchangetest.Str("X"), Pred: []opID{missing(c)}})

@@ -87,7 +87,22 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Entries acknowledged before the kill, by REST ...
+	// Entries acknowledged before the kill, by sync from the device's
+	// offline store (first: a sync chasing a stream of REST writes would
+	// not settle) ...
+	var synced []string
+	for i := 0; i < 20; i++ {
+		e, err := dev.Log(crdt.Entry{ID: uuid.NewString(), Kind: "hours", Quantity: 1, Note: "offline", At: time.Now().UTC()})
+		if err != nil {
+			t.Fatalf("log: %v", err)
+		}
+		synced = append(synced, e.ID)
+	}
+	if _, err := dev.Sync(ctx, nil); err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+
+	// ... and by REST, from several writers at once.
 	var mu sync.Mutex
 	acked := map[string]bool{}
 	stop := make(chan struct{})
@@ -113,19 +128,6 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 			}
 		}()
 	}
-	// ... and by sync, from the device's offline store.
-	var synced []string
-	for i := 0; i < 20; i++ {
-		e, err := dev.Log(crdt.Entry{ID: uuid.NewString(), Kind: "hours", Quantity: 1, Note: "offline", At: time.Now().UTC()})
-		if err != nil {
-			t.Fatalf("log: %v", err)
-		}
-		synced = append(synced, e.ID)
-	}
-	if _, err := dev.Sync(ctx, nil); err != nil {
-		t.Fatalf("sync: %v", err)
-	}
-
 	time.Sleep(300 * time.Millisecond) // let the writers get going
 	if err := proc.Process.Signal(os.Kill); err != nil {
 		t.Fatalf("kill: %v", err)

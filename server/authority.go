@@ -230,17 +230,6 @@ func (s *Server) kindsOf(doc string, d *automerge.Doc) (crdt.ObjectKinds, error)
 	return k.kinds, nil
 }
 
-func decodeChanges(changes []*automerge.Change) ([]*amchange.Change, error) {
-	out := make([]*amchange.Change, len(changes))
-	for i, ch := range changes {
-		dc, err := amchange.Decode(ch.Save())
-		if err != nil {
-			return nil, &crdt.RuleError{Rule: crdt.RuleSchema, Message: fmt.Sprintf("change %d cannot be decoded: %v", i, err)}
-		}
-		out[i] = dc
-	}
-	return out, nil
-}
 
 // rootsOf returns the object ids of a member document's containers, read
 // from the document's first change (the server's create change) and cached.
@@ -280,7 +269,7 @@ func (s *Server) rootsOf(doc string, d *automerge.Doc) (map[string]amchange.OpID
 
 // Accept validates what a device's changes added, after they were applied,
 // and returns the index record of a ledger segment.
-func (p *policy) Accept(doc string, d *automerge.Doc, applied []*automerge.Change) ([]byte, error) {
+func (p *policy) Accept(doc string, d *automerge.Doc, applied []engine.Change) ([]byte, error) {
 	s := (*Server)(p)
 	info, _ := s.docInfo(doc)
 	if info.Kind == crdt.KindCharterDraft {
@@ -289,10 +278,7 @@ func (p *policy) Accept(doc string, d *automerge.Doc, applied []*automerge.Chang
 	if info.Kind != crdt.KindLedger && info.Kind != crdt.KindBallots {
 		return nil, nil
 	}
-	decoded, err := decodeChanges(applied)
-	if err != nil {
-		return nil, s.reject(err)
-	}
+	decoded := decodedOf(applied)
 	roots, err := s.rootsOf(doc, d)
 	if err != nil {
 		return nil, err
@@ -304,11 +290,23 @@ func (p *policy) Accept(doc string, d *automerge.Doc, applied []*automerge.Chang
 	if info.Kind == crdt.KindBallots {
 		return nil, s.reject(checkBallots(d, added))
 	}
+	// New entries written with scalar strings are read from the
+	// operations; ones holding automerge text are read back from the
+	// document.
+	fromOps := crdt.NewMaps(roots, decoded)
 	rec := ledgerRecord{Member: info.Member}
 	for _, a := range added {
+		nm := fromOps[a]
 		switch a.Container {
 		case "entries":
-			e, ok, err := crdt.LookupEntry(d, a.Key)
+			var e crdt.Entry
+			var err error
+			ok := true
+			if nm != nil && !nm.Nested {
+				e, err = crdt.EntryFromFields(nm.Fields)
+			} else {
+				e, ok, err = crdt.LookupEntry(d, a.Key)
+			}
 			if err != nil || !ok {
 				return nil, s.reject(ruleOr(err, "entry %q cannot be read", a.Key))
 			}
@@ -320,7 +318,14 @@ func (p *policy) Accept(doc string, d *automerge.Doc, applied []*automerge.Chang
 			}
 			rec.Entries = append(rec.Entries, e)
 		case "credits":
-			c, ok, err := crdt.LookupCredit(d, a.Key)
+			var c crdt.Credit
+			var err error
+			ok := true
+			if nm != nil && !nm.Nested {
+				c, err = crdt.CreditFromFields(nm.Fields)
+			} else {
+				c, ok, err = crdt.LookupCredit(d, a.Key)
+			}
 			if err != nil || !ok {
 				return nil, s.reject(ruleOr(err, "credit %q cannot be read", a.Key))
 			}

@@ -31,7 +31,7 @@ func (openPolicy) CheckChanges(_ engine.Peer, _ string, _ *automerge.Doc, change
 	return nil
 }
 
-func (openPolicy) Accept(_ string, _ *automerge.Doc, applied []*automerge.Change) ([]byte, error) {
+func (openPolicy) Accept(_ string, _ *automerge.Doc, applied []engine.Change) ([]byte, error) {
 	for _, ch := range applied {
 		if ch.Message() == "reject-after" {
 			return nil, errForbidden

@@ -1,0 +1,92 @@
+package crdt_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/circles-coop/circles/crdt"
+	"github.com/circles-coop/circles/crdt/amchange"
+)
+
+// TestEntryFromOpsMatchesDocument: an entry read from a change's
+// operations is the entry read from the document after applying it, and
+// a bad one is refused with the same error, for every kind of value.
+func TestEntryFromOpsMatchesDocument(t *testing.T) {
+	const id = "6f1c2a7e-9d4b-4c1e-8f3a-2b5d7e9c1a40"
+	at := time.Date(2026, 5, 1, 18, 0, 0, 0, time.UTC)
+	base := func() map[string]any {
+		return map[string]any{"id": id, "kind": "meal", "quantity": 1.5, "note": "soup for six", "at": "2026-05-01T18:00:00Z"}
+	}
+	cases := []struct {
+		name string
+		mod  func(map[string]any)
+	}{
+		{"plain", func(map[string]any) {}},
+		{"int quantity", func(m map[string]any) { m["quantity"] = int64(3) }},
+		{"uint quantity", func(m map[string]any) { m["quantity"] = uint64(4) }},
+		{"time value", func(m map[string]any) { m["at"] = at }},
+		{"all optional fields", func(m map[string]any) { m["unit"] = "h"; m["counterparty"] = "m_abc"; m["voids"] = "m_x" }},
+		{"missing kind", func(m map[string]any) { delete(m, "kind") }},
+		{"quantity as string", func(m map[string]any) { m["quantity"] = "two" }},
+		{"negative quantity", func(m map[string]any) { m["quantity"] = -1.0 }},
+		{"at not a time", func(m map[string]any) { m["at"] = "yesterday" }},
+		{"at as number", func(m map[string]any) { m["at"] = 12.0 }},
+		{"unknown field", func(m map[string]any) { m["colour"] = "red" }},
+		{"note as bool", func(m map[string]any) { m["note"] = true }},
+		{"id not an id", func(m map[string]any) { m["id"] = "no spaces allowed here" }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := automerge.New()
+			if err := crdt.InitLedger(d, "m_abc", 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.Commit("init"); err != nil {
+				t.Fatal(err)
+			}
+			heads := d.Heads()
+			fields := base()
+			tc.mod(fields)
+			if err := d.Path("entries", id).Set(fields); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.Commit("entry"); err != nil {
+				t.Fatal(err)
+			}
+			all, _ := d.Changes()
+			first, err := amchange.Decode(all[0].Save())
+			if err != nil {
+				t.Fatal(err)
+			}
+			roots := map[string]amchange.OpID{}
+			for _, op := range first.Ops {
+				if op.Obj.IsRoot() && op.Action == amchange.MakeMap {
+					roots[op.Key] = op.ID
+				}
+			}
+			news, _ := d.Changes(heads...)
+			var decoded []*amchange.Change
+			for _, ch := range news {
+				dc, err := amchange.Decode(ch.Save())
+				if err != nil {
+					t.Fatal(err)
+				}
+				decoded = append(decoded, dc)
+			}
+			nm := crdt.NewMaps(roots, decoded)[crdt.Added{Container: "entries", Key: id}]
+			if nm == nil || nm.Nested {
+				t.Fatalf("NewMaps = %+v, want the scalar fields of the new entry", nm)
+			}
+			got, gotErr := crdt.EntryFromFields(nm.Fields)
+			want, _, wantErr := crdt.LookupEntry(d, id)
+			if (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
+				t.Fatalf("EntryFromFields error %v, want %v (as read from the document)", gotErr, wantErr)
+			}
+			if gotErr == nil && !got.Same(want) {
+				t.Errorf("EntryFromFields = %+v, want %+v", got, want)
+			}
+		})
+	}
+}

@@ -1,0 +1,6 @@
+//go:build !linux || !cgo
+
+package engine
+
+// releaseCMemory is a no-op where the C allocator has no malloc_trim.
+func releaseCMemory() {}

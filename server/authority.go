@@ -230,7 +230,6 @@ func (s *Server) kindsOf(doc string, d *automerge.Doc) (crdt.ObjectKinds, error)
 	return k.kinds, nil
 }
 
-
 // rootsOf returns the object ids of a member document's containers, read
 // from the document's first change (the server's create change) and cached.
 func (s *Server) rootsOf(doc string, d *automerge.Doc) (map[string]amchange.OpID, error) {

@@ -1,6 +1,9 @@
 package mobileapi
 
 import (
+	"bufio"
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -26,11 +29,38 @@ func (a *api) sync(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	resp := wire.SyncResponse{Messages: make([]wire.SyncMessage, len(out))}
+	return writeSyncResponse(c, out)
+}
+
+// writeSyncResponse streams {"messages": [{"doc", "data"}]} to the client,
+// base64-encoding each message straight into the response. A device that
+// fetches a whole circle can receive many megabytes; encoding/json would
+// build all of it in memory, twice over, before sending a byte.
+func writeSyncResponse(c echo.Context, out []engine.Message) error {
+	w := c.Response()
+	w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	bw.WriteString(`{"messages":[`)
 	for i, m := range out {
-		resp.Messages[i] = wire.SyncMessage{Doc: m.Doc, Data: m.Data}
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		doc, err := json.Marshal(m.Doc)
+		if err != nil {
+			return err
+		}
+		bw.WriteString(`{"doc":`)
+		bw.Write(doc)
+		bw.WriteString(`,"data":"`)
+		enc := base64.NewEncoder(base64.StdEncoding, bw)
+		enc.Write(m.Data)
+		enc.Close()
+		bw.WriteString(`"}`)
+		out[i].Data = nil // let the collector have it while the rest is written
 	}
-	return c.JSON(http.StatusOK, resp)
+	bw.WriteString("]}\n")
+	return bw.Flush()
 }
 
 // SyncMessages checks a decoded POST /v1/sync body and turns it into the

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -54,7 +55,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Listen:       "127.0.0.1:8080",
-		MemoryBudget: 64 << 20,
+		MemoryBudget: 32 << 20,
 		CompactEvery: 500,
 		Now:          time.Now,
 	}
@@ -155,6 +156,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("rebuild index: %w", err)
 	}
 	s.log.Info("index rebuilt", "entries", s.index.Len(), "took", time.Since(t).Round(time.Millisecond).String())
+	// Rebuilding read every stored chunk once; give that garbage back to
+	// the operating system now rather than keeping the heap at its peak.
+	debug.FreeOSMemory()
 
 	if err := s.serveHTTP(); err != nil {
 		return nil, err

@@ -84,7 +84,7 @@ type Config struct {
 	// Committed receives records after they are stored. Optional.
 	Committed Committed
 	// MemoryBudget is the approximate number of bytes of loaded documents
-	// kept in memory before idle ones are evicted. Default 64 MiB.
+	// kept in memory before idle ones are evicted. Default 32 MiB.
 	MemoryBudget int64
 	// CompactEvery is the number of stored chunks after which a document
 	// is compacted into a snapshot. Default 500.
@@ -92,6 +92,9 @@ type Config struct {
 	// SyncStateFlush is how often dirty sync states are written to the
 	// store. Default 1 s.
 	SyncStateFlush time.Duration
+	// IdleEvict unloads documents nobody used for this long, whatever the
+	// budget, so an idle server shrinks back. Default 1 min.
+	IdleEvict time.Duration
 	Logger         *slog.Logger
 	Metrics        *Metrics
 }
@@ -126,6 +129,7 @@ type entry struct {
 	size     atomic.Int64   // approximate memory, read without mu by eviction
 	lastSeq  uint64
 	chunks   int // chunks stored since the last snapshot
+	changes  int // changes in the document, for the memory estimate
 	peers    map[string]*automerge.SyncState
 	lastUsed time.Time
 	busy     int // requests holding or waiting for mu; guarded by Engine.mu
@@ -134,13 +138,16 @@ type entry struct {
 // New returns an engine; call Open before using it.
 func New(cfg Config) *Engine {
 	if cfg.MemoryBudget <= 0 {
-		cfg.MemoryBudget = 64 << 20
+		cfg.MemoryBudget = 32 << 20
 	}
 	if cfg.CompactEvery <= 0 {
 		cfg.CompactEvery = 500
 	}
 	if cfg.SyncStateFlush <= 0 {
 		cfg.SyncStateFlush = time.Second
+	}
+	if cfg.IdleEvict <= 0 {
+		cfg.IdleEvict = time.Minute
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -241,7 +248,7 @@ func (e *Engine) Create(ctx context.Context, doc string, init func(d *automerge.
 		return fmt.Errorf("create %s: commit: %w", doc, err)
 	}
 	x.doc = d
-	if err := e.persist(ctx, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}); err != nil {
+	if err := e.persist(ctx, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}, map[string]int{doc: 1}); err != nil {
 		x.unload()
 		return err
 	}
@@ -276,7 +283,7 @@ func (e *Engine) Update(ctx context.Context, doc string, fn func(d *automerge.Do
 	if sameHeads(before, x.doc.Heads()) {
 		return nil // nothing changed
 	}
-	if err := e.persist(ctx, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}); err != nil {
+	if err := e.persist(ctx, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}, map[string]int{doc: 1}); err != nil {
 		x.unload()
 		return err
 	}
@@ -379,6 +386,7 @@ func (e *Engine) syncDocs(ctx context.Context, peer Peer, ids []string, byDoc ma
 		}
 	}
 	records := make(map[string][][]byte)
+	counts := make(map[string]int)
 	var changed []*entry
 	for _, x := range entries {
 		ss, err := e.syncState(ctx, x, peer.Device)
@@ -410,13 +418,14 @@ func (e *Engine) syncDocs(ctx context.Context, peer Peer, ids []string, byDoc ma
 			if !slices.Contains(changed, x) {
 				changed = append(changed, x)
 			}
+			counts[x.id] += applied
 			e.m.accepted.Add(float64(applied))
 		}
 	}
 
 	// Store, and only then acknowledge.
 	if len(changed) > 0 {
-		if err := e.persist(ctx, changed, records); err != nil {
+		if err := e.persist(ctx, changed, records, counts); err != nil {
 			rollback()
 			return err
 		}
@@ -501,7 +510,7 @@ func (e *Engine) Heads(ctx context.Context, doc string) ([]automerge.ChangeHash,
 
 // persist stores one chunk per changed document (all in one batch) and
 // reports the records. The caller holds the entries' locks.
-func (e *Engine) persist(ctx context.Context, xs []*entry, records map[string][][]byte) error {
+func (e *Engine) persist(ctx context.Context, xs []*entry, records map[string][][]byte, newChanges map[string]int) error {
 	batch := make([]store.ChunkWrite, len(xs))
 	for i, x := range xs {
 		batch[i] = store.ChunkWrite{Doc: x.id, Data: encodeEnvelope(x.doc.SaveIncremental(), records[x.id])}
@@ -516,7 +525,8 @@ func (e *Engine) persist(ctx context.Context, xs []*entry, records map[string][]
 	for i, x := range xs {
 		x.lastSeq = seqs[i]
 		x.chunks++
-		x.size.Add(int64(len(batch[i].Data)) * chunkFactor)
+		x.changes += newChanges[x.id]
+		x.size.Store(max(x.size.Load()+int64(len(batch[i].Data))*chunkFactor, int64(x.changes)*bytesPerChange))
 		if e.cfg.Committed != nil && len(records[x.id]) > 0 {
 			e.cfg.Committed(x.id, records[x.id])
 		}
@@ -541,18 +551,20 @@ func (e *Engine) maybeCompact(ctx context.Context, x *entry) {
 		return
 	}
 	x.chunks = 0
-	x.size.Store(int64(len(saved)) * snapshotFactor)
+	x.size.Store(max(int64(len(saved))*snapshotFactor, int64(x.changes)*bytesPerChange))
 	e.m.compactions.Inc()
 }
 
-// snapshotFactor and chunkFactor turn stored bytes into an estimate of the
-// memory a loaded document takes: automerge's in-memory form is much
-// larger than its save format. Measured with ledger segments of 2,000
-// single-entry changes: 7.4 MB in memory for a 110 kB save (×68) or
-// 556 kB of incremental chunks (×13).
+// A loaded document's memory is estimated from its stored bytes and its
+// number of changes, whichever says more: automerge's in-memory form is
+// much larger than its save format, and how much larger depends on how
+// the changes were batched. Measured with a ledger segment of 2,000
+// single-entry changes: 7.4 MB in memory for a 110 kB save (×68), 556 kB
+// of one-change chunks (×13), or about 3.7 kB a change.
 const (
 	snapshotFactor = 64
 	chunkFactor    = 16
+	bytesPerChange = 4 << 10
 )
 
 // ensureLoaded loads x from the store if it is not in memory.
@@ -595,6 +607,12 @@ func (e *Engine) ensureLoaded(ctx context.Context, x *entry) error {
 	if err := d.SetActorID(e.cfg.Actor); err != nil {
 		return fmt.Errorf("load %s: set actor: %w", x.id, err)
 	}
+	all, err := d.Changes()
+	if err != nil {
+		return fmt.Errorf("load %s: count changes: %w", x.id, err)
+	}
+	x.changes = len(all)
+	size = max(size, int64(x.changes)*bytesPerChange)
 	// Mark everything loaded as saved, so the next SaveIncremental holds
 	// only new changes.
 	d.SaveIncremental()
@@ -685,12 +703,13 @@ func (e *Engine) flushLoop() {
 		select {
 		case <-e.stop:
 			return
-		case <-t.C:
+		case now := <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if err := e.flushSyncStates(ctx); err != nil {
 				e.log.Warn("flush sync states", "err", err)
 			}
 			cancel()
+			e.evictWhere(now.Add(-e.cfg.IdleEvict))
 		case <-e.reclaim:
 			// Collect, let the finalizers free the evicted documents' C
 			// memory, then hand it back to the operating system. Requests
@@ -785,11 +804,16 @@ func (e *Engine) recount() {
 
 // evict unloads the least recently used idle documents while the loaded
 // total exceeds the memory budget.
-func (e *Engine) evict() {
+func (e *Engine) evict() { e.evictWhere(time.Time{}) }
+
+// evictWhere unloads idle documents, least recently used first: all those
+// unused since before idleSince (if not zero), and then more while the
+// loaded total exceeds the memory budget.
+func (e *Engine) evictWhere(idleSince time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.recount()
-	if e.loaded <= e.cfg.MemoryBudget {
+	if e.loaded <= e.cfg.MemoryBudget && idleSince.IsZero() {
 		return
 	}
 	var idle []*entry
@@ -801,7 +825,7 @@ func (e *Engine) evict() {
 	}
 	sort.Slice(idle, func(i, j int) bool { return idle[i].lastUsed.Before(idle[j].lastUsed) })
 	for _, x := range idle {
-		if e.loaded <= e.cfg.MemoryBudget {
+		if e.loaded <= e.cfg.MemoryBudget && !x.lastUsed.Before(idleSince) {
 			break
 		}
 		if !x.mu.TryLock() {

@@ -95,8 +95,8 @@ type Config struct {
 	// IdleEvict unloads documents nobody used for this long, whatever the
 	// budget, so an idle server shrinks back. Default 1 min.
 	IdleEvict time.Duration
-	Logger         *slog.Logger
-	Metrics        *Metrics
+	Logger    *slog.Logger
+	Metrics   *Metrics
 }
 
 // Engine is the sync engine. Create it with New, start it with Open, stop it

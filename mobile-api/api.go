@@ -10,9 +10,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"golang.org/x/time/rate"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -82,6 +85,11 @@ type Options struct {
 	MaxSyncBody int64
 	// MaxSyncMessages bounds the messages of one sync request (default 256).
 	MaxSyncMessages int
+	// IdentityRate and IdentityBurst bound, per client address, the
+	// requests to the endpoints that take no token (enroll, token): a
+	// steady rate per second and a burst. Defaults 5/s and 50.
+	IdentityRate  float64
+	IdentityBurst int
 }
 
 //go:embed openapi.json
@@ -104,6 +112,12 @@ func New(svc Services, opts Options) *echo.Echo {
 	if opts.Gatherer == nil {
 		opts.Gatherer = prometheus.DefaultGatherer
 	}
+	if opts.IdentityRate <= 0 {
+		opts.IdentityRate = 5
+	}
+	if opts.IdentityBurst <= 0 {
+		opts.IdentityBurst = 50
+	}
 	a := &api{svc: svc, opts: opts, log: opts.Logger.With("component", "http")}
 
 	e := echo.New()
@@ -122,7 +136,9 @@ func New(svc Services, opts Options) *echo.Echo {
 
 	v1 := e.Group("/v1")
 	v1.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/json", openapiJSON) })
-	a.registerIdentityRoutes(v1)
+	e.GET("/join", joinPage)
+	limited := rateLimit(opts.IdentityRate, opts.IdentityBurst)
+	a.registerIdentityRoutes(v1, limited)
 	authed := v1.Group("", a.authenticate)
 	a.registerCircleRoutes(authed)
 	a.registerSyncRoutes(authed)
@@ -142,6 +158,9 @@ const callerKey = "circles.caller"
 // authenticate is the bearer-token middleware.
 func (a *api) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if c.Path() == "/v1/*" || c.Path() == "/v1" {
+			return next(c) // the group's catch-all: an unknown path is a 404 for anyone
+		}
 		h := c.Request().Header.Get("Authorization")
 		token, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok || token == "" {
@@ -277,3 +296,42 @@ func (a *api) registerNotBuiltRoutes(g *echo.Group) {
 		g.Add(r.method, r.path, notBuilt(r.what))
 	}
 }
+
+// rateLimit limits requests per client address with a token bucket, and
+// answers 429 rate_limited beyond it.
+func rateLimit(perSecond float64, burst int) echo.MiddlewareFunc {
+	store := middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
+		Rate: rate.Limit(perSecond), Burst: burst, ExpiresIn: 10 * time.Minute,
+	})
+	return middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
+		Store: store,
+		IdentifierExtractor: func(c echo.Context) (string, error) {
+			return c.RealIP(), nil
+		},
+		ErrorHandler: func(c echo.Context, err error) error {
+			return Errorf(wire.CodeInvalidRequest, "cannot tell who is asking")
+		},
+		DenyHandler: func(c echo.Context, id string, err error) error {
+			return Errorf(wire.CodeRateLimited, "too many requests from %s; wait a few seconds and try again", id)
+		},
+	})
+}
+
+// joinPage is where an invite's URL (or its QR code) leads: the code is
+// in the URL's fragment, which never reaches the server.
+func joinPage(c echo.Context) error {
+	return c.HTML(http.StatusOK, joinHTML)
+}
+
+const joinHTML = `<!doctype html>
+<html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>Join this circle</title>
+<body style="font-family: sans-serif; max-width: 34em; margin: 2em auto; line-height: 1.5">
+<h1>Join this circle</h1>
+<p>You were given an invite to this circle. The phone app is not built yet;
+join from a computer with the command line:</p>
+<pre id="cmd">circlectl join THIS_PAGE_ADDRESS</pre>
+<p>Paste this page's whole address, with the part after <code>#</code>: that is your one-time invite code.</p>
+<script>document.getElementById("cmd").textContent = "circlectl join " + location.href;</script>
+</body></html>
+`

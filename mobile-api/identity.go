@@ -8,9 +8,9 @@ import (
 	"github.com/circles-coop/circles/mobile-api/wire"
 )
 
-func (a *api) registerIdentityRoutes(g *echo.Group) {
-	g.POST("/enroll", a.enroll)
-	g.POST("/token", a.token)
+func (a *api) registerIdentityRoutes(g *echo.Group, limited echo.MiddlewareFunc) {
+	g.POST("/enroll", a.enroll, limited)
+	g.POST("/token", a.token, limited)
 	g.POST("/invites", a.createInvite, a.authenticate)
 	g.POST("/devices/:id/revoke", a.revokeDevice, a.authenticate)
 }

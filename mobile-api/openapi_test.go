@@ -26,6 +26,7 @@ var publicOps = []string{
 	"GET /readyz",
 	"GET /metrics",
 	"GET /v1/openapi.json",
+	"GET /join",
 	"POST /v1/enroll",
 	"POST /v1/token",
 }

@@ -61,6 +61,11 @@ type Ledger interface {
 	Balances(ctx context.Context, c Caller) (wire.Balances, error)
 }
 
+// AuditLog reads the circle's hash-chained audit log.
+type AuditLog interface {
+	Entries(ctx context.Context, c Caller, after int64, limit int) (wire.AuditPage, error)
+}
+
 // Readiness tells whether the store and NATS are usable.
 type Readiness interface {
 	Ready(ctx context.Context) error
@@ -72,6 +77,7 @@ type Services struct {
 	Circles   Circles
 	Syncer    Syncer
 	Ledger    Ledger
+	Audit     AuditLog
 	Readiness Readiness
 }
 
@@ -143,6 +149,7 @@ func New(svc Services, opts Options) *echo.Echo {
 	a.registerCircleRoutes(authed)
 	a.registerSyncRoutes(authed)
 	a.registerLedgerRoutes(authed)
+	a.registerAuditRoutes(authed)
 	a.registerNotBuiltRoutes(authed)
 	return e
 }
@@ -290,7 +297,6 @@ func (a *api) registerNotBuiltRoutes(g *echo.Group) {
 		{http.MethodGet, "/mandates", "delegate mandates"},
 		{http.MethodPost, "/resets/signatures", "the hard reset"},
 		{http.MethodGet, "/resets", "the hard reset"},
-		{http.MethodGet, "/audit", "the audit log API"},
 		{http.MethodGet, "/scorecard", "the sovereignty scorecard"},
 	} {
 		g.Add(r.method, r.path, notBuilt(r.what))

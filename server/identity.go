@@ -208,6 +208,18 @@ func (id *identity) Enroll(ctx context.Context, req wire.EnrollRequest) (resp wi
 		return wire.EnrollResponse{}, fmt.Errorf("register device: %w", err)
 	}
 	s.log.Info("device enrolled", "member", m.ID, "device", dev.ID, "new_member", inv.For == inviteMember)
+	kind := crdt.AuditDeviceEnrolled
+	if inv.For == inviteMember {
+		kind = crdt.AuditMemberEnrolled
+	}
+	if err := s.appendAudit(ctx, kind, map[string]any{
+		"member": m.ID, "member_name": m.Name, "device": dev.ID, "device_name": dev.Name,
+		"public_key": dev.PublicKey, "actor": dev.ActorID, "invited_by": inv.CreatedBy,
+	}); err != nil {
+		// The device is enrolled (the roster is the record); the audit
+		// entry is what failed. Say so loudly rather than undo.
+		s.log.Error("audit entry for an enrolment could not be written", "member", m.ID, "device", dev.ID, "err", err)
+	}
 	tok, err := id.issue(m.ID, dev.ID)
 	if err != nil {
 		return wire.EnrollResponse{}, err
@@ -461,5 +473,8 @@ func (id *identity) RevokeDevice(ctx context.Context, c mobileapi.Caller, device
 		return wire.RevokedDevice{}, fmt.Errorf("revoke device: %w", err)
 	}
 	s.log.Info("device revoked", "member", owner, "device", device)
+	if err := s.appendAudit(ctx, crdt.AuditDeviceRevoked, map[string]any{"member": owner, "device": device, "by_device": c.Device}); err != nil {
+		s.log.Error("audit entry for a revocation could not be written", "device", device, "err", err)
+	}
 	return wire.RevokedDevice{DeviceID: device, RevokedAt: now}, nil
 }

@@ -113,6 +113,11 @@ func Init(ctx context.Context, cfg Config, name string, policies crdt.Policies) 
 	if _, err := s.store.Meta().Create(ctx, metaCircleKey, mustJSON(s.meta)); err != nil {
 		return InitResult{}, fmt.Errorf("save circle: %w", err)
 	}
+	if err := s.appendAudit(ctx, crdt.AuditCircleCreated, map[string]any{
+		"circle_id": s.meta.ID, "name": name, "public_key": s.meta.PublicKey, "policies": policies,
+	}); err != nil {
+		return InitResult{}, err
+	}
 	code, err := (*identity)(s).newInvite(ctx, invite{For: inviteMember, Founder: true, ExpiresAt: s.now().Add(founderTTL)})
 	if err != nil {
 		return InitResult{}, err

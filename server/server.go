@@ -205,6 +205,7 @@ func (s *Server) serveHTTP() error {
 		Circles:   (*circles)(s),
 		Syncer:    (*syncer)(s),
 		Ledger:    (*ledger)(s),
+		Audit:     (*auditLog)(s),
 		Readiness: s,
 	}, mobileapi.Options{Logger: s.cfg.Logger, Gatherer: s.reg})
 	s.httpSrv = &http.Server{

@@ -384,3 +384,26 @@ func deviceCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 		return nil
 	}
 }
+
+func auditCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+	return func(ctx context.Context, e *env, args []string) error {
+		if len(args) != 1 || args[0] != "verify" {
+			return usagef("usage: audit verify")
+		}
+		d, err := openDevice(e)
+		if err != nil {
+			return err
+		}
+		entries, err := d.AuditLog()
+		if err != nil {
+			return err
+		}
+		last := "none"
+		if len(entries) > 0 {
+			last = entries[len(entries)-1].Hash
+		}
+		fmt.Fprintf(e.stdout, "audit log verified: %d entries, last hash %s\n", len(entries), last)
+		fmt.Fprintln(e.stdout, "(from this device's copy; run circlectl sync first for the newest entries)")
+		return nil
+	}
+}

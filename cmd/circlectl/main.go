@@ -51,6 +51,7 @@ var commands = []command{
 	{"invite", "[--device] [--expires 72h] [--no-qr]", "make an invite for a new member (or another device of yours)", inviteCmd},
 	{"status", "", "show this device, its circle and unsynced changes", statusCmd},
 	{"device", "revoke DEVICE_ID", "revoke one of your devices (a lost or sold phone)", deviceCmd},
+	{"audit", "verify", "recompute every hash of the audit log held on this device (offline)", auditCmd},
 }
 
 // run is circlectl: it parses args, runs one command and returns the exit

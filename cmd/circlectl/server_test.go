@@ -1,6 +1,9 @@
 package main
 
 import (
+	"github.com/automerge/automerge-go"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -97,5 +100,36 @@ func TestRunWithServer(t *testing.T) {
 		{bob, []string{"device", "revoke", tabletID}, exitOK, []string{"revoked device " + tabletID}},
 		{tablet, []string{"sync"}, exitError, nil},
 		{bob, []string{"device", "list"}, exitUsage, nil},
+		{alice, []string{"sync"}, exitOK, nil},
+		{alice, []string{"audit", "verify"}, exitOK, []string{"audit log verified: 5 entries"}},
 	})
+
+	// A copy of the log that someone edited no longer verifies, and the
+	// error names the entry.
+	ad, err := client.OpenDevice(alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(alice, "docs", ad.Info().Circle.Docs["audit"]+".automerge")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := automerge.Load(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Path("entries", 1, "data").Set(`{"member":"m_someone_else"}`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := doc.Commit("tamper"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, doc.Save(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	status, _, stderr := runCLI(t, "--home", alice, "audit", "verify")
+	if status != exitError || !strings.Contains(stderr, "entry 2 (member.enrolled)") {
+		t.Errorf("audit verify of a tampered copy = %d %q, want 1 naming entry 2", status, stderr)
+	}
 }

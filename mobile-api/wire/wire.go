@@ -3,7 +3,10 @@
 // is API.md; field names here are that contract and must not change.
 package wire
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // ErrorBody is the body of every error response.
 type ErrorBody struct {
@@ -155,4 +158,23 @@ type Signals struct {
 type Balances struct {
 	Members []Balance `json:"members"`
 	Signals Signals   `json:"signals"`
+}
+
+// AuditEntry is one entry of the hash-chained audit log: Hash is the hex
+// SHA-256 of PrevHash followed by the RFC 8785 canonical JSON of the entry
+// without "hash"; the first PrevHash is 64 zeros.
+type AuditEntry struct {
+	Seq      int64           `json:"seq"`
+	At       time.Time       `json:"at"`
+	Kind     string          `json:"kind"`
+	Data     json.RawMessage `json:"data"`
+	PrevHash string          `json:"prev_hash"`
+	Hash     string          `json:"hash"`
+}
+
+// AuditPage answers GET /v1/audit. Next, when not zero, is the after= of
+// the next page.
+type AuditPage struct {
+	Entries []AuditEntry `json:"entries"`
+	Next    int64        `json:"next_after,omitempty"`
 }

@@ -1,0 +1,192 @@
+package crdt
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/automerge/automerge-go"
+	"github.com/gowebpki/jcs"
+)
+
+// GenesisHash is the prev_hash of the first audit entry: 64 zeros.
+var GenesisHash = strings.Repeat("0", 64)
+
+// Audit entry kinds the server writes.
+const (
+	AuditCircleCreated  = "circle.created"
+	AuditMemberEnrolled = "member.enrolled"
+	AuditDeviceEnrolled = "device.enrolled"
+	AuditDeviceRevoked  = "device.revoked"
+)
+
+// AuditEntry is one entry of the circle's hash-chained audit log
+// (API.md "Audit"). Hash is the hex SHA-256 of PrevHash followed by the
+// RFC 8785 canonical JSON of the entry without its hash.
+type AuditEntry struct {
+	Seq      int64           `json:"seq"`
+	At       time.Time       `json:"at"`
+	Kind     string          `json:"kind"`
+	Data     json.RawMessage `json:"data"`
+	PrevHash string          `json:"prev_hash"`
+	Hash     string          `json:"hash"`
+}
+
+// ErrAuditBroken is wrapped by VerifyAudit for a chain that does not hold.
+var ErrAuditBroken = errors.New("audit log does not verify")
+
+// AuditHash computes an entry's hash from its other fields.
+func AuditHash(e AuditEntry) (string, error) {
+	body := struct {
+		Seq      int64           `json:"seq"`
+		At       string          `json:"at"`
+		Kind     string          `json:"kind"`
+		Data     json.RawMessage `json:"data"`
+		PrevHash string          `json:"prev_hash"`
+	}{e.Seq, formatTime(e.At), e.Kind, e.Data, e.PrevHash}
+	if len(body.Data) == 0 {
+		body.Data = json.RawMessage("{}")
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return "", fmt.Errorf("audit entry %d: %w", e.Seq, err)
+	}
+	canon, err := jcs.Transform(raw)
+	if err != nil {
+		return "", fmt.Errorf("audit entry %d: canonical JSON: %w", e.Seq, err)
+	}
+	h := sha256.New()
+	h.Write([]byte(e.PrevHash))
+	h.Write(canon)
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// NewAuditEntry makes the entry that follows prev (nil for the first),
+// with its hash. data is marshalled to JSON.
+func NewAuditEntry(prev *AuditEntry, at time.Time, kind string, data any) (AuditEntry, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return AuditEntry{}, fmt.Errorf("audit data: %w", err)
+	}
+	e := AuditEntry{Seq: 1, At: at.UTC().Truncate(time.Millisecond), Kind: kind, Data: raw, PrevHash: GenesisHash}
+	if prev != nil {
+		e.Seq, e.PrevHash = prev.Seq+1, prev.Hash
+	}
+	if e.Hash, err = AuditHash(e); err != nil {
+		return AuditEntry{}, err
+	}
+	return e, nil
+}
+
+// VerifyAudit recomputes the chain: sequence numbers from 1 without gaps,
+// each prev_hash the hash before it, each hash its content's. The error
+// names the first entry that does not hold.
+func VerifyAudit(entries []AuditEntry) error {
+	prev := GenesisHash
+	for i, e := range entries {
+		if e.Seq != int64(i+1) {
+			return fmt.Errorf("%w: entry %d has seq %d", ErrAuditBroken, i+1, e.Seq)
+		}
+		if e.PrevHash != prev {
+			return fmt.Errorf("%w: entry %d (%s): prev_hash %.12s… is not the hash of entry %d", ErrAuditBroken, e.Seq, e.Kind, e.PrevHash, e.Seq-1)
+		}
+		h, err := AuditHash(e)
+		if err != nil {
+			return fmt.Errorf("%w: entry %d: %v", ErrAuditBroken, e.Seq, err)
+		}
+		if h != e.Hash {
+			return fmt.Errorf("%w: entry %d (%s): content does not match its hash", ErrAuditBroken, e.Seq, e.Kind)
+		}
+		prev = e.Hash
+	}
+	return nil
+}
+
+// AppendAudit writes e at the end of the audit document's "entries"
+// list, its data as a JSON string. It does not commit.
+func AppendAudit(doc *automerge.Doc, e AuditEntry) error {
+	l, err := doc.Path("entries").Get()
+	if err != nil || l.Kind() != automerge.KindList {
+		return fmt.Errorf("audit document: %w", ErrNotInitialized)
+	}
+	return l.List().Append(map[string]any{
+		"seq":       e.Seq,
+		"at":        formatTime(e.At),
+		"kind":      e.Kind,
+		"data":      string(e.Data),
+		"prev_hash": e.PrevHash,
+		"hash":      e.Hash,
+	})
+}
+
+// ReadAudit reads the audit entries with seq > after, in order.
+func ReadAudit(doc *automerge.Doc, after int64) ([]AuditEntry, error) {
+	v, err := doc.Path("entries").Get()
+	if err != nil || v.Kind() != automerge.KindList {
+		return nil, fmt.Errorf("audit document: %w", ErrNotInitialized)
+	}
+	l := v.List()
+	n := l.Len()
+	start := int(max(after, 0))
+	out := make([]AuditEntry, 0, max(n-start, 0))
+	for i := start; i < n; i++ {
+		item, err := l.Get(i)
+		if err != nil {
+			return nil, err
+		}
+		e, err := readAuditEntry(item)
+		if err != nil {
+			return nil, fmt.Errorf("audit entry at %d: %w", i+1, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// LastAudit returns the last audit entry, or nil for an empty log.
+func LastAudit(doc *automerge.Doc) (*AuditEntry, error) {
+	v, err := doc.Path("entries").Get()
+	if err != nil || v.Kind() != automerge.KindList {
+		return nil, fmt.Errorf("audit document: %w", ErrNotInitialized)
+	}
+	l := v.List()
+	if l.Len() == 0 {
+		return nil, nil
+	}
+	item, err := l.Get(l.Len() - 1)
+	if err != nil {
+		return nil, err
+	}
+	e, err := readAuditEntry(item)
+	if err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+func readAuditEntry(v *automerge.Value) (AuditEntry, error) {
+	o, err := readObject(v, "audit entry")
+	if err != nil {
+		return AuditEntry{}, err
+	}
+	e := AuditEntry{
+		Seq:      o.integer("seq", true),
+		At:       o.time("at", true),
+		Kind:     o.str("kind", true, 64),
+		PrevHash: o.str("prev_hash", true, 64),
+		Hash:     o.str("hash", true, 64),
+	}
+	data := o.str("data", true, 1<<20)
+	if err := o.done("seq", "at", "kind", "data", "prev_hash", "hash"); err != nil {
+		return AuditEntry{}, err
+	}
+	if !json.Valid([]byte(data)) {
+		return AuditEntry{}, schemaErr("audit entry %d: data is not JSON", e.Seq)
+	}
+	e.Data = json.RawMessage(data)
+	return e, nil
+}

@@ -1,0 +1,35 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/circles-coop/circles/crdt"
+)
+
+// ErrNotSynced is returned for a document this device has not fetched yet.
+var ErrNotSynced = errors.New("not synced yet; run sync first")
+
+// AuditLog reads the circle's audit log from this device's copy (no
+// network) and verifies its hash chain. It returns the entries with the
+// verification error, if any: crdt.ErrAuditBroken naming the first entry
+// that does not hold.
+func (d *Device) AuditLog() ([]crdt.AuditEntry, error) {
+	info := d.Info()
+	if info.Circle == nil || info.Circle.Docs["audit"] == "" {
+		return nil, fmt.Errorf("audit log: %w", ErrNotSynced)
+	}
+	id := info.Circle.Docs["audit"]
+	doc, found, err := d.store.loadDoc(id)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, fmt.Errorf("audit log: %w", ErrNotSynced)
+	}
+	entries, err := crdt.ReadAudit(doc, 0)
+	if err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	return entries, crdt.VerifyAudit(entries)
+}

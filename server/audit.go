@@ -1,0 +1,60 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/circles-coop/circles/crdt"
+	mobileapi "github.com/circles-coop/circles/mobile-api"
+	"github.com/circles-coop/circles/mobile-api/wire"
+)
+
+// appendAudit writes one entry at the end of the hash-chained audit log.
+// The audit document's lock orders concurrent appends.
+func (s *Server) appendAudit(ctx context.Context, kind string, data any) error {
+	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindAudit]), func(d *automerge.Doc) ([]byte, error) {
+		prev, err := crdt.LastAudit(d)
+		if err != nil {
+			return nil, err
+		}
+		e, err := crdt.NewAuditEntry(prev, s.now(), kind, data)
+		if err != nil {
+			return nil, err
+		}
+		return nil, crdt.AppendAudit(d, e)
+	})
+	if err != nil {
+		return fmt.Errorf("audit %s: %w", kind, err)
+	}
+	return nil
+}
+
+// auditLog implements mobileapi.AuditLog.
+type auditLog Server
+
+var _ mobileapi.AuditLog = (*auditLog)(nil)
+
+// Entries returns up to limit audit entries after seq.
+func (a *auditLog) Entries(ctx context.Context, c mobileapi.Caller, after int64, limit int) (wire.AuditPage, error) {
+	s := (*Server)(a)
+	var out []crdt.AuditEntry
+	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindAudit]), func(d *automerge.Doc) error {
+		var err error
+		out, err = crdt.ReadAudit(d, after)
+		return err
+	})
+	if err != nil {
+		return wire.AuditPage{}, err
+	}
+	page := wire.AuditPage{Entries: make([]wire.AuditEntry, 0, min(len(out), limit))}
+	for i, e := range out {
+		if i == limit {
+			page.Next = e.Seq - 1
+			break
+		}
+		page.Entries = append(page.Entries, wire.AuditEntry{Seq: e.Seq, At: e.At, Kind: e.Kind, Data: e.Data, PrevHash: e.PrevHash, Hash: e.Hash})
+	}
+	return page, nil
+}

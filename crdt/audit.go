@@ -22,6 +22,7 @@ const (
 	AuditMemberEnrolled = "member.enrolled"
 	AuditDeviceEnrolled = "device.enrolled"
 	AuditDeviceRevoked  = "device.revoked"
+	AuditResetExecuted  = "reset.executed"
 )
 
 // AuditEntry is one entry of the circle's hash-chained audit log

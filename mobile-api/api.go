@@ -66,6 +66,25 @@ type AuditLog interface {
 	Entries(ctx context.Context, c Caller, after int64, limit int) (wire.AuditPage, error)
 }
 
+// Resets takes hard-reset signatures and reports on them.
+type Resets interface {
+	Sign(ctx context.Context, c Caller, statement string) (wire.ResetStatus, error)
+	Status(ctx context.Context, c Caller) (wire.Resets, error)
+}
+
+// Event is something connected clients are told at once.
+type Event struct {
+	Type string
+	Data any
+}
+
+// Events lets connected clients follow what happens in the circle.
+type Events interface {
+	// Subscribe returns a channel of events, closed when the server shuts
+	// down, and a function that ends the subscription.
+	Subscribe(c Caller) (<-chan Event, func())
+}
+
 // Readiness tells whether the store and NATS are usable.
 type Readiness interface {
 	Ready(ctx context.Context) error
@@ -78,6 +97,8 @@ type Services struct {
 	Syncer    Syncer
 	Ledger    Ledger
 	Audit     AuditLog
+	Resets    Resets
+	Events    Events
 	Readiness Readiness
 }
 
@@ -150,6 +171,7 @@ func New(svc Services, opts Options) *echo.Echo {
 	a.registerSyncRoutes(authed)
 	a.registerLedgerRoutes(authed)
 	a.registerAuditRoutes(authed)
+	a.registerResetRoutes(authed)
 	a.registerNotBuiltRoutes(authed)
 	return e
 }
@@ -295,8 +317,6 @@ func (a *api) registerNotBuiltRoutes(g *echo.Group) {
 		{http.MethodPost, "/proposals/:id/votes", "governance (proposals and votes)"},
 		{http.MethodGet, "/roles", "rotating roles"},
 		{http.MethodGet, "/mandates", "delegate mandates"},
-		{http.MethodPost, "/resets/signatures", "the hard reset"},
-		{http.MethodGet, "/resets", "the hard reset"},
 		{http.MethodGet, "/scorecard", "the sovereignty scorecard"},
 	} {
 		g.Add(r.method, r.path, notBuilt(r.what))

@@ -287,7 +287,23 @@ func (p *policy) Accept(doc string, d *automerge.Doc, applied []engine.Change) (
 		return nil, s.reject(err)
 	}
 	if info.Kind == crdt.KindBallots {
-		return nil, s.reject(checkBallots(d, added))
+		if err := checkBallots(d, added); err != nil {
+			return nil, s.reject(err)
+		}
+		rec := ledgerRecord{Member: info.Member}
+		for _, a := range added {
+			if a.Container != "resets" {
+				continue
+			}
+			st, ok, err := crdt.LookupResetStatement(d, a.Key)
+			if err == nil && ok {
+				rec.Resets = append(rec.Resets, st)
+			}
+		}
+		if len(rec.Resets) == 0 {
+			return nil, nil
+		}
+		return mustJSON(rec), nil
 	}
 	// New entries written with scalar strings are read from the
 	// operations; ones holding automerge text are read back from the

@@ -36,3 +36,12 @@ func (b *background) Do(key string, fn func()) {
 
 // Wait blocks until all started tasks have returned.
 func (b *background) Wait() { b.wg.Wait() }
+
+// Go runs fn in its own goroutine, counted by Wait.
+func (b *background) Go(fn func()) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		fn()
+	}()
+}

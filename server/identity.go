@@ -401,7 +401,10 @@ func (id *identity) Token(ctx context.Context, assertion string) (wire.TokenResp
 	if _, _, err := s.activeDevice(member, device); err != nil {
 		return wire.TokenResponse{}, err
 	}
-	if err := s.store.ClaimJTI(ctx, device+"/"+claims.ID, claims.ExpiresAt.Time.Add(clockSkew)); err != nil {
+	// The store forgets a jti by the wall clock; remember it for as long as
+	// the assertion stays valid by the server's clock.
+	remember := time.Now().Add(claims.ExpiresAt.Time.Sub(s.now()) + clockSkew)
+	if err := s.store.ClaimJTI(ctx, device+"/"+claims.ID, remember); err != nil {
 		if errors.Is(err, store.ErrReplay) {
 			return wire.TokenResponse{}, mobileapi.Errorf(wire.CodeUnauthenticated, "this assertion was already used (replayed jti); sign a new one")
 		}

@@ -16,6 +16,8 @@ type ledgerRecord struct {
 	Member  string        `json:"m"`
 	Entries []crdt.Entry  `json:"e,omitempty"`
 	Credits []crdt.Credit `json:"c,omitempty"`
+	// Resets are reset statements that arrived in a ballots document.
+	Resets []string `json:"r,omitempty"`
 }
 
 // Indexed is one entry as the index holds it.
@@ -154,31 +156,40 @@ func (ix *Index) ByMember() map[string][]crdt.Entry {
 	return out
 }
 
-// committed is the engine's Committed callback: it indexes stored records.
+// committed is the engine's Committed callback: it indexes stored records
+// and counts reset statements that came inside ballots documents.
 func (s *Server) committed(doc string, records [][]byte) {
 	for _, r := range records {
-		if err := s.indexRecord(doc, r); err != nil {
+		rec, err := s.indexRecord(doc, r)
+		if err != nil {
 			s.log.Error("index record", "doc", doc, "err", err)
+			continue
+		}
+		if len(rec.Resets) > 0 {
+			s.resubmitResets(rec.Resets)
 		}
 	}
 	s.maybeRotateSegment(doc)
 }
 
-// replay feeds the index from the store at start.
+// replay feeds the index from the store at start, and keeps the reset
+// statements it meets for recountResets.
 func (s *Server) replay(doc string, records [][]byte) error {
 	for _, r := range records {
-		if err := s.indexRecord(doc, r); err != nil {
+		rec, err := s.indexRecord(doc, r)
+		if err != nil {
 			return fmt.Errorf("doc %s: %w", doc, err)
 		}
+		s.replayedResets = append(s.replayedResets, rec.Resets...)
 	}
 	return nil
 }
 
-func (s *Server) indexRecord(doc string, raw []byte) error {
+func (s *Server) indexRecord(doc string, raw []byte) (ledgerRecord, error) {
 	var rec ledgerRecord
 	if err := json.Unmarshal(raw, &rec); err != nil {
-		return fmt.Errorf("decode ledger record: %w", err)
+		return rec, fmt.Errorf("decode ledger record: %w", err)
 	}
 	s.index.Add(doc, rec)
-	return nil
+	return rec, nil
 }

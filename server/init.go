@@ -75,7 +75,7 @@ func Init(ctx context.Context, cfg Config, name string, policies crdt.Policies) 
 	if err != nil {
 		return InitResult{}, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "init"), key: priv, met: newMetrics(nil)}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "init"), key: priv, met: newMetrics(nil), events: newBroker()}
 	defer s.Close()
 	if err := s.openStore(ctx); err != nil {
 		return InitResult{}, err

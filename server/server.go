@@ -42,6 +42,9 @@ type Config struct {
 	// ledger.segment_changes: the number of entries and credits after
 	// which a member's ledger gets a new segment document.
 	SegmentItems int
+	// TickEvery is how often the scheduler runs the circle's clock-driven
+	// work (Server.Tick). Default 30 s.
+	TickEvery time.Duration
 	// SyncAlways makes JetStream fsync every write (survives power cuts,
 	// slower); the default survives a killed process.
 	SyncAlways bool
@@ -100,6 +103,12 @@ type Server struct {
 
 	index    *Index
 	rotating background
+	events   *broker
+	stopTick chan struct{}
+	// replayedResets are the reset statements met while rebuilding the
+	// index; those of the current epoch are counted again after start, in
+	// case the server stopped before counting them.
+	replayedResets []string
 
 	httpSrv *http.Server
 	ln      net.Listener
@@ -116,7 +125,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "server"), key: key, reg: prometheus.NewRegistry()}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "server"), key: key, reg: prometheus.NewRegistry(), events: newBroker()}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.met = newMetrics(s.reg)
 	ok := false
@@ -159,6 +168,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	// Rebuilding read every stored chunk once; give that garbage back to
 	// the operating system now rather than keeping the heap at its peak.
 	debug.FreeOSMemory()
+	if err := s.recountResets(ctx); err != nil {
+		return nil, err
+	}
 
 	if err := s.serveHTTP(); err != nil {
 		return nil, err
@@ -166,6 +178,8 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	s.mu.Lock()
 	s.ready = true
 	s.mu.Unlock()
+	s.stopTick = make(chan struct{})
+	s.rotating.Go(func() { s.tickLoop(s.stopTick) })
 	if cfg.AddrFile != "" {
 		if err := writeFileAtomic(cfg.AddrFile, []byte(s.Addr()+"\n"), 0o644); err != nil {
 			return nil, fmt.Errorf("write address file: %w", err)
@@ -206,6 +220,8 @@ func (s *Server) serveHTTP() error {
 		Syncer:    (*syncer)(s),
 		Ledger:    (*ledger)(s),
 		Audit:     (*auditLog)(s),
+		Resets:    (*resets)(s),
+		Events:    s.events,
 		Readiness: s,
 	}, mobileapi.Options{Logger: s.cfg.Logger, Gatherer: s.reg})
 	s.httpSrv = &http.Server{
@@ -262,6 +278,12 @@ func (s *Server) Ready(ctx context.Context) error {
 // engine, then NATS.
 func (s *Server) Close() error {
 	var errs []error
+	if s.stopTick != nil {
+		close(s.stopTick)
+	}
+	if s.events != nil {
+		s.events.Close() // event streams end, so Shutdown need not wait for them
+	}
 	if s.httpSrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := s.httpSrv.Shutdown(ctx); err != nil {

@@ -407,3 +407,43 @@ func auditCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 		return nil
 	}
 }
+
+func resetCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+	reason := fs.String("reason", "", "why you sign (shown to every member)")
+	return func(ctx context.Context, e *env, args []string) error {
+		if len(args) != 1 || (args[0] != "sign" && args[0] != "status") {
+			return usagef("usage: reset sign --reason TEXT | reset status")
+		}
+		d, err := openDevice(e)
+		if err != nil {
+			return err
+		}
+		if args[0] == "status" {
+			st, err := d.Resets(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "epoch %d: %d of %d signatures count (window %s)\n", st.Epoch, st.Signatures, st.Needed, st.Window)
+			for _, p := range st.Pending {
+				state := "counts"
+				if !p.Counts {
+					state = "does not count: " + p.Problem
+				}
+				fmt.Fprintf(e.stdout, "  %s  %s  %q  %s\n", p.IssuedAt.Local().Format("2006-01-02 15:04"), d.MemberName(p.Member), p.Reason, state)
+			}
+			for _, r := range st.Past {
+				fmt.Fprintf(e.stdout, "reset of epoch %d at %s by %d members\n", r.Epoch, r.At.Local().Format("2006-01-02 15:04"), len(r.Signatures))
+			}
+			return nil
+		}
+		if *reason == "" {
+			return usagef("reset sign needs --reason: say why, every member will see it")
+		}
+		jti, err := d.SignReset(*reason, time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "signed a hard reset (statement %s); run circlectl sync to deliver it\n", jti)
+		return nil
+	}
+}

@@ -52,6 +52,7 @@ var commands = []command{
 	{"status", "", "show this device, its circle and unsynced changes", statusCmd},
 	{"device", "revoke DEVICE_ID", "revoke one of your devices (a lost or sold phone)", deviceCmd},
 	{"audit", "verify", "recompute every hash of the audit log held on this device (offline)", auditCmd},
+	{"reset", "sign --reason TEXT | status", "sign a hard reset on this device (offline; sync delivers it), or show the signatures", resetCmd},
 }
 
 // run is circlectl: it parses args, runs one command and returns the exit

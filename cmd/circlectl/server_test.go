@@ -102,6 +102,11 @@ func TestRunWithServer(t *testing.T) {
 		{bob, []string{"device", "list"}, exitUsage, nil},
 		{alice, []string{"sync"}, exitOK, nil},
 		{alice, []string{"audit", "verify"}, exitOK, []string{"audit log verified: 5 entries"}},
+		{alice, []string{"reset", "sign"}, exitUsage, nil},
+		{alice, []string{"reset", "sign", "--reason", "nobody rotates the treasurer"}, exitOK, []string{"signed a hard reset"}},
+		{alice, []string{"sync"}, exitOK, []string{"1 change sent"}},
+		// Alice joined minutes ago: her signature is kept but does not count yet.
+		{alice, []string{"reset", "status"}, exitOK, []string{"epoch 0: 0 of 3 signatures count", "nobody rotates the treasurer", "does not count: reset: the signer joined less than"}},
 	})
 
 	// A copy of the log that someone edited no longer verifies, and the

@@ -178,3 +178,45 @@ type AuditPage struct {
 	Entries []AuditEntry `json:"entries"`
 	Next    int64        `json:"next_after,omitempty"`
 }
+
+// ResetRequest is the body of POST /v1/resets/signatures.
+type ResetRequest struct {
+	Statement string `json:"statement"`
+}
+
+// ResetStatus answers POST /v1/resets/signatures.
+type ResetStatus struct {
+	Epoch      int64 `json:"epoch"`
+	Signatures int   `json:"signatures"`
+	Needed     int   `json:"needed"`
+	Executed   bool  `json:"executed"`
+}
+
+// ResetSignature is one reset statement as GET /v1/resets shows it.
+type ResetSignature struct {
+	JTI       string    `json:"jti"`
+	Member    string    `json:"member"`
+	Device    string    `json:"device"`
+	Reason    string    `json:"reason,omitempty"`
+	IssuedAt  time.Time `json:"iat"`
+	Counts    bool      `json:"counts"`
+	Problem   string    `json:"problem,omitempty"`
+	Statement string    `json:"statement,omitempty"`
+}
+
+// PastReset is an executed reset: the epoch it ended and its signatures.
+type PastReset struct {
+	Epoch      int64            `json:"epoch"`
+	At         time.Time        `json:"at"`
+	Signatures []ResetSignature `json:"signatures"`
+}
+
+// Resets answers GET /v1/resets.
+type Resets struct {
+	Epoch      int64            `json:"epoch"`
+	Needed     int              `json:"needed"`
+	Window     string           `json:"window"`
+	Signatures int              `json:"signatures"` // pending ones that count now
+	Pending    []ResetSignature `json:"pending"`
+	Past       []PastReset      `json:"past"`
+}

@@ -1,0 +1,146 @@
+package crdt
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// RuleReset names the rule a reset statement breaks.
+const RuleReset = "reset"
+
+// ResetSkew is how far in the future a statement's iat may lie (clocks of
+// phones drift).
+const ResetSkew = 5 * time.Minute
+
+// ResetClaims are the claims of a hard-reset statement (DESIGN.md §6):
+// signed by a device key, bound to one circle and one epoch.
+type ResetClaims struct {
+	Typ    string `json:"typ"`
+	Epoch  int64  `json:"epoch"`
+	Reason string `json:"reason,omitempty"`
+	jwt.RegisteredClaims
+}
+
+// ResetSignature is a verified reset statement.
+type ResetSignature struct {
+	JTI       string    `json:"jti"`
+	Member    string    `json:"member"`
+	Device    string    `json:"device"`
+	Epoch     int64     `json:"epoch"`
+	Reason    string    `json:"reason,omitempty"`
+	IssuedAt  time.Time `json:"iat"`
+	Statement string    `json:"statement"` // the JWT, verbatim
+}
+
+// SignReset makes a reset statement with a device key. It is what a
+// member's device does, online or offline.
+func SignReset(key ed25519.PrivateKey, device, circle string, epoch int64, reason, jti string, now time.Time) (string, error) {
+	if len(reason) > MaxNoteLen {
+		return "", fieldErr("reset", "reason", fmt.Sprintf("must be at most %d characters", MaxNoteLen))
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, ResetClaims{
+		Typ: "reset", Epoch: epoch, Reason: reason,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: device, Audience: jwt.ClaimStrings{circle}, IssuedAt: jwt.NewNumericDate(now), ID: jti,
+		},
+	})
+	t.Header["kid"] = device
+	return t.SignedString(key)
+}
+
+func resetErr(format string, args ...any) error {
+	return &RuleError{Rule: RuleReset, Message: fmt.Sprintf(format, args...)}
+}
+
+// ParseReset checks a statement's signature against the roster (the key of
+// the device named by kid, EdDSA only) and its binding to the circle, and
+// returns it. It does not judge the epoch, the window or the signer's
+// standing: CountReset does, at the moment of counting.
+func ParseReset(statement, circle string, r *Roster) (ResetSignature, error) {
+	if len(statement) > MaxStatementLen {
+		return ResetSignature{}, resetErr("the statement is longer than %d bytes", MaxStatementLen)
+	}
+	var claims ResetClaims
+	var member, device string
+	_, err := jwt.ParseWithClaims(statement, &claims, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		for _, m := range r.Members {
+			if d, ok := m.Devices[kid]; ok {
+				member, device = m.ID, d.ID
+				return ed25519.PublicKey(d.PublicKey), nil
+			}
+		}
+		return nil, errors.New("unknown device")
+	},
+		jwt.WithValidMethods([]string{"EdDSA"}),
+		jwt.WithAudience(circle),
+		jwt.WithoutClaimsValidation(), // time is judged by CountReset, with the circle's window
+	)
+	switch {
+	case err != nil:
+		return ResetSignature{}, resetErr("the statement does not verify: it must be a JWT signed (EdDSA) by an enrolled device of this circle named in kid, with aud the circle")
+	case claims.Typ != "reset":
+		return ResetSignature{}, resetErr("the statement's typ must be \"reset\"")
+	case claims.Issuer != device:
+		return ResetSignature{}, resetErr("the statement's iss must be the device in its kid header")
+	case claims.IssuedAt == nil:
+		return ResetSignature{}, resetErr("the statement needs iat")
+	case claims.ID == "" || !isID(claims.ID):
+		return ResetSignature{}, resetErr("the statement needs a jti of at most 64 characters from [A-Za-z0-9._:-]")
+	case len(claims.Reason) > MaxNoteLen:
+		return ResetSignature{}, resetErr("the reason is longer than %d characters", MaxNoteLen)
+	}
+	return ResetSignature{
+		JTI: claims.ID, Member: member, Device: device, Epoch: claims.Epoch, Reason: claims.Reason,
+		IssuedAt: claims.IssuedAt.Time.UTC(), Statement: statement,
+	}, nil
+}
+
+// CheckReset says whether a parsed signature counts now toward a reset of
+// epoch: the epoch matches, it was signed within the reset window and not
+// in the future, its device is not revoked, and its member is active and
+// has been a member for at least reset.min_membership.
+func CheckReset(sig ResetSignature, epoch int64, r *Roster, p Policies, now time.Time) error {
+	window := p.Duration("reset.window")
+	minAge := p.Duration("reset.min_membership")
+	m, ok := r.Members[sig.Member]
+	switch {
+	case sig.Epoch != epoch:
+		return resetErr("the statement is for epoch %d, but the circle is at epoch %d", sig.Epoch, epoch)
+	case sig.IssuedAt.After(now.Add(ResetSkew)):
+		return resetErr("the statement was signed in the future (iat %s); check the device's clock", sig.IssuedAt.Format(time.RFC3339))
+	case now.Sub(sig.IssuedAt) > window:
+		return resetErr("the statement is older than the reset window of %s", window)
+	case !ok || !m.ActiveAt(now):
+		return resetErr("the signer is not an active member")
+	case m.Devices[sig.Device] == nil || !m.Devices[sig.Device].ActiveAt(now):
+		return resetErr("the signing device is revoked")
+	case now.Sub(m.JoinedAt) < minAge:
+		return resetErr("the signer joined less than %s ago (reset.min_membership); their signature counts from %s", minAge, m.JoinedAt.Add(minAge).Format(time.RFC3339))
+	}
+	return nil
+}
+
+// CountReset returns the signatures that count now toward a reset of
+// epoch — one per member, the newest of each — and the quorum needed.
+func CountReset(sigs []ResetSignature, epoch int64, r *Roster, p Policies, now time.Time) (counted []ResetSignature, quorum int) {
+	best := map[string]ResetSignature{}
+	for _, s := range sigs {
+		if CheckReset(s, epoch, r, p, now) != nil {
+			continue
+		}
+		if b, ok := best[s.Member]; !ok || s.IssuedAt.After(b.IssuedAt) {
+			best[s.Member] = s
+		}
+	}
+	for _, s := range best {
+		counted = append(counted, s)
+	}
+	sort.Slice(counted, func(i, j int) bool { return counted[i].Member < counted[j].Member })
+	return counted, p.Int("reset.quorum")
+}

@@ -1,0 +1,341 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/circles-coop/circles/crdt"
+	mobileapi "github.com/circles-coop/circles/mobile-api"
+	"github.com/circles-coop/circles/mobile-api/wire"
+)
+
+// Event types sent to connected clients (GET /v1/events).
+const (
+	EventResetSignature = "reset.signature"
+	EventResetExecuted  = "reset.executed"
+)
+
+// resetOutcome is what one submitted signature led to.
+type resetOutcome struct {
+	Epoch      int64 // the circle's epoch after the submission
+	Signatures int   // signatures that count now toward the next reset
+	Needed     int
+	Executed   bool
+	Record     *crdt.ResetRecord // the reset this signature executed, if it did
+}
+
+// errAlreadyReset marks a statement for the epoch that a reset just ended:
+// it arrived a moment after the signatures that executed the reset.
+var errAlreadyReset = errors.New("already reset")
+
+// submitReset counts a hard-reset statement (DESIGN.md §6). Statements
+// come by REST or inside a member's ballots document; both end here, and
+// the governance document's lock orders them, so of two signatures that
+// arrive together as the third and the fourth exactly one executes the
+// reset.
+//
+// strict (REST) refuses, with a *crdt.RuleError, a statement that does
+// not count now. Otherwise (sync) a statement for the current epoch is
+// kept even if it does not count yet — its member may pass
+// reset.min_membership within the window — and the scheduler counts again
+// as time passes.
+func (s *Server) submitReset(ctx context.Context, statement string, strict bool) (resetOutcome, error) {
+	s.mu.RLock()
+	roster := s.roster
+	s.mu.RUnlock()
+	sig, err := crdt.ParseReset(statement, s.meta.ID, roster)
+	if err != nil {
+		return resetOutcome{}, err
+	}
+	return s.countResets(ctx, &sig, strict)
+}
+
+// countResets adds sig (if any) to the pending signatures and executes the
+// reset if the signatures that count now reach the quorum.
+func (s *Server) countResets(ctx context.Context, sig *crdt.ResetSignature, strict bool) (resetOutcome, error) {
+	s.mu.RLock()
+	roster := s.roster
+	s.mu.RUnlock()
+	var out resetOutcome
+	now := s.now()
+	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
+		epoch, err := crdt.ReadEpoch(d)
+		if err != nil {
+			return nil, err
+		}
+		out.Epoch, out.Needed = int64(epoch), s.pol.Int("reset.quorum")
+		if sig != nil {
+			if sig.Epoch == int64(epoch)-1 {
+				if past, err := crdt.ReadResets(d); err == nil && len(past) > 0 && past[len(past)-1].Epoch == sig.Epoch {
+					out.Executed = true
+					return nil, errAlreadyReset
+				}
+			}
+			if err := crdt.CheckReset(*sig, int64(epoch), roster, s.pol, now); err != nil && (strict || sig.Epoch != int64(epoch)) {
+				return nil, err
+			}
+			if err := crdt.AddResetStatement(d, *sig); err != nil {
+				return nil, err
+			}
+		}
+		pending, err := crdt.PendingResetStatements(d)
+		if err != nil {
+			return nil, err
+		}
+		if len(pending) == 0 {
+			return nil, errNothingPending
+		}
+		var sigs []crdt.ResetSignature
+		for _, st := range pending {
+			if p, err := crdt.ParseReset(st, s.meta.ID, roster); err == nil {
+				sigs = append(sigs, p)
+			}
+		}
+		counted, quorum := crdt.CountReset(sigs, int64(epoch), roster, s.pol, now)
+		out.Signatures, out.Needed = len(counted), quorum
+		if len(counted) < quorum {
+			if sig == nil {
+				return nil, errNothingPending // a recount that changes nothing writes nothing
+			}
+			return nil, nil
+		}
+		rec := crdt.ResetRecord{Epoch: int64(epoch), At: now, Signatures: counted}
+		if err := crdt.RecordReset(d, rec); err != nil {
+			return nil, err
+		}
+		out.Executed, out.Record, out.Epoch, out.Signatures = true, &rec, int64(epoch)+1, 0
+		return nil, nil
+	})
+	switch {
+	case errors.Is(err, errAlreadyReset), errors.Is(err, errNothingPending):
+		return out, nil
+	case err != nil:
+		return resetOutcome{}, err
+	}
+	if sig != nil {
+		s.events.Publish(EventResetSignature, map[string]any{
+			"member": sig.Member, "epoch": sig.Epoch, "signatures": out.Signatures, "needed": out.Needed, "executed": out.Executed,
+		})
+	}
+	if out.Record != nil {
+		s.afterReset(ctx, *out.Record)
+	}
+	return out, nil
+}
+
+// errNothingPending ends a recount that has nothing to write.
+var errNothingPending = errors.New("nothing to count")
+
+// afterReset carries out an executed reset: every role vacated, every
+// mandate revoked, the charter flagged for re-ratification, the audit
+// entry written, everyone told. The epoch has already moved, so nothing
+// here can happen twice for one reset; a failure is logged and the rest
+// goes on.
+func (s *Server) afterReset(ctx context.Context, rec crdt.ResetRecord) {
+	ctx = context.WithoutCancel(ctx)
+	now := s.now()
+	vacated, revoked := 0, 0
+	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindRoster]), func(d *automerge.Doc) ([]byte, error) {
+		r, err := crdt.ReadRoster(d)
+		if err != nil {
+			return nil, err
+		}
+		for _, role := range r.Roles {
+			if role.Holder == "" {
+				continue
+			}
+			role.Holder, role.TermStart, role.TermEnd, role.TermsServed = "", nil, nil, 0
+			if err := crdt.PutRole(d, role); err != nil {
+				return nil, err
+			}
+			vacated++
+		}
+		for _, m := range r.Mandates {
+			if m.StatusAt(now) != crdt.MandateActive {
+				continue
+			}
+			m.Status = crdt.MandateRevoked
+			if err := crdt.PutMandate(d, m); err != nil {
+				return nil, err
+			}
+			revoked++
+		}
+		return nil, nil
+	})
+	if err != nil {
+		s.log.Error("reset: vacate roles and revoke mandates", "err", err)
+	} else if err := s.loadRoster(ctx); err != nil {
+		s.log.Error("reset: reload roster", "err", err)
+	}
+	err = s.engine.Update(ctx, string(s.meta.Docs[crdt.KindCharter]), func(d *automerge.Doc) ([]byte, error) {
+		ch, err := crdt.ReadCharter(d)
+		if err != nil {
+			return nil, err
+		}
+		ch.Status = crdt.CharterNeedsRatification
+		return nil, crdt.PutCharter(d, ch)
+	})
+	if err != nil {
+		s.log.Error("reset: flag the charter", "err", err)
+	}
+	members := make([]string, len(rec.Signatures))
+	statements := make([]string, len(rec.Signatures))
+	for i, sig := range rec.Signatures {
+		members[i], statements[i] = sig.Member, sig.Statement
+	}
+	if err := s.appendAudit(ctx, crdt.AuditResetExecuted, map[string]any{
+		"epoch": rec.Epoch, "new_epoch": rec.Epoch + 1, "members": members, "statements": statements,
+		"roles_vacated": vacated, "mandates_revoked": revoked,
+	}); err != nil {
+		s.log.Error("reset: audit entry", "err", err)
+	}
+	s.log.Warn("hard reset executed", "epoch", rec.Epoch, "by", members, "roles_vacated", vacated, "mandates_revoked", revoked)
+	s.events.Publish(EventResetExecuted, map[string]any{"epoch": rec.Epoch + 1, "members": members, "roles_vacated": vacated, "mandates_revoked": revoked})
+}
+
+// resets implements mobileapi.Resets.
+type resets Server
+
+var _ mobileapi.Resets = (*resets)(nil)
+
+// Sign counts a reset statement sent over REST.
+func (rs *resets) Sign(ctx context.Context, c mobileapi.Caller, statement string) (wire.ResetStatus, error) {
+	s := (*Server)(rs)
+	if statement == "" {
+		return wire.ResetStatus{}, mobileapi.Errorf(wire.CodeInvalidRequest, "field \"statement\" is required: a reset statement JWT signed by your device")
+	}
+	out, err := s.submitReset(ctx, statement, true)
+	if err != nil {
+		return wire.ResetStatus{}, err
+	}
+	return wire.ResetStatus{Epoch: out.Epoch, Signatures: out.Signatures, Needed: out.Needed, Executed: out.Executed}, nil
+}
+
+// Status lists the epoch, the pending signatures (and whether each counts
+// now) and the past resets.
+func (rs *resets) Status(ctx context.Context, c mobileapi.Caller) (wire.Resets, error) {
+	s := (*Server)(rs)
+	s.mu.RLock()
+	roster := s.roster
+	s.mu.RUnlock()
+	now := s.now()
+	var out wire.Resets
+	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
+		epoch, err := crdt.ReadEpoch(d)
+		if err != nil {
+			return err
+		}
+		out.Epoch, out.Needed = int64(epoch), s.pol.Int("reset.quorum")
+		out.Window = s.pol.Duration("reset.window").String()
+		pending, err := crdt.PendingResetStatements(d)
+		if err != nil {
+			return err
+		}
+		var sigs []crdt.ResetSignature
+		for _, st := range pending {
+			sig, err := crdt.ParseReset(st, s.meta.ID, roster)
+			if err != nil {
+				continue
+			}
+			sigs = append(sigs, sig)
+			p := wire.ResetSignature{JTI: sig.JTI, Member: sig.Member, Device: sig.Device, Reason: sig.Reason, IssuedAt: sig.IssuedAt, Counts: true}
+			if err := crdt.CheckReset(sig, int64(epoch), roster, s.pol, now); err != nil {
+				p.Counts, p.Problem = false, err.Error()
+			}
+			out.Pending = append(out.Pending, p)
+		}
+		counted, _ := crdt.CountReset(sigs, int64(epoch), roster, s.pol, now)
+		out.Signatures = len(counted)
+		past, err := crdt.ReadResets(d)
+		if err != nil {
+			return err
+		}
+		for _, r := range past {
+			wr := wire.PastReset{Epoch: r.Epoch, At: r.At}
+			for _, sig := range r.Signatures {
+				wr.Signatures = append(wr.Signatures, wire.ResetSignature{JTI: sig.JTI, Member: sig.Member, Device: sig.Device, Reason: sig.Reason, IssuedAt: sig.IssuedAt, Counts: true, Statement: sig.Statement})
+			}
+			out.Past = append(out.Past, wr)
+		}
+		return nil
+	})
+	if out.Pending == nil {
+		out.Pending = []wire.ResetSignature{}
+	}
+	if out.Past == nil {
+		out.Past = []wire.PastReset{}
+	}
+	return out, err
+}
+
+// resubmitResets counts, in the background, reset statements that arrived
+// inside ballots documents. A statement that does not count is logged.
+func (s *Server) resubmitResets(statements []string) {
+	for _, st := range statements {
+		s.rotating.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if _, err := s.submitReset(ctx, st, false); err != nil {
+				s.log.Info("reset statement from a ballots document does not count", "err", err)
+			}
+		})
+	}
+}
+
+// recountResets resubmits, after a restart, the reset statements of the
+// current epoch found in ballots documents.
+func (s *Server) recountResets(ctx context.Context) error {
+	var epoch int
+	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
+		var err error
+		epoch, err = crdt.ReadEpoch(d)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("read epoch: %w", err)
+	}
+	var current []string
+	for _, st := range s.replayedResets {
+		if sig, err := crdt.ParseReset(st, s.meta.ID, s.roster); err == nil && sig.Epoch == int64(epoch) {
+			current = append(current, st)
+		}
+	}
+	s.replayedResets = nil
+	s.resubmitResets(current)
+	return nil
+}
+
+// Tick runs the clock-driven work of the circle once: for now, counting
+// the pending reset signatures again, since a signature can start to count
+// when its member passes reset.min_membership. The server calls it every
+// TickEvery; tests call it after moving the clock.
+func (s *Server) Tick(ctx context.Context) error {
+	_, err := s.countResets(ctx, nil, false)
+	return err
+}
+
+// tickLoop calls Tick until the server closes.
+func (s *Server) tickLoop(stop <-chan struct{}) {
+	every := s.cfg.TickEvery
+	if every <= 0 {
+		every = 30 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			if err := s.Tick(ctx); err != nil {
+				s.log.Warn("scheduler tick", "err", err)
+			}
+			cancel()
+		}
+	}
+}

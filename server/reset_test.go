@@ -1,0 +1,371 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/automerge/automerge-go"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+
+	"github.com/circles-coop/circles/crdt"
+	"github.com/circles-coop/circles/mobile-api/client"
+	"github.com/circles-coop/circles/mobile-api/wire"
+	"github.com/circles-coop/circles/server/servertest"
+)
+
+const day = 24 * time.Hour
+
+// refresh trades a new device assertion (at the server's clock) for a
+// token, as a device does after its token expired.
+func refresh(t *testing.T, url, circle string, d *device, now time.Time) {
+	t.Helper()
+	a := signAssertion(t, jwt.SigningMethodEdDSA, d.key, d.id, jwt.MapClaims{
+		"iss": d.id, "aud": circle, "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(), "jti": uuid.NewString(),
+	})
+	r := call(t, url, "POST", "/v1/token", "", mustJSON(t, wire.TokenRequest{Assertion: a}))
+	if r.status != http.StatusOK {
+		t.Fatalf("token: %d %s", r.status, r.body)
+	}
+	var tr wire.TokenResponse
+	_ = json.Unmarshal(r.body, &tr)
+	d.token = tr.AccessToken
+}
+
+func resetStatement(t *testing.T, circle string, d *device, epoch int64, at time.Time) []byte {
+	t.Helper()
+	st, err := crdt.SignReset(d.key, d.id, circle, epoch, "the coordinator hoards the keys", uuid.NewString(), at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mustJSON(t, wire.ResetRequest{Statement: st})
+}
+
+func resetStatus(t *testing.T, url string, d *device) wire.Resets {
+	t.Helper()
+	r := call(t, url, "GET", "/v1/resets", d.token, nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("GET /v1/resets: %d %s", r.status, r.body)
+	}
+	var st wire.Resets
+	_ = json.Unmarshal(r.body, &st)
+	return st
+}
+
+// resetCircle starts a circle with members enrolled at the start of its
+// clock, the clock moved on past reset.min_membership, and fresh tokens.
+func resetCircle(t *testing.T, names ...string) (*servertest.Circle, *clock, string, []*device) {
+	t.Helper()
+	clk := &clock{}
+	c := servertest.Start(t, "Reset Circle", servertest.WithClock(clk.Now))
+	url := c.URL()
+	devs := []*device{enrollRaw(t, url, c.FounderInvite, names[0])}
+	for _, n := range names[1:] {
+		devs = append(devs, enrollRaw(t, url, invite(t, url, devs[0], "member", ""), n))
+	}
+	circle := circleOf(t, url, devs[0]).CircleID
+	clk.Set(8 * day)
+	for _, d := range devs {
+		refresh(t, url, circle, d, clk.Now())
+	}
+	return c, clk, circle, devs
+}
+
+// TestHardReset walks the safeguards of DESIGN.md §6 one signature at a
+// time, then executes the reset and checks what it did.
+func TestHardReset(t *testing.T) {
+	c, clk, circle, devs := resetCircle(t, "Alice", "Bob", "Carol", "Dave")
+	url := c.URL()
+	alice, bob, carol, dave := devs[0], devs[1], devs[2], devs[3]
+
+	// A newcomer and a revoked device, made now (after the others).
+	erin := enrollRaw(t, url, invite(t, url, alice, "member", ""), "Erin")
+	carolOld := enrollRaw(t, url, invite(t, url, carol, "device", ""), "Carol")
+	if r := call(t, url, "POST", "/v1/devices/"+carolOld.id+"/revoke", carol.token, nil); r.status != http.StatusOK {
+		t.Fatalf("revoke: %d", r.status)
+	}
+
+	// Connected clients hear about signatures and the reset.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := make(chan string, 16)
+	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+dave.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /v1/events: %v %v", err, resp)
+	}
+	go func() {
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if ev, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+				events <- ev
+			}
+		}
+	}()
+
+	now := clk.Now()
+	steps := []struct {
+		name      string
+		by        *device
+		body      []byte
+		status    int
+		counted   int
+		executed  bool
+		wantEpoch int64
+	}{
+		{"first signature", alice, resetStatement(t, circle, alice, 0, now), 202, 1, false, 0},
+		{"second signature", bob, resetStatement(t, circle, bob, 0, now), 202, 2, false, 0},
+		{"Alice again: one per member", alice, resetStatement(t, circle, alice, 0, now.Add(time.Minute)), 202, 2, false, 0},
+		{"a member of two days", erin, resetStatement(t, circle, erin, 0, now), 422, 0, false, 0},
+		{"a revoked device", carol, resetStatement(t, circle, carolOld, 0, now), 422, 0, false, 0},
+		{"older than the window", dave, resetStatement(t, circle, dave, 0, now.Add(-73*time.Hour)), 422, 0, false, 0},
+		{"for another epoch", dave, resetStatement(t, circle, dave, 3, now), 422, 0, false, 0},
+		{"signed in the future", dave, resetStatement(t, circle, dave, 0, now.Add(time.Hour)), 422, 0, false, 0},
+		{"the third member executes it", carol, resetStatement(t, circle, carol, 0, now), 202, 0, true, 1},
+		{"a fourth, a moment late", dave, resetStatement(t, circle, dave, 0, now), 202, 0, true, 1},
+	}
+	for _, st := range steps {
+		r := call(t, url, "POST", "/v1/resets/signatures", st.by.token, st.body)
+		if r.status != st.status {
+			t.Fatalf("%s: %d %s, want %d", st.name, r.status, r.body, st.status)
+		}
+		if st.status != 202 {
+			if r.code != "rule_violation" || !strings.Contains(string(r.body), "rule reset") {
+				t.Errorf("%s: %s, want rule_violation naming the reset rule", st.name, r.body)
+			}
+			continue
+		}
+		var got wire.ResetStatus
+		_ = json.Unmarshal(r.body, &got)
+		if got.Signatures != st.counted || got.Executed != st.executed || got.Epoch != st.wantEpoch || got.Needed != 3 {
+			t.Errorf("%s: %+v, want %d counted, executed %v, epoch %d, needed 3", st.name, got, st.counted, st.executed, st.wantEpoch)
+		}
+	}
+
+	status := resetStatus(t, url, alice)
+	if status.Epoch != 1 || len(status.Past) != 1 || len(status.Past[0].Signatures) != 3 || len(status.Pending) != 0 {
+		t.Fatalf("GET /v1/resets = %+v, want epoch 1, one past reset with 3 signatures, none pending", status)
+	}
+	members := map[string]bool{}
+	for _, s := range status.Past[0].Signatures {
+		members[s.Member] = true
+	}
+	if !members[alice.member] || !members[bob.member] || !members[carol.member] {
+		t.Errorf("reset signed by %v, want Alice, Bob and Carol", members)
+	}
+
+	// The charter is flagged for re-ratification; the ledgers are untouched.
+	charter, _ := pull(t, url, alice, circleOf(t, url, alice).Docs["charter"], automerge.NewActorID())
+	if ch, err := crdt.ReadCharter(charter); err != nil || ch.Status != crdt.CharterNeedsRatification {
+		t.Errorf("charter status %q (%v), want %q", ch.Status, err, crdt.CharterNeedsRatification)
+	}
+	var audit struct{ Entries []wire.AuditEntry }
+	_ = json.Unmarshal(call(t, url, "GET", "/v1/audit", alice.token, nil).body, &audit)
+	last := audit.Entries[len(audit.Entries)-1]
+	if last.Kind != crdt.AuditResetExecuted || !strings.Contains(string(last.Data), alice.member) {
+		t.Errorf("last audit entry %s %s, want reset.executed with the signers", last.Kind, last.Data)
+	}
+
+	var got []string
+	timeout := time.After(5 * time.Second)
+	for len(got) < 5 {
+		select {
+		case ev := <-events:
+			got = append(got, ev)
+		case <-timeout:
+			t.Fatalf("events so far %v, want 4 signatures and the reset", got)
+		}
+	}
+	// Alice, Bob, Alice again, Carol; then the reset. The refused ones and
+	// the late fourth tell nobody anything.
+	if strings.Join(got, " ") != "reset.signature reset.signature reset.signature reset.signature reset.executed" {
+		t.Errorf("events %v", got)
+	}
+}
+
+// TestHardResetConcurrentThirdAndFourth: two signatures arrive at the same
+// moment as the third and the fourth; exactly one reset executes.
+func TestHardResetConcurrentThirdAndFourth(t *testing.T) {
+	c, clk, circle, devs := resetCircle(t, "A", "B", "C", "D")
+	url := c.URL()
+	now := clk.Now()
+	for _, d := range devs[:2] {
+		if r := call(t, url, "POST", "/v1/resets/signatures", d.token, resetStatement(t, circle, d, 0, now)); r.status != 202 {
+			t.Fatalf("sign: %d %s", r.status, r.body)
+		}
+	}
+	var wg sync.WaitGroup
+	results := make([]wire.ResetStatus, 2)
+	for i, d := range devs[2:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := call(t, url, "POST", "/v1/resets/signatures", d.token, resetStatement(t, circle, d, 0, now))
+			_ = json.Unmarshal(r.body, &results[i])
+		}()
+	}
+	wg.Wait()
+	if !results[0].Executed || !results[1].Executed {
+		t.Errorf("results %+v, want both to report the reset executed", results)
+	}
+	if st := resetStatus(t, url, devs[0]); st.Epoch != 1 || len(st.Past) != 1 {
+		t.Errorf("epoch %d with %d past resets, want exactly one reset", st.Epoch, len(st.Past))
+	}
+}
+
+// TestHardResetSignedOffline: three members sign on their own devices with
+// no network, sync hours later — still inside the window — and the reset
+// executes; a signature that arrives after the window does not count.
+func TestHardResetSignedOffline(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{}
+	c := servertest.Start(t, "Offline Reset", servertest.WithClock(clk.Now))
+	var phones []*client.Device
+	first, err := client.Join(ctx, t.TempDir(), c.URL(), c.FounderInvite, "M0", "phone", client.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	phones = append(phones, first)
+	for i := 1; i < 4; i++ {
+		inv, err := first.Invite(ctx, false, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := client.Join(ctx, t.TempDir(), c.URL(), inv.Code, "M"+string(rune('0'+i)), "phone", client.WithClock(clk.Now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		phones = append(phones, p)
+	}
+	for _, p := range phones {
+		if _, err := p.Sync(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Set(10 * day)
+
+	c.Stop() // offline: the server is unreachable while they sign
+	signedAt := clk.Now()
+	for _, p := range phones[:3] {
+		if _, err := p.SignReset("we need a fresh start", signedAt); err != nil {
+			t.Fatalf("SignReset offline: %v", err)
+		}
+	}
+	// The fourth signs now but syncs only after the window closed.
+	if _, err := phones[3].SignReset("late", signedAt); err != nil {
+		t.Fatal(err)
+	}
+	c.Start()
+	clk.Set(10*day + 5*time.Hour)
+
+	for _, p := range phones[:2] {
+		if _, err := p.Sync(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := phones[0].Resets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Epoch != 0 || st.Signatures != 2 {
+		t.Fatalf("after two offline signatures synced: epoch %d, %d counted; want epoch 0, 2", st.Epoch, st.Signatures)
+	}
+	if _, err := phones[2].Sync(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for st.Epoch != 1 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		if st, err = phones[0].Resets(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.Epoch != 1 || len(st.Past) != 1 || len(st.Past[0].Signatures) != 3 {
+		t.Fatalf("after the third offline signature synced: %+v, want epoch 1 with one reset of 3", st)
+	}
+
+	// A signature for epoch 0 that arrives after the window does not count
+	// toward anything; it does not block the device's sync either.
+	clk.Set(14 * day)
+	if _, err := phones[3].Sync(ctx, nil); err != nil {
+		t.Fatalf("late signer's sync: %v", err)
+	}
+	if st, _ := phones[0].Resets(ctx); st.Epoch != 1 || st.Signatures != 0 {
+		t.Errorf("after a late signature: epoch %d, %d counted; want 1, 0", st.Epoch, st.Signatures)
+	}
+}
+
+// TestHardResetCountsWhenMembersComeOfAge: signatures synced while their
+// members are younger than reset.min_membership are kept, and the
+// scheduler executes the reset once they come of age inside the window.
+func TestHardResetCountsWhenMembersComeOfAge(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{}
+	c := servertest.Start(t, "Young Circle", servertest.WithClock(clk.Now))
+	first, err := client.Join(ctx, t.TempDir(), c.URL(), c.FounderInvite, "Y0", "phone", client.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	phones := []*client.Device{first}
+	for i := 1; i < 3; i++ {
+		inv, err := first.Invite(ctx, false, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := client.Join(ctx, t.TempDir(), c.URL(), inv.Code, "Y"+string(rune('0'+i)), "phone", client.WithClock(clk.Now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		phones = append(phones, p)
+	}
+	clk.Set(6*day + 20*time.Hour) // not yet seven days
+	for _, p := range phones {
+		if _, err := p.Sync(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.SignReset("too young?", clk.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Sync(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor := func(cond func(*wire.Resets) bool) *wire.Resets {
+		t.Helper()
+		var st *wire.Resets
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if st, err = phones[0].Resets(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if cond(st) {
+				break
+			}
+		}
+		return st
+	}
+	st := waitFor(func(st *wire.Resets) bool { return len(st.Pending) == 3 })
+	if st.Epoch != 0 || st.Signatures != 0 || len(st.Pending) != 3 {
+		t.Fatalf("young signatures: epoch %d, %d counted, %d pending; want 0, 0, 3", st.Epoch, st.Signatures, len(st.Pending))
+	}
+	if err := c.Server.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := phones[0].Resets(ctx); st.Epoch != 0 {
+		t.Fatalf("a tick before they come of age reset the circle")
+	}
+	clk.Set(7*day + time.Hour) // of age, and the signatures are 5 hours old
+	if err := c.Server.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitFor(func(st *wire.Resets) bool { return st.Epoch == 1 }); st.Epoch != 1 || len(st.Past) != 1 {
+		t.Errorf("after the tick: epoch %d, %d past resets; want 1, 1", st.Epoch, len(st.Past))
+	}
+}

@@ -191,3 +191,40 @@ func readAuditEntry(v *automerge.Value) (AuditEntry, error) {
 	e.Data = json.RawMessage(data)
 	return e, nil
 }
+
+// VerifyAuditResets re-verifies every executed hard reset in the log
+// against the roster's public keys: each statement must be signed by the
+// device it names, for this circle and for the epoch the reset ended, and
+// come from the member the entry lists, with no member twice. The error
+// names the first entry that does not hold.
+func VerifyAuditResets(entries []AuditEntry, r *Roster, circle string) error {
+	for _, e := range entries {
+		if e.Kind != AuditResetExecuted {
+			continue
+		}
+		var data struct {
+			Epoch      int64    `json:"epoch"`
+			Members    []string `json:"members"`
+			Statements []string `json:"statements"`
+		}
+		if err := json.Unmarshal(e.Data, &data); err != nil || len(data.Members) != len(data.Statements) || len(data.Statements) == 0 {
+			return fmt.Errorf("%w: entry %d (%s): the reset's members and statements do not match", ErrAuditBroken, e.Seq, e.Kind)
+		}
+		seen := map[string]bool{}
+		for i, st := range data.Statements {
+			sig, err := ParseReset(st, circle, r)
+			switch {
+			case err != nil:
+				return fmt.Errorf("%w: entry %d (%s): statement %d does not verify against the roster: %v", ErrAuditBroken, e.Seq, e.Kind, i+1, err)
+			case sig.Member != data.Members[i]:
+				return fmt.Errorf("%w: entry %d (%s): statement %d is signed by %s, not %s", ErrAuditBroken, e.Seq, e.Kind, i+1, sig.Member, data.Members[i])
+			case sig.Epoch != data.Epoch:
+				return fmt.Errorf("%w: entry %d (%s): statement %d is for epoch %d, not %d", ErrAuditBroken, e.Seq, e.Kind, i+1, sig.Epoch, data.Epoch)
+			case seen[sig.Member]:
+				return fmt.Errorf("%w: entry %d (%s): member %s signed twice", ErrAuditBroken, e.Seq, e.Kind, sig.Member)
+			}
+			seen[sig.Member] = true
+		}
+	}
+	return nil
+}

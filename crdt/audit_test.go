@@ -1,6 +1,8 @@
 package crdt_test
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -83,6 +85,60 @@ func TestAuditChain(t *testing.T) {
 			err := crdt.VerifyAudit(es)
 			if !errors.Is(err, crdt.ErrAuditBroken) || !strings.Contains(err.Error(), tc.entry+" ") {
 				t.Errorf("VerifyAudit = %v, want ErrAuditBroken naming %s", err, tc.entry)
+			}
+		})
+	}
+}
+
+// TestVerifyAuditResets: an executed reset in the log is re-verified
+// against the roster's keys; a forged or mismatched statement is named.
+func TestVerifyAuditResets(t *testing.T) {
+	const circle = "circle1"
+	r := &crdt.Roster{Members: map[string]*crdt.Member{}}
+	keys := map[string]ed25519.PrivateKey{}
+	for _, m := range []string{"m_a", "m_b", "m_c"} {
+		pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+		dev := "d_" + m
+		keys[m] = priv
+		r.Members[m] = &crdt.Member{ID: m, Name: m, Devices: map[string]*crdt.Device{dev: {ID: dev, PublicKey: pub}}}
+	}
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	sign := func(m string, key ed25519.PrivateKey, epoch int64) string {
+		st, err := crdt.SignReset(key, "d_"+m, circle, epoch, "why", "j"+m, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	entryWith := func(members []string, statements []string) []crdt.AuditEntry {
+		e, err := crdt.NewAuditEntry(nil, at, crdt.AuditResetExecuted, map[string]any{"epoch": 0, "members": members, "statements": statements})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []crdt.AuditEntry{e}
+	}
+	good := []string{sign("m_a", keys["m_a"], 0), sign("m_b", keys["m_b"], 0), sign("m_c", keys["m_c"], 0)}
+	_, forger, _ := ed25519.GenerateKey(rand.Reader)
+	cases := []struct {
+		name       string
+		members    []string
+		statements []string
+		ok         bool
+	}{
+		{"three genuine signatures", []string{"m_a", "m_b", "m_c"}, good, true},
+		{"a forged signature", []string{"m_a", "m_b", "m_c"}, []string{good[0], good[1], sign("m_c", forger, 0)}, false},
+		{"members listed in the wrong order", []string{"m_b", "m_a", "m_c"}, good, false},
+		{"a statement for another epoch", []string{"m_a", "m_b", "m_c"}, []string{good[0], good[1], sign("m_c", keys["m_c"], 4)}, false},
+		{"one member twice", []string{"m_a", "m_a", "m_b"}, []string{good[0], good[0], good[1]}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := crdt.VerifyAuditResets(entryWith(tc.members, tc.statements), r, circle)
+			if tc.ok && err != nil {
+				t.Errorf("VerifyAuditResets = %v, want nil", err)
+			}
+			if !tc.ok && (!errors.Is(err, crdt.ErrAuditBroken) || !strings.Contains(err.Error(), "entry 1 ")) {
+				t.Errorf("VerifyAuditResets = %v, want ErrAuditBroken naming entry 1", err)
 			}
 		})
 	}

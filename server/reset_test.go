@@ -291,6 +291,25 @@ func TestHardResetSignedOffline(t *testing.T) {
 	if st.Epoch != 1 || len(st.Past) != 1 || len(st.Past[0].Signatures) != 3 {
 		t.Fatalf("after the third offline signature synced: %+v, want epoch 1 with one reset of 3", st)
 	}
+	// Any member can re-verify it offline: the chain, and the three
+	// statements against the roster's public keys.
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		if _, err := phones[1].Sync(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		entries, err := phones[1].AuditLog()
+		if err != nil {
+			t.Fatalf("AuditLog: %v", err)
+		}
+		if entries[len(entries)-1].Kind == crdt.AuditResetExecuted {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the audit log never showed the reset")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	// A signature for epoch 0 that arrives after the window does not count
 	// toward anything; it does not block the device's sync either.

@@ -11,9 +11,10 @@ import (
 var ErrNotSynced = errors.New("not synced yet; run sync first")
 
 // AuditLog reads the circle's audit log from this device's copy (no
-// network) and verifies its hash chain. It returns the entries with the
-// verification error, if any: crdt.ErrAuditBroken naming the first entry
-// that does not hold.
+// network) and verifies it: the hash chain, and every executed reset's
+// statements against the public keys in this device's copy of the roster.
+// It returns the entries with the verification error, if any:
+// crdt.ErrAuditBroken naming the first entry that does not hold.
 func (d *Device) AuditLog() ([]crdt.AuditEntry, error) {
 	info := d.Info()
 	if info.Circle == nil || info.Circle.Docs["audit"] == "" {
@@ -31,5 +32,19 @@ func (d *Device) AuditLog() ([]crdt.AuditEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
-	return entries, crdt.VerifyAudit(entries)
+	if err := crdt.VerifyAudit(entries); err != nil {
+		return entries, err
+	}
+	rosterDoc, found, err := d.store.loadDoc(info.Circle.Docs["roster"])
+	if err != nil {
+		return entries, err
+	}
+	if !found {
+		return entries, fmt.Errorf("audit log: the roster: %w", ErrNotSynced)
+	}
+	roster, err := crdt.ReadRoster(rosterDoc)
+	if err != nil {
+		return entries, fmt.Errorf("audit log: read roster: %w", err)
+	}
+	return entries, crdt.VerifyAuditResets(entries, roster, info.CircleID)
 }

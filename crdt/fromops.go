@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"fmt"
+	"maps"
 	"time"
 	"unicode/utf8"
 
@@ -189,19 +190,7 @@ func (r *fieldReader) done(allowed []string) error {
 	if r.err != nil {
 		return r.err
 	}
-	for k := range r.fields {
-		known := false
-		for _, a := range allowed {
-			if k == a {
-				known = true
-				break
-			}
-		}
-		if !known {
-			return schemaErr("%s: unknown field %q", r.where, truncate(k, maxIDLen))
-		}
-	}
-	return nil
+	return unknownField(r.where, maps.Keys(r.fields), allowed)
 }
 
 // opKindName names a decoded value's kind as kindName names a document's.

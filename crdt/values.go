@@ -8,6 +8,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/automerge/automerge-go"
+	"iter"
+	"maps"
+	"slices"
 )
 
 // This file holds the lenient readers shared by every schema: strings may
@@ -327,16 +330,14 @@ func (o *object) done(allowed ...string) error {
 	if o.err != nil || len(allowed) == 0 {
 		return o.err
 	}
-	for k := range o.vals {
-		known := false
-		for _, a := range allowed {
-			if k == a {
-				known = true
-				break
-			}
-		}
-		if !known {
-			return schemaErr("%s: unknown field %q", o.where, truncate(k, maxIDLen))
+	return unknownField(o.where, maps.Keys(o.vals), allowed)
+}
+
+// unknownField returns a schema error for the first key not in allowed.
+func unknownField(where string, keys iter.Seq[string], allowed []string) error {
+	for k := range keys {
+		if !slices.Contains(allowed, k) {
+			return schemaErr("%s: unknown field %q", where, truncate(k, maxIDLen))
 		}
 	}
 	return nil

@@ -2,15 +2,15 @@ package crdt
 
 import (
 	"fmt"
+	"iter"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
 
 	"github.com/automerge/automerge-go"
-	"iter"
-	"maps"
-	"slices"
 )
 
 // This file holds the lenient readers shared by every schema: strings may

@@ -145,6 +145,12 @@ type Balance struct {
 	Received   float64    `json:"received"`
 	Balance    float64    `json:"balance"`
 	LastActive *time.Time `json:"last_active"`
+	// Mutual credit (hours): received - given over counted transfers; all
+	// members' credit balances sum to zero. CreditLimit is how far it may
+	// go below zero; CreditOverLimit is set when it is below -CreditLimit.
+	CreditBalance   float64 `json:"credit_balance"`
+	CreditLimit     float64 `json:"credit_limit"`
+	CreditOverLimit bool    `json:"credit_over_limit"`
 }
 
 // Signals are the early warnings of informal hierarchy or disengagement.

@@ -100,6 +100,8 @@ type Services struct {
 	Resets    Resets
 	Events    Events
 	Readiness Readiness
+	Credits   Credits
+	Scorecard Scorecards
 }
 
 // Options configure the HTTP API.
@@ -172,6 +174,8 @@ func New(svc Services, opts Options) *echo.Echo {
 	a.registerLedgerRoutes(authed)
 	a.registerAuditRoutes(authed)
 	a.registerResetRoutes(authed)
+	a.registerCreditRoutes(authed)
+	a.registerScorecardRoutes(authed)
 	a.registerNotBuiltRoutes(authed)
 	return e
 }
@@ -317,7 +321,6 @@ func (a *api) registerNotBuiltRoutes(g *echo.Group) {
 		{http.MethodPost, "/proposals/:id/votes", "governance (proposals and votes)"},
 		{http.MethodGet, "/roles", "rotating roles"},
 		{http.MethodGet, "/mandates", "delegate mandates"},
-		{http.MethodGet, "/scorecard", "the sovereignty scorecard"},
 	} {
 		g.Add(r.method, r.path, notBuilt(r.what))
 	}

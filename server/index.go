@@ -37,8 +37,16 @@ type Index struct {
 	byID     map[string]*Indexed   // entry id →
 	byMember map[string][]*Indexed // author → entries in acceptance order
 	perDoc   map[string]int        // ledger segment → entries + credits it holds
-	credits  map[string][]crdt.Credit
-	creditID map[string]bool
+	credits  []*IndexedCredit      // by Seq-1
+	creditID map[string]*IndexedCredit
+}
+
+// IndexedCredit is one mutual-credit transfer as the index holds it.
+type IndexedCredit struct {
+	Seq    uint64 // position among credits, the order of acceptance
+	Member string // author
+	Doc    string // ledger segment it lives in
+	Credit crdt.Credit
 }
 
 // NewIndex returns an empty index.
@@ -47,8 +55,7 @@ func NewIndex() *Index {
 		byID:     make(map[string]*Indexed),
 		byMember: make(map[string][]*Indexed),
 		perDoc:   make(map[string]int),
-		credits:  make(map[string][]crdt.Credit),
-		creditID: make(map[string]bool),
+		creditID: make(map[string]*IndexedCredit),
 	}
 }
 
@@ -68,13 +75,66 @@ func (ix *Index) Add(doc string, rec ledgerRecord) {
 		ix.perDoc[doc]++
 	}
 	for _, c := range rec.Credits {
-		if ix.creditID[c.ID] {
+		if _, ok := ix.creditID[c.ID]; ok {
 			continue
 		}
-		ix.creditID[c.ID] = true
-		ix.credits[rec.Member] = append(ix.credits[rec.Member], c)
+		it := &IndexedCredit{Seq: uint64(len(ix.credits) + 1), Member: rec.Member, Doc: doc, Credit: c}
+		ix.credits = append(ix.credits, it)
+		ix.creditID[c.ID] = it
 		ix.perDoc[doc]++
 	}
+}
+
+// Credit looks a credit up by id.
+func (ix *Index) Credit(id string) (IndexedCredit, bool) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	it, ok := ix.creditID[id]
+	if !ok {
+		return IndexedCredit{}, false
+	}
+	return *it, true
+}
+
+// CreditsByAuthor returns a copy of every author's credits, for the
+// mutual-credit view.
+func (ix *Index) CreditsByAuthor() map[string][]crdt.Credit {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	out := make(map[string][]crdt.Credit)
+	for _, it := range ix.credits {
+		out[it.Member] = append(out[it.Member], it.Credit)
+	}
+	return out
+}
+
+// CreditPage returns up to limit credits after cursor (a Seq, "" for the
+// start) that member gave or received (everybody's if member is ""), and
+// the cursor of the next page ("" at the end).
+func (ix *Index) CreditPage(member, cursor string, limit int) ([]IndexedCredit, string, error) {
+	var after uint64
+	if cursor != "" {
+		n, err := strconv.ParseUint(cursor, 10, 64)
+		if err != nil {
+			return nil, "", fmt.Errorf("bad cursor %q", cursor)
+		}
+		after = n
+	}
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	var out []IndexedCredit
+	// Credits are few next to entries; a scan from the cursor is enough.
+	for i := min(after, uint64(len(ix.credits))); i < uint64(len(ix.credits)); i++ {
+		it := ix.credits[i]
+		if member != "" && it.Member != member && it.Credit.To != member {
+			continue
+		}
+		if len(out) == limit {
+			return out, strconv.FormatUint(out[len(out)-1].Seq, 10), nil
+		}
+		out = append(out, *it)
+	}
+	return out, "", nil
 }
 
 // Entry looks an entry up by id.

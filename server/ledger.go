@@ -114,8 +114,11 @@ func (l *ledger) Balances(ctx context.Context, c mobileapi.Caller) (wire.Balance
 	if out.Signals.SilentMembers == nil {
 		out.Signals.SilentMembers = []string{}
 	}
+	credit := s.creditView()
 	for i, b := range bals {
 		out.Members[i] = wire.Balance{MemberID: b.Member, Name: names[b.Member], Given: b.Given, Received: b.Received, Balance: b.Balance, LastActive: b.LastActive}
+		acct, _ := credit.Account(b.Member)
+		out.Members[i].CreditBalance, out.Members[i].CreditLimit, out.Members[i].CreditOverLimit = acct.Balance, s.creditLimit(), acct.OverLimit
 	}
 	return out, nil
 }

@@ -223,6 +223,8 @@ func (s *Server) serveHTTP() error {
 		Resets:    (*resets)(s),
 		Events:    s.events,
 		Readiness: s,
+		Credits:   (*credits)(s),
+		Scorecard: (*scorecard)(s),
 	}, mobileapi.Options{Logger: s.cfg.Logger, Gatherer: s.reg})
 	s.httpSrv = &http.Server{
 		Handler:           e,

@@ -11,8 +11,9 @@ import (
 
 // The charter document, written by the server only:
 //
-//	{ "name", "purpose", "principles": [string], "policies": {name: value},
-//	  "version": int, "ratified_at"?, "expires_at"?, "status" }
+//	{ "name", "purpose", "text"?, "principles": [string],
+//	  "policies": {name: value}, "version": int, "ratified_at"?,
+//	  "expires_at"?, "status" }
 //
 // The charter draft, written by any active member's device:
 //
@@ -40,6 +41,7 @@ const (
 type Charter struct {
 	Name       string
 	Purpose    string
+	Text       string // the ratified text, copied from the charter draft
 	Principles []string
 	Policies   Policies
 	Version    int // how many times it has been ratified
@@ -72,6 +74,9 @@ func (c Charter) Validate() error {
 		return err
 	}
 	if err := checkText("charter", "purpose", c.Purpose, MaxPurposeLen); err != nil {
+		return err
+	}
+	if err := checkText("charter", "text", c.Text, MaxDraftTextLen); err != nil {
 		return err
 	}
 	if len(c.Principles) > MaxPrinciples {
@@ -125,6 +130,13 @@ func PutCharter(doc *automerge.Doc, c Charter) error {
 			return fmt.Errorf("write charter policy %s: %w", k, err)
 		}
 	}
+	if c.Text != "" {
+		if err := root.Set("text", c.Text); err != nil {
+			return fmt.Errorf("write charter text: %w", err)
+		}
+	} else if err := root.Delete("text"); err != nil {
+		return fmt.Errorf("write charter text: %w", err)
+	}
 	for key, t := range map[string]*time.Time{"ratified_at": c.RatifiedAt, "expires_at": c.ExpiresAt} {
 		var err error
 		if t == nil {
@@ -150,6 +162,7 @@ func ReadCharter(doc *automerge.Doc) (Charter, error) {
 	c := Charter{
 		Name:       o.str("name", true, MaxNameLen),
 		Purpose:    o.str("purpose", false, MaxPurposeLen),
+		Text:       o.str("text", false, MaxDraftTextLen),
 		Principles: o.strings("principles", false, MaxPrinciples, MaxPrincipleLen),
 		Version:    int(o.integer("version", true)),
 		RatifiedAt: o.optTime("ratified_at"),

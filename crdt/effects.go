@@ -1,0 +1,138 @@
+package crdt
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// RuleGovernance names the rule broken by a passed proposal whose effect
+// cannot be carried out (a member past a role's term limit, a role that
+// does not exist, ...). Such a proposal is rejected with the message as
+// its reason.
+const RuleGovernance = "governance"
+
+func governanceErr(format string, args ...any) error {
+	return &RuleError{Rule: RuleGovernance, Message: fmt.Sprintf(format, args...)}
+}
+
+// NewRole returns the vacant role a passed role.create proposal creates.
+// Its id is the proposal's id, so the author knows it before the vote
+// ends. maxTermLimit is the charter's role.term_limit: a role's own
+// term_limit may only be lower. It returns a *RuleError of rule
+// "governance" or "schema".
+func NewRole(p Proposal, maxTermLimit int) (*Role, error) {
+	if p.Kind != "role.create" {
+		return nil, governanceErr("proposal %s is a %s, not a role.create", p.ID, p.Kind)
+	}
+	name, _ := p.Payload["name"].(string)
+	purpose, _ := p.Payload["purpose"].(string)
+	termS, _ := p.Payload["term"].(string)
+	term, err := time.ParseDuration(termS)
+	if err != nil {
+		return nil, fieldErr("proposal", "payload.term", "must be a Go duration, like 2160h")
+	}
+	limit, ok := wholeNumber(p.Payload["term_limit"])
+	if !ok || limit < 1 {
+		return nil, fieldErr("proposal", "payload.term_limit", "must be a whole number of at least 1")
+	}
+	if maxTermLimit > 0 && limit > int64(maxTermLimit) {
+		return nil, governanceErr("a term limit of %d is above the charter's role.term_limit of %d", limit, maxTermLimit)
+	}
+	r := &Role{ID: p.ID, Name: strings.TrimSpace(name), Purpose: purpose, Term: term, TermLimit: int(limit)}
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// FindRole finds a role by id or, failing that, by its name (ignoring
+// case) if exactly one role has it.
+func FindRole(roles map[string]*Role, ref string) (*Role, bool) {
+	if r, ok := roles[ref]; ok {
+		return r, true
+	}
+	var found *Role
+	for _, r := range roles {
+		if strings.EqualFold(r.Name, ref) {
+			if found != nil {
+				return nil, false
+			}
+			found = r
+		}
+	}
+	return found, found != nil
+}
+
+// AssignRole returns r held by member for a new term starting at now, as
+// a passed role.assign proposal makes it. A member who already holds the
+// role serves another consecutive term, which starts when the current one
+// ends if it is still running; anyone else starts a first term now. The
+// limit on consecutive terms is the role's term_limit, or the charter's
+// role.term_limit (maxTermLimit) if lower. A member past the limit gets a
+// *RuleError of rule "governance"; r is not changed.
+func AssignRole(r Role, member string, now time.Time, maxTermLimit int) (Role, error) {
+	if !isID(member) {
+		return r, fieldErr("proposal", "payload.member", "must be a member id")
+	}
+	limit := r.TermLimit
+	if maxTermLimit > 0 && maxTermLimit < limit {
+		limit = maxTermLimit
+	}
+	start, served := now.UTC(), 1
+	if r.Holder == member {
+		served = r.TermsServed + 1
+		if served > limit {
+			return r, governanceErr("member %s has served %s of role %q in a row; its term limit is %d", member, countNoun(r.TermsServed, "term", "terms"), r.Name, limit)
+		}
+		if r.TermEnd != nil && r.TermEnd.After(start) {
+			start = r.TermEnd.UTC()
+		}
+	}
+	end := start.Add(r.Term)
+	r.Holder, r.TermStart, r.TermEnd, r.TermsServed = member, &start, &end, served
+	return r, nil
+}
+
+// NewMandate returns the active mandate a passed mandate.grant proposal
+// grants at now. Its id is the proposal's id. A deadline that has already
+// passed is a *RuleError of rule "governance".
+func NewMandate(p Proposal, now time.Time) (*Mandate, error) {
+	if p.Kind != "mandate.grant" {
+		return nil, governanceErr("proposal %s is a %s, not a mandate.grant", p.ID, p.Kind)
+	}
+	member, _ := p.Payload["member"].(string)
+	issue, _ := p.Payload["issue"].(string)
+	scope, _ := p.Payload["scope"].(string)
+	dl, _ := p.Payload["deadline"].(string)
+	deadline, err := parseTime(dl)
+	if err != nil {
+		return nil, fieldErr("proposal", "payload.deadline", "must be an RFC 3339 time")
+	}
+	if !deadline.After(now) {
+		return nil, governanceErr("the mandate's deadline %s has already passed", formatTime(deadline))
+	}
+	m := &Mandate{ID: p.ID, Member: member, Issue: issue, Scope: scope, Deadline: deadline, GrantedAt: now.UTC(), Status: MandateActive}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// RatifyDraft returns c ratified at now with the draft's text and
+// principles, as a passed charter.ratify proposal
+// makes it (Charter.Ratified: version + 1, expiring charter.term after
+// now). An empty draft is a *RuleError of rule "governance": ratifying it
+// would erase the charter.
+func RatifyDraft(c Charter, draft CharterDraftText, now time.Time) (Charter, error) {
+	if strings.TrimSpace(draft.Text) == "" && len(draft.Principles) == 0 {
+		return c, governanceErr("the charter draft is empty; write it before ratifying it")
+	}
+	out := c.Ratified(now)
+	out.Text = draft.Text
+	out.Principles = append([]string(nil), draft.Principles...)
+	if err := out.Validate(); err != nil {
+		return c, governanceErr("the charter draft cannot be ratified: %v", err)
+	}
+	return out, nil
+}

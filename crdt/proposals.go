@@ -1,0 +1,360 @@
+package crdt
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/automerge/automerge-go"
+)
+
+// The governance document keeps every proposal the circle has seen, with
+// its votes and outcome, written by the server only:
+//
+//	"proposals": { "<proposal id>": {
+//	    "id", "kind", "title", "body", "payload": {name: string|number|bool},
+//	    "author": "<member id>", "at": "<author's time>",
+//	    "opened_at", "closes_at", "status": "open"|"passed"|"rejected",
+//	    "votes": { "<member id>": { "choice", "reason"?, "at" } },
+//	    "decided_at"?, "reason"?, "applied"?: bool } },
+//	"pending_votes": { "<proposal id>": { "<member id>": { "choice", "reason"?, "at" } } }
+//
+// "applied" is set once a passed proposal's effect has been carried out.
+// "pending_votes" holds votes that arrived, inside ballots documents,
+// before the proposal they are on: they are counted when it opens.
+
+// Audit entry kinds of proposals and their effects.
+const (
+	AuditProposalOpened  = "proposal.opened"
+	AuditProposalDecided = "proposal.decided"
+	AuditRoleCreated     = "role.created"
+	AuditRoleAssigned    = "role.assigned"
+	AuditPolicySet       = "policy.set"
+	AuditCharterRatified = "charter.ratified"
+	AuditMandateGranted  = "mandate.granted"
+	AuditMandateRecalled = "mandate.recalled"
+	AuditMemberRemoved   = "member.removed"
+)
+
+// CastVote is a member's vote as the governance document counts it.
+type CastVote struct {
+	Choice string
+	Reason string
+	At     time.Time // when the server counted it
+}
+
+// ProposalState is a proposal as the governance document keeps it.
+type ProposalState struct {
+	Proposal         // as its author made it
+	Author    string // member id
+	OpenedAt  time.Time
+	ClosesAt  time.Time
+	Status    string              // one of the Proposal* statuses
+	Votes     map[string]CastVote // by member id
+	DecidedAt *time.Time
+	Reason    string // why it was decided so
+	Applied   bool   // a passed proposal's effect has been carried out
+}
+
+// Choices returns each voter's choice, for Decide.
+func (s ProposalState) Choices() map[string]string {
+	out := make(map[string]string, len(s.Votes))
+	for m, v := range s.Votes {
+		out[m] = v.Choice
+	}
+	return out
+}
+
+const pendingVotes = "pending_votes"
+
+// OpenProposal writes a new proposal into the governance document's
+// "proposals", with no votes. It does not commit. It returns
+// ErrEntryExists for an id already there, a *RuleError for a proposal that
+// does not validate.
+func OpenProposal(doc *automerge.Doc, s ProposalState) error {
+	if err := s.Proposal.Validate(); err != nil {
+		return err
+	}
+	if !isID(s.Author) {
+		return fieldErr("proposal", "author", "must be a member id")
+	}
+	if s.Status == "" {
+		s.Status = ProposalOpen
+	}
+	m, err := newChild(doc, "proposals", s.ID)
+	if err != nil {
+		return err
+	}
+	payload := automerge.NewMap()
+	if err := setAll(m, []kv{
+		{"id", s.ID},
+		{"kind", s.Kind},
+		{"title", s.Title},
+		{"body", s.Body},
+		{"payload", payload},
+		{"author", s.Author},
+		{"at", formatTime(s.At)},
+		{"opened_at", formatTime(s.OpenedAt)},
+		{"closes_at", formatTime(s.ClosesAt)},
+		{"status", s.Status},
+		{"votes", automerge.NewMap()},
+	}, "body"); err != nil {
+		return err
+	}
+	for _, k := range sortedKeys(s.Payload) {
+		v := s.Payload[k]
+		if n, ok := wholeNumber(v); ok {
+			v = float64(n)
+		}
+		if err := payload.Set(k, v); err != nil {
+			return fmt.Errorf("write payload %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// proposalMap returns the map of proposal id in the governance document.
+func proposalMap(doc *automerge.Doc, id string) (*automerge.Map, error) {
+	v, err := doc.Path("proposals", id).Get()
+	if err != nil {
+		return nil, err
+	}
+	if v.Kind() != automerge.KindMap {
+		return nil, fmt.Errorf("proposal %q: %w", truncate(id, maxIDLen), ErrNoProposal)
+	}
+	return v.Map(), nil
+}
+
+// ErrNoProposal is returned for a proposal id the governance document does
+// not hold.
+var ErrNoProposal = errors.New("no such proposal")
+
+// ErrVoted is returned by AddVote for a member who has already voted on
+// the proposal: a vote is final.
+var ErrVoted = errors.New("this member has already voted on this proposal")
+
+// AddVote records member's vote on the proposal id. It does not commit.
+// It returns ErrNoProposal, ErrVoted, or a *RuleError for a bad vote.
+func AddVote(doc *automerge.Doc, id, member string, v CastVote) error {
+	if err := (Vote{Proposal: id, Choice: v.Choice, Reason: v.Reason, At: v.At}).Validate(); err != nil {
+		return err
+	}
+	if !isID(member) {
+		return fieldErr("vote", "member", "must be a member id")
+	}
+	p, err := proposalMap(doc, id)
+	if err != nil {
+		return err
+	}
+	vv, err := p.Get("votes")
+	if err != nil {
+		return err
+	}
+	if vv.Kind() != automerge.KindMap {
+		return schemaErr("proposal %q: votes must be a map", id)
+	}
+	old, err := vv.Map().Get(member)
+	if err != nil {
+		return err
+	}
+	if !old.IsVoid() {
+		return fmt.Errorf("proposal %s, member %s: %w", id, member, ErrVoted)
+	}
+	m := automerge.NewMap()
+	if err := vv.Map().Set(member, m); err != nil {
+		return err
+	}
+	return setAll(m, []kv{{"choice", v.Choice}, {"reason", v.Reason}, {"at", formatTime(v.At)}})
+}
+
+// DecideProposal records the outcome of the proposal id: its status,
+// the reason and when. It does not commit. It returns ErrNoProposal.
+func DecideProposal(doc *automerge.Doc, id, status, reason string, at time.Time) error {
+	if status != ProposalPassed && status != ProposalRejected {
+		return fieldErr("proposal", "status", "must be passed or rejected")
+	}
+	p, err := proposalMap(doc, id)
+	if err != nil {
+		return err
+	}
+	if len(reason) > MaxReasonLen {
+		reason = truncate(reason, MaxReasonLen)
+	}
+	return setAll(p, []kv{{"status", status}, {"reason", reason}, {"decided_at", formatTime(at)}})
+}
+
+// MarkApplied records that a passed proposal's effect has been carried
+// out. It does not commit.
+func MarkApplied(doc *automerge.Doc, id string) error {
+	p, err := proposalMap(doc, id)
+	if err != nil {
+		return err
+	}
+	return p.Set("applied", true)
+}
+
+// AddPendingVote keeps a vote on a proposal the governance document does
+// not hold yet, until it opens. It does not commit.
+func AddPendingVote(doc *automerge.Doc, id, member string, v CastVote) error {
+	if err := (Vote{Proposal: id, Choice: v.Choice, Reason: v.Reason, At: v.At}).Validate(); err != nil {
+		return err
+	}
+	if !isID(member) {
+		return fieldErr("vote", "member", "must be a member id")
+	}
+	all, err := ensureMap(doc, pendingVotes)
+	if err != nil {
+		return err
+	}
+	pv, err := all.Get(id)
+	if err != nil {
+		return err
+	}
+	if pv.Kind() != automerge.KindMap {
+		if err := all.Set(id, automerge.NewMap()); err != nil {
+			return err
+		}
+		if pv, err = all.Get(id); err != nil {
+			return err
+		}
+	}
+	if old, err := pv.Map().Get(member); err != nil || !old.IsVoid() {
+		return err // the first vote a member cast is the one kept
+	}
+	m := automerge.NewMap()
+	if err := pv.Map().Set(member, m); err != nil {
+		return err
+	}
+	return setAll(m, []kv{{"choice", v.Choice}, {"reason", v.Reason}, {"at", formatTime(v.At)}})
+}
+
+// TakePendingVotes returns the votes kept for proposal id, by member, and
+// removes them. It does not commit.
+func TakePendingVotes(doc *automerge.Doc, id string) (map[string]CastVote, error) {
+	v, err := doc.Path(pendingVotes, id).Get()
+	if err != nil || v.Kind() != automerge.KindMap {
+		return nil, err
+	}
+	o, err := readObject(v, "pending votes")
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]CastVote, len(o.vals))
+	for member := range o.vals {
+		c := o.child(member, true)
+		if c == nil {
+			continue
+		}
+		cv := readCastVote(c)
+		if c.done() == nil {
+			out[member] = cv
+		}
+	}
+	return out, doc.Path(pendingVotes).Map().Delete(id)
+}
+
+func readCastVote(o *object) CastVote {
+	return CastVote{Choice: o.str("choice", true, maxIDLen), Reason: o.str("reason", false, MaxReasonLen), At: o.time("at", true)}
+}
+
+// LookupProposalState reads the proposal id from the governance document.
+// It reports false, and no error, when there is none.
+func LookupProposalState(doc *automerge.Doc, id string) (ProposalState, bool, error) {
+	v, err := doc.Path("proposals", id).Get()
+	if err != nil || v.IsVoid() {
+		return ProposalState{}, false, err
+	}
+	s, err := readProposalState(v)
+	return s, true, err
+}
+
+// ReadProposalStates returns every proposal of the governance document,
+// oldest first (by opened_at, then id). It returns a *RuleError of rule
+// "schema" for the first that does not read.
+func ReadProposalStates(doc *automerge.Doc) ([]ProposalState, error) {
+	v, err := doc.Path("proposals").Get()
+	if err != nil {
+		return nil, err
+	}
+	if v.IsVoid() {
+		return nil, nil
+	}
+	if v.Kind() != automerge.KindMap {
+		return nil, schemaErr("governance: proposals must be a map")
+	}
+	vals, err := v.Map().Values()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ProposalState, 0, len(vals))
+	for _, pv := range vals {
+		s, err := readProposalState(pv)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b ProposalState) int {
+		if c := a.OpenedAt.Compare(b.OpenedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+func readProposalState(v *automerge.Value) (ProposalState, error) {
+	o, err := readObject(v, "proposal")
+	if err != nil {
+		return ProposalState{}, err
+	}
+	s := ProposalState{
+		Proposal: Proposal{
+			ID:    o.str("id", true, maxIDLen),
+			Kind:  o.str("kind", true, maxIDLen),
+			Title: o.str("title", true, MaxTitleLen),
+			Body:  o.str("body", false, MaxBodyLen),
+			At:    o.time("at", true),
+		},
+		Author:    o.str("author", true, maxIDLen),
+		OpenedAt:  o.time("opened_at", true),
+		ClosesAt:  o.time("closes_at", true),
+		Status:    o.str("status", true, maxIDLen),
+		DecidedAt: o.optTime("decided_at"),
+		Reason:    o.str("reason", false, MaxReasonLen),
+		Votes:     map[string]CastVote{},
+	}
+	if a := o.value("applied"); a != nil && a.Kind() == automerge.KindBool {
+		s.Applied = a.Bool()
+	}
+	if pm := o.child("payload", false); pm != nil {
+		s.Payload = make(map[string]any, len(pm.vals))
+		for k, pv := range pm.vals {
+			if str, ok, _ := valueString(pv, MaxPayloadValue); ok {
+				s.Payload[k] = str
+			} else if f, ok := valueNumber(pv); ok {
+				s.Payload[k] = f
+			} else if pv.Kind() == automerge.KindBool {
+				s.Payload[k] = pv.Bool()
+			}
+		}
+	}
+	if vm := o.child("votes", false); vm != nil {
+		for member := range vm.vals {
+			c := vm.child(member, true)
+			if c == nil {
+				return ProposalState{}, vm.err
+			}
+			s.Votes[member] = readCastVote(c)
+			if err := c.done(); err != nil {
+				return ProposalState{}, err
+			}
+		}
+	}
+	if err := o.done(); err != nil {
+		return ProposalState{}, err
+	}
+	return s, nil
+}

@@ -19,8 +19,8 @@ type Credits interface {
 	// and comes back flagged over_limit.
 	CreateCredit(ctx context.Context, c Caller, in wire.Credit) (stored wire.Credit, created bool, err error)
 	// ListCredits pages through the transfers that member (everyone if
-	// "") gave or received, in the order the circle accepted them, each
-	// with its flags.
+	// "") gave or received, in the order the mutual-credit view judges
+	// them (by "at", then id, then author), each with its flags.
 	ListCredits(ctx context.Context, c Caller, member string, limit int, cursor string) (wire.CreditList, error)
 }
 

@@ -1,9 +1,12 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/automerge/automerge-go"
 
@@ -79,7 +82,12 @@ func (cr *credits) CreateCredit(ctx context.Context, c mobileapi.Caller, in wire
 }
 
 // ListCredits pages through the transfers a member gave or received (or
-// all), in the order they were accepted, with the view's flags.
+// all), with the view's flags, in the order the view judges them: by
+// "at", then id, then author. That order is the same on every replica and
+// after every restart (the index's acceptance order is not: it is rebuilt
+// segment by segment). The cursor is the last transfer's sort key; a
+// transfer synced later with an earlier "at" appears before it, so on a
+// page already read.
 func (cr *credits) ListCredits(ctx context.Context, c mobileapi.Caller, member string, limit int, cursor string) (wire.CreditList, error) {
 	s := (*Server)(cr)
 	if member != "" {
@@ -87,24 +95,67 @@ func (cr *credits) ListCredits(ctx context.Context, c mobileapi.Caller, member s
 			return wire.CreditList{}, mobileapi.Errorf(wire.CodeNotFound, "no member %q in this circle", member)
 		}
 	}
-	items, next, err := s.index.CreditPage(member, cursor, limit)
-	if err != nil {
-		return wire.CreditList{}, mobileapi.Errorf(wire.CodeInvalidRequest, "query parameter \"cursor\" must be a next_cursor from an earlier page")
+	var after creditKey
+	if cursor != "" {
+		var ok bool
+		if after, ok = parseCreditKey(cursor); !ok {
+			return wire.CreditList{}, mobileapi.Errorf(wire.CodeInvalidRequest, "query parameter \"cursor\" must be a next_cursor from an earlier page")
+		}
 	}
 	view := s.creditView()
-	judged := make(map[string]crdt.CreditTransfer, len(view.Transfers))
-	for _, t := range view.Transfers {
-		judged[t.From+"\x00"+t.ID] = t
+	out := wire.CreditList{Credits: []wire.Credit{}, Limit: s.creditLimit()}
+	// The transfers are sorted by their keys: find the first after the
+	// cursor, then filter.
+	start := 0
+	if cursor != "" {
+		start = sort.Search(len(view.Transfers), func(i int) bool { return keyOf(view.Transfers[i]).compare(after) > 0 })
 	}
-	out := wire.CreditList{Credits: make([]wire.Credit, len(items)), NextCursor: next, Limit: s.creditLimit()}
-	for i, it := range items {
-		t, ok := judged[it.Member+"\x00"+it.Credit.ID]
-		if !ok {
-			t = crdt.CreditTransfer{Credit: it.Credit, From: it.Member}
+	var last creditKey
+	for _, t := range view.Transfers[start:] {
+		if member != "" && t.From != member && t.To != member {
+			continue
 		}
-		out.Credits[i] = creditToWire(t)
+		if len(out.Credits) == limit {
+			out.NextCursor = last.String()
+			break
+		}
+		out.Credits = append(out.Credits, creditToWire(t))
+		last = keyOf(t)
 	}
 	return out, nil
+}
+
+// creditKey is a transfer's place in the view's order, and the cursor of
+// GET /v1/credits: "<at in Unix nanoseconds>~<id>~<author>" ("~" is in no
+// id).
+type creditKey struct {
+	at     int64
+	id     string
+	author string
+}
+
+func keyOf(t crdt.CreditTransfer) creditKey {
+	return creditKey{at: t.At.UnixNano(), id: t.ID, author: t.From}
+}
+
+func (k creditKey) compare(o creditKey) int {
+	return cmp.Or(cmp.Compare(k.at, o.at), strings.Compare(k.id, o.id), strings.Compare(k.author, o.author))
+}
+
+func (k creditKey) String() string {
+	return strconv.FormatInt(k.at, 10) + "~" + k.id + "~" + k.author
+}
+
+func parseCreditKey(s string) (creditKey, bool) {
+	parts := strings.Split(s, "~")
+	if len(parts) != 3 || parts[1] == "" || parts[2] == "" {
+		return creditKey{}, false
+	}
+	at, err := strconv.ParseInt(parts[0], 10, 64)
+	if err != nil {
+		return creditKey{}, false
+	}
+	return creditKey{at: at, id: parts[1], author: parts[2]}, true
 }
 
 func creditToWire(t crdt.CreditTransfer) wire.Credit {

@@ -108,35 +108,6 @@ func (ix *Index) CreditsByAuthor() map[string][]crdt.Credit {
 	return out
 }
 
-// CreditPage returns up to limit credits after cursor (a Seq, "" for the
-// start) that member gave or received (everybody's if member is ""), and
-// the cursor of the next page ("" at the end).
-func (ix *Index) CreditPage(member, cursor string, limit int) ([]IndexedCredit, string, error) {
-	var after uint64
-	if cursor != "" {
-		n, err := strconv.ParseUint(cursor, 10, 64)
-		if err != nil {
-			return nil, "", fmt.Errorf("bad cursor %q", cursor)
-		}
-		after = n
-	}
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	var out []IndexedCredit
-	// Credits are few next to entries; a scan from the cursor is enough.
-	for i := min(after, uint64(len(ix.credits))); i < uint64(len(ix.credits)); i++ {
-		it := ix.credits[i]
-		if member != "" && it.Member != member && it.Credit.To != member {
-			continue
-		}
-		if len(out) == limit {
-			return out, strconv.FormatUint(out[len(out)-1].Seq, 10), nil
-		}
-		out = append(out, *it)
-	}
-	return out, "", nil
-}
-
 // Entry looks an entry up by id.
 func (ix *Index) Entry(id string) (Indexed, bool) {
 	ix.mu.RLock()

@@ -213,14 +213,18 @@ func balancesCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 		}
 		names := map[string]string{}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "MEMBER\tGIVEN\tRECEIVED\tBALANCE\tLAST ACTIVE\t")
+		fmt.Fprintln(tw, "MEMBER\tGIVEN\tRECEIVED\tBALANCE\tLAST ACTIVE\tCREDIT\tLIMIT\t")
 		for _, m := range b.Members {
 			names[m.MemberID] = nameOr(m.Name, m.MemberID)
 			last := "never"
 			if m.LastActive != nil {
 				last = m.LastActive.Local().Format("2006-01-02")
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", names[m.MemberID], num(m.Given), num(m.Received), num(m.Balance), last)
+			credit := num(m.CreditBalance) + "h"
+			if m.CreditOverLimit {
+				credit = "(over limit) " + credit
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t-%sh\t\n", names[m.MemberID], num(m.Given), num(m.Received), num(m.Balance), last, credit, num(m.CreditLimit))
 		}
 		if err := tw.Flush(); err != nil {
 			return err

@@ -102,6 +102,8 @@ type Services struct {
 	Readiness Readiness
 	Credits   Credits
 	Scorecard Scorecards
+	// Governance takes proposals and votes (mobile-api/governance.go).
+	Governance Governance
 }
 
 // Options configure the HTTP API.
@@ -176,6 +178,7 @@ func New(svc Services, opts Options) *echo.Echo {
 	a.registerResetRoutes(authed)
 	a.registerCreditRoutes(authed)
 	a.registerScorecardRoutes(authed)
+	a.registerGovernanceRoutes(authed)
 	a.registerNotBuiltRoutes(authed)
 	return e
 }
@@ -315,12 +318,6 @@ func (a *api) registerNotBuiltRoutes(g *echo.Group) {
 	}
 	for _, r := range []struct{ method, path, what string }{
 		{http.MethodGet, "/repo", "sync over WebSocket (automerge-repo protocol)"},
-		{http.MethodPost, "/proposals", "governance (proposals and votes)"},
-		{http.MethodGet, "/proposals", "governance (proposals and votes)"},
-		{http.MethodGet, "/proposals/:id", "governance (proposals and votes)"},
-		{http.MethodPost, "/proposals/:id/votes", "governance (proposals and votes)"},
-		{http.MethodGet, "/roles", "rotating roles"},
-		{http.MethodGet, "/mandates", "delegate mandates"},
 	} {
 		g.Add(r.method, r.path, notBuilt(r.what))
 	}

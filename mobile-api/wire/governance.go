@@ -1,0 +1,97 @@
+package wire
+
+import "time"
+
+// ProposalRequest is the body of POST /v1/proposals. Payload values are
+// strings, numbers or booleans; what a kind needs is in API.md.
+type ProposalRequest struct {
+	ID      string         `json:"id"`
+	Kind    string         `json:"kind"`
+	Title   string         `json:"title"`
+	Body    string         `json:"body,omitempty"`
+	Payload map[string]any `json:"payload"`
+}
+
+// VoteRequest is the body of POST /v1/proposals/{id}/votes.
+type VoteRequest struct {
+	Choice string `json:"choice"` // yes, no, object or abstain
+	Reason string `json:"reason,omitempty"`
+}
+
+// ProposalVote is one member's counted vote.
+type ProposalVote struct {
+	Choice string    `json:"choice"`
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// Tally counts a proposal's votes among the active members and says how
+// many voters its quorum needs.
+type Tally struct {
+	Yes      int `json:"yes"`
+	No       int `json:"no"`
+	Object   int `json:"object"`
+	Abstain  int `json:"abstain"`
+	Eligible int `json:"eligible"`
+	Needed   int `json:"needed"`
+}
+
+// Proposal is a proposal with its votes and outcome. Status is open,
+// passed or rejected; Reason says why it was decided so; Applied is true
+// once a passed proposal has taken effect.
+type Proposal struct {
+	ID        string                  `json:"id"`
+	Kind      string                  `json:"kind"`
+	Title     string                  `json:"title"`
+	Body      string                  `json:"body"`
+	Payload   map[string]any          `json:"payload"`
+	Author    string                  `json:"author"`
+	OpenedAt  time.Time               `json:"opened_at"`
+	ClosesAt  time.Time               `json:"closes_at"`
+	Status    string                  `json:"status"`
+	Votes     map[string]ProposalVote `json:"votes"`
+	Tally     Tally                   `json:"tally"`
+	DecidedAt *time.Time              `json:"decided_at,omitempty"`
+	Reason    string                  `json:"reason,omitempty"`
+	Applied   bool                    `json:"applied"`
+}
+
+// ProposalList answers GET /v1/proposals.
+type ProposalList struct {
+	Proposals []Proposal `json:"proposals"`
+}
+
+// Role is a rotating role (GET /v1/roles). Term is a Go duration.
+type Role struct {
+	ID          string     `json:"id"`
+	Name        string     `json:"name"`
+	Purpose     string     `json:"purpose"`
+	Term        string     `json:"term"`
+	TermLimit   int        `json:"term_limit"`
+	Holder      string     `json:"holder"` // member id, "" when vacant
+	TermStart   *time.Time `json:"term_start"`
+	TermEnd     *time.Time `json:"term_end"`
+	TermsServed int        `json:"terms_served"`
+}
+
+// RoleList answers GET /v1/roles.
+type RoleList struct {
+	Roles []Role `json:"roles"`
+}
+
+// Mandate is a delegate's single-issue mandate (GET /v1/mandates). Status
+// is active, recalled, revoked (by a hard reset) or expired.
+type Mandate struct {
+	ID        string    `json:"id"`
+	Member    string    `json:"member"`
+	Issue     string    `json:"issue"`
+	Scope     string    `json:"scope"`
+	Deadline  time.Time `json:"deadline"`
+	GrantedAt time.Time `json:"granted_at"`
+	Status    string    `json:"status"`
+}
+
+// MandateList answers GET /v1/mandates.
+type MandateList struct {
+	Mandates []Mandate `json:"mandates"`
+}

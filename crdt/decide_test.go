@@ -289,8 +289,8 @@ func TestProposalStates(t *testing.T) {
 	if err := crdt.AddPendingVote(doc, p3, "carol", crdt.CastVote{Choice: "object", At: now}); err != nil {
 		t.Fatal(err)
 	}
-	if err := crdt.AddPendingVote(doc, p3, "carol", crdt.CastVote{Choice: "yes", At: now}); err != nil {
-		t.Fatal(err)
+	if err := crdt.AddPendingVote(doc, p3, "carol", crdt.CastVote{Choice: "yes", At: now}); !errors.Is(err, crdt.ErrVoted) {
+		t.Errorf("AddPendingVote(second) = %v, want ErrVoted", err)
 	}
 	doc = mustReload(t, doc)
 	pending, err := crdt.TakePendingVotes(doc, p3)

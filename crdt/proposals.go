@@ -196,7 +196,8 @@ func MarkApplied(doc *automerge.Doc, id string) error {
 }
 
 // AddPendingVote keeps a vote on a proposal the governance document does
-// not hold yet, until it opens. It does not commit.
+// not hold yet, until it opens. It does not commit. It returns ErrVoted if
+// the member already has a vote waiting on it (the first one is kept).
 func AddPendingVote(doc *automerge.Doc, id, member string, v CastVote) error {
 	if err := (Vote{Proposal: id, Choice: v.Choice, Reason: v.Reason, At: v.At}).Validate(); err != nil {
 		return err
@@ -220,8 +221,10 @@ func AddPendingVote(doc *automerge.Doc, id, member string, v CastVote) error {
 			return err
 		}
 	}
-	if old, err := pv.Map().Get(member); err != nil || !old.IsVoid() {
-		return err // the first vote a member cast is the one kept
+	if old, err := pv.Map().Get(member); err != nil {
+		return err
+	} else if !old.IsVoid() {
+		return fmt.Errorf("pending vote on %s by %s: %w", id, member, ErrVoted) // the first one is kept
 	}
 	m := automerge.NewMap()
 	if err := pv.Map().Set(member, m); err != nil {

@@ -292,15 +292,23 @@ func (p *policy) Accept(doc string, d *automerge.Doc, applied []engine.Change) (
 		}
 		rec := ledgerRecord{Member: info.Member}
 		for _, a := range added {
-			if a.Container != "resets" {
-				continue
-			}
-			st, ok, err := crdt.LookupResetStatement(d, a.Key)
-			if err == nil && ok {
-				rec.Resets = append(rec.Resets, st)
+			switch a.Container {
+			case "resets":
+				st, ok, err := crdt.LookupResetStatement(d, a.Key)
+				if err == nil && ok {
+					rec.Resets = append(rec.Resets, st)
+				}
+			case "proposals": // checkBallots validated them
+				if p, ok, err := crdt.LookupProposal(d, a.Key); err == nil && ok {
+					rec.Proposals = append(rec.Proposals, p)
+				}
+			case "votes":
+				if v, ok, err := crdt.LookupVote(d, a.Key); err == nil && ok {
+					rec.Votes = append(rec.Votes, v)
+				}
 			}
 		}
-		if len(rec.Resets) == 0 {
+		if len(rec.Resets)+len(rec.Proposals)+len(rec.Votes) == 0 {
 			return nil, nil
 		}
 		return mustJSON(rec), nil

@@ -18,6 +18,10 @@ type ledgerRecord struct {
 	Credits []crdt.Credit `json:"c,omitempty"`
 	// Resets are reset statements that arrived in a ballots document.
 	Resets []string `json:"r,omitempty"`
+	// Proposals and Votes arrived in a ballots document
+	// (server/governance.go counts them).
+	Proposals []crdt.Proposal `json:"p,omitempty"`
+	Votes     []crdt.Vote     `json:"v,omitempty"`
 }
 
 // Indexed is one entry as the index holds it.
@@ -188,7 +192,8 @@ func (ix *Index) ByMember() map[string][]crdt.Entry {
 }
 
 // committed is the engine's Committed callback: it indexes stored records
-// and counts reset statements that came inside ballots documents.
+// and counts reset statements, proposals and votes that came inside
+// ballots documents.
 func (s *Server) committed(doc string, records [][]byte) {
 	for _, r := range records {
 		rec, err := s.indexRecord(doc, r)
@@ -199,12 +204,16 @@ func (s *Server) committed(doc string, records [][]byte) {
 		if len(rec.Resets) > 0 {
 			s.resubmitResets(rec.Resets)
 		}
+		if len(rec.Proposals)+len(rec.Votes) > 0 {
+			s.countBallots(ballotItems{Member: rec.Member, Proposals: rec.Proposals, Votes: rec.Votes})
+		}
 	}
 	s.maybeRotateSegment(doc)
 }
 
 // replay feeds the index from the store at start, and keeps the reset
-// statements it meets for recountResets.
+// statements it meets for recountResets and the proposals and votes for
+// recountBallots.
 func (s *Server) replay(doc string, records [][]byte) error {
 	for _, r := range records {
 		rec, err := s.indexRecord(doc, r)
@@ -212,6 +221,9 @@ func (s *Server) replay(doc string, records [][]byte) error {
 			return fmt.Errorf("doc %s: %w", doc, err)
 		}
 		s.replayedResets = append(s.replayedResets, rec.Resets...)
+		if len(rec.Proposals)+len(rec.Votes) > 0 {
+			s.replayedBallots = append(s.replayedBallots, ballotItems{Member: rec.Member, Proposals: rec.Proposals, Votes: rec.Votes})
+		}
 	}
 	return nil
 }

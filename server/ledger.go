@@ -97,7 +97,7 @@ func (l *ledger) ListEntries(ctx context.Context, c mobileapi.Caller, member str
 func (l *ledger) Balances(ctx context.Context, c mobileapi.Caller) (wire.Balances, error) {
 	s := (*Server)(l)
 	now := s.now()
-	silent := s.pol.Duration("signals.silent_after")
+	silent := s.policies().Duration("signals.silent_after")
 	names := map[string]string{}
 	var ids []string
 	s.mu.RLock()
@@ -135,7 +135,9 @@ func (s *Server) loadPolicies(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read charter: %w", err)
 	}
-	s.pol = ch.Policies
+	s.mu.Lock()
+	s.pol = ch.Policies // replaced, never changed in place: see policies()
+	s.mu.Unlock()
 	return nil
 }
 
@@ -169,7 +171,7 @@ func (s *Server) segmentBound() int {
 	if s.cfg.SegmentItems > 0 {
 		return s.cfg.SegmentItems
 	}
-	return s.pol.Int("ledger.segment_changes")
+	return s.policies().Int("ledger.segment_changes")
 }
 
 func (s *Server) rotateSegment(ctx context.Context, member, current string) error {

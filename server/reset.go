@@ -67,7 +67,7 @@ func (s *Server) countResets(ctx context.Context, sig *crdt.ResetSignature, stri
 		if err != nil {
 			return nil, err
 		}
-		out.Epoch, out.Needed = int64(epoch), s.pol.Int("reset.quorum")
+		out.Epoch, out.Needed = int64(epoch), s.policies().Int("reset.quorum")
 		if sig != nil {
 			if sig.Epoch == int64(epoch)-1 {
 				if past, err := crdt.ReadResets(d); err == nil && len(past) > 0 && past[len(past)-1].Epoch == sig.Epoch {
@@ -75,7 +75,7 @@ func (s *Server) countResets(ctx context.Context, sig *crdt.ResetSignature, stri
 					return nil, errAlreadyReset
 				}
 			}
-			if err := crdt.CheckReset(*sig, int64(epoch), roster, s.pol, now); err != nil && (strict || sig.Epoch != int64(epoch)) {
+			if err := crdt.CheckReset(*sig, int64(epoch), roster, s.policies(), now); err != nil && (strict || sig.Epoch != int64(epoch)) {
 				return nil, err
 			}
 			if err := crdt.AddResetStatement(d, *sig); err != nil {
@@ -95,7 +95,7 @@ func (s *Server) countResets(ctx context.Context, sig *crdt.ResetSignature, stri
 				sigs = append(sigs, p)
 			}
 		}
-		counted, quorum := crdt.CountReset(sigs, int64(epoch), roster, s.pol, now)
+		counted, quorum := crdt.CountReset(sigs, int64(epoch), roster, s.policies(), now)
 		out.Signatures, out.Needed = len(counted), quorum
 		if len(counted) < quorum {
 			if sig == nil {
@@ -229,8 +229,8 @@ func (rs *resets) Status(ctx context.Context, c mobileapi.Caller) (wire.Resets, 
 		if err != nil {
 			return err
 		}
-		out.Epoch, out.Needed = int64(epoch), s.pol.Int("reset.quorum")
-		out.Window = s.pol.Duration("reset.window").String()
+		out.Epoch, out.Needed = int64(epoch), s.policies().Int("reset.quorum")
+		out.Window = s.policies().Duration("reset.window").String()
 		pending, err := crdt.PendingResetStatements(d)
 		if err != nil {
 			return err
@@ -243,12 +243,12 @@ func (rs *resets) Status(ctx context.Context, c mobileapi.Caller) (wire.Resets, 
 			}
 			sigs = append(sigs, sig)
 			p := wire.ResetSignature{JTI: sig.JTI, Member: sig.Member, Device: sig.Device, Reason: sig.Reason, IssuedAt: sig.IssuedAt, Counts: true}
-			if err := crdt.CheckReset(sig, int64(epoch), roster, s.pol, now); err != nil {
+			if err := crdt.CheckReset(sig, int64(epoch), roster, s.policies(), now); err != nil {
 				p.Counts, p.Problem = false, err.Error()
 			}
 			out.Pending = append(out.Pending, p)
 		}
-		counted, _ := crdt.CountReset(sigs, int64(epoch), roster, s.pol, now)
+		counted, _ := crdt.CountReset(sigs, int64(epoch), roster, s.policies(), now)
 		out.Signatures = len(counted)
 		past, err := crdt.ReadResets(d)
 		if err != nil {
@@ -309,13 +309,14 @@ func (s *Server) recountResets(ctx context.Context) error {
 	return nil
 }
 
-// Tick runs the clock-driven work of the circle once: for now, counting
-// the pending reset signatures again, since a signature can start to count
-// when its member passes reset.min_membership. The server calls it every
+// Tick runs the clock-driven work of the circle once: counting the
+// pending reset signatures again, since a signature can start to count
+// when its member passes reset.min_membership; deciding the proposals
+// whose period ended (server/governance.go). The server calls it every
 // TickEvery; tests call it after moving the clock.
 func (s *Server) Tick(ctx context.Context) error {
 	_, err := s.countResets(ctx, nil, false)
-	return err
+	return errors.Join(err, s.tickProposals(ctx))
 }
 
 // tickLoop calls Tick until the server closes.

@@ -109,6 +109,11 @@ type Server struct {
 	// index; those of the current epoch are counted again after start, in
 	// case the server stopped before counting them.
 	replayedResets []string
+	// gov serializes deciding proposals and carrying them out
+	// (server/governance.go); replayedBallots are the proposals and votes
+	// met while rebuilding the index, counted again after start.
+	gov             sync.Mutex
+	replayedBallots []ballotItems
 
 	httpSrv *http.Server
 	ln      net.Listener
@@ -171,6 +176,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.recountResets(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.recountBallots(ctx); err != nil {
+		return nil, err
+	}
 
 	if err := s.serveHTTP(); err != nil {
 		return nil, err
@@ -225,6 +233,8 @@ func (s *Server) serveHTTP() error {
 		Readiness: s,
 		Credits:   (*credits)(s),
 		Scorecard: (*scorecard)(s),
+		// Governance: proposals, votes, roles, mandates.
+		Governance: (*governance)(s),
 	}, mobileapi.Options{Logger: s.cfg.Logger, Gatherer: s.reg})
 	s.httpSrv = &http.Server{
 		Handler:           e,

@@ -1,0 +1,825 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/circles-coop/circles/crdt"
+	mobileapi "github.com/circles-coop/circles/mobile-api"
+	"github.com/circles-coop/circles/mobile-api/wire"
+)
+
+// Event types of proposals (GET /v1/events).
+const (
+	EventProposalOpened  = "proposal.opened"
+	EventProposalDecided = "proposal.decided"
+)
+
+// Proposals and votes (API.md "Governance") arrive by REST or inside
+// members' ballots documents; both end in openProposal and castVote. The
+// governance document holds every proposal with its votes and outcome
+// (crdt/proposals.go); the rule that decides is crdt.Decide.
+//
+// One proposal is handled at a time (s.gov): deciding one and carrying out
+// its effect touch several documents — governance, then the roster or the
+// charter, then the audit log — each under its own lock, never two at
+// once. The steps are ordered so a crash in between loses nothing: the
+// vote is stored before the decision, the decision ("passed") before the
+// effect, and "applied" only after it; Tick and the start of the server
+// finish what was left (a passed proposal not yet applied is applied
+// again, which every effect detects and skips if it had already happened).
+
+// proposalStep is what one update of the governance document did to a
+// proposal.
+type proposalStep struct {
+	st       crdt.ProposalState // after the update
+	found    bool
+	opened   bool   // this update opened it
+	existed  bool   // an identical proposal was already there
+	refusal  error  // why the submission was not recorded; nil if it was
+	rejected bool   // this update rejected it
+	pass     bool   // crdt.Decide says it passes; passProposal checks its effect
+	wrote    bool   // the update changed the document
+	reason   string // crdt.Decide's reason
+	tally    crdt.Tally
+}
+
+// stepProposal runs fn on the governance document, then decides proposal
+// id if its outcome is settled: a rejection is written at once, a pass is
+// left to passProposal, which checks that its effect can be carried out
+// first. fn reports refusals in step.refusal and returns nil, so that a
+// refused submission still lets a due decision be made. The caller holds
+// s.gov.
+//
+// fn sets step.wrote when it changes the document: automerge refuses an
+// empty commit, so an update that writes nothing must not commit.
+func (s *Server) stepProposal(ctx context.Context, id string, fn func(d *automerge.Doc, now time.Time, step *proposalStep) error) (proposalStep, error) {
+	now := s.now()
+	active := s.activeMemberIDs(now)
+	pol := s.policies()
+	var step proposalStep
+	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
+		step = proposalStep{}
+		if fn != nil {
+			if err := fn(d, now, &step); err != nil {
+				return nil, err
+			}
+		}
+		st, ok, err := crdt.LookupProposalState(d, id)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			if !step.wrote {
+				return nil, errNoChange
+			}
+			return nil, nil
+		}
+		step.found = true
+		if st.Status == crdt.ProposalOpen {
+			dec := crdt.Decide(st.Choices(), active, pol, !now.Before(st.ClosesAt))
+			step.tally = dec.Tally
+			switch dec.Status {
+			case crdt.ProposalRejected:
+				if err := crdt.DecideProposal(d, id, dec.Status, dec.Reason, now); err != nil {
+					return nil, err
+				}
+				st.Status, st.Reason, st.DecidedAt = dec.Status, dec.Reason, &now
+				step.rejected, step.wrote = true, true
+			case crdt.ProposalPassed:
+				step.pass, step.reason = true, dec.Reason
+			}
+		}
+		step.st = st
+		if !step.wrote {
+			return nil, errNoChange
+		}
+		return nil, nil
+	})
+	if errors.Is(err, errNoChange) {
+		err = nil
+	}
+	return step, err
+}
+
+// errNoChange ends an update of the governance document that has nothing
+// to write.
+var errNoChange = errors.New("nothing to write")
+
+// finishStep tells what a step did (audit log, events) and, when the
+// proposal passes, carries it out. It returns the proposal as it stands
+// after. The caller holds s.gov.
+func (s *Server) finishStep(ctx context.Context, step proposalStep) crdt.ProposalState {
+	ctx = context.WithoutCancel(ctx)
+	st := step.st
+	if step.opened {
+		if err := s.appendAudit(ctx, crdt.AuditProposalOpened, map[string]any{
+			"id": st.ID, "kind": st.Kind, "title": st.Title, "author": st.Author, "payload": payloadOf(st.Payload),
+			"opened_at": st.OpenedAt, "closes_at": st.ClosesAt,
+		}); err != nil {
+			s.log.Error("proposal: audit entry", "proposal", st.ID, "err", err)
+		}
+		s.events.Publish(EventProposalOpened, map[string]any{"id": st.ID, "kind": st.Kind, "title": st.Title, "author": st.Author, "closes_at": st.ClosesAt})
+	}
+	switch {
+	case step.rejected:
+		s.decided(ctx, st, step.tally)
+	case step.pass:
+		next, err := s.passProposal(ctx, st, step.reason, step.tally)
+		if err != nil {
+			// Left open: the next Tick decides it again.
+			s.log.Error("proposal: pass", "proposal", st.ID, "err", err)
+			return st
+		}
+		st = next
+	}
+	return st
+}
+
+// passProposal decides for a proposal that crdt.Decide passes: if its
+// effect can be carried out it is marked passed and carried out at once,
+// otherwise it is rejected with the reason. The caller holds s.gov.
+func (s *Server) passProposal(ctx context.Context, st crdt.ProposalState, reason string, tally crdt.Tally) (crdt.ProposalState, error) {
+	at := s.now()
+	eff, err := s.planEffect(ctx, st.Proposal, at, false)
+	status := crdt.ProposalPassed
+	var re *crdt.RuleError
+	switch {
+	case errors.As(err, &re):
+		status, reason = crdt.ProposalRejected, "passed the vote but cannot take effect: "+re.Message
+	case err != nil:
+		return st, err
+	}
+	err = s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
+		return nil, crdt.DecideProposal(d, st.ID, status, reason, at)
+	})
+	if err != nil {
+		return st, err
+	}
+	st.Status, st.Reason, st.DecidedAt = status, reason, &at
+	s.decided(ctx, st, tally)
+	if status == crdt.ProposalPassed {
+		if err := s.applyEffect(ctx, st, eff); err != nil {
+			s.log.Error("proposal: carry out", "proposal", st.ID, "err", err) // Tick tries again
+		} else {
+			st.Applied = true
+		}
+	}
+	return st, nil
+}
+
+// decided writes the audit entry of a decision and tells everyone.
+func (s *Server) decided(ctx context.Context, st crdt.ProposalState, tally crdt.Tally) {
+	votes := make(map[string]string, len(st.Votes))
+	for m, v := range st.Votes {
+		votes[m] = v.Choice
+	}
+	if err := s.appendAudit(ctx, crdt.AuditProposalDecided, map[string]any{
+		"id": st.ID, "kind": st.Kind, "title": st.Title, "status": st.Status, "reason": st.Reason,
+		"votes": votes, "tally": tally,
+	}); err != nil {
+		s.log.Error("proposal: audit entry", "proposal", st.ID, "err", err)
+	}
+	s.log.Info("proposal decided", "proposal", st.ID, "kind", st.Kind, "status", st.Status, "reason", st.Reason)
+	s.events.Publish(EventProposalDecided, map[string]any{"id": st.ID, "kind": st.Kind, "title": st.Title, "status": st.Status, "reason": st.Reason})
+}
+
+// effect is what a passed proposal changes: one write into the roster or
+// the charter, and its audit entry.
+type effect struct {
+	doc   crdt.Kind // the document written; "" for none
+	write func(d *automerge.Doc) error
+	audit string
+	data  map[string]any
+	done  bool // already carried out (found when finishing after a crash)
+}
+
+// planEffect works out the effect of proposal p decided at at, against the
+// roster and charter as they are now. A *crdt.RuleError says the effect
+// cannot be carried out (the proposal is then rejected with its message).
+// recovering is set when finishing a proposal that was already marked
+// passed: an effect that has already happened is then reported done.
+func (s *Server) planEffect(ctx context.Context, p crdt.Proposal, at time.Time, recovering bool) (effect, error) {
+	str := func(k string) string { v, _ := p.Payload[k].(string); return v }
+	pol := s.policies()
+	maxTerms := pol.Int("role.term_limit")
+	switch p.Kind {
+	case "role.create", "role.assign", "mandate.grant", "mandate.recall", "member.remove":
+		r, err := s.readRoster(ctx)
+		if err != nil {
+			return effect{}, err
+		}
+		return planRosterEffect(r, p, str, at, maxTerms, recovering)
+	case "policy.set", "charter.ratify":
+		ch, err := s.readCharter(ctx)
+		if err != nil {
+			return effect{}, err
+		}
+		eff := effect{doc: crdt.KindCharter}
+		if p.Kind == "policy.set" {
+			name, value := str("name"), strings.TrimSpace(str("value"))
+			old := ch.Policies[name]
+			if err := ch.Policies.Set(name, value); err != nil {
+				return effect{}, err
+			}
+			eff.done = recovering && old == value
+			eff.audit, eff.data = crdt.AuditPolicySet, map[string]any{"proposal": p.ID, "name": name, "value": value, "previous": old}
+		} else {
+			if recovering && ch.RatifiedAt != nil && !ch.RatifiedAt.Before(at.Truncate(time.Second)) {
+				return effect{done: true}, nil
+			}
+			var draft crdt.CharterDraftText
+			err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindCharterDraft]), func(d *automerge.Doc) error {
+				var err error
+				draft, err = crdt.ReadCharterDraft(d)
+				return err
+			})
+			if err != nil {
+				return effect{}, fmt.Errorf("read charter draft: %w", err)
+			}
+			if ch, err = crdt.RatifyDraft(ch, draft, at); err != nil {
+				return effect{}, err
+			}
+			eff.audit, eff.data = crdt.AuditCharterRatified, map[string]any{
+				"proposal": p.ID, "version": ch.Version, "ratified_at": ch.RatifiedAt, "expires_at": ch.ExpiresAt,
+				"principles": len(ch.Principles), "text_chars": len([]rune(ch.Text)),
+			}
+		}
+		eff.write = func(d *automerge.Doc) error { return crdt.PutCharter(d, ch) }
+		return eff, nil
+	case "role.draw":
+		return effect{}, &crdt.RuleError{Rule: crdt.RuleGovernance, Message: "random draws are not built yet in this version of circled"}
+	}
+	return effect{}, &crdt.RuleError{Rule: crdt.RuleGovernance, Message: fmt.Sprintf("unknown proposal kind %q", p.Kind)}
+}
+
+// planRosterEffect plans the effects written into the roster.
+func planRosterEffect(r *crdt.Roster, p crdt.Proposal, str func(string) string, at time.Time, maxTerms int, recovering bool) (effect, error) {
+	fail := func(format string, args ...any) (effect, error) {
+		return effect{}, &crdt.RuleError{Rule: crdt.RuleGovernance, Message: fmt.Sprintf(format, args...)}
+	}
+	activeMember := func(id string) (*crdt.Member, error) {
+		m, ok := r.Members[id]
+		if !ok || !m.ActiveAt(at) {
+			_, err := fail("%s is not an active member of the circle", id)
+			return nil, err
+		}
+		return m, nil
+	}
+	eff := effect{doc: crdt.KindRoster}
+	switch p.Kind {
+	case "role.create":
+		if _, ok := r.Roles[p.ID]; ok {
+			return effect{done: true}, nil
+		}
+		role, err := crdt.NewRole(p, maxTerms)
+		if err != nil {
+			return effect{}, err
+		}
+		for _, other := range r.Roles {
+			if strings.EqualFold(other.Name, role.Name) {
+				return fail("a role named %q already exists", other.Name)
+			}
+		}
+		eff.write = func(d *automerge.Doc) error { return crdt.PutRole(d, role) }
+		eff.audit, eff.data = crdt.AuditRoleCreated, map[string]any{
+			"proposal": p.ID, "role": role.ID, "name": role.Name, "purpose": role.Purpose, "term": role.Term.String(), "term_limit": role.TermLimit,
+		}
+	case "role.assign":
+		role, ok := crdt.FindRole(r.Roles, str("role"))
+		if !ok {
+			return fail("there is no role %q", str("role"))
+		}
+		member := str("member")
+		if recovering && role.Holder == member && role.TermStart != nil && !role.TermStart.Before(at.Truncate(time.Second)) {
+			return effect{done: true}, nil
+		}
+		if _, err := activeMember(member); err != nil {
+			return effect{}, err
+		}
+		assigned, err := crdt.AssignRole(*role, member, at, maxTerms)
+		if err != nil {
+			return effect{}, err
+		}
+		eff.write = func(d *automerge.Doc) error { return crdt.PutRole(d, &assigned) }
+		eff.audit, eff.data = crdt.AuditRoleAssigned, map[string]any{
+			"proposal": p.ID, "role": role.ID, "name": role.Name, "member": member, "previous_holder": role.Holder,
+			"term_start": assigned.TermStart, "term_end": assigned.TermEnd, "terms_served": assigned.TermsServed,
+		}
+	case "mandate.grant":
+		if _, ok := r.Mandates[p.ID]; ok {
+			return effect{done: true}, nil
+		}
+		if _, err := activeMember(str("member")); err != nil {
+			return effect{}, err
+		}
+		m, err := crdt.NewMandate(p, at)
+		if err != nil {
+			return effect{}, err
+		}
+		eff.write = func(d *automerge.Doc) error { return crdt.PutMandate(d, m) }
+		eff.audit, eff.data = crdt.AuditMandateGranted, map[string]any{
+			"proposal": p.ID, "mandate": m.ID, "member": m.Member, "issue": m.Issue, "scope": m.Scope, "deadline": m.Deadline,
+		}
+	case "mandate.recall":
+		m, ok := r.Mandates[str("mandate")]
+		if !ok {
+			return fail("there is no mandate %q", str("mandate"))
+		}
+		if status := m.StatusAt(at); status != crdt.MandateActive {
+			if recovering {
+				return effect{done: true}, nil
+			}
+			return fail("mandate %s is already %s", m.ID, status)
+		}
+		recalled := *m
+		recalled.Status = crdt.MandateRecalled
+		eff.write = func(d *automerge.Doc) error { return crdt.PutMandate(d, &recalled) }
+		eff.audit, eff.data = crdt.AuditMandateRecalled, map[string]any{"proposal": p.ID, "mandate": m.ID, "member": m.Member, "issue": m.Issue}
+	case "member.remove":
+		m, ok := r.Members[str("member")]
+		if !ok {
+			return fail("there is no member %q", str("member"))
+		}
+		if !m.ActiveAt(at) {
+			if recovering {
+				return effect{done: true}, nil
+			}
+			return fail("%s is no longer a member", m.ID)
+		}
+		removed := *m
+		removedAt := at
+		removed.RemovedAt = &removedAt
+		eff.write = func(d *automerge.Doc) error { return crdt.PutMember(d, &removed) }
+		eff.audit, eff.data = crdt.AuditMemberRemoved, map[string]any{"proposal": p.ID, "member": m.ID, "name": m.Name}
+	}
+	return eff, nil
+}
+
+// applyEffect carries out a passed proposal's effect, writes its audit
+// entry and marks the proposal applied.
+func (s *Server) applyEffect(ctx context.Context, st crdt.ProposalState, eff effect) error {
+	if !eff.done && eff.write != nil {
+		err := s.engine.Update(ctx, string(s.meta.Docs[eff.doc]), func(d *automerge.Doc) ([]byte, error) {
+			return nil, eff.write(d)
+		})
+		if err != nil {
+			return fmt.Errorf("write %s: %w", eff.doc, err)
+		}
+		switch eff.doc {
+		case crdt.KindRoster:
+			if err := s.loadRoster(ctx); err != nil {
+				return fmt.Errorf("reload roster: %w", err)
+			}
+		case crdt.KindCharter:
+			if err := s.loadPolicies(ctx); err != nil {
+				return fmt.Errorf("reload policies: %w", err)
+			}
+		}
+		if err := s.appendAudit(ctx, eff.audit, eff.data); err != nil {
+			s.log.Error("proposal: audit entry of its effect", "proposal", st.ID, "err", err)
+		}
+		s.log.Info("proposal carried out", "proposal", st.ID, "kind", st.Kind, "effect", eff.audit)
+	}
+	return s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
+		return nil, crdt.MarkApplied(d, st.ID)
+	})
+}
+
+// openProposal opens proposal p by author. It returns the proposal as it
+// stands after (decided, if it was settled at once), whether this call
+// opened it, and, as the error, why it was refused: an id already used by
+// another proposal (an identical one is no refusal).
+func (s *Server) openProposal(ctx context.Context, p crdt.Proposal, author string) (crdt.ProposalState, bool, error) {
+	period := s.policies().Duration("proposal.period")
+	s.gov.Lock()
+	defer s.gov.Unlock()
+	step, err := s.stepProposal(ctx, p.ID, func(d *automerge.Doc, now time.Time, step *proposalStep) error {
+		old, ok, err := crdt.LookupProposalState(d, p.ID)
+		if err != nil {
+			return err
+		}
+		if ok {
+			q := p
+			q.At = old.At
+			if old.Author == author && old.Proposal.Same(q) {
+				step.existed = true
+			} else {
+				step.refusal = mobileapi.Errorf(wire.CodeConflict, "proposal %s already exists with other content; make a new id for a new proposal", p.ID)
+			}
+			return nil
+		}
+		st := crdt.ProposalState{Proposal: p, Author: author, OpenedAt: now, ClosesAt: now.Add(period), Status: crdt.ProposalOpen}
+		if err := crdt.OpenProposal(d, st); err != nil {
+			return err
+		}
+		step.opened, step.wrote = true, true
+		// Votes that came before the proposal (from ballots documents
+		// synced first) count now.
+		pending, err := crdt.TakePendingVotes(d, p.ID)
+		if err != nil {
+			return err
+		}
+		for _, m := range slices.Sorted(maps.Keys(pending)) {
+			if err := crdt.AddVote(d, p.ID, m, pending[m]); err != nil && !errors.Is(err, crdt.ErrVoted) {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return crdt.ProposalState{}, false, err
+	}
+	st := s.finishStep(ctx, step)
+	return st, step.opened, step.refusal
+}
+
+// castVote counts member's vote on proposal id. strict (REST) reports an
+// unknown proposal as not found; from a ballots document, a vote on a
+// proposal not opened yet is kept until it opens. It returns the proposal
+// as it stands after and, as the error, why the vote was not counted.
+func (s *Server) castVote(ctx context.Context, id, member string, choice, reason string, strict bool) (crdt.ProposalState, error) {
+	s.gov.Lock()
+	defer s.gov.Unlock()
+	step, err := s.stepProposal(ctx, id, func(d *automerge.Doc, now time.Time, step *proposalStep) error {
+		v := crdt.CastVote{Choice: choice, Reason: reason, At: now}
+		st, ok, err := crdt.LookupProposalState(d, id)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !ok && strict:
+			step.refusal = mobileapi.Errorf(wire.CodeNotFound, "no proposal %s in this circle", id)
+		case !ok:
+			err := crdt.AddPendingVote(d, id, member, v)
+			if errors.Is(err, crdt.ErrVoted) {
+				step.refusal = mobileapi.Errorf(wire.CodeConflict, "you already voted on proposal %s; a vote is final", id)
+				return nil
+			}
+			step.wrote = err == nil
+			return err
+		case st.Status != crdt.ProposalOpen:
+			step.refusal = mobileapi.Errorf(wire.CodeConflict, "proposal %s is already %s; votes are closed", id, st.Status)
+		case !now.Before(st.ClosesAt):
+			step.refusal = mobileapi.Errorf(wire.CodeConflict, "voting on proposal %s closed at %s", id, st.ClosesAt.Format(time.RFC3339))
+		default:
+			err := crdt.AddVote(d, id, member, v)
+			if errors.Is(err, crdt.ErrVoted) {
+				prev := st.Votes[member]
+				step.refusal = mobileapi.Errorf(wire.CodeConflict, "you already voted %s on proposal %s; a vote is final", prev.Choice, id)
+				return nil
+			}
+			step.wrote = err == nil
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return crdt.ProposalState{}, err
+	}
+	return s.finishStep(ctx, step), step.refusal
+}
+
+// ballotItems are the proposals and votes one record of a ballots
+// document carried.
+type ballotItems struct {
+	Member    string
+	Proposals []crdt.Proposal
+	Votes     []crdt.Vote
+}
+
+// countBallots opens, in the background, the proposals and counts the
+// votes that arrived inside a member's ballots document, in that order.
+// A refusal (an id taken by another proposal, a second vote, a vote after
+// the period) is logged: the ballots document keeps what the member wrote.
+func (s *Server) countBallots(items ballotItems) {
+	s.rotating.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for _, p := range items.Proposals {
+			if _, _, err := s.openProposal(ctx, p, items.Member); err != nil {
+				s.log.Info("proposal from a ballots document not opened", "proposal", p.ID, "member", items.Member, "err", err)
+			}
+		}
+		for _, v := range items.Votes {
+			if _, err := s.castVote(ctx, v.Proposal, items.Member, v.Choice, v.Reason, false); err != nil {
+				s.log.Info("vote from a ballots document not counted", "proposal", v.Proposal, "member", items.Member, "err", err)
+			}
+		}
+	})
+}
+
+// recountBallots runs after start: it counts the proposals and votes of
+// ballots documents the governance document does not hold yet (the server
+// may have stopped between storing a ballots change and counting it) and
+// finishes passed proposals whose effect was not carried out.
+func (s *Server) recountBallots(ctx context.Context) error {
+	states, err := s.readProposals(ctx)
+	if err != nil {
+		return err
+	}
+	byID := make(map[string]crdt.ProposalState, len(states))
+	for _, st := range states {
+		byID[st.ID] = st
+	}
+	var todo []ballotItems
+	for _, items := range s.replayedBallots {
+		var left ballotItems
+		left.Member = items.Member
+		for _, p := range items.Proposals {
+			if _, ok := byID[p.ID]; !ok {
+				left.Proposals = append(left.Proposals, p)
+			}
+		}
+		for _, v := range items.Votes {
+			st, ok := byID[v.Proposal]
+			if _, voted := st.Votes[items.Member]; !voted && (!ok || st.Status == crdt.ProposalOpen) {
+				left.Votes = append(left.Votes, v)
+			}
+		}
+		if len(left.Proposals)+len(left.Votes) > 0 {
+			todo = append(todo, left)
+		}
+	}
+	s.replayedBallots = nil
+	s.rotating.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := s.finishApplying(ctx); err != nil {
+			s.log.Error("proposals: finish carrying out", "err", err)
+		}
+		for _, items := range todo {
+			s.countBallots(items)
+		}
+	})
+	return nil
+}
+
+// tickProposals decides the open proposals whose outcome is settled (their
+// period ended, or the members changed) and finishes passed proposals not
+// yet carried out.
+func (s *Server) tickProposals(ctx context.Context) error {
+	states, err := s.readProposals(ctx)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	active := s.activeMemberIDs(now)
+	var errs []error
+	for _, st := range states {
+		if st.Status != crdt.ProposalOpen {
+			continue
+		}
+		if crdt.Decide(st.Choices(), active, s.policies(), !now.Before(st.ClosesAt)).Status == crdt.ProposalOpen {
+			continue // nothing to decide: leave the document alone
+		}
+		s.gov.Lock()
+		step, err := s.stepProposal(ctx, st.ID, nil)
+		if err == nil {
+			s.finishStep(ctx, step)
+		}
+		s.gov.Unlock()
+		errs = append(errs, err)
+	}
+	return errors.Join(append(errs, s.finishApplying(ctx))...)
+}
+
+// finishApplying carries out passed proposals whose effect was not (the
+// server stopped in between, or a write failed).
+func (s *Server) finishApplying(ctx context.Context) error {
+	states, err := s.readProposals(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, st := range states {
+		if st.Status != crdt.ProposalPassed || st.Applied || st.DecidedAt == nil {
+			continue
+		}
+		s.gov.Lock()
+		eff, err := s.planEffect(ctx, st.Proposal, *st.DecidedAt, true)
+		if err == nil {
+			err = s.applyEffect(ctx, st, eff)
+		}
+		s.gov.Unlock()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("proposal %s: %w", st.ID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// readProposals reads every proposal of the governance document.
+func (s *Server) readProposals(ctx context.Context) ([]crdt.ProposalState, error) {
+	var out []crdt.ProposalState
+	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
+		var err error
+		out, err = crdt.ReadProposalStates(d)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read proposals: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Server) readRoster(ctx context.Context) (*crdt.Roster, error) {
+	var r *crdt.Roster
+	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindRoster]), func(d *automerge.Doc) error {
+		var err error
+		r, err = crdt.ReadRoster(d)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read roster: %w", err)
+	}
+	return r, nil
+}
+
+func (s *Server) readCharter(ctx context.Context) (crdt.Charter, error) {
+	var ch crdt.Charter
+	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindCharter]), func(d *automerge.Doc) error {
+		var err error
+		ch, err = crdt.ReadCharter(d)
+		return err
+	})
+	if err != nil {
+		return crdt.Charter{}, fmt.Errorf("read charter: %w", err)
+	}
+	return ch, nil
+}
+
+// activeMemberIDs lists the members active at now: those who may vote.
+func (s *Server) activeMemberIDs(now time.Time) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []string
+	for _, m := range s.roster.Active(now) {
+		out = append(out, m.ID)
+	}
+	return out
+}
+
+// policies returns the charter's policies as last loaded. A passed
+// policy.set or charter.ratify replaces them; the map is never changed in
+// place, so callers may keep it.
+func (s *Server) policies() crdt.Policies {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.pol
+}
+
+func payloadOf(p map[string]any) map[string]any {
+	if p == nil {
+		return map[string]any{}
+	}
+	return p
+}
+
+// governance implements mobileapi.Governance.
+type governance Server
+
+var _ mobileapi.Governance = (*governance)(nil)
+
+// Propose opens a proposal made over REST.
+func (g *governance) Propose(ctx context.Context, c mobileapi.Caller, req wire.ProposalRequest) (wire.Proposal, bool, error) {
+	s := (*Server)(g)
+	p := crdt.Proposal{ID: req.ID, Kind: req.Kind, Title: req.Title, Body: req.Body, Payload: req.Payload, At: s.now()}
+	if p.Payload == nil {
+		p.Payload = map[string]any{}
+	}
+	if err := p.Validate(); err != nil {
+		var re *crdt.RuleError
+		if errors.As(err, &re) {
+			return wire.Proposal{}, false, &mobileapi.Error{Code: wire.CodeInvalidRequest, Message: re.Message, Err: err}
+		}
+		return wire.Proposal{}, false, err
+	}
+	if p.Kind == "role.draw" {
+		return wire.Proposal{}, false, mobileapi.Errorf(wire.CodeRuleViolation, "rule governance: random draws (role.draw) are not built yet in this version of circled")
+	}
+	st, created, err := s.openProposal(ctx, p, c.Member)
+	if err != nil {
+		return wire.Proposal{}, false, err
+	}
+	return s.wireProposal(st), created, nil
+}
+
+// Vote counts a vote made over REST.
+func (g *governance) Vote(ctx context.Context, c mobileapi.Caller, id string, req wire.VoteRequest) (wire.Proposal, error) {
+	s := (*Server)(g)
+	v := crdt.Vote{Proposal: id, Choice: req.Choice, Reason: req.Reason, At: s.now()}
+	if err := v.Validate(); err != nil {
+		var re *crdt.RuleError
+		if errors.As(err, &re) {
+			return wire.Proposal{}, &mobileapi.Error{Code: wire.CodeInvalidRequest, Message: re.Message, Err: err}
+		}
+		return wire.Proposal{}, err
+	}
+	st, err := s.castVote(ctx, id, c.Member, req.Choice, req.Reason, true)
+	if err != nil {
+		return wire.Proposal{}, err
+	}
+	return s.wireProposal(st), nil
+}
+
+// Proposal returns one proposal.
+func (g *governance) Proposal(ctx context.Context, c mobileapi.Caller, id string) (wire.Proposal, error) {
+	s := (*Server)(g)
+	var st crdt.ProposalState
+	var found bool
+	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
+		var err error
+		st, found, err = crdt.LookupProposalState(d, id)
+		return err
+	})
+	if err != nil {
+		return wire.Proposal{}, err
+	}
+	if !found {
+		return wire.Proposal{}, mobileapi.Errorf(wire.CodeNotFound, "no proposal %s in this circle", id)
+	}
+	return s.wireProposal(st), nil
+}
+
+// Proposals lists the proposals, oldest first, all or those of status.
+func (g *governance) Proposals(ctx context.Context, c mobileapi.Caller, status string) (wire.ProposalList, error) {
+	s := (*Server)(g)
+	states, err := s.readProposals(ctx)
+	if err != nil {
+		return wire.ProposalList{}, err
+	}
+	out := wire.ProposalList{Proposals: []wire.Proposal{}}
+	for _, st := range states {
+		if status == "" || st.Status == status {
+			out.Proposals = append(out.Proposals, s.wireProposal(st))
+		}
+	}
+	return out, nil
+}
+
+// Roles lists the circle's roles by name.
+func (g *governance) Roles(ctx context.Context, c mobileapi.Caller) (wire.RoleList, error) {
+	s := (*Server)(g)
+	r, err := s.readRoster(ctx)
+	if err != nil {
+		return wire.RoleList{}, err
+	}
+	out := wire.RoleList{Roles: []wire.Role{}}
+	for _, role := range r.Roles {
+		out.Roles = append(out.Roles, wire.Role{
+			ID: role.ID, Name: role.Name, Purpose: role.Purpose, Term: role.Term.String(), TermLimit: role.TermLimit,
+			Holder: role.Holder, TermStart: role.TermStart, TermEnd: role.TermEnd, TermsServed: role.TermsServed,
+		})
+	}
+	slices.SortFunc(out.Roles, func(a, b wire.Role) int { return strings.Compare(a.Name+a.ID, b.Name+b.ID) })
+	return out, nil
+}
+
+// Mandates lists the delegates' mandates, newest deadline last, with their
+// status now (an active mandate past its deadline is expired).
+func (g *governance) Mandates(ctx context.Context, c mobileapi.Caller) (wire.MandateList, error) {
+	s := (*Server)(g)
+	r, err := s.readRoster(ctx)
+	if err != nil {
+		return wire.MandateList{}, err
+	}
+	now := s.now()
+	out := wire.MandateList{Mandates: []wire.Mandate{}}
+	for _, m := range r.Mandates {
+		out.Mandates = append(out.Mandates, wire.Mandate{
+			ID: m.ID, Member: m.Member, Issue: m.Issue, Scope: m.Scope, Deadline: m.Deadline, GrantedAt: m.GrantedAt, Status: m.StatusAt(now),
+		})
+	}
+	slices.SortFunc(out.Mandates, func(a, b wire.Mandate) int {
+		if c := a.Deadline.Compare(b.Deadline); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// wireProposal shows a proposal with its tally among the members active
+// now.
+func (s *Server) wireProposal(st crdt.ProposalState) wire.Proposal {
+	now := s.now()
+	t := crdt.Decide(st.Choices(), s.activeMemberIDs(now), s.policies(), false).Tally
+	out := wire.Proposal{
+		ID: st.ID, Kind: st.Kind, Title: st.Title, Body: st.Body, Payload: payloadOf(st.Payload), Author: st.Author,
+		OpenedAt: st.OpenedAt, ClosesAt: st.ClosesAt, Status: st.Status, Votes: make(map[string]wire.ProposalVote, len(st.Votes)),
+		Tally:     wire.Tally{Yes: t.Yes, No: t.No, Object: t.Object, Abstain: t.Abstain, Eligible: t.Eligible, Needed: t.Needed},
+		DecidedAt: st.DecidedAt, Reason: st.Reason, Applied: st.Applied,
+	}
+	for m, v := range st.Votes {
+		out.Votes[m] = wire.ProposalVote{Choice: v.Choice, Reason: v.Reason, At: v.At}
+	}
+	return out
+}

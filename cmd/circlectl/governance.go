@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/circles-coop/circles/crdt"
+	"github.com/circles-coop/circles/mobile-api/client"
+)
+
+// multiFlag collects a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ", ") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func proposeCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+	title := fs.String("title", "", "a short title every member will see (required)")
+	body := fs.String("body", "", "the proposal's text")
+	var payload multiFlag
+	fs.Var(&payload, "payload", "a payload field as NAME=VALUE (repeatable); e.g. name=treasurer term=2160h term_limit=2, member=Alice")
+	return func(ctx context.Context, e *env, args []string) error {
+		if len(args) != 1 {
+			return usagef("want the proposal's KIND (%s)", strings.Join(crdt.ProposalKinds, ", "))
+		}
+		if !slices.Contains(crdt.ProposalKinds, args[0]) {
+			return usagef("kind %q: want one of %s", args[0], strings.Join(crdt.ProposalKinds, ", "))
+		}
+		if strings.TrimSpace(*title) == "" {
+			return usagef("propose needs --title: say in a few words what it is about")
+		}
+		d, err := openDevice(e)
+		if err != nil {
+			return err
+		}
+		fields, err := parsePayload(payload, d, time.Now())
+		if err != nil {
+			return usagef("%v", err)
+		}
+		p, err := d.Propose(crdt.Proposal{Kind: args[0], Title: *title, Body: *body, Payload: fields})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "proposed %s %q (proposal %s); run circlectl sync to deliver it\n", p.Kind, p.Title, p.ID)
+		return nil
+	}
+}
+
+// parsePayload turns NAME=VALUE pairs into a proposal payload: term_limit
+// is a whole number, a member may be given by name, a deadline as a date;
+// everything else is a string.
+func parsePayload(pairs []string, d *client.Device, now time.Time) (map[string]any, error) {
+	out := map[string]any{}
+	for _, kv := range pairs {
+		k, v, ok := strings.Cut(kv, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--payload %q: want NAME=VALUE", kv)
+		}
+		switch k {
+		case "term_limit":
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				return nil, fmt.Errorf("--payload term_limit=%s: want a whole number", v)
+			}
+			out[k] = n
+		case "member":
+			id, found := d.MemberByName(v)
+			if !found {
+				return nil, fmt.Errorf("--payload member=%s: no single member of that name or id in the circle as last synced", v)
+			}
+			out[k] = id
+		case "deadline":
+			t, err := parseWhen(v, now)
+			if err != nil {
+				return nil, fmt.Errorf("--payload deadline: %v", err)
+			}
+			out[k] = t.UTC().Format(time.RFC3339)
+		default:
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+func voteCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+	reason := fs.String("reason", "", "why you vote so (every member will see it)")
+	return func(ctx context.Context, e *env, args []string) error {
+		if len(args) != 2 {
+			return usagef("want PROPOSAL_ID and a choice (%s)", strings.Join(crdt.VoteChoices, ", "))
+		}
+		if !slices.Contains(crdt.VoteChoices, args[1]) {
+			return usagef("choice %q: want one of %s", args[1], strings.Join(crdt.VoteChoices, ", "))
+		}
+		d, err := openDevice(e)
+		if err != nil {
+			return err
+		}
+		v, err := d.Vote(args[0], args[1], *reason, time.Now())
+		if err != nil {
+			return err
+		}
+		note := ""
+		if v.Choice == crdt.ChoiceObject {
+			note = " (a standing objection: it blocks the proposal)"
+		}
+		fmt.Fprintf(e.stdout, "voted %s on %s%s; a vote is final; run circlectl sync to deliver it\n", v.Choice, v.Proposal, note)
+		return nil
+	}
+}
+
+func proposalsCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+	status := fs.String("status", "", "only open, passed or rejected proposals")
+	return func(ctx context.Context, e *env, args []string) error {
+		if len(args) != 0 {
+			return usagef("proposals takes no arguments")
+		}
+		d, err := openDevice(e)
+		if err != nil {
+			return err
+		}
+		c, err := d.Client()
+		if err != nil {
+			return err
+		}
+		list, err := c.Proposals(ctx, *status)
+		if err != nil {
+			return err
+		}
+		me := d.Info().MemberID
+		for _, p := range list.Proposals {
+			fmt.Fprintf(e.stdout, "%s  %s  %-8s %q by %s\n", p.ID, p.Kind, p.Status, p.Title, d.MemberName(p.Author))
+			switch p.Status {
+			case "open":
+				mine := "you have not voted"
+				if v, ok := p.Votes[me]; ok {
+					mine = "you voted " + v.Choice
+				}
+				fmt.Fprintf(e.stdout, "    %d yes, %d no, %d object, %d abstain of %d members (%d needed); closes %s; %s\n",
+					p.Tally.Yes, p.Tally.No, p.Tally.Object, p.Tally.Abstain, p.Tally.Eligible, p.Tally.Needed, p.ClosesAt.Local().Format("2006-01-02 15:04"), mine)
+			default:
+				fmt.Fprintf(e.stdout, "    %s\n", p.Reason)
+			}
+			if len(p.Payload) > 0 {
+				keys := make([]string, 0, len(p.Payload))
+				for k := range p.Payload {
+					keys = append(keys, k)
+				}
+				sort.Strings(keys)
+				parts := make([]string, len(keys))
+				for i, k := range keys {
+					parts[i] = fmt.Sprintf("%s=%v", k, p.Payload[k])
+				}
+				fmt.Fprintf(e.stdout, "    %s\n", strings.Join(parts, " "))
+			}
+		}
+		fmt.Fprintf(e.stdout, "%s\n", plural(len(list.Proposals), "proposal", "proposals"))
+		return nil
+	}
+}
+
+func rolesCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+	return func(ctx context.Context, e *env, args []string) error {
+		if len(args) != 0 {
+			return usagef("roles takes no arguments")
+		}
+		d, err := openDevice(e)
+		if err != nil {
+			return err
+		}
+		c, err := d.Client()
+		if err != nil {
+			return err
+		}
+		list, err := c.Roles(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ROLE\tHOLDER\tTERM\tUNTIL\tTERMS\tID")
+		for _, r := range list.Roles {
+			holder, until := "vacant", "-"
+			if r.Holder != "" {
+				holder = d.MemberName(r.Holder)
+			}
+			if r.TermEnd != nil {
+				until = r.TermEnd.Local().Format("2006-01-02")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d of %d\t%s\n", r.Name, holder, r.Term, until, r.TermsServed, r.TermLimit, r.ID)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s\n", plural(len(list.Roles), "role", "roles"))
+		return nil
+	}
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/circles-coop/circles/server/servertest"
+)
+
+// TestRunGovernance drives proposals and votes through circlectl against a
+// real circle server: written offline into the ballots documents, counted
+// once synced.
+func TestRunGovernance(t *testing.T) {
+	c := servertest.Start(t, "Tool Library")
+	alice, bob := t.TempDir(), t.TempDir()
+	must := func(home string, wantCode int, want string, args ...string) string {
+		t.Helper()
+		code, stdout, stderr := runCLI(t, append([]string{"--home", home}, args...)...)
+		t.Logf("circlectl %s\n%s%s", strings.Join(args, " "), stdout, stderr)
+		if code != wantCode || !strings.Contains(stdout+stderr, want) {
+			t.Fatalf("circlectl %s = %d %q %q, want %d with %q", strings.Join(args, " "), code, stdout, stderr, wantCode, want)
+		}
+		return stdout
+	}
+	// eventually repeats a server query until its output holds want: the
+	// server counts synced ballots in the background.
+	eventually := func(home, want string, args ...string) string {
+		t.Helper()
+		var out string
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			_, out, _ = runCLI(t, append([]string{"--home", home}, args...)...)
+			if strings.Contains(out, want) {
+				return out
+			}
+		}
+		t.Fatalf("circlectl %s = %q, want it to contain %q", strings.Join(args, " "), out, want)
+		return ""
+	}
+	idOf := func(out string) string {
+		t.Helper()
+		m := regexp.MustCompile(`\(proposal (\S+)\)`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no proposal id in %q", out)
+		}
+		return m[1]
+	}
+
+	must(alice, exitOK, "as Alice", "join", c.URL(), c.FounderInvite, "--name", "Alice", "--device", "laptop")
+	out := must(alice, exitOK, "invite code: ", "invite", "--no-qr")
+	code := regexp.MustCompile(`invite code: +(\S+)`).FindStringSubmatch(out)[1]
+	must(bob, exitOK, "as Bob", "join", c.URL(), code, "--name", "Bob")
+	must(alice, exitOK, "synced", "sync")
+
+	must(alice, exitUsage, "--title", "propose", "role.create")
+	must(alice, exitUsage, "want one of", "propose", "king.crown", "--title", "x")
+	must(alice, exitError, "payload.term_limit", "propose", "role.create", "--title", "x", "--payload", "name=x", "--payload", "purpose=", "--payload", "term=720h")
+	create := idOf(must(alice, exitOK, "proposed role.create", "propose", "role.create", "--title", "A treasurer",
+		"--payload", "name=treasurer", "--payload", "purpose=keeps the cash box", "--payload", "term=2160h", "--payload", "term_limit=2"))
+	must(alice, exitOK, "voted yes", "vote", create, "yes", "--reason", "we need one")
+	must(alice, exitError, "exists", "vote", create, "no")
+	must(alice, exitUsage, "want one of", "vote", create, "maybe")
+	must(alice, exitOK, "synced", "sync")
+	eventually(alice, "you voted yes", "proposals", "--status", "open")
+
+	must(bob, exitOK, "synced", "sync")
+	must(bob, exitOK, "voted yes", "vote", create, "yes")
+	must(bob, exitOK, "synced", "sync")
+	eventually(bob, "treasurer  vacant", "roles")
+	eventually(bob, "passed", "proposals")
+
+	// Bob, by name, for the role, by name.
+	must(alice, exitOK, "synced", "sync")
+	assign := idOf(must(alice, exitOK, "proposed role.assign", "propose", "role.assign", "--title", "Bob keeps the cash", "--payload", "role=treasurer", "--payload", "member=bob"))
+	must(alice, exitOK, "voted", "vote", assign, "yes")
+	must(alice, exitOK, "synced", "sync")
+	must(bob, exitOK, "voted", "vote", assign, "yes")
+	must(bob, exitOK, "synced", "sync")
+	eventually(alice, "treasurer  Bob", "roles")
+
+	// An objection blocks.
+	policy := idOf(must(bob, exitOK, "proposed policy.set", "propose", "policy.set", "--title", "Quicker votes", "--payload", "name=proposal.period", "--payload", "value=24h"))
+	must(bob, exitOK, "synced", "sync")
+	must(alice, exitOK, "synced", "sync")
+	must(alice, exitOK, "standing objection", "vote", policy, "object", "--reason", "a week is fine")
+	must(alice, exitOK, "synced", "sync")
+	eventually(bob, "blocked by 1 objection", "proposals", "--status", "rejected")
+	must(bob, exitOK, "3 proposals", "proposals")
+}

@@ -357,8 +357,40 @@ func planRosterEffect(r *crdt.Roster, p crdt.Proposal, str func(string) string, 
 		removed := *m
 		removedAt := at
 		removed.RemovedAt = &removedAt
-		eff.write = func(d *automerge.Doc) error { return crdt.PutMember(d, &removed) }
-		eff.audit, eff.data = crdt.AuditMemberRemoved, map[string]any{"proposal": p.ID, "member": m.ID, "name": m.Name}
+		// A member who leaves leaves their roles vacant and their
+		// mandates recalled.
+		var vacate []crdt.Role
+		var recall []crdt.Mandate
+		for _, role := range r.Roles {
+			if role.Holder == m.ID {
+				v := *role
+				v.Holder, v.TermStart, v.TermEnd, v.TermsServed = "", nil, nil, 0
+				vacate = append(vacate, v)
+			}
+		}
+		for _, md := range r.Mandates {
+			if md.Member == m.ID && md.StatusAt(at) == crdt.MandateActive {
+				v := *md
+				v.Status = crdt.MandateRecalled
+				recall = append(recall, v)
+			}
+		}
+		eff.write = func(d *automerge.Doc) error {
+			for i := range vacate {
+				if err := crdt.PutRole(d, &vacate[i]); err != nil {
+					return err
+				}
+			}
+			for i := range recall {
+				if err := crdt.PutMandate(d, &recall[i]); err != nil {
+					return err
+				}
+			}
+			return crdt.PutMember(d, &removed)
+		}
+		eff.audit, eff.data = crdt.AuditMemberRemoved, map[string]any{
+			"proposal": p.ID, "member": m.ID, "name": m.Name, "roles_vacated": len(vacate), "mandates_recalled": len(recall),
+		}
 	}
 	return eff, nil
 }

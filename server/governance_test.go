@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -104,6 +105,31 @@ func wantAudit(t *testing.T, entries []wire.AuditEntry, kind string, words ...st
 		}
 	}
 	t.Errorf("no audit entry %s mentioning %v", kind, words)
+}
+
+// followEvents subscribes to GET /v1/events and returns the channel of
+// event types it hears.
+func followEvents(t *testing.T, url string, d *device) <-chan string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+d.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /v1/events: %v %v", err, resp)
+	}
+	events := make(chan string, 64)
+	go func() {
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if ev, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+				events <- ev
+			}
+		}
+	}()
+	return events
 }
 
 func treasurer(limit int) map[string]any {
@@ -275,6 +301,7 @@ func TestProposalEffects(t *testing.T) {
 	c, _, _, devs := resetCircle(t, "Alice", "Bob")
 	url := c.URL()
 	alice, bob := devs[0], devs[1]
+	events := followEvents(t, url, bob)
 	pass := func(kind, title string, payload map[string]any) wire.Proposal {
 		t.Helper()
 		p := mustPropose(t, url, alice, kind, title, payload)
@@ -284,6 +311,18 @@ func TestProposalEffects(t *testing.T) {
 
 	if p := pass("role.create", "A cook", map[string]any{"name": "cook", "purpose": "", "term": "720h", "term_limit": 1}); p.Status != "passed" {
 		t.Fatalf("role.create: %s (%s)", p.Status, p.Reason)
+	}
+	var heard []string
+	for timeout := time.After(5 * time.Second); len(heard) < 2; {
+		select {
+		case ev := <-events:
+			heard = append(heard, ev)
+		case <-timeout:
+			t.Fatalf("events heard %v, want proposal.opened and proposal.decided", heard)
+		}
+	}
+	if strings.Join(heard, " ") != "proposal.opened proposal.decided" {
+		t.Errorf("events heard %v, want proposal.opened then proposal.decided", heard)
 	}
 	if p := pass("role.create", "Another cook", map[string]any{"name": "Cook", "purpose": "", "term": "720h", "term_limit": 1}); p.Status != "rejected" || !strings.Contains(p.Reason, "already exists") {
 		t.Errorf("a second role named cook: %s (%s), want rejected", p.Status, p.Reason)
@@ -372,6 +411,9 @@ func TestProposalEffects(t *testing.T) {
 	}
 	if r := call(t, url, "GET", "/v1/proposals", bob.token, nil); r.status != http.StatusUnauthorized {
 		t.Errorf("a removed member's call: %d, want 401", r.status)
+	}
+	if role := roles(t, url, alice)["cook"]; role.Holder != "" || role.TermsServed != 0 {
+		t.Errorf("cook after Bob left = %+v, want vacant", role)
 	}
 	// Alice alone decides now.
 	if p := mustVote(t, url, alice, mustPropose(t, url, alice, "role.create", "A gardener", map[string]any{"name": "gardener", "purpose": "", "term": "720h", "term_limit": 1}).ID, "yes"); p.Status != "passed" || p.Tally.Eligible != 1 {

@@ -358,6 +358,9 @@ func (p *policy) Accept(doc string, d *automerge.Doc, applied []engine.Change) (
 			if c.ID != a.Key {
 				return nil, s.reject(&crdt.RuleError{Rule: crdt.RuleSchema, Message: fmt.Sprintf("credit %q has id %q; the key and the id must match", a.Key, c.ID)})
 			}
+			if prev, ok := s.index.Credit(c.ID); ok && prev.Doc != doc {
+				return nil, s.reject(&crdt.RuleError{Rule: crdt.RuleImmutable, Message: fmt.Sprintf("credit id %s is already used in another ledger", c.ID)})
+			}
 			rec.Credits = append(rec.Credits, c)
 		}
 	}
@@ -448,7 +451,7 @@ func (p *policy) Snapshot(doc string, d *automerge.Doc) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return mustJSON(ledgerRecord{Member: info.Member, Entries: entries, Credits: credits}), nil
+	return mustJSON(ledgerRecord{Member: info.Member, Entries: entries, Credits: credits, Keys: s.index.Keys(entries, credits)}), nil
 }
 
 func short(s string) string {

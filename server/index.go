@@ -1,8 +1,10 @@
 package server
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -22,11 +24,20 @@ type ledgerRecord struct {
 	// (server/governance.go counts them).
 	Proposals []crdt.Proposal `json:"p,omitempty"`
 	Votes     []crdt.Vote     `json:"v,omitempty"`
+	// Keys, in a snapshot's record, are the entries' and then the credits'
+	// index keys from when they were first accepted, so that compaction
+	// does not change their order.
+	Keys []uint64 `json:"k,omitempty"`
 }
+
+// indexKey orders the index: the store's sequence of the chunk that
+// brought an item, then its position in that chunk. It is the same every
+// time the index is rebuilt, so cursors survive restarts.
+func indexKey(seq uint64, pos int) uint64 { return seq<<20 | uint64(pos) }
 
 // Indexed is one entry as the index holds it.
 type Indexed struct {
-	Seq    uint64 // position in the index, the order of acceptance
+	Seq    uint64 // index key (indexKey): the order of acceptance
 	Member string // author
 	Doc    string // ledger segment it lives in
 	Entry  crdt.Entry
@@ -47,7 +58,7 @@ type Index struct {
 
 // IndexedCredit is one mutual-credit transfer as the index holds it.
 type IndexedCredit struct {
-	Seq    uint64 // position among credits, the order of acceptance
+	Seq    uint64 // index key (indexKey): the order of acceptance
 	Member string // author
 	Doc    string // ledger segment it lives in
 	Credit crdt.Credit
@@ -63,30 +74,74 @@ func NewIndex() *Index {
 	}
 }
 
-// Add records the entries and credits of one record of doc. An id already
-// indexed is kept as first accepted (records are replayed idempotently).
-func (ix *Index) Add(doc string, rec ledgerRecord) {
+// Add records the entries and credits of one record of doc, stored in the
+// chunk with sequence seq; first is the position of the record's first
+// item among the chunk's items. An id already indexed is kept as first
+// accepted (records are replayed idempotently). It returns the number of
+// items the record holds.
+func (ix *Index) Add(doc string, seq uint64, first int, rec ledgerRecord) int {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	for _, e := range rec.Entries {
+	key := func(i int) uint64 {
+		if i < len(rec.Keys) && rec.Keys[i] != 0 {
+			return rec.Keys[i]
+		}
+		return indexKey(seq, first+i)
+	}
+	for i, e := range rec.Entries {
 		if _, ok := ix.byID[e.ID]; ok {
 			continue
 		}
-		it := &Indexed{Seq: uint64(len(ix.all) + 1), Member: rec.Member, Doc: doc, Entry: e}
-		ix.all = append(ix.all, it)
+		it := &Indexed{Seq: key(i), Member: rec.Member, Doc: doc, Entry: e}
+		ix.all = insertByKey(ix.all, it, func(x *Indexed) uint64 { return x.Seq })
 		ix.byID[e.ID] = it
-		ix.byMember[rec.Member] = append(ix.byMember[rec.Member], it)
+		ix.byMember[rec.Member] = insertByKey(ix.byMember[rec.Member], it, func(x *Indexed) uint64 { return x.Seq })
 		ix.perDoc[doc]++
 	}
-	for _, c := range rec.Credits {
+	for i, c := range rec.Credits {
 		if _, ok := ix.creditID[c.ID]; ok {
 			continue
 		}
-		it := &IndexedCredit{Seq: uint64(len(ix.credits) + 1), Member: rec.Member, Doc: doc, Credit: c}
-		ix.credits = append(ix.credits, it)
+		it := &IndexedCredit{Seq: key(len(rec.Entries) + i), Member: rec.Member, Doc: doc, Credit: c}
+		ix.credits = insertByKey(ix.credits, it, func(x *IndexedCredit) uint64 { return x.Seq })
 		ix.creditID[c.ID] = it
 		ix.perDoc[doc]++
 	}
+	return len(rec.Entries) + len(rec.Credits)
+}
+
+// insertByKey inserts it into xs, kept sorted by key. Items almost always
+// come in order, so this is an append.
+func insertByKey[T any](xs []T, it T, key func(T) uint64) []T {
+	k := key(it)
+	if n := len(xs); n == 0 || key(xs[n-1]) <= k {
+		return append(xs, it)
+	}
+	i, _ := slices.BinarySearchFunc(xs, k, func(x T, k uint64) int { return cmp.Compare(key(x), k) })
+	return slices.Insert(xs, i, it)
+}
+
+// Keys returns the index keys of the given entries and then credits
+// (indexKey; 0 for an id not indexed), for a snapshot's record.
+func (ix *Index) Keys(entries []crdt.Entry, credits []crdt.Credit) []uint64 {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	out := make([]uint64, 0, len(entries)+len(credits))
+	for _, e := range entries {
+		var k uint64
+		if it, ok := ix.byID[e.ID]; ok {
+			k = it.Seq
+		}
+		out = append(out, k)
+	}
+	for _, c := range credits {
+		var k uint64
+		if it, ok := ix.creditID[c.ID]; ok {
+			k = it.Seq
+		}
+		out = append(out, k)
+	}
+	return out
 }
 
 // Credit looks a credit up by id.
@@ -194,9 +249,11 @@ func (ix *Index) ByMember() map[string][]crdt.Entry {
 // committed is the engine's Committed callback: it indexes stored records
 // and counts reset statements, proposals and votes that came inside
 // ballots documents.
-func (s *Server) committed(doc string, records [][]byte) {
+func (s *Server) committed(doc string, seq uint64, records [][]byte) {
+	pos := 0
 	for _, r := range records {
-		rec, err := s.indexRecord(doc, r)
+		rec, n, err := s.indexRecord(doc, seq, pos, r)
+		pos += n
 		if err != nil {
 			s.log.Error("index record", "doc", doc, "err", err)
 			continue
@@ -214,9 +271,11 @@ func (s *Server) committed(doc string, records [][]byte) {
 // replay feeds the index from the store at start, and keeps the reset
 // statements it meets for recountResets and the proposals and votes for
 // recountBallots.
-func (s *Server) replay(doc string, records [][]byte) error {
+func (s *Server) replay(doc string, seq uint64, records [][]byte) error {
+	pos := 0
 	for _, r := range records {
-		rec, err := s.indexRecord(doc, r)
+		rec, n, err := s.indexRecord(doc, seq, pos, r)
+		pos += n
 		if err != nil {
 			return fmt.Errorf("doc %s: %w", doc, err)
 		}
@@ -228,11 +287,11 @@ func (s *Server) replay(doc string, records [][]byte) error {
 	return nil
 }
 
-func (s *Server) indexRecord(doc string, raw []byte) (ledgerRecord, error) {
+func (s *Server) indexRecord(doc string, seq uint64, pos int, raw []byte) (ledgerRecord, int, error) {
 	var rec ledgerRecord
 	if err := json.Unmarshal(raw, &rec); err != nil {
-		return rec, fmt.Errorf("decode ledger record: %w", err)
+		return rec, 0, fmt.Errorf("decode ledger record: %w", err)
 	}
-	s.index.Add(doc, rec)
-	return rec, nil
+	n := s.index.Add(doc, seq, pos, rec)
+	return rec, n, nil
 }

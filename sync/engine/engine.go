@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -65,9 +66,10 @@ type Policy interface {
 	Snapshot(doc string, d *automerge.Doc) ([]byte, error)
 }
 
-// Committed is called with a document's records once they are stored, in
-// the order they were stored, under the document's lock.
-type Committed func(doc string, records [][]byte)
+// Committed is called with a document's records once they are stored,
+// with the store's sequence of the chunk that holds them, under the
+// document's lock.
+type Committed func(doc string, seq uint64, records [][]byte)
 
 // Message is one automerge sync message for one document.
 type Message struct {
@@ -190,18 +192,26 @@ func (e *Engine) Close() error {
 	return e.flushSyncStates(ctx)
 }
 
-// Replay calls fn with the records of every stored document, snapshot
-// records first and then chunk records in store order, so the caller can
-// rebuild its indexes without loading any document.
-func (e *Engine) Replay(ctx context.Context, fn func(doc string, records [][]byte) error) error {
-	return e.cfg.Store.Each(ctx, func(doc string, d store.Doc) error {
+// Replay calls fn with the records of every stored document, in the order
+// they were stored (by the store's sequence; a snapshot's records stand at
+// the sequence of the last chunk it covers), so the caller can rebuild its
+// indexes — in the same order as when it built them first — without
+// loading any document.
+func (e *Engine) Replay(ctx context.Context, fn func(doc string, seq uint64, records [][]byte) error) error {
+	type stored struct {
+		seq     uint64
+		doc     string
+		records [][]byte
+	}
+	var all []stored
+	err := e.cfg.Store.Each(ctx, func(doc string, d store.Doc) error {
 		if d.Snapshot != nil {
 			env, err := decodeEnvelope(d.Snapshot)
 			if err != nil {
 				return fmt.Errorf("doc %s snapshot: %w", doc, err)
 			}
-			if err := fn(doc, env.Records); err != nil {
-				return err
+			if len(env.Records) > 0 {
+				all = append(all, stored{d.Covers, doc, env.Records})
 			}
 		}
 		for _, c := range d.Chunks {
@@ -210,13 +220,21 @@ func (e *Engine) Replay(ctx context.Context, fn func(doc string, records [][]byt
 				return fmt.Errorf("doc %s chunk %d: %w", doc, c.Seq, err)
 			}
 			if len(env.Records) > 0 {
-				if err := fn(doc, env.Records); err != nil {
-					return err
-				}
+				all = append(all, stored{c.Seq, doc, env.Records})
 			}
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	slices.SortStableFunc(all, func(a, b stored) int { return cmp.Compare(a.seq, b.seq) })
+	for _, r := range all {
+		if err := fn(r.doc, r.seq, r.records); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Create stores a new document whose initial content init writes. init
@@ -258,8 +276,9 @@ func (e *Engine) Create(ctx context.Context, doc string, init func(d *automerge.
 
 // Update runs fn on the document under its lock; fn changes the document
 // and returns a record describing the change. Update commits, stores the
-// change and then reports the record to Committed. If fn or the store
-// fails, the document is reloaded and nothing is applied.
+// change and then reports the record to Committed. If fn changes nothing,
+// nothing is stored. If fn or the store fails, the document is reloaded
+// and nothing is applied.
 func (e *Engine) Update(ctx context.Context, doc string, fn func(d *automerge.Doc) ([]byte, error)) error {
 	en, release, err := e.acquire([]string{doc})
 	if err != nil {
@@ -277,11 +296,11 @@ func (e *Engine) Update(ctx context.Context, doc string, fn func(d *automerge.Do
 		return err
 	}
 	if _, err := x.doc.Commit("update"); err != nil {
+		if err.Error() == emptyCommit && sameHeads(before, x.doc.Heads()) {
+			return nil // fn changed nothing: nothing to store
+		}
 		x.unload()
 		return fmt.Errorf("update %s: commit: %w", doc, err)
-	}
-	if sameHeads(before, x.doc.Heads()) {
-		return nil // nothing changed
 	}
 	if err := e.persist(ctx, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}, map[string]int{doc: 1}); err != nil {
 		x.unload()
@@ -290,6 +309,9 @@ func (e *Engine) Update(ctx context.Context, doc string, fn func(d *automerge.Do
 	e.maybeCompact(ctx, x)
 	return nil
 }
+
+// emptyCommit is automerge-go's error for a commit with no operations.
+const emptyCommit = "Commit is empty"
 
 // View runs fn on the document under its lock; fn must not change it.
 func (e *Engine) View(ctx context.Context, doc string, fn func(d *automerge.Doc) error) error {
@@ -528,7 +550,7 @@ func (e *Engine) persist(ctx context.Context, xs []*entry, records map[string][]
 		x.changes += newChanges[x.id]
 		x.size.Store(max(x.size.Load()+int64(len(batch[i].Data))*chunkFactor, int64(x.changes)*bytesPerChange))
 		if e.cfg.Committed != nil && len(records[x.id]) > 0 {
-			e.cfg.Committed(x.id, records[x.id])
+			e.cfg.Committed(x.id, seqs[i], records[x.id])
 		}
 	}
 	return nil

@@ -216,3 +216,26 @@ func TestRefusedRequestAppliesNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestUpdateWithoutChange: an Update whose function writes nothing stores
+// nothing and keeps the document usable.
+func TestUpdateWithoutChange(t *testing.T) {
+	ctx := context.Background()
+	e, st, closeAll := openEngine(t, t.TempDir())
+	defer closeAll()
+	const doc = "4NMNnkMhL8jXrdJ9jamS2b2WYiWd"
+	if err := e.Create(ctx, doc, func(d *automerge.Doc) ([]byte, error) { return nil, d.RootMap().Set("n", int64(1)) }); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := st.DocBytes(ctx, doc)
+	if err := e.Update(ctx, doc, func(*automerge.Doc) ([]byte, error) { return nil, nil }); err != nil {
+		t.Fatalf("Update(no change) = %v, want nil", err)
+	}
+	after, _ := st.DocBytes(ctx, doc)
+	if string(before) != string(after) {
+		t.Errorf("an Update without change stored something")
+	}
+	if err := e.Update(ctx, doc, func(d *automerge.Doc) ([]byte, error) { return nil, d.RootMap().Set("n", int64(2)) }); err != nil {
+		t.Fatalf("Update after a no-op = %v", err)
+	}
+}

@@ -48,7 +48,10 @@
 //
 // Balances derives per-member given, received and balance and the
 // signals of informal hierarchy (top share, Gini coefficient, silent
-// members); CreditBalances derives mutual-credit balances; Charter.StatusAt
-// and Mandate.StatusAt derive expiry. Their exact rules are documented on
-// each function.
+// members); MutualCredit derives mutual-credit balances and flags
+// transfers over the credit limit; BuildScorecard counts dependencies
+// reversed; Decide (decide.go) settles proposals; CountReset counts hard-
+// reset signatures; VerifyAudit re-checks the audit chain;
+// Charter.StatusAt and Mandate.StatusAt derive expiry. Their exact rules
+// are documented on each function.
 package crdt

@@ -132,29 +132,3 @@ func gini(xs []float64, total float64) float64 {
 	}
 	return s / (float64(n) * total)
 }
-
-// CreditBalances derives mutual-credit balances from the credits each
-// author issued (credits maps an author's member id to all their credits).
-// Each credit moves its amount from its author to its receiver, so the
-// balances always sum to zero; a negative balance is credit drawn, to be
-// held within the charter's "credit.limit". Every author and receiver
-// appears in the result; a credit whose id appears twice for one author
-// counts once, and a credit to oneself changes nothing.
-func CreditBalances(credits map[string][]Credit) map[string]float64 {
-	out := make(map[string]float64)
-	for author, list := range credits {
-		if _, ok := out[author]; !ok {
-			out[author] = 0
-		}
-		seen := make(map[string]bool, len(list))
-		for _, c := range list {
-			if seen[c.ID] {
-				continue
-			}
-			seen[c.ID] = true
-			out[author] -= c.Amount
-			out[c.To] += c.Amount
-		}
-	}
-	return out
-}

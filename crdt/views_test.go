@@ -202,36 +202,3 @@ func TestBalancesGiniFormula(t *testing.T) {
 		t.Errorf("TopShare = %v, want %v", sig.TopShare, 13/total)
 	}
 }
-
-func TestCreditBalances(t *testing.T) {
-	cr := func(id, to string, amount float64) crdt.Credit {
-		return crdt.Credit{ID: id, To: to, Amount: amount, At: now}
-	}
-	tests := []struct {
-		name    string
-		credits map[string][]crdt.Credit
-		want    map[string]float64
-	}{
-		{"none", nil, map[string]float64{}},
-		{"chain", map[string][]crdt.Credit{
-			"a": {cr("1", "b", 3), cr("2", "a", 2), cr("1", "b", 3)}, // self credit and a duplicate change nothing
-			"b": {cr("3", "c", 1)},
-		}, map[string]float64{"a": -3, "b": 2, "c": 1}},
-		{"author with no credits", map[string][]crdt.Credit{"q": nil}, map[string]float64{"q": 0}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := crdt.CreditBalances(tt.credits)
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("CreditBalances() (-want +got):\n%s", diff)
-			}
-			var sum float64
-			for _, v := range got {
-				sum += v
-			}
-			if sum != 0 {
-				t.Errorf("sum of balances = %v, want 0", sum)
-			}
-		})
-	}
-}

@@ -166,7 +166,7 @@ func creditToWire(t crdt.CreditTransfer) wire.Credit {
 }
 
 // creditLimit is the charter's credit.limit in hours.
-func (s *Server) creditLimit() float64 { return s.pol.Float("credit.limit") }
+func (s *Server) creditLimit() float64 { return s.policies().Float("credit.limit") }
 
 // creditView derives the mutual-credit view over every member ever
 // enrolled (removed ones keep the credit they hold or owe, so the

@@ -44,9 +44,15 @@ func (s *Server) loadRoster(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.roster = r
-	s.docs = make(map[string]docInfo)
+	// Documents never change kind or owner: keep what is known of them
+	// (their cached container ids and objects) and add the new ones.
+	if s.docs == nil {
+		s.docs = make(map[string]docInfo)
+	}
 	for kind, id := range s.meta.Docs {
-		s.docs[string(id)] = docInfo{Kind: kind}
+		if _, ok := s.docs[string(id)]; !ok {
+			s.docs[string(id)] = docInfo{Kind: kind}
+		}
 	}
 	for _, m := range r.Members {
 		s.registerMemberDocs(m)

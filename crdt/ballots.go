@@ -33,7 +33,8 @@ const (
 // ProposalKinds lists the kinds of proposal and, for each, the payload
 // fields it must carry (API.md, "Governance"):
 //
-//	role.create     name, purpose, term (Go duration), term_limit (whole number ≥ 1)
+//	role.create     name, purpose, term (Go duration), term_limit (whole number ≥ 1),
+//	                rotation? ("vacate", the default, or "draw": what happens when a term ends)
 //	role.assign     role, member
 //	role.draw       role                  (a verifiable random draw among eligible members)
 //	charter.ratify  —                     (ratify the current draft)
@@ -199,6 +200,9 @@ func checkPayloadKind(kind string, p map[string]any) error {
 		}
 		if _, err := str("name"); err != nil {
 			return err
+		}
+		if v, ok := p["rotation"]; ok && v != RotationVacate && v != RotationDraw {
+			return fieldErr("proposal", "payload.rotation", "must be vacate or draw")
 		}
 	case "role.assign":
 		if err := id("role"); err != nil {

@@ -39,7 +39,8 @@ func NewRole(p Proposal, maxTermLimit int) (*Role, error) {
 	if maxTermLimit > 0 && limit > int64(maxTermLimit) {
 		return nil, governanceErr("a term limit of %d is above the charter's role.term_limit of %d", limit, maxTermLimit)
 	}
-	r := &Role{ID: p.ID, Name: strings.TrimSpace(name), Purpose: purpose, Term: term, TermLimit: int(limit)}
+	rotation, _ := p.Payload["rotation"].(string)
+	r := &Role{ID: p.ID, Name: strings.TrimSpace(name), Purpose: purpose, Term: term, TermLimit: int(limit), Rotation: rotation}
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
@@ -65,33 +66,90 @@ func FindRole(roles map[string]*Role, ref string) (*Role, bool) {
 }
 
 // AssignRole returns r held by member for a new term starting at now, as
-// a passed role.assign proposal makes it. A member who already holds the
-// role serves another consecutive term, which starts when the current one
-// ends if it is still running; anyone else starts a first term now. The
-// limit on consecutive terms is the role's term_limit, or the charter's
-// role.term_limit (maxTermLimit) if lower. A member past the limit gets a
-// *RuleError of rule "governance"; r is not changed.
+// a passed role.assign proposal (or a draw) makes it. A member who already
+// holds the role serves another consecutive term, which starts when the
+// current one ends if it is still running. A member whose term ended and
+// who was rotated out (Role.PreviousHolder) continues their streak if the
+// new term starts within one term of the end of the last: a vacancy
+// shorter than a term does not break a run of consecutive terms, so
+// leaving a role vacant for a moment cannot get around the term limit.
+// Anyone else starts a first term now. The limit on consecutive terms is
+// CheckTermLimit's. A member past the limit gets a *RuleError of rule
+// "governance"; r is not changed.
 func AssignRole(r Role, member string, now time.Time, maxTermLimit int) (Role, error) {
 	if !isID(member) {
 		return r, fieldErr("proposal", "payload.member", "must be a member id")
 	}
-	limit := r.TermLimit
-	if maxTermLimit > 0 && maxTermLimit < limit {
-		limit = maxTermLimit
+	if err := CheckTermLimit(r, member, now, maxTermLimit); err != nil {
+		return r, err
 	}
-	start, served := now.UTC(), 1
-	if r.Holder == member {
-		served = r.TermsServed + 1
-		if served > limit {
-			return r, governanceErr("member %s has served %s of role %q in a row; its term limit is %d", member, countNoun(r.TermsServed, "term", "terms"), r.Name, limit)
-		}
-		if r.TermEnd != nil && r.TermEnd.After(start) {
-			start = r.TermEnd.UTC()
-		}
+	start, served := now.UTC(), ConsecutiveTerms(r, member, now)+1
+	if r.Holder == member && r.TermEnd != nil && r.TermEnd.After(start) {
+		start = r.TermEnd.UTC()
 	}
 	end := start.Add(r.Term)
 	r.Holder, r.TermStart, r.TermEnd, r.TermsServed = member, &start, &end, served
+	r.PreviousHolder, r.PreviousTerms, r.PreviousTermEnd = "", 0, nil
 	return r, nil
+}
+
+// TermLimit returns the limit on consecutive terms of r: its own
+// term_limit, or the charter's role.term_limit (maxTermLimit) if lower.
+func TermLimit(r Role, maxTermLimit int) int {
+	if maxTermLimit > 0 && maxTermLimit < r.TermLimit {
+		return maxTermLimit
+	}
+	return r.TermLimit
+}
+
+// ConsecutiveTerms returns how many consecutive terms of r member has
+// served up to now, as AssignRole counts them: the holder's terms served;
+// the previous holder's, if their last term ended less than one term ago;
+// otherwise 0.
+func ConsecutiveTerms(r Role, member string, now time.Time) int {
+	switch {
+	case member == "":
+		return 0
+	case r.Holder == member:
+		return r.TermsServed
+	case r.Holder == "" && r.PreviousHolder == member && r.PreviousTermEnd != nil && now.Before(r.PreviousTermEnd.Add(r.Term)):
+		return r.PreviousTerms
+	}
+	return 0
+}
+
+// CheckTermLimit reports, as a *RuleError of rule "governance", whether
+// member may not start another term of r at now because they have served
+// its limit of consecutive terms (TermLimit).
+func CheckTermLimit(r Role, member string, now time.Time, maxTermLimit int) error {
+	limit, served := TermLimit(r, maxTermLimit), ConsecutiveTerms(r, member, now)
+	if served >= limit {
+		return governanceErr("member %s has served %s of role %q in a row; its term limit is %d", member, countNoun(served, "term", "terms"), r.Name, limit)
+	}
+	return nil
+}
+
+// RotateRole returns r with its holder rotated out, if the holder's term
+// has ended at now: the role is vacant and remembers the holder, their
+// consecutive terms and when the last ended (so the term limit still
+// holds if they take it again soon). ok is false when there is nothing to
+// rotate.
+func RotateRole(r Role, now time.Time) (out Role, ok bool) {
+	if r.Holder == "" || r.TermEnd == nil || now.Before(*r.TermEnd) {
+		return r, false
+	}
+	end := r.TermEnd.UTC()
+	r.PreviousHolder, r.PreviousTerms, r.PreviousTermEnd = r.Holder, r.TermsServed, &end
+	r.Holder, r.TermStart, r.TermEnd, r.TermsServed = "", nil, nil, 0
+	return r, true
+}
+
+// VacateRole returns r with no holder and no memory of one, as a hard
+// reset or the removal of its holder leaves it.
+func VacateRole(r Role) Role {
+	r.Holder, r.TermStart, r.TermEnd, r.TermsServed = "", nil, nil, 0
+	r.PreviousHolder, r.PreviousTerms, r.PreviousTermEnd = "", 0, nil
+	return r
 }
 
 // NewMandate returns the active mandate a passed mandate.grant proposal

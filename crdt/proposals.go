@@ -31,6 +31,7 @@ const (
 	AuditProposalDecided = "proposal.decided"
 	AuditRoleCreated     = "role.created"
 	AuditRoleAssigned    = "role.assigned"
+	AuditRoleRotated     = "role.rotated" // the scheduler rotated a holder out at the end of their term
 	AuditPolicySet       = "policy.set"
 	AuditCharterRatified = "charter.ratified"
 	AuditMandateGranted  = "mandate.granted"

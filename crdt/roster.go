@@ -18,7 +18,8 @@ import (
 //	      "devices": { "<device id>": { "id", "name", "public_key" (base64),
 //	          "actor_id" (hex), "added_at", "revoked_at"? } } } },
 //	  "roles": { "<role id>": { "id", "name", "purpose", "term", "term_limit",
-//	      "holder"?, "term_start"?, "term_end"?, "terms_served" } },
+//	      "rotation"?, "holder"?, "term_start"?, "term_end"?, "terms_served",
+//	      "previous_holder"?, "previous_terms"?, "previous_term_end"? } },
 //	  "mandates": { "<mandate id>": { "id", "member", "issue", "scope",
 //	      "deadline", "granted_at", "status" } } }
 
@@ -60,6 +61,12 @@ type Device struct {
 	RevokedAt *time.Time
 }
 
+// How a role is filled when its holder's term ends (Role.Rotation).
+const (
+	RotationVacate = "vacate" // the role becomes vacant (the default)
+	RotationDraw   = "draw"   // a verifiable random draw picks the next holder
+)
+
 // Role is a rotating role of the circle.
 type Role struct {
 	ID          string
@@ -67,10 +74,19 @@ type Role struct {
 	Purpose     string
 	Term        time.Duration // length of one term
 	TermLimit   int           // consecutive terms one member may serve
+	Rotation    string        // RotationVacate ("" reads as it) or RotationDraw
 	Holder      string        // member id; "" when vacant
 	TermStart   *time.Time
 	TermEnd     *time.Time
 	TermsServed int // consecutive terms served by the holder
+	// The holder rotated out when the last term ended, with the
+	// consecutive terms they had served and when the last one ended: if
+	// they take the role again within one term of that end, the new term
+	// continues their streak (see AssignRole). Cleared when anyone holds
+	// the role.
+	PreviousHolder  string
+	PreviousTerms   int
+	PreviousTermEnd *time.Time
 }
 
 // The statuses of a mandate.
@@ -315,7 +331,18 @@ func (r *Role) Validate() error {
 	if r.TermsServed < 0 {
 		return fieldErr("role", "terms_served", "must not be negative")
 	}
-	for name, t := range map[string]*time.Time{"term_start": r.TermStart, "term_end": r.TermEnd} {
+	switch r.Rotation {
+	case "", RotationVacate, RotationDraw:
+	default:
+		return fieldErr("role", "rotation", "must be vacate or draw")
+	}
+	if r.PreviousHolder != "" && !isID(r.PreviousHolder) {
+		return fieldErr("role", "previous_holder", "must be a member id")
+	}
+	if r.PreviousTerms < 0 {
+		return fieldErr("role", "previous_terms", "must not be negative")
+	}
+	for name, t := range map[string]*time.Time{"term_start": r.TermStart, "term_end": r.TermEnd, "previous_term_end": r.PreviousTermEnd} {
 		if t != nil {
 			if err := checkTime("role", name, *t); err != nil {
 				return err
@@ -339,17 +366,26 @@ func PutRole(doc *automerge.Doc, r *Role) error {
 	if err := roles.Set(r.ID, m); err != nil {
 		return err
 	}
-	return setAll(m, []kv{
+	if err := setAll(m, []kv{
 		{"id", r.ID},
 		{"name", r.Name},
 		{"purpose", r.Purpose},
 		{"term", r.Term.String()},
 		{"term_limit", int64(r.TermLimit)},
+		{"rotation", r.Rotation},
 		{"holder", r.Holder},
 		{"term_start", optTimeString(r.TermStart)},
 		{"term_end", optTimeString(r.TermEnd)},
 		{"terms_served", int64(r.TermsServed)},
-	}, "purpose")
+		{"previous_holder", r.PreviousHolder},
+		{"previous_term_end", optTimeString(r.PreviousTermEnd)},
+	}, "purpose"); err != nil {
+		return err
+	}
+	if r.PreviousHolder == "" {
+		return nil
+	}
+	return m.Set("previous_terms", int64(r.PreviousTerms))
 }
 
 // Validate checks the mandate's fields. It returns a *RuleError of rule
@@ -556,6 +592,11 @@ func readRole(o *object) (*Role, error) {
 		TermStart:   o.optTime("term_start"),
 		TermEnd:     o.optTime("term_end"),
 		TermsServed: int(o.integer("terms_served", false)),
+		Rotation:    o.str("rotation", false, maxIDLen),
+
+		PreviousHolder:  o.str("previous_holder", false, maxIDLen),
+		PreviousTerms:   int(o.integer("previous_terms", false)),
+		PreviousTermEnd: o.optTime("previous_term_end"),
 	}
 	term := o.str("term", true, 32)
 	if err := o.done(); err != nil {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -361,11 +362,13 @@ func planRosterEffect(r *crdt.Roster, p crdt.Proposal, str func(string) string, 
 		// mandates recalled.
 		var vacate []crdt.Role
 		var recall []crdt.Mandate
+		held := 0
 		for _, role := range r.Roles {
+			if role.Holder == m.ID || role.PreviousHolder == m.ID {
+				vacate = append(vacate, crdt.VacateRole(*role))
+			}
 			if role.Holder == m.ID {
-				v := *role
-				v.Holder, v.TermStart, v.TermEnd, v.TermsServed = "", nil, nil, 0
-				vacate = append(vacate, v)
+				held++
 			}
 		}
 		for _, md := range r.Mandates {
@@ -389,7 +392,7 @@ func planRosterEffect(r *crdt.Roster, p crdt.Proposal, str func(string) string, 
 			return crdt.PutMember(d, &removed)
 		}
 		eff.audit, eff.data = crdt.AuditMemberRemoved, map[string]any{
-			"proposal": p.ID, "member": m.ID, "name": m.Name, "roles_vacated": len(vacate), "mandates_recalled": len(recall),
+			"proposal": p.ID, "member": m.ID, "name": m.Name, "roles_vacated": held, "mandates_recalled": len(recall),
 		}
 	}
 	return eff, nil
@@ -808,7 +811,8 @@ func (g *governance) Roles(ctx context.Context, c mobileapi.Caller) (wire.RoleLi
 	for _, role := range r.Roles {
 		out.Roles = append(out.Roles, wire.Role{
 			ID: role.ID, Name: role.Name, Purpose: role.Purpose, Term: role.Term.String(), TermLimit: role.TermLimit,
-			Holder: role.Holder, TermStart: role.TermStart, TermEnd: role.TermEnd, TermsServed: role.TermsServed,
+			Rotation: cmp.Or(role.Rotation, crdt.RotationVacate), Holder: role.Holder, TermStart: role.TermStart, TermEnd: role.TermEnd,
+			TermsServed: role.TermsServed, PreviousHolder: role.PreviousHolder,
 		})
 	}
 	slices.SortFunc(out.Roles, func(a, b wire.Role) int { return strings.Compare(a.Name+a.ID, b.Name+b.ID) })

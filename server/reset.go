@@ -145,14 +145,16 @@ func (s *Server) afterReset(ctx context.Context, rec crdt.ResetRecord) {
 			return nil, err
 		}
 		for _, role := range r.Roles {
-			if role.Holder == "" {
+			if role.Holder == "" && role.PreviousHolder == "" {
 				continue
 			}
-			role.Holder, role.TermStart, role.TermEnd, role.TermsServed = "", nil, nil, 0
-			if err := crdt.PutRole(d, role); err != nil {
+			if role.Holder != "" {
+				vacated++
+			}
+			v := crdt.VacateRole(*role)
+			if err := crdt.PutRole(d, &v); err != nil {
 				return nil, err
 			}
-			vacated++
 		}
 		for _, m := range r.Mandates {
 			if m.StatusAt(now) != crdt.MandateActive {
@@ -312,11 +314,12 @@ func (s *Server) recountResets(ctx context.Context) error {
 // Tick runs the clock-driven work of the circle once: counting the
 // pending reset signatures again, since a signature can start to count
 // when its member passes reset.min_membership; deciding the proposals
-// whose period ended (server/governance.go). The server calls it every
+// whose period ended (server/governance.go); rotating out the role holders
+// whose term ended (server/rotation.go). The server calls it every
 // TickEvery; tests call it after moving the clock.
 func (s *Server) Tick(ctx context.Context) error {
 	_, err := s.countResets(ctx, nil, false)
-	return errors.Join(err, s.tickProposals(ctx))
+	return errors.Join(err, s.tickProposals(ctx), s.tickRoles(ctx))
 }
 
 // tickLoop calls Tick until the server closes.

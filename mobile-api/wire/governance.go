@@ -62,16 +62,21 @@ type ProposalList struct {
 }
 
 // Role is a rotating role (GET /v1/roles). Term is a Go duration.
+// Rotation says what happens when a term ends: "vacate" or "draw".
+// PreviousHolder is the member rotated out when the last term ended, while
+// the role is vacant.
 type Role struct {
-	ID          string     `json:"id"`
-	Name        string     `json:"name"`
-	Purpose     string     `json:"purpose"`
-	Term        string     `json:"term"`
-	TermLimit   int        `json:"term_limit"`
-	Holder      string     `json:"holder"` // member id, "" when vacant
-	TermStart   *time.Time `json:"term_start"`
-	TermEnd     *time.Time `json:"term_end"`
-	TermsServed int        `json:"terms_served"`
+	ID             string     `json:"id"`
+	Name           string     `json:"name"`
+	Purpose        string     `json:"purpose"`
+	Term           string     `json:"term"`
+	TermLimit      int        `json:"term_limit"`
+	Rotation       string     `json:"rotation"`
+	Holder         string     `json:"holder"` // member id, "" when vacant
+	TermStart      *time.Time `json:"term_start"`
+	TermEnd        *time.Time `json:"term_end"`
+	TermsServed    int        `json:"terms_served"`
+	PreviousHolder string     `json:"previous_holder,omitempty"`
 }
 
 // RoleList answers GET /v1/roles.

@@ -128,6 +128,18 @@ func (s *Server) finishStep(ctx context.Context, step proposalStep) crdt.Proposa
 			s.log.Error("proposal: audit entry", "proposal", st.ID, "err", err)
 		}
 		s.events.Publish(EventProposalOpened, map[string]any{"id": st.ID, "kind": st.Kind, "title": st.Title, "author": st.Author, "closes_at": st.ClosesAt})
+		if st.Kind == "role.draw" {
+			// The seed is fixed before anyone votes (crdt/draw.go).
+			role, _ := st.Payload["role"].(string)
+			if r, err := s.readRoster(ctx); err == nil {
+				if found, ok := crdt.FindRole(r.Roles, role); ok {
+					role = found.ID
+				}
+			}
+			if err := s.commitDraw(ctx, st.ID, role, st.ID); err != nil {
+				s.log.Error("proposal: commit the draw", "proposal", st.ID, "err", err) // committed again when it passes
+			}
+		}
 	}
 	switch {
 	case step.rejected:
@@ -200,6 +212,12 @@ type effect struct {
 	audit string
 	data  map[string]any
 	done  bool // already carried out (found when finishing after a crash)
+	// pre runs before the write (a draw makes sure its seed was
+	// committed); gov writes into the governance document with "applied"
+	// (a draw's record); event, if set, is published with data.
+	pre   func(ctx context.Context) error
+	gov   func(d *automerge.Doc) error
+	event string
 }
 
 // planEffect works out the effect of proposal p decided at at, against the
@@ -256,7 +274,7 @@ func (s *Server) planEffect(ctx context.Context, p crdt.Proposal, at time.Time, 
 		eff.write = func(d *automerge.Doc) error { return crdt.PutCharter(d, ch) }
 		return eff, nil
 	case "role.draw":
-		return effect{}, &crdt.RuleError{Rule: crdt.RuleGovernance, Message: "random draws are not built yet in this version of circled"}
+		return s.planDraw(ctx, p, str("role"), at, recovering)
 	}
 	return effect{}, &crdt.RuleError{Rule: crdt.RuleGovernance, Message: fmt.Sprintf("unknown proposal kind %q", p.Kind)}
 }
@@ -401,6 +419,11 @@ func planRosterEffect(r *crdt.Roster, p crdt.Proposal, str func(string) string, 
 // applyEffect carries out a passed proposal's effect, writes its audit
 // entry and marks the proposal applied.
 func (s *Server) applyEffect(ctx context.Context, st crdt.ProposalState, eff effect) error {
+	if !eff.done && eff.pre != nil {
+		if err := eff.pre(ctx); err != nil {
+			return err
+		}
+	}
 	if !eff.done && eff.write != nil {
 		err := s.engine.Update(ctx, string(s.meta.Docs[eff.doc]), func(d *automerge.Doc) ([]byte, error) {
 			return nil, eff.write(d)
@@ -413,6 +436,14 @@ func (s *Server) applyEffect(ctx context.Context, st crdt.ProposalState, eff eff
 			if err := s.loadRoster(ctx); err != nil {
 				return fmt.Errorf("reload roster: %w", err)
 			}
+			// A role that rotates by draw and has a new term gets the
+			// draw at the end of that term committed now.
+			s.mu.RLock()
+			r := s.roster
+			s.mu.RUnlock()
+			if err := s.commitRotationDraws(ctx, r); err != nil {
+				s.log.Error("proposal: commit rotation draws", "proposal", st.ID, "err", err)
+			}
 		case crdt.KindCharter:
 			if err := s.loadPolicies(ctx); err != nil {
 				return fmt.Errorf("reload policies: %w", err)
@@ -422,8 +453,16 @@ func (s *Server) applyEffect(ctx context.Context, st crdt.ProposalState, eff eff
 			s.log.Error("proposal: audit entry of its effect", "proposal", st.ID, "err", err)
 		}
 		s.log.Info("proposal carried out", "proposal", st.ID, "kind", st.Kind, "effect", eff.audit)
+		if eff.event != "" {
+			s.events.Publish(eff.event, eff.data)
+		}
 	}
 	return s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
+		if !eff.done && eff.gov != nil {
+			if err := eff.gov(d); err != nil {
+				return nil, err
+			}
+		}
 		return nil, crdt.MarkApplied(d, st.ID)
 	})
 }
@@ -736,9 +775,6 @@ func (g *governance) Propose(ctx context.Context, c mobileapi.Caller, req wire.P
 			return wire.Proposal{}, false, &mobileapi.Error{Code: wire.CodeInvalidRequest, Message: re.Message, Err: err}
 		}
 		return wire.Proposal{}, false, err
-	}
-	if p.Kind == "role.draw" {
-		return wire.Proposal{}, false, mobileapi.Errorf(wire.CodeRuleViolation, "rule governance: random draws (role.draw) are not built yet in this version of circled")
 	}
 	st, created, err := s.openProposal(ctx, p, c.Member)
 	if err != nil {

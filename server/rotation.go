@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 
@@ -16,35 +17,58 @@ const (
 	EventRoleRotated = "role.rotated"
 )
 
-// rotated is one role whose holder's term ended.
+// rotated is one role whose holder's term ended, and the draw that
+// picked the next holder if the role rotates by draw.
 type rotated struct {
 	before, after crdt.Role
+	draw          *crdt.Draw
 }
 
 // tickRoles rotates out the holders whose term has ended: the role
-// becomes vacant, remembering who held it (crdt.RotateRole), with a
-// role.rotated audit entry and event. It holds s.gov, so a rotation never
+// becomes vacant, remembering who held it (crdt.RotateRole), or, if it
+// rotates by draw, goes to the member a random draw picks among those
+// eligible then (nobody eligible: vacant). Each rotation has a
+// role.rotated audit entry and event, each draw a role.drawn one. Draws
+// are committed ahead of time (commitRotationDraws), at the latest here
+// before the roster is written. It holds s.gov, so a rotation never
 // interleaves with a proposal assigning the same role.
 func (s *Server) tickRoles(ctx context.Context) error {
 	s.gov.Lock()
 	defer s.gov.Unlock()
+	r, err := s.readRoster(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.commitRotationDraws(ctx, r); err != nil {
+		return err
+	}
 	now := s.now()
 	var done []rotated
-	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindRoster]), func(d *automerge.Doc) ([]byte, error) {
+	err = s.engine.Update(ctx, string(s.meta.Docs[crdt.KindRoster]), func(d *automerge.Doc) ([]byte, error) {
 		done = nil
 		r, err := crdt.ReadRoster(d)
 		if err != nil {
 			return nil, err
 		}
 		for _, id := range slices.Sorted(maps.Keys(r.Roles)) {
-			next, ok := crdt.RotateRole(*r.Roles[id], now)
+			before := *r.Roles[id]
+			next, ok := crdt.RotateRole(before, now)
 			if !ok {
 				continue
+			}
+			rt := rotated{before: before}
+			if before.Rotation == crdt.RotationDraw {
+				dr, assigned, err := s.draw(next, r, crdt.RotationDrawID(before.ID, *before.TermEnd), "", now)
+				if err != nil {
+					return nil, err
+				}
+				next, rt.draw = assigned, &dr
 			}
 			if err := crdt.PutRole(d, &next); err != nil {
 				return nil, err
 			}
-			done = append(done, rotated{before: *r.Roles[id], after: next})
+			rt.after = next
+			done = append(done, rt)
 		}
 		if len(done) == 0 {
 			return nil, errNoChange
@@ -57,14 +81,26 @@ func (s *Server) tickRoles(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	ctx = context.WithoutCancel(ctx)
 	if err := s.loadRoster(ctx); err != nil {
 		s.log.Error("rotation: reload roster", "err", err)
 	}
-	ctx = context.WithoutCancel(ctx)
+	var errs []error
 	for _, rt := range done {
+		if rt.draw != nil {
+			err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
+				return nil, recordDraw(d, *rt.draw)
+			})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("record the draw of role %s: %w", rt.before.ID, err))
+			}
+		}
 		s.afterRotation(ctx, rt)
 	}
-	return nil
+	s.mu.RLock()
+	r = s.roster
+	s.mu.RUnlock()
+	return errors.Join(append(errs, s.commitRotationDraws(ctx, r))...)
 }
 
 // afterRotation writes the audit entry of a rotation and tells everyone.
@@ -74,8 +110,18 @@ func (s *Server) afterRotation(ctx context.Context, rt rotated) {
 		"term_start": rt.before.TermStart, "term_end": rt.before.TermEnd, "terms_served": rt.before.TermsServed,
 		"holder": rt.after.Holder,
 	}
+	if rt.draw != nil {
+		data["draw"] = rt.draw.ID
+	}
 	if err := s.appendAudit(ctx, crdt.AuditRoleRotated, data); err != nil {
 		s.log.Error("rotation: audit entry", "role", rt.before.ID, "err", err)
+	}
+	if rt.draw != nil {
+		drawn := drawnData(*rt.draw, rt.before, rt.after)
+		if err := s.appendAudit(ctx, crdt.AuditRoleDrawn, drawn); err != nil {
+			s.log.Error("rotation: audit entry of the draw", "role", rt.before.ID, "err", err)
+		}
+		s.events.Publish(EventRoleDrawn, drawn)
 	}
 	s.log.Info("role rotated", "role", rt.before.ID, "name", rt.before.Name, "previous_holder", rt.before.Holder, "holder", rt.after.Holder)
 	s.events.Publish(EventRoleRotated, map[string]any{"role": rt.before.ID, "name": rt.before.Name, "previous_holder": rt.before.Holder, "holder": rt.after.Holder})

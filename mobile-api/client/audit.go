@@ -11,8 +11,11 @@ import (
 var ErrNotSynced = errors.New("not synced yet; run sync first")
 
 // AuditLog reads the circle's audit log from this device's copy (no
-// network) and verifies it: the hash chain, and every executed reset's
-// statements against the public keys in this device's copy of the roster.
+// network) and verifies it: the hash chain, every executed reset's
+// statements against the public keys in this device's copy of the roster,
+// and every random draw (the seed revealed is the one committed, the
+// recorded holder is the one the seed and the eligible members pick, and
+// those members are the ones active then).
 // It returns the entries with the verification error, if any:
 // crdt.ErrAuditBroken naming the first entry that does not hold.
 func (d *Device) AuditLog() ([]crdt.AuditEntry, error) {
@@ -46,5 +49,8 @@ func (d *Device) AuditLog() ([]crdt.AuditEntry, error) {
 	if err != nil {
 		return entries, fmt.Errorf("audit log: read roster: %w", err)
 	}
-	return entries, crdt.VerifyAuditResets(entries, roster, info.CircleID)
+	if err := crdt.VerifyAuditResets(entries, roster, info.CircleID); err != nil {
+		return entries, err
+	}
+	return entries, crdt.VerifyAuditDraws(entries, roster)
 }

@@ -135,8 +135,10 @@ func nonNil(ss []string) []string {
 
 // planDraw plans the effect of a passed role.draw proposal p decided at
 // at: the draw among the members eligible then, the pick assigned to the
-// role, the draw recorded in the governance document and a role.drawn
-// audit entry. Nobody eligible is a *crdt.RuleError.
+// role and a role.drawn audit entry. Before the roster is written the
+// draw is recorded in the governance document, so that finishing after a
+// crash assigns the member drawn then instead of drawing again among
+// members who may have changed. Nobody eligible is a *crdt.RuleError.
 func (s *Server) planDraw(ctx context.Context, p crdt.Proposal, ref string, at time.Time, recovering bool) (effect, error) {
 	r, err := s.readRoster(ctx)
 	if err != nil {
@@ -146,23 +148,29 @@ func (s *Server) planDraw(ctx context.Context, p crdt.Proposal, ref string, at t
 	if !ok {
 		return effect{}, &crdt.RuleError{Rule: crdt.RuleGovernance, Message: fmt.Sprintf("there is no role %q", ref)}
 	}
+	var d crdt.Draw
+	var assigned crdt.Role
+	var prev crdt.Draw
+	var found bool
 	if recovering {
-		var prev crdt.Draw
-		var found bool
-		err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
+		err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(doc *automerge.Doc) error {
 			var err error
-			prev, found, err = crdt.LookupDraw(d, p.ID)
+			prev, found, err = crdt.LookupDraw(doc, p.ID)
 			return err
 		})
 		if err != nil {
 			return effect{}, err
 		}
-		if found && prev.DrawnAt != nil {
+	}
+	if found && prev.DrawnAt != nil {
+		if role.Holder == prev.Holder && role.TermStart != nil && !role.TermStart.Before(prev.DrawnAt.Truncate(time.Second)) {
 			return effect{done: true}, nil
 		}
-	}
-	d, assigned, err := s.draw(*role, r, p.ID, p.ID, at)
-	if err != nil {
+		d = prev
+		if assigned, err = crdt.AssignRole(*role, d.Holder, at, s.policies().Int("role.term_limit")); err != nil {
+			return effect{}, err
+		}
+	} else if d, assigned, err = s.draw(*role, r, p.ID, p.ID, at); err != nil {
 		return effect{}, err
 	}
 	if d.Holder == "" {
@@ -173,7 +181,13 @@ func (s *Server) planDraw(ctx context.Context, p crdt.Proposal, ref string, at t
 		doc:   crdt.KindRoster,
 		write: func(doc *automerge.Doc) error { return crdt.PutRole(doc, &assigned) },
 		audit: crdt.AuditRoleDrawn, data: drawnData(d, *role, assigned), event: EventRoleDrawn,
-		pre: func(ctx context.Context) error { return s.commitDraw(ctx, p.ID, roleID, p.ID) },
-		gov: func(doc *automerge.Doc) error { return recordDraw(doc, d) },
+		pre: func(ctx context.Context) error {
+			if err := s.commitDraw(ctx, p.ID, roleID, p.ID); err != nil {
+				return err
+			}
+			return s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(doc *automerge.Doc) ([]byte, error) {
+				return nil, recordDraw(doc, d)
+			})
+		},
 	}, nil
 }

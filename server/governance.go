@@ -213,10 +213,9 @@ type effect struct {
 	data  map[string]any
 	done  bool // already carried out (found when finishing after a crash)
 	// pre runs before the write (a draw makes sure its seed was
-	// committed); gov writes into the governance document with "applied"
-	// (a draw's record); event, if set, is published with data.
+	// committed, and records what it drew); event, if set, is published
+	// with data.
 	pre   func(ctx context.Context) error
-	gov   func(d *automerge.Doc) error
 	event string
 }
 
@@ -458,11 +457,6 @@ func (s *Server) applyEffect(ctx context.Context, st crdt.ProposalState, eff eff
 		}
 	}
 	return s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
-		if !eff.done && eff.gov != nil {
-			if err := eff.gov(d); err != nil {
-				return nil, err
-			}
-		}
 		return nil, crdt.MarkApplied(d, st.ID)
 	})
 }

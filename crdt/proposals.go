@@ -34,9 +34,13 @@ const (
 	AuditRoleRotated     = "role.rotated" // the scheduler rotated a holder out at the end of their term
 	AuditPolicySet       = "policy.set"
 	AuditCharterRatified = "charter.ratified"
-	AuditMandateGranted  = "mandate.granted"
-	AuditMandateRecalled = "mandate.recalled"
-	AuditMemberRemoved   = "member.removed"
+	// The scheduler opened the re-ratification of the charter
+	// (charter.renewal_notice before it expires).
+	AuditCharterRenewalOpened = "charter.renewal_opened"
+	AuditCharterLapsed        = "charter.lapsed" // it expired without being ratified again
+	AuditMandateGranted       = "mandate.granted"
+	AuditMandateRecalled      = "mandate.recalled"
+	AuditMemberRemoved        = "member.removed"
 )
 
 // CastVote is a member's vote as the governance document counts it.

@@ -10,7 +10,7 @@ import (
 )
 
 // Governance takes proposals and votes and shows what they decided: the
-// proposals, the roles and the mandates.
+// proposals, the roles, the mandates and the charter.
 type Governance interface {
 	// Propose opens a proposal by the caller's member; created is false
 	// when an identical proposal with the same id was already there.
@@ -23,6 +23,8 @@ type Governance interface {
 	Proposals(ctx context.Context, c Caller, status string) (wire.ProposalList, error)
 	Roles(ctx context.Context, c Caller) (wire.RoleList, error)
 	Mandates(ctx context.Context, c Caller) (wire.MandateList, error)
+	// Charter returns the circle's ratified charter and its status now.
+	Charter(ctx context.Context, c Caller) (wire.Charter, error)
 }
 
 func (a *api) registerGovernanceRoutes(g *echo.Group) {
@@ -32,6 +34,7 @@ func (a *api) registerGovernanceRoutes(g *echo.Group) {
 	g.POST("/proposals/:id/votes", a.vote)
 	g.GET("/roles", a.roles)
 	g.GET("/mandates", a.mandates)
+	g.GET("/charter", a.charter)
 }
 
 func (a *api) propose(c echo.Context) error {
@@ -98,4 +101,12 @@ func (a *api) mandates(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, list)
+}
+
+func (a *api) charter(c echo.Context) error {
+	ch, err := a.svc.Governance.Charter(c.Request().Context(), callerOf(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, ch)
 }

@@ -143,3 +143,12 @@ func (c *Client) Mandates(ctx context.Context) (*wire.MandateList, error) {
 	}
 	return &out, nil
 }
+
+// Charter asks the server for the circle's charter (GET /v1/charter).
+func (c *Client) Charter(ctx context.Context) (*wire.Charter, error) {
+	var out wire.Charter
+	if err := c.call(ctx, "GET", "/v1/charter", nil, &out, true); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

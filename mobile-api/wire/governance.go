@@ -100,3 +100,21 @@ type Mandate struct {
 type MandateList struct {
 	Mandates []Mandate `json:"mandates"`
 }
+
+// Charter is the circle's charter (GET /v1/charter). Status is draft
+// (never ratified), ratified, lapsed (its ratification expired) or
+// needs_ratification (a hard reset flagged it); RenewalDue says members
+// should ratify it (again): it is not ratified, or expires within
+// charter.renewal_notice.
+type Charter struct {
+	Name       string            `json:"name"`
+	Purpose    string            `json:"purpose"`
+	Principles []string          `json:"principles"`
+	Text       string            `json:"text"`
+	Policies   map[string]string `json:"policies"`
+	Version    int               `json:"version"`
+	RatifiedAt *time.Time        `json:"ratified_at"`
+	ExpiresAt  *time.Time        `json:"expires_at"`
+	Status     string            `json:"status"`
+	RenewalDue bool              `json:"renewal_due"`
+}

@@ -40,6 +40,8 @@ const (
 	AuditCharterLapsed        = "charter.lapsed" // it expired without being ratified again
 	AuditMandateGranted       = "mandate.granted"
 	AuditMandateRecalled      = "mandate.recalled"
+	AuditMandateExpired       = "mandate.expired" // the scheduler ended a mandate at its deadline
+	AuditMandateDone          = "mandate.done"    // its delegate marked it done
 	AuditMemberRemoved        = "member.removed"
 )
 

@@ -95,6 +95,7 @@ const (
 	MandateRecalled = "recalled" // recalled by a proposal
 	MandateRevoked  = "revoked"  // revoked by a hard reset
 	MandateExpired  = "expired"  // its deadline passed
+	MandateDone     = "done"     // its delegate marked the task done
 )
 
 // Mandate is a single-issue mandate held by a delegate.
@@ -413,10 +414,10 @@ func (m *Mandate) Validate() error {
 		return err
 	}
 	switch m.Status {
-	case MandateActive, MandateRecalled, MandateRevoked, MandateExpired:
+	case MandateActive, MandateRecalled, MandateRevoked, MandateExpired, MandateDone:
 		return nil
 	}
-	return fieldErr("mandate", "status", "must be active, recalled, revoked or expired")
+	return fieldErr("mandate", "status", "must be active, recalled, revoked, expired or done")
 }
 
 // StatusAt returns the mandate's status at now: an active mandate whose

@@ -23,6 +23,9 @@ type Governance interface {
 	Proposals(ctx context.Context, c Caller, status string) (wire.ProposalList, error)
 	Roles(ctx context.Context, c Caller) (wire.RoleList, error)
 	Mandates(ctx context.Context, c Caller) (wire.MandateList, error)
+	// MandateDone ends a mandate whose task is done; only its delegate may
+	// (CodeForbidden), and only while it is active (CodeConflict).
+	MandateDone(ctx context.Context, c Caller, id string) (wire.Mandate, error)
 	// Charter returns the circle's ratified charter and its status now.
 	Charter(ctx context.Context, c Caller) (wire.Charter, error)
 }
@@ -34,6 +37,7 @@ func (a *api) registerGovernanceRoutes(g *echo.Group) {
 	g.POST("/proposals/:id/votes", a.vote)
 	g.GET("/roles", a.roles)
 	g.GET("/mandates", a.mandates)
+	g.POST("/mandates/:id/done", a.mandateDone)
 	g.GET("/charter", a.charter)
 }
 
@@ -109,4 +113,12 @@ func (a *api) charter(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, ch)
+}
+
+func (a *api) mandateDone(c echo.Context) error {
+	m, err := a.svc.Governance.MandateDone(c.Request().Context(), callerOf(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, m)
 }

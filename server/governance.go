@@ -860,9 +860,7 @@ func (g *governance) Mandates(ctx context.Context, c mobileapi.Caller) (wire.Man
 	now := s.now()
 	out := wire.MandateList{Mandates: []wire.Mandate{}}
 	for _, m := range r.Mandates {
-		out.Mandates = append(out.Mandates, wire.Mandate{
-			ID: m.ID, Member: m.Member, Issue: m.Issue, Scope: m.Scope, Deadline: m.Deadline, GrantedAt: m.GrantedAt, Status: m.StatusAt(now),
-		})
+		out.Mandates = append(out.Mandates, wireMandate(*m, now))
 	}
 	slices.SortFunc(out.Mandates, func(a, b wire.Mandate) int {
 		if c := a.Deadline.Compare(b.Deadline); c != 0 {

@@ -317,11 +317,12 @@ func (s *Server) recountResets(ctx context.Context) error {
 // whose period ended (server/governance.go); rotating out the role holders
 // whose term ended (server/rotation.go); opening the charter's
 // re-ratification when it is due and lapsing it when it expired
-// (server/charter.go). The server calls it every
+// (server/charter.go); ending the mandates whose deadline passed
+// (server/mandates.go). The server calls it every
 // TickEvery; tests call it after moving the clock.
 func (s *Server) Tick(ctx context.Context) error {
 	_, err := s.countResets(ctx, nil, false)
-	return errors.Join(err, s.tickProposals(ctx), s.tickRoles(ctx), s.tickCharter(ctx))
+	return errors.Join(err, s.tickProposals(ctx), s.tickRoles(ctx), s.tickMandates(ctx), s.tickCharter(ctx))
 }
 
 // tickLoop calls Tick until the server closes.

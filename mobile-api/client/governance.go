@@ -152,3 +152,13 @@ func (c *Client) Charter(ctx context.Context) (*wire.Charter, error) {
 	}
 	return &out, nil
 }
+
+// MandateDone marks one of the caller's mandates done
+// (POST /v1/mandates/{id}/done).
+func (c *Client) MandateDone(ctx context.Context, id string) (*wire.Mandate, error) {
+	var out wire.Mandate
+	if err := c.call(ctx, "POST", "/v1/mandates/"+url.PathEscape(id)+"/done", nil, &out, true); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

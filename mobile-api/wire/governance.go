@@ -85,7 +85,8 @@ type RoleList struct {
 }
 
 // Mandate is a delegate's single-issue mandate (GET /v1/mandates). Status
-// is active, recalled, revoked (by a hard reset) or expired.
+// is active, recalled, revoked (by a hard reset), expired (its deadline
+// passed) or done (its delegate marked the task done).
 type Mandate struct {
 	ID        string    `json:"id"`
 	Member    string    `json:"member"`

@@ -1,0 +1,131 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/circles-coop/circles/crdt"
+	mobileapi "github.com/circles-coop/circles/mobile-api"
+	"github.com/circles-coop/circles/mobile-api/wire"
+)
+
+// Event types of mandates (GET /v1/events).
+const (
+	EventMandateExpired = "mandate.expired"
+	EventMandateDone    = "mandate.done"
+)
+
+// A delegate's mandate ends with its task or its deadline (DESIGN.md §1):
+// the delegate marks it done (POST /v1/mandates/{id}/done), or the
+// scheduler writes it expired once its deadline has passed. A proposal
+// may recall it before either, and a hard reset revokes it.
+
+// tickMandates writes "expired" into every active mandate whose deadline
+// has passed, with a mandate.expired audit entry and event for each. It
+// holds s.gov, so it never races a recall being carried out.
+func (s *Server) tickMandates(ctx context.Context) error {
+	s.gov.Lock()
+	defer s.gov.Unlock()
+	now := s.now()
+	var expired []crdt.Mandate
+	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindRoster]), func(d *automerge.Doc) ([]byte, error) {
+		expired = nil
+		r, err := crdt.ReadRoster(d)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range slices.Sorted(maps.Keys(r.Mandates)) {
+			m := *r.Mandates[id]
+			if m.Status != crdt.MandateActive || m.StatusAt(now) != crdt.MandateExpired {
+				continue
+			}
+			m.Status = crdt.MandateExpired
+			if err := crdt.PutMandate(d, &m); err != nil {
+				return nil, err
+			}
+			expired = append(expired, m)
+		}
+		if len(expired) == 0 {
+			return nil, errNoChange
+		}
+		return nil, nil
+	})
+	if errors.Is(err, errNoChange) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("expire mandates: %w", err)
+	}
+	ctx = context.WithoutCancel(ctx)
+	if err := s.loadRoster(ctx); err != nil {
+		s.log.Error("mandates: reload roster", "err", err)
+	}
+	for _, m := range expired {
+		data := map[string]any{"mandate": m.ID, "member": m.Member, "issue": m.Issue, "deadline": m.Deadline}
+		if err := s.appendAudit(ctx, crdt.AuditMandateExpired, data); err != nil {
+			s.log.Error("mandates: audit entry", "mandate", m.ID, "err", err)
+		}
+		s.log.Info("mandate expired", "mandate", m.ID, "member", m.Member)
+		s.events.Publish(EventMandateExpired, data)
+	}
+	return nil
+}
+
+// MandateDone ends a mandate whose task is done; only its delegate may.
+// Asking again for a mandate the delegate already marked done answers it
+// as it is (a safe retry).
+func (g *governance) MandateDone(ctx context.Context, c mobileapi.Caller, id string) (wire.Mandate, error) {
+	s := (*Server)(g)
+	s.gov.Lock()
+	defer s.gov.Unlock()
+	now := s.now()
+	var m crdt.Mandate
+	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindRoster]), func(d *automerge.Doc) ([]byte, error) {
+		r, err := crdt.ReadRoster(d)
+		if err != nil {
+			return nil, err
+		}
+		found, ok := r.Mandates[id]
+		if !ok {
+			return nil, mobileapi.Errorf(wire.CodeNotFound, "no mandate %s in this circle", id)
+		}
+		m = *found
+		switch status := m.StatusAt(now); {
+		case m.Member != c.Member:
+			return nil, mobileapi.Errorf(wire.CodeForbidden, "only the delegate holding mandate %s may mark it done", id)
+		case status == crdt.MandateDone:
+			return nil, errNoChange
+		case status != crdt.MandateActive:
+			return nil, mobileapi.Errorf(wire.CodeConflict, "mandate %s is already %s", id, status)
+		}
+		m.Status = crdt.MandateDone
+		return nil, crdt.PutMandate(d, &m)
+	})
+	if errors.Is(err, errNoChange) {
+		return wireMandate(m, now), nil
+	}
+	if err != nil {
+		return wire.Mandate{}, err
+	}
+	ctx = context.WithoutCancel(ctx)
+	if err := s.loadRoster(ctx); err != nil {
+		s.log.Error("mandates: reload roster", "err", err)
+	}
+	data := map[string]any{"mandate": m.ID, "member": m.Member, "issue": m.Issue, "deadline": m.Deadline}
+	if err := s.appendAudit(ctx, crdt.AuditMandateDone, data); err != nil {
+		s.log.Error("mandates: audit entry", "mandate", m.ID, "err", err)
+	}
+	s.log.Info("mandate done", "mandate", m.ID, "member", m.Member)
+	s.events.Publish(EventMandateDone, data)
+	return wireMandate(m, now), nil
+}
+
+func wireMandate(m crdt.Mandate, now time.Time) wire.Mandate {
+	return wire.Mandate{ID: m.ID, Member: m.Member, Issue: m.Issue, Scope: m.Scope, Deadline: m.Deadline, GrantedAt: m.GrantedAt, Status: m.StatusAt(now)}
+}

@@ -52,6 +52,10 @@
 // transfers over the credit limit; BuildScorecard counts dependencies
 // reversed; Decide (decide.go) settles proposals; CountReset counts hard-
 // reset signatures; VerifyAudit re-checks the audit chain;
-// Charter.StatusAt and Mandate.StatusAt derive expiry. Their exact rules
-// are documented on each function.
+// Charter.StatusAt and Mandate.StatusAt derive expiry; RotateRole and
+// AssignRole rotate roles and count consecutive terms; DrawPick picks a
+// role's holder from a draw's seed and eligible members, and
+// VerifyAuditDraws recomputes every draw in the audit log (draw.go says
+// what the draws guarantee). Their exact rules are documented on each
+// function.
 package crdt

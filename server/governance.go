@@ -129,15 +129,15 @@ func (s *Server) finishStep(ctx context.Context, step proposalStep) crdt.Proposa
 		}
 		s.events.Publish(EventProposalOpened, map[string]any{"id": st.ID, "kind": st.Kind, "title": st.Title, "author": st.Author, "closes_at": st.ClosesAt})
 		if st.Kind == "role.draw" {
-			// The seed is fixed before anyone votes (crdt/draw.go).
-			role, _ := st.Payload["role"].(string)
+			// The seed is fixed before anyone votes (crdt/draw.go). A role
+			// that does not exist yet gets it when the proposal passes.
+			ref, _ := st.Payload["role"].(string)
 			if r, err := s.readRoster(ctx); err == nil {
-				if found, ok := crdt.FindRole(r.Roles, role); ok {
-					role = found.ID
+				if role, ok := crdt.FindRole(r.Roles, ref); ok {
+					if err := s.commitDraw(ctx, st.ID, role.ID, st.ID); err != nil {
+						s.log.Error("proposal: commit the draw", "proposal", st.ID, "err", err) // committed again when it passes
+					}
 				}
-			}
-			if err := s.commitDraw(ctx, st.ID, role, st.ID); err != nil {
-				s.log.Error("proposal: commit the draw", "proposal", st.ID, "err", err) // committed again when it passes
 			}
 		}
 	}

@@ -28,7 +28,7 @@ TEST_FLAGS   ?=
 
 BENCH      ?= .
 BENCHTIME  ?= 1s
-BENCHCOUNT ?= 1
+BENCHCOUNT ?= 3
 
 FUZZTIME ?= 15s
 
@@ -71,8 +71,13 @@ test: js-deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT)$(if $(TEST_FLAGS), $(TEST_FLAGS)) ./...
 
+# bench runs the scenario benchmarks (one iteration is a whole scenario:
+# backlog, latency, cold start, in-process backlog; each prints its own
+# figures) BENCHCOUNT times, then the micro benchmarks (store, decoder,
+# readers) the usual way.
 bench:
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 60m ./...
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -count $(BENCHCOUNT) -timeout 60m ./server/ ./sync/engine/
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 30m ./sync/store/ ./crdt/...
 
 lint: fmt-check vet staticcheck
 

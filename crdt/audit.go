@@ -23,6 +23,9 @@ const (
 	AuditDeviceEnrolled = "device.enrolled"
 	AuditDeviceRevoked  = "device.revoked"
 	AuditResetExecuted  = "reset.executed"
+	// A transfer the mutual-credit view flagged over_limit when the server
+	// accepted it: {credit, author, to, amount, at, balance, limit}.
+	AuditCreditOverLimit = "credit.over_limit"
 )
 
 // AuditEntry is one entry of the circle's hash-chained audit log

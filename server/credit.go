@@ -30,7 +30,8 @@ var errSameCredit = errors.New("identical credit already stored")
 // other content, or an id another member used, → 409. Over REST the
 // receiver must be another active member (400 otherwise); through sync any
 // well-formed transfer is accepted and the view flags it instead. A
-// transfer beyond the credit limit is stored and returned flagged.
+// transfer beyond the credit limit is stored and returned flagged, and
+// gets a credit.over_limit audit entry.
 func (cr *credits) CreateCredit(ctx context.Context, c mobileapi.Caller, in wire.Credit) (wire.Credit, bool, error) {
 	s := (*Server)(cr)
 	cred := crdt.Credit{ID: in.ID, To: in.To, Amount: in.Amount, Note: in.Note, At: in.At.UTC()}
@@ -74,6 +75,11 @@ func (cr *credits) CreateCredit(ctx context.Context, c mobileapi.Caller, in wire
 	case err != nil:
 		return wire.Credit{}, false, err
 	}
+	// committed judges the credit too, in the background; judging here
+	// as well puts a breach in the audit log before the answer (once:
+	// auditBreaches keeps one entry per credit), and a retry writes an
+	// entry that failed the first time.
+	s.auditBreaches(ctx, c.Member, []string{cred.ID})
 	t, ok := s.creditView().Transfer(c.Member, cred.ID)
 	if !ok { // cannot happen: the credit was just indexed
 		t = crdt.CreditTransfer{Credit: cred, From: c.Member}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/automerge/automerge-go"
 	"github.com/google/uuid"
@@ -212,5 +213,99 @@ func TestMutualCredit(t *testing.T) {
 	// The index is rebuilt from the store at start: the same view.
 	c.Stop()
 	c.Start()
+	check("after a restart")
+}
+
+// overLimitEntries returns the credit.over_limit audit entries by credit
+// id.
+func overLimitEntries(t *testing.T, url string, d *device) map[string][]map[string]any {
+	t.Helper()
+	out := map[string][]map[string]any{}
+	for _, e := range auditKinds(t, url, d) {
+		if e.Kind != crdt.AuditCreditOverLimit {
+			continue
+		}
+		var data map[string]any
+		if err := json.Unmarshal(e.Data, &data); err != nil {
+			t.Fatalf("audit entry %d: %v", e.Seq, err)
+		}
+		id, _ := data["credit"].(string)
+		out[id] = append(out[id], data)
+	}
+	return out
+}
+
+// TestCreditOverLimitAudit: a transfer beyond the credit limit, made over
+// REST or synced from a device, gets exactly one credit.over_limit audit
+// entry, also after retries and a restart; one within the limit gets none.
+func TestCreditOverLimitAudit(t *testing.T) {
+	pol := crdt.DefaultPolicies()
+	if err := pol.Set("credit.limit", "10"); err != nil {
+		t.Fatal(err)
+	}
+	c := servertest.Init(t, "Time Bank", pol)
+	c.Start()
+	url := c.URL()
+	alice := enrollRaw(t, url, c.FounderInvite, "Alice")
+	bob := enrollRaw(t, url, invite(t, url, alice, "member", ""), "Bob")
+	carol := enrollRaw(t, url, invite(t, url, alice, "member", ""), "Carol")
+	bobLedger := circleOf(t, url, bob).Docs["ledger"]
+
+	within, over, synced := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	// Alice -6: within the limit of 10.
+	if r, _ := postCredit(t, url, alice, creditBody(within, bob.member, 6, "2026-03-01T10:00:00Z")); r.status != http.StatusCreated {
+		t.Fatalf("credit within the limit = %d %s", r.status, r.body)
+	}
+	// Alice -11: over it. The entry is there when the answer comes.
+	overBody := creditBody(over, carol.member, 5, "2026-03-02T10:00:00Z")
+	if r, got := postCredit(t, url, alice, overBody); r.status != http.StatusCreated || !got.OverLimit {
+		t.Fatalf("credit over the limit = %d %s, want 201 flagged", r.status, r.body)
+	}
+	got := overLimitEntries(t, url, alice)
+	if len(got) != 1 || len(got[over]) != 1 {
+		t.Fatalf("credit.over_limit entries after the REST credit = %v, want one for %s", got, over)
+	}
+	want := map[string]any{"credit": over, "author": alice.member, "to": carol.member, "amount": 5.0, "balance": -11.0, "limit": 10.0, "at": "2026-03-02T10:00:00Z"}
+	for k, v := range want {
+		if got[over][0][k] != v {
+			t.Errorf("credit.over_limit %s = %v, want %v", k, got[over][0][k], v)
+		}
+	}
+	// A retry is no second breach.
+	if r, _ := postCredit(t, url, alice, overBody); r.status != http.StatusOK {
+		t.Fatalf("retry = %d %s, want 200", r.status, r.body)
+	}
+
+	// Bob (+6) gives Carol 17 h from his device: -11, over the limit.
+	msg := attack(t, url, bob, bobLedger, bob.actor, func(d *automerge.Doc) error {
+		cr := creditBody(synced, carol.member, 17, "2026-03-03T10:00:00Z")
+		return d.Path("credits", synced).Set(cr)
+	})
+	if r := call(t, url, "POST", "/v1/sync", bob.token, syncBody(t, wire.SyncMessage{Doc: bobLedger, Data: msg})); r.status != http.StatusOK {
+		t.Fatalf("sync credit = %d %s", r.status, r.body)
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(overLimitEntries(t, url, alice)[synced]) == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no credit.over_limit entry for the synced credit %s", synced)
+		}
+	}
+
+	check := func(when string) {
+		t.Helper()
+		got := overLimitEntries(t, url, alice)
+		if len(got) != 2 || len(got[over]) != 1 || len(got[synced]) != 1 || got[synced][0]["author"] != bob.member || got[synced][0]["balance"] != -11.0 {
+			t.Errorf("%s: credit.over_limit entries = %v, want one for %s and one for %s by Bob at -11", when, got, over, synced)
+		}
+		if _, ok := got[within]; ok {
+			t.Errorf("%s: a credit within the limit has a credit.over_limit entry", when)
+		}
+	}
+	check("running")
+	c.Stop()
+	c.Start()
+	// After a restart the retried credit is judged again: still one entry.
+	if r, _ := postCredit(t, url, alice, overBody); r.status != http.StatusOK {
+		t.Fatalf("retry after a restart = %d %s, want 200", r.status, r.body)
+	}
 	check("after a restart")
 }

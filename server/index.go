@@ -246,9 +246,9 @@ func (ix *Index) ByMember() map[string][]crdt.Entry {
 	return out
 }
 
-// committed is the engine's Committed callback: it indexes stored records
-// and counts reset statements, proposals and votes that came inside
-// ballots documents.
+// committed is the engine's Committed callback: it indexes stored records,
+// counts reset statements, proposals and votes that came inside ballots
+// documents, and judges new credits against the credit limit.
 func (s *Server) committed(doc string, seq uint64, records [][]byte) {
 	pos := 0
 	for _, r := range records {
@@ -264,6 +264,7 @@ func (s *Server) committed(doc string, seq uint64, records [][]byte) {
 		if len(rec.Proposals)+len(rec.Votes) > 0 {
 			s.countBallots(ballotItems{Member: rec.Member, Proposals: rec.Proposals, Votes: rec.Votes})
 		}
+		s.judgeCredits(rec)
 	}
 	s.maybeRotateSegment(doc)
 }

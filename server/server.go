@@ -114,6 +114,9 @@ type Server struct {
 	// met while rebuilding the index, counted again after start.
 	gov             sync.Mutex
 	replayedBallots []ballotItems
+	// breaches are the credits with a credit.over_limit audit entry
+	// (server/breach.go).
+	breaches breaches
 
 	httpSrv *http.Server
 	ln      net.Listener

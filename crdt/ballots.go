@@ -35,27 +35,37 @@ const (
 //
 //	role.create     name, purpose, term (Go duration), term_limit (whole number ≥ 1),
 //	                rotation? ("vacate", the default, or "draw": what happens when a term ends)
+//	role.change     role, and at least one of name?, purpose?, term?,
+//	                term_limit?, rotation? (as for role.create)
+//	role.retire     role                  (vacated, kept for history as retired)
 //	role.assign     role, member
 //	role.draw       role                  (a verifiable random draw among eligible members)
 //	charter.ratify  —                     (ratify the current draft)
-//	policy.set      name, value           (checked with CheckPolicy)
+//	policy.set      name, value           (checked with CheckPolicy; credit.limit sets the credit limit)
 //	mandate.grant   member, issue, scope, deadline (RFC 3339)
 //	mandate.recall  mandate
+//	member.admit    name                  (a one-time member invite for the author to hand over)
 //	member.remove   member
 var ProposalKinds = []string{
-	"role.create", "role.assign", "role.draw", "charter.ratify", "policy.set",
-	"mandate.grant", "mandate.recall", "member.remove",
+	"role.create", "role.change", "role.retire", "role.assign", "role.draw", "charter.ratify", "policy.set",
+	"mandate.grant", "mandate.recall", "member.admit", "member.remove",
 }
+
+// roleChangeFields are the fields a role.change may change.
+var roleChangeFields = []string{"name", "purpose", "term", "term_limit", "rotation"}
 
 // payloadFields maps each proposal kind to its required payload fields.
 var payloadFields = map[string][]string{
 	"role.create":    {"name", "purpose", "term", "term_limit"},
+	"role.change":    {"role"},
+	"role.retire":    {"role"},
 	"role.assign":    {"role", "member"},
 	"role.draw":      {"role"},
 	"charter.ratify": {},
 	"policy.set":     {"name", "value"},
 	"mandate.grant":  {"member", "issue", "scope", "deadline"},
 	"mandate.recall": {"mandate"},
+	"member.admit":   {"name"},
 	"member.remove":  {"member"},
 }
 
@@ -186,23 +196,77 @@ func checkPayloadKind(kind string, p map[string]any) error {
 		}
 		return err
 	}
+	// roleField checks one field of a role.create or role.change.
+	roleField := func(k string) error {
+		switch k {
+		case "name":
+			s, err := str(k)
+			if err == nil {
+				err = checkName("proposal", s)
+			}
+			if err != nil {
+				return fieldErr("proposal", "payload.name", fmt.Sprintf("must be a name of 1 to %d characters", MaxNameLen))
+			}
+		case "purpose":
+			s, ok := p[k].(string)
+			if !ok || utf8.RuneCountInString(s) > MaxPurposeLen {
+				return fieldErr("proposal", "payload.purpose", fmt.Sprintf("must be a text of at most %d characters", MaxPurposeLen))
+			}
+		case "term":
+			s, err := str(k)
+			if err != nil {
+				return err
+			}
+			if d, err := time.ParseDuration(s); err != nil || d < time.Hour {
+				return fieldErr("proposal", "payload.term", "must be a Go duration of at least 1h, like 2160h")
+			}
+		case "term_limit":
+			if n, ok := wholeNumber(p[k]); !ok || n < 1 {
+				return fieldErr("proposal", "payload.term_limit", "must be a whole number of at least 1")
+			}
+		case "rotation":
+			if v := p[k]; v != RotationVacate && v != RotationDraw {
+				return fieldErr("proposal", "payload.rotation", "must be vacate or draw")
+			}
+		}
+		return nil
+	}
 	switch kind {
 	case "role.create":
-		s, err := str("term")
+		for _, k := range []string{"term", "term_limit", "name"} {
+			if err := roleField(k); err != nil {
+				return err
+			}
+		}
+		if _, ok := p["rotation"]; ok {
+			return roleField("rotation")
+		}
+	case "role.change":
+		if err := id("role"); err != nil {
+			return err
+		}
+		changed := 0
+		for _, k := range roleChangeFields {
+			if _, ok := p[k]; !ok {
+				continue
+			}
+			changed++
+			if err := roleField(k); err != nil {
+				return err
+			}
+		}
+		if changed == 0 {
+			return fieldErr("proposal", "payload", "must change at least one of "+strings.Join(roleChangeFields, ", "))
+		}
+	case "role.retire":
+		return id("role")
+	case "member.admit":
+		s, err := str("name")
+		if err == nil {
+			err = checkName("proposal", s)
+		}
 		if err != nil {
-			return err
-		}
-		if d, err := time.ParseDuration(s); err != nil || d < time.Hour {
-			return fieldErr("proposal", "payload.term", "must be a Go duration of at least 1h, like 2160h")
-		}
-		if n, ok := wholeNumber(p["term_limit"]); !ok || n < 1 {
-			return fieldErr("proposal", "payload.term_limit", "must be a whole number of at least 1")
-		}
-		if _, err := str("name"); err != nil {
-			return err
-		}
-		if v, ok := p["rotation"]; ok && v != RotationVacate && v != RotationDraw {
-			return fieldErr("proposal", "payload.rotation", "must be vacate or draw")
+			return fieldErr("proposal", "payload.name", fmt.Sprintf("must be the newcomer's name, 1 to %d characters", MaxNameLen))
 		}
 	case "role.assign":
 		if err := id("role"); err != nil {

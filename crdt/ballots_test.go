@@ -158,6 +158,35 @@ func TestProposalValidate(t *testing.T) {
 			p.Kind, p.Payload = "mandate.grant", map[string]any{"member": "m-bob", "issue": "water rights", "scope": "regional council", "deadline": "2025-06-01T00:00:00Z"}
 		}, "", ""},
 		{"valid draw", func(p *crdt.Proposal) { p.Kind, p.Payload = "role.draw", map[string]any{"role": "r-keeper"} }, "", ""},
+		{"valid role.change", func(p *crdt.Proposal) {
+			p.Kind, p.Payload = "role.change", map[string]any{"role": "r-keeper", "purpose": "", "term": "720h", "term_limit": 3, "rotation": "draw"}
+		}, "", ""},
+		{"valid role.retire", func(p *crdt.Proposal) { p.Kind, p.Payload = "role.retire", map[string]any{"role": "keeper"} }, "", ""},
+		{"valid member.admit", func(p *crdt.Proposal) { p.Kind, p.Payload = "member.admit", map[string]any{"name": "Dora"} }, "", ""},
+		{"role.change changing nothing", func(p *crdt.Proposal) {
+			p.Kind, p.Payload = "role.change", map[string]any{"role": "r-keeper", "colour": "red"}
+		}, "schema", `"payload"`},
+		{"role.change without a role", func(p *crdt.Proposal) { p.Kind, p.Payload = "role.change", map[string]any{"name": "x"} }, "schema", `"payload.role"`},
+		{"role.change empty name", func(p *crdt.Proposal) {
+			p.Kind, p.Payload = "role.change", map[string]any{"role": "r-keeper", "name": " "}
+		}, "schema", `"payload.name"`},
+		{"role.change short term", func(p *crdt.Proposal) {
+			p.Kind, p.Payload = "role.change", map[string]any{"role": "r-keeper", "term": "30m"}
+		}, "schema", `"payload.term"`},
+		{"role.change zero term limit", func(p *crdt.Proposal) {
+			p.Kind, p.Payload = "role.change", map[string]any{"role": "r-keeper", "term_limit": 0}
+		}, "schema", `"payload.term_limit"`},
+		{"role.change purpose not text", func(p *crdt.Proposal) {
+			p.Kind, p.Payload = "role.change", map[string]any{"role": "r-keeper", "purpose": 4}
+		}, "schema", `"payload.purpose"`},
+		{"role.change bad rotation", func(p *crdt.Proposal) {
+			p.Kind, p.Payload = "role.change", map[string]any{"role": "r-keeper", "rotation": "lottery"}
+		}, "schema", `"payload.rotation"`},
+		{"role.retire role not an id", func(p *crdt.Proposal) { p.Kind, p.Payload = "role.retire", map[string]any{"role": "the keeper"} }, "schema", `"payload.role"`},
+		{"member.admit no name", func(p *crdt.Proposal) { p.Kind, p.Payload = "member.admit", map[string]any{"name": ""} }, "schema", `"payload.name"`},
+		{"member.admit long name", func(p *crdt.Proposal) {
+			p.Kind, p.Payload = "member.admit", map[string]any{"name": strings.Repeat("n", 101)}
+		}, "schema", `"payload.name"`},
 		{"id not uuid", func(p *crdt.Proposal) { p.ID = "p1" }, "schema", `"id"`},
 		{"unknown kind", func(p *crdt.Proposal) { p.Kind = "coup" }, "schema", `"kind"`},
 		{"empty title", func(p *crdt.Proposal) { p.Title = "" }, "schema", `"title"`},

@@ -48,14 +48,15 @@ func NewRole(p Proposal, maxTermLimit int) (*Role, error) {
 }
 
 // FindRole finds a role by id or, failing that, by its name (ignoring
-// case) if exactly one role has it.
+// case) if exactly one role that is not retired has it: a retired role's
+// name may be taken again.
 func FindRole(roles map[string]*Role, ref string) (*Role, bool) {
 	if r, ok := roles[ref]; ok {
 		return r, true
 	}
 	var found *Role
 	for _, r := range roles {
-		if strings.EqualFold(r.Name, ref) {
+		if !r.Retired() && strings.EqualFold(r.Name, ref) {
 			if found != nil {
 				return nil, false
 			}
@@ -63,6 +64,63 @@ func FindRole(roles map[string]*Role, ref string) (*Role, bool) {
 		}
 	}
 	return found, found != nil
+}
+
+// ChangeRole returns r changed as a passed role.change proposal p says:
+// the payload's name, purpose, term, term_limit and rotation replace the
+// role's; the rest is kept. A holder keeps the running term as it is: a
+// new term length applies from the next term, and a lower term limit is
+// checked at the next assignment. maxTermLimit is the charter's
+// role.term_limit, as for NewRole. A retired role cannot change. It
+// returns a *RuleError of rule "governance" or "schema".
+func ChangeRole(r Role, p Proposal, maxTermLimit int) (Role, error) {
+	if p.Kind != "role.change" {
+		return r, governanceErr("proposal %s is a %s, not a role.change", p.ID, p.Kind)
+	}
+	if r.Retired() {
+		return r, governanceErr("role %q is retired", r.Name)
+	}
+	out := r
+	if v, ok := p.Payload["name"].(string); ok {
+		out.Name = strings.TrimSpace(v)
+	}
+	if v, ok := p.Payload["purpose"].(string); ok {
+		out.Purpose = v
+	}
+	if v, ok := p.Payload["term"].(string); ok {
+		term, err := time.ParseDuration(v)
+		if err != nil {
+			return r, fieldErr("proposal", "payload.term", "must be a Go duration, like 2160h")
+		}
+		out.Term = term
+	}
+	if v, ok := p.Payload["term_limit"]; ok {
+		limit, ok := wholeNumber(v)
+		if !ok || limit < 1 {
+			return r, fieldErr("proposal", "payload.term_limit", "must be a whole number of at least 1")
+		}
+		if maxTermLimit > 0 && limit > int64(maxTermLimit) {
+			return r, governanceErr("a term limit of %d is above the charter's role.term_limit of %d", limit, maxTermLimit)
+		}
+		out.TermLimit = int(limit)
+	}
+	if v, ok := p.Payload["rotation"].(string); ok {
+		out.Rotation = v
+	}
+	if err := out.Validate(); err != nil {
+		return r, err
+	}
+	return out, nil
+}
+
+// RetireRole returns r retired at now, as a passed role.retire proposal
+// makes it: vacant (VacateRole), with status "retired". It is kept in the
+// roster for history.
+func RetireRole(r Role, now time.Time) Role {
+	r = VacateRole(r)
+	at := now.UTC()
+	r.Status, r.RetiredAt = RoleRetired, &at
+	return r
 }
 
 // AssignRole returns r held by member for a new term starting at now, as
@@ -74,11 +132,14 @@ func FindRole(roles map[string]*Role, ref string) (*Role, bool) {
 // shorter than a term does not break a run of consecutive terms, so
 // leaving a role vacant for a moment cannot get around the term limit.
 // Anyone else starts a first term now. The limit on consecutive terms is
-// CheckTermLimit's. A member past the limit gets a *RuleError of rule
-// "governance"; r is not changed.
+// CheckTermLimit's. A member past the limit, or a retired role, gets a
+// *RuleError of rule "governance"; r is not changed.
 func AssignRole(r Role, member string, now time.Time, maxTermLimit int) (Role, error) {
 	if !isID(member) {
 		return r, fieldErr("proposal", "payload.member", "must be a member id")
+	}
+	if r.Retired() {
+		return r, governanceErr("role %q is retired", r.Name)
 	}
 	if err := CheckTermLimit(r, member, now, maxTermLimit); err != nil {
 		return r, err

@@ -31,6 +31,8 @@ const (
 	AuditProposalDecided = "proposal.decided"
 	AuditRoleCreated     = "role.created"
 	AuditRoleAssigned    = "role.assigned"
+	AuditRoleChanged     = "role.changed"
+	AuditRoleRetired     = "role.retired"
 	AuditRoleRotated     = "role.rotated" // the scheduler rotated a holder out at the end of their term
 	AuditPolicySet       = "policy.set"
 	AuditCharterRatified = "charter.ratified"
@@ -43,6 +45,9 @@ const (
 	AuditMandateExpired       = "mandate.expired" // the scheduler ended a mandate at its deadline
 	AuditMandateDone          = "mandate.done"    // its delegate marked it done
 	AuditMemberRemoved        = "member.removed"
+	// A member.admit passed: a one-time member invite exists for its
+	// author to hand over (the code is never in the log).
+	AuditMemberAdmitted = "member.admitted"
 )
 
 // CastVote is a member's vote as the governance document counts it.

@@ -19,7 +19,8 @@ import (
 //	          "actor_id" (hex), "added_at", "revoked_at"? } } } },
 //	  "roles": { "<role id>": { "id", "name", "purpose", "term", "term_limit",
 //	      "rotation"?, "holder"?, "term_start"?, "term_end"?, "terms_served",
-//	      "previous_holder"?, "previous_terms"?, "previous_term_end"? } },
+//	      "previous_holder"?, "previous_terms"?, "previous_term_end"?,
+//	      "status"? ("retired"; absent while active), "retired_at"? } },
 //	  "mandates": { "<mandate id>": { "id", "member", "issue", "scope",
 //	      "deadline", "granted_at", "status" } } }
 
@@ -67,6 +68,13 @@ const (
 	RotationDraw   = "draw"   // a verifiable random draw picks the next holder
 )
 
+// The statuses of a role. A retired role is kept in the roster for
+// history, vacant; no proposal may assign, draw or change it again.
+const (
+	RoleActive  = "active" // "" reads as it
+	RoleRetired = "retired"
+)
+
 // Role is a rotating role of the circle.
 type Role struct {
 	ID          string
@@ -87,7 +95,12 @@ type Role struct {
 	PreviousHolder  string
 	PreviousTerms   int
 	PreviousTermEnd *time.Time
+	Status          string // RoleActive ("" reads as it) or RoleRetired
+	RetiredAt       *time.Time
 }
+
+// Retired reports whether a role.retire proposal retired the role.
+func (r *Role) Retired() bool { return r.Status == RoleRetired }
 
 // The statuses of a mandate.
 const (
@@ -337,13 +350,21 @@ func (r *Role) Validate() error {
 	default:
 		return fieldErr("role", "rotation", "must be vacate or draw")
 	}
+	switch r.Status {
+	case "", RoleActive, RoleRetired:
+	default:
+		return fieldErr("role", "status", "must be active or retired")
+	}
+	if (r.Status == RoleRetired) != (r.RetiredAt != nil) {
+		return fieldErr("role", "retired_at", "is set exactly when the role is retired")
+	}
 	if r.PreviousHolder != "" && !isID(r.PreviousHolder) {
 		return fieldErr("role", "previous_holder", "must be a member id")
 	}
 	if r.PreviousTerms < 0 {
 		return fieldErr("role", "previous_terms", "must not be negative")
 	}
-	for name, t := range map[string]*time.Time{"term_start": r.TermStart, "term_end": r.TermEnd, "previous_term_end": r.PreviousTermEnd} {
+	for name, t := range map[string]*time.Time{"term_start": r.TermStart, "term_end": r.TermEnd, "previous_term_end": r.PreviousTermEnd, "retired_at": r.RetiredAt} {
 		if t != nil {
 			if err := checkTime("role", name, *t); err != nil {
 				return err
@@ -380,6 +401,8 @@ func PutRole(doc *automerge.Doc, r *Role) error {
 		{"terms_served", int64(r.TermsServed)},
 		{"previous_holder", r.PreviousHolder},
 		{"previous_term_end", optTimeString(r.PreviousTermEnd)},
+		{"status", r.Status},
+		{"retired_at", optTimeString(r.RetiredAt)},
 	}, "purpose"); err != nil {
 		return err
 	}
@@ -598,6 +621,8 @@ func readRole(o *object) (*Role, error) {
 		PreviousHolder:  o.str("previous_holder", false, maxIDLen),
 		PreviousTerms:   int(o.integer("previous_terms", false)),
 		PreviousTermEnd: o.optTime("previous_term_end"),
+		Status:          o.str("status", false, maxIDLen),
+		RetiredAt:       o.optTime("retired_at"),
 	}
 	term := o.str("term", true, 32)
 	if err := o.done(); err != nil {

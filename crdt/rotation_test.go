@@ -92,3 +92,72 @@ func TestRoleRotationFieldsRoundTrip(t *testing.T) {
 	bad.Rotation = "lottery"
 	wantRuleError(t, bad.Validate(), "schema", `"rotation"`)
 }
+
+// TestChangeAndRetireRole: role.change replaces only the fields it names
+// and keeps the running term; role.retire vacates the role and keeps it,
+// retired, in the roster, where no name lookup finds it any more.
+func TestChangeAndRetireRole(t *testing.T) {
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	role := crdt.Role{ID: "r-cook", Name: "cook", Purpose: "meals", Term: 720 * time.Hour, TermLimit: 2}
+	held, err := crdt.AssignRole(role, "bob", start, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	change := func(payload map[string]any) crdt.Proposal {
+		payload["role"] = "r-cook"
+		return crdt.Proposal{ID: id1, Kind: "role.change", Title: "x", Payload: payload, At: start}
+	}
+	got, err := crdt.ChangeRole(held, change(map[string]any{"name": " chef ", "term": "2160h", "term_limit": 1.0}), 3)
+	if err != nil {
+		t.Fatalf("ChangeRole() = %v", err)
+	}
+	want := held
+	want.Name, want.Term, want.TermLimit = "chef", 2160*time.Hour, 1
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ChangeRole() (-want +got):\n%s", diff)
+	}
+	if _, err := crdt.ChangeRole(held, change(map[string]any{"term_limit": 4}), 3); err == nil {
+		t.Errorf("ChangeRole() above the charter's term limit = nil, want an error")
+	} else {
+		wantRuleError(t, err, crdt.RuleGovernance, "role.term_limit")
+	}
+
+	at := start.Add(time.Hour)
+	retired := crdt.RetireRole(held, at)
+	if !retired.Retired() || retired.Holder != "" || retired.TermsServed != 0 || retired.RetiredAt == nil || !retired.RetiredAt.Equal(at) {
+		t.Fatalf("RetireRole() = %+v, want vacant and retired at %v", retired, at)
+	}
+	if _, err := crdt.ChangeRole(retired, change(map[string]any{"name": "baker"}), 3); err == nil {
+		t.Errorf("ChangeRole() of a retired role = nil, want an error")
+	}
+	if _, err := crdt.AssignRole(retired, "alice", at, 3); err == nil {
+		t.Errorf("AssignRole() of a retired role = nil, want an error")
+	}
+
+	doc := automerge.New()
+	if err := crdt.InitRoster(doc); err != nil {
+		t.Fatal(err)
+	}
+	newCook := crdt.Role{ID: "r-cook2", Name: "Cook", Term: time.Hour, TermLimit: 1}
+	for _, r := range []*crdt.Role{&retired, &newCook} {
+		if err := crdt.PutRole(doc, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := crdt.ReadRoster(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(&retired, r.Roles["r-cook"]); diff != "" {
+		t.Errorf("retired role after a round trip (-want +got):\n%s", diff)
+	}
+	if found, ok := crdt.FindRole(r.Roles, "cook"); !ok || found.ID != "r-cook2" {
+		t.Errorf("FindRole(cook) = %+v, %v, want the new cook, not the retired one", found, ok)
+	}
+	if found, ok := crdt.FindRole(r.Roles, "r-cook"); !ok || !found.Retired() {
+		t.Errorf("FindRole(r-cook) = %+v, %v, want the retired role by its id", found, ok)
+	}
+	bad := retired
+	bad.RetiredAt = nil
+	wantRuleError(t, bad.Validate(), "schema", `"retired_at"`)
+}

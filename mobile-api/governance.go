@@ -21,7 +21,8 @@ type Governance interface {
 	Proposal(ctx context.Context, c Caller, id string) (wire.Proposal, error)
 	// Proposals lists the proposals, all or those of one status.
 	Proposals(ctx context.Context, c Caller, status string) (wire.ProposalList, error)
-	Roles(ctx context.Context, c Caller) (wire.RoleList, error)
+	// Roles lists the roles of one status: active (""), retired, or all.
+	Roles(ctx context.Context, c Caller, status string) (wire.RoleList, error)
 	Mandates(ctx context.Context, c Caller) (wire.MandateList, error)
 	// MandateDone ends a mandate whose task is done; only its delegate may
 	// (CodeForbidden), and only while it is active (CodeConflict).
@@ -92,7 +93,13 @@ func (a *api) vote(c echo.Context) error {
 }
 
 func (a *api) roles(c echo.Context) error {
-	list, err := a.svc.Governance.Roles(c.Request().Context(), callerOf(c))
+	status := c.QueryParam("status")
+	switch status {
+	case "", "active", "retired", "all":
+	default:
+		return Errorf(wire.CodeInvalidRequest, "query parameter \"status\" must be active, retired or all")
+	}
+	list, err := a.svc.Governance.Roles(c.Request().Context(), callerOf(c), status)
 	if err != nil {
 		return err
 	}

@@ -148,6 +148,9 @@ func (s *Server) planDraw(ctx context.Context, p crdt.Proposal, ref string, at t
 	if !ok {
 		return effect{}, &crdt.RuleError{Rule: crdt.RuleGovernance, Message: fmt.Sprintf("there is no role %q", ref)}
 	}
+	if role.Retired() {
+		return effect{}, &crdt.RuleError{Rule: crdt.RuleGovernance, Message: fmt.Sprintf("role %q is retired", role.Name)}
+	}
 	var d crdt.Draw
 	var assigned crdt.Role
 	var prev crdt.Draw

@@ -133,7 +133,7 @@ func (s *Server) finishStep(ctx context.Context, step proposalStep) crdt.Proposa
 			// that does not exist yet gets it when the proposal passes.
 			ref, _ := st.Payload["role"].(string)
 			if r, err := s.readRoster(ctx); err == nil {
-				if role, ok := crdt.FindRole(r.Roles, ref); ok {
+				if role, ok := crdt.FindRole(r.Roles, ref); ok && !role.Retired() {
 					if err := s.commitDraw(ctx, st.ID, role.ID, st.ID); err != nil {
 						s.log.Error("proposal: commit the draw", "proposal", st.ID, "err", err) // committed again when it passes
 					}
@@ -161,7 +161,7 @@ func (s *Server) finishStep(ctx context.Context, step proposalStep) crdt.Proposa
 // otherwise it is rejected with the reason. The caller holds s.gov.
 func (s *Server) passProposal(ctx context.Context, st crdt.ProposalState, reason string, tally crdt.Tally) (crdt.ProposalState, error) {
 	at := s.now()
-	eff, err := s.planEffect(ctx, st.Proposal, at, false)
+	eff, err := s.planEffect(ctx, st, at, false)
 	status := crdt.ProposalPassed
 	var re *crdt.RuleError
 	switch {
@@ -219,17 +219,18 @@ type effect struct {
 	event string
 }
 
-// planEffect works out the effect of proposal p decided at at, against the
+// planEffect works out the effect of proposal st decided at at, against the
 // roster and charter as they are now. A *crdt.RuleError says the effect
 // cannot be carried out (the proposal is then rejected with its message).
 // recovering is set when finishing a proposal that was already marked
 // passed: an effect that has already happened is then reported done.
-func (s *Server) planEffect(ctx context.Context, p crdt.Proposal, at time.Time, recovering bool) (effect, error) {
+func (s *Server) planEffect(ctx context.Context, st crdt.ProposalState, at time.Time, recovering bool) (effect, error) {
+	p := st.Proposal
 	str := func(k string) string { v, _ := p.Payload[k].(string); return v }
 	pol := s.policies()
 	maxTerms := pol.Int("role.term_limit")
 	switch p.Kind {
-	case "role.create", "role.assign", "mandate.grant", "mandate.recall", "member.remove":
+	case "role.create", "role.change", "role.retire", "role.assign", "mandate.grant", "mandate.recall", "member.remove":
 		r, err := s.readRoster(ctx)
 		if err != nil {
 			return effect{}, err
@@ -274,6 +275,8 @@ func (s *Server) planEffect(ctx context.Context, p crdt.Proposal, at time.Time, 
 		return eff, nil
 	case "role.draw":
 		return s.planDraw(ctx, p, str("role"), at, recovering)
+	case "member.admit":
+		return s.planAdmit(ctx, st, at, recovering)
 	}
 	return effect{}, &crdt.RuleError{Rule: crdt.RuleGovernance, Message: fmt.Sprintf("unknown proposal kind %q", p.Kind)}
 }
@@ -301,14 +304,46 @@ func planRosterEffect(r *crdt.Roster, p crdt.Proposal, str func(string) string, 
 		if err != nil {
 			return effect{}, err
 		}
-		for _, other := range r.Roles {
-			if strings.EqualFold(other.Name, role.Name) {
-				return fail("a role named %q already exists", other.Name)
-			}
+		if other, ok := nameTaken(r, role.Name, ""); ok {
+			return fail("a role named %q already exists", other.Name)
 		}
 		eff.write = func(d *automerge.Doc) error { return crdt.PutRole(d, role) }
 		eff.audit, eff.data = crdt.AuditRoleCreated, map[string]any{
 			"proposal": p.ID, "role": role.ID, "name": role.Name, "purpose": role.Purpose, "term": role.Term.String(), "term_limit": role.TermLimit,
+		}
+	case "role.change":
+		role, ok := crdt.FindRole(r.Roles, str("role"))
+		if !ok {
+			return fail("there is no role %q", str("role"))
+		}
+		changed, err := crdt.ChangeRole(*role, p, maxTerms)
+		if err != nil {
+			return effect{}, err
+		}
+		if other, ok := nameTaken(r, changed.Name, role.ID); ok {
+			return fail("a role named %q already exists", other.Name)
+		}
+		diff := roleDiff(*role, changed)
+		if recovering && len(diff) == 0 {
+			return effect{done: true}, nil
+		}
+		eff.write = func(d *automerge.Doc) error { return crdt.PutRole(d, &changed) }
+		eff.audit, eff.data = crdt.AuditRoleChanged, map[string]any{"proposal": p.ID, "role": role.ID, "name": changed.Name, "changes": diff}
+	case "role.retire":
+		role, ok := crdt.FindRole(r.Roles, str("role"))
+		if !ok {
+			return fail("there is no role %q", str("role"))
+		}
+		if role.Retired() {
+			if recovering {
+				return effect{done: true}, nil
+			}
+			return fail("role %q is already retired", role.Name)
+		}
+		retired := crdt.RetireRole(*role, at)
+		eff.write = func(d *automerge.Doc) error { return crdt.PutRole(d, &retired) }
+		eff.audit, eff.data = crdt.AuditRoleRetired, map[string]any{
+			"proposal": p.ID, "role": role.ID, "name": role.Name, "previous_holder": role.Holder, "retired_at": retired.RetiredAt,
 		}
 	case "role.assign":
 		role, ok := crdt.FindRole(r.Roles, str("role"))
@@ -415,6 +450,33 @@ func planRosterEffect(r *crdt.Roster, p crdt.Proposal, str func(string) string, 
 	return eff, nil
 }
 
+// nameTaken finds a role other than except, not retired, named name
+// (ignoring case).
+func nameTaken(r *crdt.Roster, name, except string) (*crdt.Role, bool) {
+	for _, other := range r.Roles {
+		if other.ID != except && !other.Retired() && strings.EqualFold(other.Name, name) {
+			return other, true
+		}
+	}
+	return nil, false
+}
+
+// roleDiff lists what a role.change changed: {field: {from, to}}.
+func roleDiff(before, after crdt.Role) map[string]any {
+	out := map[string]any{}
+	add := func(k string, from, to any) {
+		if from != to {
+			out[k] = map[string]any{"from": from, "to": to}
+		}
+	}
+	add("name", before.Name, after.Name)
+	add("purpose", before.Purpose, after.Purpose)
+	add("term", before.Term.String(), after.Term.String())
+	add("term_limit", before.TermLimit, after.TermLimit)
+	add("rotation", cmp.Or(before.Rotation, crdt.RotationVacate), cmp.Or(after.Rotation, crdt.RotationVacate))
+	return out
+}
+
 // applyEffect carries out a passed proposal's effect, writes its audit
 // entry and marks the proposal applied.
 func (s *Server) applyEffect(ctx context.Context, st crdt.ProposalState, eff effect) error {
@@ -423,30 +485,9 @@ func (s *Server) applyEffect(ctx context.Context, st crdt.ProposalState, eff eff
 			return err
 		}
 	}
-	if !eff.done && eff.write != nil {
-		err := s.engine.Update(ctx, string(s.meta.Docs[eff.doc]), func(d *automerge.Doc) ([]byte, error) {
-			return nil, eff.write(d)
-		})
-		if err != nil {
-			return fmt.Errorf("write %s: %w", eff.doc, err)
-		}
-		switch eff.doc {
-		case crdt.KindRoster:
-			if err := s.loadRoster(ctx); err != nil {
-				return fmt.Errorf("reload roster: %w", err)
-			}
-			// A role that rotates by draw and has a new term gets the
-			// draw at the end of that term committed now.
-			s.mu.RLock()
-			r := s.roster
-			s.mu.RUnlock()
-			if err := s.commitRotationDraws(ctx, r); err != nil {
-				s.log.Error("proposal: commit rotation draws", "proposal", st.ID, "err", err)
-			}
-		case crdt.KindCharter:
-			if err := s.loadPolicies(ctx); err != nil {
-				return fmt.Errorf("reload policies: %w", err)
-			}
+	if !eff.done {
+		if err := s.writeEffect(ctx, st, eff); err != nil {
+			return err
 		}
 		if err := s.appendAudit(ctx, eff.audit, eff.data); err != nil {
 			s.log.Error("proposal: audit entry of its effect", "proposal", st.ID, "err", err)
@@ -459,6 +500,39 @@ func (s *Server) applyEffect(ctx context.Context, st crdt.ProposalState, eff eff
 	return s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
 		return nil, crdt.MarkApplied(d, st.ID)
 	})
+}
+
+// writeEffect writes an effect into its document, if it has one, and
+// reloads what the server keeps of that document.
+func (s *Server) writeEffect(ctx context.Context, st crdt.ProposalState, eff effect) error {
+	if eff.write == nil {
+		return nil // member.admit: its pre did the work
+	}
+	err := s.engine.Update(ctx, string(s.meta.Docs[eff.doc]), func(d *automerge.Doc) ([]byte, error) {
+		return nil, eff.write(d)
+	})
+	if err != nil {
+		return fmt.Errorf("write %s: %w", eff.doc, err)
+	}
+	switch eff.doc {
+	case crdt.KindRoster:
+		if err := s.loadRoster(ctx); err != nil {
+			return fmt.Errorf("reload roster: %w", err)
+		}
+		// A role that rotates by draw and has a new term gets the
+		// draw at the end of that term committed now.
+		s.mu.RLock()
+		r := s.roster
+		s.mu.RUnlock()
+		if err := s.commitRotationDraws(ctx, r); err != nil {
+			s.log.Error("proposal: commit rotation draws", "proposal", st.ID, "err", err)
+		}
+	case crdt.KindCharter:
+		if err := s.loadPolicies(ctx); err != nil {
+			return fmt.Errorf("reload policies: %w", err)
+		}
+	}
+	return nil
 }
 
 // openProposal opens proposal p by author. It returns the proposal as it
@@ -672,7 +746,7 @@ func (s *Server) finishApplying(ctx context.Context) error {
 			continue
 		}
 		s.gov.Lock()
-		eff, err := s.planEffect(ctx, st.Proposal, *st.DecidedAt, true)
+		eff, err := s.planEffect(ctx, st, *st.DecidedAt, true)
 		if err == nil {
 			err = s.applyEffect(ctx, st, eff)
 		}
@@ -774,7 +848,7 @@ func (g *governance) Propose(ctx context.Context, c mobileapi.Caller, req wire.P
 	if err != nil {
 		return wire.Proposal{}, false, err
 	}
-	return s.wireProposal(st), created, nil
+	return s.wireProposalFor(ctx, c, st), created, nil
 }
 
 // Vote counts a vote made over REST.
@@ -792,7 +866,7 @@ func (g *governance) Vote(ctx context.Context, c mobileapi.Caller, id string, re
 	if err != nil {
 		return wire.Proposal{}, err
 	}
-	return s.wireProposal(st), nil
+	return s.wireProposalFor(ctx, c, st), nil
 }
 
 // Proposal returns one proposal.
@@ -811,7 +885,7 @@ func (g *governance) Proposal(ctx context.Context, c mobileapi.Caller, id string
 	if !found {
 		return wire.Proposal{}, mobileapi.Errorf(wire.CodeNotFound, "no proposal %s in this circle", id)
 	}
-	return s.wireProposal(st), nil
+	return s.wireProposalFor(ctx, c, st), nil
 }
 
 // Proposals lists the proposals, oldest first, all or those of status.
@@ -824,14 +898,15 @@ func (g *governance) Proposals(ctx context.Context, c mobileapi.Caller, status s
 	out := wire.ProposalList{Proposals: []wire.Proposal{}}
 	for _, st := range states {
 		if status == "" || st.Status == status {
-			out.Proposals = append(out.Proposals, s.wireProposal(st))
+			out.Proposals = append(out.Proposals, s.wireProposalFor(ctx, c, st))
 		}
 	}
 	return out, nil
 }
 
-// Roles lists the circle's roles by name.
-func (g *governance) Roles(ctx context.Context, c mobileapi.Caller) (wire.RoleList, error) {
+// Roles lists the circle's roles by name: the active ones (status "" or
+// "active"), the retired ones, or all.
+func (g *governance) Roles(ctx context.Context, c mobileapi.Caller, status string) (wire.RoleList, error) {
 	s := (*Server)(g)
 	r, err := s.readRoster(ctx)
 	if err != nil {
@@ -839,10 +914,14 @@ func (g *governance) Roles(ctx context.Context, c mobileapi.Caller) (wire.RoleLi
 	}
 	out := wire.RoleList{Roles: []wire.Role{}}
 	for _, role := range r.Roles {
+		st := cmp.Or(role.Status, crdt.RoleActive)
+		if status != "all" && st != cmp.Or(status, crdt.RoleActive) {
+			continue
+		}
 		out.Roles = append(out.Roles, wire.Role{
 			ID: role.ID, Name: role.Name, Purpose: role.Purpose, Term: role.Term.String(), TermLimit: role.TermLimit,
 			Rotation: cmp.Or(role.Rotation, crdt.RotationVacate), Holder: role.Holder, TermStart: role.TermStart, TermEnd: role.TermEnd,
-			TermsServed: role.TermsServed, PreviousHolder: role.PreviousHolder,
+			TermsServed: role.TermsServed, PreviousHolder: role.PreviousHolder, Status: st, RetiredAt: role.RetiredAt,
 		})
 	}
 	slices.SortFunc(out.Roles, func(a, b wire.Role) int { return strings.Compare(a.Name+a.ID, b.Name+b.ID) })
@@ -869,6 +948,14 @@ func (g *governance) Mandates(ctx context.Context, c mobileapi.Caller) (wire.Man
 		return strings.Compare(a.ID, b.ID)
 	})
 	return out, nil
+}
+
+// wireProposalFor shows a proposal to caller c: to its author, a passed
+// member.admit carries the invite it made.
+func (s *Server) wireProposalFor(ctx context.Context, c mobileapi.Caller, st crdt.ProposalState) wire.Proposal {
+	out := s.wireProposal(st)
+	out.Invite = s.admitInvite(ctx, c, st)
+	return out
 }
 
 // wireProposal shows a proposal with its tally among the members active

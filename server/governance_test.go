@@ -512,7 +512,7 @@ func TestProposalsFromBallots(t *testing.T) {
 	if p.Status != "passed" || p.Tally.Yes != 3 {
 		t.Fatalf("after three yes from ballots: %+v, want passed", p)
 	}
-	if rl, err := api.Roles(ctx); err != nil || len(rl.Roles) != 1 || rl.Roles[0].Name != "librarian" || rl.Roles[0].ID != prop.ID {
+	if rl, err := api.Roles(ctx, ""); err != nil || len(rl.Roles) != 1 || rl.Roles[0].Name != "librarian" || rl.Roles[0].ID != prop.ID {
 		t.Fatalf("roles = %+v, %v, want the librarian", rl, err)
 	}
 

@@ -39,10 +39,14 @@ const (
 // invite is an invite as stored (under the SHA-256 of its code, so the
 // store never holds a usable code).
 type invite struct {
-	For       string     `json:"for"`
-	Member    string     `json:"member,omitempty"` // for device invites: whose device
-	CreatedBy string     `json:"created_by,omitempty"`
-	Founder   bool       `json:"founder,omitempty"`
+	For       string `json:"for"`
+	Member    string `json:"member,omitempty"` // for device invites: whose device
+	CreatedBy string `json:"created_by,omitempty"`
+	Founder   bool   `json:"founder,omitempty"`
+	// For the invite of a passed member.admit proposal: the proposal and
+	// the name it admitted (the member's name unless they give another).
+	Proposal  string     `json:"proposal,omitempty"`
+	Name      string     `json:"name,omitempty"`
 	ExpiresAt time.Time  `json:"expires_at"`
 	UsedAt    *time.Time `json:"used_at,omitempty"`
 }
@@ -178,10 +182,14 @@ func (id *identity) Enroll(ctx context.Context, req wire.EnrollRequest) (resp wi
 		}
 		m = cloneMember(old)
 	} else {
-		if strings.TrimSpace(req.MemberName) == "" {
+		name := strings.TrimSpace(req.MemberName)
+		if name == "" {
+			name = inv.Name
+		}
+		if name == "" {
 			return wire.EnrollResponse{}, mobileapi.Errorf(wire.CodeInvalidRequest, "field \"member_name\" is required when joining as a new member")
 		}
-		m = &crdt.Member{ID: "m_" + newID(10), Name: strings.TrimSpace(req.MemberName), JoinedAt: now, Devices: map[string]*crdt.Device{}}
+		m = &crdt.Member{ID: "m_" + newID(10), Name: name, JoinedAt: now, Devices: map[string]*crdt.Device{}}
 	}
 	m.Devices[dev.ID] = dev
 	if err := dev.Validate(); err != nil {
@@ -212,10 +220,14 @@ func (id *identity) Enroll(ctx context.Context, req wire.EnrollRequest) (resp wi
 	if inv.For == inviteMember {
 		kind = crdt.AuditMemberEnrolled
 	}
-	if err := s.appendAudit(ctx, kind, map[string]any{
+	data := map[string]any{
 		"member": m.ID, "member_name": m.Name, "device": dev.ID, "device_name": dev.Name,
 		"public_key": dev.PublicKey, "actor": dev.ActorID, "invited_by": inv.CreatedBy,
-	}); err != nil {
+	}
+	if inv.Proposal != "" {
+		data["proposal"] = inv.Proposal // the member.admit that let them in
+	}
+	if err := s.appendAudit(ctx, kind, data); err != nil {
 		// The device is enrolled (the roster is the record); the audit
 		// entry is what failed. Say so loudly rather than undo.
 		s.log.Error("audit entry for an enrolment could not be written", "member", m.ID, "device", dev.ID, "err", err)

@@ -179,7 +179,7 @@ func rolesCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 		if err != nil {
 			return err
 		}
-		list, err := c.Roles(ctx)
+		list, err := c.Roles(ctx, "")
 		if err != nil {
 			return err
 		}

@@ -126,10 +126,15 @@ func (c *Client) CastVote(ctx context.Context, proposal string, req wire.VoteReq
 	return &out, nil
 }
 
-// Roles asks the server for the circle's roles.
-func (c *Client) Roles(ctx context.Context) (*wire.RoleList, error) {
+// Roles asks the server for the circle's roles of one status: active
+// (""), retired or all.
+func (c *Client) Roles(ctx context.Context, status string) (*wire.RoleList, error) {
+	path := "/v1/roles"
+	if status != "" {
+		path += "?status=" + url.QueryEscape(status)
+	}
 	var out wire.RoleList
-	if err := c.call(ctx, "GET", "/v1/roles", nil, &out, true); err != nil {
+	if err := c.call(ctx, "GET", path, nil, &out, true); err != nil {
 		return nil, err
 	}
 	return &out, nil

@@ -54,6 +54,18 @@ type Proposal struct {
 	DecidedAt *time.Time              `json:"decided_at,omitempty"`
 	Reason    string                  `json:"reason,omitempty"`
 	Applied   bool                    `json:"applied"`
+	// Invite is the one-time member invite a passed member.admit made,
+	// shown to the proposal's author only.
+	Invite *ProposalInvite `json:"invite,omitempty"`
+}
+
+// ProposalInvite is the invite of a passed member.admit proposal: the code
+// the newcomer joins with, the name admitted, and whether it was used.
+type ProposalInvite struct {
+	Code      string     `json:"code"`
+	Name      string     `json:"name"`
+	ExpiresAt time.Time  `json:"expires_at"`
+	UsedAt    *time.Time `json:"used_at,omitempty"`
 }
 
 // ProposalList answers GET /v1/proposals.
@@ -77,6 +89,8 @@ type Role struct {
 	TermEnd        *time.Time `json:"term_end"`
 	TermsServed    int        `json:"terms_served"`
 	PreviousHolder string     `json:"previous_holder,omitempty"`
+	Status         string     `json:"status"` // active or retired
+	RetiredAt      *time.Time `json:"retired_at,omitempty"`
 }
 
 // RoleList answers GET /v1/roles.

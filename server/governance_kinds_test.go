@@ -145,7 +145,7 @@ func TestMemberAdmit(t *testing.T) {
 		t.Errorf("GET /v1/proposals to the author = %+v, want the invite", list.Proposals)
 	}
 
-	dora := enrollRaw(t, url, code, "")
+	dora := enrollRaw(t, url, code, "Someone else")
 	refresh(t, url, c.CircleID, dora, clk.Now())
 	found := false
 	for _, m := range circleOf(t, url, dora).Members {

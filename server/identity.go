@@ -44,7 +44,7 @@ type invite struct {
 	CreatedBy string `json:"created_by,omitempty"`
 	Founder   bool   `json:"founder,omitempty"`
 	// For the invite of a passed member.admit proposal: the proposal and
-	// the name it admitted (the member's name unless they give another).
+	// the name it admitted (the new member's name, whatever they give).
 	Proposal  string     `json:"proposal,omitempty"`
 	Name      string     `json:"name,omitempty"`
 	ExpiresAt time.Time  `json:"expires_at"`
@@ -182,8 +182,10 @@ func (id *identity) Enroll(ctx context.Context, req wire.EnrollRequest) (resp wi
 		}
 		m = cloneMember(old)
 	} else {
+		// The circle admitted a member.admit's newcomer under a name:
+		// that name, not one given at enrolment.
 		name := strings.TrimSpace(req.MemberName)
-		if name == "" {
+		if inv.Name != "" {
 			name = inv.Name
 		}
 		if name == "" {

@@ -160,6 +160,14 @@ func proposalsCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error 
 				}
 				fmt.Fprintf(e.stdout, "    %s\n", strings.Join(parts, " "))
 			}
+			if inv := p.Invite; inv != nil {
+				if inv.UsedAt != nil {
+					fmt.Fprintf(e.stdout, "    your invite for %s was used %s\n", inv.Name, inv.UsedAt.Local().Format("2006-01-02 15:04"))
+				} else {
+					fmt.Fprintf(e.stdout, "    invite code for %s: %s (one use, until %s); hand it over in person: circlectl join %s %s\n",
+						inv.Name, inv.Code, inv.ExpiresAt.Local().Format("2006-01-02 15:04"), c.BaseURL(), inv.Code)
+				}
+			}
 		}
 		fmt.Fprintf(e.stdout, "%s\n", plural(len(list.Proposals), "proposal", "proposals"))
 		return nil

@@ -87,4 +87,19 @@ func TestRunGovernance(t *testing.T) {
 	must(alice, exitOK, "synced", "sync")
 	eventually(bob, "blocked by 1 objection", "proposals", "--status", "rejected")
 	must(bob, exitOK, "3 proposals", "proposals")
+
+	// Admitting Carol: the invite code goes to Alice, the author, only.
+	admit := idOf(must(alice, exitOK, "proposed member.admit", "propose", "member.admit", "--title", "Carol joins", "--payload", "name=Carol"))
+	must(alice, exitOK, "voted", "vote", admit, "yes")
+	must(alice, exitOK, "synced", "sync")
+	must(bob, exitOK, "synced", "sync")
+	must(bob, exitOK, "voted", "vote", admit, "yes")
+	must(bob, exitOK, "synced", "sync")
+	out = eventually(alice, "invite code for Carol: ", "proposals", "--status", "passed")
+	invite := regexp.MustCompile(`invite code for Carol: (\S+)`).FindStringSubmatch(out)[1]
+	if _, out, _ := runCLI(t, "--home", bob, "proposals"); strings.Contains(out, invite) || strings.Contains(out, "invite code") {
+		t.Errorf("Bob sees the invite of Alice's member.admit: %q", out)
+	}
+	must(t.TempDir(), exitOK, "as Carol", "join", c.URL(), invite, "--name", "Caroline")
+	eventually(alice, "your invite for Carol was used", "proposals", "--status", "passed")
 }

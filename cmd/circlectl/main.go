@@ -56,7 +56,7 @@ var commands = []command{
 	{"device", "revoke DEVICE_ID", "revoke one of your devices (a lost or sold phone)", deviceCmd},
 	{"audit", "verify", "recompute every hash of the audit log held on this device (offline)", auditCmd},
 	{"reset", "sign --reason TEXT | status", "sign a hard reset on this device (offline; sync delivers it), or show the signatures", resetCmd},
-	{"propose", "KIND --title TITLE [--body TEXT] [--payload NAME=VALUE ...]", "make a proposal offline (sync delivers it); KIND: role.create, role.assign, charter.ratify, policy.set, mandate.grant, mandate.recall, member.remove", proposeCmd},
+	{"propose", "KIND --title TITLE [--body TEXT] [--payload NAME=VALUE ...]", "make a proposal offline (sync delivers it); KIND: role.create, role.change, role.retire, role.assign, role.draw, charter.ratify, policy.set, mandate.grant, mandate.recall, member.admit, member.remove", proposeCmd},
 	{"vote", "PROPOSAL_ID yes|no|object|abstain [--reason TEXT]", "vote offline (sync delivers it); a vote is final, object blocks the proposal", voteCmd},
 	{"proposals", "[--status open|passed|rejected]", "show the proposals, their votes and outcomes (asks the server)", proposalsCmd},
 	{"roles", "", "show the rotating roles and who holds them (asks the server)", rolesCmd},

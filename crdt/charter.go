@@ -255,6 +255,51 @@ func ReadCharterDraft(doc *automerge.Doc) (CharterDraftText, error) {
 	return d, o.done()
 }
 
+// SetDraftText makes the charter draft's text say text, as one splice of
+// its automerge Text: the part that differs between the two, found by
+// their common beginning and end, is replaced and the rest is kept, so
+// edits members make to other parts of the text at the same time merge
+// with it. It reports whether anything changed. It does not commit. A
+// text over MaxDraftTextLen characters or not UTF-8 is a *RuleError of
+// rule "schema"; a draft whose text is not a Text object gives
+// ErrNotInitialized.
+func SetDraftText(doc *automerge.Doc, text string) (bool, error) {
+	if err := checkText("charter draft", "text", text, MaxDraftTextLen); err != nil {
+		return false, err
+	}
+	v, err := doc.Path("text").Get()
+	if err != nil {
+		return false, err
+	}
+	if v.Kind() != automerge.KindText {
+		return false, fmt.Errorf("charter draft text: %w", ErrNotInitialized)
+	}
+	t := v.Text()
+	old, err := t.Get()
+	if err != nil {
+		return false, err
+	}
+	pos, del, ins := spliceOf([]rune(old), []rune(text))
+	if del == 0 && ins == "" {
+		return false, nil
+	}
+	return true, t.Splice(pos, del, ins)
+}
+
+// spliceOf returns the one splice that turns a into b: at position pos
+// (in code points), delete del and insert ins.
+func spliceOf(a, b []rune) (pos, del int, ins string) {
+	for pos < len(a) && pos < len(b) && a[pos] == b[pos] {
+		pos++
+	}
+	ea, eb := len(a), len(b)
+	for ea > pos && eb > pos && a[ea-1] == b[eb-1] {
+		ea--
+		eb--
+	}
+	return pos, ea - pos, string(b[pos:eb])
+}
+
 // InitGovernance writes the root of a new governance document: an empty
 // "proposals" map, "epoch" 0 and an empty "resets" list. It does not
 // commit.

@@ -1,6 +1,7 @@
 package crdt_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -204,5 +205,54 @@ func TestGovernanceAndAuditRoots(t *testing.T) {
 	}
 	if diff := cmp.Diff(map[string]automerge.Kind{"entries": automerge.KindList}, kindsUnder(t, mustReload(t, audit))); diff != "" {
 		t.Errorf("audit root (-want +got):\n%s", diff)
+	}
+}
+
+// TestSetDraftText: replacing the whole draft text splices only what
+// differs, so two members replacing different parts at the same time both
+// keep their edit once merged.
+func TestSetDraftText(t *testing.T) {
+	server := automerge.New()
+	if err := crdt.InitCharterDraft(server); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := crdt.SetDraftText(server, "We share tools. We mend them. 🙂 Everyone votes."); err != nil || !changed {
+		t.Fatalf("SetDraftText() on an empty draft = %v, %v, want changed", changed, err)
+	}
+	mustCommit(t, server)
+	if changed, err := crdt.SetDraftText(server, "We share tools. We mend them. 🙂 Everyone votes."); err != nil || changed {
+		t.Errorf("SetDraftText() with the same text = %v, %v, want unchanged", changed, err)
+	}
+	a, _ := server.Fork()
+	b, _ := server.Fork()
+	if _, err := crdt.SetDraftText(a, "We lend tools. We mend them. 🙂 Everyone votes."); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := crdt.SetDraftText(b, "We share tools. We mend them. 🙂 Every member votes once."); err != nil {
+		t.Fatal(err)
+	}
+	mustCommit(t, a)
+	mustCommit(t, b)
+	for _, d := range []*automerge.Doc{a, b} {
+		if _, err := server.Merge(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := crdt.ReadCharterDraft(mustReload(t, server))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "We lend tools. We mend them. 🙂 Every member votes once."; got.Text != want {
+		t.Errorf("merged draft text = %q, want %q", got.Text, want)
+	}
+
+	_, err = crdt.SetDraftText(server, strings.Repeat("x", crdt.MaxDraftTextLen+1))
+	wantRuleError(t, err, "schema", `"text"`)
+	flat := automerge.New()
+	if err := flat.RootMap().Set("text", "a scalar"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := crdt.SetDraftText(flat, "x"); !errors.Is(err, crdt.ErrNotInitialized) {
+		t.Errorf("SetDraftText() on a scalar text = %v, want ErrNotInitialized", err)
 	}
 }

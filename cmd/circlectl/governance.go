@@ -4,12 +4,15 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/circles-coop/circles/crdt"
 	"github.com/circles-coop/circles/mobile-api/client"
@@ -175,6 +178,7 @@ func proposalsCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error 
 }
 
 func rolesCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+	status := fs.String("status", "", "active (the default), retired or all")
 	return func(ctx context.Context, e *env, args []string) error {
 		if len(args) != 0 {
 			return usagef("roles takes no arguments")
@@ -187,7 +191,7 @@ func rolesCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 		if err != nil {
 			return err
 		}
-		list, err := c.Roles(ctx, "")
+		list, err := c.Roles(ctx, *status)
 		if err != nil {
 			return err
 		}
@@ -201,6 +205,9 @@ func rolesCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 			if r.TermEnd != nil {
 				until = r.TermEnd.Local().Format("2006-01-02")
 			}
+			if r.Status == "retired" && r.RetiredAt != nil {
+				holder, until = "retired", r.RetiredAt.Local().Format("2006-01-02")
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d of %d\t%s\n", r.Name, holder, r.Term, until, r.TermsServed, r.TermLimit, r.ID)
 		}
 		if err := tw.Flush(); err != nil {
@@ -209,4 +216,106 @@ func rolesCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 		fmt.Fprintf(e.stdout, "%s\n", plural(len(list.Roles), "role", "roles"))
 		return nil
 	}
+}
+
+func charterCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+	text := fs.String("text", "", "with edit: the draft's new text (the whole of it)")
+	file := fs.String("file", "", "with edit: read the draft's new text from this file")
+	return func(ctx context.Context, e *env, args []string) error {
+		sub := ""
+		if len(args) > 0 {
+			sub = args[0]
+		}
+		if len(args) > 1 || (sub != "" && sub != "draft" && sub != "edit") {
+			return usagef("want no argument (the ratified charter), draft or edit")
+		}
+		if sub != "edit" && (*text != "" || *file != "") {
+			return usagef("--text and --file go with charter edit")
+		}
+		d, err := openDevice(e)
+		if err != nil {
+			return err
+		}
+		switch sub {
+		case "draft":
+			draft, err := d.CharterDraft()
+			if err != nil {
+				return err
+			}
+			printText(e, "charter draft (this device's copy)", draft.Principles, draft.Text)
+			return nil
+		case "edit":
+			body, err := draftInput(*text, *file)
+			if err != nil {
+				return err
+			}
+			changed, err := d.EditCharterDraft(body)
+			if err != nil {
+				return err
+			}
+			if !changed {
+				fmt.Fprintln(e.stdout, "the charter draft already says that; nothing written")
+				return nil
+			}
+			fmt.Fprintf(e.stdout, "edited the charter draft (%s); run circlectl sync to deliver it\n", plural(utf8.RuneCountInString(body), "character", "characters"))
+			return nil
+		}
+		c, err := d.Client()
+		if err != nil {
+			return err
+		}
+		ch, err := c.Charter(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s: charter %s, version %d\n", ch.Name, ch.Status, ch.Version)
+		if ch.RatifiedAt != nil {
+			fmt.Fprintf(e.stdout, "ratified %s", ch.RatifiedAt.Local().Format("2006-01-02 15:04"))
+			if ch.ExpiresAt != nil {
+				fmt.Fprintf(e.stdout, ", expires %s", ch.ExpiresAt.Local().Format("2006-01-02 15:04"))
+			}
+			fmt.Fprintln(e.stdout)
+		}
+		if ch.RenewalDue {
+			fmt.Fprintln(e.stdout, "due for ratification: edit the draft (circlectl charter edit) and vote on charter.ratify")
+		}
+		if ch.Purpose != "" {
+			fmt.Fprintf(e.stdout, "purpose: %s\n", ch.Purpose)
+		}
+		fmt.Fprintln(e.stdout, "policies:")
+		for _, k := range slices.Sorted(maps.Keys(ch.Policies)) {
+			fmt.Fprintf(e.stdout, "  %-24s %s\n", k, ch.Policies[k])
+		}
+		printText(e, "charter", ch.Principles, ch.Text)
+		return nil
+	}
+}
+
+// printText prints a charter's principles and text.
+func printText(e *env, what string, principles []string, text string) {
+	if len(principles) > 0 {
+		fmt.Fprintln(e.stdout, "principles:")
+		for i, p := range principles {
+			fmt.Fprintf(e.stdout, "  %d. %s\n", i+1, p)
+		}
+	}
+	if strings.TrimSpace(text) == "" {
+		fmt.Fprintf(e.stdout, "the %s has no text yet\n", what)
+		return
+	}
+	fmt.Fprintf(e.stdout, "text:\n%s\n", strings.TrimRight(text, "\n"))
+}
+
+// draftInput is the new draft text given by --text or --file.
+func draftInput(text, file string) (string, error) {
+	switch {
+	case text != "" && file != "":
+		return "", usagef("give the new text with --text or --file, not both")
+	case file != "":
+		b, err := os.ReadFile(file)
+		return string(b), err
+	case text == "":
+		return "", usagef("charter edit needs the new text: --text TEXT or --file FILE")
+	}
+	return text, nil
 }

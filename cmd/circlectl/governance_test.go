@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -102,4 +104,77 @@ func TestRunGovernance(t *testing.T) {
 	}
 	must(t.TempDir(), exitOK, "as Carol", "join", c.URL(), invite, "--name", "Caroline")
 	eventually(alice, "your invite for Carol was used", "proposals", "--status", "passed")
+}
+
+// TestRunCharter: two members edit the charter draft on their devices,
+// offline, at the same time; sync merges both edits; the circle ratifies
+// the draft and circlectl charter shows it.
+func TestRunCharter(t *testing.T) {
+	c := servertest.Start(t, "Tool Library")
+	alice, bob := t.TempDir(), t.TempDir()
+	must := func(home string, wantCode int, want string, args ...string) string {
+		t.Helper()
+		code, stdout, stderr := runCLI(t, append([]string{"--home", home}, args...)...)
+		t.Logf("circlectl %s\n%s%s", strings.Join(args, " "), stdout, stderr)
+		if code != wantCode || !strings.Contains(stdout+stderr, want) {
+			t.Fatalf("circlectl %s = %d %q %q, want %d with %q", strings.Join(args, " "), code, stdout, stderr, wantCode, want)
+		}
+		return stdout
+	}
+	must(alice, exitOK, "as Alice", "join", c.URL(), c.FounderInvite, "--name", "Alice")
+	out := must(alice, exitOK, "invite code: ", "invite", "--no-qr")
+	code := regexp.MustCompile(`invite code: +(\S+)`).FindStringSubmatch(out)[1]
+	must(bob, exitOK, "as Bob", "join", c.URL(), code, "--name", "Bob")
+	must(alice, exitOK, "synced", "sync")
+
+	out = must(alice, exitOK, "Tool Library: charter draft, version 0", "charter")
+	if !strings.Contains(out, "credit.limit") || !strings.Contains(out, "has no text yet") {
+		t.Errorf("circlectl charter before any ratification = %q, want the policies and no text", out)
+	}
+	must(alice, exitUsage, "--text", "charter", "edit")
+	must(alice, exitUsage, "go with charter edit", "charter", "--text", "x")
+	must(alice, exitUsage, "want no argument", "charter", "publish")
+	must(alice, exitOK, "has no text yet", "charter", "draft")
+
+	must(alice, exitOK, "edited the charter draft", "charter", "edit", "--text", "We share tools.")
+	must(alice, exitOK, "already says that", "charter", "edit", "--text", "We share tools.")
+	must(alice, exitOK, "We share tools.", "charter", "draft") // offline: not synced yet
+	must(alice, exitOK, "synced", "sync")
+	must(bob, exitOK, "synced", "sync")
+	must(bob, exitOK, "We share tools.", "charter", "draft")
+
+	// Both edit the same text at the same time, different parts of it.
+	must(alice, exitOK, "edited", "charter", "edit", "--text", "We lend tools.")
+	file := filepath.Join(t.TempDir(), "draft.txt")
+	if err := os.WriteFile(file, []byte("We share tools. We mend them."), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	must(bob, exitOK, "edited", "charter", "edit", "--file", file)
+	must(alice, exitOK, "synced", "sync")
+	must(bob, exitOK, "synced", "sync")
+	must(alice, exitOK, "synced", "sync")
+	for _, home := range []string{alice, bob} {
+		if out := must(home, exitOK, "text:", "charter", "draft"); !strings.Contains(out, "We lend tools. We mend them.") {
+			t.Errorf("the merged draft = %q, want both edits", out)
+		}
+	}
+
+	ratify := regexp.MustCompile(`\(proposal (\S+)\)`).FindStringSubmatch(must(alice, exitOK, "proposed charter.ratify", "propose", "charter.ratify", "--title", "Our charter"))[1]
+	must(alice, exitOK, "voted", "vote", ratify, "yes")
+	must(alice, exitOK, "synced", "sync")
+	must(bob, exitOK, "synced", "sync")
+	must(bob, exitOK, "voted", "vote", ratify, "yes")
+	must(bob, exitOK, "synced", "sync")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, out, _ = runCLI(t, "--home", bob, "charter")
+		if strings.Contains(out, "charter ratified, version 1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("circlectl charter = %q, want it ratified", out)
+		}
+	}
+	if !strings.Contains(out, "expires ") || !strings.Contains(out, "text:\nWe lend tools. We mend them.\n") {
+		t.Errorf("circlectl charter after ratification = %q, want its expiry and the merged text", out)
+	}
 }

@@ -59,7 +59,8 @@ var commands = []command{
 	{"propose", "KIND --title TITLE [--body TEXT] [--payload NAME=VALUE ...]", "make a proposal offline (sync delivers it); KIND: role.create, role.change, role.retire, role.assign, role.draw, charter.ratify, policy.set, mandate.grant, mandate.recall, member.admit, member.remove", proposeCmd},
 	{"vote", "PROPOSAL_ID yes|no|object|abstain [--reason TEXT]", "vote offline (sync delivers it); a vote is final, object blocks the proposal", voteCmd},
 	{"proposals", "[--status open|passed|rejected]", "show the proposals, their votes and outcomes (asks the server)", proposalsCmd},
-	{"roles", "", "show the rotating roles and who holds them (asks the server)", rolesCmd},
+	{"roles", "[--status active|retired|all]", "show the rotating roles and who holds them (asks the server)", rolesCmd},
+	{"charter", "[draft | edit --text TEXT | edit --file FILE]", "show the ratified charter (asks the server), this device's copy of the draft, or replace the draft's text (offline; sync delivers it)", charterCmd},
 }
 
 // run is circlectl: it parses args, runs one command and returns the exit

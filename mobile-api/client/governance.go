@@ -56,33 +56,44 @@ func (d *Device) Vote(proposal, choice, reason string, now time.Time) (crdt.Vote
 // writeBallots runs fn on the member's ballots document held on the
 // device, commits and saves it.
 func (d *Device) writeBallots(message string, fn func(*automerge.Doc) error) error {
+	_, err := d.writeDoc("ballots", message, func(doc *automerge.Doc) (bool, error) {
+		return true, fn(doc)
+	})
+	return err
+}
+
+// writeDoc runs fn on the document the circle names key ("ballots",
+// "charter-draft") held on the device and, if fn reports a change,
+// commits and saves it. It reports whether it did.
+func (d *Device) writeDoc(key, message string, fn func(*automerge.Doc) (bool, error)) (bool, error) {
 	info := d.Info()
 	if !info.Enrolled() {
-		return ErrNotEnrolled
+		return false, ErrNotEnrolled
 	}
-	if info.Circle == nil || info.Circle.Docs["ballots"] == "" {
-		return fmt.Errorf("ballots: %w", ErrNotSynced)
+	if info.Circle == nil || info.Circle.Docs[key] == "" {
+		return false, fmt.Errorf("%s: %w", key, ErrNotSynced)
 	}
 	unlock, err := lockHome(d.home)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer unlock()
-	id := info.Circle.Docs["ballots"]
+	id := info.Circle.Docs[key]
 	doc, found, err := d.store.loadDoc(id)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if !found {
-		return fmt.Errorf("the ballots document: %w", ErrNotSynced)
+		return false, fmt.Errorf("the %s document: %w", key, ErrNotSynced)
 	}
-	if err := fn(doc); err != nil {
-		return err
+	changed, err := fn(doc)
+	if err != nil || !changed {
+		return false, err
 	}
 	if _, err := doc.Commit(message); err != nil {
-		return fmt.Errorf("ballots: commit: %w", err)
+		return false, fmt.Errorf("%s: commit: %w", key, err)
 	}
-	return d.store.saveDoc(id, doc)
+	return true, d.store.saveDoc(id, doc)
 }
 
 // Proposals asks the server for the circle's proposals, all or those of

@@ -296,6 +296,15 @@ func jsonKind(goType string) string {
 	}
 }
 
+// renderCreated answers an idempotent create: 201 when it created v, 200
+// when an identical v was already there (a retry after a lost response).
+func renderCreated(c echo.Context, created bool, v any) error {
+	if created {
+		return c.JSON(http.StatusCreated, v)
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
 func queryInt(c echo.Context, name string, def, min, max int) (int, error) {
 	s := c.QueryParam(name)
 	if s == "" {

@@ -38,11 +38,7 @@ func (a *api) createCredit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	return c.JSON(status, stored)
+	return renderCreated(c, created, stored)
 }
 
 func (a *api) listCredits(c echo.Context) error {

@@ -51,11 +51,7 @@ func (a *api) propose(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	return c.JSON(status, p)
+	return renderCreated(c, created, p)
 }
 
 func (a *api) listProposals(c echo.Context) error {

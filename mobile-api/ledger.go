@@ -23,11 +23,7 @@ func (a *api) createEntry(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	return c.JSON(status, stored)
+	return renderCreated(c, created, stored)
 }
 
 func (a *api) listEntries(c echo.Context) error {

@@ -29,6 +29,26 @@ func openDevice(e *env) (*client.Device, error) {
 	return d, err
 }
 
+// openClient opens the device and its client of the circle server.
+func openClient(e *env) (*client.Device, *client.Client, error) {
+	d, err := openDevice(e)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := d.Client()
+	return d, c, err
+}
+
+// resolveMember turns a member's name or id, as the device last saw the
+// circle, into the id; flag names the option in the error.
+func resolveMember(d *client.Device, flag, nameOrID string) (string, error) {
+	id, ok := d.MemberByName(nameOrID)
+	if !ok {
+		return "", fmt.Errorf("%s %q: no single member of that name or id in the circle as last synced (run circlectl sync?)", flag, nameOrID)
+	}
+	return id, nil
+}
+
 func joinCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 	name := fs.String("name", "", "your name in the circle (default: your login name)")
 	device := fs.String("device", "", "this device's name (default: the host name)")
@@ -102,9 +122,9 @@ func logCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 			return err
 		}
 		if *to != "" {
-			id, ok := d.MemberByName(*to)
-			if !ok {
-				return fmt.Errorf("--to %q: no single member of that name or id in the circle as last synced", *to)
+			id, err := resolveMember(d, "--to", *to)
+			if err != nil {
+				return err
 			}
 			entry.Counterparty = id
 		}
@@ -153,9 +173,9 @@ func ledgerCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 		}
 		only := ""
 		if *member != "" {
-			id, ok := d.MemberByName(*member)
-			if !ok {
-				return fmt.Errorf("--member %q: no single member of that name or id", *member)
+			id, err := resolveMember(d, "--member", *member)
+			if err != nil {
+				return err
 			}
 			only = id
 		}
@@ -369,11 +389,7 @@ func deviceCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 		if len(args) != 2 || args[0] != "revoke" {
 			return usagef("usage: device revoke DEVICE_ID")
 		}
-		d, err := openDevice(e)
-		if err != nil {
-			return err
-		}
-		c, err := d.Client()
+		d, c, err := openClient(e)
 		if err != nil {
 			return err
 		}

@@ -37,9 +37,9 @@ func creditCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 		if err != nil {
 			return err
 		}
-		id, ok := d.MemberByName(*to)
-		if !ok {
-			return fmt.Errorf("--to %q: no single member of that name or id in the circle as last synced", *to)
+		id, err := resolveMember(d, "--to", *to)
+		if err != nil {
+			return err
 		}
 		c, err := d.Credit(crdt.Credit{To: id, Amount: amount, Note: *note, At: when})
 		if err != nil {
@@ -64,9 +64,9 @@ func creditsCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 		}
 		only := ""
 		if *member != "" {
-			id, ok := d.MemberByName(*member)
-			if !ok {
-				return fmt.Errorf("--member %q: no single member of that name or id", *member)
+			id, err := resolveMember(d, "--member", *member)
+			if err != nil {
+				return err
 			}
 			only = id
 		}

@@ -75,9 +75,9 @@ func parsePayload(pairs []string, d *client.Device, now time.Time) (map[string]a
 			}
 			out[k] = n
 		case "member":
-			id, found := d.MemberByName(v)
-			if !found {
-				return nil, fmt.Errorf("--payload member=%s: no single member of that name or id in the circle as last synced", v)
+			id, err := resolveMember(d, "--payload member", v)
+			if err != nil {
+				return nil, err
 			}
 			out[k] = id
 		case "deadline":
@@ -125,11 +125,7 @@ func proposalsCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error 
 		if len(args) != 0 {
 			return usagef("proposals takes no arguments")
 		}
-		d, err := openDevice(e)
-		if err != nil {
-			return err
-		}
-		c, err := d.Client()
+		d, c, err := openClient(e)
 		if err != nil {
 			return err
 		}
@@ -183,11 +179,7 @@ func rolesCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 		if len(args) != 0 {
 			return usagef("roles takes no arguments")
 		}
-		d, err := openDevice(e)
-		if err != nil {
-			return err
-		}
-		c, err := d.Client()
+		d, c, err := openClient(e)
 		if err != nil {
 			return err
 		}

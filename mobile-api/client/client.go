@@ -224,9 +224,8 @@ type ListOptions struct {
 	Cursor string
 }
 
-// ListEntries lists ledger entries (GET /v1/ledger/entries); follow
-// NextCursor for the next page.
-func (c *Client) ListEntries(ctx context.Context, opt ListOptions) (*wire.EntryList, error) {
+// path adds the options as query parameters to base.
+func (opt ListOptions) path(base string) string {
 	q := url.Values{}
 	if opt.Member != "" {
 		q.Set("member", opt.Member)
@@ -237,12 +236,17 @@ func (c *Client) ListEntries(ctx context.Context, opt ListOptions) (*wire.EntryL
 	if opt.Cursor != "" {
 		q.Set("cursor", opt.Cursor)
 	}
-	path := "/v1/ledger/entries"
-	if len(q) > 0 {
-		path += "?" + q.Encode()
+	if len(q) == 0 {
+		return base
 	}
+	return base + "?" + q.Encode()
+}
+
+// ListEntries lists ledger entries (GET /v1/ledger/entries); follow
+// NextCursor for the next page.
+func (c *Client) ListEntries(ctx context.Context, opt ListOptions) (*wire.EntryList, error) {
 	var out wire.EntryList
-	if err := c.call(ctx, http.MethodGet, path, nil, &out, true); err != nil {
+	if err := c.call(ctx, http.MethodGet, opt.path("/v1/ledger/entries"), nil, &out, true); err != nil {
 		return nil, err
 	}
 	return &out, nil

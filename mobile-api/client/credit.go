@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -115,22 +114,8 @@ func (c *Client) CreateCredit(ctx context.Context, in wire.Credit) (*wire.Credit
 // ListCredits lists mutual-credit transfers (GET /v1/credits); follow
 // NextCursor for the next page.
 func (c *Client) ListCredits(ctx context.Context, opt ListOptions) (*wire.CreditList, error) {
-	q := url.Values{}
-	if opt.Member != "" {
-		q.Set("member", opt.Member)
-	}
-	if opt.Limit > 0 {
-		q.Set("limit", strconv.Itoa(opt.Limit))
-	}
-	if opt.Cursor != "" {
-		q.Set("cursor", opt.Cursor)
-	}
-	path := "/v1/credits"
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
 	var out wire.CreditList
-	if err := c.call(ctx, http.MethodGet, path, nil, &out, true); err != nil {
+	if err := c.call(ctx, http.MethodGet, opt.path("/v1/credits"), nil, &out, true); err != nil {
 		return nil, err
 	}
 	return &out, nil

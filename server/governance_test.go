@@ -15,7 +15,6 @@ import (
 	"github.com/circles-coop/circles/crdt"
 	"github.com/circles-coop/circles/mobile-api/client"
 	"github.com/circles-coop/circles/mobile-api/wire"
-	"github.com/circles-coop/circles/server/servertest"
 )
 
 func propose(t *testing.T, url string, d *device, id, kind, title string, payload map[string]any) rawResp {
@@ -435,29 +434,8 @@ func TestProposalEffects(t *testing.T) {
 // restart.
 func TestProposalsFromBallots(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{}
-	c := servertest.Start(t, "Ballot Circle", servertest.WithClock(clk.Now))
-	first, err := client.Join(ctx, t.TempDir(), c.URL(), c.FounderInvite, "P0", "phone", client.WithClock(clk.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	phones := []*client.Device{first}
-	for i := 1; i < 3; i++ {
-		inv, err := first.Invite(ctx, false, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := client.Join(ctx, t.TempDir(), c.URL(), inv.Code, "P"+string(rune('0'+i)), "phone", client.WithClock(clk.Now))
-		if err != nil {
-			t.Fatal(err)
-		}
-		phones = append(phones, p)
-	}
-	for _, p := range phones {
-		if _, err := p.Sync(ctx, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c, clk, phones := joinPhones(t, "Ballot Circle", "P", 3)
+	first := phones[0]
 	api, err := first.Client()
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -226,30 +227,7 @@ func TestHardResetConcurrentThirdAndFourth(t *testing.T) {
 // executes; a signature that arrives after the window does not count.
 func TestHardResetSignedOffline(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{}
-	c := servertest.Start(t, "Offline Reset", servertest.WithClock(clk.Now))
-	var phones []*client.Device
-	first, err := client.Join(ctx, t.TempDir(), c.URL(), c.FounderInvite, "M0", "phone", client.WithClock(clk.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	phones = append(phones, first)
-	for i := 1; i < 4; i++ {
-		inv, err := first.Invite(ctx, false, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := client.Join(ctx, t.TempDir(), c.URL(), inv.Code, "M"+string(rune('0'+i)), "phone", client.WithClock(clk.Now))
-		if err != nil {
-			t.Fatal(err)
-		}
-		phones = append(phones, p)
-	}
-	for _, p := range phones {
-		if _, err := p.Sync(ctx, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c, clk, phones := joinPhones(t, "Offline Reset", "M", 4)
 	clk.Set(10 * day)
 
 	c.Stop() // offline: the server is unreachable while they sign
@@ -327,24 +305,7 @@ func TestHardResetSignedOffline(t *testing.T) {
 // scheduler executes the reset once they come of age inside the window.
 func TestHardResetCountsWhenMembersComeOfAge(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{}
-	c := servertest.Start(t, "Young Circle", servertest.WithClock(clk.Now))
-	first, err := client.Join(ctx, t.TempDir(), c.URL(), c.FounderInvite, "Y0", "phone", client.WithClock(clk.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	phones := []*client.Device{first}
-	for i := 1; i < 3; i++ {
-		inv, err := first.Invite(ctx, false, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := client.Join(ctx, t.TempDir(), c.URL(), inv.Code, "Y"+string(rune('0'+i)), "phone", client.WithClock(clk.Now))
-		if err != nil {
-			t.Fatal(err)
-		}
-		phones = append(phones, p)
-	}
+	c, clk, phones := joinPhones(t, "Young Circle", "Y", 3)
 	clk.Set(6*day + 20*time.Hour) // not yet seven days
 	for _, p := range phones {
 		if _, err := p.Sync(ctx, nil); err != nil {
@@ -360,6 +321,7 @@ func TestHardResetCountsWhenMembersComeOfAge(t *testing.T) {
 	waitFor := func(cond func(*wire.Resets) bool) *wire.Resets {
 		t.Helper()
 		var st *wire.Resets
+		var err error
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 			if st, err = phones[0].Resets(ctx); err != nil {
 				t.Fatal(err)
@@ -387,4 +349,35 @@ func TestHardResetCountsWhenMembersComeOfAge(t *testing.T) {
 	if st := waitFor(func(st *wire.Resets) bool { return st.Epoch == 1 }); st.Epoch != 1 || len(st.Past) != 1 {
 		t.Errorf("after the tick: epoch %d, %d past resets; want 1, 1", st.Epoch, len(st.Past))
 	}
+}
+
+// joinPhones starts a circle on a clock the test moves and joins n Go
+// devices (members prefix0, prefix1, ...), each synced once.
+func joinPhones(t *testing.T, name, prefix string, n int) (*servertest.Circle, *clock, []*client.Device) {
+	t.Helper()
+	ctx := context.Background()
+	clk := &clock{}
+	c := servertest.Start(t, name, servertest.WithClock(clk.Now))
+	first, err := client.Join(ctx, t.TempDir(), c.URL(), c.FounderInvite, prefix+"0", "phone", client.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	phones := []*client.Device{first}
+	for i := 1; i < n; i++ {
+		inv, err := first.Invite(ctx, false, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := client.Join(ctx, t.TempDir(), c.URL(), inv.Code, fmt.Sprintf("%s%d", prefix, i), "phone", client.WithClock(clk.Now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		phones = append(phones, p)
+	}
+	for _, p := range phones {
+		if _, err := p.Sync(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c, clk, phones
 }

@@ -187,7 +187,7 @@ func (e *Engine) Close() error {
 	e.mu.Unlock()
 	close(e.stop)
 	<-e.done
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	return e.flushSyncStates(ctx)
 }
@@ -752,13 +752,23 @@ func (e *Engine) flushSyncStates(ctx context.Context) error {
 	batch := e.dirty
 	e.dirty = make(map[string][]byte)
 	e.dirtyMu.Unlock()
-	var firstErr error
 	for k, v := range batch {
-		if _, err := e.cfg.Store.SyncStates().Put(ctx, k, v); err != nil && firstErr == nil {
-			firstErr = err
+		if _, err := e.cfg.Store.SyncStates().Put(ctx, k, v); err != nil {
+			// The store is unwell: stop rather than wait out every key, and
+			// keep what is not written for the next flush (unless a newer
+			// state came meanwhile). A lost sync state costs a round trip.
+			e.dirtyMu.Lock()
+			for k, v := range batch {
+				if _, newer := e.dirty[k]; !newer {
+					e.dirty[k] = v
+				}
+			}
+			e.dirtyMu.Unlock()
+			return fmt.Errorf("flush %d sync states: %w", len(batch), err)
 		}
+		delete(batch, k)
 	}
-	return firstErr
+	return nil
 }
 
 // acquire returns the entries for ids, locked in a global order so that

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/automerge/automerge-go"
 
@@ -237,5 +238,78 @@ func TestUpdateWithoutChange(t *testing.T) {
 	}
 	if err := e.Update(ctx, doc, func(d *automerge.Doc) ([]byte, error) { return nil, d.RootMap().Set("n", int64(2)) }); err != nil {
 		t.Fatalf("Update after a no-op = %v", err)
+	}
+}
+
+// TestStoreDownAppliesNothing: when the store cannot acknowledge a write,
+// Sync fails with ErrStore, the engine drops the change from memory, and
+// a restarted store holds nothing of it; the device's next sync, with the
+// store back, delivers it.
+func TestStoreDownAppliesNothing(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	const doc = "4NMNnkMhL8jXrdJ9jamS2b2WYiWd"
+	peer := engine.Peer{Device: "dev", Member: "m", Actor: "0c0c"}
+
+	n, err := store.StartNATS(ctx, store.NATSConfig{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, n.JetStream(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := engine.New(engine.Config{Store: st, Policy: openPolicy{}, Actor: "00aa"})
+	if err := e.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Create(ctx, doc, func(d *automerge.Doc) ([]byte, error) { return nil, d.RootMap().Set("n", int64(0)) }); err != nil {
+		t.Fatal(err)
+	}
+	local := automerge.New()
+	_ = local.SetActorID(peer.Actor)
+	ss := automerge.NewSyncState(local)
+	if err := syncPeer(t, e, peer, doc, local, ss); err != nil {
+		t.Fatal(err)
+	}
+	_ = local.RootMap().Set("n", int64(7))
+	if _, err := local.Commit("seven"); err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := ss.GenerateMessage()
+
+	n.Server().Shutdown() // the store goes away under the engine
+	n.Server().WaitForShutdown()
+	ctxShort, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if _, err := e.Sync(ctxShort, peer, []engine.Message{{Doc: doc, Data: msg.Bytes()}}); !errors.Is(err, engine.ErrStore) {
+		t.Fatalf("Sync with the store down = %v, want ErrStore", err)
+	}
+	if err := e.Close(); err == nil {
+		t.Errorf("Close with the store down flushed its sync states, want an error")
+	}
+	_ = n.Close()
+
+	e2, _, close2 := openEngine(t, dir)
+	defer close2()
+	read := func() int64 {
+		var v int64
+		if err := e2.View(ctx, doc, func(d *automerge.Doc) error {
+			x, err := d.Path("n").Get()
+			v = x.Int64()
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if got := read(); got != 0 {
+		t.Fatalf("after the failed write the store holds n=%d, want 0", got)
+	}
+	if err := syncPeer(t, e2, peer, doc, local, automerge.NewSyncState(local)); err != nil {
+		t.Fatalf("sync with the store back: %v", err)
+	}
+	if got := read(); got != 7 {
+		t.Errorf("after the device synced again n=%d, want 7", got)
 	}
 }

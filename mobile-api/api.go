@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/circles-coop/circles/authority/fault"
+
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"golang.org/x/time/rate"
@@ -19,8 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/circles-coop/circles/mobile-api/wire"
 	"github.com/circles-coop/circles/sync/engine"
+	"github.com/circles-coop/circles/wire"
 )
 
 // Caller is the authenticated device behind a request.
@@ -200,7 +202,7 @@ func (a *api) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		h := c.Request().Header.Get("Authorization")
 		token, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok || token == "" {
-			return Errorf(wire.CodeUnauthenticated, "send an access token as 'Authorization: Bearer <token>'; get one at POST /v1/token")
+			return fault.Errorf(fault.Unauthenticated, "send an access token as 'Authorization: Bearer <token>'; get one at POST /v1/token")
 		}
 		caller, err := a.svc.Identity.Authenticate(c.Request().Context(), token)
 		if err != nil {
@@ -218,7 +220,7 @@ func callerOf(c echo.Context) Caller {
 
 func (a *api) readyz(c echo.Context) error {
 	if err := a.svc.Readiness.Ready(c.Request().Context()); err != nil {
-		return &Error{Code: wire.CodeNotReady, Message: "not ready: " + err.Error(), Err: err}
+		return &fault.Error{Code: fault.NotReady, Message: "not ready: " + err.Error(), Err: err}
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }
@@ -244,7 +246,7 @@ func (a *api) handleError(err error, c echo.Context) {
 func bind(c echo.Context, limit int64, v any) error {
 	r := c.Request()
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return Errorf(wire.CodeInvalidRequest, "Content-Type must be application/json, not %q", ct)
+		return fault.Errorf(fault.InvalidRequest, "Content-Type must be application/json, not %q", ct)
 	}
 	body := http.MaxBytesReader(c.Response(), r.Body, limit)
 	dec := json.NewDecoder(body)
@@ -252,7 +254,7 @@ func bind(c echo.Context, limit int64, v any) error {
 		return bodyError(err, limit)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Errorf(wire.CodeInvalidRequest, "the body must hold exactly one JSON object")
+		return fault.Errorf(fault.InvalidRequest, "the body must hold exactly one JSON object")
 	}
 	return nil
 }
@@ -263,19 +265,19 @@ func bodyError(err error, limit int64) error {
 	var syntaxErr *json.SyntaxError
 	switch {
 	case errors.As(err, &tooBig):
-		return Errorf(wire.CodeTooLarge, "the body is over the limit of %d bytes", limit)
+		return fault.Errorf(fault.TooLarge, "the body is over the limit of %d bytes", limit)
 	case errors.As(err, &typeErr):
 		field := typeErr.Field
 		if field == "" {
 			field = "body"
 		}
-		return Errorf(wire.CodeInvalidRequest, "field %q must be %s, not %s", field, jsonKind(typeErr.Type.String()), typeErr.Value)
+		return fault.Errorf(fault.InvalidRequest, "field %q must be %s, not %s", field, jsonKind(typeErr.Type.String()), typeErr.Value)
 	case errors.As(err, &syntaxErr):
-		return Errorf(wire.CodeInvalidRequest, "malformed JSON at byte %d", syntaxErr.Offset)
+		return fault.Errorf(fault.InvalidRequest, "malformed JSON at byte %d", syntaxErr.Offset)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return Errorf(wire.CodeInvalidRequest, "the body is empty or cut short; send a JSON object")
+		return fault.Errorf(fault.InvalidRequest, "the body is empty or cut short; send a JSON object")
 	default:
-		return Errorf(wire.CodeInvalidRequest, "malformed JSON body: %v", err)
+		return fault.Errorf(fault.InvalidRequest, "malformed JSON body: %v", err)
 	}
 }
 
@@ -312,7 +314,7 @@ func queryInt(c echo.Context, name string, def, min, max int) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < min || n > max {
-		return 0, Errorf(wire.CodeInvalidRequest, "query parameter %q must be an integer from %d to %d", name, min, max)
+		return 0, fault.Errorf(fault.InvalidRequest, "query parameter %q must be an integer from %d to %d", name, min, max)
 	}
 	return n, nil
 }
@@ -322,7 +324,7 @@ func queryInt(c echo.Context, name string, def, min, max int) (int, error) {
 func (a *api) registerNotBuiltRoutes(g *echo.Group) {
 	notBuilt := func(what string) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			return Errorf(wire.CodeNotImplemented, "%s is not built yet in this version of circled", what)
+			return fault.Errorf(fault.NotImplemented, "%s is not built yet in this version of circled", what)
 		}
 	}
 	for _, r := range []struct{ method, path, what string }{
@@ -344,10 +346,10 @@ func rateLimit(perSecond float64, burst int) echo.MiddlewareFunc {
 			return c.RealIP(), nil
 		},
 		ErrorHandler: func(c echo.Context, err error) error {
-			return Errorf(wire.CodeInvalidRequest, "cannot tell who is asking")
+			return fault.Errorf(fault.InvalidRequest, "cannot tell who is asking")
 		},
 		DenyHandler: func(c echo.Context, id string, err error) error {
-			return Errorf(wire.CodeRateLimited, "too many requests from %s; wait a few seconds and try again", id)
+			return fault.Errorf(fault.RateLimited, "too many requests from %s; wait a few seconds and try again", id)
 		},
 	})
 }

@@ -5,9 +5,9 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/labstack/echo/v4"
+	"github.com/circles-coop/circles/authority/fault"
 
-	"github.com/circles-coop/circles/mobile-api/wire"
+	"github.com/labstack/echo/v4"
 )
 
 func (a *api) registerAuditRoutes(g *echo.Group) {
@@ -19,7 +19,7 @@ func (a *api) audit(c echo.Context) error {
 	if s := c.QueryParam("after"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 0 || n == math.MaxInt64 {
-			return Errorf(wire.CodeInvalidRequest, "query parameter \"after\" must be a sequence number (0 or more)")
+			return fault.Errorf(fault.InvalidRequest, "query parameter \"after\" must be a sequence number (0 or more)")
 		}
 		after = n
 	}

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/circles-coop/circles/authority/fault"
+
 	"github.com/automerge/automerge-go"
 
 	mobileapi "github.com/circles-coop/circles/mobile-api"
-	"github.com/circles-coop/circles/mobile-api/wire"
 	"github.com/circles-coop/circles/sync/engine"
+	"github.com/circles-coop/circles/wire"
 )
 
 // realSyncBody returns a POST /v1/sync body carrying a real automerge sync
@@ -56,8 +58,8 @@ func FuzzDecodeSyncRequest(f *testing.F) {
 		}
 		msgs, err := mobileapi.SyncMessages(req, 256)
 		if err != nil {
-			var ae *mobileapi.Error
-			if !errors.As(err, &ae) || (ae.Code != wire.CodeInvalidRequest && ae.Code != wire.CodeTooLarge) {
+			var ae *fault.Error
+			if !errors.As(err, &ae) || (ae.Code != fault.InvalidRequest && ae.Code != fault.TooLarge) {
 				t.Fatalf("SyncMessages error %v is not a client error", err)
 			}
 			return

@@ -4,9 +4,11 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/circles-coop/circles/authority/fault"
+
 	"github.com/labstack/echo/v4"
 
-	"github.com/circles-coop/circles/mobile-api/wire"
+	"github.com/circles-coop/circles/wire"
 )
 
 // Governance takes proposals and votes and shows what they decided: the
@@ -59,7 +61,7 @@ func (a *api) listProposals(c echo.Context) error {
 	switch status {
 	case "", "open", "passed", "rejected":
 	default:
-		return Errorf(wire.CodeInvalidRequest, "query parameter \"status\" must be open, passed or rejected")
+		return fault.Errorf(fault.InvalidRequest, "query parameter \"status\" must be open, passed or rejected")
 	}
 	list, err := a.svc.Governance.Proposals(c.Request().Context(), callerOf(c), status)
 	if err != nil {
@@ -93,7 +95,7 @@ func (a *api) roles(c echo.Context) error {
 	switch status {
 	case "", "active", "retired", "all":
 	default:
-		return Errorf(wire.CodeInvalidRequest, "query parameter \"status\" must be active, retired or all")
+		return fault.Errorf(fault.InvalidRequest, "query parameter \"status\" must be active, retired or all")
 	}
 	list, err := a.svc.Governance.Roles(c.Request().Context(), callerOf(c), status)
 	if err != nil {

@@ -3,9 +3,11 @@ package mobileapi
 import (
 	"net/http"
 
+	"github.com/circles-coop/circles/authority/fault"
+
 	"github.com/labstack/echo/v4"
 
-	"github.com/circles-coop/circles/mobile-api/wire"
+	"github.com/circles-coop/circles/wire"
 )
 
 func (a *api) registerIdentityRoutes(g *echo.Group, limited echo.MiddlewareFunc) {
@@ -41,7 +43,7 @@ func (a *api) token(c echo.Context) error {
 		return err
 	}
 	if req.Assertion == "" {
-		return Errorf(wire.CodeInvalidRequest, "field \"assertion\" is required: a JWT signed by the device key")
+		return fault.Errorf(fault.InvalidRequest, "field \"assertion\" is required: a JWT signed by the device key")
 	}
 	resp, err := a.svc.Identity.Token(c.Request().Context(), req.Assertion)
 	if err != nil {

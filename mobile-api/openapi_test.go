@@ -11,10 +11,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/circles-coop/circles/authority/fault"
+
 	"github.com/labstack/echo/v4"
 
 	mobileapi "github.com/circles-coop/circles/mobile-api"
-	"github.com/circles-coop/circles/mobile-api/wire"
+	"github.com/circles-coop/circles/wire"
 )
 
 // The spec is checked as generic JSON: a typed OpenAPI library would be a
@@ -199,8 +201,8 @@ func TestOpenAPISecurity(t *testing.T) {
 		rec := httptest.NewRecorder()
 		e.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
 		var body wire.ErrorBody
-		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != http.StatusUnauthorized || body.Error.Code != wire.CodeUnauthenticated {
-			t.Errorf("%s without a token = %d %s, want 401 %s", name, rec.Code, rec.Body.Bytes(), wire.CodeUnauthenticated)
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != http.StatusUnauthorized || body.Error.Code != fault.Unauthenticated {
+			t.Errorf("%s without a token = %d %s, want 401 %s", name, rec.Code, rec.Body.Bytes(), fault.Unauthenticated)
 		}
 	}
 }
@@ -247,9 +249,9 @@ func TestOpenAPIErrorResponses(t *testing.T) {
 		got = append(got, s)
 	}
 	want := []string{
-		wire.CodeInvalidRequest, wire.CodeUnauthenticated, wire.CodeForbidden, wire.CodeNotFound,
-		wire.CodeConflict, wire.CodeTooLarge, wire.CodeRuleViolation, wire.CodeRateLimited,
-		wire.CodeNotImplemented, wire.CodeNotReady, wire.CodeInternal,
+		fault.InvalidRequest, fault.Unauthenticated, fault.Forbidden, fault.NotFound,
+		fault.Conflict, fault.TooLarge, fault.RuleViolation, fault.RateLimited,
+		fault.NotImplemented, fault.NotReady, fault.Internal,
 	}
 	sort.Strings(got)
 	sort.Strings(want)

@@ -5,9 +5,11 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/circles-coop/circles/authority/fault"
+
 	"github.com/labstack/echo/v4"
 
-	"github.com/circles-coop/circles/mobile-api/wire"
+	"github.com/circles-coop/circles/wire"
 )
 
 // Scorecards computes the circle's sovereignty scorecard.
@@ -30,7 +32,7 @@ func (a *api) scorecard(c echo.Context) error {
 		period = "month"
 	}
 	if !slices.Contains(scorecardPeriods, period) {
-		return Errorf(wire.CodeInvalidRequest, "query parameter \"period\" must be month, quarter or year")
+		return fault.Errorf(fault.InvalidRequest, "query parameter \"period\" must be month, quarter or year")
 	}
 	sc, err := a.svc.Scorecard.Scorecard(c.Request().Context(), callerOf(c), period)
 	if err != nil {

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/circles-coop/circles/authority/fault"
+
 	"github.com/labstack/echo/v4"
 
-	"github.com/circles-coop/circles/mobile-api/wire"
 	"github.com/circles-coop/circles/sync/engine"
+	"github.com/circles-coop/circles/wire"
 )
 
 func (a *api) registerSyncRoutes(g *echo.Group) {
@@ -68,18 +70,18 @@ func writeSyncResponse(c echo.Context, out []engine.Message) error {
 // engine, before anything is applied.
 func SyncMessages(req wire.SyncRequest, maxMessages int) ([]engine.Message, error) {
 	if req.Messages == nil {
-		return nil, Errorf(wire.CodeInvalidRequest, "field \"messages\" is required: a list of {doc, data}")
+		return nil, fault.Errorf(fault.InvalidRequest, "field \"messages\" is required: a list of {doc, data}")
 	}
 	if len(req.Messages) > maxMessages {
-		return nil, Errorf(wire.CodeTooLarge, "at most %d messages per request, got %d", maxMessages, len(req.Messages))
+		return nil, fault.Errorf(fault.TooLarge, "at most %d messages per request, got %d", maxMessages, len(req.Messages))
 	}
 	in := make([]engine.Message, len(req.Messages))
 	for i, m := range req.Messages {
 		if m.Doc == "" || len(m.Doc) > 64 {
-			return nil, Errorf(wire.CodeInvalidRequest, "messages[%d].doc must be a document id", i)
+			return nil, fault.Errorf(fault.InvalidRequest, "messages[%d].doc must be a document id", i)
 		}
 		if len(m.Data) == 0 {
-			return nil, Errorf(wire.CodeInvalidRequest, "messages[%d].data is required: a base64 automerge sync message", i)
+			return nil, fault.Errorf(fault.InvalidRequest, "messages[%d].data is required: a base64 automerge sync message", i)
 		}
 		in[i] = engine.Message{Doc: m.Doc, Data: m.Data}
 	}

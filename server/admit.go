@@ -14,8 +14,8 @@ import (
 
 	"github.com/circles-coop/circles/crdt"
 	mobileapi "github.com/circles-coop/circles/mobile-api"
-	"github.com/circles-coop/circles/mobile-api/wire"
 	"github.com/circles-coop/circles/sync/store"
+	"github.com/circles-coop/circles/wire"
 )
 
 // admitInviteTTL is how long the invite of a passed member.admit stays

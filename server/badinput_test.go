@@ -20,8 +20,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/circles-coop/circles/crdt"
-	"github.com/circles-coop/circles/mobile-api/wire"
 	"github.com/circles-coop/circles/server/servertest"
+	"github.com/circles-coop/circles/wire"
 )
 
 // clock is a test clock that can be moved forward.

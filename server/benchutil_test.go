@@ -26,7 +26,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/circles-coop/circles/crdt"
-	"github.com/circles-coop/circles/mobile-api/wire"
+	"github.com/circles-coop/circles/wire"
 )
 
 // Helpers of the benchmarks in bench_test.go. They return errors instead of

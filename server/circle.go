@@ -8,8 +8,8 @@ import (
 
 	"github.com/circles-coop/circles/crdt"
 	mobileapi "github.com/circles-coop/circles/mobile-api"
-	"github.com/circles-coop/circles/mobile-api/wire"
 	"github.com/circles-coop/circles/sync/engine"
+	"github.com/circles-coop/circles/wire"
 )
 
 // circles implements mobileapi.Circles.

@@ -18,8 +18,8 @@ import (
 	"github.com/circles-coop/circles/crdt"
 	"github.com/circles-coop/circles/crdt/amchange"
 	"github.com/circles-coop/circles/crdt/amchange/amchangetest"
-	"github.com/circles-coop/circles/mobile-api/wire"
 	"github.com/circles-coop/circles/server/servertest"
+	"github.com/circles-coop/circles/wire"
 )
 
 // strangerActor is an actor no document of the test knows.

@@ -8,11 +8,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/circles-coop/circles/authority/fault"
+
 	"github.com/automerge/automerge-go"
 
 	"github.com/circles-coop/circles/crdt"
 	mobileapi "github.com/circles-coop/circles/mobile-api"
-	"github.com/circles-coop/circles/mobile-api/wire"
+	"github.com/circles-coop/circles/wire"
 )
 
 // credits implements mobileapi.Credits: mutual credit in hours between
@@ -38,15 +40,15 @@ func (cr *credits) CreateCredit(ctx context.Context, c mobileapi.Caller, in wire
 	if err := cred.Validate(); err != nil {
 		var re *crdt.RuleError
 		if errors.As(err, &re) {
-			return wire.Credit{}, false, mobileapi.Errorf(wire.CodeInvalidRequest, "%s", re.Message)
+			return wire.Credit{}, false, fault.Errorf(fault.InvalidRequest, "%s", re.Message)
 		}
 		return wire.Credit{}, false, err
 	}
 	if cred.To == c.Member {
-		return wire.Credit{}, false, mobileapi.Errorf(wire.CodeInvalidRequest, "field \"to\" must be another member: credit given to yourself moves nothing")
+		return wire.Credit{}, false, fault.Errorf(fault.InvalidRequest, "field \"to\" must be another member: credit given to yourself moves nothing")
 	}
 	if to, ok := s.member(cred.To); !ok || !to.ActiveAt(s.now()) {
-		return wire.Credit{}, false, mobileapi.Errorf(wire.CodeInvalidRequest, "field \"to\" must be an active member of this circle")
+		return wire.Credit{}, false, fault.Errorf(fault.InvalidRequest, "field \"to\" must be an active member of this circle")
 	}
 	m, ok := s.member(c.Member)
 	if !ok {
@@ -61,7 +63,7 @@ func (cr *credits) CreateCredit(ctx context.Context, c mobileapi.Caller, in wire
 			if prev.Member == c.Member && prev.Credit.Same(cred) {
 				return nil, errSameCredit
 			}
-			return nil, mobileapi.Errorf(wire.CodeConflict, "a credit with id %s already exists with other content; use a new id", cred.ID)
+			return nil, fault.Errorf(fault.Conflict, "a credit with id %s already exists with other content; use a new id", cred.ID)
 		}
 		if err := crdt.PutCredit(d, cred); err != nil {
 			return nil, err
@@ -98,14 +100,14 @@ func (cr *credits) ListCredits(ctx context.Context, c mobileapi.Caller, member s
 	s := (*Server)(cr)
 	if member != "" {
 		if _, ok := s.member(member); !ok {
-			return wire.CreditList{}, mobileapi.Errorf(wire.CodeNotFound, "no member %q in this circle", member)
+			return wire.CreditList{}, fault.Errorf(fault.NotFound, "no member %q in this circle", member)
 		}
 	}
 	var after creditKey
 	if cursor != "" {
 		var ok bool
 		if after, ok = parseCreditKey(cursor); !ok {
-			return wire.CreditList{}, mobileapi.Errorf(wire.CodeInvalidRequest, "query parameter \"cursor\" must be a next_cursor from an earlier page")
+			return wire.CreditList{}, fault.Errorf(fault.InvalidRequest, "query parameter \"cursor\" must be a next_cursor from an earlier page")
 		}
 	}
 	view := s.creditView()

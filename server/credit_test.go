@@ -8,12 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/circles-coop/circles/authority/fault"
+
 	"github.com/automerge/automerge-go"
 	"github.com/google/uuid"
 
 	"github.com/circles-coop/circles/crdt"
-	"github.com/circles-coop/circles/mobile-api/wire"
 	"github.com/circles-coop/circles/server/servertest"
+	"github.com/circles-coop/circles/wire"
 )
 
 func creditBody(id, to string, amount float64, at string) map[string]any {
@@ -73,7 +75,7 @@ func TestMutualCredit(t *testing.T) {
 	if r, _ := postCredit(t, url, alice, creditBody(id1, bob.member, 6, "2026-03-01T10:00:00Z")); r.status != http.StatusOK {
 		t.Errorf("identical retry = %d %s, want 200", r.status, r.body)
 	}
-	if r, _ := postCredit(t, url, alice, creditBody(id1, bob.member, 7, "2026-03-01T10:00:00Z")); r.status != http.StatusConflict || r.code != wire.CodeConflict {
+	if r, _ := postCredit(t, url, alice, creditBody(id1, bob.member, 7, "2026-03-01T10:00:00Z")); r.status != http.StatusConflict || r.code != fault.Conflict {
 		t.Errorf("same id, other amount = %d %s, want 409 conflict", r.status, r.body)
 	}
 	if r, _ := postCredit(t, url, bob, creditBody(id1, alice.member, 6, "2026-03-01T10:00:00Z")); r.status != http.StatusConflict {
@@ -92,7 +94,7 @@ func TestMutualCredit(t *testing.T) {
 		"no time":          {"id": uuid.NewString(), "to": bob.member, "amount": 1},
 		"amount as string": {"id": uuid.NewString(), "to": bob.member, "amount": "one", "at": "2026-03-01T10:00:00Z"},
 	} {
-		if r, _ := postCredit(t, url, alice, body); r.status != http.StatusBadRequest || r.code != wire.CodeInvalidRequest {
+		if r, _ := postCredit(t, url, alice, body); r.status != http.StatusBadRequest || r.code != fault.InvalidRequest {
 			t.Errorf("credit %s = %d %s, want 400 invalid_request", name, r.status, r.body)
 		}
 	}

@@ -10,11 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/circles-coop/circles/authority/fault"
+
 	"github.com/automerge/automerge-go"
 
 	"github.com/circles-coop/circles/crdt"
 	mobileapi "github.com/circles-coop/circles/mobile-api"
-	"github.com/circles-coop/circles/mobile-api/wire"
+	"github.com/circles-coop/circles/wire"
 )
 
 // Event types of proposals (GET /v1/events).
@@ -554,7 +556,7 @@ func (s *Server) openProposal(ctx context.Context, p crdt.Proposal, author strin
 			if old.Author == author && old.Proposal.Same(q) {
 				step.existed = true
 			} else {
-				step.refusal = mobileapi.Errorf(wire.CodeConflict, "proposal %s already exists with other content; make a new id for a new proposal", p.ID)
+				step.refusal = fault.Errorf(fault.Conflict, "proposal %s already exists with other content; make a new id for a new proposal", p.ID)
 			}
 			return nil
 		}
@@ -598,24 +600,24 @@ func (s *Server) castVote(ctx context.Context, id, member string, choice, reason
 		}
 		switch {
 		case !ok && strict:
-			step.refusal = mobileapi.Errorf(wire.CodeNotFound, "no proposal %s in this circle", id)
+			step.refusal = fault.Errorf(fault.NotFound, "no proposal %s in this circle", id)
 		case !ok:
 			err := crdt.AddPendingVote(d, id, member, v)
 			if errors.Is(err, crdt.ErrVoted) {
-				step.refusal = mobileapi.Errorf(wire.CodeConflict, "you already voted on proposal %s; a vote is final", id)
+				step.refusal = fault.Errorf(fault.Conflict, "you already voted on proposal %s; a vote is final", id)
 				return nil
 			}
 			step.wrote = err == nil
 			return err
 		case st.Status != crdt.ProposalOpen:
-			step.refusal = mobileapi.Errorf(wire.CodeConflict, "proposal %s is already %s; votes are closed", id, st.Status)
+			step.refusal = fault.Errorf(fault.Conflict, "proposal %s is already %s; votes are closed", id, st.Status)
 		case !now.Before(st.ClosesAt):
-			step.refusal = mobileapi.Errorf(wire.CodeConflict, "voting on proposal %s closed at %s", id, st.ClosesAt.Format(time.RFC3339))
+			step.refusal = fault.Errorf(fault.Conflict, "voting on proposal %s closed at %s", id, st.ClosesAt.Format(time.RFC3339))
 		default:
 			err := crdt.AddVote(d, id, member, v)
 			if errors.Is(err, crdt.ErrVoted) {
 				prev := st.Votes[member]
-				step.refusal = mobileapi.Errorf(wire.CodeConflict, "you already voted %s on proposal %s; a vote is final", prev.Choice, id)
+				step.refusal = fault.Errorf(fault.Conflict, "you already voted %s on proposal %s; a vote is final", prev.Choice, id)
 				return nil
 			}
 			step.wrote = err == nil
@@ -840,7 +842,7 @@ func (g *governance) Propose(ctx context.Context, c mobileapi.Caller, req wire.P
 	if err := p.Validate(); err != nil {
 		var re *crdt.RuleError
 		if errors.As(err, &re) {
-			return wire.Proposal{}, false, &mobileapi.Error{Code: wire.CodeInvalidRequest, Message: re.Message, Err: err}
+			return wire.Proposal{}, false, &fault.Error{Code: fault.InvalidRequest, Message: re.Message, Err: err}
 		}
 		return wire.Proposal{}, false, err
 	}
@@ -858,7 +860,7 @@ func (g *governance) Vote(ctx context.Context, c mobileapi.Caller, id string, re
 	if err := v.Validate(); err != nil {
 		var re *crdt.RuleError
 		if errors.As(err, &re) {
-			return wire.Proposal{}, &mobileapi.Error{Code: wire.CodeInvalidRequest, Message: re.Message, Err: err}
+			return wire.Proposal{}, &fault.Error{Code: fault.InvalidRequest, Message: re.Message, Err: err}
 		}
 		return wire.Proposal{}, err
 	}
@@ -883,7 +885,7 @@ func (g *governance) Proposal(ctx context.Context, c mobileapi.Caller, id string
 		return wire.Proposal{}, err
 	}
 	if !found {
-		return wire.Proposal{}, mobileapi.Errorf(wire.CodeNotFound, "no proposal %s in this circle", id)
+		return wire.Proposal{}, fault.Errorf(fault.NotFound, "no proposal %s in this circle", id)
 	}
 	return s.wireProposalFor(ctx, c, st), nil
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/circles-coop/circles/crdt"
-	"github.com/circles-coop/circles/mobile-api/wire"
+	"github.com/circles-coop/circles/wire"
 )
 
 func rolesOf(t *testing.T, url string, d *device, status string) map[string]wire.Role {

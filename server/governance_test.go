@@ -14,7 +14,7 @@ import (
 
 	"github.com/circles-coop/circles/crdt"
 	"github.com/circles-coop/circles/mobile-api/client"
-	"github.com/circles-coop/circles/mobile-api/wire"
+	"github.com/circles-coop/circles/wire"
 )
 
 func propose(t *testing.T, url string, d *device, id, kind, title string, payload map[string]any) rawResp {

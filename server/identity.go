@@ -12,13 +12,15 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/circles-coop/circles/authority/fault"
+
 	"github.com/automerge/automerge-go"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/circles-coop/circles/crdt"
 	mobileapi "github.com/circles-coop/circles/mobile-api"
-	"github.com/circles-coop/circles/mobile-api/wire"
 	"github.com/circles-coop/circles/sync/store"
+	"github.com/circles-coop/circles/wire"
 )
 
 // Token lifetimes (DESIGN.md §5).
@@ -84,7 +86,7 @@ func (id *identity) CreateInvite(ctx context.Context, c mobileapi.Caller, req wi
 	if req.ExpiresIn != "" {
 		d, err := time.ParseDuration(req.ExpiresIn)
 		if err != nil || d < time.Minute || d > maxInvite {
-			return wire.InviteResponse{}, mobileapi.Errorf(wire.CodeInvalidRequest, "field \"expires_in\" must be a duration from 1m to %s, like \"72h\"", maxInvite)
+			return wire.InviteResponse{}, fault.Errorf(fault.InvalidRequest, "field \"expires_in\" must be a duration from 1m to %s, like \"72h\"", maxInvite)
 		}
 		ttl = d
 	}
@@ -94,7 +96,7 @@ func (id *identity) CreateInvite(ctx context.Context, c mobileapi.Caller, req wi
 	case inviteDevice:
 		inv.Member = c.Member
 	default:
-		return wire.InviteResponse{}, mobileapi.Errorf(wire.CodeInvalidRequest, "field \"for\" must be \"member\" or \"device\"")
+		return wire.InviteResponse{}, fault.Errorf(fault.InvalidRequest, "field \"for\" must be \"member\" or \"device\"")
 	}
 	code, err := id.newInvite(ctx, inv)
 	if err != nil {
@@ -103,7 +105,7 @@ func (id *identity) CreateInvite(ctx context.Context, c mobileapi.Caller, req wi
 	return wire.InviteResponse{Code: code, ExpiresAt: inv.ExpiresAt, URL: strings.TrimRight(baseURL, "/") + "/join#" + code}, nil
 }
 
-var errInviteInvalid = mobileapi.Errorf(wire.CodeForbidden, "this invite is unknown, used or expired; ask a member for a new one")
+var errInviteInvalid = fault.Errorf(fault.Forbidden, "this invite is unknown, used or expired; ask a member for a new one")
 
 // peekInvite reads a valid (unused, unexpired) invite and its revision.
 func (id *identity) peekInvite(ctx context.Context, code string) (invite, uint64, error) {
@@ -166,7 +168,7 @@ func (id *identity) Enroll(ctx context.Context, req wire.EnrollRequest) (resp wi
 	_, _, taken := s.roster.DeviceByActor(actor)
 	s.mu.RUnlock()
 	if taken || actor == s.meta.Actor {
-		return wire.EnrollResponse{}, mobileapi.Errorf(wire.CodeConflict, "actor_id %s is already registered; make a new random actor id", actor)
+		return wire.EnrollResponse{}, fault.Errorf(fault.Conflict, "actor_id %s is already registered; make a new random actor id", actor)
 	}
 	inv, rev, err := id.peekInvite(ctx, req.Invite)
 	if err != nil {
@@ -189,7 +191,7 @@ func (id *identity) Enroll(ctx context.Context, req wire.EnrollRequest) (resp wi
 			name = inv.Name
 		}
 		if name == "" {
-			return wire.EnrollResponse{}, mobileapi.Errorf(wire.CodeInvalidRequest, "field \"member_name\" is required when joining as a new member")
+			return wire.EnrollResponse{}, fault.Errorf(fault.InvalidRequest, "field \"member_name\" is required when joining as a new member")
 		}
 		m = &crdt.Member{ID: "m_" + newID(10), Name: name, JoinedAt: now, Devices: map[string]*crdt.Device{}}
 	}
@@ -245,7 +247,7 @@ func (id *identity) Enroll(ctx context.Context, req wire.EnrollRequest) (resp wi
 func asInvalid(err error) error {
 	var re *crdt.RuleError
 	if errors.As(err, &re) {
-		return mobileapi.Errorf(wire.CodeInvalidRequest, "%s", re.Message)
+		return fault.Errorf(fault.InvalidRequest, "%s", re.Message)
 	}
 	return err
 }
@@ -282,7 +284,7 @@ func cloneMember(m *crdt.Member) *crdt.Member {
 
 func validateEnroll(req wire.EnrollRequest) error {
 	bad := func(format string, args ...any) error {
-		return mobileapi.Errorf(wire.CodeInvalidRequest, format, args...)
+		return fault.Errorf(fault.InvalidRequest, format, args...)
 	}
 	switch {
 	case req.Invite == "" || len(req.Invite) > 128:
@@ -334,7 +336,7 @@ func (id *identity) issue(member, device string) (string, error) {
 	return tok, nil
 }
 
-var errUnauthenticated = mobileapi.Errorf(wire.CodeUnauthenticated, "the access token is missing, expired or not valid for this circle; get a new one at POST /v1/token")
+var errUnauthenticated = fault.Errorf(fault.Unauthenticated, "the access token is missing, expired or not valid for this circle; get a new one at POST /v1/token")
 
 // Authenticate checks a circle-signed access token (EdDSA only) and that
 // its device and member are still active.
@@ -353,7 +355,7 @@ func (id *identity) Authenticate(ctx context.Context, token string) (mobileapi.C
 		jwt.WithTimeFunc(s.now),
 	)
 	if err != nil {
-		return mobileapi.Caller{}, &mobileapi.Error{Code: wire.CodeUnauthenticated, Message: errUnauthenticated.Message, Err: err}
+		return mobileapi.Caller{}, &fault.Error{Code: fault.Unauthenticated, Message: errUnauthenticated.Message, Err: err}
 	}
 	m, d, err := s.activeDevice(claims.Member, claims.Subject)
 	if err != nil {
@@ -368,11 +370,11 @@ func (s *Server) activeDevice(member, device string) (*crdt.Member, *crdt.Device
 	defer s.mu.RUnlock()
 	m, ok := s.roster.Members[member]
 	if !ok || !m.ActiveAt(now) {
-		return nil, nil, mobileapi.Errorf(wire.CodeUnauthenticated, "this member is not (or no longer) in the circle")
+		return nil, nil, fault.Errorf(fault.Unauthenticated, "this member is not (or no longer) in the circle")
 	}
 	d, ok := m.Devices[device]
 	if !ok || !d.ActiveAt(now) {
-		return nil, nil, mobileapi.Errorf(wire.CodeUnauthenticated, "this device is revoked or unknown; enrol it again with a device invite")
+		return nil, nil, fault.Errorf(fault.Unauthenticated, "this device is revoked or unknown; enrol it again with a device invite")
 	}
 	return m, d, nil
 }
@@ -381,7 +383,7 @@ func (s *Server) activeDevice(member, device string) (*crdt.Member, *crdt.Device
 func (id *identity) Token(ctx context.Context, assertion string) (wire.TokenResponse, error) {
 	s := (*Server)(id)
 	if len(assertion) > 4096 {
-		return wire.TokenResponse{}, mobileapi.Errorf(wire.CodeInvalidRequest, "field \"assertion\" is too long for a device assertion")
+		return wire.TokenResponse{}, fault.Errorf(fault.InvalidRequest, "field \"assertion\" is too long for a device assertion")
 	}
 	var claims jwt.RegisteredClaims
 	var member, device string
@@ -402,15 +404,15 @@ func (id *identity) Token(ctx context.Context, assertion string) (wire.TokenResp
 		jwt.WithTimeFunc(s.now),
 	)
 	if err != nil {
-		return wire.TokenResponse{}, &mobileapi.Error{Code: wire.CodeUnauthenticated, Message: "the device assertion is not valid: " + assertionProblem(err), Err: err}
+		return wire.TokenResponse{}, &fault.Error{Code: fault.Unauthenticated, Message: "the device assertion is not valid: " + assertionProblem(err), Err: err}
 	}
 	switch {
 	case claims.Issuer != device:
-		return wire.TokenResponse{}, mobileapi.Errorf(wire.CodeUnauthenticated, "the assertion's iss must be the device id in its kid header")
+		return wire.TokenResponse{}, fault.Errorf(fault.Unauthenticated, "the assertion's iss must be the device id in its kid header")
 	case claims.IssuedAt == nil || claims.ExpiresAt.Sub(claims.IssuedAt.Time) > maxAssertionTTL:
-		return wire.TokenResponse{}, mobileapi.Errorf(wire.CodeUnauthenticated, "the assertion may be valid for at most 5 minutes (exp - iat)")
+		return wire.TokenResponse{}, fault.Errorf(fault.Unauthenticated, "the assertion may be valid for at most 5 minutes (exp - iat)")
 	case claims.ID == "" || len(claims.ID) > 128:
-		return wire.TokenResponse{}, mobileapi.Errorf(wire.CodeUnauthenticated, "the assertion needs a unique jti")
+		return wire.TokenResponse{}, fault.Errorf(fault.Unauthenticated, "the assertion needs a unique jti")
 	}
 	if _, _, err := s.activeDevice(member, device); err != nil {
 		return wire.TokenResponse{}, err
@@ -420,10 +422,10 @@ func (id *identity) Token(ctx context.Context, assertion string) (wire.TokenResp
 	remember := time.Now().Add(claims.ExpiresAt.Time.Sub(s.now()) + clockSkew)
 	if err := s.store.ClaimJTI(ctx, device+"/"+claims.ID, remember); err != nil {
 		if errors.Is(err, store.ErrReplay) {
-			return wire.TokenResponse{}, mobileapi.Errorf(wire.CodeUnauthenticated, "this assertion was already used (replayed jti); sign a new one")
+			return wire.TokenResponse{}, fault.Errorf(fault.Unauthenticated, "this assertion was already used (replayed jti); sign a new one")
 		}
 		if errors.Is(err, store.ErrJTIExpiry) {
-			return wire.TokenResponse{}, mobileapi.Errorf(wire.CodeUnauthenticated, "the assertion expires too far in the future; check the device's clock")
+			return wire.TokenResponse{}, fault.Errorf(fault.Unauthenticated, "the assertion expires too far in the future; check the device's clock")
 		}
 		return wire.TokenResponse{}, fmt.Errorf("record jti: %w", err)
 	}
@@ -471,10 +473,10 @@ func (id *identity) RevokeDevice(ctx context.Context, c mobileapi.Caller, device
 	s := (*Server)(id)
 	owner, d, err := s.deviceByID(device)
 	if err != nil {
-		return wire.RevokedDevice{}, mobileapi.Errorf(wire.CodeNotFound, "no device %q in this circle", device)
+		return wire.RevokedDevice{}, fault.Errorf(fault.NotFound, "no device %q in this circle", device)
 	}
 	if owner != c.Member {
-		return wire.RevokedDevice{}, mobileapi.Errorf(wire.CodeForbidden, "device %s belongs to another member; a member revokes only their own devices", device)
+		return wire.RevokedDevice{}, fault.Errorf(fault.Forbidden, "device %s belongs to another member; a member revokes only their own devices", device)
 	}
 	if d.RevokedAt != nil {
 		return wire.RevokedDevice{DeviceID: device, RevokedAt: *d.RevokedAt}, nil

@@ -7,11 +7,13 @@ import (
 	"sort"
 	"time"
 
+	"github.com/circles-coop/circles/authority/fault"
+
 	"github.com/automerge/automerge-go"
 
 	"github.com/circles-coop/circles/crdt"
 	mobileapi "github.com/circles-coop/circles/mobile-api"
-	"github.com/circles-coop/circles/mobile-api/wire"
+	"github.com/circles-coop/circles/wire"
 )
 
 // ledger implements mobileapi.Ledger.
@@ -30,13 +32,13 @@ func (l *ledger) CreateEntry(ctx context.Context, c mobileapi.Caller, in wire.En
 	if err := e.Validate(); err != nil {
 		var re *crdt.RuleError
 		if errors.As(err, &re) {
-			return wire.Entry{}, false, mobileapi.Errorf(wire.CodeInvalidRequest, "%s", re.Message)
+			return wire.Entry{}, false, fault.Errorf(fault.InvalidRequest, "%s", re.Message)
 		}
 		return wire.Entry{}, false, err
 	}
 	if e.Counterparty != "" {
 		if _, ok := s.member(e.Counterparty); !ok {
-			return wire.Entry{}, false, mobileapi.Errorf(wire.CodeInvalidRequest, "field \"counterparty\" must be a member of this circle")
+			return wire.Entry{}, false, fault.Errorf(fault.InvalidRequest, "field \"counterparty\" must be a member of this circle")
 		}
 	}
 	m, ok := s.member(c.Member)
@@ -52,7 +54,7 @@ func (l *ledger) CreateEntry(ctx context.Context, c mobileapi.Caller, in wire.En
 			if prev.Member == c.Member && prev.Entry.Same(e) {
 				return nil, errSameEntry
 			}
-			return nil, mobileapi.Errorf(wire.CodeConflict, "an entry with id %s already exists with other content; use a new id", e.ID)
+			return nil, fault.Errorf(fault.Conflict, "an entry with id %s already exists with other content; use a new id", e.ID)
 		}
 		if err := crdt.PutEntry(d, e); err != nil {
 			return nil, err
@@ -78,12 +80,12 @@ func (l *ledger) ListEntries(ctx context.Context, c mobileapi.Caller, member str
 	s := (*Server)(l)
 	if member != "" {
 		if _, ok := s.member(member); !ok {
-			return wire.EntryList{}, mobileapi.Errorf(wire.CodeNotFound, "no member %q in this circle", member)
+			return wire.EntryList{}, fault.Errorf(fault.NotFound, "no member %q in this circle", member)
 		}
 	}
 	items, next, err := s.index.Page(member, cursor, limit)
 	if err != nil {
-		return wire.EntryList{}, mobileapi.Errorf(wire.CodeInvalidRequest, "query parameter \"cursor\" must be a next_cursor from an earlier page")
+		return wire.EntryList{}, fault.Errorf(fault.InvalidRequest, "query parameter \"cursor\" must be a next_cursor from an earlier page")
 	}
 	out := wire.EntryList{Entries: make([]wire.Entry, len(items)), NextCursor: next}
 	for i, it := range items {

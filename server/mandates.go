@@ -8,11 +8,13 @@ import (
 	"slices"
 	"time"
 
+	"github.com/circles-coop/circles/authority/fault"
+
 	"github.com/automerge/automerge-go"
 
 	"github.com/circles-coop/circles/crdt"
 	mobileapi "github.com/circles-coop/circles/mobile-api"
-	"github.com/circles-coop/circles/mobile-api/wire"
+	"github.com/circles-coop/circles/wire"
 )
 
 // Event types of mandates (GET /v1/events).
@@ -93,16 +95,16 @@ func (g *governance) MandateDone(ctx context.Context, c mobileapi.Caller, id str
 		}
 		found, ok := r.Mandates[id]
 		if !ok {
-			return nil, mobileapi.Errorf(wire.CodeNotFound, "no mandate %s in this circle", id)
+			return nil, fault.Errorf(fault.NotFound, "no mandate %s in this circle", id)
 		}
 		m = *found
 		switch status := m.StatusAt(now); {
 		case m.Member != c.Member:
-			return nil, mobileapi.Errorf(wire.CodeForbidden, "only the delegate holding mandate %s may mark it done", id)
+			return nil, fault.Errorf(fault.Forbidden, "only the delegate holding mandate %s may mark it done", id)
 		case status == crdt.MandateDone:
 			return nil, errNoChange
 		case status != crdt.MandateActive:
-			return nil, mobileapi.Errorf(wire.CodeConflict, "mandate %s is already %s", id, status)
+			return nil, fault.Errorf(fault.Conflict, "mandate %s is already %s", id, status)
 		}
 		m.Status = crdt.MandateDone
 		return nil, crdt.PutMandate(d, &m)

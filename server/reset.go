@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/circles-coop/circles/authority/fault"
+
 	"github.com/automerge/automerge-go"
 
 	"github.com/circles-coop/circles/crdt"
 	mobileapi "github.com/circles-coop/circles/mobile-api"
-	"github.com/circles-coop/circles/mobile-api/wire"
+	"github.com/circles-coop/circles/wire"
 )
 
 // Event types sent to connected clients (GET /v1/events).
@@ -208,7 +210,7 @@ var _ mobileapi.Resets = (*resets)(nil)
 func (rs *resets) Sign(ctx context.Context, c mobileapi.Caller, statement string) (wire.ResetStatus, error) {
 	s := (*Server)(rs)
 	if statement == "" {
-		return wire.ResetStatus{}, mobileapi.Errorf(wire.CodeInvalidRequest, "field \"statement\" is required: a reset statement JWT signed by your device")
+		return wire.ResetStatus{}, fault.Errorf(fault.InvalidRequest, "field \"statement\" is required: a reset statement JWT signed by your device")
 	}
 	out, err := s.submitReset(ctx, statement, true)
 	if err != nil {

@@ -17,8 +17,8 @@ import (
 
 	"github.com/circles-coop/circles/crdt"
 	"github.com/circles-coop/circles/mobile-api/client"
-	"github.com/circles-coop/circles/mobile-api/wire"
 	"github.com/circles-coop/circles/server/servertest"
+	"github.com/circles-coop/circles/wire"
 )
 
 const day = 24 * time.Hour

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 
+	"github.com/circles-coop/circles/authority/fault"
+
 	"github.com/circles-coop/circles/crdt"
 	mobileapi "github.com/circles-coop/circles/mobile-api"
-	"github.com/circles-coop/circles/mobile-api/wire"
+	"github.com/circles-coop/circles/wire"
 )
 
 // scorecard implements mobileapi.Scorecards from the index's entries.
@@ -23,7 +25,7 @@ func (sc *scorecard) Scorecard(ctx context.Context, c mobileapi.Caller, period s
 	if err != nil {
 		var re *crdt.RuleError
 		if errors.As(err, &re) {
-			return wire.Scorecard{}, mobileapi.Errorf(wire.CodeInvalidRequest, "%s", re.Message)
+			return wire.Scorecard{}, fault.Errorf(fault.InvalidRequest, "%s", re.Message)
 		}
 		return wire.Scorecard{}, err
 	}

@@ -5,11 +5,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/circles-coop/circles/authority/fault"
+
 	"github.com/automerge/automerge-go"
 	"github.com/google/uuid"
 
-	"github.com/circles-coop/circles/mobile-api/wire"
 	"github.com/circles-coop/circles/server/servertest"
+	"github.com/circles-coop/circles/wire"
 )
 
 // TestScorecard logs entries over known months (over REST and through a
@@ -112,7 +114,7 @@ func TestScorecard(t *testing.T) {
 	if def.Period != "month" || len(def.Periods) != 5 {
 		t.Errorf("default scorecard: period %q with %d periods, want month with 5", def.Period, len(def.Periods))
 	}
-	if r := call(t, url, "GET", "/v1/scorecard?period=week", alice.token, nil); r.status != http.StatusBadRequest || r.code != wire.CodeInvalidRequest {
+	if r := call(t, url, "GET", "/v1/scorecard?period=week", alice.token, nil); r.status != http.StatusBadRequest || r.code != fault.InvalidRequest {
 		t.Errorf("period=week = %d %s, want 400 invalid_request", r.status, r.body)
 	}
 	if r := call(t, url, "GET", "/v1/scorecard", "", nil); r.status != http.StatusUnauthorized {

@@ -3,13 +3,14 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"github.com/circles-coop/circles/mobile-api/wire"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/circles-coop/circles/wire"
 
 	"github.com/google/uuid"
 

@@ -15,7 +15,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/circles-coop/circles/mobile-api/wire"
+	"github.com/circles-coop/circles/authority/fault"
+
+	"github.com/circles-coop/circles/wire"
 )
 
 // ErrUnreachable wraps every failure to reach the server at all (refused
@@ -397,25 +399,25 @@ func decodeError(status int, data []byte) *APIError {
 func codeForStatus(status int) string {
 	switch status {
 	case http.StatusBadRequest:
-		return wire.CodeInvalidRequest
+		return fault.InvalidRequest
 	case http.StatusUnauthorized:
-		return wire.CodeUnauthenticated
+		return fault.Unauthenticated
 	case http.StatusForbidden:
-		return wire.CodeForbidden
+		return fault.Forbidden
 	case http.StatusNotFound:
-		return wire.CodeNotFound
+		return fault.NotFound
 	case http.StatusConflict:
-		return wire.CodeConflict
+		return fault.Conflict
 	case http.StatusRequestEntityTooLarge:
-		return wire.CodeTooLarge
+		return fault.TooLarge
 	case http.StatusUnprocessableEntity:
-		return wire.CodeRuleViolation
+		return fault.RuleViolation
 	case http.StatusTooManyRequests:
-		return wire.CodeRateLimited
+		return fault.RateLimited
 	case http.StatusNotImplemented:
-		return wire.CodeNotImplemented
+		return fault.NotImplemented
 	case http.StatusServiceUnavailable:
-		return wire.CodeNotReady
+		return fault.NotReady
 	}
-	return wire.CodeInternal
+	return fault.Internal
 }

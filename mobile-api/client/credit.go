@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/circles-coop/circles/crdt"
-	"github.com/circles-coop/circles/mobile-api/wire"
+	"github.com/circles-coop/circles/wire"
 )
 
 // ErrCreditToSelf is returned by Device.Credit for a credit to the

@@ -17,7 +17,7 @@ import (
 
 	"github.com/automerge/automerge-go"
 
-	"github.com/circles-coop/circles/mobile-api/wire"
+	"github.com/circles-coop/circles/wire"
 )
 
 // ErrNoDevice is returned by OpenDevice when the home directory holds no

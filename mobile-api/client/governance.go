@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/circles-coop/circles/crdt"
-	"github.com/circles-coop/circles/mobile-api/wire"
+	"github.com/circles-coop/circles/wire"
 )
 
 // Propose writes a proposal into the member's ballots document and commits

@@ -8,13 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/circles-coop/circles/authority/fault"
+
 	"github.com/automerge/automerge-go"
 	"github.com/google/uuid"
 
 	"github.com/circles-coop/circles/crdt"
 	"github.com/circles-coop/circles/mobile-api/client"
-	"github.com/circles-coop/circles/mobile-api/wire"
 	"github.com/circles-coop/circles/server/servertest"
+	"github.com/circles-coop/circles/wire"
 )
 
 // These tests run the client against a real circle server (package
@@ -50,8 +52,8 @@ func TestJoinAndTokens(t *testing.T) {
 	if _, err := client.Join(ctx, alice.Home(), c.URL(), c.FounderInvite, "Alice", "again"); !errors.Is(err, client.ErrDeviceExists) {
 		t.Errorf("Join(enrolled home) = %v, want ErrDeviceExists", err)
 	}
-	if _, err := client.Join(ctx, t.TempDir(), c.URL(), c.FounderInvite, "Eve", "eve-phone"); !client.IsAPIError(err, wire.CodeForbidden) {
-		t.Errorf("Join(used invite) = %v, want an APIError %s", err, wire.CodeForbidden)
+	if _, err := client.Join(ctx, t.TempDir(), c.URL(), c.FounderInvite, "Eve", "eve-phone"); !client.IsAPIError(err, fault.Forbidden) {
+		t.Errorf("Join(used invite) = %v, want an APIError %s", err, fault.Forbidden)
 	}
 
 	cl, err := alice.Client()
@@ -106,8 +108,8 @@ func TestJoinAndTokens(t *testing.T) {
 	}
 	_, err = bare.Circle(ctx)
 	var ae *client.APIError
-	if !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized || ae.Code != wire.CodeUnauthenticated || ae.Message == "" {
-		t.Errorf("Circle() with a forged token and no key = %v, want APIError 401 %s with a message", err, wire.CodeUnauthenticated)
+	if !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized || ae.Code != fault.Unauthenticated || ae.Message == "" {
+		t.Errorf("Circle() with a forged token and no key = %v, want APIError 401 %s with a message", err, fault.Unauthenticated)
 	}
 	// An assertion is single-use: the server refuses a replayed jti.
 	a, err := alice.Assertion()
@@ -117,8 +119,8 @@ func TestJoinAndTokens(t *testing.T) {
 	if _, err := bare.Token(ctx, a); err != nil {
 		t.Fatalf("Token(assertion) = %v", err)
 	}
-	if _, err := bare.Token(ctx, a); !client.IsAPIError(err, wire.CodeUnauthenticated) {
-		t.Errorf("Token(replayed assertion) = %v, want APIError %s", err, wire.CodeUnauthenticated)
+	if _, err := bare.Token(ctx, a); !client.IsAPIError(err, fault.Unauthenticated) {
+		t.Errorf("Token(replayed assertion) = %v, want APIError %s", err, fault.Unauthenticated)
 	}
 }
 
@@ -201,8 +203,8 @@ func TestSyncProgressAndREST(t *testing.T) {
 		t.Errorf("CreateEntry(same again) = %v, want a safe retry", err)
 	}
 	we.Quantity = 5
-	if _, err := bc.CreateEntry(ctx, we); !client.IsAPIError(err, wire.CodeConflict) {
-		t.Errorf("CreateEntry(same id, other content) = %v, want APIError %s", err, wire.CodeConflict)
+	if _, err := bc.CreateEntry(ctx, we); !client.IsAPIError(err, fault.Conflict) {
+		t.Errorf("CreateEntry(same id, other content) = %v, want APIError %s", err, fault.Conflict)
 	}
 	if _, err := bob.Sync(ctx, nil); err != nil {
 		t.Fatal(err)
@@ -279,8 +281,8 @@ func TestSyncRuleViolation(t *testing.T) {
 	if !errors.As(err, &se) {
 		t.Fatalf("Sync() = %v, want a *SyncError", err)
 	}
-	if len(se.Docs) != 1 || se.Docs[0].Doc != ledger || !client.IsAPIError(se.Docs[0].Err, wire.CodeRuleViolation) {
-		t.Errorf("SyncError docs = %+v, want only the ledger %s refused with %s", se.Docs, ledger, wire.CodeRuleViolation)
+	if len(se.Docs) != 1 || se.Docs[0].Doc != ledger || !client.IsAPIError(se.Docs[0].Err, fault.RuleViolation) {
+		t.Errorf("SyncError docs = %+v, want only the ledger %s refused with %s", se.Docs, ledger, fault.RuleViolation)
 	}
 	if len(sum.Failed) != 1 || sum.ChangesReceived < 1 {
 		t.Errorf("Sync() summary = %+v, want 1 failed document and Bob's entry received", sum)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/automerge/automerge-go"
 
-	"github.com/circles-coop/circles/mobile-api/wire"
+	"github.com/circles-coop/circles/wire"
 )
 
 // MaxSyncRounds bounds the POST /v1/sync rounds of one Device.Sync. Two

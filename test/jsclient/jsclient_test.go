@@ -23,10 +23,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/circles-coop/circles/authority/fault"
+
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/circles-coop/circles/mobile-api/wire"
 	"github.com/circles-coop/circles/server/servertest"
+	"github.com/circles-coop/circles/wire"
 )
 
 // summary is what client.mjs prints in ledger mode.
@@ -135,8 +137,8 @@ func TestJSClientLedger(t *testing.T) {
 			if !rep.Refused || !slices.Contains(tt.want, rep.Status) {
 				t.Fatalf("forbidden write into %s answered %d %s (%q), want one of %v", tt.target, rep.Status, rep.Code, rep.Message, tt.want)
 			}
-			if rep.Status == http.StatusUnprocessableEntity && rep.Code != wire.CodeRuleViolation {
-				t.Errorf("error code = %q, want %q", rep.Code, wire.CodeRuleViolation)
+			if rep.Status == http.StatusUnprocessableEntity && rep.Code != fault.RuleViolation {
+				t.Errorf("error code = %q, want %q", rep.Code, fault.RuleViolation)
 			}
 			if diff := cmp.Diff(want, founder.entries(t, "")); diff != "" {
 				t.Errorf("ledger entries changed after a refused write (-want +got):\n%s", diff)

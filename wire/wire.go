@@ -1,6 +1,9 @@
-// Package wire holds the JSON shapes of the circle's HTTP API (v1), shared
-// by the server's handlers and the Go client. The contract they implement
-// is API.md; field names here are that contract and must not change.
+// Package wire holds the JSON shapes of the circle's API v1: what the
+// authority answers with, what mobile-api sends over HTTP, what the Go
+// client and federation read. It is a leaf: plain data, no behaviour, no
+// HTTP. The contract these shapes implement is API.md; field names here
+// are that contract and must not change. Error codes are in
+// authority/fault.
 package wire
 
 import (
@@ -13,27 +16,12 @@ type ErrorBody struct {
 	Error ErrorDetail `json:"error"`
 }
 
-// ErrorDetail carries a stable snake_case code and a sentence a person can
-// act on.
+// ErrorDetail carries a stable snake_case code (the constants of package
+// authority/fault) and a sentence a person can act on.
 type ErrorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }
-
-// Error codes and their HTTP statuses (API.md).
-const (
-	CodeInvalidRequest  = "invalid_request" // 400
-	CodeUnauthenticated = "unauthenticated" // 401
-	CodeForbidden       = "forbidden"       // 403
-	CodeNotFound        = "not_found"       // 404
-	CodeConflict        = "conflict"        // 409
-	CodeTooLarge        = "too_large"       // 413
-	CodeRuleViolation   = "rule_violation"  // 422
-	CodeRateLimited     = "rate_limited"    // 429
-	CodeNotImplemented  = "not_implemented" // 501
-	CodeNotReady        = "not_ready"       // 503
-	CodeInternal        = "internal"        // 500
-)
 
 // EnrollRequest is the body of POST /v1/enroll.
 type EnrollRequest struct {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/circles-coop/circles/authority"
 	"github.com/circles-coop/circles/authority/fault"
 
 	"github.com/labstack/echo/v4"
@@ -26,11 +27,7 @@ import (
 )
 
 // Caller is the authenticated device behind a request.
-type Caller struct {
-	Member string
-	Device string
-	Actor  string
-}
+type Caller = authority.Caller
 
 // Identity enrols devices and turns credentials into callers.
 type Identity interface {
@@ -75,10 +72,7 @@ type Resets interface {
 }
 
 // Event is something connected clients are told at once.
-type Event struct {
-	Type string
-	Data any
-}
+type Event = authority.Event
 
 // Events lets connected clients follow what happens in the circle.
 type Events interface {
@@ -92,7 +86,8 @@ type Readiness interface {
 	Ready(ctx context.Context) error
 }
 
-// Services are what the handlers call; package server provides them.
+// Services are what the handlers call: the features of package
+// authority, wired by package server.
 type Services struct {
 	Identity  Identity
 	Circles   Circles
@@ -104,8 +99,11 @@ type Services struct {
 	Readiness Readiness
 	Credits   Credits
 	Scorecard Scorecards
-	// Governance takes proposals and votes (mobile-api/governance.go).
+	// Governance takes proposals and votes (mobile-api/governance.go);
+	// Charter and Mandates show and end what it decided.
 	Governance Governance
+	Charter    Charters
+	Mandates   Mandates
 }
 
 // Options configure the HTTP API.
@@ -178,6 +176,7 @@ func New(svc Services, opts Options) *echo.Echo {
 	a.registerLedgerRoutes(authed)
 	a.registerAuditRoutes(authed)
 	a.registerResetRoutes(authed)
+	a.registerEventRoutes(authed)
 	a.registerCreditRoutes(authed)
 	a.registerScorecardRoutes(authed)
 	a.registerGovernanceRoutes(authed)

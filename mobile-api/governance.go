@@ -12,7 +12,7 @@ import (
 )
 
 // Governance takes proposals and votes and shows what they decided: the
-// proposals, the roles, the mandates and the charter.
+// proposals, the roles and the mandates.
 type Governance interface {
 	// Propose opens a proposal by the caller's member; created is false
 	// when an identical proposal with the same id was already there.
@@ -26,11 +26,19 @@ type Governance interface {
 	// Roles lists the roles of one status: active (""), retired, or all.
 	Roles(ctx context.Context, c Caller, status string) (wire.RoleList, error)
 	Mandates(ctx context.Context, c Caller) (wire.MandateList, error)
-	// MandateDone ends a mandate whose task is done; only its delegate may
-	// (CodeForbidden), and only while it is active (CodeConflict).
-	MandateDone(ctx context.Context, c Caller, id string) (wire.Mandate, error)
+}
+
+// Charters shows the circle's charter.
+type Charters interface {
 	// Charter returns the circle's ratified charter and its status now.
 	Charter(ctx context.Context, c Caller) (wire.Charter, error)
+}
+
+// Mandates ends delegates' mandates.
+type Mandates interface {
+	// MandateDone ends a mandate whose task is done; only its delegate may
+	// (fault.Forbidden), and only while it is active (fault.Conflict).
+	MandateDone(ctx context.Context, c Caller, id string) (wire.Mandate, error)
 }
 
 func (a *api) registerGovernanceRoutes(g *echo.Group) {
@@ -113,7 +121,7 @@ func (a *api) mandates(c echo.Context) error {
 }
 
 func (a *api) charter(c echo.Context) error {
-	ch, err := a.svc.Governance.Charter(c.Request().Context(), callerOf(c))
+	ch, err := a.svc.Charter.Charter(c.Request().Context(), callerOf(c))
 	if err != nil {
 		return err
 	}
@@ -121,7 +129,7 @@ func (a *api) charter(c echo.Context) error {
 }
 
 func (a *api) mandateDone(c echo.Context) error {
-	m, err := a.svc.Governance.MandateDone(c.Request().Context(), callerOf(c), c.Param("id"))
+	m, err := a.svc.Mandates.MandateDone(c.Request().Context(), callerOf(c), c.Param("id"))
 	if err != nil {
 		return err
 	}

@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,14 +9,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime/debug"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/circles-coop/circles/crdt"
+	"github.com/circles-coop/circles/authority"
 	mobileapi "github.com/circles-coop/circles/mobile-api"
 	"github.com/circles-coop/circles/sync/engine"
 	"github.com/circles-coop/circles/sync/store"
@@ -82,7 +79,8 @@ func (c *Config) Validate() error {
 }
 
 // Server is a running circle: embedded NATS with JetStream, the sync
-// engine, the circle's authority and the HTTP API.
+// engine, the circle's authority and the HTTP API, and the scheduler that
+// ticks the authority's clock.
 type Server struct {
 	cfg Config
 	log *slog.Logger
@@ -90,37 +88,15 @@ type Server struct {
 	nats   *store.NATS
 	store  *store.Store
 	engine *engine.Engine
+	auth   *authority.Authority
 	reg    *prometheus.Registry
-	met    *metrics
-
-	meta circleMeta
-	key  ed25519.PrivateKey
-	pol  crdt.Policies // the charter's policies, read at start
-
-	mu     sync.RWMutex
-	roster *crdt.Roster
-	docs   map[string]docInfo // document id → what it is
-
-	index    *Index
-	rotating background
-	events   *broker
-	stopTick chan struct{}
-	// replayedResets are the reset statements met while rebuilding the
-	// index; those of the current epoch are counted again after start, in
-	// case the server stopped before counting them.
-	replayedResets []string
-	// gov serializes deciding proposals and carrying them out
-	// (server/governance.go); replayedBallots are the proposals and votes
-	// met while rebuilding the index, counted again after start.
-	gov             sync.Mutex
-	replayedBallots []ballotItems
-	// breaches are the credits with a credit.over_limit audit entry
-	// (server/breach.go).
-	breaches breaches
 
 	httpSrv *http.Server
 	ln      net.Listener
-	ready   bool
+	ready   atomic.Bool
+
+	stopTick chan struct{}
+	tickDone chan struct{}
 }
 
 // Open starts everything and begins serving HTTP. It returns once the
@@ -133,9 +109,8 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "server"), key: key, reg: prometheus.NewRegistry(), events: newBroker()}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "server"), reg: prometheus.NewRegistry()}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s.met = newMetrics(s.reg)
 	ok := false
 	defer func() {
 		if !ok {
@@ -145,15 +120,24 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.openStore(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.loadMeta(ctx); err != nil {
+	meta, err := authority.ReadMeta(ctx, s.store, key)
+	if err != nil {
 		return nil, err
 	}
-	s.index = NewIndex()
+	s.auth = authority.New(authority.Config{
+		Meta:         meta,
+		Key:          key,
+		Store:        s.store,
+		SegmentItems: cfg.SegmentItems,
+		Logger:       cfg.Logger,
+		Registerer:   s.reg,
+		Now:          cfg.Now,
+	})
 	s.engine = engine.New(engine.Config{
 		Store:        s.store,
-		Policy:       (*policy)(s),
-		Actor:        s.meta.Actor,
-		Committed:    s.committed,
+		Policy:       s.auth.Policy,
+		Actor:        meta.Actor,
+		Committed:    s.auth.Dispatcher.Committed,
 		MemoryBudget: cfg.MemoryBudget,
 		CompactEvery: cfg.CompactEvery,
 		Logger:       cfg.Logger,
@@ -162,41 +146,20 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.engine.Open(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.loadRoster(ctx); err != nil {
+	if err := s.auth.Open(ctx, s.engine); err != nil {
 		return nil, err
 	}
-	if err := s.loadPolicies(ctx); err != nil {
-		return nil, err
-	}
-	t := time.Now()
-	if err := s.engine.Replay(ctx, s.replay); err != nil {
-		return nil, fmt.Errorf("rebuild index: %w", err)
-	}
-	s.log.Info("index rebuilt", "entries", s.index.Len(), "took", time.Since(t).Round(time.Millisecond).String())
-	// Rebuilding read every stored chunk once; give that garbage back to
-	// the operating system now rather than keeping the heap at its peak.
-	debug.FreeOSMemory()
-	if err := s.recountResets(ctx); err != nil {
-		return nil, err
-	}
-	if err := s.recountBallots(ctx); err != nil {
-		return nil, err
-	}
-
 	if err := s.serveHTTP(); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	s.ready = true
-	s.mu.Unlock()
-	s.stopTick = make(chan struct{})
-	s.rotating.Go(func() { s.tickLoop(s.stopTick) })
+	s.ready.Store(true)
+	s.startTicking()
 	if cfg.AddrFile != "" {
 		if err := writeFileAtomic(cfg.AddrFile, []byte(s.Addr()+"\n"), 0o644); err != nil {
 			return nil, fmt.Errorf("write address file: %w", err)
 		}
 	}
-	s.log.Info("circle server ready", "circle", s.meta.ID, "name", s.meta.Name, "addr", s.Addr())
+	s.log.Info("circle server ready", "circle", meta.ID, "name", meta.Name, "addr", s.Addr())
 	ok = true
 	return s, nil
 }
@@ -225,19 +188,21 @@ func (s *Server) serveHTTP() error {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
 	}
 	s.ln = ln
+	a := s.auth
 	e := mobileapi.New(mobileapi.Services{
-		Identity:  (*identity)(s),
-		Circles:   (*circles)(s),
-		Syncer:    (*syncer)(s),
-		Ledger:    (*ledger)(s),
-		Audit:     (*auditLog)(s),
-		Resets:    (*resets)(s),
-		Events:    s.events,
-		Readiness: s,
-		Credits:   (*credits)(s),
-		Scorecard: (*scorecard)(s),
-		// Governance: proposals, votes, roles, mandates.
-		Governance: (*governance)(s),
+		Identity:   a.Identity,
+		Circles:    a.Circle,
+		Syncer:     a.Circle,
+		Ledger:     a.Ledger,
+		Audit:      a.Audit,
+		Resets:     a.Resets,
+		Events:     a.Events(),
+		Readiness:  s,
+		Credits:    a.Credits,
+		Scorecard:  a.Scorecard,
+		Governance: a.Governance,
+		Charter:    a.Charter,
+		Mandates:   a.Mandates,
 	}, mobileapi.Options{Logger: s.cfg.Logger, Gatherer: s.reg})
 	s.httpSrv = &http.Server{
 		Handler:           e,
@@ -253,6 +218,37 @@ func (s *Server) serveHTTP() error {
 	}()
 	return nil
 }
+
+// startTicking runs the authority's Tick every cfg.TickEvery (default
+// 30 s) until Close.
+func (s *Server) startTicking() {
+	every := s.cfg.TickEvery
+	if every <= 0 {
+		every = 30 * time.Second
+	}
+	s.stopTick, s.tickDone = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(s.tickDone)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stopTick:
+				return
+			case <-t.C:
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				if err := s.Tick(ctx); err != nil {
+					s.log.Warn("scheduler tick", "err", err)
+				}
+				cancel()
+			}
+		}
+	}()
+}
+
+// Tick runs the circle's clock-driven work once (authority.Tick): the
+// scheduler calls it on a timer, tests after moving the clock.
+func (s *Server) Tick(ctx context.Context) error { return s.auth.Tick(ctx) }
 
 // Addr is the address the HTTP server listens on ("host:port").
 func (s *Server) Addr() string {
@@ -270,34 +266,30 @@ func (s *Server) URL() string { return "http://" + s.Addr() }
 func (s *Server) Store() *store.Store { return s.store }
 
 // CircleID is the circle's id.
-func (s *Server) CircleID() string { return s.meta.ID }
+func (s *Server) CircleID() string { return s.auth.CircleID() }
 
 // Ready reports whether the store and NATS are usable.
 func (s *Server) Ready(ctx context.Context) error {
-	s.mu.RLock()
-	ready := s.ready
-	s.mu.RUnlock()
-	if !ready {
+	if !s.ready.Load() {
 		return errors.New("starting")
 	}
 	if s.nats == nil || !s.nats.Conn().IsConnected() {
 		return errors.New("NATS connection is down")
 	}
-	if _, _, err := s.store.Meta().Get(ctx, metaCircleKey); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	return nil
+	return s.auth.Ready(ctx)
 }
 
-// Close stops serving HTTP (letting requests in flight finish), then the
-// engine, then NATS.
+// Close stops the scheduler, then serving HTTP (letting requests in
+// flight finish; event streams end first), then the authority's
+// background work, the engine and NATS.
 func (s *Server) Close() error {
 	var errs []error
 	if s.stopTick != nil {
 		close(s.stopTick)
+		<-s.tickDone
 	}
-	if s.events != nil {
-		s.events.Close() // event streams end, so Shutdown need not wait for them
+	if s.auth != nil {
+		s.auth.CloseEvents() // event streams end, so Shutdown need not wait for them
 	}
 	if s.httpSrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -308,7 +300,9 @@ func (s *Server) Close() error {
 	} else if s.ln != nil {
 		s.ln.Close()
 	}
-	s.rotating.Wait()
+	if s.auth != nil {
+		s.auth.Close()
+	}
 	if s.engine != nil {
 		if err := s.engine.Close(); err != nil {
 			errs = append(errs, err)
@@ -321,9 +315,6 @@ func (s *Server) Close() error {
 	}
 	return errors.Join(errs...)
 }
-
-// now is the server's clock.
-func (s *Server) now() time.Time { return s.cfg.Now().UTC() }
 
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	tmp := path + ".tmp"
@@ -343,12 +334,4 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("server: marshal %T: %v", v, err))
-	}
-	return b
 }

@@ -1,7 +1,6 @@
-package server
+package authority
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
@@ -11,6 +10,12 @@ import (
 	"github.com/circles-coop/circles/crdt/amchange"
 	"github.com/circles-coop/circles/sync/engine"
 )
+
+// Policy is the circle's engine.Policy: who may read and write which
+// document, and what a change may contain (DESIGN.md §4).
+type Policy struct{ *State }
+
+var _ engine.Policy = (*Policy)(nil)
 
 // docInfo says what a document is and whose it is.
 type docInfo struct {
@@ -30,93 +35,13 @@ type objectKinds struct {
 	kinds crdt.ObjectKinds
 }
 
-// loadRoster reads the roster document and builds the document registry.
-func (s *Server) loadRoster(ctx context.Context) error {
-	var r *crdt.Roster
-	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindRoster]), func(d *automerge.Doc) error {
-		var err error
-		r, err = crdt.ReadRoster(d)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("read roster: %w", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.roster = r
-	// Documents never change kind or owner: keep what is known of them
-	// (their cached container ids and objects) and add the new ones.
-	if s.docs == nil {
-		s.docs = make(map[string]docInfo)
-	}
-	for kind, id := range s.meta.Docs {
-		if _, ok := s.docs[string(id)]; !ok {
-			s.docs[string(id)] = docInfo{Kind: kind}
-		}
-	}
-	for _, m := range r.Members {
-		s.registerMemberDocs(m)
-	}
-	return nil
-}
-
-// registerMemberDocs adds a member's documents to the registry; s.mu held.
-func (s *Server) registerMemberDocs(m *crdt.Member) {
-	for _, id := range m.Ledgers {
-		if _, ok := s.docs[string(id)]; !ok {
-			s.docs[string(id)] = docInfo{Kind: crdt.KindLedger, Member: m.ID}
-		}
-	}
-	if m.Ballots != "" {
-		if _, ok := s.docs[string(m.Ballots)]; !ok {
-			s.docs[string(m.Ballots)] = docInfo{Kind: crdt.KindBallots, Member: m.ID}
-		}
-	}
-}
-
-func (s *Server) docInfo(id string) (docInfo, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	info, ok := s.docs[id]
-	return info, ok
-}
-
-// member returns a copy-safe pointer to the roster's member; callers must
-// not modify it.
-func (s *Server) member(id string) (*crdt.Member, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	m, ok := s.roster.Members[id]
-	return m, ok
-}
-
-// putMember writes m into the roster document and, once stored, into the
-// in-memory roster and registry.
-func (s *Server) putMember(ctx context.Context, m *crdt.Member) error {
-	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindRoster]), func(d *automerge.Doc) ([]byte, error) {
-		return nil, crdt.PutMember(d, m)
-	})
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.roster.Members[m.ID] = m
-	s.registerMemberDocs(m)
-	return nil
-}
-
 // policy is the circle's engine.Policy: who may read and write which
 // document, and what a change may contain.
-type policy Server
-
-var _ engine.Policy = (*policy)(nil)
 
 // CheckRead lets every active member read every document of the circle:
 // circles are radically transparent (DESIGN.md §1). Documents of other
 // circles, or unknown ids, do not exist.
-func (p *policy) CheckRead(peer engine.Peer, doc string) error {
-	s := (*Server)(p)
+func (s *Policy) CheckRead(peer engine.Peer, doc string) error {
 	if _, ok := s.docInfo(doc); !ok {
 		return engine.ErrUnknownDoc
 	}
@@ -129,8 +54,7 @@ func (p *policy) CheckRead(peer engine.Peer, doc string) error {
 
 // CheckChanges enforces the write rules of DESIGN.md §4 on the decoded
 // operations, before anything is applied.
-func (p *policy) CheckChanges(peer engine.Peer, doc string, d *automerge.Doc, changes []engine.Change) error {
-	s := (*Server)(p)
+func (s *Policy) CheckChanges(peer engine.Peer, doc string, d *automerge.Doc, changes []engine.Change) error {
 	info, _ := s.docInfo(doc)
 	// A retried request carries changes the document already has; they
 	// were checked when they first came and are no-ops now.
@@ -185,7 +109,7 @@ func unseen(d *automerge.Doc, changes []engine.Change) []engine.Change {
 	return out
 }
 
-func (s *Server) reject(err error) error {
+func (s *Policy) reject(err error) error {
 	var re *crdt.RuleError
 	if errors.As(err, &re) {
 		s.met.rejected.WithLabelValues(re.Rule).Inc()
@@ -204,7 +128,7 @@ func decodedOf(changes []engine.Change) []*amchange.Change {
 // kindsOf returns the objects a free-form document holds, learning them
 // from the changes applied since the last call. The caller holds the
 // document's lock.
-func (s *Server) kindsOf(doc string, d *automerge.Doc) (crdt.ObjectKinds, error) {
+func (s *Policy) kindsOf(doc string, d *automerge.Doc) (crdt.ObjectKinds, error) {
 	s.mu.RLock()
 	info := s.docs[doc]
 	s.mu.RUnlock()
@@ -238,7 +162,7 @@ func (s *Server) kindsOf(doc string, d *automerge.Doc) (crdt.ObjectKinds, error)
 
 // rootsOf returns the object ids of a member document's containers, read
 // from the document's first change (the server's create change) and cached.
-func (s *Server) rootsOf(doc string, d *automerge.Doc) (map[string]amchange.OpID, error) {
+func (s *Policy) rootsOf(doc string, d *automerge.Doc) (map[string]amchange.OpID, error) {
 	s.mu.RLock()
 	info := s.docs[doc]
 	s.mu.RUnlock()
@@ -274,8 +198,7 @@ func (s *Server) rootsOf(doc string, d *automerge.Doc) (map[string]amchange.OpID
 
 // Accept validates what a device's changes added, after they were applied,
 // and returns the index record of a ledger segment.
-func (p *policy) Accept(doc string, d *automerge.Doc, applied []engine.Change) ([]byte, error) {
-	s := (*Server)(p)
+func (s *Policy) Accept(doc string, d *automerge.Doc, applied []engine.Change) ([]byte, error) {
 	info, _ := s.docInfo(doc)
 	if info.Kind == crdt.KindCharterDraft {
 		return nil, s.reject(checkReloads(d))
@@ -447,8 +370,7 @@ func ruleOr(err error, format string, args ...any) error {
 
 // Snapshot describes a whole ledger segment, so a compacted snapshot can
 // rebuild the index on its own.
-func (p *policy) Snapshot(doc string, d *automerge.Doc) ([]byte, error) {
-	s := (*Server)(p)
+func (s *Policy) Snapshot(doc string, d *automerge.Doc) ([]byte, error) {
 	info, _ := s.docInfo(doc)
 	if info.Kind != crdt.KindLedger {
 		return nil, nil

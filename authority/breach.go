@@ -1,4 +1,4 @@
-package server
+package authority
 
 import (
 	"context"
@@ -43,7 +43,7 @@ type overLimitData struct {
 // flags old transfers in the view, but those were not breaches when they
 // were made. A failure is logged; a REST retry of the same credit judges
 // it again.
-func (s *Server) auditBreaches(ctx context.Context, author string, ids []string) {
+func (s *Credits) auditBreaches(ctx context.Context, author string, ids []string) {
 	if len(ids) == 0 {
 		return
 	}
@@ -74,7 +74,7 @@ func (s *Server) auditBreaches(ctx context.Context, author string, ids []string)
 		}
 		acc, _ := view.Account(author)
 		data := overLimitData{Credit: t.ID, Author: author, To: t.To, Amount: t.Amount, At: t.At, Balance: t.FromBalance, Limit: acc.Limit}
-		if err := s.appendAudit(ctx, crdt.AuditCreditOverLimit, data); err != nil {
+		if err := s.audit.Append(ctx, crdt.AuditCreditOverLimit, data); err != nil {
 			s.log.Error("credit limit: audit entry", "credit", id, "err", err)
 			continue
 		}
@@ -86,7 +86,7 @@ func (s *Server) auditBreaches(ctx context.Context, author string, ids []string)
 
 // readBreaches returns the credits the audit log has a credit.over_limit
 // entry for.
-func (s *Server) readBreaches(ctx context.Context) (map[string]bool, error) {
+func (s *Credits) readBreaches(ctx context.Context) (map[string]bool, error) {
 	var entries []crdt.AuditEntry
 	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindAudit]), func(d *automerge.Doc) error {
 		var err error
@@ -114,7 +114,7 @@ func (s *Server) readBreaches(ctx context.Context) (map[string]bool, error) {
 // record brought (a device's sync or a REST credit); committed calls it
 // while the ledger's lock is held, so it cannot write other documents
 // itself.
-func (s *Server) judgeCredits(rec ledgerRecord) {
+func (s *Credits) judgeCredits(rec ledgerRecord) {
 	if len(rec.Credits) == 0 {
 		return
 	}
@@ -122,7 +122,7 @@ func (s *Server) judgeCredits(rec ledgerRecord) {
 	for i, c := range rec.Credits {
 		ids[i] = c.ID
 	}
-	s.rotating.Go(func() {
+	s.tasks.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		s.auditBreaches(ctx, rec.Member, ids)

@@ -1,4 +1,4 @@
-package server
+package authority
 
 import (
 	"cmp"
@@ -13,16 +13,23 @@ import (
 	"github.com/automerge/automerge-go"
 
 	"github.com/circles-coop/circles/crdt"
-	mobileapi "github.com/circles-coop/circles/mobile-api"
 	"github.com/circles-coop/circles/wire"
 )
+
+// Credits are the members' mutual credit (in hours, summing to zero):
+// transfers, the credit view with its limit, and the credit.over_limit
+// audit entries of breaches (breach.go).
+type Credits struct {
+	*State
+	audit *Audit
+	// breaches are the credits with a credit.over_limit audit entry
+	// (breach.go).
+	breaches breaches
+}
 
 // credits implements mobileapi.Credits: mutual credit in hours between
 // members (DESIGN.md §1). Transfers live in their authors' ledgers; the
 // balances and flags are derived by crdt.MutualCredit from the index.
-type credits Server
-
-var _ mobileapi.Credits = (*credits)(nil)
 
 var errSameCredit = errors.New("identical credit already stored")
 
@@ -34,8 +41,7 @@ var errSameCredit = errors.New("identical credit already stored")
 // well-formed transfer is accepted and the view flags it instead. A
 // transfer beyond the credit limit is stored and returned flagged, and
 // gets a credit.over_limit audit entry.
-func (cr *credits) CreateCredit(ctx context.Context, c mobileapi.Caller, in wire.Credit) (wire.Credit, bool, error) {
-	s := (*Server)(cr)
+func (s *Credits) CreateCredit(ctx context.Context, c Caller, in wire.Credit) (wire.Credit, bool, error) {
 	cred := crdt.Credit{ID: in.ID, To: in.To, Amount: in.Amount, Note: in.Note, At: in.At.UTC()}
 	if err := cred.Validate(); err != nil {
 		var re *crdt.RuleError
@@ -96,8 +102,7 @@ func (cr *credits) CreateCredit(ctx context.Context, c mobileapi.Caller, in wire
 // segment by segment). The cursor is the last transfer's sort key; a
 // transfer synced later with an earlier "at" appears before it, so on a
 // page already read.
-func (cr *credits) ListCredits(ctx context.Context, c mobileapi.Caller, member string, limit int, cursor string) (wire.CreditList, error) {
-	s := (*Server)(cr)
+func (s *Credits) ListCredits(ctx context.Context, c Caller, member string, limit int, cursor string) (wire.CreditList, error) {
 	if member != "" {
 		if _, ok := s.member(member); !ok {
 			return wire.CreditList{}, fault.Errorf(fault.NotFound, "no member %q in this circle", member)
@@ -174,12 +179,12 @@ func creditToWire(t crdt.CreditTransfer) wire.Credit {
 }
 
 // creditLimit is the charter's credit.limit in hours.
-func (s *Server) creditLimit() float64 { return s.policies().Float("credit.limit") }
+func (s *Credits) creditLimit() float64 { return s.policies().Float("credit.limit") }
 
 // creditView derives the mutual-credit view over every member ever
 // enrolled (removed ones keep the credit they hold or owe, so the
 // balances still sum to zero).
-func (s *Server) creditView() crdt.CreditView {
+func (s *Credits) creditView() crdt.CreditView {
 	s.mu.RLock()
 	ids := make([]string, 0, len(s.roster.Members))
 	for id := range s.roster.Members {

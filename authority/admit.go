@@ -1,4 +1,4 @@
-package server
+package authority
 
 import (
 	"context"
@@ -13,7 +13,6 @@ import (
 	"github.com/mr-tron/base58"
 
 	"github.com/circles-coop/circles/crdt"
-	mobileapi "github.com/circles-coop/circles/mobile-api"
 	"github.com/circles-coop/circles/sync/store"
 	"github.com/circles-coop/circles/wire"
 )
@@ -32,7 +31,7 @@ const admitInviteTTL = 7 * 24 * time.Hour
 // twice (finishing after a crash) makes the same invite.
 
 // admitCode returns the invite code of member.admit proposal id.
-func (s *Server) admitCode(id string) string {
+func (s *Governance) admitCode(id string) string {
 	mac := hmac.New(sha256.New, s.key.Seed())
 	mac.Write([]byte("circles-admit-invite\n" + s.meta.ID + "\n" + id))
 	return base58.Encode(mac.Sum(nil)[:16])
@@ -42,7 +41,7 @@ func (s *Server) admitCode(id string) string {
 // at at: a one-time member invite, for the name the proposal gives,
 // expiring admitInviteTTL later, and a member.admitted audit entry
 // (without the code).
-func (s *Server) planAdmit(ctx context.Context, st crdt.ProposalState, at time.Time, recovering bool) (effect, error) {
+func (s *Governance) planAdmit(ctx context.Context, st crdt.ProposalState, at time.Time, recovering bool) (effect, error) {
 	name, _ := st.Payload["name"].(string)
 	name = strings.TrimSpace(name)
 	code := s.admitCode(st.ID)
@@ -70,7 +69,7 @@ func (s *Server) planAdmit(ctx context.Context, st crdt.ProposalState, at time.T
 // admitInvite returns the invite a passed member.admit proposal made, for
 // its author only; nil for anyone else, any other proposal, or before the
 // invite exists.
-func (s *Server) admitInvite(ctx context.Context, c mobileapi.Caller, st crdt.ProposalState) *wire.ProposalInvite {
+func (s *Governance) admitInvite(ctx context.Context, c Caller, st crdt.ProposalState) *wire.ProposalInvite {
 	if st.Kind != "member.admit" || st.Status != crdt.ProposalPassed || c.Member == "" || c.Member != st.Author {
 		return nil
 	}

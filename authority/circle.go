@@ -1,4 +1,4 @@
-package server
+package authority
 
 import (
 	"context"
@@ -7,21 +7,18 @@ import (
 	"github.com/automerge/automerge-go"
 
 	"github.com/circles-coop/circles/crdt"
-	mobileapi "github.com/circles-coop/circles/mobile-api"
 	"github.com/circles-coop/circles/sync/engine"
 	"github.com/circles-coop/circles/wire"
 )
 
-// circles implements mobileapi.Circles.
-type circles Server
-
-var _ mobileapi.Circles = (*circles)(nil)
+// Circle describes the circle to its members and runs their devices'
+// sync batches on the engine.
+type Circle struct{ *State }
 
 // Circle describes the circle as the caller sees it: the document ids
 // (with the caller's own current ledger segment and ballots) and every
 // active member's documents.
-func (c *circles) Circle(ctx context.Context, caller mobileapi.Caller) (wire.Circle, error) {
-	s := (*Server)(c)
+func (s *Circle) Circle(ctx context.Context, caller Caller) (wire.Circle, error) {
 	epoch := 0
 	if err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
 		var err error
@@ -55,13 +52,7 @@ func (c *circles) Circle(ctx context.Context, caller mobileapi.Caller) (wire.Cir
 	return out, nil
 }
 
-// syncer implements mobileapi.Syncer on the engine.
-type syncer Server
-
-var _ mobileapi.Syncer = (*syncer)(nil)
-
 // Sync runs one batch of sync messages for the caller's device.
-func (sy *syncer) Sync(ctx context.Context, c mobileapi.Caller, in []engine.Message) ([]engine.Message, error) {
-	s := (*Server)(sy)
+func (s *Circle) Sync(ctx context.Context, c Caller, in []engine.Message) ([]engine.Message, error) {
 	return s.engine.Sync(ctx, engine.Peer{Device: c.Device, Member: c.Member, Actor: c.Actor}, in)
 }

@@ -1,4 +1,4 @@
-package server
+package authority
 
 import (
 	"context"
@@ -13,9 +13,15 @@ import (
 	"github.com/automerge/automerge-go"
 
 	"github.com/circles-coop/circles/crdt"
-	mobileapi "github.com/circles-coop/circles/mobile-api"
 	"github.com/circles-coop/circles/wire"
 )
+
+// Mandates ends delegates' mandates: at their deadline, or when the
+// delegate marks the task done.
+type Mandates struct {
+	*State
+	audit *Audit
+}
 
 // Event types of mandates (GET /v1/events).
 const (
@@ -31,7 +37,7 @@ const (
 // tickMandates writes "expired" into every active mandate whose deadline
 // has passed, with a mandate.expired audit entry and event for each. It
 // holds s.gov, so it never races a recall being carried out.
-func (s *Server) tickMandates(ctx context.Context) error {
+func (s *Mandates) tickMandates(ctx context.Context) error {
 	s.gov.Lock()
 	defer s.gov.Unlock()
 	now := s.now()
@@ -70,7 +76,7 @@ func (s *Server) tickMandates(ctx context.Context) error {
 	}
 	for _, m := range expired {
 		data := map[string]any{"mandate": m.ID, "member": m.Member, "issue": m.Issue, "deadline": m.Deadline}
-		if err := s.appendAudit(ctx, crdt.AuditMandateExpired, data); err != nil {
+		if err := s.audit.Append(ctx, crdt.AuditMandateExpired, data); err != nil {
 			s.log.Error("mandates: audit entry", "mandate", m.ID, "err", err)
 		}
 		s.log.Info("mandate expired", "mandate", m.ID, "member", m.Member)
@@ -82,8 +88,7 @@ func (s *Server) tickMandates(ctx context.Context) error {
 // MandateDone ends a mandate whose task is done; only its delegate may.
 // Asking again for a mandate the delegate already marked done answers it
 // as it is (a safe retry).
-func (g *governance) MandateDone(ctx context.Context, c mobileapi.Caller, id string) (wire.Mandate, error) {
-	s := (*Server)(g)
+func (s *Mandates) MandateDone(ctx context.Context, c Caller, id string) (wire.Mandate, error) {
 	s.gov.Lock()
 	defer s.gov.Unlock()
 	now := s.now()
@@ -120,7 +125,7 @@ func (g *governance) MandateDone(ctx context.Context, c mobileapi.Caller, id str
 		s.log.Error("mandates: reload roster", "err", err)
 	}
 	data := map[string]any{"mandate": m.ID, "member": m.Member, "issue": m.Issue, "deadline": m.Deadline}
-	if err := s.appendAudit(ctx, crdt.AuditMandateDone, data); err != nil {
+	if err := s.audit.Append(ctx, crdt.AuditMandateDone, data); err != nil {
 		s.log.Error("mandates: audit entry", "mandate", m.ID, "err", err)
 	}
 	s.log.Info("mandate done", "mandate", m.ID, "member", m.Member)

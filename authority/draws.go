@@ -1,4 +1,4 @@
-package server
+package authority
 
 import (
 	"cmp"
@@ -16,6 +16,14 @@ import (
 	"github.com/circles-coop/circles/crdt"
 )
 
+// Draws picks role holders by verifiable random draw: the seed is
+// committed in the audit log before the draw and revealed with it
+// (crdt/draw.go).
+type Draws struct {
+	*State
+	audit *Audit
+}
+
 // EventRoleDrawn is sent when a random draw picked a role's holder.
 const EventRoleDrawn = "role.drawn"
 
@@ -26,7 +34,7 @@ const EventRoleDrawn = "role.drawn"
 // between changes nothing and committing twice gives the same commitment.
 
 // drawSeed returns the secret seed of draw id.
-func (s *Server) drawSeed(id string) []byte {
+func (s *Draws) drawSeed(id string) []byte {
 	mac := hmac.New(sha256.New, s.key.Seed())
 	mac.Write([]byte("circles-draw-seed\n" + s.meta.ID + "\n" + id))
 	return mac.Sum(nil)
@@ -37,7 +45,7 @@ func (s *Server) drawSeed(id string) []byte {
 // The audit entry comes first: the log is what members verify, and a
 // crash in between only makes the next call write the same commitment
 // again. The caller holds s.gov.
-func (s *Server) commitDraw(ctx context.Context, id, role, proposal string) error {
+func (s *Draws) commitDraw(ctx context.Context, id, role, proposal string) error {
 	doc := string(s.meta.Docs[crdt.KindGovernance])
 	var found bool
 	err := s.engine.View(ctx, doc, func(d *automerge.Doc) error {
@@ -54,7 +62,7 @@ func (s *Server) commitDraw(ctx context.Context, id, role, proposal string) erro
 	if proposal != "" {
 		data["proposal"] = proposal
 	}
-	if err := s.appendAudit(ctx, crdt.AuditDrawCommitted, data); err != nil {
+	if err := s.audit.Append(ctx, crdt.AuditDrawCommitted, data); err != nil {
 		return err
 	}
 	return s.engine.Update(ctx, doc, func(d *automerge.Doc) ([]byte, error) {
@@ -65,7 +73,7 @@ func (s *Server) commitDraw(ctx context.Context, id, role, proposal string) erro
 // commitRotationDraws commits, ahead of time, the draw that will pick the
 // next holder of every held role that rotates by draw, when the current
 // term ends. The caller holds s.gov.
-func (s *Server) commitRotationDraws(ctx context.Context, r *crdt.Roster) error {
+func (s *Draws) commitRotationDraws(ctx context.Context, r *crdt.Roster) error {
 	for _, id := range slices.Sorted(maps.Keys(r.Roles)) {
 		role := r.Roles[id]
 		if role.Rotation != crdt.RotationDraw || role.Holder == "" || role.TermEnd == nil {
@@ -81,7 +89,7 @@ func (s *Server) commitRotationDraws(ctx context.Context, r *crdt.Roster) error 
 // draw runs draw id for role among the members of roster at now: the
 // eligible members, the pick, and the role assigned to the pick (role
 // unchanged if nobody is eligible).
-func (s *Server) draw(role crdt.Role, roster *crdt.Roster, id, proposal string, now time.Time) (crdt.Draw, crdt.Role, error) {
+func (s *Draws) draw(role crdt.Role, roster *crdt.Roster, id, proposal string, now time.Time) (crdt.Draw, crdt.Role, error) {
 	maxTerms := s.policies().Int("role.term_limit")
 	seed := s.drawSeed(id)
 	eligible, excluded := crdt.DrawEligible(role, roster, now, maxTerms)
@@ -139,7 +147,7 @@ func nonNil(ss []string) []string {
 // draw is recorded in the governance document, so that finishing after a
 // crash assigns the member drawn then instead of drawing again among
 // members who may have changed. Nobody eligible is a *crdt.RuleError.
-func (s *Server) planDraw(ctx context.Context, p crdt.Proposal, ref string, at time.Time, recovering bool) (effect, error) {
+func (s *Draws) planDraw(ctx context.Context, p crdt.Proposal, ref string, at time.Time, recovering bool) (effect, error) {
 	r, err := s.readRoster(ctx)
 	if err != nil {
 		return effect{}, err

@@ -1,27 +1,35 @@
-package server
+package authority
 
-import (
-	"sync"
+import "sync"
 
-	mobileapi "github.com/circles-coop/circles/mobile-api"
-)
+// Caller is the authenticated device behind a request: the member, the
+// device and the automerge actor it writes with.
+type Caller struct {
+	Member string
+	Device string
+	Actor  string
+}
+
+// Event is something connected clients are told at once (GET /v1/events).
+type Event struct {
+	Type string
+	Data any
+}
 
 // broker hands events to every subscribed client. A slow client misses
 // events rather than slowing the server down (its channel is buffered and
 // sends never block).
 type broker struct {
 	mu     sync.Mutex
-	subs   map[chan mobileapi.Event]struct{}
+	subs   map[chan Event]struct{}
 	closed bool
 }
 
-var _ mobileapi.Events = (*broker)(nil)
-
-func newBroker() *broker { return &broker{subs: make(map[chan mobileapi.Event]struct{})} }
+func newBroker() *broker { return &broker{subs: make(map[chan Event]struct{})} }
 
 // Subscribe registers a client.
-func (b *broker) Subscribe(mobileapi.Caller) (<-chan mobileapi.Event, func()) {
-	ch := make(chan mobileapi.Event, 32)
+func (b *broker) Subscribe(Caller) (<-chan Event, func()) {
+	ch := make(chan Event, 32)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -45,7 +53,7 @@ func (b *broker) Publish(typ string, data any) {
 	defer b.mu.Unlock()
 	for ch := range b.subs {
 		select {
-		case ch <- mobileapi.Event{Type: typ, Data: data}:
+		case ch <- Event{Type: typ, Data: data}:
 		default:
 		}
 	}

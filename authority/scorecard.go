@@ -1,4 +1,4 @@
-package server
+package authority
 
 import (
 	"context"
@@ -7,20 +7,16 @@ import (
 	"github.com/circles-coop/circles/authority/fault"
 
 	"github.com/circles-coop/circles/crdt"
-	mobileapi "github.com/circles-coop/circles/mobile-api"
 	"github.com/circles-coop/circles/wire"
 )
 
-// scorecard implements mobileapi.Scorecards from the index's entries.
-type scorecard Server
-
-var _ mobileapi.Scorecards = (*scorecard)(nil)
+// Scorecard counts the dependencies the circle reversed, by period.
+type Scorecard struct{ *State }
 
 // Scorecard counts the dependencies the circle reversed by kind and period
 // (crdt.BuildScorecard holds the rules), over every member's entries. An
 // unknown period → 400.
-func (sc *scorecard) Scorecard(ctx context.Context, c mobileapi.Caller, period string) (wire.Scorecard, error) {
-	s := (*Server)(sc)
+func (s *Scorecard) Scorecard(ctx context.Context, c Caller, period string) (wire.Scorecard, error) {
 	card, err := crdt.BuildScorecard(s.index.ByMember(), period)
 	if err != nil {
 		var re *crdt.RuleError

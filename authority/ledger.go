@@ -1,4 +1,4 @@
-package server
+package authority
 
 import (
 	"context"
@@ -12,22 +12,23 @@ import (
 	"github.com/automerge/automerge-go"
 
 	"github.com/circles-coop/circles/crdt"
-	mobileapi "github.com/circles-coop/circles/mobile-api"
 	"github.com/circles-coop/circles/wire"
 )
 
-// ledger implements mobileapi.Ledger.
-type ledger Server
-
-var _ mobileapi.Ledger = (*ledger)(nil)
+// Ledger writes and reads the members' ledger entries (REST reads come
+// from the index), derives balances and their signals, and opens a new
+// ledger segment when one passes its bound (DESIGN.md §4).
+type Ledger struct {
+	*State
+	credits *Credits
+}
 
 var errSameEntry = errors.New("identical entry already stored")
 
 // CreateEntry writes an entry into the caller's current ledger segment, as
 // the server's actor, exactly as if the device had synced it. A retry with
 // the same id and content answers created=false; other content → 409.
-func (l *ledger) CreateEntry(ctx context.Context, c mobileapi.Caller, in wire.Entry) (wire.Entry, bool, error) {
-	s := (*Server)(l)
+func (s *Ledger) CreateEntry(ctx context.Context, c Caller, in wire.Entry) (wire.Entry, bool, error) {
 	e := crdt.Entry{ID: in.ID, Kind: in.Kind, Quantity: in.Quantity, Unit: in.Unit, Note: in.Note, At: in.At.UTC(), Counterparty: in.Counterparty, Voids: in.Voids}
 	if err := e.Validate(); err != nil {
 		var re *crdt.RuleError
@@ -76,8 +77,7 @@ func toWire(member string, e crdt.Entry) wire.Entry {
 
 // ListEntries pages through accepted entries in the order they were
 // accepted, for one member or everybody, from the index.
-func (l *ledger) ListEntries(ctx context.Context, c mobileapi.Caller, member string, limit int, cursor string) (wire.EntryList, error) {
-	s := (*Server)(l)
+func (s *Ledger) ListEntries(ctx context.Context, c Caller, member string, limit int, cursor string) (wire.EntryList, error) {
 	if member != "" {
 		if _, ok := s.member(member); !ok {
 			return wire.EntryList{}, fault.Errorf(fault.NotFound, "no member %q in this circle", member)
@@ -96,8 +96,7 @@ func (l *ledger) ListEntries(ctx context.Context, c mobileapi.Caller, member str
 
 // Balances derives every active member's balance and the circle's signals
 // from the index.
-func (l *ledger) Balances(ctx context.Context, c mobileapi.Caller) (wire.Balances, error) {
-	s := (*Server)(l)
+func (s *Ledger) Balances(ctx context.Context, c Caller) (wire.Balances, error) {
 	now := s.now()
 	silent := s.policies().Duration("signals.silent_after")
 	names := map[string]string{}
@@ -116,39 +115,21 @@ func (l *ledger) Balances(ctx context.Context, c mobileapi.Caller) (wire.Balance
 	if out.Signals.SilentMembers == nil {
 		out.Signals.SilentMembers = []string{}
 	}
-	credit := s.creditView()
+	credit := s.credits.creditView()
 	for i, b := range bals {
 		out.Members[i] = wire.Balance{MemberID: b.Member, Name: names[b.Member], Given: b.Given, Received: b.Received, Balance: b.Balance, LastActive: b.LastActive}
 		acct, _ := credit.Account(b.Member)
-		out.Members[i].CreditBalance, out.Members[i].CreditLimit, out.Members[i].CreditOverLimit = acct.Balance, s.creditLimit(), acct.OverLimit
+		out.Members[i].CreditBalance, out.Members[i].CreditLimit, out.Members[i].CreditOverLimit = acct.Balance, s.credits.creditLimit(), acct.OverLimit
 	}
 	return out, nil
 }
 
-// loadPolicies reads the charter's policies once at start; the charter
-// changes only through governance, which is not built yet.
-func (s *Server) loadPolicies(ctx context.Context) error {
-	var ch crdt.Charter
-	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindCharter]), func(d *automerge.Doc) error {
-		var err error
-		ch, err = crdt.ReadCharter(d)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("read charter: %w", err)
-	}
-	s.mu.Lock()
-	s.pol = ch.Policies // replaced, never changed in place: see policies()
-	s.mu.Unlock()
-	return nil
-}
-
-// maybeRotateSegment opens a new ledger segment for a member whose current
+// maybeNewSegment opens a new ledger segment for a member whose current
 // segment passed the size bound (DESIGN.md §4). It runs after the change
 // that crossed the bound was stored, in its own goroutine so it never
 // holds the old segment's lock; devices may keep writing into old
 // segments.
-func (s *Server) maybeRotateSegment(doc string) {
+func (s *Ledger) maybeNewSegment(doc string) {
 	info, ok := s.docInfo(doc)
 	if !ok || info.Kind != crdt.KindLedger {
 		return
@@ -160,23 +141,23 @@ func (s *Server) maybeRotateSegment(doc string) {
 	if !ok || string(m.CurrentLedger()) != doc {
 		return
 	}
-	s.rotating.Do(info.Member, func() {
+	s.tasks.Do(info.Member, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := s.rotateSegment(ctx, info.Member, doc); err != nil {
+		if err := s.newSegment(ctx, info.Member, doc); err != nil {
 			s.log.Error("open new ledger segment", "member", info.Member, "err", err)
 		}
 	})
 }
 
-func (s *Server) segmentBound() int {
-	if s.cfg.SegmentItems > 0 {
-		return s.cfg.SegmentItems
+func (s *Ledger) segmentBound() int {
+	if s.segmentItems > 0 {
+		return s.segmentItems
 	}
 	return s.policies().Int("ledger.segment_changes")
 }
 
-func (s *Server) rotateSegment(ctx context.Context, member, current string) error {
+func (s *Ledger) newSegment(ctx context.Context, member, current string) error {
 	m, ok := s.member(member)
 	if !ok || string(m.CurrentLedger()) != current {
 		return nil // someone else rotated it already

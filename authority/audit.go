@@ -1,4 +1,4 @@
-package server
+package authority
 
 import (
 	"context"
@@ -7,13 +7,17 @@ import (
 	"github.com/automerge/automerge-go"
 
 	"github.com/circles-coop/circles/crdt"
-	mobileapi "github.com/circles-coop/circles/mobile-api"
 	"github.com/circles-coop/circles/wire"
 )
 
-// appendAudit writes one entry at the end of the hash-chained audit log.
+// Audit is the circle's hash-chained audit log (crdt/audit.go): every
+// feature records what it decided through Append; members read it with
+// Entries (GET /v1/audit) and verify it offline.
+type Audit struct{ *State }
+
+// Append writes one entry at the end of the hash-chained audit log.
 // The audit document's lock orders concurrent appends.
-func (s *Server) appendAudit(ctx context.Context, kind string, data any) error {
+func (s *Audit) Append(ctx context.Context, kind string, data any) error {
 	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindAudit]), func(d *automerge.Doc) ([]byte, error) {
 		prev, err := crdt.LastAudit(d)
 		if err != nil {
@@ -31,14 +35,8 @@ func (s *Server) appendAudit(ctx context.Context, kind string, data any) error {
 	return nil
 }
 
-// auditLog implements mobileapi.AuditLog.
-type auditLog Server
-
-var _ mobileapi.AuditLog = (*auditLog)(nil)
-
 // Entries returns up to limit audit entries after seq.
-func (a *auditLog) Entries(ctx context.Context, c mobileapi.Caller, after int64, limit int) (wire.AuditPage, error) {
-	s := (*Server)(a)
+func (s *Audit) Entries(ctx context.Context, c Caller, after int64, limit int) (wire.AuditPage, error) {
 	var out []crdt.AuditEntry
 	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindAudit]), func(d *automerge.Doc) error {
 		var err error

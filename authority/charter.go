@@ -1,4 +1,4 @@
-package server
+package authority
 
 import (
 	"context"
@@ -11,9 +11,16 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/circles-coop/circles/crdt"
-	mobileapi "github.com/circles-coop/circles/mobile-api"
 	"github.com/circles-coop/circles/wire"
 )
+
+// Charter keeps the charter reversible: it opens the re-ratification
+// before expiry and lapses an expired charter; it shows the charter.
+type Charter struct {
+	*State
+	audit      *Audit
+	governance *Governance
+}
 
 // Event types of the charter (GET /v1/events).
 const (
@@ -41,7 +48,7 @@ func renewalID(circle string, version int, ratifiedAt time.Time) string {
 
 // tickCharter opens the re-ratification proposal once the charter's
 // renewal is due, and writes the charter lapsed once it has expired.
-func (s *Server) tickCharter(ctx context.Context) error {
+func (s *Charter) tickCharter(ctx context.Context) error {
 	ch, err := s.readCharter(ctx)
 	if err != nil {
 		return err
@@ -62,7 +69,7 @@ func (s *Server) tickCharter(ctx context.Context) error {
 
 // openRenewal opens the charter.ratify proposal of ch's ratification if
 // it is not open yet, with a charter.renewal_opened audit entry.
-func (s *Server) openRenewal(ctx context.Context, ch crdt.Charter) error {
+func (s *Charter) openRenewal(ctx context.Context, ch crdt.Charter) error {
 	id := renewalID(s.meta.ID, ch.Version, *ch.RatifiedAt)
 	var found bool
 	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
@@ -81,11 +88,11 @@ func (s *Server) openRenewal(ctx context.Context, ch crdt.Charter) error {
 		Payload: map[string]any{},
 		At:      s.now(),
 	}
-	_, opened, err := s.openProposal(ctx, p, authorCircle)
+	_, opened, err := s.governance.openProposal(ctx, p, authorCircle)
 	if err != nil || !opened {
 		return err
 	}
-	if err := s.appendAudit(context.WithoutCancel(ctx), crdt.AuditCharterRenewalOpened, map[string]any{
+	if err := s.audit.Append(context.WithoutCancel(ctx), crdt.AuditCharterRenewalOpened, map[string]any{
 		"proposal": id, "version": ch.Version, "ratified_at": ch.RatifiedAt, "expires_at": ch.ExpiresAt,
 	}); err != nil {
 		s.log.Error("charter: audit entry of the renewal", "err", err)
@@ -97,7 +104,7 @@ func (s *Server) openRenewal(ctx context.Context, ch crdt.Charter) error {
 // lapseCharter writes the charter lapsed if it is still ratified and has
 // expired, with a charter.lapsed audit entry and event. It holds s.gov, so
 // it never races a ratification being carried out.
-func (s *Server) lapseCharter(ctx context.Context) error {
+func (s *Charter) lapseCharter(ctx context.Context) error {
 	s.gov.Lock()
 	defer s.gov.Unlock()
 	now := s.now()
@@ -120,7 +127,7 @@ func (s *Server) lapseCharter(ctx context.Context) error {
 		return fmt.Errorf("lapse the charter: %w", err)
 	}
 	data := map[string]any{"version": ch.Version, "ratified_at": ch.RatifiedAt, "expires_at": ch.ExpiresAt}
-	if err := s.appendAudit(context.WithoutCancel(ctx), crdt.AuditCharterLapsed, data); err != nil {
+	if err := s.audit.Append(context.WithoutCancel(ctx), crdt.AuditCharterLapsed, data); err != nil {
 		s.log.Error("charter: audit entry of the lapse", "err", err)
 	}
 	s.log.Warn("charter lapsed", "version", ch.Version, "expires_at", ch.ExpiresAt)
@@ -131,8 +138,7 @@ func (s *Server) lapseCharter(ctx context.Context) error {
 // Charter returns the circle's charter with its status now (a ratified
 // charter past its expiry shows as lapsed even before the scheduler
 // writes it so).
-func (g *governance) Charter(ctx context.Context, _ mobileapi.Caller) (wire.Charter, error) {
-	s := (*Server)(g)
+func (s *Charter) Charter(ctx context.Context, _ Caller) (wire.Charter, error) {
 	ch, err := s.readCharter(ctx)
 	if err != nil {
 		return wire.Charter{}, err

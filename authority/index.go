@@ -1,8 +1,7 @@
-package server
+package authority
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -244,55 +243,4 @@ func (ix *Index) ByMember() map[string][]crdt.Entry {
 		out[m] = es
 	}
 	return out
-}
-
-// committed is the engine's Committed callback: it indexes stored records,
-// counts reset statements, proposals and votes that came inside ballots
-// documents, and judges new credits against the credit limit.
-func (s *Server) committed(doc string, seq uint64, records [][]byte) {
-	pos := 0
-	for _, r := range records {
-		rec, n, err := s.indexRecord(doc, seq, pos, r)
-		pos += n
-		if err != nil {
-			s.log.Error("index record", "doc", doc, "err", err)
-			continue
-		}
-		if len(rec.Resets) > 0 {
-			s.resubmitResets(rec.Resets)
-		}
-		if len(rec.Proposals)+len(rec.Votes) > 0 {
-			s.countBallots(ballotItems{Member: rec.Member, Proposals: rec.Proposals, Votes: rec.Votes})
-		}
-		s.judgeCredits(rec)
-	}
-	s.maybeRotateSegment(doc)
-}
-
-// replay feeds the index from the store at start, and keeps the reset
-// statements it meets for recountResets and the proposals and votes for
-// recountBallots.
-func (s *Server) replay(doc string, seq uint64, records [][]byte) error {
-	pos := 0
-	for _, r := range records {
-		rec, n, err := s.indexRecord(doc, seq, pos, r)
-		pos += n
-		if err != nil {
-			return fmt.Errorf("doc %s: %w", doc, err)
-		}
-		s.replayedResets = append(s.replayedResets, rec.Resets...)
-		if len(rec.Proposals)+len(rec.Votes) > 0 {
-			s.replayedBallots = append(s.replayedBallots, ballotItems{Member: rec.Member, Proposals: rec.Proposals, Votes: rec.Votes})
-		}
-	}
-	return nil
-}
-
-func (s *Server) indexRecord(doc string, seq uint64, pos int, raw []byte) (ledgerRecord, int, error) {
-	var rec ledgerRecord
-	if err := json.Unmarshal(raw, &rec); err != nil {
-		return rec, 0, fmt.Errorf("decode ledger record: %w", err)
-	}
-	n := s.index.Add(doc, seq, pos, rec)
-	return rec, n, nil
 }

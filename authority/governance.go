@@ -1,4 +1,4 @@
-package server
+package authority
 
 import (
 	"cmp"
@@ -15,9 +15,20 @@ import (
 	"github.com/automerge/automerge-go"
 
 	"github.com/circles-coop/circles/crdt"
-	mobileapi "github.com/circles-coop/circles/mobile-api"
 	"github.com/circles-coop/circles/wire"
 )
+
+// Governance opens proposals, counts votes, decides with crdt.Decide and
+// carries out what passed (effects.go); it also lists the roles and
+// mandates as decided.
+type Governance struct {
+	*State
+	audit *Audit
+	draws *Draws
+	// replayed are the proposals and votes met while rebuilding the index,
+	// counted again after start. Only Open touches it.
+	replayed []ballotItems
+}
 
 // Event types of proposals (GET /v1/events).
 const (
@@ -63,7 +74,7 @@ type proposalStep struct {
 //
 // fn sets step.wrote when it changes the document: automerge refuses an
 // empty commit, so an update that writes nothing must not commit.
-func (s *Server) stepProposal(ctx context.Context, id string, fn func(d *automerge.Doc, now time.Time, step *proposalStep) error) (proposalStep, error) {
+func (s *Governance) stepProposal(ctx context.Context, id string, fn func(d *automerge.Doc, now time.Time, step *proposalStep) error) (proposalStep, error) {
 	now := s.now()
 	active := s.activeMemberIDs(now)
 	pol := s.policies()
@@ -119,11 +130,11 @@ var errNoChange = errors.New("nothing to write")
 // finishStep tells what a step did (audit log, events) and, when the
 // proposal passes, carries it out. It returns the proposal as it stands
 // after. The caller holds s.gov.
-func (s *Server) finishStep(ctx context.Context, step proposalStep) crdt.ProposalState {
+func (s *Governance) finishStep(ctx context.Context, step proposalStep) crdt.ProposalState {
 	ctx = context.WithoutCancel(ctx)
 	st := step.st
 	if step.opened {
-		if err := s.appendAudit(ctx, crdt.AuditProposalOpened, map[string]any{
+		if err := s.audit.Append(ctx, crdt.AuditProposalOpened, map[string]any{
 			"id": st.ID, "kind": st.Kind, "title": st.Title, "author": st.Author, "payload": payloadOf(st.Payload),
 			"opened_at": st.OpenedAt, "closes_at": st.ClosesAt,
 		}); err != nil {
@@ -136,7 +147,7 @@ func (s *Server) finishStep(ctx context.Context, step proposalStep) crdt.Proposa
 			ref, _ := st.Payload["role"].(string)
 			if r, err := s.readRoster(ctx); err == nil {
 				if role, ok := crdt.FindRole(r.Roles, ref); ok && !role.Retired() {
-					if err := s.commitDraw(ctx, st.ID, role.ID, st.ID); err != nil {
+					if err := s.draws.commitDraw(ctx, st.ID, role.ID, st.ID); err != nil {
 						s.log.Error("proposal: commit the draw", "proposal", st.ID, "err", err) // committed again when it passes
 					}
 				}
@@ -161,7 +172,7 @@ func (s *Server) finishStep(ctx context.Context, step proposalStep) crdt.Proposa
 // passProposal decides for a proposal that crdt.Decide passes: if its
 // effect can be carried out it is marked passed and carried out at once,
 // otherwise it is rejected with the reason. The caller holds s.gov.
-func (s *Server) passProposal(ctx context.Context, st crdt.ProposalState, reason string, tally crdt.Tally) (crdt.ProposalState, error) {
+func (s *Governance) passProposal(ctx context.Context, st crdt.ProposalState, reason string, tally crdt.Tally) (crdt.ProposalState, error) {
 	at := s.now()
 	eff, err := s.planEffect(ctx, st, at, false)
 	status := crdt.ProposalPassed
@@ -191,12 +202,12 @@ func (s *Server) passProposal(ctx context.Context, st crdt.ProposalState, reason
 }
 
 // decided writes the audit entry of a decision and tells everyone.
-func (s *Server) decided(ctx context.Context, st crdt.ProposalState, tally crdt.Tally) {
+func (s *Governance) decided(ctx context.Context, st crdt.ProposalState, tally crdt.Tally) {
 	votes := make(map[string]string, len(st.Votes))
 	for m, v := range st.Votes {
 		votes[m] = v.Choice
 	}
-	if err := s.appendAudit(ctx, crdt.AuditProposalDecided, map[string]any{
+	if err := s.audit.Append(ctx, crdt.AuditProposalDecided, map[string]any{
 		"id": st.ID, "kind": st.Kind, "title": st.Title, "status": st.Status, "reason": st.Reason,
 		"votes": votes, "tally": tally,
 	}); err != nil {
@@ -226,7 +237,7 @@ type effect struct {
 // cannot be carried out (the proposal is then rejected with its message).
 // recovering is set when finishing a proposal that was already marked
 // passed: an effect that has already happened is then reported done.
-func (s *Server) planEffect(ctx context.Context, st crdt.ProposalState, at time.Time, recovering bool) (effect, error) {
+func (s *Governance) planEffect(ctx context.Context, st crdt.ProposalState, at time.Time, recovering bool) (effect, error) {
 	p := st.Proposal
 	str := func(k string) string { v, _ := p.Payload[k].(string); return v }
 	pol := s.policies()
@@ -276,7 +287,7 @@ func (s *Server) planEffect(ctx context.Context, st crdt.ProposalState, at time.
 		eff.write = func(d *automerge.Doc) error { return crdt.PutCharter(d, ch) }
 		return eff, nil
 	case "role.draw":
-		return s.planDraw(ctx, p, str("role"), at, recovering)
+		return s.draws.planDraw(ctx, p, str("role"), at, recovering)
 	case "member.admit":
 		return s.planAdmit(ctx, st, at, recovering)
 	}
@@ -481,7 +492,7 @@ func roleDiff(before, after crdt.Role) map[string]any {
 
 // applyEffect carries out a passed proposal's effect, writes its audit
 // entry and marks the proposal applied.
-func (s *Server) applyEffect(ctx context.Context, st crdt.ProposalState, eff effect) error {
+func (s *Governance) applyEffect(ctx context.Context, st crdt.ProposalState, eff effect) error {
 	if !eff.done && eff.pre != nil {
 		if err := eff.pre(ctx); err != nil {
 			return err
@@ -491,7 +502,7 @@ func (s *Server) applyEffect(ctx context.Context, st crdt.ProposalState, eff eff
 		if err := s.writeEffect(ctx, st, eff); err != nil {
 			return err
 		}
-		if err := s.appendAudit(ctx, eff.audit, eff.data); err != nil {
+		if err := s.audit.Append(ctx, eff.audit, eff.data); err != nil {
 			s.log.Error("proposal: audit entry of its effect", "proposal", st.ID, "err", err)
 		}
 		s.log.Info("proposal carried out", "proposal", st.ID, "kind", st.Kind, "effect", eff.audit)
@@ -506,7 +517,7 @@ func (s *Server) applyEffect(ctx context.Context, st crdt.ProposalState, eff eff
 
 // writeEffect writes an effect into its document, if it has one, and
 // reloads what the server keeps of that document.
-func (s *Server) writeEffect(ctx context.Context, st crdt.ProposalState, eff effect) error {
+func (s *Governance) writeEffect(ctx context.Context, st crdt.ProposalState, eff effect) error {
 	if eff.write == nil {
 		return nil // member.admit: its pre did the work
 	}
@@ -526,7 +537,7 @@ func (s *Server) writeEffect(ctx context.Context, st crdt.ProposalState, eff eff
 		s.mu.RLock()
 		r := s.roster
 		s.mu.RUnlock()
-		if err := s.commitRotationDraws(ctx, r); err != nil {
+		if err := s.draws.commitRotationDraws(ctx, r); err != nil {
 			s.log.Error("proposal: commit rotation draws", "proposal", st.ID, "err", err)
 		}
 	case crdt.KindCharter:
@@ -541,7 +552,7 @@ func (s *Server) writeEffect(ctx context.Context, st crdt.ProposalState, eff eff
 // stands after (decided, if it was settled at once), whether this call
 // opened it, and, as the error, why it was refused: an id already used by
 // another proposal (an identical one is no refusal).
-func (s *Server) openProposal(ctx context.Context, p crdt.Proposal, author string) (crdt.ProposalState, bool, error) {
+func (s *Governance) openProposal(ctx context.Context, p crdt.Proposal, author string) (crdt.ProposalState, bool, error) {
 	period := s.policies().Duration("proposal.period")
 	s.gov.Lock()
 	defer s.gov.Unlock()
@@ -589,7 +600,7 @@ func (s *Server) openProposal(ctx context.Context, p crdt.Proposal, author strin
 // unknown proposal as not found; from a ballots document, a vote on a
 // proposal not opened yet is kept until it opens. It returns the proposal
 // as it stands after and, as the error, why the vote was not counted.
-func (s *Server) castVote(ctx context.Context, id, member string, choice, reason string, strict bool) (crdt.ProposalState, error) {
+func (s *Governance) castVote(ctx context.Context, id, member string, choice, reason string, strict bool) (crdt.ProposalState, error) {
 	s.gov.Lock()
 	defer s.gov.Unlock()
 	step, err := s.stepProposal(ctx, id, func(d *automerge.Doc, now time.Time, step *proposalStep) error {
@@ -643,8 +654,8 @@ type ballotItems struct {
 // votes that arrived inside a member's ballots document, in that order.
 // A refusal (an id taken by another proposal, a second vote, a vote after
 // the period) is logged: the ballots document keeps what the member wrote.
-func (s *Server) countBallots(items ballotItems) {
-	s.rotating.Go(func() {
+func (s *Governance) countBallots(items ballotItems) {
+	s.tasks.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		for _, p := range items.Proposals {
@@ -664,7 +675,7 @@ func (s *Server) countBallots(items ballotItems) {
 // ballots documents the governance document does not hold yet (the server
 // may have stopped between storing a ballots change and counting it) and
 // finishes passed proposals whose effect was not carried out.
-func (s *Server) recountBallots(ctx context.Context) error {
+func (s *Governance) recountBallots(ctx context.Context) error {
 	states, err := s.readProposals(ctx)
 	if err != nil {
 		return err
@@ -674,7 +685,7 @@ func (s *Server) recountBallots(ctx context.Context) error {
 		byID[st.ID] = st
 	}
 	var todo []ballotItems
-	for _, items := range s.replayedBallots {
+	for _, items := range s.replayed {
 		var left ballotItems
 		left.Member = items.Member
 		for _, p := range items.Proposals {
@@ -692,8 +703,8 @@ func (s *Server) recountBallots(ctx context.Context) error {
 			todo = append(todo, left)
 		}
 	}
-	s.replayedBallots = nil
-	s.rotating.Go(func() {
+	s.replayed = nil
+	s.tasks.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if err := s.finishApplying(ctx); err != nil {
@@ -709,7 +720,7 @@ func (s *Server) recountBallots(ctx context.Context) error {
 // tickProposals decides the open proposals whose outcome is settled (their
 // period ended, or the members changed) and finishes passed proposals not
 // yet carried out.
-func (s *Server) tickProposals(ctx context.Context) error {
+func (s *Governance) tickProposals(ctx context.Context) error {
 	states, err := s.readProposals(ctx)
 	if err != nil {
 		return err
@@ -737,7 +748,7 @@ func (s *Server) tickProposals(ctx context.Context) error {
 
 // finishApplying carries out passed proposals whose effect was not (the
 // server stopped in between, or a write failed).
-func (s *Server) finishApplying(ctx context.Context) error {
+func (s *Governance) finishApplying(ctx context.Context) error {
 	states, err := s.readProposals(ctx)
 	if err != nil {
 		return err
@@ -760,66 +771,6 @@ func (s *Server) finishApplying(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// readProposals reads every proposal of the governance document.
-func (s *Server) readProposals(ctx context.Context) ([]crdt.ProposalState, error) {
-	var out []crdt.ProposalState
-	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
-		var err error
-		out, err = crdt.ReadProposalStates(d)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read proposals: %w", err)
-	}
-	return out, nil
-}
-
-func (s *Server) readRoster(ctx context.Context) (*crdt.Roster, error) {
-	var r *crdt.Roster
-	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindRoster]), func(d *automerge.Doc) error {
-		var err error
-		r, err = crdt.ReadRoster(d)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read roster: %w", err)
-	}
-	return r, nil
-}
-
-func (s *Server) readCharter(ctx context.Context) (crdt.Charter, error) {
-	var ch crdt.Charter
-	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindCharter]), func(d *automerge.Doc) error {
-		var err error
-		ch, err = crdt.ReadCharter(d)
-		return err
-	})
-	if err != nil {
-		return crdt.Charter{}, fmt.Errorf("read charter: %w", err)
-	}
-	return ch, nil
-}
-
-// activeMemberIDs lists the members active at now: those who may vote.
-func (s *Server) activeMemberIDs(now time.Time) []string {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	var out []string
-	for _, m := range s.roster.Active(now) {
-		out = append(out, m.ID)
-	}
-	return out
-}
-
-// policies returns the charter's policies as last loaded. A passed
-// policy.set or charter.ratify replaces them; the map is never changed in
-// place, so callers may keep it.
-func (s *Server) policies() crdt.Policies {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.pol
-}
-
 func payloadOf(p map[string]any) map[string]any {
 	if p == nil {
 		return map[string]any{}
@@ -827,14 +778,8 @@ func payloadOf(p map[string]any) map[string]any {
 	return p
 }
 
-// governance implements mobileapi.Governance.
-type governance Server
-
-var _ mobileapi.Governance = (*governance)(nil)
-
 // Propose opens a proposal made over REST.
-func (g *governance) Propose(ctx context.Context, c mobileapi.Caller, req wire.ProposalRequest) (wire.Proposal, bool, error) {
-	s := (*Server)(g)
+func (s *Governance) Propose(ctx context.Context, c Caller, req wire.ProposalRequest) (wire.Proposal, bool, error) {
 	p := crdt.Proposal{ID: req.ID, Kind: req.Kind, Title: req.Title, Body: req.Body, Payload: req.Payload, At: s.now()}
 	if p.Payload == nil {
 		p.Payload = map[string]any{}
@@ -854,8 +799,7 @@ func (g *governance) Propose(ctx context.Context, c mobileapi.Caller, req wire.P
 }
 
 // Vote counts a vote made over REST.
-func (g *governance) Vote(ctx context.Context, c mobileapi.Caller, id string, req wire.VoteRequest) (wire.Proposal, error) {
-	s := (*Server)(g)
+func (s *Governance) Vote(ctx context.Context, c Caller, id string, req wire.VoteRequest) (wire.Proposal, error) {
 	v := crdt.Vote{Proposal: id, Choice: req.Choice, Reason: req.Reason, At: s.now()}
 	if err := v.Validate(); err != nil {
 		var re *crdt.RuleError
@@ -872,8 +816,7 @@ func (g *governance) Vote(ctx context.Context, c mobileapi.Caller, id string, re
 }
 
 // Proposal returns one proposal.
-func (g *governance) Proposal(ctx context.Context, c mobileapi.Caller, id string) (wire.Proposal, error) {
-	s := (*Server)(g)
+func (s *Governance) Proposal(ctx context.Context, c Caller, id string) (wire.Proposal, error) {
 	var st crdt.ProposalState
 	var found bool
 	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
@@ -891,8 +834,7 @@ func (g *governance) Proposal(ctx context.Context, c mobileapi.Caller, id string
 }
 
 // Proposals lists the proposals, oldest first, all or those of status.
-func (g *governance) Proposals(ctx context.Context, c mobileapi.Caller, status string) (wire.ProposalList, error) {
-	s := (*Server)(g)
+func (s *Governance) Proposals(ctx context.Context, c Caller, status string) (wire.ProposalList, error) {
 	states, err := s.readProposals(ctx)
 	if err != nil {
 		return wire.ProposalList{}, err
@@ -908,8 +850,7 @@ func (g *governance) Proposals(ctx context.Context, c mobileapi.Caller, status s
 
 // Roles lists the circle's roles by name: the active ones (status "" or
 // "active"), the retired ones, or all.
-func (g *governance) Roles(ctx context.Context, c mobileapi.Caller, status string) (wire.RoleList, error) {
-	s := (*Server)(g)
+func (s *Governance) Roles(ctx context.Context, c Caller, status string) (wire.RoleList, error) {
 	r, err := s.readRoster(ctx)
 	if err != nil {
 		return wire.RoleList{}, err
@@ -932,8 +873,7 @@ func (g *governance) Roles(ctx context.Context, c mobileapi.Caller, status strin
 
 // Mandates lists the delegates' mandates, newest deadline last, with their
 // status now (an active mandate past its deadline is expired).
-func (g *governance) Mandates(ctx context.Context, c mobileapi.Caller) (wire.MandateList, error) {
-	s := (*Server)(g)
+func (s *Governance) Mandates(ctx context.Context, c Caller) (wire.MandateList, error) {
 	r, err := s.readRoster(ctx)
 	if err != nil {
 		return wire.MandateList{}, err
@@ -954,7 +894,7 @@ func (g *governance) Mandates(ctx context.Context, c mobileapi.Caller) (wire.Man
 
 // wireProposalFor shows a proposal to caller c: to its author, a passed
 // member.admit carries the invite it made.
-func (s *Server) wireProposalFor(ctx context.Context, c mobileapi.Caller, st crdt.ProposalState) wire.Proposal {
+func (s *Governance) wireProposalFor(ctx context.Context, c Caller, st crdt.ProposalState) wire.Proposal {
 	out := s.wireProposal(st)
 	out.Invite = s.admitInvite(ctx, c, st)
 	return out
@@ -962,7 +902,7 @@ func (s *Server) wireProposalFor(ctx context.Context, c mobileapi.Caller, st crd
 
 // wireProposal shows a proposal with its tally among the members active
 // now.
-func (s *Server) wireProposal(st crdt.ProposalState) wire.Proposal {
+func (s *Governance) wireProposal(st crdt.ProposalState) wire.Proposal {
 	now := s.now()
 	t := crdt.Decide(st.Choices(), s.activeMemberIDs(now), s.policies(), false).Tally
 	out := wire.Proposal{

@@ -1,18 +1,18 @@
-package server
+package authority
 
 import "sync"
 
-// background runs at most one task per key in its own goroutine; Wait
+// tasks runs at most one task per key in its own goroutine; Wait
 // blocks until every task has finished. Close waits for it, so no
 // goroutine outlives the server.
-type background struct {
+type tasks struct {
 	mu      sync.Mutex
 	running map[string]bool
 	wg      sync.WaitGroup
 }
 
 // Do starts fn unless a task with the same key is still running.
-func (b *background) Do(key string, fn func()) {
+func (b *tasks) Do(key string, fn func()) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.running == nil {
@@ -35,10 +35,10 @@ func (b *background) Do(key string, fn func()) {
 }
 
 // Wait blocks until all started tasks have returned.
-func (b *background) Wait() { b.wg.Wait() }
+func (b *tasks) Wait() { b.wg.Wait() }
 
 // Go runs fn in its own goroutine, counted by Wait.
-func (b *background) Go(fn func()) {
+func (b *tasks) Go(fn func()) {
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()

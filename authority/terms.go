@@ -1,4 +1,4 @@
-package server
+package authority
 
 import (
 	"context"
@@ -11,6 +11,14 @@ import (
 
 	"github.com/circles-coop/circles/crdt"
 )
+
+// Terms ends role terms on the clock: the holder is rotated out, or the
+// next holder drawn (roles with rotation "draw").
+type Terms struct {
+	*State
+	audit *Audit
+	draws *Draws
+}
 
 // Event types of the scheduler's governance work (GET /v1/events).
 const (
@@ -32,14 +40,14 @@ type rotated struct {
 // are committed ahead of time (commitRotationDraws), at the latest here
 // before the roster is written. It holds s.gov, so a rotation never
 // interleaves with a proposal assigning the same role.
-func (s *Server) tickRoles(ctx context.Context) error {
+func (s *Terms) tickRoles(ctx context.Context) error {
 	s.gov.Lock()
 	defer s.gov.Unlock()
 	r, err := s.readRoster(ctx)
 	if err != nil {
 		return err
 	}
-	if err := s.commitRotationDraws(ctx, r); err != nil {
+	if err := s.draws.commitRotationDraws(ctx, r); err != nil {
 		return err
 	}
 	now := s.now()
@@ -58,7 +66,7 @@ func (s *Server) tickRoles(ctx context.Context) error {
 			}
 			rt := rotated{before: before}
 			if before.Rotation == crdt.RotationDraw {
-				dr, assigned, err := s.draw(next, r, crdt.RotationDrawID(before.ID, *before.TermEnd), "", now)
+				dr, assigned, err := s.draws.draw(next, r, crdt.RotationDrawID(before.ID, *before.TermEnd), "", now)
 				if err != nil {
 					return nil, err
 				}
@@ -100,11 +108,11 @@ func (s *Server) tickRoles(ctx context.Context) error {
 	s.mu.RLock()
 	r = s.roster
 	s.mu.RUnlock()
-	return errors.Join(append(errs, s.commitRotationDraws(ctx, r))...)
+	return errors.Join(append(errs, s.draws.commitRotationDraws(ctx, r))...)
 }
 
 // afterRotation writes the audit entry of a rotation and tells everyone.
-func (s *Server) afterRotation(ctx context.Context, rt rotated) {
+func (s *Terms) afterRotation(ctx context.Context, rt rotated) {
 	data := map[string]any{
 		"role": rt.before.ID, "name": rt.before.Name, "previous_holder": rt.before.Holder,
 		"term_start": rt.before.TermStart, "term_end": rt.before.TermEnd, "terms_served": rt.before.TermsServed,
@@ -113,12 +121,12 @@ func (s *Server) afterRotation(ctx context.Context, rt rotated) {
 	if rt.draw != nil {
 		data["draw"] = rt.draw.ID
 	}
-	if err := s.appendAudit(ctx, crdt.AuditRoleRotated, data); err != nil {
+	if err := s.audit.Append(ctx, crdt.AuditRoleRotated, data); err != nil {
 		s.log.Error("rotation: audit entry", "role", rt.before.ID, "err", err)
 	}
 	if rt.draw != nil {
 		drawn := drawnData(*rt.draw, rt.before, rt.after)
-		if err := s.appendAudit(ctx, crdt.AuditRoleDrawn, drawn); err != nil {
+		if err := s.audit.Append(ctx, crdt.AuditRoleDrawn, drawn); err != nil {
 			s.log.Error("rotation: audit entry of the draw", "role", rt.before.ID, "err", err)
 		}
 		s.events.Publish(EventRoleDrawn, drawn)

@@ -1,4 +1,4 @@
-package server
+package authority
 
 import (
 	"context"
@@ -18,10 +18,17 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/circles-coop/circles/crdt"
-	mobileapi "github.com/circles-coop/circles/mobile-api"
 	"github.com/circles-coop/circles/sync/store"
 	"github.com/circles-coop/circles/wire"
 )
+
+// Identity enrols members and devices with invites, trades device
+// assertions for access tokens, authenticates those tokens, and revokes
+// devices (DESIGN.md §5, API.md "Identity").
+type Identity struct {
+	*State
+	audit *Audit
+}
 
 // Token lifetimes (DESIGN.md §5).
 const (
@@ -59,18 +66,12 @@ type accessClaims struct {
 	jwt.RegisteredClaims
 }
 
-// identity implements mobileapi.Identity.
-type identity Server
-
-var _ mobileapi.Identity = (*identity)(nil)
-
 func inviteKey(code string) string {
 	sum := sha256.Sum256([]byte(code))
 	return hex.EncodeToString(sum[:])
 }
 
-func (id *identity) newInvite(ctx context.Context, inv invite) (string, error) {
-	s := (*Server)(id)
+func (s *Identity) newInvite(ctx context.Context, inv invite) (string, error) {
 	code := newID(16)
 	if _, err := s.store.Invites().Create(ctx, inviteKey(code), mustJSON(inv)); err != nil {
 		return "", fmt.Errorf("store invite: %w", err)
@@ -80,8 +81,7 @@ func (id *identity) newInvite(ctx context.Context, inv invite) (string, error) {
 
 // CreateInvite makes a one-time invite for a new member or for one more
 // device of the caller.
-func (id *identity) CreateInvite(ctx context.Context, c mobileapi.Caller, req wire.InviteRequest, baseURL string) (wire.InviteResponse, error) {
-	s := (*Server)(id)
+func (s *Identity) CreateInvite(ctx context.Context, c Caller, req wire.InviteRequest, baseURL string) (wire.InviteResponse, error) {
 	ttl := defaultInvite
 	if req.ExpiresIn != "" {
 		d, err := time.ParseDuration(req.ExpiresIn)
@@ -98,7 +98,7 @@ func (id *identity) CreateInvite(ctx context.Context, c mobileapi.Caller, req wi
 	default:
 		return wire.InviteResponse{}, fault.Errorf(fault.InvalidRequest, "field \"for\" must be \"member\" or \"device\"")
 	}
-	code, err := id.newInvite(ctx, inv)
+	code, err := s.newInvite(ctx, inv)
 	if err != nil {
 		return wire.InviteResponse{}, err
 	}
@@ -108,8 +108,7 @@ func (id *identity) CreateInvite(ctx context.Context, c mobileapi.Caller, req wi
 var errInviteInvalid = fault.Errorf(fault.Forbidden, "this invite is unknown, used or expired; ask a member for a new one")
 
 // peekInvite reads a valid (unused, unexpired) invite and its revision.
-func (id *identity) peekInvite(ctx context.Context, code string) (invite, uint64, error) {
-	s := (*Server)(id)
+func (s *Identity) peekInvite(ctx context.Context, code string) (invite, uint64, error) {
 	raw, rev, err := s.store.Invites().Get(ctx, inviteKey(code))
 	if errors.Is(err, store.ErrNotFound) {
 		return invite{}, 0, errInviteInvalid
@@ -130,8 +129,7 @@ func (id *identity) peekInvite(ctx context.Context, code string) (invite, uint64
 // redeem marks the invite used if it is still at revision rev; of two
 // concurrent redeemers one loses. It returns the revision after the write,
 // for release.
-func (id *identity) redeem(ctx context.Context, code string, inv invite, rev uint64) (uint64, error) {
-	s := (*Server)(id)
+func (s *Identity) redeem(ctx context.Context, code string, inv invite, rev uint64) (uint64, error) {
 	now := s.now()
 	inv.UsedAt = &now
 	next, err := s.store.Invites().Update(ctx, inviteKey(code), mustJSON(inv), rev)
@@ -146,8 +144,7 @@ func (id *identity) redeem(ctx context.Context, code string, inv invite, rev uin
 
 // release gives back an invite whose enrolment failed after redeem, so a
 // failure of ours does not cost the newcomer their invite.
-func (id *identity) release(ctx context.Context, code string, inv invite, rev uint64) {
-	s := (*Server)(id)
+func (s *Identity) release(ctx context.Context, code string, inv invite, rev uint64) {
 	inv.UsedAt = nil
 	if _, err := s.store.Invites().Update(ctx, inviteKey(code), mustJSON(inv), rev); err != nil {
 		s.log.Warn("could not release invite after a failed enrolment", "err", err)
@@ -158,8 +155,7 @@ func (id *identity) release(ctx context.Context, code string, inv invite, rev ui
 // invite, the member with their ledger and ballots documents). Everything
 // is checked before the invite is used; if a later step fails, the invite
 // is released again.
-func (id *identity) Enroll(ctx context.Context, req wire.EnrollRequest) (resp wire.EnrollResponse, err error) {
-	s := (*Server)(id)
+func (s *Identity) Enroll(ctx context.Context, req wire.EnrollRequest) (resp wire.EnrollResponse, err error) {
 	if err := validateEnroll(req); err != nil {
 		return wire.EnrollResponse{}, err
 	}
@@ -170,7 +166,7 @@ func (id *identity) Enroll(ctx context.Context, req wire.EnrollRequest) (resp wi
 	if taken || actor == s.meta.Actor {
 		return wire.EnrollResponse{}, fault.Errorf(fault.Conflict, "actor_id %s is already registered; make a new random actor id", actor)
 	}
-	inv, rev, err := id.peekInvite(ctx, req.Invite)
+	inv, rev, err := s.peekInvite(ctx, req.Invite)
 	if err != nil {
 		return wire.EnrollResponse{}, err
 	}
@@ -199,13 +195,13 @@ func (id *identity) Enroll(ctx context.Context, req wire.EnrollRequest) (resp wi
 	if err := dev.Validate(); err != nil {
 		return wire.EnrollResponse{}, asInvalid(err)
 	}
-	used, err := id.redeem(ctx, req.Invite, inv, rev)
+	used, err := s.redeem(ctx, req.Invite, inv, rev)
 	if err != nil {
 		return wire.EnrollResponse{}, err
 	}
 	defer func() {
 		if err != nil {
-			id.release(context.WithoutCancel(ctx), req.Invite, inv, used)
+			s.release(context.WithoutCancel(ctx), req.Invite, inv, used)
 		}
 	}()
 	if inv.For == inviteMember {
@@ -231,12 +227,12 @@ func (id *identity) Enroll(ctx context.Context, req wire.EnrollRequest) (resp wi
 	if inv.Proposal != "" {
 		data["proposal"] = inv.Proposal // the member.admit that let them in
 	}
-	if err := s.appendAudit(ctx, kind, data); err != nil {
+	if err := s.audit.Append(ctx, kind, data); err != nil {
 		// The device is enrolled (the roster is the record); the audit
 		// entry is what failed. Say so loudly rather than undo.
 		s.log.Error("audit entry for an enrolment could not be written", "member", m.ID, "device", dev.ID, "err", err)
 	}
-	tok, err := id.issue(m.ID, dev.ID)
+	tok, err := s.issue(m.ID, dev.ID)
 	if err != nil {
 		return wire.EnrollResponse{}, err
 	}
@@ -254,7 +250,7 @@ func asInvalid(err error) error {
 
 // createMemberDocs creates a new member's first ledger segment and ballots
 // document and names them in m.
-func (s *Server) createMemberDocs(ctx context.Context, m *crdt.Member) error {
+func (s *Identity) createMemberDocs(ctx context.Context, m *crdt.Member) error {
 	ledger, ballots := crdt.NewDocID(), crdt.NewDocID()
 	if err := s.engine.Create(ctx, string(ledger), func(d *automerge.Doc) ([]byte, error) {
 		return nil, crdt.InitLedger(d, m.ID, 0)
@@ -315,8 +311,7 @@ func validActor(s string) bool {
 }
 
 // issue signs an access token for a device.
-func (id *identity) issue(member, device string) (string, error) {
-	s := (*Server)(id)
+func (s *Identity) issue(member, device string) (string, error) {
 	now := s.now()
 	claims := accessClaims{
 		Member: member,
@@ -340,8 +335,7 @@ var errUnauthenticated = fault.Errorf(fault.Unauthenticated, "the access token i
 
 // Authenticate checks a circle-signed access token (EdDSA only) and that
 // its device and member are still active.
-func (id *identity) Authenticate(ctx context.Context, token string) (mobileapi.Caller, error) {
-	s := (*Server)(id)
+func (s *Identity) Authenticate(ctx context.Context, token string) (Caller, error) {
 	var claims accessClaims
 	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) {
 		return s.key.Public(), nil
@@ -355,16 +349,16 @@ func (id *identity) Authenticate(ctx context.Context, token string) (mobileapi.C
 		jwt.WithTimeFunc(s.now),
 	)
 	if err != nil {
-		return mobileapi.Caller{}, &fault.Error{Code: fault.Unauthenticated, Message: errUnauthenticated.Message, Err: err}
+		return Caller{}, &fault.Error{Code: fault.Unauthenticated, Message: errUnauthenticated.Message, Err: err}
 	}
 	m, d, err := s.activeDevice(claims.Member, claims.Subject)
 	if err != nil {
-		return mobileapi.Caller{}, err
+		return Caller{}, err
 	}
-	return mobileapi.Caller{Member: m.ID, Device: d.ID, Actor: d.ActorID}, nil
+	return Caller{Member: m.ID, Device: d.ID, Actor: d.ActorID}, nil
 }
 
-func (s *Server) activeDevice(member, device string) (*crdt.Member, *crdt.Device, error) {
+func (s *State) activeDevice(member, device string) (*crdt.Member, *crdt.Device, error) {
 	now := s.now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -380,8 +374,7 @@ func (s *Server) activeDevice(member, device string) (*crdt.Member, *crdt.Device
 }
 
 // Token trades a device-signed assertion for an access token.
-func (id *identity) Token(ctx context.Context, assertion string) (wire.TokenResponse, error) {
-	s := (*Server)(id)
+func (s *Identity) Token(ctx context.Context, assertion string) (wire.TokenResponse, error) {
 	if len(assertion) > 4096 {
 		return wire.TokenResponse{}, fault.Errorf(fault.InvalidRequest, "field \"assertion\" is too long for a device assertion")
 	}
@@ -429,14 +422,14 @@ func (id *identity) Token(ctx context.Context, assertion string) (wire.TokenResp
 		}
 		return wire.TokenResponse{}, fmt.Errorf("record jti: %w", err)
 	}
-	tok, err := id.issue(member, device)
+	tok, err := s.issue(member, device)
 	if err != nil {
 		return wire.TokenResponse{}, err
 	}
 	return wire.TokenResponse{AccessToken: tok, ExpiresIn: int(accessTTL.Seconds())}, nil
 }
 
-func (s *Server) deviceByID(device string) (string, *crdt.Device, error) {
+func (s *State) deviceByID(device string) (string, *crdt.Device, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, m := range s.roster.Members {
@@ -469,8 +462,7 @@ func assertionProblem(err error) string {
 // refused, and its actor id can write nothing more; what it wrote before
 // stays. Revoking another member's device is forbidden: that is the
 // circle's decision (member.remove), not one member's.
-func (id *identity) RevokeDevice(ctx context.Context, c mobileapi.Caller, device string) (wire.RevokedDevice, error) {
-	s := (*Server)(id)
+func (s *Identity) RevokeDevice(ctx context.Context, c Caller, device string) (wire.RevokedDevice, error) {
 	owner, d, err := s.deviceByID(device)
 	if err != nil {
 		return wire.RevokedDevice{}, fault.Errorf(fault.NotFound, "no device %q in this circle", device)
@@ -492,7 +484,7 @@ func (id *identity) RevokeDevice(ctx context.Context, c mobileapi.Caller, device
 		return wire.RevokedDevice{}, fmt.Errorf("revoke device: %w", err)
 	}
 	s.log.Info("device revoked", "member", owner, "device", device)
-	if err := s.appendAudit(ctx, crdt.AuditDeviceRevoked, map[string]any{"member": owner, "device": device, "by_device": c.Device}); err != nil {
+	if err := s.audit.Append(ctx, crdt.AuditDeviceRevoked, map[string]any{"member": owner, "device": device, "by_device": c.Device}); err != nil {
 		s.log.Error("audit entry for a revocation could not be written", "device", device, "err", err)
 	}
 	return wire.RevokedDevice{DeviceID: device, RevokedAt: now}, nil

@@ -1,4 +1,4 @@
-package server
+package authority
 
 import (
 	"context"
@@ -11,9 +11,19 @@ import (
 	"github.com/automerge/automerge-go"
 
 	"github.com/circles-coop/circles/crdt"
-	mobileapi "github.com/circles-coop/circles/mobile-api"
 	"github.com/circles-coop/circles/wire"
 )
+
+// Resets counts hard-reset signatures and executes the reset when a
+// quorum of distinct members signed (DESIGN.md §6).
+type Resets struct {
+	*State
+	audit *Audit
+	// replayed are the reset statements met while rebuilding the index;
+	// those of the current epoch are counted again after start, in case
+	// the server stopped before counting them. Only Open touches it.
+	replayed []string
+}
 
 // Event types sent to connected clients (GET /v1/events).
 const (
@@ -45,7 +55,7 @@ var errAlreadyReset = errors.New("already reset")
 // kept even if it does not count yet — its member may pass
 // reset.min_membership within the window — and the scheduler counts again
 // as time passes.
-func (s *Server) submitReset(ctx context.Context, statement string, strict bool) (resetOutcome, error) {
+func (s *Resets) submitReset(ctx context.Context, statement string, strict bool) (resetOutcome, error) {
 	s.mu.RLock()
 	roster := s.roster
 	s.mu.RUnlock()
@@ -58,7 +68,7 @@ func (s *Server) submitReset(ctx context.Context, statement string, strict bool)
 
 // countResets adds sig (if any) to the pending signatures and executes the
 // reset if the signatures that count now reach the quorum.
-func (s *Server) countResets(ctx context.Context, sig *crdt.ResetSignature, strict bool) (resetOutcome, error) {
+func (s *Resets) countResets(ctx context.Context, sig *crdt.ResetSignature, strict bool) (resetOutcome, error) {
 	s.mu.RLock()
 	roster := s.roster
 	s.mu.RUnlock()
@@ -137,7 +147,7 @@ var errNothingPending = errors.New("nothing to count")
 // entry written, everyone told. The epoch has already moved, so nothing
 // here can happen twice for one reset; a failure is logged and the rest
 // goes on.
-func (s *Server) afterReset(ctx context.Context, rec crdt.ResetRecord) {
+func (s *Resets) afterReset(ctx context.Context, rec crdt.ResetRecord) {
 	ctx = context.WithoutCancel(ctx)
 	now := s.now()
 	vacated, revoked := 0, 0
@@ -191,7 +201,7 @@ func (s *Server) afterReset(ctx context.Context, rec crdt.ResetRecord) {
 	for i, sig := range rec.Signatures {
 		members[i], statements[i] = sig.Member, sig.Statement
 	}
-	if err := s.appendAudit(ctx, crdt.AuditResetExecuted, map[string]any{
+	if err := s.audit.Append(ctx, crdt.AuditResetExecuted, map[string]any{
 		"epoch": rec.Epoch, "new_epoch": rec.Epoch + 1, "members": members, "statements": statements,
 		"roles_vacated": vacated, "mandates_revoked": revoked,
 	}); err != nil {
@@ -201,14 +211,8 @@ func (s *Server) afterReset(ctx context.Context, rec crdt.ResetRecord) {
 	s.events.Publish(EventResetExecuted, map[string]any{"epoch": rec.Epoch + 1, "members": members, "roles_vacated": vacated, "mandates_revoked": revoked})
 }
 
-// resets implements mobileapi.Resets.
-type resets Server
-
-var _ mobileapi.Resets = (*resets)(nil)
-
 // Sign counts a reset statement sent over REST.
-func (rs *resets) Sign(ctx context.Context, c mobileapi.Caller, statement string) (wire.ResetStatus, error) {
-	s := (*Server)(rs)
+func (s *Resets) Sign(ctx context.Context, c Caller, statement string) (wire.ResetStatus, error) {
 	if statement == "" {
 		return wire.ResetStatus{}, fault.Errorf(fault.InvalidRequest, "field \"statement\" is required: a reset statement JWT signed by your device")
 	}
@@ -221,8 +225,7 @@ func (rs *resets) Sign(ctx context.Context, c mobileapi.Caller, statement string
 
 // Status lists the epoch, the pending signatures (and whether each counts
 // now) and the past resets.
-func (rs *resets) Status(ctx context.Context, c mobileapi.Caller) (wire.Resets, error) {
-	s := (*Server)(rs)
+func (s *Resets) Status(ctx context.Context, c Caller) (wire.Resets, error) {
 	s.mu.RLock()
 	roster := s.roster
 	s.mu.RUnlock()
@@ -278,9 +281,9 @@ func (rs *resets) Status(ctx context.Context, c mobileapi.Caller) (wire.Resets, 
 
 // resubmitResets counts, in the background, reset statements that arrived
 // inside ballots documents. A statement that does not count is logged.
-func (s *Server) resubmitResets(statements []string) {
+func (s *Resets) resubmitResets(statements []string) {
 	for _, st := range statements {
-		s.rotating.Go(func() {
+		s.tasks.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if _, err := s.submitReset(ctx, st, false); err != nil {
@@ -292,7 +295,7 @@ func (s *Server) resubmitResets(statements []string) {
 
 // recountResets resubmits, after a restart, the reset statements of the
 // current epoch found in ballots documents.
-func (s *Server) recountResets(ctx context.Context) error {
+func (s *Resets) recountResets(ctx context.Context) error {
 	var epoch int
 	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
 		var err error
@@ -303,48 +306,12 @@ func (s *Server) recountResets(ctx context.Context) error {
 		return fmt.Errorf("read epoch: %w", err)
 	}
 	var current []string
-	for _, st := range s.replayedResets {
+	for _, st := range s.replayed {
 		if sig, err := crdt.ParseReset(st, s.meta.ID, s.roster); err == nil && sig.Epoch == int64(epoch) {
 			current = append(current, st)
 		}
 	}
-	s.replayedResets = nil
+	s.replayed = nil
 	s.resubmitResets(current)
 	return nil
-}
-
-// Tick runs the clock-driven work of the circle once: counting the
-// pending reset signatures again, since a signature can start to count
-// when its member passes reset.min_membership; deciding the proposals
-// whose period ended (server/governance.go); rotating out the role holders
-// whose term ended (server/rotation.go); opening the charter's
-// re-ratification when it is due and lapsing it when it expired
-// (server/charter.go); ending the mandates whose deadline passed
-// (server/mandates.go). The server calls it every
-// TickEvery; tests call it after moving the clock.
-func (s *Server) Tick(ctx context.Context) error {
-	_, err := s.countResets(ctx, nil, false)
-	return errors.Join(err, s.tickProposals(ctx), s.tickRoles(ctx), s.tickMandates(ctx), s.tickCharter(ctx))
-}
-
-// tickLoop calls Tick until the server closes.
-func (s *Server) tickLoop(stop <-chan struct{}) {
-	every := s.cfg.TickEvery
-	if every <= 0 {
-		every = 30 * time.Second
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			if err := s.Tick(ctx); err != nil {
-				s.log.Warn("scheduler tick", "err", err)
-			}
-			cancel()
-		}
-	}
 }

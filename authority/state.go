@@ -1,0 +1,222 @@
+package authority
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/circles-coop/circles/crdt"
+	"github.com/circles-coop/circles/sync/engine"
+	"github.com/circles-coop/circles/sync/store"
+)
+
+// State is what the features of the authority share. Each feature
+// (Identity, Governance, Resets, …) is a small type holding a *State and
+// pointers to the few other features it calls; none keeps state of its
+// own that another feature reads.
+//
+// Locks, and what each guards:
+//
+//   - mu guards roster, docs and pol. Readers take copies or pointers to
+//     values that are replaced, never changed in place (roster members,
+//     policy maps).
+//   - gov serializes the governance of the circle: deciding a proposal and
+//     carrying out its effect, counting reset signatures, rotating role
+//     holders, ending mandates, lapsing the charter. Each of those touches
+//     several documents (governance, roster, charter, audit) one after the
+//     other, and must not interleave with another.
+//   - Every document has its own lock in the engine; the authority never
+//     holds two document locks at once.
+type State struct {
+	// Set by New and never changed.
+	meta   Meta
+	key    ed25519.PrivateKey
+	store  *store.Store
+	log    *slog.Logger
+	clock  func() time.Time
+	met    *metrics
+	events *broker
+	// segmentItems, if > 0, overrides the ledger.segment_changes policy.
+	segmentItems int
+	// engine is set by Open and never changed after.
+	engine *engine.Engine
+	// index holds every accepted ledger entry and credit (index.go); it
+	// has its own lock.
+	index *Index
+	// tasks owns the goroutines the authority starts (counting ballots in
+	// the background, opening ledger segments); Close waits for them.
+	tasks tasks
+
+	mu     sync.RWMutex
+	roster *crdt.Roster
+	docs   map[string]docInfo // document id → what it is and whose
+	pol    crdt.Policies      // the charter's policies, replaced as a whole
+
+	gov sync.Mutex
+}
+
+// now is the authority's clock (Config.Now), in UTC.
+func (s *State) now() time.Time { return s.clock().UTC() }
+
+// loadRoster reads the roster document and builds the document registry.
+func (s *State) loadRoster(ctx context.Context) error {
+	r, err := s.readRoster(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.roster = r
+	// Documents never change kind or owner: keep what is known of them
+	// (their cached container ids and objects) and add the new ones.
+	if s.docs == nil {
+		s.docs = make(map[string]docInfo)
+	}
+	for kind, id := range s.meta.Docs {
+		if _, ok := s.docs[string(id)]; !ok {
+			s.docs[string(id)] = docInfo{Kind: kind}
+		}
+	}
+	for _, m := range r.Members {
+		s.registerMemberDocs(m)
+	}
+	return nil
+}
+
+// registerMemberDocs adds a member's documents to the registry; s.mu held.
+func (s *State) registerMemberDocs(m *crdt.Member) {
+	for _, id := range m.Ledgers {
+		if _, ok := s.docs[string(id)]; !ok {
+			s.docs[string(id)] = docInfo{Kind: crdt.KindLedger, Member: m.ID}
+		}
+	}
+	if m.Ballots != "" {
+		if _, ok := s.docs[string(m.Ballots)]; !ok {
+			s.docs[string(m.Ballots)] = docInfo{Kind: crdt.KindBallots, Member: m.ID}
+		}
+	}
+}
+
+func (s *State) docInfo(id string) (docInfo, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	info, ok := s.docs[id]
+	return info, ok
+}
+
+// member returns the roster's member; callers must not modify it (see
+// updateMember).
+func (s *State) member(id string) (*crdt.Member, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	m, ok := s.roster.Members[id]
+	return m, ok
+}
+
+// putMember writes m into the roster document and, once stored, into the
+// in-memory roster and registry.
+func (s *State) putMember(ctx context.Context, m *crdt.Member) error {
+	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindRoster]), func(d *automerge.Doc) ([]byte, error) {
+		return nil, crdt.PutMember(d, m)
+	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.roster.Members[m.ID] = m
+	s.registerMemberDocs(m)
+	return nil
+}
+
+// activeMemberIDs lists the members active at now: those who may vote.
+func (s *State) activeMemberIDs(now time.Time) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []string
+	for _, m := range s.roster.Active(now) {
+		out = append(out, m.ID)
+	}
+	return out
+}
+
+// policies returns the charter's policies as last loaded. A passed
+// policy.set or charter.ratify replaces them; the map is never changed in
+// place, so callers may keep it.
+func (s *State) policies() crdt.Policies {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.pol
+}
+
+// loadPolicies reads the charter's policies: at start, and after a
+// governance decision changed the charter.
+func (s *State) loadPolicies(ctx context.Context) error {
+	ch, err := s.readCharter(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.pol = ch.Policies // replaced, never changed in place: see policies()
+	s.mu.Unlock()
+	return nil
+}
+
+// readProposals reads every proposal of the governance document.
+func (s *State) readProposals(ctx context.Context) ([]crdt.ProposalState, error) {
+	var out []crdt.ProposalState
+	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
+		var err error
+		out, err = crdt.ReadProposalStates(d)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read proposals: %w", err)
+	}
+	return out, nil
+}
+
+func (s *State) readRoster(ctx context.Context) (*crdt.Roster, error) {
+	var r *crdt.Roster
+	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindRoster]), func(d *automerge.Doc) error {
+		var err error
+		r, err = crdt.ReadRoster(d)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read roster: %w", err)
+	}
+	return r, nil
+}
+
+func (s *State) readCharter(ctx context.Context) (crdt.Charter, error) {
+	var ch crdt.Charter
+	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindCharter]), func(d *automerge.Doc) error {
+		var err error
+		ch, err = crdt.ReadCharter(d)
+		return err
+	})
+	if err != nil {
+		return crdt.Charter{}, fmt.Errorf("read charter: %w", err)
+	}
+	return ch, nil
+}
+
+// readEpoch reads the circle's reset epoch from the governance document.
+func (s *State) readEpoch(ctx context.Context) (int, error) {
+	var epoch int
+	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
+		var err error
+		epoch, err = crdt.ReadEpoch(d)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read epoch: %w", err)
+	}
+	return epoch, nil
+}

@@ -70,7 +70,7 @@ func (s *Governance) planAdmit(ctx context.Context, st crdt.ProposalState, at ti
 // its author only; nil for anyone else, any other proposal, or before the
 // invite exists.
 func (s *Governance) admitInvite(ctx context.Context, c Caller, st crdt.ProposalState) *wire.ProposalInvite {
-	if st.Kind != "member.admit" || st.Status != crdt.ProposalPassed || c.Member == "" || c.Member != st.Author {
+	if st.Kind != crdt.ProposalMemberAdmit || st.Status != crdt.ProposalPassed || c.Member == "" || c.Member != st.Author {
 		return nil
 	}
 	code := s.admitCode(st.ID)

@@ -82,7 +82,7 @@ func (s *Charter) openRenewal(ctx context.Context, ch crdt.Charter) error {
 	}
 	p := crdt.Proposal{
 		ID:      id,
-		Kind:    "charter.ratify",
+		Kind:    crdt.ProposalCharterRatify,
 		Title:   fmt.Sprintf("Re-ratify the charter before it lapses on %s", ch.ExpiresAt.UTC().Format(time.DateOnly)),
 		Body:    fmt.Sprintf("Version %d of the charter was ratified on %s and expires on %s. If it is not ratified again by then, it lapses. Passing this proposal ratifies the charter draft as it stands.", ch.Version, ch.RatifiedAt.UTC().Format(time.DateOnly), ch.ExpiresAt.UTC().Format(time.DateOnly)),
 		Payload: map[string]any{},

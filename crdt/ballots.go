@@ -47,8 +47,8 @@ const (
 //	member.admit    name                  (a one-time member invite for the author to hand over)
 //	member.remove   member
 var ProposalKinds = []string{
-	"role.create", "role.change", "role.retire", "role.assign", "role.draw", "charter.ratify", "policy.set",
-	"mandate.grant", "mandate.recall", "member.admit", "member.remove",
+	ProposalRoleCreate, ProposalRoleChange, ProposalRoleRetire, ProposalRoleAssign, ProposalRoleDraw, ProposalCharterRatify, ProposalPolicySet,
+	ProposalMandateGrant, ProposalMandateRecall, ProposalMemberAdmit, ProposalMemberRemove,
 }
 
 // roleChangeFields are the fields a role.change may change.
@@ -56,17 +56,17 @@ var roleChangeFields = []string{"name", "purpose", "term", "term_limit", "rotati
 
 // payloadFields maps each proposal kind to its required payload fields.
 var payloadFields = map[string][]string{
-	"role.create":    {"name", "purpose", "term", "term_limit"},
-	"role.change":    {"role"},
-	"role.retire":    {"role"},
-	"role.assign":    {"role", "member"},
-	"role.draw":      {"role"},
-	"charter.ratify": {},
-	"policy.set":     {"name", "value"},
-	"mandate.grant":  {"member", "issue", "scope", "deadline"},
-	"mandate.recall": {"mandate"},
-	"member.admit":   {"name"},
-	"member.remove":  {"member"},
+	ProposalRoleCreate:    {"name", "purpose", "term", "term_limit"},
+	ProposalRoleChange:    {"role"},
+	ProposalRoleRetire:    {"role"},
+	ProposalRoleAssign:    {"role", "member"},
+	ProposalRoleDraw:      {"role"},
+	ProposalCharterRatify: {},
+	ProposalPolicySet:     {"name", "value"},
+	ProposalMandateGrant:  {"member", "issue", "scope", "deadline"},
+	ProposalMandateRecall: {"mandate"},
+	ProposalMemberAdmit:   {"name"},
+	ProposalMemberRemove:  {"member"},
 }
 
 // VoteChoices lists the choices of a vote.
@@ -232,7 +232,7 @@ func checkPayloadKind(kind string, p map[string]any) error {
 		return nil
 	}
 	switch kind {
-	case "role.create":
+	case ProposalRoleCreate:
 		for _, k := range []string{"term", "term_limit", "name"} {
 			if err := roleField(k); err != nil {
 				return err
@@ -241,7 +241,7 @@ func checkPayloadKind(kind string, p map[string]any) error {
 		if _, ok := p["rotation"]; ok {
 			return roleField("rotation")
 		}
-	case "role.change":
+	case ProposalRoleChange:
 		if err := id("role"); err != nil {
 			return err
 		}
@@ -258,9 +258,9 @@ func checkPayloadKind(kind string, p map[string]any) error {
 		if changed == 0 {
 			return fieldErr("proposal", "payload", "must change at least one of "+strings.Join(roleChangeFields, ", "))
 		}
-	case "role.retire":
+	case ProposalRoleRetire:
 		return id("role")
-	case "member.admit":
+	case ProposalMemberAdmit:
 		s, err := str("name")
 		if err == nil {
 			err = checkName("proposal", s)
@@ -268,14 +268,14 @@ func checkPayloadKind(kind string, p map[string]any) error {
 		if err != nil {
 			return fieldErr("proposal", "payload.name", fmt.Sprintf("must be the newcomer's name, 1 to %d characters", MaxNameLen))
 		}
-	case "role.assign":
+	case ProposalRoleAssign:
 		if err := id("role"); err != nil {
 			return err
 		}
 		return id("member")
-	case "role.draw":
+	case ProposalRoleDraw:
 		return id("role")
-	case "policy.set":
+	case ProposalPolicySet:
 		name, err := str("name")
 		if err != nil {
 			return err
@@ -285,7 +285,7 @@ func checkPayloadKind(kind string, p map[string]any) error {
 			return fieldErr("proposal", "payload.value", "must be a string")
 		}
 		return CheckPolicy(name, value)
-	case "mandate.grant":
+	case ProposalMandateGrant:
 		if err := id("member"); err != nil {
 			return err
 		}
@@ -299,9 +299,9 @@ func checkPayloadKind(kind string, p map[string]any) error {
 		if _, err := parseTime(s); err != nil {
 			return fieldErr("proposal", "payload.deadline", "must be an RFC 3339 time")
 		}
-	case "mandate.recall":
+	case ProposalMandateRecall:
 		return id("mandate")
-	case "member.remove":
+	case ProposalMemberRemove:
 		return id("member")
 	}
 	return nil

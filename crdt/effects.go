@@ -22,7 +22,7 @@ func governanceErr(format string, args ...any) error {
 // term_limit may only be lower. It returns a *RuleError of rule
 // "governance" or "schema".
 func NewRole(p Proposal, maxTermLimit int) (*Role, error) {
-	if p.Kind != "role.create" {
+	if p.Kind != ProposalRoleCreate {
 		return nil, governanceErr("proposal %s is a %s, not a role.create", p.ID, p.Kind)
 	}
 	name, _ := p.Payload["name"].(string)
@@ -74,7 +74,7 @@ func FindRole(roles map[string]*Role, ref string) (*Role, bool) {
 // role.term_limit, as for NewRole. A retired role cannot change. It
 // returns a *RuleError of rule "governance" or "schema".
 func ChangeRole(r Role, p Proposal, maxTermLimit int) (Role, error) {
-	if p.Kind != "role.change" {
+	if p.Kind != ProposalRoleChange {
 		return r, governanceErr("proposal %s is a %s, not a role.change", p.ID, p.Kind)
 	}
 	if r.Retired() {
@@ -217,7 +217,7 @@ func VacateRole(r Role) Role {
 // grants at now. Its id is the proposal's id. A deadline that has already
 // passed is a *RuleError of rule "governance".
 func NewMandate(p Proposal, now time.Time) (*Mandate, error) {
-	if p.Kind != "mandate.grant" {
+	if p.Kind != ProposalMandateGrant {
 		return nil, governanceErr("proposal %s is a %s, not a mandate.grant", p.ID, p.Kind)
 	}
 	member, _ := p.Payload["member"].(string)

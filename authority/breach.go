@@ -114,7 +114,7 @@ func (s *Credits) readBreaches(ctx context.Context) (map[string]bool, error) {
 // record brought (a device's sync or a REST credit); committed calls it
 // while the ledger's lock is held, so it cannot write other documents
 // itself.
-func (s *Credits) judgeCredits(rec ledgerRecord) {
+func (s *Credits) judgeCredits(rec chunkRecord) {
 	if len(rec.Credits) == 0 {
 		return
 	}

@@ -74,7 +74,7 @@ func (s *Credits) CreateCredit(ctx context.Context, c Caller, in wire.Credit) (w
 		if err := crdt.PutCredit(d, cred); err != nil {
 			return nil, err
 		}
-		return mustJSON(ledgerRecord{Member: c.Member, Credits: []crdt.Credit{cred}}), nil
+		return mustJSON(chunkRecord{Member: c.Member, Credits: []crdt.Credit{cred}}), nil
 	})
 	created := true
 	switch {

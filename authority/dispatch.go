@@ -7,7 +7,7 @@ import (
 
 // Dispatcher is what happens after the engine stored a change: the
 // engine calls Committed with the records the Policy returned for it
-// (ledgerRecord), and the dispatcher hands each part to the feature that
+// (chunkRecord), and the dispatcher hands each part to the feature that
 // owns it — entries and credits to the index, reset statements to
 // Resets, proposals and votes to Governance, credits to the breach check
 // of Credits — then lets Ledger open a new segment if this one is full.
@@ -63,8 +63,8 @@ func (s *Dispatcher) replay(doc string, seq uint64, records [][]byte) error {
 	return nil
 }
 
-func (s *Dispatcher) indexRecord(doc string, seq uint64, pos int, raw []byte) (ledgerRecord, int, error) {
-	var rec ledgerRecord
+func (s *Dispatcher) indexRecord(doc string, seq uint64, pos int, raw []byte) (chunkRecord, int, error) {
+	var rec chunkRecord
 	if err := json.Unmarshal(raw, &rec); err != nil {
 		return rec, 0, fmt.Errorf("decode ledger record: %w", err)
 	}

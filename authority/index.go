@@ -10,17 +10,20 @@ import (
 	"github.com/circles-coop/circles/crdt"
 )
 
-// ledgerRecord is what the engine stores beside a ledger segment's chunk:
-// the entries and credits the chunk added, so the index can be rebuilt at
-// start from the store without loading a single document.
-type ledgerRecord struct {
+// chunkRecord is what the engine stores beside a member document's chunk
+// (Policy.Accept returns it): for a ledger segment, the entries and
+// credits the chunk added, so the index can be rebuilt at start from the
+// store without loading a single document; for a ballots document, the
+// reset statements, proposals and votes it added, so they are counted
+// again if the server stopped before counting them.
+type chunkRecord struct {
 	Member  string        `json:"m"`
 	Entries []crdt.Entry  `json:"e,omitempty"`
 	Credits []crdt.Credit `json:"c,omitempty"`
 	// Resets are reset statements that arrived in a ballots document.
 	Resets []string `json:"r,omitempty"`
 	// Proposals and Votes arrived in a ballots document
-	// (server/governance.go counts them).
+	// (Governance counts them).
 	Proposals []crdt.Proposal `json:"p,omitempty"`
 	Votes     []crdt.Vote     `json:"v,omitempty"`
 	// Keys, in a snapshot's record, are the entries' and then the credits'
@@ -78,7 +81,7 @@ func NewIndex() *Index {
 // item among the chunk's items. An id already indexed is kept as first
 // accepted (records are replayed idempotently). It returns the number of
 // items the record holds.
-func (ix *Index) Add(doc string, seq uint64, first int, rec ledgerRecord) int {
+func (ix *Index) Add(doc string, seq uint64, first int, rec chunkRecord) int {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	key := func(i int) uint64 {

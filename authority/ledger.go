@@ -60,7 +60,7 @@ func (s *Ledger) CreateEntry(ctx context.Context, c Caller, in wire.Entry) (wire
 		if err := crdt.PutEntry(d, e); err != nil {
 			return nil, err
 		}
-		return mustJSON(ledgerRecord{Member: c.Member, Entries: []crdt.Entry{e}}), nil
+		return mustJSON(chunkRecord{Member: c.Member, Entries: []crdt.Entry{e}}), nil
 	})
 	switch {
 	case errors.Is(err, errSameEntry):
@@ -160,7 +160,7 @@ func (s *Ledger) segmentBound() int {
 func (s *Ledger) newSegment(ctx context.Context, member, current string) error {
 	m, ok := s.member(member)
 	if !ok || string(m.CurrentLedger()) != current {
-		return nil // someone else rotated it already
+		return nil // someone else opened the next one already
 	}
 	next := crdt.NewDocID()
 	if err := s.engine.Create(ctx, string(next), func(d *automerge.Doc) ([]byte, error) {

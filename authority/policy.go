@@ -219,7 +219,7 @@ func (s *Policy) Accept(doc string, d *automerge.Doc, applied []engine.Change) (
 		if err := checkBallots(d, added); err != nil {
 			return nil, s.reject(err)
 		}
-		rec := ledgerRecord{Member: info.Member}
+		rec := chunkRecord{Member: info.Member}
 		for _, a := range added {
 			switch a.Container {
 			case "resets":
@@ -246,7 +246,7 @@ func (s *Policy) Accept(doc string, d *automerge.Doc, applied []engine.Change) (
 	// operations; ones holding automerge text are read back from the
 	// document.
 	fromOps := crdt.NewMaps(roots, decoded)
-	rec := ledgerRecord{Member: info.Member}
+	rec := chunkRecord{Member: info.Member}
 	for _, a := range added {
 		nm := fromOps[a]
 		switch a.Container {
@@ -379,7 +379,7 @@ func (s *Policy) Snapshot(doc string, d *automerge.Doc) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return mustJSON(ledgerRecord{Member: info.Member, Entries: entries, Credits: credits, Keys: s.index.Keys(entries, credits)}), nil
+	return mustJSON(chunkRecord{Member: info.Member, Entries: entries, Credits: credits, Keys: s.index.Keys(entries, credits)}), nil
 }
 
 func short(s string) string {

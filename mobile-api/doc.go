@@ -4,7 +4,10 @@
 // served at /v1/openapi.json.
 //
 // Handlers are thin: authenticate, bind and validate, call a service,
-// render. The services are small interfaces implemented by package server;
-// this package holds no business logic. The JSON shapes live in
-// mobile-api/wire and the Go client in mobile-api/client.
+// render. The services are small interfaces, declared beside their routes
+// and satisfied by the features of package authority (wired by package
+// server); this package holds no business logic. Domain errors
+// (authority/fault) and write-rule errors (crdt.RuleError) become statuses
+// in errors.go, the one table. The JSON shapes live in package wire and
+// the Go client in mobile-api/client.
 package mobileapi

@@ -120,17 +120,19 @@ func (s *Governance) writeEffect(ctx context.Context, st crdt.ProposalState, eff
 	if eff.write == nil {
 		return nil // member.admit: its pre did the work
 	}
-	err := s.engine.Update(ctx, string(s.meta.Docs[eff.doc]), func(d *automerge.Doc) ([]byte, error) {
-		return nil, eff.write(d)
-	})
+	var err error
+	if eff.doc == crdt.KindRoster {
+		err = s.writeRoster(ctx, eff.write)
+	} else {
+		err = s.engine.Update(ctx, string(s.meta.Docs[eff.doc]), func(d *automerge.Doc) ([]byte, error) {
+			return nil, eff.write(d)
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("write %s: %w", eff.doc, err)
 	}
 	switch eff.doc {
 	case crdt.KindRoster:
-		if err := s.loadRoster(ctx); err != nil {
-			return fmt.Errorf("reload roster: %w", err)
-		}
 		// A role that rotates by draw and has a new term gets the
 		// draw at the end of that term committed now.
 		s.mu.RLock()

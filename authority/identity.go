@@ -172,13 +172,14 @@ func (s *Identity) Enroll(ctx context.Context, req wire.EnrollRequest) (resp wir
 	}
 	now := s.now()
 	dev := &crdt.Device{ID: "d_" + newID(10), Name: strings.TrimSpace(req.DeviceName), PublicKey: req.PublicKey, ActorID: actor, AddedAt: now}
+	if err := dev.Validate(); err != nil {
+		return wire.EnrollResponse{}, asInvalid(err)
+	}
 	var m *crdt.Member
 	if inv.For == inviteDevice {
-		old, ok := s.member(inv.Member)
-		if !ok || !old.ActiveAt(now) {
+		if old, ok := s.member(inv.Member); !ok || !old.ActiveAt(now) {
 			return wire.EnrollResponse{}, errInviteInvalid
 		}
-		m = cloneMember(old)
 	} else {
 		// The circle admitted a member.admit's newcomer under a name:
 		// that name, not one given at enrolment.
@@ -189,11 +190,10 @@ func (s *Identity) Enroll(ctx context.Context, req wire.EnrollRequest) (resp wir
 		if name == "" {
 			return wire.EnrollResponse{}, fault.Errorf(fault.InvalidRequest, "field \"member_name\" is required when joining as a new member")
 		}
-		m = &crdt.Member{ID: "m_" + newID(10), Name: name, JoinedAt: now, Devices: map[string]*crdt.Device{}}
-	}
-	m.Devices[dev.ID] = dev
-	if err := dev.Validate(); err != nil {
-		return wire.EnrollResponse{}, asInvalid(err)
+		m = &crdt.Member{ID: "m_" + newID(10), Name: name, JoinedAt: now, Devices: map[string]*crdt.Device{dev.ID: dev}}
+		if err := m.Validate(); err != nil {
+			return wire.EnrollResponse{}, asInvalid(err)
+		}
 	}
 	used, err := s.redeem(ctx, req.Invite, inv, rev)
 	if err != nil {
@@ -204,15 +204,36 @@ func (s *Identity) Enroll(ctx context.Context, req wire.EnrollRequest) (resp wir
 			s.release(context.WithoutCancel(ctx), req.Invite, inv, used)
 		}
 	}()
-	if inv.For == inviteMember {
+	// What was checked above is checked again under the roster's lock,
+	// where it cannot change before the write: another enrolment may have
+	// taken the actor id, or the member may have been removed meanwhile.
+	actorFree := func(r *crdt.Roster) error {
+		if _, _, taken := r.DeviceByActor(actor); taken {
+			return fault.Errorf(fault.Conflict, "actor_id %s is already registered; make a new random actor id", actor)
+		}
+		return nil
+	}
+	if inv.For == inviteDevice {
+		m, err = s.updateMember(ctx, inv.Member, func(r *crdt.Roster, m *crdt.Member) error {
+			if !m.ActiveAt(now) {
+				return errInviteInvalid
+			}
+			if err := actorFree(r); err != nil {
+				return err
+			}
+			m.Devices[dev.ID] = dev
+			return asInvalid(m.Validate())
+		})
+		if errors.Is(err, errNoMember) {
+			err = errInviteInvalid
+		}
+	} else {
 		if err := s.createMemberDocs(ctx, m); err != nil {
 			return wire.EnrollResponse{}, err
 		}
+		err = s.addMember(ctx, m, actorFree)
 	}
-	if err := m.Validate(); err != nil {
-		return wire.EnrollResponse{}, asInvalid(err)
-	}
-	if err := s.putMember(ctx, m); err != nil {
+	if err != nil {
 		return wire.EnrollResponse{}, fmt.Errorf("register device: %w", err)
 	}
 	s.log.Info("device enrolled", "member", m.ID, "device", dev.ID, "new_member", inv.For == inviteMember)
@@ -265,17 +286,6 @@ func (s *Identity) createMemberDocs(ctx context.Context, m *crdt.Member) error {
 	m.Ledgers = []crdt.DocID{ledger}
 	m.Ballots = ballots
 	return nil
-}
-
-func cloneMember(m *crdt.Member) *crdt.Member {
-	c := *m
-	c.Devices = make(map[string]*crdt.Device, len(m.Devices)+1)
-	for k, d := range m.Devices {
-		dc := *d
-		c.Devices[k] = &dc
-	}
-	c.Ledgers = append([]crdt.DocID(nil), m.Ledgers...)
-	return &c
 }
 
 func validateEnroll(req wire.EnrollRequest) error {
@@ -473,19 +483,26 @@ func (s *Identity) RevokeDevice(ctx context.Context, c Caller, device string) (w
 	if d.RevokedAt != nil {
 		return wire.RevokedDevice{DeviceID: device, RevokedAt: *d.RevokedAt}, nil
 	}
-	m, ok := s.member(owner)
-	if !ok {
-		return wire.RevokedDevice{}, errUnauthenticated
-	}
-	nm := cloneMember(m)
 	now := s.now()
-	nm.Devices[device].RevokedAt = &now
-	if err := s.putMember(ctx, nm); err != nil {
+	var revokedAt time.Time
+	_, err = s.updateMember(ctx, owner, func(_ *crdt.Roster, m *crdt.Member) error {
+		d := m.Devices[device]
+		if d.RevokedAt != nil { // revoked meanwhile: the first revocation stands
+			revokedAt = *d.RevokedAt
+			return errNoChange
+		}
+		d.RevokedAt, revokedAt = &now, now
+		return nil
+	})
+	if errors.Is(err, errNoChange) {
+		return wire.RevokedDevice{DeviceID: device, RevokedAt: revokedAt}, nil
+	}
+	if err != nil {
 		return wire.RevokedDevice{}, fmt.Errorf("revoke device: %w", err)
 	}
 	s.log.Info("device revoked", "member", owner, "device", device)
 	if err := s.audit.Append(ctx, crdt.AuditDeviceRevoked, map[string]any{"member": owner, "device": device, "by_device": c.Device}); err != nil {
 		s.log.Error("audit entry for a revocation could not be written", "device", device, "err", err)
 	}
-	return wire.RevokedDevice{DeviceID: device, RevokedAt: now}, nil
+	return wire.RevokedDevice{DeviceID: device, RevokedAt: revokedAt}, nil
 }

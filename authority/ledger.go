@@ -168,9 +168,17 @@ func (s *Ledger) newSegment(ctx context.Context, member, current string) error {
 	}); err != nil {
 		return fmt.Errorf("create segment: %w", err)
 	}
-	nm := cloneMember(m)
-	nm.Ledgers = append(nm.Ledgers, next)
-	if err := s.putMember(ctx, nm); err != nil {
+	nm, err := s.updateMember(ctx, member, func(_ *crdt.Roster, m *crdt.Member) error {
+		if string(m.CurrentLedger()) != current {
+			return errNoChange // opened by someone else meanwhile; next stays unused
+		}
+		m.Ledgers = append(m.Ledgers, next)
+		return nil
+	})
+	if errors.Is(err, errNoChange) {
+		return nil
+	}
+	if err != nil {
 		return err
 	}
 	s.log.Info("opened new ledger segment", "member", member, "segment", len(nm.Ledgers)-1, "doc", next)

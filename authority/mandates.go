@@ -42,11 +42,11 @@ func (s *Mandates) tickMandates(ctx context.Context) error {
 	defer s.gov.Unlock()
 	now := s.now()
 	var expired []crdt.Mandate
-	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindRoster]), func(d *automerge.Doc) ([]byte, error) {
+	err := s.writeRoster(ctx, func(d *automerge.Doc) error {
 		expired = nil
 		r, err := crdt.ReadRoster(d)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, id := range slices.Sorted(maps.Keys(r.Mandates)) {
 			m := *r.Mandates[id]
@@ -55,14 +55,14 @@ func (s *Mandates) tickMandates(ctx context.Context) error {
 			}
 			m.Status = crdt.MandateExpired
 			if err := crdt.PutMandate(d, &m); err != nil {
-				return nil, err
+				return err
 			}
 			expired = append(expired, m)
 		}
 		if len(expired) == 0 {
-			return nil, errNoChange
+			return errNoChange
 		}
-		return nil, nil
+		return nil
 	})
 	if errors.Is(err, errNoChange) {
 		return nil
@@ -71,9 +71,6 @@ func (s *Mandates) tickMandates(ctx context.Context) error {
 		return fmt.Errorf("expire mandates: %w", err)
 	}
 	ctx = context.WithoutCancel(ctx)
-	if err := s.loadRoster(ctx); err != nil {
-		s.log.Error("mandates: reload roster", "err", err)
-	}
 	for _, m := range expired {
 		data := map[string]any{"mandate": m.ID, "member": m.Member, "issue": m.Issue, "deadline": m.Deadline}
 		if err := s.audit.Append(ctx, crdt.AuditMandateExpired, data); err != nil {
@@ -93,26 +90,26 @@ func (s *Mandates) MandateDone(ctx context.Context, c Caller, id string) (wire.M
 	defer s.gov.Unlock()
 	now := s.now()
 	var m crdt.Mandate
-	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindRoster]), func(d *automerge.Doc) ([]byte, error) {
+	err := s.writeRoster(ctx, func(d *automerge.Doc) error {
 		r, err := crdt.ReadRoster(d)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		found, ok := r.Mandates[id]
 		if !ok {
-			return nil, fault.Errorf(fault.NotFound, "no mandate %s in this circle", id)
+			return fault.Errorf(fault.NotFound, "no mandate %s in this circle", id)
 		}
 		m = *found
 		switch status := m.StatusAt(now); {
 		case m.Member != c.Member:
-			return nil, fault.Errorf(fault.Forbidden, "only the delegate holding mandate %s may mark it done", id)
+			return fault.Errorf(fault.Forbidden, "only the delegate holding mandate %s may mark it done", id)
 		case status == crdt.MandateDone:
-			return nil, errNoChange
+			return errNoChange
 		case status != crdt.MandateActive:
-			return nil, fault.Errorf(fault.Conflict, "mandate %s is already %s", id, status)
+			return fault.Errorf(fault.Conflict, "mandate %s is already %s", id, status)
 		}
 		m.Status = crdt.MandateDone
-		return nil, crdt.PutMandate(d, &m)
+		return crdt.PutMandate(d, &m)
 	})
 	if errors.Is(err, errNoChange) {
 		return wireMandate(m, now), nil
@@ -121,9 +118,6 @@ func (s *Mandates) MandateDone(ctx context.Context, c Caller, id string) (wire.M
 		return wire.Mandate{}, err
 	}
 	ctx = context.WithoutCancel(ctx)
-	if err := s.loadRoster(ctx); err != nil {
-		s.log.Error("mandates: reload roster", "err", err)
-	}
 	data := map[string]any{"mandate": m.ID, "member": m.Member, "issue": m.Issue, "deadline": m.Deadline}
 	if err := s.audit.Append(ctx, crdt.AuditMandateDone, data); err != nil {
 		s.log.Error("mandates: audit entry", "mandate", m.ID, "err", err)

@@ -151,10 +151,10 @@ func (s *Resets) afterReset(ctx context.Context, rec crdt.ResetRecord) {
 	ctx = context.WithoutCancel(ctx)
 	now := s.now()
 	vacated, revoked := 0, 0
-	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindRoster]), func(d *automerge.Doc) ([]byte, error) {
+	err := s.writeRoster(ctx, func(d *automerge.Doc) error {
 		r, err := crdt.ReadRoster(d)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, role := range r.Roles {
 			if role.Holder == "" && role.PreviousHolder == "" {
@@ -165,7 +165,7 @@ func (s *Resets) afterReset(ctx context.Context, rec crdt.ResetRecord) {
 			}
 			v := crdt.VacateRole(*role)
 			if err := crdt.PutRole(d, &v); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		for _, m := range r.Mandates {
@@ -174,16 +174,14 @@ func (s *Resets) afterReset(ctx context.Context, rec crdt.ResetRecord) {
 			}
 			m.Status = crdt.MandateRevoked
 			if err := crdt.PutMandate(d, m); err != nil {
-				return nil, err
+				return err
 			}
 			revoked++
 		}
-		return nil, nil
+		return nil
 	})
 	if err != nil {
 		s.log.Error("reset: vacate roles and revoke mandates", "err", err)
-	} else if err := s.loadRoster(ctx); err != nil {
-		s.log.Error("reset: reload roster", "err", err)
 	}
 	err = s.engine.Update(ctx, string(s.meta.Docs[crdt.KindCharter]), func(d *automerge.Doc) ([]byte, error) {
 		ch, err := crdt.ReadCharter(d)

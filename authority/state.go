@@ -3,6 +3,7 @@ package authority
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -25,6 +26,12 @@ import (
 //   - mu guards roster, docs and pol. Readers take copies or pointers to
 //     values that are replaced, never changed in place (roster members,
 //     policy maps).
+//   - rosterMu serializes the roster's writers, from the read that
+//     decides a change, through the document's update, to the in-memory
+//     copy (writeRoster, updateMember, addMember): two writers never
+//     overwrite each other, and the in-memory roster never goes back to an
+//     older one. It is taken before mu (and before gov's document work
+//     inside it), never while holding mu.
 //   - gov serializes the governance of the circle: deciding a proposal and
 //     carrying out its effect, counting reset signatures, rotating role
 //     holders, ending mandates, lapsing the charter. Each of those touches
@@ -52,6 +59,8 @@ type State struct {
 	// the background, opening ledger segments); Close waits for them.
 	tasks tasks
 
+	rosterMu sync.Mutex
+
 	mu     sync.RWMutex
 	roster *crdt.Roster
 	docs   map[string]docInfo // document id → what it is and whose
@@ -65,6 +74,13 @@ func (s *State) now() time.Time { return s.clock().UTC() }
 
 // loadRoster reads the roster document and builds the document registry.
 func (s *State) loadRoster(ctx context.Context) error {
+	s.rosterMu.Lock()
+	defer s.rosterMu.Unlock()
+	return s.reloadRoster(ctx)
+}
+
+// reloadRoster is loadRoster with rosterMu held.
+func (s *State) reloadRoster(ctx context.Context) error {
 	r, err := s.readRoster(ctx)
 	if err != nil {
 		return err
@@ -84,6 +100,24 @@ func (s *State) loadRoster(ctx context.Context) error {
 	}
 	for _, m := range r.Members {
 		s.registerMemberDocs(m)
+	}
+	return nil
+}
+
+// writeRoster runs fn on the roster document and then reloads the
+// in-memory roster from it, all under rosterMu. fn may return errNoChange
+// to write nothing (writeRoster then returns errNoChange too).
+func (s *State) writeRoster(ctx context.Context, fn func(d *automerge.Doc) error) error {
+	s.rosterMu.Lock()
+	defer s.rosterMu.Unlock()
+	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindRoster]), func(d *automerge.Doc) ([]byte, error) {
+		return nil, fn(d)
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.reloadRoster(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("reload roster: %w", err)
 	}
 	return nil
 }
@@ -118,8 +152,53 @@ func (s *State) member(id string) (*crdt.Member, bool) {
 	return m, ok
 }
 
+// updateMember changes member id: fn gets the roster as it stands
+// (read-only) and a copy of the member to change, then the copy is
+// written. From the read to the in-memory copy it holds rosterMu, so of
+// two concurrent changes of one member neither is lost. An unknown id
+// gives errNoMember; an error of fn is returned as is and nothing is
+// written.
+func (s *State) updateMember(ctx context.Context, id string, fn func(r *crdt.Roster, m *crdt.Member) error) (*crdt.Member, error) {
+	s.rosterMu.Lock()
+	defer s.rosterMu.Unlock()
+	// Writers hold rosterMu, so the roster does not change under fn.
+	s.mu.RLock()
+	r := s.roster
+	old, ok := r.Members[id]
+	s.mu.RUnlock()
+	if !ok {
+		return nil, errNoMember
+	}
+	m := cloneMember(old)
+	if err := fn(r, m); err != nil {
+		return nil, err
+	}
+	return m, s.putMember(ctx, m)
+}
+
+// addMember writes a new member m, once check (given the roster as it
+// stands) allows it, under rosterMu as updateMember.
+func (s *State) addMember(ctx context.Context, m *crdt.Member, check func(r *crdt.Roster) error) error {
+	s.rosterMu.Lock()
+	defer s.rosterMu.Unlock()
+	s.mu.RLock()
+	r := s.roster
+	_, taken := r.Members[m.ID]
+	s.mu.RUnlock()
+	if taken {
+		return fmt.Errorf("member id %s is taken", m.ID)
+	}
+	if err := check(r); err != nil {
+		return err
+	}
+	return s.putMember(ctx, m)
+}
+
+// errNoMember is updateMember's answer for an unknown member.
+var errNoMember = errors.New("no such member")
+
 // putMember writes m into the roster document and, once stored, into the
-// in-memory roster and registry.
+// in-memory roster and registry. The caller holds rosterMu.
 func (s *State) putMember(ctx context.Context, m *crdt.Member) error {
 	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindRoster]), func(d *automerge.Doc) ([]byte, error) {
 		return nil, crdt.PutMember(d, m)
@@ -132,6 +211,19 @@ func (s *State) putMember(ctx context.Context, m *crdt.Member) error {
 	s.roster.Members[m.ID] = m
 	s.registerMemberDocs(m)
 	return nil
+}
+
+// cloneMember copies m deeply enough to change its fields, devices and
+// ledgers.
+func cloneMember(m *crdt.Member) *crdt.Member {
+	c := *m
+	c.Devices = make(map[string]*crdt.Device, len(m.Devices)+1)
+	for k, d := range m.Devices {
+		dc := *d
+		c.Devices[k] = &dc
+	}
+	c.Ledgers = append([]crdt.DocID(nil), m.Ledgers...)
+	return &c
 }
 
 // activeMemberIDs lists the members active at now: those who may vote.

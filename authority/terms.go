@@ -52,11 +52,11 @@ func (s *Terms) tickRoles(ctx context.Context) error {
 	}
 	now := s.now()
 	var done []rotated
-	err = s.engine.Update(ctx, string(s.meta.Docs[crdt.KindRoster]), func(d *automerge.Doc) ([]byte, error) {
+	err = s.writeRoster(ctx, func(d *automerge.Doc) error {
 		done = nil
 		r, err := crdt.ReadRoster(d)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, id := range slices.Sorted(maps.Keys(r.Roles)) {
 			before := *r.Roles[id]
@@ -68,20 +68,20 @@ func (s *Terms) tickRoles(ctx context.Context) error {
 			if before.Rotation == crdt.RotationDraw {
 				dr, assigned, err := s.draws.draw(next, r, crdt.RotationDrawID(before.ID, *before.TermEnd), "", now)
 				if err != nil {
-					return nil, err
+					return err
 				}
 				next, rt.draw = assigned, &dr
 			}
 			if err := crdt.PutRole(d, &next); err != nil {
-				return nil, err
+				return err
 			}
 			rt.after = next
 			done = append(done, rt)
 		}
 		if len(done) == 0 {
-			return nil, errNoChange
+			return errNoChange
 		}
-		return nil, nil
+		return nil
 	})
 	if errors.Is(err, errNoChange) {
 		return nil
@@ -90,9 +90,6 @@ func (s *Terms) tickRoles(ctx context.Context) error {
 		return err
 	}
 	ctx = context.WithoutCancel(ctx)
-	if err := s.loadRoster(ctx); err != nil {
-		s.log.Error("rotation: reload roster", "err", err)
-	}
 	var errs []error
 	for _, rt := range done {
 		if rt.draw != nil {

@@ -321,6 +321,27 @@ func PutMember(doc *automerge.Doc, m *Member) error {
 	return nil
 }
 
+// MarkMemberRemoved writes member id's removed_at, and nothing else of
+// the member: whatever was written into the member since it was read
+// (a device enrolled, a new ledger segment) stays.
+func MarkMemberRemoved(doc *automerge.Doc, id string, at time.Time) error {
+	members, err := mapIn(doc, "members")
+	if err != nil {
+		return err
+	}
+	v, err := members.Get(id)
+	if err != nil {
+		return err
+	}
+	if v.Kind() != automerge.KindMap {
+		return fmt.Errorf("roster: no member %s", id)
+	}
+	if err := checkTime("member", "removed_at", at); err != nil {
+		return err
+	}
+	return v.Map().Set("removed_at", formatTime(at))
+}
+
 // Validate checks the role's fields. It returns a *RuleError of rule
 // "schema" naming the field.
 func (r *Role) Validate() error {

@@ -186,7 +186,10 @@ func PlanRosterEffect(r *Roster, p Proposal, at time.Time, maxTerms int, recover
 					return err
 				}
 			}
-			return PutMember(d, &removed)
+			// Only removed_at is written, into the member as the document
+			// holds it now: devices enrolled since this was planned stay
+			// listed, and the member is removed all the same.
+			return MarkMemberRemoved(d, removed.ID, removedAt)
 		}
 		eff.Audit, eff.Data = AuditMemberRemoved, map[string]any{
 			"proposal": p.ID, "member": m.ID, "name": m.Name, "roles_vacated": held, "mandates_recalled": len(recall),

@@ -15,6 +15,7 @@ import (
 
 	"github.com/automerge/automerge-go"
 
+	"github.com/circles-coop/circles/crdt"
 	"github.com/circles-coop/circles/crdt/amchange"
 	"github.com/circles-coop/circles/sync/store"
 )
@@ -296,7 +297,7 @@ func (e *Engine) Update(ctx context.Context, doc string, fn func(d *automerge.Do
 		return err
 	}
 	if _, err := x.doc.Commit("update"); err != nil {
-		if err.Error() == emptyCommit && sameHeads(before, x.doc.Heads()) {
+		if err.Error() == emptyCommit && crdt.SameHeads(before, x.doc.Heads()) {
 			return nil // fn changed nothing: nothing to store
 		}
 		x.unload()
@@ -478,7 +479,7 @@ func (e *Engine) receiveOne(peer Peer, x *entry, ss *automerge.SyncState, d deco
 	if err := receive(ss, d.msg.Data); err != nil {
 		return nil, 0, fmt.Errorf("doc %s: %w", x.id, err)
 	}
-	if len(d.changes) == 0 || sameHeads(before, x.doc.Heads()) {
+	if len(d.changes) == 0 || crdt.SameHeads(before, x.doc.Heads()) {
 		return nil, 0, nil
 	}
 	raw, err := x.doc.Changes(before...)
@@ -892,16 +893,4 @@ func nonNil(rec []byte) [][]byte {
 		return nil
 	}
 	return [][]byte{rec}
-}
-
-func sameHeads(a, b []automerge.ChangeHash) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -31,7 +31,9 @@ var (
 	// ErrBadMessage means a sync message could not be decoded.
 	ErrBadMessage = errors.New("malformed sync message")
 	// ErrStore means the store did not acknowledge a write; nothing of the
-	// request was applied.
+	// request was applied, except the documents of a multi-document batch
+	// whose writes the store did acknowledge (a batch is not atomic in the
+	// store): those are kept and reported to Committed.
 	ErrStore = errors.New("store unavailable")
 	// ErrExists is returned by Create for a document that already exists.
 	ErrExists = errors.New("document already exists")
@@ -80,7 +82,7 @@ type Message struct {
 
 // Config configures an Engine.
 type Config struct {
-	Store  *store.Store
+	Store  Store // usually a *store.Store
 	Policy Policy
 	// Actor is the hex actor id the engine writes its own changes with.
 	Actor string
@@ -334,7 +336,11 @@ type decoded struct {
 
 // Sync receives a batch of sync messages from peer and returns the
 // engine's answers. Either every change of the batch is applied and stored,
-// or none is.
+// or none is — unless the store fails partway through writing the batch:
+// then the documents whose writes it acknowledged keep their changes (as
+// after a crash at that point) and are reported to Committed, the others
+// are not changed, and Sync returns ErrStore. The device's next sync
+// delivers the rest.
 //
 // Documents whose messages carry changes are locked together, so the batch
 // is atomic. Documents whose messages carry none (a device asking what is
@@ -543,9 +549,15 @@ func (e *Engine) persist(ctx context.Context, xs []*entry, records map[string][]
 	e.m.storeSeconds.Observe(time.Since(t).Seconds())
 	if err != nil {
 		e.log.Error("store chunks", "err", err, "docs", len(xs))
-		return fmt.Errorf("%w: %v", ErrStore, err)
 	}
+	// A batch is not atomic: when some writes fail, the others are stored
+	// (seqs holds their sequences). Those are reported like any stored
+	// chunk, so Committed always learns what the store holds, as Replay
+	// would after a restart.
 	for i, x := range xs {
+		if i >= len(seqs) || seqs[i] == 0 {
+			continue // not stored
+		}
 		x.lastSeq = seqs[i]
 		x.chunks++
 		x.changes += newChanges[x.id]
@@ -553,6 +565,9 @@ func (e *Engine) persist(ctx context.Context, xs []*entry, records map[string][]
 		if e.cfg.Committed != nil && len(records[x.id]) > 0 {
 			e.cfg.Committed(x.id, seqs[i], records[x.id])
 		}
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrStore, err)
 	}
 	return nil
 }

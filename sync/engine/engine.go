@@ -544,8 +544,18 @@ func (e *Engine) persist(ctx context.Context, xs []*entry, records map[string][]
 	for i, x := range xs {
 		batch[i] = store.ChunkWrite{Doc: x.id, Data: encodeEnvelope(x.doc.SaveIncremental(), records[x.id])}
 	}
+	// Once sent, a write may be stored whether or not the caller still
+	// waits (a client that disconnects cancels its request), and Committed
+	// must learn what is stored: wait for the store's answer regardless of
+	// cancellation, within the caller's deadline if it has one.
+	wctx := context.WithoutCancel(ctx)
+	if d, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithDeadline(wctx, d)
+		defer cancel()
+	}
 	t := time.Now()
-	seqs, err := e.cfg.Store.AppendChunks(ctx, batch)
+	seqs, err := e.cfg.Store.AppendChunks(wctx, batch)
 	e.m.storeSeconds.Observe(time.Since(t).Seconds())
 	if err != nil {
 		e.log.Error("store chunks", "err", err, "docs", len(xs))

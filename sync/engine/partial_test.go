@@ -24,8 +24,16 @@ var errInjected = errors.New("injected write failure")
 type partialStore struct {
 	engine.Store
 
-	mu   sync.Mutex
-	fail map[string]bool // doc → its chunk writes fail
+	mu     sync.Mutex
+	fail   map[string]bool // doc → its chunk writes fail
+	before func()          // if set, called before each AppendChunks
+}
+
+// beforeAppend sets a function called before each AppendChunks.
+func (s *partialStore) beforeAppend(fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.before = fn
 }
 
 func (s *partialStore) setFail(docs ...string) {
@@ -39,6 +47,9 @@ func (s *partialStore) setFail(docs ...string) {
 
 func (s *partialStore) AppendChunks(ctx context.Context, batch []store.ChunkWrite) ([]uint64, error) {
 	s.mu.Lock()
+	if s.before != nil {
+		s.before()
+	}
 	var pass []store.ChunkWrite
 	var passAt []int
 	var failed []store.WriteFailure
@@ -278,5 +289,54 @@ func TestPartialStoreFailure(t *testing.T) {
 		if n := len(slices.DeleteFunc(slices.Clone(final), func(s stored) bool { return s.Doc != id })); n != 1 {
 			t.Errorf("the store holds %d records of %s, want its one change's", n, id)
 		}
+	}
+}
+
+// TestCancelledRequestStoreWrites: a client that goes away while its
+// request's writes are being stored (its context is cancelled between
+// publishing and the acknowledgements) must not leave chunks in the store
+// that Committed never hears of. The engine waits for the store's answer
+// whatever the caller's cancellation, so the request is stored and
+// reported, and the device finds it there on its next sync.
+func TestCancelledRequestStoreWrites(t *testing.T) {
+	e, ps, _, log := mustPartialEngine(t)
+	docs := []string{"4NMNnkMhL8jXrdJ9jamS2b2WYiWd", "2j3ZqxGKJxqMUGRAJk6oZLKqSaqH"}
+	peer := engine.Peer{Device: "dev", Member: "m", Actor: "0e0e"}
+	var msgs []engine.Message
+	locals := make([]*automerge.Doc, len(docs))
+	states := make([]*automerge.SyncState, len(docs))
+	for i, id := range docs {
+		if err := e.Create(context.Background(), id, func(d *automerge.Doc) ([]byte, error) { return nil, d.RootMap().Set("n", int64(0)) }); err != nil {
+			t.Fatal(err)
+		}
+		var data []byte
+		locals[i], states[i], data = mustDeviceChange(t, e, peer, id, int64(i+1))
+		msgs = append(msgs, engine.Message{Doc: id, Data: data})
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ps.beforeAppend(cancel) // the client disconnects as the engine stores
+	_, err := e.Sync(ctx, peer, msgs)
+	ps.beforeAppend(nil)
+	t.Logf("Sync with the client gone = %v", err)
+	if diff := cmp.Diff(replayed(t, e), log.get()); diff != "" {
+		t.Errorf("after the cancelled request, what Committed was told differs from what the store holds (-store +committed):\n%s", diff)
+	}
+	for i, id := range docs {
+		ss, err := automerge.LoadSyncState(locals[i], states[i].Save())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syncPeer(t, e, peer, id, locals[i], ss); err != nil {
+			t.Fatalf("the device's next sync of %s: %v", id, err)
+		}
+	}
+	final := replayed(t, e)
+	if diff := cmp.Diff(final, log.get()); diff != "" {
+		t.Errorf("after the next sync, what Committed was told differs from what the store holds (-store +committed):\n%s", diff)
+	}
+	if len(final) != len(docs) {
+		t.Errorf("the store holds %d records, want one per document", len(final))
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/circles-coop/circles/authority"
+	"github.com/circles-coop/circles/internal/atomicfile"
 	mobileapi "github.com/circles-coop/circles/mobile-api"
 	"github.com/circles-coop/circles/sync/engine"
 	"github.com/circles-coop/circles/sync/store"
@@ -155,7 +155,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	s.ready.Store(true)
 	s.startTicking()
 	if cfg.AddrFile != "" {
-		if err := writeFileAtomic(cfg.AddrFile, []byte(s.Addr()+"\n"), 0o644); err != nil {
+		if err := atomicfile.Write(cfg.AddrFile, []byte(s.Addr()+"\n"), 0o644); err != nil {
 			return nil, fmt.Errorf("write address file: %w", err)
 		}
 	}
@@ -314,24 +314,4 @@ func (s *Server) Close() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

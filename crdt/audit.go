@@ -153,8 +153,10 @@ func ReadAudit(doc *automerge.Doc, after int64) ([]AuditEntry, error) {
 
 // FindAudit reports whether an entry recorded at or after since matches,
 // reading the log from its end back to since: recent entries cost little
-// however long the log is.
+// however long the log is. Entries' times are kept to the millisecond and
+// a clock may step back, so it reads a minute further back than since.
 func FindAudit(doc *automerge.Doc, since time.Time, match func(AuditEntry) bool) (bool, error) {
+	since = since.Add(-time.Minute)
 	v, err := doc.Path("entries").Get()
 	if err != nil || v.Kind() != automerge.KindList {
 		return false, fmt.Errorf("audit document: %w", ErrNotInitialized)

@@ -48,6 +48,10 @@ type Config struct {
 	Logger     *slog.Logger
 	// Now is the clock; tests move it. Default time.Now.
 	Now func() time.Time
+
+	// wrapStore, set by tests (export_test.go), wraps the store the engine
+	// writes through, to make writes fail on purpose.
+	wrapStore func(engine.Store) engine.Store
 }
 
 // DefaultConfig returns the configuration circled uses when no flag says
@@ -133,8 +137,12 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		Registerer:   s.reg,
 		Now:          cfg.Now,
 	})
+	var st engine.Store = s.store
+	if cfg.wrapStore != nil {
+		st = cfg.wrapStore(st)
+	}
 	s.engine = engine.New(engine.Config{
-		Store:        s.store,
+		Store:        st,
 		Policy:       s.auth.Policy,
 		Actor:        meta.Actor,
 		Committed:    s.auth.Dispatcher.Committed,

@@ -136,7 +136,11 @@ type entry struct {
 	chunks   int // chunks stored since the last snapshot
 	changes  int // changes in the document, for the memory estimate
 	peers    map[string]*automerge.SyncState
-	lastUsed time.Time
+	// queued are the changes handed to automerge that wait for their
+	// dependencies, with their encoded sizes (queued.go).
+	queued      map[automerge.ChangeHash]int64
+	queuedBytes atomic.Int64 // their sum, read without mu by eviction
+	lastUsed    time.Time
 	busy     int // requests holding or waiting for mu; guarded by Engine.mu
 }
 
@@ -485,6 +489,12 @@ func (e *Engine) receiveOne(peer Peer, x *entry, ss *automerge.SyncState, d deco
 	if err := receive(ss, d.msg.Data); err != nil {
 		return nil, 0, fmt.Errorf("doc %s: %w", x.id, err)
 	}
+	if len(d.changes) > 0 {
+		if err := x.trackQueued(d.changes); err != nil {
+			e.m.rejected.Inc()
+			return nil, 0, fmt.Errorf("doc %s: %w", x.id, err)
+		}
+	}
 	if len(d.changes) == 0 || crdt.SameHeads(before, x.doc.Heads()) {
 		return nil, 0, nil
 	}
@@ -682,6 +692,8 @@ func (x *entry) unload() {
 	x.doc = nil
 	x.peers = nil
 	x.size.Store(0)
+	x.queued = nil
+	x.queuedBytes.Store(0)
 }
 
 // syncState returns the peer's sync state for x, loading it from the store
@@ -892,7 +904,7 @@ func (e *Engine) evictWhere(idleSince time.Time) {
 		for dev, ss := range x.peers {
 			e.markDirty(dev, x.id, ss)
 		}
-		e.loaded -= x.size.Load()
+		e.loaded -= x.sizeHint()
 		x.unload()
 		x.mu.Unlock()
 		delete(e.docs, x.id)
@@ -911,7 +923,7 @@ func (e *Engine) evictWhere(idleSince time.Time) {
 	}
 }
 
-func (x *entry) sizeHint() int64 { return x.size.Load() }
+func (x *entry) sizeHint() int64 { return x.size.Load() + x.queuedBytes.Load()*queuedFactor }
 
 func nonNil(rec []byte) [][]byte {
 	if rec == nil {

@@ -128,20 +128,20 @@ type Engine struct {
 // entry is one document's in-memory state. mu guards every field but
 // lastUsed, which is guarded by Engine.mu.
 type entry struct {
-	mu       sync.Mutex
-	id       string
-	doc      *automerge.Doc // nil while not loaded
-	size     atomic.Int64   // approximate memory, read without mu by eviction
-	lastSeq  uint64
-	chunks   int // chunks stored since the last snapshot
-	changes  int // changes in the document, for the memory estimate
-	peers    map[string]*automerge.SyncState
+	mu      sync.Mutex
+	id      string
+	doc     *automerge.Doc // nil while not loaded
+	size    atomic.Int64   // approximate memory, read without mu by eviction
+	lastSeq uint64
+	chunks  int // chunks stored since the last snapshot
+	changes int // changes in the document, for the memory estimate
+	peers   map[string]*automerge.SyncState
 	// queued are the changes handed to automerge that wait for their
 	// dependencies, with their encoded sizes (queued.go).
 	queued      map[automerge.ChangeHash]int64
 	queuedBytes atomic.Int64 // their sum, read without mu by eviction
 	lastUsed    time.Time
-	busy     int // requests holding or waiting for mu; guarded by Engine.mu
+	busy        int // requests holding or waiting for mu; guarded by Engine.mu
 }
 
 // New returns an engine; call Open before using it.

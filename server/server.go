@@ -273,6 +273,10 @@ func (s *Server) URL() string { return "http://" + s.Addr() }
 // stored (backups, "nothing changed" checks).
 func (s *Server) Store() *store.Store { return s.store }
 
+// Authority is the circle's authority, for tools and tests that call it
+// without going through HTTP.
+func (s *Server) Authority() *authority.Authority { return s.auth }
+
 // CircleID is the circle's id.
 func (s *Server) CircleID() string { return s.auth.CircleID() }
 

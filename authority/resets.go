@@ -333,14 +333,9 @@ func (s *Resets) resubmitResets(statements []string) {
 // recountResets resubmits, after a restart, the reset statements of the
 // current epoch found in ballots documents.
 func (s *Resets) recountResets(ctx context.Context) error {
-	var epoch int
-	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
-		var err error
-		epoch, err = crdt.ReadEpoch(d)
-		return err
-	})
+	epoch, err := s.readEpoch(ctx)
 	if err != nil {
-		return fmt.Errorf("read epoch: %w", err)
+		return err
 	}
 	var current []string
 	for _, st := range s.replayed {

@@ -104,6 +104,7 @@ type benchDevice struct {
 	id     string
 	token  string
 	actor  string
+	key    ed25519.PrivateKey
 
 	ledger string // document id of the segment doc holds
 	doc    *automerge.Doc
@@ -113,11 +114,11 @@ type benchDevice struct {
 // enroll redeems invite as a new device (and, for a member invite, a new
 // member named name).
 func (h *benchHTTP) enroll(invite, name string) (*benchDevice, error) {
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	d := &benchDevice{actor: automerge.NewActorID()}
+	d := &benchDevice{actor: automerge.NewActorID(), key: key}
 	var er wire.EnrollResponse
 	req := wire.EnrollRequest{Invite: invite, MemberName: name, DeviceName: name + "-phone", PublicKey: pub, ActorID: d.actor}
 	if err := h.do("POST", "/v1/enroll", "", http.StatusCreated, req, &er); err != nil {

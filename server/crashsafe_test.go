@@ -78,6 +78,11 @@ func TestPassedProposalFinishedAfterStop(t *testing.T) {
 			armed.Store(false)
 			c.Start()
 			url = c.URL()
+			// The restarted server finishes it in the background at start,
+			// and again on every Tick; run one to be sure it happened.
+			if err := c.Server.Tick(t.Context()); err != nil {
+				t.Fatal(err)
+			}
 
 			got := getProposal(t, url, a, p.ID)
 			if got.Status != "passed" || !got.Applied {

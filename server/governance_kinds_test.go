@@ -39,20 +39,12 @@ func TestRoleChangeAndRetire(t *testing.T) {
 		mustVote(t, url, alice, p.ID, "yes")
 		return mustVote(t, url, bob, p.ID, "yes")
 	}
-	for _, st := range []struct {
-		name, kind string
-		payload    map[string]any
-		words      string
-	}{
-		{"a change of nothing", "role.change", map[string]any{"role": "cook"}, "at least one of"},
-		{"a change to an empty name", "role.change", map[string]any{"role": "cook", "name": ""}, "payload.name"},
-		{"a change to a short term", "role.change", map[string]any{"role": "cook", "term": "1m"}, "payload.term"},
-		{"a retirement of no role", "role.retire", map[string]any{}, "payload.role"},
-	} {
-		if r := propose(t, url, alice, uuid.NewString(), st.kind, "x", st.payload); r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), st.words) {
-			t.Errorf("%s: %d %s, want 400 naming %q", st.name, r.Status, r.Body, st.words)
-		}
-	}
+	servertest.RunScenarios(t, url, []servertest.Scenario{
+		{Name: "a change of nothing", Method: "POST", Path: "/v1/proposals", Token: alice.Token, Body: wire.ProposalRequest{ID: uuid.NewString(), Kind: "role.change", Title: "x", Payload: map[string]any{"role": "cook"}}, WantStatus: http.StatusBadRequest, WantContains: []string{"at least one of"}},
+		{Name: "a change to an empty name", Method: "POST", Path: "/v1/proposals", Token: alice.Token, Body: wire.ProposalRequest{ID: uuid.NewString(), Kind: "role.change", Title: "x", Payload: map[string]any{"role": "cook", "name": ""}}, WantStatus: http.StatusBadRequest, WantContains: []string{"payload.name"}},
+		{Name: "a change to a short term", Method: "POST", Path: "/v1/proposals", Token: alice.Token, Body: wire.ProposalRequest{ID: uuid.NewString(), Kind: "role.change", Title: "x", Payload: map[string]any{"role": "cook", "term": "1m"}}, WantStatus: http.StatusBadRequest, WantContains: []string{"payload.term"}},
+		{Name: "a retirement of no role", Method: "POST", Path: "/v1/proposals", Token: alice.Token, Body: wire.ProposalRequest{ID: uuid.NewString(), Kind: "role.retire", Title: "x", Payload: map[string]any{}}, WantStatus: http.StatusBadRequest, WantContains: []string{"payload.role"}},
+	})
 
 	cook := pass("role.create", "A cook", map[string]any{"name": "cook", "purpose": "meals", "term": "720h", "term_limit": 1})
 	if p := pass("role.assign", "Bob cooks", map[string]any{"role": "cook", "member": bob.Member}); p.Status != "passed" {

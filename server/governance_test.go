@@ -157,29 +157,17 @@ func TestProposalsByREST(t *testing.T) {
 	if create.Status != "open" || create.Author != alice.Member || !create.ClosesAt.Equal(create.OpenedAt.Add(168*time.Hour)) || create.Tally.Needed != 2 || create.Tally.Eligible != 4 {
 		t.Errorf("created proposal = %+v, want open, by Alice, closing 168h after it opened, needing 2 of 4", create)
 	}
-	steps := []struct {
-		name   string
-		by     *servertest.Device
-		body   any
-		status int
-		words  string
-	}{
-		{"the same again: a safe retry", alice, wire.ProposalRequest{ID: id, Kind: "role.create", Title: "A treasurer", Payload: treasurer(2)}, 200, ""},
-		{"the same id, another title", alice, wire.ProposalRequest{ID: id, Kind: "role.create", Title: "A cashier", Payload: treasurer(2)}, 409, "conflict"},
-		{"the same id by someone else", bob, wire.ProposalRequest{ID: id, Kind: "role.create", Title: "A treasurer", Payload: treasurer(2)}, 409, "conflict"},
-		{"a term that is no duration", alice, wire.ProposalRequest{ID: uuid.NewString(), Kind: "role.create", Title: "x", Payload: map[string]any{"name": "x", "purpose": "", "term": "soon", "term_limit": 1}}, 400, "payload.term"},
-		{"a missing payload field", alice, wire.ProposalRequest{ID: uuid.NewString(), Kind: "role.assign", Title: "x", Payload: map[string]any{"role": "x"}}, 400, "payload.member"},
-		{"a nested payload value", alice, map[string]any{"id": uuid.NewString(), "kind": "policy.set", "title": "x", "payload": map[string]any{"name": "reset.quorum", "value": map[string]any{"n": 4}}}, 400, "payload.value"},
-		{"an unknown policy", alice, wire.ProposalRequest{ID: uuid.NewString(), Kind: "policy.set", Title: "x", Payload: map[string]any{"name": "coffee.strength", "value": "9"}}, 400, "coffee.strength"},
-		{"an unknown kind", alice, wire.ProposalRequest{ID: uuid.NewString(), Kind: "king.crown", Title: "x"}, 400, "kind"},
-		{"an id that is no UUID", alice, wire.ProposalRequest{ID: "one", Kind: "charter.ratify", Title: "x"}, 400, "id"},
-	}
-	for _, st := range steps {
-		r := servertest.Call(t, url, "POST", "/v1/proposals", st.by.Token, servertest.MustJSON(t, st.body))
-		if r.Status != st.status || !strings.Contains(string(r.Body), st.words) {
-			t.Errorf("%s: %d %s, want %d naming %q", st.name, r.Status, r.Body, st.status, st.words)
-		}
-	}
+	servertest.RunScenarios(t, url, []servertest.Scenario{
+		{Name: "the same again: a safe retry", Method: "POST", Path: "/v1/proposals", Token: alice.Token, Body: wire.ProposalRequest{ID: id, Kind: "role.create", Title: "A treasurer", Payload: treasurer(2)}, WantStatus: 200},
+		{Name: "the same id, another title", Method: "POST", Path: "/v1/proposals", Token: alice.Token, Body: wire.ProposalRequest{ID: id, Kind: "role.create", Title: "A cashier", Payload: treasurer(2)}, WantStatus: 409, WantContains: []string{"conflict"}},
+		{Name: "the same id by someone else", Method: "POST", Path: "/v1/proposals", Token: bob.Token, Body: wire.ProposalRequest{ID: id, Kind: "role.create", Title: "A treasurer", Payload: treasurer(2)}, WantStatus: 409, WantContains: []string{"conflict"}},
+		{Name: "a term that is no duration", Method: "POST", Path: "/v1/proposals", Token: alice.Token, Body: wire.ProposalRequest{ID: uuid.NewString(), Kind: "role.create", Title: "x", Payload: map[string]any{"name": "x", "purpose": "", "term": "soon", "term_limit": 1}}, WantStatus: 400, WantContains: []string{"payload.term"}},
+		{Name: "a missing payload field", Method: "POST", Path: "/v1/proposals", Token: alice.Token, Body: wire.ProposalRequest{ID: uuid.NewString(), Kind: "role.assign", Title: "x", Payload: map[string]any{"role": "x"}}, WantStatus: 400, WantContains: []string{"payload.member"}},
+		{Name: "a nested payload value", Method: "POST", Path: "/v1/proposals", Token: alice.Token, Body: map[string]any{"id": uuid.NewString(), "kind": "policy.set", "title": "x", "payload": map[string]any{"name": "reset.quorum", "value": map[string]any{"n": 4}}}, WantStatus: 400, WantContains: []string{"payload.value"}},
+		{Name: "an unknown policy", Method: "POST", Path: "/v1/proposals", Token: alice.Token, Body: wire.ProposalRequest{ID: uuid.NewString(), Kind: "policy.set", Title: "x", Payload: map[string]any{"name": "coffee.strength", "value": "9"}}, WantStatus: 400, WantContains: []string{"coffee.strength"}},
+		{Name: "an unknown kind", Method: "POST", Path: "/v1/proposals", Token: alice.Token, Body: wire.ProposalRequest{ID: uuid.NewString(), Kind: "king.crown", Title: "x"}, WantStatus: 400, WantContains: []string{"kind"}},
+		{Name: "an id that is no UUID", Method: "POST", Path: "/v1/proposals", Token: alice.Token, Body: wire.ProposalRequest{ID: "one", Kind: "charter.ratify", Title: "x"}, WantStatus: 400, WantContains: []string{"id"}},
+	})
 	if r := servertest.Call(t, url, "GET", "/v1/proposals", "", nil); r.Status != http.StatusUnauthorized {
 		t.Errorf("GET /v1/proposals without a token: %d, want 401", r.Status)
 	}

@@ -40,23 +40,12 @@ func TestMandatesEnd(t *testing.T) {
 		return servertest.Call(t, url, "POST", "/v1/mandates/"+id+"/done", d.Token, nil)
 	}
 
-	steps := []struct {
-		name   string
-		by     *servertest.Device
-		id     string
-		status int
-		words  string
-	}{
-		{"someone else's mandate", alice, council, http.StatusForbidden, "only the delegate"},
-		{"an unknown mandate", bob, uuid.NewString(), http.StatusNotFound, "no mandate"},
-		{"one's own", bob, council, http.StatusOK, `"status":"done"`},
-		{"the same again: a safe retry", bob, council, http.StatusOK, `"status":"done"`},
-	}
-	for _, st := range steps {
-		if r := done(st.by, st.id); r.Status != st.status || !strings.Contains(string(r.Body), st.words) {
-			t.Errorf("%s: %d %s, want %d with %q", st.name, r.Status, r.Body, st.status, st.words)
-		}
-	}
+	servertest.RunScenarios(t, url, []servertest.Scenario{
+		{Name: "someone else's mandate", Method: "POST", Path: "/v1/mandates/" + council + "/done", Token: alice.Token, WantStatus: http.StatusForbidden, WantContains: []string{"only the delegate"}},
+		{Name: "an unknown mandate", Method: "POST", Path: "/v1/mandates/" + uuid.NewString() + "/done", Token: bob.Token, WantStatus: http.StatusNotFound, WantContains: []string{"no mandate"}},
+		{Name: "one's own", Method: "POST", Path: "/v1/mandates/" + council + "/done", Token: bob.Token, WantStatus: http.StatusOK, WantContains: []string{`"status":"done"`}},
+		{Name: "the same again: a safe retry", Method: "POST", Path: "/v1/mandates/" + council + "/done", Token: bob.Token, WantStatus: http.StatusOK, WantContains: []string{`"status":"done"`}},
+	})
 	if r := servertest.Call(t, url, "POST", "/v1/mandates/"+council+"/done", "", nil); r.Status != http.StatusUnauthorized {
 		t.Errorf("without a token: %d, want 401", r.Status)
 	}

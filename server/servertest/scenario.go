@@ -50,32 +50,38 @@ func RunScenarios(t *testing.T, base string, scenarios []Scenario) {
 	}
 }
 
-// Run runs s as the subtest s.Name of t against the server at base.
+// Run runs s as the subtest s.Name of t against the server at base and
+// reports whether it passed.
 func (s Scenario) Run(t *testing.T, base string) bool {
 	t.Helper()
-	return t.Run(s.Name, func(t *testing.T) {
-		if s.Before != nil {
-			s.Before(t)
+	return t.Run(s.Name, func(t *testing.T) { s.Check(t, base) })
+}
+
+// Check runs s in tb itself, without a subtest: Before, the request, the
+// checks of the answer, After.
+func (s Scenario) Check(tb testing.TB, base string) {
+	tb.Helper()
+	if s.Before != nil {
+		s.Before(tb)
+	}
+	r := Call(tb, base, s.Method, s.Path, s.Token, s.body(tb))
+	if r.Status != s.WantStatus || (s.WantCode != "" && r.Code != s.WantCode) {
+		tb.Errorf("%s %s = %d %q, want %d %q (body %.300s)", s.Method, s.Path, r.Status, r.Code, s.WantStatus, s.WantCode, r.Body)
+	}
+	if s.WantCode != "" {
+		WantErrorBody(tb, r.Body)
+	}
+	for _, w := range s.WantContains {
+		if !strings.Contains(string(r.Body), w) {
+			tb.Errorf("%s %s: body %.300s does not contain %q", s.Method, s.Path, r.Body, w)
 		}
-		r := Call(t, base, s.Method, s.Path, s.Token, s.body(t))
-		if r.Status != s.WantStatus || (s.WantCode != "" && r.Code != s.WantCode) {
-			t.Errorf("%s %s = %d %q, want %d %q (body %.300s)", s.Method, s.Path, r.Status, r.Code, s.WantStatus, s.WantCode, r.Body)
-		}
-		if s.WantCode != "" {
-			WantErrorBody(t, r.Body)
-		}
-		for _, w := range s.WantContains {
-			if !strings.Contains(string(r.Body), w) {
-				t.Errorf("%s %s: body %.300s does not contain %q", s.Method, s.Path, r.Body, w)
-			}
-		}
-		if s.WantBody != nil {
-			s.WantBody(t, r.Body)
-		}
-		if s.After != nil {
-			s.After(t, r)
-		}
-	})
+	}
+	if s.WantBody != nil {
+		s.WantBody(tb, r.Body)
+	}
+	if s.After != nil {
+		s.After(tb, r)
+	}
 }
 
 func (s Scenario) body(tb testing.TB) []byte {

@@ -25,7 +25,7 @@ func TestClock(t *testing.T) {
 	}
 	var wall servertest.Clock
 	wall.Set(time.Hour)
-	if d := wall.Now().Sub(time.Now()); d < 59*time.Minute || d > 61*time.Minute {
+	if d := time.Until(wall.Now()); d < 59*time.Minute || d > 61*time.Minute {
 		t.Errorf("zero Clock after Set(1h) is %v from the wall clock, want 1h", d)
 	}
 }

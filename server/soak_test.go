@@ -80,7 +80,7 @@ func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
 	}
 	for _, d := range devs {
 		for _, m := range circle.Members {
-			if m.MemberID == d.member {
+			if m.MemberID == d.Member {
 				if err := h.pullLedger(d, m.Ledgers[len(m.Ledgers)-1]); err != nil {
 					b.Fatal(err)
 				}
@@ -177,7 +177,7 @@ func soakPhone(ctx context.Context, h *benchHTTP, circle string, d *benchDevice,
 		}
 		if time.Now().After(nextRefresh) {
 			if err := soakRefresh(h, circle, d); err != nil {
-				st.fail("refresh %s: %v", d.id, err)
+				st.fail("refresh %s: %v", d.ID, err)
 			} else {
 				st.refreshes.Add(1)
 			}
@@ -190,7 +190,7 @@ func soakPhone(ctx context.Context, h *benchHTTP, circle string, d *benchDevice,
 		st.entries.Add(1)
 		if _, err := h.syncLedger(d); err != nil {
 			if ctx.Err() == nil {
-				st.fail("sync %s: %v", d.id, err)
+				st.fail("sync %s: %v", d.ID, err)
 			}
 			continue
 		}
@@ -200,7 +200,7 @@ func soakPhone(ctx context.Context, h *benchHTTP, circle string, d *benchDevice,
 		}
 		nextVote = time.Now().Add(30 * time.Second)
 		var open wire.ProposalList
-		if err := h.do("GET", "/v1/proposals?status=open", d.token, http.StatusOK, nil, &open); err != nil {
+		if err := h.Do("GET", "/v1/proposals?status=open", d.Token, http.StatusOK, nil, &open); err != nil {
 			st.fail("list proposals: %v", err)
 			continue
 		}
@@ -209,7 +209,7 @@ func soakPhone(ctx context.Context, h *benchHTTP, circle string, d *benchDevice,
 				continue
 			}
 			voted[p.ID] = true
-			err := h.do("POST", "/v1/proposals/"+p.ID+"/votes", d.token, http.StatusOK, wire.VoteRequest{Choice: "yes"}, nil)
+			err := h.Do("POST", "/v1/proposals/"+p.ID+"/votes", d.Token, http.StatusOK, wire.VoteRequest{Choice: "yes"}, nil)
 			if err != nil && !strings.Contains(err.Error(), "409") { // decided meanwhile: fine
 				st.fail("vote: %v", err)
 				continue
@@ -223,18 +223,18 @@ func soakPhone(ctx context.Context, h *benchHTTP, circle string, d *benchDevice,
 func soakRefresh(h *benchHTTP, circle string, d *benchDevice) error {
 	now := time.Now()
 	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{
-		"iss": d.id, "aud": circle, "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(), "jti": uuid.NewString(),
+		"iss": d.ID, "aud": circle, "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(), "jti": uuid.NewString(),
 	})
-	tok.Header["kid"] = d.id
-	a, err := tok.SignedString(d.key)
+	tok.Header["kid"] = d.ID
+	a, err := tok.SignedString(d.Key)
 	if err != nil {
 		return err
 	}
 	var tr wire.TokenResponse
-	if err := h.do("POST", "/v1/token", "", http.StatusOK, wire.TokenRequest{Assertion: a}, &tr); err != nil {
+	if err := h.Do("POST", "/v1/token", "", http.StatusOK, wire.TokenRequest{Assertion: a}, &tr); err != nil {
 		return err
 	}
-	d.token = tr.AccessToken
+	d.Token = tr.AccessToken
 	return nil
 }
 
@@ -248,7 +248,7 @@ func soakProposer(ctx context.Context, h *benchHTTP, d *benchDevice, st *soakSta
 		}
 		req := wire.ProposalRequest{ID: uuid.NewString(), Kind: "policy.set", Title: fmt.Sprintf("silence after %d days", 20+n%10),
 			Payload: map[string]any{"name": "signals.silent_after", "value": fmt.Sprintf("%dh", 24*(20+n%10))}}
-		if err := h.do("POST", "/v1/proposals", d.token, http.StatusCreated, req, nil); err != nil {
+		if err := h.Do("POST", "/v1/proposals", d.Token, http.StatusCreated, req, nil); err != nil {
 			st.fail("propose: %v", err)
 			continue
 		}
@@ -259,10 +259,10 @@ func soakProposer(ctx context.Context, h *benchHTTP, d *benchDevice, st *soakSta
 // soakStream keeps one event stream open, counting the events it hears
 // and reconnecting when the server ends it.
 func soakStream(ctx context.Context, h *benchHTTP, d *benchDevice, st *soakStats) {
-	hc := &http.Client{Transport: h.hc.Transport}
+	hc := &http.Client{Transport: h.HTTP.Transport}
 	for ctx.Err() == nil {
-		req, _ := http.NewRequestWithContext(ctx, "GET", h.base+"/v1/events", nil)
-		req.Header.Set("Authorization", "Bearer "+d.token)
+		req, _ := http.NewRequestWithContext(ctx, "GET", h.Base+"/v1/events", nil)
+		req.Header.Set("Authorization", "Bearer "+d.Token)
 		resp, err := hc.Do(req)
 		if err != nil {
 			if ctx.Err() == nil {

@@ -176,8 +176,10 @@ func statementClaims(statement string) (map[string]json.RawMessage, error) {
 // in the future, its device is not revoked, and its member is active and
 // has been a member for at least reset.min_membership.
 func CheckReset(sig ResetSignature, epoch int64, r *Roster, p Policies, now time.Time) error {
-	window := p.Duration("reset.window")
-	minAge := p.Duration("reset.min_membership")
+	return checkReset(sig, epoch, r, p.Duration("reset.window"), p.Duration("reset.min_membership"), now)
+}
+
+func checkReset(sig ResetSignature, epoch int64, r *Roster, window, minAge time.Duration, now time.Time) error {
 	m, ok := r.Members[sig.Member]
 	switch {
 	case sig.Epoch != epoch:
@@ -190,7 +192,7 @@ func CheckReset(sig ResetSignature, epoch int64, r *Roster, p Policies, now time
 		return resetErr("the signer is not an active member")
 	case m.Devices[sig.Device] == nil || !m.Devices[sig.Device].ActiveAt(now):
 		return resetErr("the signing device is revoked")
-	case now.Sub(m.JoinedAt) < minAge:
+	case minAge > 0 && now.Sub(m.JoinedAt) < minAge:
 		return resetErr("the signer joined less than %s ago (reset.min_membership); their signature counts from %s", minAge, m.JoinedAt.Add(minAge).Format(time.RFC3339))
 	}
 	return nil

@@ -3,11 +3,13 @@ package crdt_test
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"maps"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/automerge/automerge-go"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/circles-coop/circles/crdt"
@@ -26,6 +28,9 @@ func newResetCircle(tb testing.TB, n int, joined time.Time) *resetCircle {
 	c := &resetCircle{id: "circle1", roster: &crdt.Roster{Members: map[string]*crdt.Member{}}, keys: map[string]ed25519.PrivateKey{}}
 	for i := range n {
 		m := "m_" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+		if n > 26 {
+			m = fmt.Sprintf("m_%04d", i)
+		}
 		pub, priv, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
 			tb.Fatal(err)
@@ -136,5 +141,189 @@ func TestParseResetRefusesWhatIsNotAResetForThisCircle(t *testing.T) {
 			}
 			wantRuleError(t, err, crdt.RuleReset, "")
 		})
+	}
+}
+
+// newGovernance returns a fresh governance document.
+func newGovernance(tb testing.TB) *automerge.Doc {
+	tb.Helper()
+	d := automerge.New()
+	if err := crdt.InitGovernance(d); err != nil {
+		tb.Fatal(err)
+	}
+	mustCommit(tb, d)
+	return d
+}
+
+func mustParseReset(tb testing.TB, c *resetCircle, st string) crdt.ResetSignature {
+	tb.Helper()
+	sig, err := crdt.ParseReset(st, c.id, c.roster)
+	if err != nil {
+		tb.Fatalf("ParseReset = %v", err)
+	}
+	return sig
+}
+
+// pendingMembers returns the member of each pending statement, re-parsed
+// from the statements the governance document keeps.
+func pendingMembers(tb testing.TB, c *resetCircle, d *automerge.Doc) map[string]int {
+	tb.Helper()
+	sts, err := crdt.PendingResetStatements(d)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, st := range sts {
+		out[mustParseReset(tb, c, st).Member]++
+	}
+	return out
+}
+
+func TestPendingResetsOneMemberCannotDisplaceAnother(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	c := newResetCircle(t, 3, at.Add(-30*24*time.Hour))
+	d := newGovernance(t)
+	add := func(st string) {
+		t.Helper()
+		if err := crdt.AddResetStatement(d, mustParseReset(t, c, st)); err != nil {
+			t.Fatalf("AddResetStatement = %v", err)
+		}
+	}
+	add(c.sign(t, "m_aa", 0, "shared-jti", at))
+	// m_ba signs its own statement under the same jti (the jti is public:
+	// GET /v1/resets and the governance document show it).
+	add(c.sign(t, "m_ba", 0, "shared-jti", at.Add(time.Minute)))
+	got := pendingMembers(t, c, d)
+	if got["m_aa"] != 1 || got["m_ba"] != 1 {
+		t.Fatalf("pending by member = %v, want m_aa and m_ba once each", got)
+	}
+	// The same statement again, and many more from one member, leave one
+	// pending statement for that member.
+	add(c.sign(t, "m_aa", 0, "shared-jti", at))
+	for i := range 20 {
+		add(c.sign(t, "m_ca", 0, "j"+string(rune('a'+i)), at.Add(time.Duration(i)*time.Second)))
+	}
+	got = pendingMembers(t, c, d)
+	if len(got) != 3 || got["m_aa"] != 1 || got["m_ba"] != 1 || got["m_ca"] != 1 {
+		t.Fatalf("pending by member = %v, want m_aa, m_ba and m_ca once each", got)
+	}
+	// And it survives a reload, as a peer reads it.
+	if got := pendingMembers(t, c, mustReload(t, d)); len(got) != 3 {
+		t.Fatalf("after reload, pending by member = %v, want 3 members", got)
+	}
+}
+
+func TestAdmitResetKeepsOneLiveSignaturePerMember(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	c := newResetCircle(t, 4, at.Add(-30*24*time.Hour))
+	young := c.roster.Members["m_da"]
+	young.JoinedAt = at.Add(-24 * time.Hour) // joined a day ago: counts from in 6 days
+	pol := crdt.DefaultPolicies()
+	window := pol.Duration("reset.window")
+	d := newGovernance(t)
+	admit := func(st string, now time.Time) (bool, error) {
+		t.Helper()
+		return crdt.AdmitReset(d, mustParseReset(t, c, st), c.roster, pol, now)
+	}
+	mustAdmit := func(st string, now time.Time, want bool) {
+		t.Helper()
+		got, err := admit(st, now)
+		if err != nil || got != want {
+			t.Fatalf("AdmitReset = %v, %v; want %v, nil", got, err, want)
+		}
+	}
+	pendingJTI := func() map[string]string {
+		t.Helper()
+		sigs, err := crdt.PendingResets(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, s := range sigs {
+			out[s.Member] = s.JTI
+		}
+		return out
+	}
+
+	t.Run("refusals", func(t *testing.T) {
+		revokedAt := at.Add(-time.Hour)
+		c.roster.Members["m_ca"].Devices["d_m_ca"].RevokedAt = &revokedAt
+		defer func() { c.roster.Members["m_ca"].Devices["d_m_ca"].RevokedAt = nil }()
+		for _, tc := range []struct {
+			name string
+			st   string
+			want string
+		}{
+			{"another epoch", c.sign(t, "m_aa", 1, "e1", at), "epoch"},
+			{"signed in the future", c.sign(t, "m_aa", 0, "f1", at.Add(crdt.ResetSkew+time.Minute)), "future"},
+			{"older than the window", c.sign(t, "m_aa", 0, "o1", at.Add(-window-time.Minute)), "window"},
+			{"a revoked device", c.sign(t, "m_ca", 0, "r1", at.Add(-time.Minute)), "revoked"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				ok, err := admit(tc.st, at)
+				if ok {
+					t.Fatal("AdmitReset wrote")
+				}
+				wantRuleError(t, err, crdt.RuleReset, tc.want)
+			})
+		}
+		if got := pendingJTI(); len(got) != 0 {
+			t.Fatalf("pending after refusals = %v, want none", got)
+		}
+	})
+
+	mustAdmit(c.sign(t, "m_aa", 0, "a1", at), at, true)
+	// m_ba reuses m_aa's jti: both are kept, each under its own member.
+	mustAdmit(c.sign(t, "m_ba", 0, "a1", at), at, true)
+	// A member too young to count yet is kept: they may pass
+	// reset.min_membership within the window.
+	mustAdmit(c.sign(t, "m_da", 0, "d1", at), at, true)
+	// The same statement again, and a newer one while the first is live,
+	// write nothing.
+	mustAdmit(c.sign(t, "m_aa", 0, "a1", at), at, false)
+	mustAdmit(c.sign(t, "m_aa", 0, "a2", at.Add(time.Hour)), at.Add(time.Hour), false)
+	if got, want := pendingJTI(), map[string]string{"m_aa": "a1", "m_ba": "a1", "m_da": "d1"}; !maps.Equal(got, want) {
+		t.Fatalf("pending = %v, want %v", got, want)
+	}
+	sigs, err := crdt.PendingResets(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted, quorum := crdt.CountReset(sigs, 0, c.roster, pol, at.Add(time.Hour))
+	if len(counted) != 2 || quorum != 3 {
+		t.Fatalf("CountReset = %d signatures, quorum %d; want 2 (m_da too young), 3", len(counted), quorum)
+	}
+	for _, s := range counted {
+		if s.Statement == "" || s.Device != "d_"+s.Member || !s.IssuedAt.Equal(at) {
+			t.Errorf("counted %+v: want the statement, device and iat kept on arrival", s)
+		}
+	}
+
+	// Once m_aa's signature left the window, a new one replaces it.
+	later := at.Add(window + time.Minute)
+	mustAdmit(c.sign(t, "m_aa", 0, "a3", later), later, true)
+	// Once m_ba's device is revoked, a statement from a new device of
+	// m_ba replaces the kept one.
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	c.roster.Members["m_ba"].Devices["d_m_ba2"] = &crdt.Device{ID: "d_m_ba2", PublicKey: pub, AddedAt: later}
+	c.roster.Members["m_ba"].Devices["d_m_ba"].RevokedAt = &later
+	st, err := crdt.SignReset(priv, "d_m_ba2", c.id, 0, "again", "b2", later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAdmit(st, later.Add(time.Second), true)
+	if got, want := pendingJTI(), map[string]string{"m_aa": "a3", "m_ba": "b2", "m_da": "d1"}; !maps.Equal(got, want) {
+		t.Fatalf("pending = %v, want %v", got, want)
+	}
+
+	// Executing the reset clears the pending signatures.
+	if err := crdt.RecordReset(d, crdt.ResetRecord{Epoch: 0, At: later, Signatures: counted}); err != nil {
+		t.Fatal(err)
+	}
+	if got := pendingJTI(); len(got) != 0 {
+		t.Fatalf("pending after RecordReset = %v, want none", got)
+	}
+	if sts, err := crdt.PendingResetStatements(d); err != nil || len(sts) != 0 {
+		t.Fatalf("PendingResetStatements after RecordReset = %v, %v; want none", sts, err)
 	}
 }

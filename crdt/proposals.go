@@ -19,11 +19,20 @@ import (
 //	    "opened_at", "closes_at", "status": "open"|"passed"|"rejected",
 //	    "votes": { "<member id>": { "choice", "reason"?, "at" } },
 //	    "decided_at"?, "reason"?, "applied"?: bool } },
-//	"pending_votes": { "<proposal id>": { "<member id>": { "choice", "reason"?, "at" } } }
+//	"open_proposals": { "<author id>": { "<proposal id>": "<opened_at>" } },
+//	"pending_votes_by_member": { "<member id>": { "<proposal id>": { "choice", "reason"?, "at" } } }
 //
 // "applied" is set once a passed proposal's effect has been carried out.
-// "pending_votes" holds votes that arrived, inside ballots documents,
-// before the proposal they are on: they are counted when it opens.
+// "open_proposals" indexes each author's open proposals, so that the bound
+// MaxOpenProposalsPerMember costs one lookup. "pending_votes_by_member"
+// holds votes that arrived, inside ballots documents, before the proposal
+// they are on, at most MaxPendingVotesPerMember per member: they are
+// counted when it opens. (Earlier versions kept them by proposal under
+// "pending_votes"; TakePendingVotes still reads and clears that map.)
+//
+// A member writes their own ballots document freely, up to 20,000 new
+// proposals and votes per sync message, so both bounds are what keeps one
+// member from growing the governance document without end.
 
 // Audit entry kinds of proposals and their effects.
 const (
@@ -79,12 +88,39 @@ func (s ProposalState) Choices() map[string]string {
 	return out
 }
 
-const pendingVotes = "pending_votes"
+const (
+	pendingVotes         = "pending_votes" // legacy: by proposal, then member
+	pendingVotesByMember = "pending_votes_by_member"
+	openProposals        = "open_proposals"
+)
+
+// Bounds on what one member can make the governance document hold.
+const (
+	// MaxOpenProposalsPerMember bounds the proposals one author has open
+	// at once; a proposal stops counting once it is decided.
+	MaxOpenProposalsPerMember = 20
+	// MaxPendingVotesPerMember bounds one member's votes kept for
+	// proposals that have not opened yet.
+	MaxPendingVotesPerMember = 50
+)
+
+// ErrTooManyOpen is returned by OpenProposal for an author who already has
+// MaxOpenProposalsPerMember open proposals. It is a *RuleError of rule
+// "governance".
+var ErrTooManyOpen = &RuleError{Rule: RuleGovernance, Message: fmt.Sprintf(
+	"the author already has %d open proposals; a new one can open once one of them is decided", MaxOpenProposalsPerMember)}
+
+// ErrTooManyPending is returned by AddPendingVote for a member who already
+// has MaxPendingVotesPerMember votes waiting for proposals that have not
+// opened. It is a *RuleError of rule "governance".
+var ErrTooManyPending = &RuleError{Rule: RuleGovernance, Message: fmt.Sprintf(
+	"the member already has %d votes waiting for proposals that have not opened; vote again once they open", MaxPendingVotesPerMember)}
 
 // OpenProposal writes a new proposal into the governance document's
 // "proposals", with no votes. It does not commit. It returns
-// ErrEntryExists for an id already there, a *RuleError for a proposal that
-// does not validate.
+// ErrEntryExists for an id already there, ErrTooManyOpen for an author who
+// has MaxOpenProposalsPerMember open proposals, a *RuleError for a
+// proposal that does not validate.
 func OpenProposal(doc *automerge.Doc, s ProposalState) error {
 	if err := s.Proposal.Validate(); err != nil {
 		return err
@@ -95,9 +131,27 @@ func OpenProposal(doc *automerge.Doc, s ProposalState) error {
 	if s.Status == "" {
 		s.Status = ProposalOpen
 	}
+	if old, err := doc.Path("proposals", s.ID).Get(); err == nil && !old.IsVoid() {
+		return fmt.Errorf("proposals %q: %w", s.ID, ErrEntryExists)
+	}
+	var index *automerge.Map
+	if s.Status == ProposalOpen {
+		var err error
+		if index, err = authorIndex(doc, s.Author); err != nil {
+			return err
+		}
+		if n := index.Len(); n >= MaxOpenProposalsPerMember {
+			return ErrTooManyOpen
+		}
+	}
 	m, err := newChild(doc, "proposals", s.ID)
 	if err != nil {
 		return err
+	}
+	if index != nil {
+		if err := index.Set(s.ID, formatTime(s.OpenedAt)); err != nil {
+			return err
+		}
 	}
 	payload := automerge.NewMap()
 	if err := setAll(m, []kv{
@@ -194,6 +248,9 @@ func DecideProposal(doc *automerge.Doc, id, status, reason string, at time.Time)
 	if len(reason) > MaxReasonLen {
 		reason = truncate(reason, MaxReasonLen)
 	}
+	if err := unindexOpen(doc, p, id); err != nil {
+		return err
+	}
 	return setAll(p, []kv{{"status", status}, {"reason", reason}, {"decided_at", formatTime(at)}})
 }
 
@@ -209,7 +266,8 @@ func MarkApplied(doc *automerge.Doc, id string) error {
 
 // AddPendingVote keeps a vote on a proposal the governance document does
 // not hold yet, until it opens. It does not commit. It returns ErrVoted if
-// the member already has a vote waiting on it (the first one is kept).
+// the member already has a vote waiting on it (the first one is kept), and
+// ErrTooManyPending if the member has MaxPendingVotesPerMember waiting.
 func AddPendingVote(doc *automerge.Doc, id, member string, v CastVote) error {
 	if err := (Vote{Proposal: id, Choice: v.Choice, Reason: v.Reason, At: v.At}).Validate(); err != nil {
 		return err
@@ -217,57 +275,125 @@ func AddPendingVote(doc *automerge.Doc, id, member string, v CastVote) error {
 	if !isID(member) {
 		return fieldErr("vote", "member", "must be a member id")
 	}
-	all, err := ensureMap(doc, pendingVotes)
+	if old, err := doc.Path(pendingVotes, id, member).Get(); err == nil && !old.IsVoid() {
+		return fmt.Errorf("pending vote on %s by %s: %w", id, member, ErrVoted)
+	}
+	all, err := ensureMap(doc, pendingVotesByMember)
 	if err != nil {
 		return err
 	}
-	pv, err := all.Get(id)
+	mine, err := childMap(all, member)
 	if err != nil {
 		return err
 	}
-	if pv.Kind() != automerge.KindMap {
-		if err := all.Set(id, automerge.NewMap()); err != nil {
-			return err
-		}
-		if pv, err = all.Get(id); err != nil {
-			return err
-		}
-	}
-	if old, err := pv.Map().Get(member); err != nil {
+	if old, err := mine.Get(id); err != nil {
 		return err
 	} else if !old.IsVoid() {
 		return fmt.Errorf("pending vote on %s by %s: %w", id, member, ErrVoted) // the first one is kept
 	}
+	if mine.Len() >= MaxPendingVotesPerMember {
+		return ErrTooManyPending
+	}
 	m := automerge.NewMap()
-	if err := pv.Map().Set(member, m); err != nil {
+	if err := mine.Set(id, m); err != nil {
 		return err
 	}
 	return setAll(m, []kv{{"choice", v.Choice}, {"reason", v.Reason}, {"at", formatTime(v.At)}})
 }
 
-// TakePendingVotes returns the votes kept for proposal id, by member, and
-// removes them. It does not commit.
-func TakePendingVotes(doc *automerge.Doc, id string) (map[string]CastVote, error) {
-	v, err := doc.Path(pendingVotes, id).Get()
-	if err != nil || v.Kind() != automerge.KindMap {
-		return nil, err
-	}
-	o, err := readObject(v, "pending votes")
+// childMap returns parent[key] as a map, creating it if missing.
+func childMap(parent *automerge.Map, key string) (*automerge.Map, error) {
+	v, err := parent.Get(key)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]CastVote, len(o.vals))
-	for member := range o.vals {
-		c := o.child(member, true)
-		if c == nil {
-			continue
+	if v.Kind() == automerge.KindMap {
+		return v.Map(), nil
+	}
+	if !v.IsVoid() {
+		return nil, schemaErr("governance: %q must be a map", truncate(key, maxIDLen))
+	}
+	if err := parent.Set(key, automerge.NewMap()); err != nil {
+		return nil, err
+	}
+	if v, err = parent.Get(key); err != nil {
+		return nil, err
+	}
+	return v.Map(), nil
+}
+
+// authorIndex returns the author's map in "open_proposals".
+func authorIndex(doc *automerge.Doc, author string) (*automerge.Map, error) {
+	all, err := ensureMap(doc, openProposals)
+	if err != nil {
+		return nil, err
+	}
+	return childMap(all, author)
+}
+
+// unindexOpen removes proposal id (its map p) from its author's open
+// proposals, if it is there.
+func unindexOpen(doc *automerge.Doc, p *automerge.Map, id string) error {
+	av, err := p.Get("author")
+	if err != nil || av.Kind() != automerge.KindStr {
+		return err
+	}
+	v, err := doc.Path(openProposals, av.Str(), id).Get()
+	if err != nil || v.IsVoid() {
+		return err
+	}
+	return doc.Path(openProposals, av.Str()).Map().Delete(id)
+}
+
+// TakePendingVotes returns the votes kept for proposal id, by member, and
+// removes them. It does not commit.
+func TakePendingVotes(doc *automerge.Doc, id string) (map[string]CastVote, error) {
+	out := make(map[string]CastVote)
+	if v, err := doc.Path(pendingVotes, id).Get(); err != nil {
+		return nil, err
+	} else if v.Kind() == automerge.KindMap {
+		o, err := readObject(v, "pending votes")
+		if err != nil {
+			return nil, err
 		}
-		cv := readCastVote(c)
-		if c.done() == nil {
-			out[member] = cv
+		for member := range o.vals {
+			c := o.child(member, true)
+			if c == nil {
+				continue
+			}
+			cv := readCastVote(c)
+			if c.done() == nil {
+				out[member] = cv
+			}
+		}
+		if err := doc.Path(pendingVotes).Map().Delete(id); err != nil {
+			return nil, err
 		}
 	}
-	return out, doc.Path(pendingVotes).Map().Delete(id)
+	all, err := doc.Path(pendingVotesByMember).Get()
+	if err != nil || all.Kind() != automerge.KindMap {
+		return out, err
+	}
+	members, err := all.Map().Keys()
+	if err != nil {
+		return nil, err
+	}
+	for _, member := range members {
+		v, err := doc.Path(pendingVotesByMember, member, id).Get()
+		if err != nil || v.IsVoid() {
+			continue
+		}
+		if c, err := readObject(v, "pending vote"); err == nil {
+			cv := readCastVote(c)
+			if _, dup := out[member]; !dup && c.done() == nil {
+				out[member] = cv
+			}
+		}
+		if err := doc.Path(pendingVotesByMember, member).Map().Delete(id); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 func readCastVote(o *object) CastVote {

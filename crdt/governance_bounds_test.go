@@ -3,6 +3,7 @@ package crdt_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -114,5 +115,67 @@ func TestOpenProposalsAreBoundedPerAuthor(t *testing.T) {
 	}
 	if _, err := crdt.ReadProposalStates(mustReload(t, doc)); err != nil {
 		t.Fatalf("ReadProposalStates = %v", err)
+	}
+}
+
+// API.md: after a hard reset every open proposal is cancelled — a
+// proposal of the old epoch must not keep collecting votes in the new one.
+func TestCancelOpenProposalsAtReset(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	doc := automerge.New()
+	if err := crdt.InitGovernance(doc); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := crdt.OpenProposal(doc, crdt.ProposalState{
+			Proposal: crdt.Proposal{ID: uuidN(i), Kind: "charter.ratify", Title: "Ratify", At: now},
+			Author:   "alice", OpenedAt: now, ClosesAt: now.Add(168 * time.Hour),
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := crdt.DecideProposal(doc, uuidN(0), crdt.ProposalPassed, "3 yes", now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	doc = mustReload(t, doc)
+	at := now.Add(2 * time.Hour)
+	got, err := crdt.CancelOpenProposals(doc, "the circle was reset (epoch 0 ended)", at)
+	if err != nil {
+		t.Fatalf("CancelOpenProposals = %v", err)
+	}
+	if want := []string{uuidN(1), uuidN(2)}; !slices.Equal(got, want) {
+		t.Fatalf("CancelOpenProposals = %v, want %v", got, want)
+	}
+	states, err := crdt.ReadProposalStates(mustReload(t, doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range states {
+		want := crdt.ProposalCancelled
+		if st.ID == uuidN(0) {
+			want = crdt.ProposalPassed
+		}
+		if st.Status != want {
+			t.Errorf("proposal %s status %q, want %q", st.ID, st.Status, want)
+		}
+		if st.Status == crdt.ProposalCancelled && (st.DecidedAt == nil || !st.DecidedAt.Equal(at) || st.Reason == "") {
+			t.Errorf("cancelled proposal %s: decided_at %v, reason %q; want %v and a reason", st.ID, st.DecidedAt, st.Reason, at)
+		}
+	}
+	// The author's open proposals no longer count toward the bound.
+	for i := range crdt.MaxOpenProposalsPerMember {
+		if err := crdt.OpenProposal(doc, crdt.ProposalState{
+			Proposal: crdt.Proposal{ID: uuidN(100 + i), Kind: "charter.ratify", Title: "Ratify", At: at},
+			Author:   "alice", OpenedAt: at, ClosesAt: at.Add(168 * time.Hour),
+		}); err != nil {
+			t.Fatalf("OpenProposal %d after the reset = %v", i, err)
+		}
+	}
+	// Nothing open is left to cancel twice.
+	if _, err := crdt.CancelOpenProposals(doc, "again", at); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := crdt.CancelOpenProposals(doc, "again", at); len(again) != 0 {
+		t.Fatalf("CancelOpenProposals(again) = %v, want none", again)
 	}
 }

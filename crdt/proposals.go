@@ -254,6 +254,47 @@ func DecideProposal(doc *automerge.Doc, id, status, reason string, at time.Time)
 	return setAll(p, []kv{{"status", status}, {"reason", reason}, {"decided_at", formatTime(at)}})
 }
 
+// CancelOpenProposals cancels every open proposal, as a hard reset does
+// (API.md, "After a hard reset every open proposal is cancelled"): status
+// ProposalCancelled, the reason and at as decided_at. A proposal of the
+// ended epoch then takes no more votes and never takes effect, and its
+// author's open proposals are free again. It returns the ids it
+// cancelled, sorted. It does not commit.
+func CancelOpenProposals(doc *automerge.Doc, reason string, at time.Time) ([]string, error) {
+	v, err := doc.Path("proposals").Get()
+	if err != nil || v.Kind() != automerge.KindMap {
+		return nil, err
+	}
+	ids, err := v.Map().Keys()
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(ids)
+	reason = truncate(reason, MaxReasonLen)
+	var out []string
+	for _, id := range ids {
+		st, err := doc.Path("proposals", id, "status").Get()
+		if err != nil {
+			return nil, err
+		}
+		if st.Kind() != automerge.KindStr || st.Str() != ProposalOpen {
+			continue
+		}
+		p, err := proposalMap(doc, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := unindexOpen(doc, p, id); err != nil {
+			return nil, err
+		}
+		if err := setAll(p, []kv{{"status", ProposalCancelled}, {"reason", reason}, {"decided_at", formatTime(at)}}); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
 // MarkApplied records that a passed proposal's effect has been carried
 // out. It does not commit.
 func MarkApplied(doc *automerge.Doc, id string) error {

@@ -193,6 +193,41 @@ func PendingResetStatements(doc *automerge.Doc) ([]string, error) {
 	return out, nil
 }
 
+// MigratePendingResets moves the statements an earlier version kept by
+// jti (under "reset_signatures") into the per-member pending signatures:
+// each is verified (ParseReset) and admitted (AdmitReset) once, then the
+// old map is removed. A statement that does not verify or does not count
+// any more is dropped. The server calls it once, at start, under the
+// governance document's lock. It returns how many it kept; it does not
+// commit.
+func MigratePendingResets(doc *automerge.Doc, circle string, r *Roster, p Policies, now time.Time) (int, error) {
+	v, err := doc.Path(legacyPendingResets).Get()
+	if err != nil || v.IsVoid() {
+		return 0, err
+	}
+	kept := 0
+	if v.Kind() == automerge.KindMap {
+		vals, err := v.Map().Values()
+		if err != nil {
+			return 0, err
+		}
+		for _, k := range sortedKeys(vals) {
+			st, ok, _ := valueString(vals[k], MaxStatementLen)
+			if !ok {
+				continue
+			}
+			sig, err := ParseReset(st, circle, r)
+			if err != nil {
+				continue
+			}
+			if wrote, err := AdmitReset(doc, sig, r, p, now); err == nil && wrote {
+				kept++
+			}
+		}
+	}
+	return kept, doc.RootMap().Delete(legacyPendingResets)
+}
+
 // RecordReset ends the current epoch: it appends rec to "resets", moves
 // "epoch" to rec.Epoch+1 and clears the pending signatures. It does not
 // commit.

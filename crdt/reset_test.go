@@ -327,3 +327,43 @@ func TestAdmitResetKeepsOneLiveSignaturePerMember(t *testing.T) {
 		t.Fatalf("PendingResetStatements after RecordReset = %v, %v; want none", sts, err)
 	}
 }
+
+// A governance document written before pending signatures were kept per
+// member holds statements by jti; MigratePendingResets verifies them once
+// and keeps them per member.
+func TestMigratePendingResets(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	c := newResetCircle(t, 3, at.Add(-30*24*time.Hour))
+	pol := crdt.DefaultPolicies()
+	d := newGovernance(t)
+	_, forger, _ := ed25519.GenerateKey(rand.Reader)
+	forged, err := crdt.SignReset(forger, "d_m_ca", c.id, 0, "x", "f1", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := map[string]any{
+		"a1": c.sign(t, "m_aa", 0, "a1", at),
+		"a2": c.sign(t, "m_aa", 0, "a2", at.Add(time.Minute)), // the same member again
+		"b1": c.sign(t, "m_ba", 0, "b1", at),
+		"f1": forged,
+		"o1": c.sign(t, "m_ca", 3, "o1", at), // another epoch
+	}
+	if err := d.RootMap().Set("reset_signatures", legacy); err != nil {
+		t.Fatal(err)
+	}
+	mustCommit(t, d)
+	n, err := crdt.MigratePendingResets(d, c.id, c.roster, pol, at.Add(time.Hour))
+	if err != nil || n != 2 {
+		t.Fatalf("MigratePendingResets = %d, %v; want 2 kept", n, err)
+	}
+	sigs, err := crdt.PendingResets(mustReload(t, d))
+	if err != nil || len(sigs) != 2 || sigs[0].Member != "m_aa" || sigs[1].Member != "m_ba" {
+		t.Fatalf("PendingResets = %+v, %v; want m_aa and m_ba", sigs, err)
+	}
+	if v := mustGet(t, d, "reset_signatures"); !v.IsVoid() {
+		t.Fatalf("the legacy map is still there: %v", v.Kind())
+	}
+	if n, err := crdt.MigratePendingResets(d, c.id, c.roster, pol, at.Add(time.Hour)); err != nil || n != 0 {
+		t.Fatalf("MigratePendingResets(again) = %d, %v; want 0, nil", n, err)
+	}
+}

@@ -132,7 +132,7 @@ func ParseReset(statement, circle string, r *Roster) (ResetSignature, error) {
 		return ResetSignature{}, resetErr("the statement's typ must be %q", ResetTyp)
 	case err != nil || len(aud) != 1 || aud[0] != circle:
 		return ResetSignature{}, resetErr("the statement's aud must be this circle (%s) and only it", circle)
-	case raw["epoch"] == nil:
+	case raw["epoch"] == nil || string(raw["epoch"]) == "null":
 		return ResetSignature{}, resetErr("the statement needs epoch, the circle's epoch it resets")
 	case claims.Epoch < 0:
 		return ResetSignature{}, resetErr("the statement's epoch must not be negative")

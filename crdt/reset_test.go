@@ -112,6 +112,7 @@ func TestParseResetRefusesWhatIsNotAResetForThisCircle(t *testing.T) {
 		{"typ of something else", with(func(cl jwt.MapClaims) { cl["typ"] = "vote" })},
 		{"no epoch", with(func(cl jwt.MapClaims) { delete(cl, "epoch") })},
 		{"negative epoch", with(func(cl jwt.MapClaims) { cl["epoch"] = -1 })},
+		{"null epoch", with(func(cl jwt.MapClaims) { cl["epoch"] = nil })},
 		{"fractional epoch", with(func(cl jwt.MapClaims) { cl["epoch"] = 1.5 })},
 		{"iss another device", with(func(cl jwt.MapClaims) { cl["iss"] = "d_m_ba" })},
 		{"no iss", with(func(cl jwt.MapClaims) { delete(cl, "iss") })},

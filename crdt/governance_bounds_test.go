@@ -179,3 +179,49 @@ func TestCancelOpenProposalsAtReset(t *testing.T) {
 		t.Fatalf("CancelOpenProposals(again) = %v, want none", again)
 	}
 }
+
+// A member who opens proposals and objects to each at once (by REST, which
+// has no rate limit) frees their open slots immediately: the number of
+// proposals they open per day must still be bounded.
+func TestProposalsPerDayAreBoundedPerAuthor(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	doc := automerge.New()
+	if err := crdt.InitGovernance(doc); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	churn := func(at time.Time) error {
+		id := uuidN(n)
+		n++
+		err := crdt.OpenProposal(doc, crdt.ProposalState{
+			Proposal: crdt.Proposal{ID: id, Kind: "charter.ratify", Title: "Ratify", At: at},
+			Author:   "mallory", OpenedAt: at, ClosesAt: at.Add(168 * time.Hour),
+		})
+		if err != nil {
+			return err
+		}
+		return crdt.DecideProposal(doc, id, crdt.ProposalRejected, "blocked by 1 objection", at)
+	}
+	opened := 0
+	var refusal error
+	for i := range 1000 {
+		if refusal = churn(now.Add(time.Duration(i) * time.Second)); refusal != nil {
+			break
+		}
+		opened++
+	}
+	if refusal == nil || opened > 100 {
+		t.Fatalf("one author opened %d proposals in 1000 s (refusal %v), want at most 100 a day", opened, refusal)
+	}
+	if opened != crdt.MaxProposalsPerMemberPerDay || !errors.Is(refusal, crdt.ErrTooManyToday) {
+		t.Fatalf("opened %d, refusal %v; want %d, ErrTooManyToday", opened, refusal, crdt.MaxProposalsPerMemberPerDay)
+	}
+	wantRuleError(t, refusal, crdt.RuleGovernance, "")
+	doc = mustReload(t, doc)
+	if err := churn(now.Add(23 * time.Hour)); !errors.Is(err, crdt.ErrTooManyToday) {
+		t.Fatalf("OpenProposal 23 h later = %v, want ErrTooManyToday", err)
+	}
+	if err := churn(now.Add(25 * time.Hour)); err != nil {
+		t.Fatalf("OpenProposal a day later = %v, want nil", err)
+	}
+}

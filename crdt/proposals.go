@@ -20,11 +20,14 @@ import (
 //	    "votes": { "<member id>": { "choice", "reason"?, "at" } },
 //	    "decided_at"?, "reason"?, "applied"?: bool } },
 //	"open_proposals": { "<author id>": { "<proposal id>": "<opened_at>" } },
+//	"recent_proposals": { "<author id>": { "<proposal id>": "<opened_at>" } },
 //	"pending_votes_by_member": { "<member id>": { "<proposal id>": { "choice", "reason"?, "at" } } }
 //
 // "applied" is set once a passed proposal's effect has been carried out.
 // "open_proposals" indexes each author's open proposals, so that the bound
-// MaxOpenProposalsPerMember costs one lookup. "pending_votes_by_member"
+// MaxOpenProposalsPerMember costs one lookup; "recent_proposals" keeps
+// each author's proposals of the last 24 hours, for
+// MaxProposalsPerMemberPerDay. "pending_votes_by_member"
 // holds votes that arrived, inside ballots documents, before the proposal
 // they are on, at most MaxPendingVotesPerMember per member: they are
 // counted when it opens. (Earlier versions kept them by proposal under
@@ -92,6 +95,7 @@ const (
 	pendingVotes         = "pending_votes" // legacy: by proposal, then member
 	pendingVotesByMember = "pending_votes_by_member"
 	openProposals        = "open_proposals"
+	recentProposals      = "recent_proposals"
 )
 
 // Bounds on what one member can make the governance document hold.
@@ -102,7 +106,18 @@ const (
 	// MaxPendingVotesPerMember bounds one member's votes kept for
 	// proposals that have not opened yet.
 	MaxPendingVotesPerMember = 50
+	// MaxProposalsPerMemberPerDay bounds the proposals one author opens
+	// in any 24 hours, decided or not: an author who objects to their own
+	// proposals frees their open slots at once, and would otherwise grow
+	// the governance document as fast as they can send requests.
+	MaxProposalsPerMemberPerDay = 50
 )
+
+// ErrTooManyToday is returned by OpenProposal for an author who opened
+// MaxProposalsPerMemberPerDay proposals in the 24 hours before its
+// OpenedAt. It is a *RuleError of rule "governance".
+var ErrTooManyToday = &RuleError{Rule: RuleGovernance, Message: fmt.Sprintf(
+	"the author opened %d proposals in the last 24 hours; open the next one later", MaxProposalsPerMemberPerDay)}
 
 // ErrTooManyOpen is returned by OpenProposal for an author who already has
 // MaxOpenProposalsPerMember open proposals. It is a *RuleError of rule
@@ -143,6 +158,25 @@ func OpenProposal(doc *automerge.Doc, s ProposalState) error {
 		if n := index.Len(); n >= MaxOpenProposalsPerMember {
 			return ErrTooManyOpen
 		}
+	}
+	recent, err := recentIndex(doc, s.Author)
+	if err != nil {
+		return err
+	}
+	stale, err := countRecent(recent, s.OpenedAt)
+	if err != nil {
+		return err
+	}
+	if recent.Len()-len(stale) >= MaxProposalsPerMemberPerDay {
+		return ErrTooManyToday
+	}
+	for _, id := range stale {
+		if err := recent.Delete(id); err != nil {
+			return err
+		}
+	}
+	if err := recent.Set(s.ID, formatTime(s.OpenedAt)); err != nil {
+		return err
 	}
 	m, err := newChild(doc, "proposals", s.ID)
 	if err != nil {
@@ -370,6 +404,36 @@ func authorIndex(doc *automerge.Doc, author string) (*automerge.Map, error) {
 		return nil, err
 	}
 	return childMap(all, author)
+}
+
+// recentIndex returns the author's map in "recent_proposals".
+func recentIndex(doc *automerge.Doc, author string) (*automerge.Map, error) {
+	all, err := ensureMap(doc, recentProposals)
+	if err != nil {
+		return nil, err
+	}
+	return childMap(all, author)
+}
+
+// countRecent returns the proposals of an author's recent map opened 24
+// hours or more before now (or whose time does not read): they no longer
+// count toward MaxProposalsPerMemberPerDay.
+func countRecent(recent *automerge.Map, now time.Time) ([]string, error) {
+	vals, err := recent.Values()
+	if err != nil {
+		return nil, err
+	}
+	var stale []string
+	for id, v := range vals {
+		if v.Kind() != automerge.KindStr {
+			stale = append(stale, id)
+			continue
+		}
+		if at, err := parseTime(v.Str()); err != nil || now.Sub(at) >= 24*time.Hour {
+			stale = append(stale, id)
+		}
+	}
+	return stale, nil
 }
 
 // unindexOpen removes proposal id (its map p) from its author's open

@@ -99,6 +99,13 @@ func TestOpenProposalsAreBoundedPerAuthor(t *testing.T) {
 		t.Fatalf("opened %d, refusal %v; want %d, ErrTooManyOpen", opened, refusal, crdt.MaxOpenProposalsPerMember)
 	}
 	wantRuleError(t, refusal, crdt.RuleGovernance, "open proposals")
+	mustCommit(t, doc)
+	if err := open(499, "mallory"); !errors.Is(err, crdt.ErrTooManyOpen) {
+		t.Fatalf("OpenProposal over the bound = %v, want ErrTooManyOpen", err)
+	}
+	if _, err := doc.Commit("after a refusal"); err == nil {
+		t.Fatal("a refused OpenProposal wrote something")
+	}
 	if err := open(1000, "alice"); err != nil {
 		t.Fatalf("OpenProposal(alice) = %v, want nil: mallory's proposals do not hold alice back", err)
 	}
@@ -220,6 +227,9 @@ func TestProposalsPerDayAreBoundedPerAuthor(t *testing.T) {
 	doc = mustReload(t, doc)
 	if err := churn(now.Add(23 * time.Hour)); !errors.Is(err, crdt.ErrTooManyToday) {
 		t.Fatalf("OpenProposal 23 h later = %v, want ErrTooManyToday", err)
+	}
+	if _, err := doc.Commit("after a refusal"); err == nil {
+		t.Fatal("a refused OpenProposal wrote something")
 	}
 	if err := churn(now.Add(25 * time.Hour)); err != nil {
 		t.Fatalf("OpenProposal a day later = %v, want nil", err)

@@ -149,26 +149,28 @@ func OpenProposal(doc *automerge.Doc, s ProposalState) error {
 	if old, err := doc.Path("proposals", s.ID).Get(); err == nil && !old.IsVoid() {
 		return fmt.Errorf("proposals %q: %w", s.ID, ErrEntryExists)
 	}
-	var index *automerge.Map
+	// Check both bounds before writing anything: a refusal changes nothing.
 	if s.Status == ProposalOpen {
-		var err error
-		if index, err = authorIndex(doc, s.Author); err != nil {
+		if v, err := doc.Path(openProposals, s.Author).Get(); err != nil {
+			return err
+		} else if v.Kind() == automerge.KindMap && v.Map().Len() >= MaxOpenProposalsPerMember {
+			return ErrTooManyOpen
+		}
+	}
+	var stale []string
+	if v, err := doc.Path(recentProposals, s.Author).Get(); err != nil {
+		return err
+	} else if v.Kind() == automerge.KindMap {
+		if stale, err = staleRecent(v.Map(), s.OpenedAt); err != nil {
 			return err
 		}
-		if n := index.Len(); n >= MaxOpenProposalsPerMember {
-			return ErrTooManyOpen
+		if v.Map().Len()-len(stale) >= MaxProposalsPerMemberPerDay {
+			return ErrTooManyToday
 		}
 	}
 	recent, err := recentIndex(doc, s.Author)
 	if err != nil {
 		return err
-	}
-	stale, err := countRecent(recent, s.OpenedAt)
-	if err != nil {
-		return err
-	}
-	if recent.Len()-len(stale) >= MaxProposalsPerMemberPerDay {
-		return ErrTooManyToday
 	}
 	for _, id := range stale {
 		if err := recent.Delete(id); err != nil {
@@ -178,14 +180,18 @@ func OpenProposal(doc *automerge.Doc, s ProposalState) error {
 	if err := recent.Set(s.ID, formatTime(s.OpenedAt)); err != nil {
 		return err
 	}
-	m, err := newChild(doc, "proposals", s.ID)
-	if err != nil {
-		return err
-	}
-	if index != nil {
+	if s.Status == ProposalOpen {
+		index, err := authorIndex(doc, s.Author)
+		if err != nil {
+			return err
+		}
 		if err := index.Set(s.ID, formatTime(s.OpenedAt)); err != nil {
 			return err
 		}
+	}
+	m, err := newChild(doc, "proposals", s.ID)
+	if err != nil {
+		return err
 	}
 	payload := automerge.NewMap()
 	if err := setAll(m, []kv{
@@ -415,10 +421,10 @@ func recentIndex(doc *automerge.Doc, author string) (*automerge.Map, error) {
 	return childMap(all, author)
 }
 
-// countRecent returns the proposals of an author's recent map opened 24
+// staleRecent returns the proposals of an author's recent map opened 24
 // hours or more before now (or whose time does not read): they no longer
 // count toward MaxProposalsPerMemberPerDay.
-func countRecent(recent *automerge.Map, now time.Time) ([]string, error) {
+func staleRecent(recent *automerge.Map, now time.Time) ([]string, error) {
 	vals, err := recent.Values()
 	if err != nil {
 		return nil, err

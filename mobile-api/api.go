@@ -21,6 +21,7 @@ import (
 
 	"github.com/circles-coop/circles/mobile-api/wire"
 	"github.com/circles-coop/circles/sync/engine"
+	"github.com/circles-coop/circles/sync/repo"
 )
 
 // Caller is the authenticated device behind a request.
@@ -104,6 +105,8 @@ type Services struct {
 	Scorecard Scorecards
 	// Governance takes proposals and votes (mobile-api/governance.go).
 	Governance Governance
+	// Sessions serves GET /v1/repo (mobile-api/repo.go); nil: 501.
+	Sessions repo.Sessions
 }
 
 // Options configure the HTTP API.
@@ -170,6 +173,7 @@ func New(svc Services, opts Options) *echo.Echo {
 	e.GET("/join", joinPage)
 	limited := rateLimit(opts.IdentityRate, opts.IdentityBurst)
 	a.registerIdentityRoutes(v1, limited)
+	a.registerRepoRoutes(v1)
 	authed := v1.Group("", a.authenticate)
 	a.registerCircleRoutes(authed)
 	a.registerSyncRoutes(authed)
@@ -325,9 +329,7 @@ func (a *api) registerNotBuiltRoutes(g *echo.Group) {
 			return Errorf(wire.CodeNotImplemented, "%s is not built yet in this version of circled", what)
 		}
 	}
-	for _, r := range []struct{ method, path, what string }{
-		{http.MethodGet, "/repo", "sync over WebSocket (automerge-repo protocol)"},
-	} {
+	for _, r := range []struct{ method, path, what string }{} {
 		g.Add(r.method, r.path, notBuilt(r.what))
 	}
 }

@@ -238,6 +238,7 @@ func (s *Server) serveHTTP() error {
 		Scorecard: (*scorecard)(s),
 		// Governance: proposals, votes, roles, mandates.
 		Governance: (*governance)(s),
+		Sessions:   s.engine,
 	}, mobileapi.Options{Logger: s.cfg.Logger, Gatherer: s.reg})
 	s.httpSrv = &http.Server{
 		Handler:           e,

@@ -132,14 +132,14 @@ type Engine struct {
 // entry is one document's in-memory state. mu guards every field but
 // lastUsed, which is guarded by Engine.mu.
 type entry struct {
-	mu       sync.Mutex
-	id       string
-	doc      *automerge.Doc // nil while not loaded
-	size     atomic.Int64   // approximate memory, read without mu by eviction
-	lastSeq  uint64
-	chunks   int // chunks stored since the last snapshot
-	changes  int // changes in the document, for the memory estimate
-	peers    map[string]*automerge.SyncState
+	mu      sync.Mutex
+	id      string
+	doc     *automerge.Doc // nil while not loaded
+	size    atomic.Int64   // approximate memory, read without mu by eviction
+	lastSeq uint64
+	chunks  int // chunks stored since the last snapshot
+	changes int // changes in the document, for the memory estimate
+	peers   map[string]*automerge.SyncState
 	// sessions are the live sessions' sync states for this document
 	// (session.go); like peers they refer to doc and go with it.
 	sessions map[*Session]*automerge.SyncState
@@ -178,7 +178,7 @@ func New(cfg Config) *Engine {
 		// sessions and watchers: see session.go
 		sessions: make(map[*Session]struct{}),
 		watchers: make(map[string]map[*Session]struct{}),
-		done:    make(chan struct{}),
+		done:     make(chan struct{}),
 	}
 }
 

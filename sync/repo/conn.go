@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -383,6 +384,12 @@ func (c *conn) work() {
 
 // process runs one message (or one push) through the engine and answers.
 func (c *conn) process(doc string, it item, push bool) {
+	if !validDocID(doc) {
+		// Not an automerge-repo id: no such document here, and nothing
+		// for the engine or the store to look at.
+		c.send(docMessage{Type: TypeDocUnavailable, SenderID: c.opts.PeerID, TargetID: c.target(), DocumentID: doc})
+		return
+	}
 	var reply []byte
 	var err error
 	if push {
@@ -583,3 +590,19 @@ func (q *outQueue) pop(ctx context.Context) ([]byte, bool) {
 		}
 	}
 }
+
+// validDocID reports whether id can be an automerge-repo document id: a
+// base58 string (bs58check of 16 bytes is about 28 characters).
+func validDocID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if !strings.ContainsRune(base58, rune(id[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+const base58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"

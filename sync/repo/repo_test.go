@@ -39,6 +39,31 @@ func TestHandshake(t *testing.T) {
 	}
 }
 
+// TestIgnoredMessages: presence, heads gossip, a client's doc-unavailable
+// and types of later versions are accepted and change nothing.
+func TestIgnoredMessages(t *testing.T) {
+	h := startHarness(t, repo.Options{})
+	c := h.dial(t, "dev1", "p1")
+	c.join()
+	before := h.heads(t, docA)
+	for _, m := range []map[string]any{
+		{"type": "ephemeral", "senderId": "p1", "targetId": "test-server", "documentId": docA, "sessionId": "s", "count": 1, "data": []byte{0xa0}},
+		{"type": "remote-subscription-change", "senderId": "p1", "targetId": "test-server", "add": []string{"storage-1"}},
+		{"type": "remote-heads-changed", "senderId": "p1", "targetId": "test-server", "documentId": docA, "newHeads": map[string]any{"storage-1": map[string]any{"heads": []string{"ab"}, "timestamp": 1.5}}},
+		{"type": "doc-unavailable", "senderId": "p1", "targetId": "test-server", "documentId": docA},
+		{"type": "some-future-type", "senderId": "p1", "targetId": "test-server"},
+	} {
+		c.sendValue(m)
+	}
+	c.stillOpen(docA)
+	if got := h.heads(t, docA); got != before {
+		t.Errorf("heads = %s after ignored messages, want %s", got, before)
+	}
+	if ev := c.eventList(); len(ev) != 0 {
+		t.Errorf("the server answered ignored messages with %+v", ev)
+	}
+}
+
 func TestVersionError(t *testing.T) {
 	h := startHarness(t, repo.Options{})
 	for _, versions := range [][]string{{"2"}, {}} {

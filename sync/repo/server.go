@@ -53,7 +53,8 @@ type Options struct {
 	// WriteTimeout bounds the sending of one frame. Default 30 s.
 	WriteTimeout time.Duration
 	// RecheckEvery is how often a connection's credentials are checked
-	// again (the recheck function given to Serve). Default 30 s.
+	// again (the recheck function given to Serve), so a revoked device or
+	// an expired token loses its socket within that time. Default 5 s.
 	RecheckEvery time.Duration
 	// Refusal turns the policy's error inside an *engine.RefusedError into
 	// the rule name and message of the notice sent to the client; ok false
@@ -102,7 +103,7 @@ func (o *Options) defaults() {
 		o.WriteTimeout = 30 * time.Second
 	}
 	if o.RecheckEvery <= 0 {
-		o.RecheckEvery = 30 * time.Second
+		o.RecheckEvery = 5 * time.Second
 	}
 	if o.Refusal == nil {
 		o.Refusal = func(err error) (string, string, bool) { return "refused", err.Error(), true }

@@ -25,6 +25,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+	"github.com/fxamacker/cbor/v2"
 	"github.com/google/uuid"
 
 	"github.com/circles-coop/circles/crdt"
@@ -74,7 +76,14 @@ func TestRepoClient(t *testing.T) {
 
 	// Another member's ledger can be read, and a REST write by that member
 	// is pushed to the connected phone without it asking again.
-	js.do(t, map[string]any{"cmd": "find", "url": others}, nil)
+	e0 := founder.logEntry(t, "the founder logs before the phone looks")
+	var found struct {
+		Entries []string `json:"entries"`
+	}
+	js.do(t, map[string]any{"cmd": "find", "url": others}, &found)
+	if !slices.Equal(found.Entries, []string{e0}) {
+		t.Fatalf("the phone's copy of the founder's ledger holds %v, want [%s]", found.Entries, e0)
+	}
 	e3 := founder.logEntry(t, "the founder logs by REST")
 	js.do(t, map[string]any{"cmd": "wait-entry", "url": others, "id": e3}, nil)
 
@@ -181,6 +190,58 @@ func TestRepoAuth(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRepoShutdown: stopping the server closes open sockets with 1001
+// (going away), promptly, so the clients reconnect elsewhere or later.
+func TestRepoShutdown(t *testing.T) {
+	tc := servertest.Start(t, "Repo Shutdown Circle")
+	base := tc.URL()
+	m := mustEnroll(t, base, tc.FounderInvite, "Founder")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/v1/repo", &websocket.DialOptions{
+		HTTPHeader: http.Header{"Authorization": {"Bearer " + m.token}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	join, err := cbor.Marshal(map[string]any{"type": "join", "senderId": "go-peer", "peerMetadata": map[string]any{}, "supportedProtocolVersions": []string{"1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.Write(ctx, websocket.MessageBinary, join); err != nil {
+		t.Fatal(err)
+	}
+	var peer struct {
+		Type     string `cbor:"type"`
+		TargetID string `cbor:"targetId"`
+	}
+	_, b, err := ws.Read(ctx)
+	if err != nil || cbor.Unmarshal(b, &peer) != nil || peer.Type != "peer" || peer.TargetID != "go-peer" {
+		t.Fatalf("answer to join = %+v (%v), want a peer message", peer, err)
+	}
+	ended := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := ws.Read(ctx); err != nil {
+				ended <- err
+				return
+			}
+		}
+	}()
+	start := time.Now()
+	tc.Stop()
+	select {
+	case err := <-ended:
+		if code := websocket.CloseStatus(err); code != websocket.StatusGoingAway {
+			t.Errorf("socket ended with %v (%v), want %v", code, err, websocket.StatusGoingAway)
+		}
+	case <-ctx.Done():
+		t.Fatalf("the socket was not closed after the server stopped")
+	}
+	t.Logf("server stopped and socket closed in %s", time.Since(start).Round(time.Millisecond))
 }
 
 func withAuth(h http.Header, v string) http.Header {

@@ -73,7 +73,7 @@ type harness struct {
 	denied atomic.Bool
 }
 
-func startHarness(t *testing.T, opts repo.Options, configure ...func(*http.Server)) *harness {
+func startHarness(t testing.TB, opts repo.Options, configure ...func(*http.Server)) *harness {
 	t.Helper()
 	ctx := context.Background()
 	n, err := store.StartNATS(ctx, store.NATSConfig{Dir: t.TempDir()})
@@ -137,7 +137,7 @@ func startHarness(t *testing.T, opts repo.Options, configure ...func(*http.Serve
 // actorOf is the actor id of a test device.
 func actorOf(dev string) string { return fmt.Sprintf("%x", "actor-"+dev) }
 
-func (h *harness) heads(t *testing.T, doc string) string {
+func (h *harness) heads(t testing.TB, doc string) string {
 	t.Helper()
 	hs, err := h.e.Heads(context.Background(), doc)
 	if err != nil {
@@ -146,7 +146,7 @@ func (h *harness) heads(t *testing.T, doc string) string {
 	return fmt.Sprint(hs)
 }
 
-func (h *harness) has(t *testing.T, doc, key string) bool {
+func (h *harness) has(t testing.TB, doc, key string) bool {
 	t.Helper()
 	found := false
 	if err := h.e.View(context.Background(), doc, func(d *automerge.Doc) error {
@@ -182,7 +182,7 @@ type replica struct {
 // client is a small automerge-repo peer: it answers every sync message
 // it gets (as a repo does) and records every other message.
 type client struct {
-	t      *testing.T
+	t      testing.TB
 	ws     *websocket.Conn
 	id     string
 	actor  string
@@ -196,7 +196,7 @@ type client struct {
 	syncs  []frame
 }
 
-func (h *harness) dial(t *testing.T, device, peerID string) *client {
+func (h *harness) dial(t testing.TB, device, peerID string) *client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

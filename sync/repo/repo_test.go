@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/fxamacker/cbor/v2"
 
+	"github.com/circles-coop/circles/crdt"
 	"github.com/circles-coop/circles/sync/repo"
 )
 
@@ -470,5 +472,44 @@ func TestRecheckAndShutdown(t *testing.T) {
 	}
 	if code, reason := d.closed(); code != websocket.StatusGoingAway {
 		t.Errorf("after the engine closed: closed with %v %q, want %v", code, reason, websocket.StatusGoingAway)
+	}
+}
+
+// BenchmarkChangeRoundTrip: one connection writes a change and waits until
+// the server has stored it and answered; one iteration is one change. The
+// document is replaced by a fresh one every 250 changes, so the figure is
+// the transport's and not automerge's growing cost on a long history.
+func BenchmarkChangeRoundTrip(b *testing.B) {
+	h := startHarness(b, repo.Options{})
+	c := h.dial(b, "dev1", "p1")
+	c.join()
+	var doc string
+	for i := range b.N {
+		if i%250 == 0 {
+			b.StopTimer()
+			doc = string(crdt.NewDocID())
+			if err := h.e.Create(context.Background(), doc, func(d *automerge.Doc) ([]byte, error) {
+				return nil, d.RootMap().Set("items", automerge.NewMap())
+			}); err != nil {
+				b.Fatal(err)
+			}
+			c.stillOpen(doc)
+			b.StartTimer()
+		}
+		hash := c.write(doc, "k"+strconv.Itoa(i), "fine")
+		c.flush(doc)
+		c.waitFor("the answer", func() bool {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			for _, f := range c.syncs {
+				if sm, err := automerge.LoadSyncMessage(f.Data); err == nil && slices.Contains(sm.Heads(), hash) {
+					return true
+				}
+			}
+			return false
+		})
+		c.mu.Lock()
+		c.syncs = c.syncs[:0]
+		c.mu.Unlock()
 	}
 }

@@ -175,6 +175,35 @@ func TestSessionSyncPushAndEviction(t *testing.T) {
 	if !has(t, a.local, "from-server") {
 		t.Fatalf("a's copy lacks the server's change after the push")
 	}
+
+	// A change by HTTP batch sync (Sync) is pushed too.
+	httpPeer := engine.Peer{Device: "h", Member: "m", Actor: "0c"}
+	local := automerge.New()
+	_ = local.SetActorID(httpPeer.Actor)
+	lss := automerge.NewSyncState(local)
+	if err := syncPeer(t, e, httpPeer, doc, local, lss); err != nil {
+		t.Fatal(err)
+	}
+	write(t, local, "from-http", "h1")
+	if err := syncPeer(t, e, httpPeer, doc, local, lss); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []side{a, b} {
+		x.n.wait(t, doc)
+		msg, err := x.s.Generate(ctx, doc)
+		if err != nil || msg == nil {
+			t.Fatalf("Generate after the HTTP change = %v, %v; want a message", msg, err)
+		}
+		if _, err := x.ss.ReceiveMessage(msg); err != nil {
+			t.Fatal(err)
+		}
+		if err := exchange(t, x.s, doc, x.ss); err != nil {
+			t.Fatal(err)
+		}
+		if !has(t, x.local, "from-http") {
+			t.Fatalf("a session's copy lacks the HTTP change after the push")
+		}
+	}
 }
 
 // TestSessionRefusal: a refused message (before or after applying) is a

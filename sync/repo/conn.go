@@ -120,7 +120,7 @@ func (c *conn) fail(code websocket.StatusCode, reason string) {
 	c.closeMu.Lock()
 	if c.closeCode == 0 {
 		if len(reason) > 123 { // the protocol's limit for a close reason
-			reason = reason[:123]
+			reason = strings.ToValidUTF8(reason[:123], "")
 		}
 		c.closeCode, c.closeReason = code, reason
 	}

@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -192,21 +193,61 @@ func TestRepoAuth(t *testing.T) {
 	}
 }
 
-// TestRepoShutdown: stopping the server closes open sockets with 1001
-// (going away), promptly, so the clients reconnect elsewhere or later.
-func TestRepoShutdown(t *testing.T) {
-	tc := servertest.Start(t, "Repo Shutdown Circle")
+// TestRepoRevokedDevice: revoking a device closes its open socket (1008)
+// within the re-check interval, and its token no longer opens one.
+func TestRepoRevokedDevice(t *testing.T) {
+	tc := servertest.Start(t, "Repo Revoke Circle")
 	base := tc.URL()
-	m := mustEnroll(t, base, tc.FounderInvite, "Founder")
+	first := mustEnroll(t, base, tc.FounderInvite, "Founder")
+	second := mustEnroll(t, base, first.inviteFor(t, "device"), "Founder")
+	if second.memberID != first.memberID {
+		t.Fatalf("the device invite enrolled member %s, want %s", second.memberID, first.memberID)
+	}
+	ws, ctx := dialJoin(t, base, second.token)
+	ended := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := ws.Read(ctx); err != nil {
+				ended <- err
+				return
+			}
+		}
+	}()
+	first.call(t, http.MethodPost, "/v1/devices/"+second.deviceID+"/revoke", nil, http.StatusOK, nil)
+	select {
+	case err := <-ended:
+		var ce websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != websocket.StatusPolicyViolation || !strings.Contains(ce.Reason, "revoked") {
+			t.Errorf("socket ended with %v, want 1008 saying the device was revoked", err)
+		}
+	case <-ctx.Done():
+		t.Fatalf("the revoked device's socket stayed open")
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/v1/repo?token="+url.QueryEscape(second.token), nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("upgrade with the revoked device's token = %d, want 401", res.StatusCode)
+	}
+}
+
+// dialJoin opens a socket to GET /v1/repo with a bearer token and joins.
+func dialJoin(t *testing.T, base, token string) (*websocket.Conn, context.Context) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/v1/repo", &websocket.DialOptions{
-		HTTPHeader: http.Header{"Authorization": {"Bearer " + m.token}},
+		HTTPHeader: http.Header{"Authorization": {"Bearer " + token}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ws.CloseNow()
+	t.Cleanup(func() { ws.CloseNow() })
 	join, err := cbor.Marshal(map[string]any{"type": "join", "senderId": "go-peer", "peerMetadata": map[string]any{}, "supportedProtocolVersions": []string{"1"}})
 	if err != nil {
 		t.Fatal(err)
@@ -222,6 +263,16 @@ func TestRepoShutdown(t *testing.T) {
 	if err != nil || cbor.Unmarshal(b, &peer) != nil || peer.Type != "peer" || peer.TargetID != "go-peer" {
 		t.Fatalf("answer to join = %+v (%v), want a peer message", peer, err)
 	}
+	return ws, ctx
+}
+
+// TestRepoShutdown: stopping the server closes open sockets with 1001
+// (going away), promptly, so the clients reconnect elsewhere or later.
+func TestRepoShutdown(t *testing.T) {
+	tc := servertest.Start(t, "Repo Shutdown Circle")
+	base := tc.URL()
+	m := mustEnroll(t, base, tc.FounderInvite, "Founder")
+	ws, ctx := dialJoin(t, base, m.token)
 	ended := make(chan error, 1)
 	go func() {
 		for {
@@ -360,7 +411,7 @@ func (j *jsRepo) do(tb testing.TB, cmd map[string]any, out any) {
 
 // member is a device enrolled over the REST API.
 type member struct {
-	base, token, memberID, actor string
+	base, token, memberID, deviceID, actor string
 }
 
 func mustEnroll(tb testing.TB, base, invite, name string) *member {
@@ -378,14 +429,16 @@ func mustEnroll(tb testing.TB, base, invite, name string) *member {
 	m.call(tb, http.MethodPost, "/v1/enroll", wire.EnrollRequest{
 		Invite: invite, MemberName: name, DeviceName: "go test", PublicKey: pub, ActorID: m.actor,
 	}, http.StatusCreated, &res)
-	m.token, m.memberID = res.AccessToken, res.MemberID
+	m.token, m.memberID, m.deviceID = res.AccessToken, res.MemberID, res.DeviceID
 	return m
 }
 
-func (m *member) invite(tb testing.TB) string {
+func (m *member) invite(tb testing.TB) string { return m.inviteFor(tb, "member") }
+
+func (m *member) inviteFor(tb testing.TB, what string) string {
 	tb.Helper()
 	var res wire.InviteResponse
-	m.call(tb, http.MethodPost, "/v1/invites", wire.InviteRequest{For: "member"}, http.StatusCreated, &res)
+	m.call(tb, http.MethodPost, "/v1/invites", wire.InviteRequest{For: what}, http.StatusCreated, &res)
 	return res.Code
 }
 

@@ -25,7 +25,10 @@ var _ Sessions = (*engine.Engine)(nil)
 
 // Options configure a Server. Zero values take the defaults named.
 type Options struct {
-	// PeerID is the server's peer id in the protocol. Default "circled".
+	// PeerID is the server's peer id in the protocol. Default "circled-"
+	// and 16 random hex digits, new for every Server: a client's Repo
+	// routes messages by peer id, so two circles it connects to must not
+	// share one.
 	PeerID string
 	// PingInterval is how often the server pings a client; a client that
 	// has not answered a ping within PingTimeout is dropped. Defaults 5 s
@@ -67,7 +70,7 @@ type Options struct {
 
 func (o *Options) defaults() {
 	if o.PeerID == "" {
-		o.PeerID = "circled"
+		o.PeerID = "circled-" + randomID(8)
 	}
 	if o.PingInterval <= 0 {
 		o.PingInterval = 5 * time.Second

@@ -57,7 +57,13 @@ func TestRepoClient(t *testing.T) {
 	js := startJS(t)
 	wsURL := "ws" + strings.TrimPrefix(base, "http") + "/v1/repo?token=" + url.QueryEscape(phone.token)
 	js.do(t, map[string]any{"cmd": "init", "url": wsURL, "actor": phone.actor}, nil)
-	js.do(t, map[string]any{"cmd": "connect"}, nil)
+	var conn struct {
+		ServerPeer string `json:"server_peer"`
+	}
+	js.do(t, map[string]any{"cmd": "connect"}, &conn)
+	if !strings.HasPrefix(conn.ServerPeer, "circled-") {
+		t.Errorf("the server's peer id = %q, want circled-<random>", conn.ServerPeer)
+	}
 	js.do(t, map[string]any{"cmd": "find", "url": own}, nil)
 
 	// A change on the phone reaches the server and its REST view.

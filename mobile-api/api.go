@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/circles-coop/circles/sync/engine"
+	"github.com/circles-coop/circles/sync/repo"
 	"github.com/circles-coop/circles/wire"
 )
 
@@ -104,6 +105,8 @@ type Services struct {
 	Governance Governance
 	Charter    Charters
 	Mandates   Mandates
+	// Sessions serves GET /v1/repo (mobile-api/repo.go); nil: 501.
+	Sessions repo.Sessions
 }
 
 // Options configure the HTTP API.
@@ -170,6 +173,7 @@ func New(svc Services, opts Options) *echo.Echo {
 	e.GET("/join", joinPage)
 	limited := rateLimit(opts.IdentityRate, opts.IdentityBurst)
 	a.registerIdentityRoutes(v1, limited)
+	a.registerRepoRoutes(v1)
 	authed := v1.Group("", a.authenticate)
 	a.registerCircleRoutes(authed)
 	a.registerSyncRoutes(authed)
@@ -326,9 +330,7 @@ func (a *api) registerNotBuiltRoutes(g *echo.Group) {
 			return fault.Errorf(fault.NotImplemented, "%s is not built yet in this version of circled", what)
 		}
 	}
-	for _, r := range []struct{ method, path, what string }{
-		{http.MethodGet, "/repo", "sync over WebSocket (automerge-repo protocol)"},
-	} {
+	for _, r := range []struct{ method, path, what string }{} {
 		g.Add(r.method, r.path, notBuilt(r.what))
 	}
 }

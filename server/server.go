@@ -211,6 +211,7 @@ func (s *Server) serveHTTP() error {
 		Governance: a.Governance,
 		Charter:    a.Charter,
 		Mandates:   a.Mandates,
+		Sessions:   s.engine,
 	}, mobileapi.Options{Logger: s.cfg.Logger, Gatherer: s.reg})
 	s.httpSrv = &http.Server{
 		Handler:           e,

@@ -58,12 +58,19 @@ export class Docs extends EventTarget {
     const token = await this.session.token();
     let res: Response;
     try {
-      res = await fetch("/v1/repo?token=" + encodeURIComponent(token), { cache: "no-store" });
+      // A plain GET, not an upgrade: a server that has the endpoint
+      // answers it with a client error, one that does not with 501.
+      res = await fetch("/v1/repo?token=" + encodeURIComponent(token), {
+        cache: "no-store",
+        headers: { Authorization: "Bearer " + token },
+      });
     } catch (err) {
       throw new OfflineError((err as Error).message);
     }
     if (res.status === 501) {
       this.transport = "http";
+    } else if (res.status === 401) {
+      throw new ApiError(401, "unauthenticated", "the server refused this device's token");
     } else {
       this.transport = "websocket";
       this.#ws = new WebSocketClientAdapter(this.wsURL(token));

@@ -58,6 +58,8 @@ function render(): void {
 }
 
 function refresh(): void {
+  // Which sync the app uses, for tests and for anyone debugging.
+  document.body.dataset.transport = app.docs?.transport ?? "unknown";
   const s = document.getElementById("sync-status");
   if (s && s.textContent !== app.status()) s.textContent = app.status();
   current?.screen.update?.(app, current.el);

@@ -505,7 +505,7 @@ interface Resets {
   needed: number;
   window: string;
   signatures: number;
-  pending: { member: string; counts: boolean }[];
+  pending: { member: string; counts: boolean; problem?: string }[];
   past: { epoch: number; at: string }[];
 }
 
@@ -525,10 +525,18 @@ const reset: Screen = {
     const showCount = () =>
       loading(count, async () => {
         const r = await app.session!.call<Resets>("GET", "/v1/resets");
+        const mine = r.pending?.find((p) => p.member === app.device!.memberId);
         return [
           h("p", { class: "big", role: "status", "aria-label": "Reset signatures" }, `${r.signatures} of ${r.needed} signatures`),
+          mine
+            ? h(
+                "p",
+                { "aria-label": "Your reset signature" },
+                mine.counts ? "received: your signature counts" : `received, not counting yet: ${mine.problem ?? "see the circle's reset policies"}`,
+              )
+            : null,
           h("p", { class: "meta" }, `Epoch ${r.epoch} · signatures count for ${r.window || "the reset window"}${r.past?.length ? ` · last reset ${when(r.past[r.past.length - 1].at)}` : ""}`),
-        ];
+        ].filter(Boolean) as HTMLElement[];
       });
     const reason = h("textarea", { rows: 3, maxlength: 2000, required: true });
     const sure = h("input", { type: "checkbox", required: true });

@@ -299,7 +299,18 @@ const proposals: Screen = {
                             });
                             await app.docs!.repo.flush([bh.documentId]);
                             voteNote.textContent = `Your vote: ${c} (pending)`;
-                            void app.sync();
+                            await app.sync();
+                            // The server counts a synced vote as it stores
+                            // the ballots document; look a few times.
+                            for (let i = 0; i < 10; i++) {
+                              const now = await app.session!.call<Proposal>("GET", `/v1/proposals/${encodeURIComponent(p.id)}`).catch(() => undefined);
+                              const v = now?.votes?.[app.device!.memberId];
+                              if (v) {
+                                voteNote.textContent = `Your vote: ${str(v.choice)} (counted)`;
+                                break;
+                              }
+                              await new Promise((r) => setTimeout(r, 500));
+                            }
                           },
                         },
                         c[0].toUpperCase() + c.slice(1),
@@ -319,7 +330,25 @@ const proposals: Screen = {
           }),
         );
       });
-    return [h("h1", null, "Proposals"), newProposalForm(app, () => reload()), h("h2", null, "All proposals"), reload()];
+    const form = newProposalForm(app, () => {
+      form.hidden = true;
+      toggle.setAttribute("aria-expanded", "false");
+      reload();
+    });
+    form.hidden = true;
+    const toggle = h(
+      "button",
+      {
+        type: "button",
+        "aria-expanded": "false",
+        onclick: () => {
+          form.hidden = !form.hidden;
+          toggle.setAttribute("aria-expanded", String(!form.hidden));
+        },
+      },
+      "Make a proposal",
+    );
+    return [h("h1", null, "Proposals"), toggle, form, h("h2", null, "All proposals"), reload()];
   },
 };
 
@@ -376,7 +405,6 @@ function newProposalForm(app: App, done: () => void): HTMLElement {
         }
       },
     },
-    h("h2", null, "Make a proposal"),
     field("Kind", kind),
     field("Title", title),
     field("Details", body),
@@ -456,13 +484,17 @@ const charter: Screen = {
         c.purpose ? h("p", null, c.purpose) : null,
         c.text ? h("div", { class: "charter-text" }, c.text) : h("p", { class: "muted" }, "No ratified text yet."),
         c.principles?.length ? h("ul", { "aria-label": "Principles" }, c.principles.map((p) => h("li", null, p))) : null,
-        h("h3", null, "Policies"),
         h(
-          "dl",
-          { class: "signals" },
-          Object.entries(c.policies ?? {})
-            .sort()
-            .flatMap(([k, v]) => [h("dt", null, k), h("dd", null, v)]),
+          "details",
+          null,
+          h("summary", null, "Policies"),
+          h(
+            "dl",
+            { class: "signals" },
+            Object.entries(c.policies ?? {})
+              .sort()
+              .flatMap(([k, v]) => [h("dt", null, k), h("dd", null, v)]),
+          ),
         ),
       ].filter(Boolean) as HTMLElement[];
     });

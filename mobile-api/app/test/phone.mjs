@@ -136,6 +136,21 @@ async function join(page, name) {
   summary.persisted = await page.evaluate(() => navigator.storage.persisted());
 }
 
+// memberId reads the enrolled member's id from the app's IndexedDB.
+function memberId(page) {
+  return page.evaluate(async () => {
+    const db = await new Promise((res, rej) => {
+      const r = indexedDB.open("circles-device");
+      r.onsuccess = () => res(r.result);
+      r.onerror = () => rej(r.error);
+    });
+    return new Promise((res) => {
+      const g = db.transaction("kv").objectStore("kv").get("device");
+      g.onsuccess = () => res(g.result.memberId);
+    });
+  });
+}
+
 async function logContribution(page, quantity, note) {
   await page.getByRole("button", { name: "Log contribution" }).click();
   await page.getByLabel("Quantity").fill(String(quantity));
@@ -169,17 +184,7 @@ async function visit(page, link, ready) {
 
 async function offlineScenario(context, page) {
   await join(page, "Ada");
-  summary.member_id = await page.evaluate(async () => {
-    const db = await new Promise((res, rej) => {
-      const r = indexedDB.open("circles-device");
-      r.onsuccess = () => res(r.result);
-      r.onerror = () => rej(r.error);
-    });
-    return new Promise((res) => {
-      const g = db.transaction("kv").objectStore("kv").get("device");
-      g.onsuccess = () => res(g.result.memberId);
-    });
-  });
+  summary.member_id = await memberId(page);
 
   step("log a contribution online");
   await logContribution(page, 2, "Fixed the bike trailer");
@@ -218,6 +223,7 @@ async function offlineScenario(context, page) {
   });
 
   await visit(page, "Proposals", async () => {
+    await page.getByRole("button", { name: "Make a proposal" }).click();
     await page.getByLabel("Kind").selectOption("policy.set");
     await page.getByLabel("Title").fill("Meet every second week");
     await page.getByLabel("Details").fill("Fortnightly meetings leave more time for the work.");
@@ -227,7 +233,7 @@ async function offlineScenario(context, page) {
     const card = page.getByRole("listitem").filter({ hasText: "Meet every second week" });
     await card.waitFor();
     await card.getByRole("group", { name: "Vote on Meet every second week" }).getByRole("button", { name: "Yes" }).click();
-    await card.getByText("Your vote: yes (pending)").waitFor();
+    await card.getByText("Your vote: yes (counted)").waitFor();
     await waitStatus(page, "up to date");
   });
 
@@ -268,6 +274,7 @@ async function repoScenario(context, page) {
   const sockets = [];
   page.on("websocket", (ws) => sockets.push(ws.url()));
   await join(page, "Grace");
+  summary.member_id = await memberId(page);
   const transport = await page.evaluate(() => document.body.dataset.transport);
   if (transport !== "websocket") {
     fail(`the app syncs over ${transport}, not over WebSocket: GET /v1/repo answers 501 in this server (merge the ws branch)`);

@@ -96,10 +96,17 @@ export class Docs extends EventTarget {
   async handle<T>(id: string): Promise<DocHandle<T>> {
     const known = this.#handles.get(id);
     if (known) return known as DocHandle<T>;
-    let h: DocHandle<T>;
+    let h: DocHandle<T> | undefined;
     if (await kv.get<boolean>("loaded:" + id)) {
-      h = await this.repo.find<T>(id as DocumentId);
-    } else {
+      try {
+        h = await this.repo.find<T>(id as DocumentId, { signal: AbortSignal.timeout(10_000) });
+      } catch (err) {
+        // The browser may have evicted the repo's storage: load it again.
+        console.warn(`document ${id} is not in IndexedDB any more (${(err as Error).message}); loading it again`);
+        await kv.del("loaded:" + id);
+      }
+    }
+    if (!h) {
       let bytes: Uint8Array;
       try {
         bytes = await this.pull(id);

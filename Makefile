@@ -6,6 +6,7 @@
 #   make test     go vet, then every test (needs node + npm for the JS client
 #                 and phone app tests, and Debian's chromium for the browser test)
 #   make test-browser-ws  the browser test that needs GET /v1/repo (WebSocket sync)
+#   make screenshots  retake the phone app's screenshots in docs/screenshots
 #   make lint     gofmt, go vet, staticcheck
 #   make bench    every benchmark
 #   make fuzz     each fuzz target for FUZZTIME
@@ -50,7 +51,7 @@ DEMO_NAME   ?= Demo Tool Library
 DEMO_LISTEN ?= 127.0.0.1:8080
 DEMO_INVITE ?= $(DEMO_DATA)-invite.json
 
-.PHONY: all build app run test test-browser-ws bench lint fmt-check vet staticcheck js-deps fuzz clean
+.PHONY: all build app run test test-browser-ws screenshots bench lint fmt-check vet staticcheck js-deps fuzz clean
 
 all: build
 
@@ -100,6 +101,9 @@ test: js-deps app
 # server answers 501 there.
 test-browser-ws: app
 	$(GO) test -count=1 -tags browser_ws -run '^TestBrowserRepoSync$$' -v ./test/browser/
+
+screenshots: app
+	$(GO) test -count=1 -run '^TestBrowserPhoneApp$$' ./test/browser/ -update-screenshots
 
 # bench runs the scenario benchmarks (one iteration is a whole scenario:
 # backlog, latency, cold start, in-process backlog; each prints its own

@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"io"
 	"net/http"
 	"os"
@@ -25,6 +26,10 @@ import (
 	"github.com/circles-coop/circles/mobile-api/wire"
 	"github.com/circles-coop/circles/server/servertest"
 )
+
+// updateScreenshots saves the screenshots into docs/screenshots (make
+// screenshots) instead of a temporary directory.
+var updateScreenshots = flag.Bool("update-screenshots", false, "save the phone app's screenshots into docs/screenshots")
 
 // summary is what phone.mjs prints as its last line.
 type summary struct {
@@ -45,19 +50,24 @@ type summary struct {
 // worker serves the app) and sees them pending, comes back online and sees
 // them synced; then uses every screen, each checked with axe-core. The
 // server must then hold exactly those entries, the vote, and the reset
-// signature. Screenshots go to docs/screenshots (CIRCLES_SCREENSHOTS=dir
-// puts them elsewhere).
+// signature. With -update-screenshots (make screenshots) the phone-sized
+// screenshots it takes replace those in docs/screenshots.
 func TestBrowserPhoneApp(t *testing.T) {
 	ph := mustPhone(t)
 	c := servertest.Start(t, "Browser Circle")
 	base := c.URL()
 	founder := mustEnroll(t, base, c.FounderInvite, "Founder")
 
-	shots := os.Getenv("CIRCLES_SCREENSHOTS")
-	if shots == "" {
+	shots := t.TempDir()
+	if *updateScreenshots {
 		shots = filepath.Join("..", "..", "docs", "screenshots")
 	}
-	got := ph.run(t, "--base", base, "--invite", founder.invite(t), "--shots", shots)
+	got := ph.run(t, "--link", founder.invite(t), "--shots", shots)
+	for _, name := range []string{"join", "home", "home-offline", "ledger", "proposals", "roles", "charter", "reset", "audit"} {
+		if fi, err := os.Stat(filepath.Join(shots, name+".png")); err != nil || fi.Size() == 0 {
+			t.Errorf("screenshot %s.png: %v, want a picture", name, err)
+		}
+	}
 
 	if !got.OfflineReload {
 		t.Errorf("phone summary offline_reload = false, want true")
@@ -196,14 +206,16 @@ func mustEnroll(tb testing.TB, base, invite, name string) *member {
 	return m
 }
 
+// invite makes a one-time invite for a new member and returns its URL,
+// what the invite's QR code holds.
 func (m *member) invite(tb testing.TB) string {
 	tb.Helper()
 	var res wire.InviteResponse
 	m.call(tb, http.MethodPost, "/v1/invites", wire.InviteRequest{For: "member"}, http.StatusCreated, &res)
-	if res.Code == "" || !strings.HasSuffix(res.URL, "/join#"+res.Code) {
-		tb.Fatalf("POST /v1/invites = %+v, want a code and a URL ending in /join#<code>", res)
+	if res.Code == "" || res.URL != m.base+"/join#"+res.Code {
+		tb.Fatalf("POST /v1/invites = %+v, want a code and the URL %s/join#<code>", res, m.base)
 	}
-	return res.Code
+	return res.URL
 }
 
 // call sends a JSON request and decodes a JSON answer with the wanted

@@ -25,7 +25,7 @@ func TestBrowserRepoSync(t *testing.T) {
 	base := c.URL()
 	founder := mustEnroll(t, base, c.FounderInvite, "Founder")
 
-	got := ph.run(t, "--base", base, "--invite", founder.invite(t), "--scenario", "repo")
+	got := ph.run(t, "--link", founder.invite(t), "--scenario", "repo")
 	if got.Transport != "websocket" {
 		t.Fatalf("the app synced over %q, want websocket", got.Transport)
 	}

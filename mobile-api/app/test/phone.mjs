@@ -3,7 +3,7 @@
 // a JSON summary as its last line. test/browser/browser_test.go runs it
 // against a real circle and checks the server's side.
 //
-//   node phone.mjs --base http://127.0.0.1:PORT --invite CODE [--shots DIR] [--scenario offline|repo]
+//   node phone.mjs --link http://127.0.0.1:PORT/join#CODE [--shots DIR] [--scenario offline|repo]
 //
 // Scenario "offline" (the default): join from the invite link, log a
 // contribution and see it synced, go offline, log three, reload offline
@@ -18,12 +18,15 @@ import path from "node:path";
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith("--") ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
 );
-const base = args.base;
-const invite = args.invite;
+// --link is the invite's URL as POST /v1/invites made it (what its QR
+// code holds): <server>/join#<code>.
+const link = args.link ? new URL(args.link) : undefined;
+const base = link?.origin;
+const invite = link ? decodeURIComponent(link.hash.slice(1)) : undefined;
 const shots = args.shots;
 const scenario = args.scenario ?? "offline";
-if (!base || !invite) {
-  console.error("usage: node phone.mjs --base URL --invite CODE [--shots DIR] [--scenario offline|repo]");
+if (!base || !invite || link.pathname !== "/join") {
+  console.error("usage: node phone.mjs --link http://HOST:PORT/join#CODE [--shots DIR] [--scenario offline|repo]");
   process.exit(2);
 }
 
@@ -123,7 +126,7 @@ async function waitList(page, want, what) {
 
 async function join(page, name) {
   step("join from the invite link");
-  await page.goto(`${base}/join#${invite}`);
+  await page.goto(link.href);
   const code = await page.getByLabel("Invite code").inputValue();
   if (code !== invite) fail(`the join screen's Invite code = ${JSON.stringify(code)}, want the link's code ${JSON.stringify(invite)}`);
   await axe(page, "join");

@@ -170,6 +170,23 @@ async function waitServiceWorker(page) {
   }, null, { timeout: T });
 }
 
+// installable asks chromium whether the app could be installed (web app
+// manifest, icons, service worker, secure origin).
+async function installable(context, page) {
+  const cdp = await context.newCDPSession(page);
+  const manifest = await cdp.send("Page.getAppManifest");
+  if (!manifest.url?.endsWith("/app/manifest.webmanifest") || manifest.errors?.length) {
+    fail(`web app manifest ${manifest.url}: ${JSON.stringify(manifest.errors)}`);
+  }
+  const { installabilityErrors } = await cdp.send("Page.getInstallabilityErrors");
+  // Playwright's browser contexts are incognito ones, where chromium
+  // installs nothing: that one is about the test's browser, not the app.
+  const errors = installabilityErrors.filter((e) => e.errorId !== "in-incognito");
+  summary.installability_errors = errors.map((e) => e.errorId);
+  if (errors.length) fail(`chromium says the app is not installable: ${JSON.stringify(errors)}`);
+  await cdp.detach();
+}
+
 async function visit(page, link, ready) {
   step(`screen ${link}`);
   await page.getByRole("navigation").getByRole("link", { name: link, exact: true }).click();
@@ -189,11 +206,27 @@ async function offlineScenario(context, page) {
   await join(page, "Ada");
   summary.member_id = await memberId(page);
 
+  step("the used invite, in another browser");
+  const other = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  try {
+    const p2 = await other.newPage();
+    p2.setDefaultTimeout(T);
+    await p2.goto(link.href);
+    await p2.getByLabel("Your name").fill("Mallory");
+    await p2.getByRole("button", { name: "Join" }).click();
+    await p2.getByRole("alert").filter({ hasText: "already used" }).waitFor();
+    if (new URL(p2.url()).pathname !== "/join") fail(`a refused join moved on to ${p2.url()}`);
+    summary.used_invite_refused = true;
+  } finally {
+    await other.close();
+  }
+
   step("log a contribution online");
   await logContribution(page, 2, "Fixed the bike trailer");
   await waitList(page, [{ note: "Fixed the bike trailer", state: "synced" }], "online entry");
   await waitStatus(page, "up to date");
   await waitServiceWorker(page);
+  await installable(context, page);
   await axe(page, "home");
   await shot(page, "home");
 

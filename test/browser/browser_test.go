@@ -15,6 +15,7 @@ import (
 	"flag"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/circles-coop/circles/mobile-api/client"
 	"github.com/circles-coop/circles/mobile-api/wire"
 	"github.com/circles-coop/circles/server/servertest"
 )
@@ -57,6 +59,21 @@ func TestBrowserPhoneApp(t *testing.T) {
 	c := servertest.Start(t, "Browser Circle")
 	base := c.URL()
 	founder := mustEnroll(t, base, c.FounderInvite, "Founder")
+
+	// Bea, a Go device (mobile-api/client), writes the charter draft
+	// first; the phone must load her text and add to it.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	bea, err := client.Join(ctx, t.TempDir(), base, inviteCode(t, founder.invite(t)), "Bea", "laptop")
+	if err != nil {
+		t.Fatalf("client.Join: %v", err)
+	}
+	if _, err := bea.EditCharterDraft(beaDraft); err != nil {
+		t.Fatalf("EditCharterDraft: %v", err)
+	}
+	if _, err := bea.Sync(ctx, nil); err != nil {
+		t.Fatalf("Bea's Sync: %v", err)
+	}
 
 	shots := t.TempDir()
 	if *updateScreenshots {
@@ -122,9 +139,37 @@ func TestBrowserPhoneApp(t *testing.T) {
 		!strings.Contains(resets.Pending[0].Problem, "reset.min_membership") || resets.Signatures != 0 {
 		t.Errorf("GET /v1/resets = %+v, want the phone's one signature, not counting for reset.min_membership", resets)
 	}
+	// The phone's edit of the shared draft reached Bea's device.
+	if _, err := bea.Sync(ctx, nil); err != nil {
+		t.Fatalf("Bea's Sync: %v", err)
+	}
+	draft, err := bea.CharterDraft()
+	if err != nil {
+		t.Fatalf("CharterDraft: %v", err)
+	}
+	if want := beaDraft + phoneDraft; draft.Text != want {
+		t.Errorf("the charter draft on Bea's device = %q, want %q (hers, then the phone's line)", draft.Text, want)
+	}
+
 	if !strings.HasPrefix(got.Audit, "verified:") {
 		t.Errorf("the app's audit check = %q, want verified", got.Audit)
 	}
+}
+
+// The charter draft: Bea's text, then the line phone.mjs adds.
+const (
+	beaDraft   = "We share tools and time."
+	phoneDraft = "\nWe meet every second week."
+)
+
+// inviteCode is the code in an invite URL's fragment.
+func inviteCode(tb testing.TB, link string) string {
+	tb.Helper()
+	u, err := url.Parse(link)
+	if err != nil || u.Fragment == "" {
+		tb.Fatalf("invite URL %q has no code in its fragment", link)
+	}
+	return u.Fragment
 }
 
 // phone is node and the path of phone.mjs.

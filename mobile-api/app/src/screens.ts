@@ -278,9 +278,15 @@ const proposals: Screen = {
           [...res.proposals].reverse().map((p) => {
             const mine = ballots.votes?.[p.id];
             const counted = p.votes?.[app.device!.memberId];
-            const voteNote = h("p", { class: "meta", "aria-live": "polite" }, mine ? `Your vote: ${str(mine.choice)} (${counted ? "counted" : "pending"})` : "");
+            const voteNote = h(
+              "p",
+              { class: "meta", "aria-live": "polite" },
+              counted ? `Your vote: ${str(counted.choice)} (counted)` : mine ? `Your vote: ${str(mine.choice)} (pending)` : "",
+            );
+            // A vote is final (the server counts the first one only), so
+            // the buttons go once the member has voted.
             const voteGroup =
-              p.status === "open"
+              p.status === "open" && !mine && !counted
                 ? h(
                     "div",
                     { role: "group", "aria-label": `Vote on ${p.title}`, class: "choices" },
@@ -299,6 +305,7 @@ const proposals: Screen = {
                             });
                             await app.docs!.repo.flush([bh.documentId]);
                             voteNote.textContent = `Your vote: ${c} (pending)`;
+                            voteGroup?.remove();
                             await app.sync();
                             // The server counts a synced vote as it stores
                             // the ballots document; look a few times.

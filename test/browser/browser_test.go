@@ -43,6 +43,7 @@ type summary struct {
 	OfflineReload bool                `json:"offline_reload"`
 	ResetSigned   bool                `json:"reset_signed"`
 	Audit         string              `json:"audit"`
+	Refused       string              `json:"refused"`
 	Transport     string              `json:"transport"`
 	Error         string              `json:"error"`
 }
@@ -80,7 +81,7 @@ func TestBrowserPhoneApp(t *testing.T) {
 		shots = filepath.Join("..", "..", "docs", "screenshots")
 	}
 	got := ph.run(t, "--link", founder.invite(t), "--shots", shots)
-	for _, name := range []string{"join", "home", "home-offline", "ledger", "proposals", "roles", "charter", "reset", "audit"} {
+	for _, name := range []string{"join", "home", "home-offline", "home-refused", "ledger", "proposals", "roles", "charter", "reset", "audit"} {
 		if fi, err := os.Stat(filepath.Join(shots, name+".png")); err != nil || fi.Size() == 0 {
 			t.Errorf("screenshot %s.png: %v, want a picture", name, err)
 		}
@@ -113,7 +114,10 @@ func TestBrowserPhoneApp(t *testing.T) {
 	want := slices.Clone(got.Notes)
 	slices.Sort(want)
 	if len(want) != 4 || !slices.Equal(notes, want) {
-		t.Errorf("server's entries of the phone = %q, want the four the phone logged %q", notes, want)
+		t.Errorf("server's entries of the phone = %q, want the four the phone logged %q (not the refused one)", notes, want)
+	}
+	if !strings.Contains(got.Refused, "2000") {
+		t.Errorf("the refused entry's state on the phone = %q, want refused with the server's reason (years 2000 to 2200)", got.Refused)
 	}
 
 	// The vote written offline-first into the ballots document counted.

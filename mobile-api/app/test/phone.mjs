@@ -307,6 +307,21 @@ async function offlineScenario(context, page) {
   // Back home for the final picture of the list.
   await page.getByRole("navigation").getByRole("link", { name: "Home" }).click();
   await waitList(page, synced, "home at the end");
+
+  // A phone whose clock says 1999 writes an entry the server refuses
+  // (entry times must lie between 2000 and 2200): the member sees it
+  // refused, with the server's reason. Last, because the refused change
+  // stays in this member's ledger document.
+  step("an entry from a phone with a wrong clock");
+  await page.clock.setFixedTime(new Date("1999-12-31T12:00:00Z"));
+  const wrong = "Logged with the clock in 1999";
+  await logContribution(page, 1, wrong);
+  const state = contributions(page).filter({ hasText: wrong }).locator(".state");
+  await state.filter({ hasText: /^refused: .*2000/ }).waitFor();
+  summary.refused = (await state.textContent()).trim();
+  const others = (await listState(page)).filter((e) => e.note !== wrong);
+  if (JSON.stringify(others) !== JSON.stringify(synced)) fail(`after the refusal the other entries = ${JSON.stringify(others)}, want them still synced`);
+  await shot(page, "home-refused");
 }
 
 // repoScenario checks that the app syncs through automerge-repo over

@@ -7,6 +7,12 @@ import * as kv from "./kv";
 
 export type SyncStatus = "offline" | "syncing" | "up to date";
 
+// Stale collects, over one screen's loads, the time of the oldest saved
+// answer used instead of the server's (no network).
+export interface Stale {
+  since?: string;
+}
+
 export interface LedgerEntry {
   id: string;
   kind: string;
@@ -204,6 +210,22 @@ export class App extends EventTarget {
     if (this.again) {
       this.again = false;
       void this.sync();
+    }
+  }
+
+  // get reads a server view (GET) and keeps the answer in IndexedDB, so
+  // the screen shows the last answer, and when it was, with no network.
+  async get<T>(path: string, seen?: Stale): Promise<T> {
+    try {
+      const data = await this.session!.call<T>("GET", path);
+      await kv.put("get:" + path, { data, at: new Date().toISOString() });
+      return data;
+    } catch (err) {
+      if (!(err instanceof OfflineError)) throw err;
+      const saved = await kv.get<{ data: T; at: string }>("get:" + path);
+      if (!saved) throw err;
+      if (seen && (!seen.since || saved.at < seen.since)) seen.since = saved.at;
+      return saved.data;
     }
   }
 

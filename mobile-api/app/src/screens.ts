@@ -4,7 +4,7 @@
 // contributions", "Sync status", and the navigation links.
 import canonicalize from "canonicalize";
 import { ApiError, uuid } from "./api";
-import { App, BallotsDoc, DraftDoc } from "./app";
+import { App, BallotsDoc, DraftDoc, Stale } from "./app";
 import { enroll, signJWT } from "./device";
 import { A, NotLoadedError, S, str } from "./docs";
 import { field, h, num, when } from "./ui";
@@ -25,11 +25,16 @@ function alertBox(): HTMLElement {
   return h("p", { class: "alert", role: "alert" });
 }
 
-// loading fills el with what load returns, or with the error.
-function loading(el: HTMLElement, load: () => Promise<HTMLElement | HTMLElement[]>): HTMLElement {
+// loading fills el with what load returns, or with the error. Views the
+// server could not be asked for come from the last answer, said so.
+function loading(el: HTMLElement, load: (stale: Stale) => Promise<HTMLElement | HTMLElement[]>): HTMLElement {
   el.replaceChildren(h("p", { class: "muted" }, "Loading…"));
-  load().then(
-    (c) => el.replaceChildren(...(Array.isArray(c) ? c : [c])),
+  const stale: Stale = {};
+  load(stale).then(
+    (c) => {
+      const note = stale.since ? h("p", { class: "hint" }, `Offline: as the server last said, ${when(stale.since)}.`) : null;
+      el.replaceChildren(...[note, ...(Array.isArray(c) ? c : [c])].filter((x): x is HTMLElement => !!x));
+    },
     (err) => el.replaceChildren(h("p", { class: "alert", role: "alert" }, "Could not load this: " + message(err))),
   );
   return el;
@@ -198,13 +203,10 @@ const ledger: Screen = {
   title: "Ledger",
   render(app) {
     const body = h("div");
-    loading(body, async () => {
+    loading(body, async (stale) => {
       const [b, list] = await Promise.all([
-        app.session!.call<Balances>("GET", "/v1/balances"),
-        app.session!.call<{ entries: { id: string; member?: string; quantity: number; unit?: string; note: string; at: string }[] }>(
-          "GET",
-          "/v1/ledger/entries?limit=50",
-        ),
+        app.get<Balances>("/v1/balances", stale),
+        app.get<{ entries: { id: string; member?: string; quantity: number; unit?: string; note: string; at: string }[] }>("/v1/ledger/entries?limit=50", stale),
       ]);
       const s = b.signals;
       return [
@@ -268,8 +270,8 @@ const proposals: Screen = {
   render(app) {
     const list = h("div");
     const reload = () =>
-      loading(list, async () => {
-        const [res, bh] = await Promise.all([app.session!.call<{ proposals: Proposal[] }>("GET", "/v1/proposals"), app.ballotsHandle()]);
+      loading(list, async (stale) => {
+        const [res, bh] = await Promise.all([app.get<{ proposals: Proposal[] }>("/v1/proposals", stale), app.ballotsHandle()]);
         const ballots = bh.doc() as BallotsDoc;
         if (!res.proposals.length) return h("p", { class: "muted" }, "No proposals yet.");
         return h(
@@ -429,10 +431,10 @@ const roles: Screen = {
   title: "Roles",
   render(app) {
     const body = h("div");
-    loading(body, async () => {
+    loading(body, async (stale) => {
       const [r, m] = await Promise.all([
-        app.session!.call<{ roles: { id: string; name: string; purpose: string; holder: string; term_end?: string; terms_served: number; status?: string }[] }>("GET", "/v1/roles"),
-        app.session!.call<{ mandates: { id: string; member: string; issue: string; scope: string; deadline: string; status: string }[] }>("GET", "/v1/mandates"),
+        app.get<{ roles: { id: string; name: string; purpose: string; holder: string; term_end?: string; terms_served: number; status?: string }[] }>("/v1/roles", stale),
+        app.get<{ mandates: { id: string; member: string; issue: string; scope: string; deadline: string; status: string }[] }>("/v1/mandates", stale),
       ]);
       return [
         h("h2", null, "Roles"),
@@ -484,8 +486,8 @@ const charter: Screen = {
   title: "Charter",
   render(app) {
     const ratified = h("div");
-    loading(ratified, async () => {
-      const c = await app.session!.call<Charter>("GET", "/v1/charter");
+    loading(ratified, async (stale) => {
+      const c = await app.get<Charter>("/v1/charter", stale);
       return [
         h("p", { class: "meta" }, `${c.status} · version ${c.version}${c.ratified_at ? " · ratified " + when(c.ratified_at) : ""}`),
         c.purpose ? h("p", null, c.purpose) : null,
@@ -562,8 +564,8 @@ const reset: Screen = {
   render(app) {
     const count = h("div", { id: "reset-count" });
     const showCount = () =>
-      loading(count, async () => {
-        const r = await app.session!.call<Resets>("GET", "/v1/resets");
+      loading(count, async (stale) => {
+        const r = await app.get<Resets>("/v1/resets", stale);
         const mine = r.pending?.find((p) => p.member === app.device!.memberId);
         return [
           h("p", { class: "big", role: "status", "aria-label": "Reset signatures" }, `${r.signatures} of ${r.needed} signatures`),
@@ -669,11 +671,11 @@ const audit: Screen = {
   title: "Audit",
   render(app) {
     const body = h("div");
-    loading(body, async () => {
+    loading(body, async (stale) => {
       const all: AuditEntry[] = [];
       let after = 0;
       for (let page = 0; page < 100; page++) {
-        const res = await app.session!.call<{ entries: AuditEntry[]; next_after?: number }>("GET", `/v1/audit?after=${after}`);
+        const res = await app.get<{ entries: AuditEntry[]; next_after?: number }>(`/v1/audit?after=${after}`, stale);
         all.push(...res.entries);
         if (!res.next_after) break;
         after = res.next_after;

@@ -187,6 +187,10 @@ async function installable(context, page) {
   await cdp.detach();
 }
 
+function nav(page, link) {
+  return page.getByRole("navigation").getByRole("link", { name: link, exact: true }).click();
+}
+
 async function visit(page, link, ready) {
   step(`screen ${link}`);
   await page.getByRole("navigation").getByRole("link", { name: link, exact: true }).click();
@@ -230,6 +234,11 @@ async function offlineScenario(context, page) {
   await axe(page, "home");
   await shot(page, "home");
 
+  // Seen once online, the ledger can be read offline later.
+  await nav(page, "Ledger");
+  await page.getByRole("table").getByText("Ada").waitFor();
+  await nav(page, "Home");
+
   step("go offline and log three");
   await context.setOffline(true);
   await waitStatus(page, "offline");
@@ -246,6 +255,13 @@ async function offlineScenario(context, page) {
   if ((await syncStatus(page)) !== "offline") fail(`Sync status after reloading offline = ${await syncStatus(page)}, want offline`);
   summary.offline_reload = true;
   await shot(page, "home-offline");
+
+  step("the ledger, offline");
+  await nav(page, "Ledger");
+  await page.getByText(/^Offline: as the server last said/).waitFor();
+  await page.getByRole("table").getByText("Ada").waitFor();
+  await nav(page, "Home");
+  await waitList(page, want, "back home, offline");
 
   step("back online");
   await context.setOffline(false);

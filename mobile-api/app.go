@@ -52,15 +52,27 @@ var appContentTypes = map[string]string{
 const appCSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; worker-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-// appFile is one file of the app, read once.
+// appFile is one file of the app. Its ETag and gzipped form are made on
+// first use: every server start (and tests start many) need not hash and
+// compress megabytes of WebAssembly.
 type appFile struct {
 	name  string
 	body  []byte
-	etag  string
 	ctype string
+
+	etagOnce sync.Once
+	etag     string
 
 	gzipOnce sync.Once
 	gz       []byte // nil when compressing does not pay
+}
+
+func (f *appFile) tag() string {
+	f.etagOnce.Do(func() {
+		sum := sha256.Sum256(f.body)
+		f.etag = `"` + hex.EncodeToString(sum[:8]) + `"`
+	})
+	return f.etag
 }
 
 // appServer serves the phone app (API.md "The phone app"): its files under
@@ -85,8 +97,7 @@ func newAppServer(fsys fs.FS) *appServer {
 		if !ok {
 			ctype = "application/octet-stream"
 		}
-		sum := sha256.Sum256(body)
-		s.files[p] = &appFile{name: p, body: body, etag: `"` + hex.EncodeToString(sum[:8]) + `"`, ctype: ctype}
+		s.files[p] = &appFile{name: p, body: body, ctype: ctype}
 		return nil
 	})
 	return s
@@ -152,10 +163,10 @@ func (s *appServer) serve(c echo.Context, f *appFile) error {
 	body := f.body
 	if gz := f.compressed(); gz != nil && strings.Contains(c.Request().Header.Get("Accept-Encoding"), "gzip") {
 		h.Set("Content-Encoding", "gzip")
-		h.Set("ETag", strings.TrimSuffix(f.etag, `"`)+`-gz"`)
+		h.Set("ETag", strings.TrimSuffix(f.tag(), `"`)+`-gz"`)
 		body = gz
 	} else {
-		h.Set("ETag", f.etag)
+		h.Set("ETag", f.tag())
 	}
 	http.ServeContent(c.Response(), c.Request(), "", time.Time{}, bytes.NewReader(body))
 	return nil

@@ -47,7 +47,14 @@ export async function enroll(invite: string, memberName: string): Promise<{ devi
   if (!window.isSecureContext || !crypto.subtle) {
     throw new Error("this page must be opened over HTTPS (or on localhost): the browser only makes device keys there");
   }
-  const keys = (await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"])) as CryptoKeyPair;
+  let keys: CryptoKeyPair;
+  try {
+    keys = (await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"])) as CryptoKeyPair;
+  } catch (err) {
+    throw new Error(
+      `this browser cannot make an Ed25519 device key (${(err as Error).name}); update it: Safari 17, Chrome 137 or Firefox 129 and later can`,
+    );
+  }
   const raw = new Uint8Array(await crypto.subtle.exportKey("raw", keys.publicKey));
   const actor = hex(crypto.getRandomValues(new Uint8Array(16)));
   const res = await request<{ circle_id: string; member_id: string; device_id: string; access_token: string; expires_in: number }>(

@@ -42,10 +42,21 @@ function loading(el: HTMLElement, load: (stale: Stale) => Promise<HTMLElement | 
 
 // ---- Join ----
 
+// inviteFromFragment is the invite code of a /join#CODE link.
+function inviteFromFragment(): string {
+  if (location.pathname !== "/join") return "";
+  const raw = location.hash.replace(/^#/, "");
+  try {
+    return decodeURIComponent(raw).trim();
+  } catch {
+    return raw.trim(); // not percent-encoded after all
+  }
+}
+
 export const joinScreen: Screen = {
   title: "Join",
   render(app) {
-    const code = decodeURIComponent(location.pathname === "/join" ? location.hash.replace(/^#/, "") : "");
+    const code = inviteFromFragment();
     if (app.device && location.pathname === "/join") {
       return h(
         "section",

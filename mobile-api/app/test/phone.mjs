@@ -209,6 +209,7 @@ async function visit(page, link, ready) {
 async function offlineScenario(context, page) {
   await join(page, "Ada");
   summary.member_id = await memberId(page);
+  summary.transport = await page.evaluate(() => document.body.dataset.transport);
 
   step("the used invite, in another browser");
   const other = await browser.newContext({ viewport: { width: 390, height: 844 } });

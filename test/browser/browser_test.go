@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/circles-coop/circles/mobile-api/client"
 	"github.com/circles-coop/circles/mobile-api/wire"
 	"github.com/circles-coop/circles/server/servertest"
@@ -46,6 +48,7 @@ type summary struct {
 	Refused       string              `json:"refused"`
 	Transport     string              `json:"transport"`
 	Error         string              `json:"error"`
+	Screen        string              `json:"screen"`
 }
 
 // TestBrowserPhoneApp: a member joins from the invite link, logs a
@@ -74,6 +77,22 @@ func TestBrowserPhoneApp(t *testing.T) {
 	}
 	if _, err := bea.Sync(ctx, nil); err != nil {
 		t.Fatalf("Bea's Sync: %v", err)
+	}
+
+	// The circle has a role before the phone joins: founder and Bea pass
+	// its proposal between them.
+	beaClient, err := bea.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var role wire.Proposal
+	founder.call(t, http.MethodPost, "/v1/proposals", wire.ProposalRequest{
+		ID: uuid.NewString(), Kind: "role.create", Title: "A treasurer",
+		Payload: map[string]any{"name": "treasurer", "purpose": "Keeps the cash box and the accounts", "term": "2160h", "term_limit": 2},
+	}, http.StatusCreated, &role)
+	founder.call(t, http.MethodPost, "/v1/proposals/"+role.ID+"/votes", wire.VoteRequest{Choice: "yes"}, http.StatusOK, nil)
+	if p, err := beaClient.CastVote(ctx, role.ID, wire.VoteRequest{Choice: "yes"}); err != nil || p.Status != "passed" {
+		t.Fatalf("Bea's vote on the role: %+v, %v; want the proposal passed", p, err)
 	}
 
 	shots := t.TempDir()
@@ -232,7 +251,7 @@ func (p phone) run(tb testing.TB, args ...string) summary {
 		tb.Fatalf("phone.mjs: %v; its summary is not JSON (%v):\n%s", runErr, err, stdout.String())
 	}
 	if runErr != nil || s.Error != "" {
-		tb.Fatalf("phone.mjs failed (%v): %s", runErr, s.Error)
+		tb.Fatalf("phone.mjs failed (%v): %s\nthe screen showed:\n%s", runErr, s.Error, s.Screen)
 	}
 	return s
 }

@@ -53,7 +53,6 @@ export class App extends EventTarget {
   changes = new Map<string, string>();
   reachable = true;
   running = false;
-  again = false;
   lastError = "";
 
   async load(): Promise<void> {
@@ -89,7 +88,7 @@ export class App extends EventTarget {
 
   status(): SyncStatus {
     if (!navigator.onLine || !this.reachable) return "offline";
-    if (this.running || this.pending().length > 0) return "syncing";
+    if (this.running || this.#next || this.pending().length > 0) return "syncing";
     return "up to date";
   }
 
@@ -168,14 +167,28 @@ export class App extends EventTarget {
   }
 
   // sync brings the circle's description, the member's documents and the
-  // server's view of the member's entries up to date. Calls made while it
-  // runs make it run once more.
-  async sync(): Promise<void> {
-    if (!this.session || !this.docs) return;
-    if (this.running) {
-      this.again = true;
-      return;
+  // server's view of the member's entries up to date. A call made while a
+  // sync runs gets one more run after it, and resolves when that one ends,
+  // so what was written before the call is in it.
+  sync(): Promise<void> {
+    if (this.#current) {
+      this.#next ??= this.#current.then(() => {
+        this.#next = undefined;
+        return this.sync();
+      });
+      return this.#next;
     }
+    this.#current = this.#syncOnce().finally(() => {
+      this.#current = undefined;
+    });
+    return this.#current;
+  }
+
+  #current?: Promise<void>;
+  #next?: Promise<void>;
+
+  async #syncOnce(): Promise<void> {
+    if (!this.session || !this.docs) return;
     this.running = true;
     this.changed();
     try {
@@ -206,10 +219,6 @@ export class App extends EventTarget {
     } finally {
       this.running = false;
       this.changed();
-    }
-    if (this.again) {
-      this.again = false;
-      void this.sync();
     }
   }
 

@@ -38,7 +38,7 @@ function render(): void {
     "header",
     null,
     h("a", { class: "skip", href: "#main", onclick: (e: Event) => (e.preventDefault(), main.focus()) }, "Skip to content"),
-    h("div", { class: "bar" }, h("span", { class: "brand" }, app.circle?.name ?? "Circles"), name === "join" ? null : statusEl()),
+    h("div", { class: "bar" }, h("span", { class: "brand", id: "brand" }, app.circle?.name ?? "Circles"), name === "join" ? null : statusEl()),
     name === "join"
       ? null
       : h(
@@ -62,6 +62,8 @@ function refresh(): void {
   document.body.dataset.transport = app.docs?.transport ?? "unknown";
   const s = document.getElementById("sync-status");
   if (s && s.textContent !== app.status()) s.textContent = app.status();
+  const brand = document.getElementById("brand");
+  if (brand && app.circle && brand.textContent !== app.circle.name) brand.textContent = app.circle.name;
   current?.screen.update?.(app, current.el);
 }
 

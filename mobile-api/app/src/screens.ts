@@ -629,6 +629,13 @@ const reset: Screen = {
             sure.checked = false;
             done.textContent = "Your signature is saved on this phone. It counts once the server has it.";
             await app.sync();
+            // The server checks the statement as it stores the ballots
+            // document; look a few times.
+            for (let i = 0; i < 10; i++) {
+              const r = await app.get<Resets>("/v1/resets").catch(() => undefined);
+              if (!r || r.pending?.some((p) => p.member === d.memberId)) break;
+              await new Promise((res) => setTimeout(res, 500));
+            }
             showCount();
           } catch (e2) {
             err.textContent = "Not signed: " + message(e2);

@@ -37,7 +37,8 @@ const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 // T bounds every wait.
 const T = 20_000;
 const summary = { scenario, screens: [], axe: {} };
-const step = (s) => console.error(`[phone] ${s}`);
+const t0 = Date.now();
+const step = (s) => console.error(`[phone +${((Date.now() - t0) / 1000).toFixed(1)}s] ${s}`);
 
 const browser = await chromium.launch({
   executablePath,
@@ -50,6 +51,9 @@ try {
     isMobile: true,
     hasTouch: true,
     serviceWorkers: "allow",
+    // An iPhone's Safari, as far as the app can tell: it then offers the
+    // Add to Home Screen hint.
+    userAgent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
   });
   const page = await context.newPage();
   page.setDefaultTimeout(T);
@@ -57,8 +61,17 @@ try {
   page.on("console", (m) => {
     if (m.type() === "error" || m.type() === "warning") step(`console ${m.type()}: ${m.text()}`);
   });
-  if (scenario === "repo") await repoScenario(context, page);
-  else await offlineScenario(context, page);
+  try {
+    if (scenario === "repo") await repoScenario(context, page);
+    else await offlineScenario(context, page);
+  } catch (err) {
+    // What the member saw, for the failure message.
+    summary.screen = await page
+      .locator("body")
+      .innerText({ timeout: 2000 })
+      .catch(() => "");
+    throw err;
+  }
 } catch (err) {
   failed = true;
   summary.error = String(err && err.stack ? err.stack : err);
@@ -226,6 +239,8 @@ async function offlineScenario(context, page) {
     await other.close();
   }
 
+  await page.getByText("Add to Home Screen").waitFor();
+
   step("log a contribution online");
   await logContribution(page, 2, "Fixed the bike trailer");
   await waitList(page, [{ note: "Fixed the bike trailer", state: "synced" }], "online entry");
@@ -290,7 +305,11 @@ async function offlineScenario(context, page) {
     await waitStatus(page, "up to date");
   });
 
-  await visit(page, "Roles");
+  await visit(page, "Roles", async () => {
+    const role = page.getByRole("list", { name: "Roles" }).getByRole("listitem").filter({ hasText: "treasurer" });
+    await role.getByText("Keeps the cash box and the accounts").waitFor();
+    await role.getByText("Vacant").waitFor();
+  });
 
   await visit(page, "Charter", async () => {
     // Bea (a Go device) wrote the draft's first line before the phone

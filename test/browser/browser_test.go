@@ -46,6 +46,7 @@ type summary struct {
 	ResetSigned   bool                `json:"reset_signed"`
 	Audit         string              `json:"audit"`
 	Refused       string              `json:"refused"`
+	TamperCaught  bool                `json:"audit_tamper_caught"`
 	Transport     string              `json:"transport"`
 	Error         string              `json:"error"`
 	Screen        string              `json:"screen"`
@@ -180,8 +181,8 @@ func TestBrowserPhoneApp(t *testing.T) {
 		t.Errorf("the charter draft on Bea's device = %q, want %q (hers, then the phone's line)", draft.Text, want)
 	}
 
-	if !strings.HasPrefix(got.Audit, "verified:") {
-		t.Errorf("the app's audit check = %q, want verified", got.Audit)
+	if !strings.HasPrefix(got.Audit, "verified:") || !got.TamperCaught {
+		t.Errorf("the app's audit check = %q (tampered copy caught: %v), want verified, and a tampered copy caught", got.Audit, got.TamperCaught)
 	}
 }
 

@@ -340,6 +340,21 @@ async function offlineScenario(context, page) {
   });
   summary.audit = (await page.getByLabel("Audit check").textContent()).trim();
 
+  // Someone between the server and the phone rewrites an audit entry:
+  // the phone's own check catches it.
+  step("a tampered audit log");
+  await page.route("**/v1/audit*", async (route) => {
+    const res = await route.fetch();
+    const body = await res.json();
+    body.entries[1].kind = "member.removed";
+    await route.fulfill({ response: res, json: body });
+  });
+  await nav(page, "Home");
+  await nav(page, "Audit");
+  await page.getByLabel("Audit check").filter({ hasText: /^broken: entry 2 was changed after it was written$/ }).waitFor();
+  summary.audit_tamper_caught = true;
+  await page.unroute("**/v1/audit*");
+
   // Back home for the final picture of the list.
   await page.getByRole("navigation").getByRole("link", { name: "Home" }).click();
   await waitList(page, synced, "home at the end");

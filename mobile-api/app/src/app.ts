@@ -220,7 +220,17 @@ export class App extends EventTarget {
       this.running = false;
       this.changed();
     }
+    // Over WebSocket the repo pushes by itself; look again soon while
+    // entries wait for the server, rather than at the next round.
+    if (this.docs.transport === "websocket" && this.reachable && this.pending().length && !this.#soon) {
+      this.#soon = window.setTimeout(() => {
+        this.#soon = undefined;
+        void this.sync();
+      }, 1000);
+    }
   }
+
+  #soon?: number;
 
   // get reads a server view (GET) and keeps the answer in IndexedDB, so
   // the screen shows the last answer, and when it was, with no network.

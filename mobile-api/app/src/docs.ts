@@ -93,9 +93,21 @@ export class Docs extends EventTarget {
   // handle returns the repo handle of a document, loading it from
   // IndexedDB, or, the first time, from the server. A document never
   // loaded and no network: NotLoadedError.
-  async handle<T>(id: string): Promise<DocHandle<T>> {
+  handle<T>(id: string): Promise<DocHandle<T>> {
     const known = this.#handles.get(id);
-    if (known) return known as DocHandle<T>;
+    if (known) return Promise.resolve(known as DocHandle<T>);
+    // One load per document, however many screens ask at once.
+    let p = this.#loading.get(id);
+    if (!p) {
+      p = this.#load<unknown>(id).finally(() => this.#loading.delete(id));
+      this.#loading.set(id, p);
+    }
+    return p as Promise<DocHandle<T>>;
+  }
+
+  #loading = new Map<string, Promise<DocHandle<unknown>>>();
+
+  async #load<T>(id: string): Promise<DocHandle<T>> {
     let h: DocHandle<T> | undefined;
     if (await kv.get<boolean>("loaded:" + id)) {
       try {

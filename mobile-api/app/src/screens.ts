@@ -284,10 +284,26 @@ const proposals: Screen = {
       loading(list, async (stale) => {
         const [res, bh] = await Promise.all([app.get<{ proposals: Proposal[] }>("/v1/proposals", stale), app.ballotsHandle()]);
         const ballots = bh.doc() as BallotsDoc;
-        if (!res.proposals.length) return h("p", { class: "muted" }, "No proposals yet.");
+        // Proposals made on this phone that the server has not opened yet
+        // (not synced, or synced a moment ago).
+        const known = new Set(res.proposals.map((p) => p.id));
+        const waiting = Object.values(ballots.proposals ?? {})
+          .map((p) => p as Record<string, unknown>)
+          .filter((p) => !known.has(str(p.id)))
+          .map((p) =>
+            h(
+              "li",
+              { class: "card" },
+              h("h3", null, str(p.title)),
+              h("p", { class: "meta" }, `${str(p.kind)} · on this phone, opens once the server has it`),
+              str(p.body) ? h("p", null, str(p.body)) : null,
+            ),
+          );
+        if (!res.proposals.length && !waiting.length) return h("p", { class: "muted" }, "No proposals yet.");
         return h(
           "ul",
           { class: "cards", "aria-label": "Proposals" },
+          waiting,
           [...res.proposals].reverse().map((p) => {
             const mine = ballots.votes?.[p.id];
             const counted = p.votes?.[app.device!.memberId];
@@ -322,7 +338,7 @@ const proposals: Screen = {
                             await app.sync();
                             // The server counts a synced vote as it stores
                             // the ballots document; look a few times.
-                            for (let i = 0; i < 10; i++) {
+                            for (let i = 0; i < 10 && navigator.onLine && app.reachable; i++) {
                               const now = await app.session!.call<Proposal>("GET", `/v1/proposals/${encodeURIComponent(p.id)}`).catch(() => undefined);
                               const v = now?.votes?.[app.device!.memberId];
                               if (v) {
@@ -417,8 +433,33 @@ function newProposalForm(app: App, done: () => void): HTMLElement {
               ? { name: a.value.trim(), purpose: b.value.trim(), term: "2160h", term_limit: 2 }
               : {};
         try {
-          await app.session!.call("POST", "/v1/proposals", { id: uuid(), kind: kind.value, title: title.value.trim(), body: body.value.trim(), payload });
+          // The proposal goes into the member's ballots document, so it can
+          // be made offline; the server opens it once synced.
+          const id = uuid();
+          const bh = await app.ballotsHandle();
+          const scalar = Object.fromEntries(Object.entries(payload).map(([k, v]) => [k, typeof v === "string" ? S(v) : v]));
+          app.docs!.change(bh, "propose", (d) => {
+            d.proposals ??= {};
+            d.proposals[id] = {
+              id: S(id),
+              title: S(title.value.trim()),
+              body: S(body.value.trim()),
+              kind: S(kind.value),
+              at: S(new Date().toISOString()),
+              payload: scalar,
+            };
+          });
+          await app.docs!.repo.flush([bh.documentId]);
           title.value = body.value = a.value = b.value = "";
+          done();
+          await app.sync();
+          // The server opens proposals from ballots as it stores them;
+          // look a few times.
+          for (let i = 0; i < 10 && navigator.onLine && app.reachable; i++) {
+            const open = await app.session!.call<Proposal>("GET", `/v1/proposals/${encodeURIComponent(id)}`).catch(() => undefined);
+            if (open) break;
+            await new Promise((r) => setTimeout(r, 500));
+          }
           done();
         } catch (e2) {
           err.textContent = "Not proposed: " + message(e2);
@@ -631,7 +672,7 @@ const reset: Screen = {
             await app.sync();
             // The server checks the statement as it stores the ballots
             // document; look a few times.
-            for (let i = 0; i < 10; i++) {
+            for (let i = 0; i < 10 && navigator.onLine && app.reachable; i++) {
               const r = await app.get<Resets>("/v1/resets").catch(() => undefined);
               if (!r || r.pending?.some((p) => p.member === d.memberId)) break;
               await new Promise((res) => setTimeout(res, 500));

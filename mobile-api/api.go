@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -124,6 +125,10 @@ type Options struct {
 	// steady rate per second and a burst. Defaults 5/s and 50.
 	IdentityRate  float64
 	IdentityBurst int
+	// App holds the phone app's built files (index.html at its root),
+	// served at /app/ and /join; nil: the build embedded in the binary
+	// (mobile-api/app.go).
+	App fs.FS
 }
 
 //go:embed openapi.json
@@ -170,7 +175,7 @@ func New(svc Services, opts Options) *echo.Echo {
 
 	v1 := e.Group("/v1")
 	v1.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/json", openapiJSON) })
-	e.GET("/join", joinPage)
+	registerAppRoutes(e, opts.App)
 	limited := rateLimit(opts.IdentityRate, opts.IdentityBurst)
 	a.registerIdentityRoutes(v1, limited)
 	a.registerRepoRoutes(v1)

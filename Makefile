@@ -52,11 +52,7 @@ DEMO_NAME   ?= Demo Tool Library
 DEMO_LISTEN ?= 127.0.0.1:8080
 DEMO_INVITE ?= $(DEMO_DATA)-invite.json
 
-<<<<<<< HEAD
-.PHONY: all build run test bench soak lint fmt-check vet staticcheck js-deps fuzz fuzz-long clean
-=======
-.PHONY: all build app run test screenshots bench lint fmt-check vet staticcheck js-deps fuzz clean
->>>>>>> pwa
+.PHONY: all build app run test screenshots bench soak lint fmt-check vet staticcheck js-deps fuzz fuzz-long clean
 
 all: build
 

@@ -10,14 +10,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/circles-coop/circles/authority"
 	"github.com/circles-coop/circles/authority/fault"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"golang.org/x/time/rate"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -121,6 +119,20 @@ type Options struct {
 	// steady rate per second and a burst. Defaults 5/s and 50.
 	IdentityRate  float64
 	IdentityBurst int
+	// IdentityAddresses bounds the client addresses the limiter tracks at
+	// once (default 4096; idle ones are dropped after 10 minutes).
+	IdentityAddresses int
+	// TrustedProxies are the addresses or CIDRs of reverse proxies whose
+	// X-Forwarded-For header is believed. Empty (the default): the client
+	// is the connection's remote address, whatever headers say.
+	TrustedProxies []string
+}
+
+// CheckTrustedProxies reports the first entry of Options.TrustedProxies
+// that is not an IP address or CIDR.
+func CheckTrustedProxies(list []string) error {
+	_, err := ipExtractor(list)
+	return err
 }
 
 //go:embed openapi.json
@@ -155,6 +167,12 @@ func New(svc Services, opts Options) *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = a.handleError
+	if ex, err := ipExtractor(opts.TrustedProxies); err == nil {
+		e.IPExtractor = ex
+	} else {
+		a.log.Error("ignoring trusted proxies; using the remote address", "err", err)
+		e.IPExtractor = echo.ExtractIPDirect()
+	}
 	// A panic in a handler becomes a 500 with API.md's error body, logged.
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 		a.log.Error("handler panicked", "path", c.Path(), "err", err, "stack", string(stack))
@@ -168,7 +186,7 @@ func New(svc Services, opts Options) *echo.Echo {
 	v1 := e.Group("/v1")
 	v1.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/json", openapiJSON) })
 	e.GET("/join", joinPage)
-	limited := rateLimit(opts.IdentityRate, opts.IdentityBurst)
+	limited := rateLimit(newLimiterStore(opts.IdentityRate, opts.IdentityBurst, opts.IdentityAddresses))
 	a.registerIdentityRoutes(v1, limited)
 	authed := v1.Group("", a.authenticate)
 	a.registerCircleRoutes(authed)
@@ -333,12 +351,11 @@ func (a *api) registerNotBuiltRoutes(g *echo.Group) {
 	}
 }
 
-// rateLimit limits requests per client address with a token bucket, and
-// answers 429 rate_limited beyond it.
-func rateLimit(perSecond float64, burst int) echo.MiddlewareFunc {
-	store := middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
-		Rate: rate.Limit(perSecond), Burst: burst, ExpiresIn: 10 * time.Minute,
-	})
+// rateLimit limits requests per client address (echo's IPExtractor: the
+// remote address unless a trusted proxy says otherwise) with a token
+// bucket, and answers 429 rate_limited beyond it. The answer names no
+// address: the client's own claims are never echoed.
+func rateLimit(store middleware.RateLimiterStore) echo.MiddlewareFunc {
 	return middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
 		Store: store,
 		IdentifierExtractor: func(c echo.Context) (string, error) {
@@ -348,7 +365,7 @@ func rateLimit(perSecond float64, burst int) echo.MiddlewareFunc {
 			return fault.Errorf(fault.InvalidRequest, "cannot tell who is asking")
 		},
 		DenyHandler: func(c echo.Context, id string, err error) error {
-			return fault.Errorf(fault.RateLimited, "too many requests from %s; wait a few seconds and try again", id)
+			return fault.Errorf(fault.RateLimited, "too many requests from your address; wait a few seconds and try again")
 		},
 	})
 }

@@ -45,7 +45,11 @@ type Config struct {
 	// SyncAlways makes JetStream fsync every write (survives power cuts,
 	// slower); the default survives a killed process.
 	SyncAlways bool
-	Logger     *slog.Logger
+	// TrustedProxies are the addresses or CIDRs of reverse proxies whose
+	// X-Forwarded-For header names the client (for the per-address rate
+	// limit). Empty: the client is the connection's remote address.
+	TrustedProxies []string
+	Logger         *slog.Logger
 	// Now is the clock; tests move it. Default time.Now.
 	Now func() time.Time
 }
@@ -68,6 +72,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Listen == "" {
 		return errors.New("a listen address is required (--listen HOST:PORT)")
+	}
+	if err := mobileapi.CheckTrustedProxies(c.TrustedProxies); err != nil {
+		return err
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -203,7 +210,7 @@ func (s *Server) serveHTTP() error {
 		Governance: a.Governance,
 		Charter:    a.Charter,
 		Mandates:   a.Mandates,
-	}, mobileapi.Options{Logger: s.cfg.Logger, Gatherer: s.reg})
+	}, mobileapi.Options{Logger: s.cfg.Logger, Gatherer: s.reg, TrustedProxies: s.cfg.TrustedProxies})
 	s.httpSrv = &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: 10 * time.Second,

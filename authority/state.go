@@ -76,7 +76,11 @@ func (s *State) now() time.Time { return s.clock().UTC() }
 func (s *State) loadRoster(ctx context.Context) error {
 	s.rosterMu.Lock()
 	defer s.rosterMu.Unlock()
-	return s.reloadRoster(ctx)
+	if err := s.reloadRoster(ctx); err != nil {
+		return err
+	}
+	s.endStaleStreams()
+	return nil
 }
 
 // reloadRoster is loadRoster with rosterMu held.
@@ -119,7 +123,18 @@ func (s *State) writeRoster(ctx context.Context, fn func(d *automerge.Doc) error
 	if err := s.reloadRoster(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("reload roster: %w", err)
 	}
+	s.endStaleStreams()
 	return nil
+}
+
+// endStaleStreams ends the event streams of devices that are revoked or
+// whose member left the circle, at once after the roster changed. It
+// takes s.mu (through activeDevice), so the caller must not hold it.
+func (s *State) endStaleStreams() {
+	s.events.endWhere(func(c Caller) bool {
+		_, _, err := s.activeDevice(c.Member, c.Device)
+		return err != nil
+	})
 }
 
 // registerMemberDocs adds a member's documents to the registry; s.mu held.
@@ -207,9 +222,10 @@ func (s *State) putMember(ctx context.Context, m *crdt.Member) error {
 		return err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.roster.Members[m.ID] = m
 	s.registerMemberDocs(m)
+	s.mu.Unlock()
+	s.endStaleStreams()
 	return nil
 }
 

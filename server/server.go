@@ -49,6 +49,10 @@ type Config struct {
 	// X-Forwarded-For header names the client (for the per-address rate
 	// limit). Empty: the client is the connection's remote address.
 	TrustedProxies []string
+	// WriteTimeout bounds writing an ordinary response (default 60 s).
+	// Event streams (GET /v1/events) are not bound by it: each of their
+	// writes has its own deadline.
+	WriteTimeout time.Duration
 	Logger         *slog.Logger
 	// Now is the clock; tests move it. Default time.Now.
 	Now func() time.Time
@@ -61,6 +65,7 @@ func DefaultConfig() Config {
 		Listen:       "127.0.0.1:8080",
 		MemoryBudget: 32 << 20,
 		CompactEvery: 500,
+		WriteTimeout: 60 * time.Second,
 		Now:          time.Now,
 	}
 }
@@ -75,6 +80,9 @@ func (c *Config) Validate() error {
 	}
 	if err := mobileapi.CheckTrustedProxies(c.TrustedProxies); err != nil {
 		return err
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 60 * time.Second
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -215,7 +223,7 @@ func (s *Server) serveHTTP() error {
 		Handler:           e,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
+		WriteTimeout:      s.cfg.WriteTimeout,
 		IdleTimeout:       120 * time.Second,
 	}
 	go func() {

@@ -144,11 +144,12 @@ func (a *Authority) Close() {
 // proposals whose period ended (governance.go); rotating out the role
 // holders whose term ended (terms.go); opening the charter's
 // re-ratification when it is due and lapsing it when it expired
-// (charter.go); ending the mandates whose deadline passed (mandates.go).
+// (charter.go); ending the mandates whose deadline passed (mandates.go);
+// purging invites used or expired a day ago (invites.go).
 // The server calls it on a timer; tests call it after moving the clock.
 func (a *Authority) Tick(ctx context.Context) error {
 	_, err := a.Resets.countResets(ctx, nil, false)
-	return errors.Join(err, a.Governance.tickProposals(ctx), a.Terms.tickRoles(ctx), a.Mandates.tickMandates(ctx), a.Charter.tickCharter(ctx))
+	return errors.Join(err, a.Governance.tickProposals(ctx), a.Terms.tickRoles(ctx), a.Mandates.tickMandates(ctx), a.Charter.tickCharter(ctx), a.Identity.purgeInvites(ctx))
 }
 
 // Events lets clients follow what happens in the circle.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -28,6 +29,9 @@ import (
 type Identity struct {
 	*State
 	audit *Audit
+	// inviteMu serializes making invites, from counting a member's open
+	// invites to storing the new one (invites.go).
+	inviteMu sync.Mutex
 }
 
 // Token lifetimes (DESIGN.md §5).
@@ -80,7 +84,8 @@ func (s *Identity) newInvite(ctx context.Context, inv invite) (string, error) {
 }
 
 // CreateInvite makes a one-time invite for a new member or for one more
-// device of the caller.
+// device of the caller. A member holds at most maxOpenInvites open
+// invites of each kind; beyond that the answer is fault.RateLimited.
 func (s *Identity) CreateInvite(ctx context.Context, c Caller, req wire.InviteRequest, baseURL string) (wire.InviteResponse, error) {
 	ttl := defaultInvite
 	if req.ExpiresIn != "" {
@@ -97,6 +102,11 @@ func (s *Identity) CreateInvite(ctx context.Context, c Caller, req wire.InviteRe
 		inv.Member = c.Member
 	default:
 		return wire.InviteResponse{}, fault.Errorf(fault.InvalidRequest, "field \"for\" must be \"member\" or \"device\"")
+	}
+	s.inviteMu.Lock()
+	defer s.inviteMu.Unlock()
+	if err := s.checkInviteCap(ctx, c.Member, req.For); err != nil {
+		return wire.InviteResponse{}, err
 	}
 	code, err := s.newInvite(ctx, inv)
 	if err != nil {

@@ -242,13 +242,37 @@ func cloneMember(m *crdt.Member) *crdt.Member {
 	return &c
 }
 
-// activeMemberIDs lists the members active at now: those who may vote.
-func (s *State) activeMemberIDs(now time.Time) []string {
+// voter is a member active now, with when they joined.
+type voter struct {
+	id     string
+	joined time.Time
+}
+
+// activeVoters lists the members active at now with when they joined;
+// eligibleAt picks those who may vote on a proposal from them.
+func (s *State) activeVoters(now time.Time) []voter {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var out []string
+	var out []voter
 	for _, m := range s.roster.Active(now) {
-		out = append(out, m.ID)
+		out = append(out, voter{id: m.ID, joined: m.JoinedAt})
+	}
+	return out
+}
+
+// eligibleAt returns the voters of a proposal opened at opened: the
+// members active at its opening who are still active. A member who
+// joined after it opened neither votes on it nor counts for its quorum,
+// so members invited once a proposal is open (sock puppets) cannot sway
+// it. voters are the members active now (activeVoters); a member is
+// never re-admitted under the same id, so "joined by then and active
+// now" is "active then and still".
+func eligibleAt(voters []voter, opened time.Time) []string {
+	out := make([]string, 0, len(voters))
+	for _, v := range voters {
+		if opened.IsZero() || !v.joined.After(opened) {
+			out = append(out, v.id)
+		}
 	}
 	return out
 }

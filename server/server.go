@@ -53,7 +53,7 @@ type Config struct {
 	// Event streams (GET /v1/events) are not bound by it: each of their
 	// writes has its own deadline.
 	WriteTimeout time.Duration
-	Logger         *slog.Logger
+	Logger       *slog.Logger
 	// Now is the clock; tests move it. Default time.Now.
 	Now func() time.Time
 }

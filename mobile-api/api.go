@@ -179,6 +179,18 @@ func New(svc Services, opts Options) *echo.Echo {
 		return err
 	}}))
 
+	// A body declared larger than any endpoint takes is refused before
+	// routing; bind refuses one over its endpoint's own limit.
+	maxAny := max(opts.MaxBody, opts.MaxSyncBody)
+	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if c.Request().ContentLength > maxAny {
+				return fault.Errorf(fault.TooLarge, "the body is over the limit of %d bytes", maxAny)
+			}
+			return next(c)
+		}
+	})
+
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", a.readyz)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{})))
@@ -237,7 +249,9 @@ func callerOf(c echo.Context) Caller {
 
 func (a *api) readyz(c echo.Context) error {
 	if err := a.svc.Readiness.Ready(c.Request().Context()); err != nil {
-		return &fault.Error{Code: fault.NotReady, Message: "not ready: " + err.Error(), Err: err}
+		// The cause names internals (buckets, NATS): logged, not told.
+		a.log.Warn("not ready", "err", err)
+		return &fault.Error{Code: fault.NotReady, Message: "the server is not ready; try again shortly", Err: err}
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }
@@ -262,6 +276,9 @@ func (a *api) handleError(err error, c echo.Context) {
 // trailing data; type errors name the field.
 func bind(c echo.Context, limit int64, v any) error {
 	r := c.Request()
+	if r.ContentLength > limit { // refused before a byte of it is read
+		return fault.Errorf(fault.TooLarge, "the body is over the limit of %d bytes", limit)
+	}
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return fault.Errorf(fault.InvalidRequest, "Content-Type must be application/json, not %q", ct)
 	}

@@ -81,6 +81,7 @@ func New(cfg Config) *Authority {
 		segmentItems: cfg.SegmentItems,
 		index:        NewIndex(),
 	}
+	st.tasks.onPanic = st.recovered
 	a := &Authority{st: st}
 	a.Audit = &Audit{State: st}
 	a.Identity = &Identity{State: st, audit: a.Audit}
@@ -125,6 +126,22 @@ func (a *Authority) Open(ctx context.Context, eng *engine.Engine) error {
 		return err
 	}
 	return a.Governance.recountBallots(ctx)
+}
+
+// recovered logs a panic recovered in background work (where: "task",
+// "tick") with its stack, and counts it in circles_panics_total.
+func (s *State) recovered(where string, v any, stack []byte) {
+	s.log.Error("panic recovered in background work", "where", where, "panic", fmt.Sprint(v), "stack", string(stack))
+	s.met.panics.WithLabelValues(where).Inc()
+}
+
+// Recover, deferred directly (defer a.Recover("tick")), recovers a panic
+// of the goroutine it runs in, logs it with its stack and counts it in
+// circles_panics_total{where}. The server's scheduler uses it.
+func (a *Authority) Recover(where string) {
+	if v := recover(); v != nil {
+		a.st.recovered(where, v, debug.Stack())
+	}
 }
 
 // CloseEvents ends every event stream (GET /v1/events), so an HTTP

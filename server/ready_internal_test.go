@@ -3,9 +3,13 @@ package server
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/circles-coop/circles/crdt"
 )
@@ -61,4 +65,71 @@ func TestReadyzHidesStoreErrors(t *testing.T) {
 			t.Errorf("GET /readyz = %s: tells the client %q of the cause", body, leak)
 		}
 	}
+}
+
+// TestTickPanicIsRecovered: a panic in the scheduler's tick is logged
+// with its stack and counted, and the scheduler keeps ticking.
+func TestTickPanicIsRecovered(t *testing.T) {
+	logs := &lockedBuffer{}
+	var n atomic.Int32
+	s := openTestServer(t, func(c *Config) {
+		c.TickEvery = 10 * time.Millisecond
+		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
+		c.tickHook = func() {
+			if n.Add(1) == 1 {
+				panic("injected in tick")
+			}
+		}
+	})
+	for deadline := time.Now().Add(5 * time.Second); n.Load() < 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the scheduler ticked %d times in 5 s after a panic, want 3", n.Load())
+		}
+	}
+	if got := panicsCounted(t, s, "tick"); got != 1 {
+		t.Errorf("circles_panics_total{where=tick} = %v, want 1", got)
+	}
+	if out := logs.String(); !strings.Contains(out, "injected in tick") || !strings.Contains(out, "ready_internal_test.go") {
+		t.Errorf("log does not show the panic with its stack:\n%s", out)
+	}
+}
+
+// panicsCounted reads circles_panics_total{where} from the server's
+// registry.
+func panicsCounted(t *testing.T, s *Server, where string) float64 {
+	t.Helper()
+	mfs, err := s.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "circles_panics_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "where" && l.GetValue() == where {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

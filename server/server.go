@@ -56,6 +56,10 @@ type Config struct {
 	Logger       *slog.Logger
 	// Now is the clock; tests move it. Default time.Now.
 	Now func() time.Time
+
+	// tickHook, if set, runs before each scheduled tick (tests inject a
+	// panic through it).
+	tickHook func()
 }
 
 // DefaultConfig returns the configuration circled uses when no flag says
@@ -251,14 +255,25 @@ func (s *Server) startTicking() {
 			case <-s.stopTick:
 				return
 			case <-t.C:
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				if err := s.Tick(ctx); err != nil {
-					s.log.Warn("scheduler tick", "err", err)
-				}
-				cancel()
+				s.tickOnce()
 			}
 		}
 	}()
+}
+
+// tickOnce is one scheduled tick. A panic in it is logged with its
+// stack and counted (circles_panics_total{where="tick"}), and the
+// scheduler goes on.
+func (s *Server) tickOnce() {
+	defer s.auth.Recover("tick") // a panic is logged and counted; the next tick runs
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if s.cfg.tickHook != nil {
+		s.cfg.tickHook()
+	}
+	if err := s.Tick(ctx); err != nil {
+		s.log.Warn("scheduler tick", "err", err)
+	}
 }
 
 // Tick runs the circle's clock-driven work once (authority.Tick): the

@@ -108,6 +108,9 @@ type Services struct {
 type Options struct {
 	Logger   *slog.Logger
 	Gatherer prometheus.Gatherer // for /metrics; nil: the default registry
+	// Metrics serves GET /metrics (Prometheus) on this API. Off by
+	// default: the server serves it on a listener of its own.
+	Metrics bool
 	// MaxBody bounds ordinary JSON bodies (default 64 KiB); MaxSyncBody
 	// bounds POST /v1/sync (default 8 MiB).
 	MaxBody     int64
@@ -193,7 +196,9 @@ func New(svc Services, opts Options) *echo.Echo {
 
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", a.readyz)
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{})))
+	if opts.Metrics {
+		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{})))
+	}
 
 	v1 := e.Group("/v1")
 	v1.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/json", openapiJSON) })

@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/circles-coop/circles/crdt"
+	"github.com/circles-coop/circles/server"
 	"github.com/circles-coop/circles/server/servertest"
 	"github.com/circles-coop/circles/wire"
 )
@@ -216,7 +217,9 @@ func storedState(t *testing.T, c *servertest.Circle) map[string][]byte {
 // byte as it was.
 func TestBadInputs(t *testing.T) {
 	clk := &clock{}
-	c := servertest.Start(t, "Tool Library", servertest.WithClock(clk.Now))
+	c := servertest.Start(t, "Tool Library", servertest.WithClock(clk.Now), servertest.WithConfig(func(cfg *server.Config) {
+		cfg.MetricsListen = "127.0.0.1:0"
+	}))
 	url := c.URL()
 
 	alice := enrollRaw(t, url, c.FounderInvite, "Alice")
@@ -441,7 +444,7 @@ func TestBadInputs(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Fatalf("valid message alone: %d %s", r.status, r.body)
 	}
-	mr := call(t, url, "GET", "/metrics", "", nil)
+	mr := call(t, "http://"+c.Server.MetricsAddr(), "GET", "/metrics", "", nil)
 	for _, rule := range []string{"actor", "permission", "schema", "immutable"} {
 		if !bytes.Contains(mr.body, []byte(fmt.Sprintf(`circles_rule_violations_total{rule=%q}`, rule))) {
 			t.Errorf("/metrics does not count rule %q violations", rule)

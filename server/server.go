@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/circles-coop/circles/authority"
 	mobileapi "github.com/circles-coop/circles/mobile-api"
@@ -49,6 +50,13 @@ type Config struct {
 	// X-Forwarded-For header names the client (for the per-address rate
 	// limit). Empty: the client is the connection's remote address.
 	TrustedProxies []string
+	// MetricsListen, if set, is the address of a listener of its own for
+	// GET /metrics (Prometheus), e.g. "127.0.0.1:9464". Default: none.
+	MetricsListen string
+	// MetricsOnAPI serves /metrics on the API listener too. Off by
+	// default: the API listener faces the members' devices, and metrics
+	// tell an outsider how the circle is used.
+	MetricsOnAPI bool
 	// WriteTimeout bounds writing an ordinary response (default 60 s).
 	// Event streams (GET /v1/events) are not bound by it: each of their
 	// writes has its own deadline.
@@ -112,6 +120,9 @@ type Server struct {
 
 	httpSrv *http.Server
 	ln      net.Listener
+	// metricsSrv serves /metrics on cfg.MetricsListen, if set.
+	metricsSrv *http.Server
+	metricsLn  net.Listener
 	ready   atomic.Bool
 
 	stopTick chan struct{}
@@ -171,6 +182,11 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.serveHTTP(); err != nil {
 		return nil, err
 	}
+	if cfg.MetricsListen != "" {
+		if err := s.serveMetrics(); err != nil {
+			return nil, err
+		}
+	}
 	s.ready.Store(true)
 	s.startTicking()
 	if cfg.AddrFile != "" {
@@ -222,7 +238,7 @@ func (s *Server) serveHTTP() error {
 		Governance: a.Governance,
 		Charter:    a.Charter,
 		Mandates:   a.Mandates,
-	}, mobileapi.Options{Logger: s.cfg.Logger, Gatherer: s.reg, TrustedProxies: s.cfg.TrustedProxies})
+	}, mobileapi.Options{Logger: s.cfg.Logger, Gatherer: s.reg, Metrics: s.cfg.MetricsOnAPI, TrustedProxies: s.cfg.TrustedProxies})
 	s.httpSrv = &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -288,6 +304,34 @@ func (s *Server) Addr() string {
 	return s.ln.Addr().String()
 }
 
+// MetricsAddr is the address of the metrics listener ("host:port"), or
+// "" if Config.MetricsListen is not set.
+func (s *Server) MetricsAddr() string {
+	if s.metricsLn == nil {
+		return ""
+	}
+	return s.metricsLn.Addr().String()
+}
+
+// serveMetrics serves GET /metrics, and nothing else, on
+// cfg.MetricsListen.
+func (s *Server) serveMetrics() error {
+	ln, err := net.Listen("tcp", s.cfg.MetricsListen)
+	if err != nil {
+		return fmt.Errorf("listen for metrics on %s: %w", s.cfg.MetricsListen, err)
+	}
+	s.metricsLn = ln
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	s.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	go func() {
+		if err := s.metricsSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("metrics server stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
 // URL is the base URL of the HTTP API.
 func (s *Server) URL() string { return "http://" + s.Addr() }
 
@@ -329,6 +373,13 @@ func (s *Server) Close() error {
 		cancel()
 	} else if s.ln != nil {
 		s.ln.Close()
+	}
+	if s.metricsSrv != nil {
+		if err := s.metricsSrv.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	} else if s.metricsLn != nil {
+		s.metricsLn.Close()
 	}
 	if s.auth != nil {
 		s.auth.Close()

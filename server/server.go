@@ -123,7 +123,7 @@ type Server struct {
 	// metricsSrv serves /metrics on cfg.MetricsListen, if set.
 	metricsSrv *http.Server
 	metricsLn  net.Listener
-	ready   atomic.Bool
+	ready      atomic.Bool
 
 	stopTick chan struct{}
 	tickDone chan struct{}

@@ -5,7 +5,7 @@
 #   make test     go vet, then every test (needs node + npm for the JS client test)
 #   make lint     gofmt, go vet, staticcheck
 #   make bench    every benchmark
-#   make fuzz     each fuzz target for FUZZTIME
+#   make fuzz     each fuzz target for FUZZTIME (fuzz-long: 10 minutes each)
 #   make js-deps  install tools/js's npm packages from package-lock.json
 #   make clean    remove build outputs and installed tools (keeps .data)
 
@@ -40,7 +40,7 @@ DEMO_NAME   ?= Demo Tool Library
 DEMO_LISTEN ?= 127.0.0.1:8080
 DEMO_INVITE ?= $(DEMO_DATA)-invite.json
 
-.PHONY: all build run test bench lint fmt-check vet staticcheck js-deps fuzz clean
+.PHONY: all build run test bench lint fmt-check vet staticcheck js-deps fuzz fuzz-long clean
 
 all: build
 
@@ -106,7 +106,13 @@ $(JS_STAMP): $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
 	@touch $@
 
 # fuzz runs every Fuzz target in every package, one at a time (go test
-# fuzzes one target per run).
+# fuzzes one target per run), for FUZZTIME each. fuzz-long is the same for
+# 10 minutes a target; both keep what the fuzzer found interesting as seed
+# corpus in the package's testdata/fuzz/<target>/ (commit it), so the
+# next run, and every go test, starts from there.
+fuzz-long:
+	$(MAKE) fuzz FUZZTIME=10m
+
 fuzz:
 	@set -e; count=0; \
 	for pkg in $$($(GO) list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' ./...); do \
@@ -115,6 +121,9 @@ fuzz:
 			count=$$((count + 1)); \
 			echo "== $$pkg $$fn for $(FUZZTIME)"; \
 			$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; \
+			dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+			cache="$$($(GO) env GOCACHE)/fuzz/$$pkg/$$fn"; \
+			if [ -d "$$cache" ]; then mkdir -p "$$dir/testdata/fuzz/$$fn" && cp -n "$$cache"/* "$$dir/testdata/fuzz/$$fn/" 2>/dev/null || true; fi; \
 		done; \
 	done; \
 	echo "fuzzed $$count target(s)"

@@ -2,7 +2,10 @@ package authority
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/automerge/automerge-go"
 
@@ -33,6 +36,57 @@ func (s *Audit) Append(ctx context.Context, kind string, data any) error {
 		return fmt.Errorf("audit %s: %w", kind, err)
 	}
 	return nil
+}
+
+// AppendOnce writes an entry like Append unless an entry recorded at or
+// after since already matches: under the audit document's lock, so two
+// callers finishing the same work record it once. Work that can be
+// interrupted between its effect and its record (a passed proposal, a
+// reset) records itself with AppendOnce, and finishing it records it if
+// it was not.
+func (s *Audit) AppendOnce(ctx context.Context, since time.Time, kind string, data any, match func(crdt.AuditEntry) bool) error {
+	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindAudit]), func(d *automerge.Doc) ([]byte, error) {
+		found, err := crdt.FindAudit(d, since, match)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			return nil, errNoChange
+		}
+		prev, err := crdt.LastAudit(d)
+		if err != nil {
+			return nil, err
+		}
+		e, err := crdt.NewAuditEntry(prev, s.now(), kind, data)
+		if err != nil {
+			return nil, err
+		}
+		return nil, crdt.AppendAudit(d, e)
+	})
+	if err != nil && !errors.Is(err, errNoChange) {
+		return fmt.Errorf("audit %s: %w", kind, err)
+	}
+	return nil
+}
+
+// auditFor matches an entry of kind whose data names value under key.
+func auditFor(kind, key string, value any) func(crdt.AuditEntry) bool {
+	return func(e crdt.AuditEntry) bool {
+		if e.Kind != kind {
+			return false
+		}
+		var data map[string]any
+		if json.Unmarshal(e.Data, &data) != nil {
+			return false
+		}
+		v, ok := data[key]
+		if f, isNum := v.(float64); isNum {
+			if n, want := value.(int64); want {
+				return ok && f == float64(n)
+			}
+		}
+		return ok && v == value
+	}
 }
 
 // Entries returns up to limit audit entries after seq.

@@ -157,7 +157,8 @@ func (a *Authority) Close() {
 
 // Tick runs the clock-driven work of the circle once: counting the
 // pending reset signatures again, since a signature can start to count
-// when its member passes reset.min_membership (resets.go); deciding the
+// when its member passes reset.min_membership, and finishing a reset a
+// failed write left unfinished (resets.go); deciding the
 // proposals whose period ended (governance.go); rotating out the role
 // holders whose term ended (terms.go); opening the charter's
 // re-ratification when it is due and lapsing it when it expired
@@ -166,7 +167,7 @@ func (a *Authority) Close() {
 // The server calls it on a timer; tests call it after moving the clock.
 func (a *Authority) Tick(ctx context.Context) error {
 	_, err := a.Resets.countResets(ctx, nil, false)
-	return errors.Join(err, a.Governance.tickProposals(ctx), a.Terms.tickRoles(ctx), a.Mandates.tickMandates(ctx), a.Charter.tickCharter(ctx), a.Identity.purgeInvites(ctx))
+	return errors.Join(err, a.Resets.finishReset(ctx), a.Governance.tickProposals(ctx), a.Terms.tickRoles(ctx), a.Mandates.tickMandates(ctx), a.Charter.tickCharter(ctx), a.Identity.purgeInvites(ctx))
 }
 
 // Events lets clients follow what happens in the circle.

@@ -2,6 +2,7 @@ package authority
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -89,29 +90,35 @@ func (s *Governance) planEffect(ctx context.Context, st crdt.ProposalState, at t
 	return effect{}, &crdt.RuleError{Rule: crdt.RuleGovernance, Message: fmt.Sprintf("unknown proposal kind %q", p.Kind)}
 }
 
-// applyEffect carries out a passed proposal's effect, writes its audit
-// entry and marks the proposal applied.
+// applyEffect carries out a passed proposal's effect, records it in the
+// audit log and marks the proposal applied and recorded. An effect found
+// already done (finishing after a stop) is recorded with the entry
+// planned when the proposal passed; AppendOnce keeps it from being
+// recorded twice.
 func (s *Governance) applyEffect(ctx context.Context, st crdt.ProposalState, eff effect) error {
-	if !eff.done && eff.pre != nil {
-		if err := eff.pre(ctx); err != nil {
-			return err
-		}
-	}
+	kind, data := eff.audit, any(eff.data)
 	if !eff.done {
+		if eff.pre != nil {
+			if err := eff.pre(ctx); err != nil {
+				return err
+			}
+		}
 		if err := s.writeEffect(ctx, st, eff); err != nil {
 			return err
-		}
-		if err := s.audit.Append(ctx, eff.audit, eff.data); err != nil {
-			s.log.Error("proposal: audit entry of its effect", "proposal", st.ID, "err", err)
 		}
 		s.log.Info("proposal carried out", "proposal", st.ID, "kind", st.Kind, "effect", eff.audit)
 		if eff.event != "" {
 			s.events.Publish(eff.event, eff.data)
 		}
+	} else if st.EffectAudit != nil {
+		kind, data = st.EffectAudit.Kind, json.RawMessage(st.EffectAudit.Data)
 	}
-	return s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
-		return nil, crdt.MarkApplied(d, st.ID)
-	})
+	if kind != "" {
+		if err := s.audit.AppendOnce(ctx, *st.DecidedAt, kind, data, auditFor(kind, "proposal", st.ID)); err != nil {
+			return err
+		}
+	}
+	return s.markRecorded(ctx, st.ID, true)
 }
 
 // writeEffect writes an effect into its document, if it has one, and

@@ -156,7 +156,15 @@ func (s *Governance) finishStep(ctx context.Context, step proposalStep) crdt.Pro
 	}
 	switch {
 	case step.rejected:
-		s.decided(ctx, st, step.tally)
+		// Not recorded until both writes are done; Tick finishes it
+		// otherwise (finishDecided).
+		if err := s.decided(ctx, st, step.tally); err != nil {
+			s.log.Error("proposal: audit entry of the decision", "proposal", st.ID, "err", err)
+		} else if err := s.markRecorded(ctx, st.ID, false); err != nil {
+			s.log.Error("proposal: mark recorded", "proposal", st.ID, "err", err)
+		} else {
+			st.Recorded = true
+		}
 	case step.pass:
 		next, err := s.passProposal(ctx, st, step.reason, step.tally)
 		if err != nil {
@@ -172,6 +180,13 @@ func (s *Governance) finishStep(ctx context.Context, step proposalStep) crdt.Pro
 // passProposal decides for a proposal that crdt.Decide passes: if its
 // effect can be carried out it is marked passed and carried out at once,
 // otherwise it is rejected with the reason. The caller holds s.gov.
+//
+// Each step is written before the next starts, so a server that stops
+// anywhere finishes the rest later (finishDecided): the decision, with the
+// audit entry its effect will have (crdt.PlanEffectAudit); the decision's
+// audit entry; the effect; the effect's audit entry; then "applied" and
+// "recorded". Audit entries are written with AppendOnce, so finishing
+// never records anything twice.
 func (s *Governance) passProposal(ctx context.Context, st crdt.ProposalState, reason string, tally crdt.Tally) (crdt.ProposalState, error) {
 	at := s.now()
 	eff, err := s.planEffect(ctx, st, at, false)
@@ -183,38 +198,70 @@ func (s *Governance) passProposal(ctx context.Context, st crdt.ProposalState, re
 	case err != nil:
 		return st, err
 	}
+	var planned *crdt.PlannedAudit
+	if status == crdt.ProposalPassed && eff.audit != "" {
+		planned = &crdt.PlannedAudit{Kind: eff.audit, Data: string(mustJSON(eff.data))}
+	}
 	err = s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
-		return nil, crdt.DecideProposal(d, st.ID, status, reason, at)
+		if err := crdt.DecideProposal(d, st.ID, status, reason, at); err != nil {
+			return nil, err
+		}
+		if planned != nil {
+			return nil, crdt.PlanEffectAudit(d, st.ID, *planned)
+		}
+		return nil, nil
 	})
 	if err != nil {
 		return st, err
 	}
-	st.Status, st.Reason, st.DecidedAt = status, reason, &at
-	s.decided(ctx, st, tally)
+	st.Status, st.Reason, st.DecidedAt, st.EffectAudit = status, reason, &at, planned
+	if err := s.decided(ctx, st, tally); err != nil {
+		s.log.Error("proposal: audit entry of the decision", "proposal", st.ID, "err", err) // Tick records it
+		return st, nil
+	}
 	if status == crdt.ProposalPassed {
 		if err := s.applyEffect(ctx, st, eff); err != nil {
 			s.log.Error("proposal: carry out", "proposal", st.ID, "err", err) // Tick tries again
-		} else {
-			st.Applied = true
+			return st, nil
 		}
+		st.Applied = true
+	} else if err := s.markRecorded(ctx, st.ID, false); err != nil {
+		s.log.Error("proposal: mark recorded", "proposal", st.ID, "err", err)
+		return st, nil
 	}
+	st.Recorded = true
 	return st, nil
 }
 
-// decided writes the audit entry of a decision and tells everyone.
-func (s *Governance) decided(ctx context.Context, st crdt.ProposalState, tally crdt.Tally) {
+// decided writes the audit entry of a decision (once) and tells everyone.
+func (s *Governance) decided(ctx context.Context, st crdt.ProposalState, tally crdt.Tally) error {
 	votes := make(map[string]string, len(st.Votes))
 	for m, v := range st.Votes {
 		votes[m] = v.Choice
 	}
-	if err := s.audit.Append(ctx, crdt.AuditProposalDecided, map[string]any{
+	err := s.audit.AppendOnce(ctx, *st.DecidedAt, crdt.AuditProposalDecided, map[string]any{
 		"id": st.ID, "kind": st.Kind, "title": st.Title, "status": st.Status, "reason": st.Reason,
 		"votes": votes, "tally": tally,
-	}); err != nil {
-		s.log.Error("proposal: audit entry", "proposal", st.ID, "err", err)
+	}, auditFor(crdt.AuditProposalDecided, "id", st.ID))
+	if err != nil {
+		return err
 	}
 	s.log.Info("proposal decided", "proposal", st.ID, "kind", st.Kind, "status", st.Status, "reason", st.Reason)
 	s.events.Publish(EventProposalDecided, map[string]any{"id": st.ID, "kind": st.Kind, "title": st.Title, "status": st.Status, "reason": st.Reason})
+	return nil
+}
+
+// markRecorded writes that proposal id's audit entries are all written
+// (and, for a passed one, that its effect was carried out).
+func (s *Governance) markRecorded(ctx context.Context, id string, applied bool) error {
+	return s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
+		if applied {
+			if err := crdt.MarkApplied(d, id); err != nil {
+				return nil, err
+			}
+		}
+		return nil, crdt.MarkRecorded(d, id)
+	})
 }
 
 // openProposal opens proposal p by author. It returns the proposal as it
@@ -379,12 +426,12 @@ func (s *Governance) recountBallots(ctx context.Context) error {
 		}
 	}
 	s.replayed = nil
+	// Proposals decided but not finished are finished before the server
+	// serves, so no client sees one half done after a restart.
+	if err := s.finishDecided(ctx); err != nil {
+		s.log.Error("proposals: finish carrying out", "err", err)
+	}
 	s.tasks.Go(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := s.finishApplying(ctx); err != nil {
-			s.log.Error("proposals: finish carrying out", "err", err)
-		}
 		for _, items := range todo {
 			s.countBallots(items)
 		}
@@ -418,32 +465,48 @@ func (s *Governance) tickProposals(ctx context.Context) error {
 		s.gov.Unlock()
 		errs = append(errs, err)
 	}
-	return errors.Join(append(errs, s.finishApplying(ctx))...)
+	return errors.Join(append(errs, s.finishDecided(ctx))...)
 }
 
-// finishApplying carries out passed proposals whose effect was not (the
-// server stopped in between, or a write failed).
-func (s *Governance) finishApplying(ctx context.Context) error {
+// finishDecided finishes the proposals decided but not yet recorded (the
+// server stopped in between, or a write failed): it writes the decision's
+// audit entry if it is missing, carries out a passed proposal's effect if
+// it was not, records the effect, and marks the proposal recorded.
+func (s *Governance) finishDecided(ctx context.Context) error {
 	states, err := s.readProposals(ctx)
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, st := range states {
-		if st.Status != crdt.ProposalPassed || st.Applied || st.DecidedAt == nil {
+		if st.Status == crdt.ProposalOpen || st.Recorded || st.DecidedAt == nil {
 			continue
 		}
 		s.gov.Lock()
-		eff, err := s.planEffect(ctx, st, *st.DecidedAt, true)
-		if err == nil {
-			err = s.applyEffect(ctx, st, eff)
-		}
+		err := s.finishOne(ctx, st)
 		s.gov.Unlock()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("proposal %s: %w", st.ID, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// finishOne finishes one decided proposal; the caller holds s.gov.
+func (s *Governance) finishOne(ctx context.Context, st crdt.ProposalState) error {
+	voters := eligibleAt(s.activeVoters(*st.DecidedAt), st.OpenedAt)
+	tally := crdt.Decide(st.Choices(), voters, s.policies(), true).Tally
+	if err := s.decided(ctx, st, tally); err != nil {
+		return err
+	}
+	if st.Status != crdt.ProposalPassed || st.Applied {
+		return s.markRecorded(ctx, st.ID, false)
+	}
+	eff, err := s.planEffect(ctx, st, *st.DecidedAt, true)
+	if err != nil {
+		return err
+	}
+	return s.applyEffect(ctx, st, eff)
 }
 
 func payloadOf(p map[string]any) map[string]any {

@@ -137,7 +137,7 @@ func (s *Policy) kindsOf(doc string, d *automerge.Doc) (crdt.ObjectKinds, error)
 		k = &objectKinds{kinds: make(crdt.ObjectKinds)}
 	}
 	heads := d.Heads()
-	if sameHeads(heads, k.heads) {
+	if crdt.SameHeads(heads, k.heads) {
 		return k.kinds, nil
 	}
 	news, err := d.Changes(k.heads...)
@@ -312,22 +312,10 @@ func checkReloads(d *automerge.Doc) error {
 		return fmt.Errorf("fork charter draft: %w", err)
 	}
 	re, err := automerge.Load(f.Save())
-	if err == nil && sameHeads(re.Heads(), d.Heads()) {
+	if err == nil && crdt.SameHeads(re.Heads(), d.Heads()) {
 		return nil
 	}
 	return &crdt.RuleError{Rule: crdt.RuleSchema, Message: "the change leaves a charter draft that cannot be loaded again"}
-}
-
-func sameHeads(a, b []automerge.ChangeHash) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func checkEntry(e crdt.Entry, key string) error {

@@ -134,7 +134,9 @@ func (s *Resets) countResets(ctx context.Context, sig *crdt.ResetSignature, stri
 		})
 	}
 	if out.Record != nil {
-		s.afterReset(ctx, *out.Record)
+		if err := s.afterReset(ctx, *out.Record, false); err != nil {
+			s.log.Error("hard reset executed but not finished; Tick finishes it", "epoch", out.Record.Epoch, "err", err)
+		}
 	}
 	return out, nil
 }
@@ -144,10 +146,12 @@ var errNothingPending = errors.New("nothing to count")
 
 // afterReset carries out an executed reset: every role vacated, every
 // mandate revoked, the charter flagged for re-ratification, the audit
-// entry written, everyone told. The epoch has already moved, so nothing
-// here can happen twice for one reset; a failure is logged and the rest
-// goes on.
-func (s *Resets) afterReset(ctx context.Context, rec crdt.ResetRecord) {
+// entry written, everyone told. The epoch moved first (in the same write
+// as the reset's record), so no signature can count twice; the
+// reset.executed audit entry is written last and marks the reset
+// finished. A server that stops before it finishes the reset at start,
+// or on the next Tick (finishReset): each step is safe to run again.
+func (s *Resets) afterReset(ctx context.Context, rec crdt.ResetRecord, finishing bool) error {
 	ctx = context.WithoutCancel(ctx)
 	now := s.now()
 	vacated, revoked := 0, 0
@@ -180,8 +184,8 @@ func (s *Resets) afterReset(ctx context.Context, rec crdt.ResetRecord) {
 		}
 		return nil
 	})
-	if err != nil {
-		s.log.Error("reset: vacate roles and revoke mandates", "err", err)
+	if err != nil && !errors.Is(err, errNoChange) {
+		return fmt.Errorf("reset: vacate roles and revoke mandates: %w", err)
 	}
 	err = s.engine.Update(ctx, string(s.meta.Docs[crdt.KindCharter]), func(d *automerge.Doc) ([]byte, error) {
 		ch, err := crdt.ReadCharter(d)
@@ -192,21 +196,56 @@ func (s *Resets) afterReset(ctx context.Context, rec crdt.ResetRecord) {
 		return nil, crdt.PutCharter(d, ch)
 	})
 	if err != nil {
-		s.log.Error("reset: flag the charter", "err", err)
+		return fmt.Errorf("reset: flag the charter: %w", err)
 	}
 	members := make([]string, len(rec.Signatures))
 	statements := make([]string, len(rec.Signatures))
 	for i, sig := range rec.Signatures {
 		members[i], statements[i] = sig.Member, sig.Statement
 	}
-	if err := s.audit.Append(ctx, crdt.AuditResetExecuted, map[string]any{
+	data := map[string]any{
 		"epoch": rec.Epoch, "new_epoch": rec.Epoch + 1, "members": members, "statements": statements,
 		"roles_vacated": vacated, "mandates_revoked": revoked,
-	}); err != nil {
-		s.log.Error("reset: audit entry", "err", err)
+	}
+	if finishing {
+		// Counted when the server finished the reset after a stop: what an
+		// interrupted first attempt had already vacated is not counted.
+		data["finished_after_stop"] = true
+	}
+	if err := s.audit.AppendOnce(ctx, rec.At, crdt.AuditResetExecuted, data, auditFor(crdt.AuditResetExecuted, "epoch", rec.Epoch)); err != nil {
+		return fmt.Errorf("reset: audit entry: %w", err)
 	}
 	s.log.Warn("hard reset executed", "epoch", rec.Epoch, "by", members, "roles_vacated", vacated, "mandates_revoked", revoked)
 	s.events.Publish(EventResetExecuted, map[string]any{"epoch": rec.Epoch + 1, "members": members, "roles_vacated": vacated, "mandates_revoked": revoked})
+	return nil
+}
+
+// finishReset finishes the circle's last reset if its audit entry is
+// missing: the server stopped (or a write failed) after the epoch moved
+// and before afterReset was done.
+func (s *Resets) finishReset(ctx context.Context) error {
+	var last *crdt.ResetRecord
+	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
+		past, err := crdt.ReadResets(d)
+		if len(past) > 0 {
+			last = &past[len(past)-1]
+		}
+		return err
+	})
+	if err != nil || last == nil {
+		return err
+	}
+	var done bool
+	err = s.engine.View(ctx, string(s.meta.Docs[crdt.KindAudit]), func(d *automerge.Doc) error {
+		var err error
+		done, err = crdt.FindAudit(d, last.At, auditFor(crdt.AuditResetExecuted, "epoch", last.Epoch))
+		return err
+	})
+	if err != nil || done {
+		return err
+	}
+	s.log.Warn("finishing a hard reset that was interrupted", "epoch", last.Epoch)
+	return s.afterReset(ctx, *last, true)
 }
 
 // Sign counts a reset statement sent over REST.
@@ -311,5 +350,5 @@ func (s *Resets) recountResets(ctx context.Context) error {
 	}
 	s.replayed = nil
 	s.resubmitResets(current)
-	return nil
+	return s.finishReset(ctx)
 }

@@ -151,6 +151,36 @@ func ReadAudit(doc *automerge.Doc, after int64) ([]AuditEntry, error) {
 	return out, nil
 }
 
+// FindAudit reports whether an entry recorded at or after since matches,
+// reading the log from its end back to since: recent entries cost little
+// however long the log is. Entries' times are kept to the millisecond and
+// a clock may step back, so it reads a minute further back than since.
+func FindAudit(doc *automerge.Doc, since time.Time, match func(AuditEntry) bool) (bool, error) {
+	since = since.Add(-time.Minute)
+	v, err := doc.Path("entries").Get()
+	if err != nil || v.Kind() != automerge.KindList {
+		return false, fmt.Errorf("audit document: %w", ErrNotInitialized)
+	}
+	l := v.List()
+	for i := l.Len() - 1; i >= 0; i-- {
+		item, err := l.Get(i)
+		if err != nil {
+			return false, err
+		}
+		e, err := readAuditEntry(item)
+		if err != nil {
+			return false, err
+		}
+		if e.At.Before(since) {
+			return false, nil
+		}
+		if match(e) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // LastAudit returns the last audit entry, or nil for an empty log.
 func LastAudit(doc *automerge.Doc) (*AuditEntry, error) {
 	v, err := doc.Path("entries").Get()

@@ -68,6 +68,23 @@ type ProposalState struct {
 	DecidedAt *time.Time
 	Reason    string // why it was decided so
 	Applied   bool   // a passed proposal's effect has been carried out
+	// Recorded says the decision (and, once applied, its effect) is in the
+	// audit log: the last step of deciding a proposal.
+	Recorded bool
+	// EffectAudit is the audit entry of a passed proposal's effect, planned
+	// when it passed and kept until it is carried out, so a server that
+	// stops between carrying out the effect and recording it can still
+	// record it (PlanEffectAudit).
+	EffectAudit *PlannedAudit
+}
+
+// maxPlannedAudit bounds the data of a planned audit entry (bytes of JSON).
+const maxPlannedAudit = 64 << 10
+
+// PlannedAudit is an audit entry to write: its kind and its data (JSON).
+type PlannedAudit struct {
+	Kind string
+	Data string
 }
 
 // Choices returns each voter's choice, for Decide.
@@ -195,6 +212,26 @@ func DecideProposal(doc *automerge.Doc, id, status, reason string, at time.Time)
 		reason = truncate(reason, MaxReasonLen)
 	}
 	return setAll(p, []kv{{"status", status}, {"reason", reason}, {"decided_at", formatTime(at)}})
+}
+
+// PlanEffectAudit keeps, in proposal id, the audit entry its effect will
+// be recorded with. It does not commit.
+func PlanEffectAudit(doc *automerge.Doc, id string, a PlannedAudit) error {
+	p, err := proposalMap(doc, id)
+	if err != nil {
+		return err
+	}
+	return setAll(p, []kv{{"effect_audit_kind", a.Kind}, {"effect_audit_data", a.Data}})
+}
+
+// MarkRecorded records that a decided proposal's audit entries are
+// written. It does not commit.
+func MarkRecorded(doc *automerge.Doc, id string) error {
+	p, err := proposalMap(doc, id)
+	if err != nil {
+		return err
+	}
+	return p.Set("recorded", true)
 }
 
 // MarkApplied records that a passed proposal's effect has been carried
@@ -343,6 +380,12 @@ func readProposalState(v *automerge.Value) (ProposalState, error) {
 	}
 	if a := o.value("applied"); a != nil && a.Kind() == automerge.KindBool {
 		s.Applied = a.Bool()
+	}
+	if r := o.value("recorded"); r != nil && r.Kind() == automerge.KindBool {
+		s.Recorded = r.Bool()
+	}
+	if kind := o.str("effect_audit_kind", false, maxIDLen); kind != "" {
+		s.EffectAudit = &PlannedAudit{Kind: kind, Data: o.str("effect_audit_data", false, maxPlannedAudit)}
 	}
 	if pm := o.child("payload", false); pm != nil {
 		s.Payload = make(map[string]any, len(pm.vals))

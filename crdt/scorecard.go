@@ -89,10 +89,10 @@ type Scorecard struct {
 //
 //   - An entry counts as one dependency reversed of the kind it records
 //     (see Dependencies; kind "other" never counts).
-//   - Voiding works as in Balances: an entry voided by a later entry of the
-//     same author does not count; the voiding entry counts with its own
-//     kind, quantity and time. An entry id seen twice for one author
-//     counts once.
+//   - Voiding follows Voided, as in Balances: an entry voided by another
+//     entry of the same author does not count; the voiding entry counts
+//     with its own kind, quantity and time. An entry id seen twice for one
+//     author counts once.
 //   - An entry falls into the calendar month, quarter (Q1 = January to
 //     March) or year, in UTC, that holds its "at".
 //   - Rows list only periods with at least one counted entry, oldest
@@ -107,12 +107,7 @@ func BuildScorecard(entries map[string][]Entry, period string) (Scorecard, error
 	sc := Scorecard{Period: period, Rows: []ScorecardRow{}, Totals: newScorecardCounts()}
 	rows := map[time.Time]*ScorecardRow{}
 	for _, list := range entries {
-		voided := make(map[string]bool)
-		for _, e := range list {
-			if e.Voids != "" {
-				voided[e.Voids] = true
-			}
-		}
+		voided := Voided(list)
 		seen := make(map[string]bool, len(list))
 		for _, e := range list {
 			if seen[e.ID] {

@@ -31,13 +31,13 @@ type Signals struct {
 //   - Only the entries of listed members count; an entry whose id appears
 //     twice for one author counts once. Quantities are summed as logged,
 //     whatever their kind or unit.
-//   - Voiding: an entry is excluded when another entry by the same author
-//     names it in "voids". The voiding entry itself counts with its own
-//     quantity: it is the corrected version that replaces the old one (the
-//     schema has no zero quantities, so a pure retraction is not
-//     expressible; correct it to the right amount instead). A "voids" naming
-//     another author's entry has no effect, and chains work naturally: if
-//     B voids A and C voids B, only C counts.
+//   - Voiding follows Voided: an entry is excluded when another entry by
+//     the same author names it in "voids". The voiding entry itself counts
+//     with its own quantity: it is the corrected version that replaces the
+//     old one (the schema has no zero quantities, so a pure retraction is
+//     not expressible; correct it to the right amount instead). A "voids"
+//     naming another author's entry has no effect, and chains work
+//     naturally: if B voids A and C voids B, only C counts.
 //   - Given is the sum of a member's counted entries. Received is the sum of
 //     the counted entries of other listed members that name the member as
 //     counterparty; an entry naming its own author, or someone not listed,
@@ -70,12 +70,7 @@ func Balances(members []string, entries map[string][]Entry, now time.Time, silen
 	for i := range out {
 		author := out[i].Member
 		list := entries[author]
-		voided := make(map[string]bool)
-		for _, e := range list {
-			if e.Voids != "" {
-				voided[e.Voids] = true
-			}
-		}
+		voided := Voided(list)
 		seen := make(map[string]bool, len(list))
 		for _, e := range list {
 			if seen[e.ID] {

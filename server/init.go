@@ -13,6 +13,7 @@ import (
 
 	"github.com/circles-coop/circles/authority"
 	"github.com/circles-coop/circles/crdt"
+	"github.com/circles-coop/circles/internal/atomicfile"
 	"github.com/circles-coop/circles/sync/engine"
 )
 
@@ -75,7 +76,7 @@ func Init(ctx context.Context, cfg Config, name string, policies crdt.Policies) 
 	}
 	// The key file is written last: its presence marks a finished init.
 	seed := base64.StdEncoding.EncodeToString(key.Seed())
-	if err := writeFileAtomic(filepath.Join(cfg.DataDir, keyFile), []byte(seed+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(cfg.DataDir, keyFile), []byte(seed+"\n"), 0o600); err != nil {
 		return InitResult{}, fmt.Errorf("write circle key: %w", err)
 	}
 	return InitResult{CircleID: meta.ID, Invite: code}, nil

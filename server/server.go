@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/circles-coop/circles/authority"
+	"github.com/circles-coop/circles/internal/atomicfile"
 	mobileapi "github.com/circles-coop/circles/mobile-api"
 	"github.com/circles-coop/circles/sync/engine"
 	"github.com/circles-coop/circles/sync/store"
@@ -68,6 +68,10 @@ type Config struct {
 	// tickHook, if set, runs before each scheduled tick (tests inject a
 	// panic through it).
 	tickHook func()
+
+	// wrapStore, set by tests (export_test.go), wraps the store the engine
+	// writes through, to make writes fail on purpose.
+	wrapStore func(engine.Store) engine.Store
 }
 
 // DefaultConfig returns the configuration circled uses when no flag says
@@ -163,8 +167,12 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		Registerer:   s.reg,
 		Now:          cfg.Now,
 	})
+	var st engine.Store = s.store
+	if cfg.wrapStore != nil {
+		st = cfg.wrapStore(st)
+	}
 	s.engine = engine.New(engine.Config{
-		Store:        s.store,
+		Store:        st,
 		Policy:       s.auth.Policy,
 		Actor:        meta.Actor,
 		Committed:    s.auth.Dispatcher.Committed,
@@ -190,7 +198,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	s.ready.Store(true)
 	s.startTicking()
 	if cfg.AddrFile != "" {
-		if err := writeFileAtomic(cfg.AddrFile, []byte(s.Addr()+"\n"), 0o644); err != nil {
+		if err := atomicfile.Write(cfg.AddrFile, []byte(s.Addr()+"\n"), 0o644); err != nil {
 			return nil, fmt.Errorf("write address file: %w", err)
 		}
 	}
@@ -339,6 +347,10 @@ func (s *Server) URL() string { return "http://" + s.Addr() }
 // stored (backups, "nothing changed" checks).
 func (s *Server) Store() *store.Store { return s.store }
 
+// Authority is the circle's authority, for tools and tests that call it
+// without going through HTTP.
+func (s *Server) Authority() *authority.Authority { return s.auth }
+
 // CircleID is the circle's id.
 func (s *Server) CircleID() string { return s.auth.CircleID() }
 
@@ -395,24 +407,4 @@ func (s *Server) Close() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

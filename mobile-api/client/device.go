@@ -17,6 +17,7 @@ import (
 
 	"github.com/automerge/automerge-go"
 
+	"github.com/circles-coop/circles/internal/atomicfile"
 	"github.com/circles-coop/circles/wire"
 )
 
@@ -98,7 +99,7 @@ func InitDevice(home string, opts ...Option) (*Device, error) {
 		return nil, fmt.Errorf("init device: encode key: %w", err)
 	}
 	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	if err := writeFileAtomic(filepath.Join(home, keyFile), pemKey, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(home, keyFile), pemKey, 0o600); err != nil {
 		return nil, fmt.Errorf("init device: write key: %w", err)
 	}
 	d := newDevice(home, key, DeviceInfo{ActorID: automerge.NewActorID()}, opts)
@@ -218,7 +219,7 @@ func (d *Device) saveInfo(info DeviceInfo) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", infoFile, err)
 	}
-	if err := writeFileAtomic(filepath.Join(d.home, infoFile), append(data, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(d.home, infoFile), append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", infoFile, err)
 	}
 	d.mu.Lock()

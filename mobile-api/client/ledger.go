@@ -103,7 +103,7 @@ type LedgerEntry struct {
 	MemberName string // author's name as last seen, if known
 	Doc        string // ledger segment holding it
 	Mine       bool   // written by this device's member
-	Voided     bool   // a later entry of the same member voids it
+	Voided     bool   // another entry of the same member voids it (crdt.Voided)
 }
 
 // UnreadableError is returned by Device.Entries, together with the
@@ -141,7 +141,7 @@ func (d *Device) Entries() ([]LedgerEntry, error) {
 				ids = append(ids, cur)
 			}
 		}
-		voided := map[string]bool{}
+		var authored []crdt.Entry // every entry of m held here, for crdt.Voided
 		first := len(out)
 		for _, id := range ids {
 			if !d.store.has(id) {
@@ -155,13 +155,12 @@ func (d *Device) Entries() ([]LedgerEntry, error) {
 			if err != nil {
 				return nil, err
 			}
+			authored = append(authored, entries...)
 			for _, e := range entries {
-				if e.Voids != "" {
-					voided[e.Voids] = true
-				}
 				out = append(out, LedgerEntry{Entry: e, Member: m.MemberID, MemberName: m.Name, Doc: id, Mine: m.MemberID == info.MemberID})
 			}
 		}
+		voided := crdt.Voided(authored)
 		for i := first; i < len(out); i++ {
 			out[i].Voided = voided[out[i].ID]
 		}

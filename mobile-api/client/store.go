@@ -13,6 +13,7 @@ import (
 	"github.com/automerge/automerge-go"
 
 	"github.com/circles-coop/circles/crdt"
+	"github.com/circles-coop/circles/internal/atomicfile"
 )
 
 // Names inside a device's home directory.
@@ -23,49 +24,6 @@ const (
 	docsDir  = "docs"
 	syncDir  = "sync"
 )
-
-// writeFileAtomic replaces path with data: it writes a temporary file in
-// the same directory, syncs it, renames it over path and syncs the
-// directory, so a crash leaves the old or the new content, never a mix.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(perm); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDirectory(dir)
-}
-
-func syncDirectory(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
 
 // lockHome takes an exclusive lock on the home directory and returns the
 // function that releases it.
@@ -160,7 +118,7 @@ func (s store) saveDoc(id string, doc *automerge.Doc) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(s.docPath(id), doc.Save(), 0o600); err != nil {
+	if err := atomicfile.Write(s.docPath(id), doc.Save(), 0o600); err != nil {
 		return fmt.Errorf("save document %s: %w", id, err)
 	}
 	return nil
@@ -197,7 +155,7 @@ func decodeState(doc *automerge.Doc, data []byte) (ss *automerge.SyncState, err 
 }
 
 func (s store) saveState(id string, data []byte) error {
-	if err := writeFileAtomic(s.statePath(id), data, 0o600); err != nil {
+	if err := atomicfile.Write(s.statePath(id), data, 0o600); err != nil {
 		return fmt.Errorf("save sync state %s: %w", id, err)
 	}
 	return nil
@@ -226,7 +184,7 @@ func (s store) saveSyncedHeads(id string, heads []automerge.ChangeHash) error {
 		b.WriteString(hex.EncodeToString(h[:]))
 		b.WriteByte('\n')
 	}
-	if err := writeFileAtomic(s.headsPath(id), []byte(b.String()), 0o600); err != nil {
+	if err := atomicfile.Write(s.headsPath(id), []byte(b.String()), 0o600); err != nil {
 		return fmt.Errorf("save synced heads %s: %w", id, err)
 	}
 	return nil

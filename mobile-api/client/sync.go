@@ -11,6 +11,7 @@ import (
 
 	"github.com/automerge/automerge-go"
 
+	"github.com/circles-coop/circles/crdt"
 	"github.com/circles-coop/circles/wire"
 )
 
@@ -405,7 +406,7 @@ func (d *Device) persist(docs []*syncDoc) error {
 			continue
 		}
 		heads := sd.doc.Heads()
-		if !slices.Equal(heads, sd.heads) {
+		if !crdt.SameHeads(heads, sd.heads) {
 			if err := d.store.saveDoc(sd.ref.id, sd.doc); err != nil {
 				return err
 			}

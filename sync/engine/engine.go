@@ -15,6 +15,7 @@ import (
 
 	"github.com/automerge/automerge-go"
 
+	"github.com/circles-coop/circles/crdt"
 	"github.com/circles-coop/circles/crdt/amchange"
 	"github.com/circles-coop/circles/sync/store"
 )
@@ -30,7 +31,9 @@ var (
 	// ErrBadMessage means a sync message could not be decoded.
 	ErrBadMessage = errors.New("malformed sync message")
 	// ErrStore means the store did not acknowledge a write; nothing of the
-	// request was applied.
+	// request was applied, except the documents of a multi-document batch
+	// whose writes the store did acknowledge (a batch is not atomic in the
+	// store): those are kept and reported to Committed.
 	ErrStore = errors.New("store unavailable")
 	// ErrExists is returned by Create for a document that already exists.
 	ErrExists = errors.New("document already exists")
@@ -79,7 +82,7 @@ type Message struct {
 
 // Config configures an Engine.
 type Config struct {
-	Store  *store.Store
+	Store  Store // usually a *store.Store
 	Policy Policy
 	// Actor is the hex actor id the engine writes its own changes with.
 	Actor string
@@ -125,16 +128,20 @@ type Engine struct {
 // entry is one document's in-memory state. mu guards every field but
 // lastUsed, which is guarded by Engine.mu.
 type entry struct {
-	mu       sync.Mutex
-	id       string
-	doc      *automerge.Doc // nil while not loaded
-	size     atomic.Int64   // approximate memory, read without mu by eviction
-	lastSeq  uint64
-	chunks   int // chunks stored since the last snapshot
-	changes  int // changes in the document, for the memory estimate
-	peers    map[string]*automerge.SyncState
-	lastUsed time.Time
-	busy     int // requests holding or waiting for mu; guarded by Engine.mu
+	mu      sync.Mutex
+	id      string
+	doc     *automerge.Doc // nil while not loaded
+	size    atomic.Int64   // approximate memory, read without mu by eviction
+	lastSeq uint64
+	chunks  int // chunks stored since the last snapshot
+	changes int // changes in the document, for the memory estimate
+	peers   map[string]*automerge.SyncState
+	// queued are the changes handed to automerge that wait for their
+	// dependencies, with their encoded sizes (queued.go).
+	queued      map[automerge.ChangeHash]int64
+	queuedBytes atomic.Int64 // their sum, read without mu by eviction
+	lastUsed    time.Time
+	busy        int // requests holding or waiting for mu; guarded by Engine.mu
 }
 
 // New returns an engine; call Open before using it.
@@ -296,7 +303,7 @@ func (e *Engine) Update(ctx context.Context, doc string, fn func(d *automerge.Do
 		return err
 	}
 	if _, err := x.doc.Commit("update"); err != nil {
-		if err.Error() == emptyCommit && sameHeads(before, x.doc.Heads()) {
+		if err.Error() == emptyCommit && crdt.SameHeads(before, x.doc.Heads()) {
 			return nil // fn changed nothing: nothing to store
 		}
 		x.unload()
@@ -333,7 +340,11 @@ type decoded struct {
 
 // Sync receives a batch of sync messages from peer and returns the
 // engine's answers. Either every change of the batch is applied and stored,
-// or none is.
+// or none is — unless the store fails partway through writing the batch:
+// then the documents whose writes it acknowledged keep their changes (as
+// after a crash at that point) and are reported to Committed, the others
+// are not changed, and Sync returns ErrStore. The device's next sync
+// delivers the rest.
 //
 // Documents whose messages carry changes are locked together, so the batch
 // is atomic. Documents whose messages carry none (a device asking what is
@@ -478,7 +489,13 @@ func (e *Engine) receiveOne(peer Peer, x *entry, ss *automerge.SyncState, d deco
 	if err := receive(ss, d.msg.Data); err != nil {
 		return nil, 0, fmt.Errorf("doc %s: %w", x.id, err)
 	}
-	if len(d.changes) == 0 || sameHeads(before, x.doc.Heads()) {
+	if len(d.changes) > 0 {
+		if err := x.trackQueued(d.changes); err != nil {
+			e.m.rejected.Inc()
+			return nil, 0, fmt.Errorf("doc %s: %w", x.id, err)
+		}
+	}
+	if len(d.changes) == 0 || crdt.SameHeads(before, x.doc.Heads()) {
 		return nil, 0, nil
 	}
 	raw, err := x.doc.Changes(before...)
@@ -537,14 +554,30 @@ func (e *Engine) persist(ctx context.Context, xs []*entry, records map[string][]
 	for i, x := range xs {
 		batch[i] = store.ChunkWrite{Doc: x.id, Data: encodeEnvelope(x.doc.SaveIncremental(), records[x.id])}
 	}
+	// Once sent, a write may be stored whether or not the caller still
+	// waits (a client that disconnects cancels its request), and Committed
+	// must learn what is stored: wait for the store's answer regardless of
+	// cancellation, within the caller's deadline if it has one.
+	wctx := context.WithoutCancel(ctx)
+	if d, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithDeadline(wctx, d)
+		defer cancel()
+	}
 	t := time.Now()
-	seqs, err := e.cfg.Store.AppendChunks(ctx, batch)
+	seqs, err := e.cfg.Store.AppendChunks(wctx, batch)
 	e.m.storeSeconds.Observe(time.Since(t).Seconds())
 	if err != nil {
 		e.log.Error("store chunks", "err", err, "docs", len(xs))
-		return fmt.Errorf("%w: %v", ErrStore, err)
 	}
+	// A batch is not atomic: when some writes fail, the others are stored
+	// (seqs holds their sequences). Those are reported like any stored
+	// chunk, so Committed always learns what the store holds, as Replay
+	// would after a restart.
 	for i, x := range xs {
+		if i >= len(seqs) || seqs[i] == 0 {
+			continue // not stored
+		}
 		x.lastSeq = seqs[i]
 		x.chunks++
 		x.changes += newChanges[x.id]
@@ -552,6 +585,9 @@ func (e *Engine) persist(ctx context.Context, xs []*entry, records map[string][]
 		if e.cfg.Committed != nil && len(records[x.id]) > 0 {
 			e.cfg.Committed(x.id, seqs[i], records[x.id])
 		}
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrStore, err)
 	}
 	return nil
 }
@@ -656,6 +692,8 @@ func (x *entry) unload() {
 	x.doc = nil
 	x.peers = nil
 	x.size.Store(0)
+	x.queued = nil
+	x.queuedBytes.Store(0)
 }
 
 // syncState returns the peer's sync state for x, loading it from the store
@@ -866,7 +904,7 @@ func (e *Engine) evictWhere(idleSince time.Time) {
 		for dev, ss := range x.peers {
 			e.markDirty(dev, x.id, ss)
 		}
-		e.loaded -= x.size.Load()
+		e.loaded -= x.sizeHint()
 		x.unload()
 		x.mu.Unlock()
 		delete(e.docs, x.id)
@@ -885,23 +923,11 @@ func (e *Engine) evictWhere(idleSince time.Time) {
 	}
 }
 
-func (x *entry) sizeHint() int64 { return x.size.Load() }
+func (x *entry) sizeHint() int64 { return x.size.Load() + x.queuedBytes.Load()*queuedFactor }
 
 func nonNil(rec []byte) [][]byte {
 	if rec == nil {
 		return nil
 	}
 	return [][]byte{rec}
-}
-
-func sameHeads(a, b []automerge.ChangeHash) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

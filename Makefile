@@ -5,6 +5,7 @@
 #   make test     go vet, then every test (needs node + npm for the JS client test)
 #   make lint     gofmt, go vet, staticcheck
 #   make bench    every benchmark
+#   make soak     200 phones for 30 minutes against circled (SOAK_DURATION, SOAK_DEVICES)
 #   make fuzz     each fuzz target for FUZZTIME (fuzz-long: 10 minutes each)
 #   make js-deps  install tools/js's npm packages from package-lock.json
 #   make clean    remove build outputs and installed tools (keeps .data)
@@ -40,7 +41,7 @@ DEMO_NAME   ?= Demo Tool Library
 DEMO_LISTEN ?= 127.0.0.1:8080
 DEMO_INVITE ?= $(DEMO_DATA)-invite.json
 
-.PHONY: all build run test bench lint fmt-check vet staticcheck js-deps fuzz fuzz-long clean
+.PHONY: all build run test bench soak lint fmt-check vet staticcheck js-deps fuzz fuzz-long clean
 
 all: build
 
@@ -78,6 +79,13 @@ test: js-deps
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -count $(BENCHCOUNT) -timeout 60m ./server/ ./sync/engine/
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 30m ./sync/store/ ./crdt/...
+
+# soak runs BenchmarkSoak (server/soak_test.go): SOAK_DEVICES phones
+# (default 200) syncing, voting and following events against circled for
+# SOAK_DURATION (default 30m); it reports RSS and goroutine growth after
+# the warm-up, and every error.
+soak:
+	CIRCLES_SOAK=1 $(GO) test -run '^$$' -bench BenchmarkSoak -benchtime 1x -timeout 3h ./server/
 
 lint: fmt-check vet staticcheck
 

@@ -91,7 +91,7 @@ func New(cfg Config) *Authority {
 	a.Scorecard = &Scorecard{State: st}
 	a.Draws = &Draws{State: st, audit: a.Audit}
 	a.Governance = &Governance{State: st, audit: a.Audit, draws: a.Draws}
-	a.Resets = &Resets{State: st, audit: a.Audit}
+	a.Resets = &Resets{State: st, audit: a.Audit, governance: a.Governance}
 	a.Terms = &Terms{State: st, audit: a.Audit, draws: a.Draws}
 	a.Charter = &Charter{State: st, audit: a.Audit, governance: a.Governance}
 	a.Mandates = &Mandates{State: st, audit: a.Audit}

@@ -4,9 +4,6 @@ import (
 	"context"
 	"sort"
 
-	"github.com/automerge/automerge-go"
-
-	"github.com/circles-coop/circles/crdt"
 	"github.com/circles-coop/circles/sync/engine"
 	"github.com/circles-coop/circles/wire"
 )
@@ -19,12 +16,8 @@ type Circle struct{ *State }
 // (with the caller's own current ledger segment and ballots) and every
 // active member's documents.
 func (s *Circle) Circle(ctx context.Context, caller Caller) (wire.Circle, error) {
-	epoch := 0
-	if err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
-		var err error
-		epoch, err = crdt.ReadEpoch(d)
-		return err
-	}); err != nil {
+	epoch, err := s.readEpoch(ctx)
+	if err != nil {
 		return wire.Circle{}, err
 	}
 	now := s.now()

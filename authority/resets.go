@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/circles-coop/circles/authority/fault"
+	"github.com/google/uuid"
 
 	"github.com/automerge/automerge-go"
 
@@ -18,7 +19,8 @@ import (
 // quorum of distinct members signed (DESIGN.md §6).
 type Resets struct {
 	*State
-	audit *Audit
+	audit      *Audit
+	governance *Governance
 	// replayed are the reset statements met while rebuilding the index;
 	// those of the current epoch are counted again after start, in case
 	// the server stopped before counting them. Only Open touches it.
@@ -198,6 +200,14 @@ func (s *Resets) afterReset(ctx context.Context, rec crdt.ResetRecord, finishing
 	if err != nil {
 		return fmt.Errorf("reset: flag the charter: %w", err)
 	}
+	cancelled, err := s.cancelOpenProposals(ctx, rec)
+	if err != nil {
+		return fmt.Errorf("reset: cancel open proposals: %w", err)
+	}
+	ratify, err := s.openRatification(ctx, rec)
+	if err != nil {
+		return fmt.Errorf("reset: open the charter's ratification: %w", err)
+	}
 	members := make([]string, len(rec.Signatures))
 	statements := make([]string, len(rec.Signatures))
 	for i, sig := range rec.Signatures {
@@ -206,6 +216,7 @@ func (s *Resets) afterReset(ctx context.Context, rec crdt.ResetRecord, finishing
 	data := map[string]any{
 		"epoch": rec.Epoch, "new_epoch": rec.Epoch + 1, "members": members, "statements": statements,
 		"roles_vacated": vacated, "mandates_revoked": revoked,
+		"proposals_cancelled": cancelled, "ratification": ratify,
 	}
 	if finishing {
 		// Counted when the server finished the reset after a stop: what an
@@ -218,6 +229,60 @@ func (s *Resets) afterReset(ctx context.Context, rec crdt.ResetRecord, finishing
 	s.log.Warn("hard reset executed", "epoch", rec.Epoch, "by", members, "roles_vacated", vacated, "mandates_revoked", revoked)
 	s.events.Publish(EventResetExecuted, map[string]any{"epoch": rec.Epoch + 1, "members": members, "roles_vacated": vacated, "mandates_revoked": revoked})
 	return nil
+}
+
+// cancelOpenProposals cancels every proposal that was open when reset rec
+// executed: a role.assign passed afterwards must not quietly refill a role
+// the reset emptied. It returns their ids. Running it again cancels
+// nothing more (the ratification the reset opens opened after rec.At).
+func (s *Resets) cancelOpenProposals(ctx context.Context, rec crdt.ResetRecord) ([]string, error) {
+	s.gov.Lock()
+	defer s.gov.Unlock()
+	var ids []string
+	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
+		ids = nil
+		states, err := crdt.ReadProposalStates(d)
+		if err != nil {
+			return nil, err
+		}
+		for _, st := range states {
+			if st.Status != crdt.ProposalOpen || st.OpenedAt.After(rec.At) {
+				continue
+			}
+			reason := fmt.Sprintf("cancelled by the hard reset that ended epoch %d", rec.Epoch)
+			if err := crdt.CancelProposal(d, st.ID, reason, rec.At); err != nil {
+				return nil, err
+			}
+			ids = append(ids, st.ID)
+		}
+		if len(ids) == 0 {
+			return nil, errNoChange
+		}
+		return nil, nil
+	})
+	if errors.Is(err, errNoChange) {
+		return []string{}, nil
+	}
+	return ids, err
+}
+
+// openRatification opens the charter.ratify proposal a reset calls for
+// (the charter needs ratification again), by the circle itself, with an
+// id fixed by the reset, so it opens once however often it is tried.
+func (s *Resets) openRatification(ctx context.Context, rec crdt.ResetRecord) (string, error) {
+	id := uuid.NewSHA1(uuid.NameSpaceURL, []byte(fmt.Sprintf("circles:%s/reset/%d/ratify", s.meta.ID, rec.Epoch))).String()
+	p := crdt.Proposal{
+		ID:      id,
+		Kind:    crdt.ProposalCharterRatify,
+		Title:   "Ratify the charter again after the hard reset",
+		Body:    fmt.Sprintf("A hard reset ended epoch %d on %s: every role and mandate was dissolved and the charter needs ratifying again. Passing this proposal ratifies the charter draft as it stands.", rec.Epoch, rec.At.UTC().Format(time.DateOnly)),
+		Payload: map[string]any{},
+		At:      s.now(),
+	}
+	if _, _, err := s.governance.openProposal(ctx, p, authorCircle); err != nil {
+		return "", err
+	}
+	return id, nil
 }
 
 // finishReset finishes the circle's last reset if its audit entry is
@@ -333,14 +398,9 @@ func (s *Resets) resubmitResets(statements []string) {
 // recountResets resubmits, after a restart, the reset statements of the
 // current epoch found in ballots documents.
 func (s *Resets) recountResets(ctx context.Context) error {
-	var epoch int
-	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
-		var err error
-		epoch, err = crdt.ReadEpoch(d)
-		return err
-	})
+	epoch, err := s.readEpoch(ctx)
 	if err != nil {
-		return fmt.Errorf("read epoch: %w", err)
+		return err
 	}
 	var current []string
 	for _, st := range s.replayed {

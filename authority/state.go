@@ -338,3 +338,17 @@ func (s *State) readCharter(ctx context.Context) (crdt.Charter, error) {
 	}
 	return ch, nil
 }
+
+// readEpoch reads the circle's reset epoch from the governance document.
+func (s *State) readEpoch(ctx context.Context) (int, error) {
+	var epoch int
+	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
+		var err error
+		epoch, err = crdt.ReadEpoch(d)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read epoch: %w", err)
+	}
+	return epoch, nil
+}

@@ -10,6 +10,9 @@ const (
 	ProposalOpen     = "open"     // still taking votes
 	ProposalPassed   = "passed"   // decided for, and taken effect
 	ProposalRejected = "rejected" // decided against, or its effect was impossible
+	// ProposalCancelled: still open when a hard reset ended its epoch; it
+	// can no longer pass (API.md "Rituals").
+	ProposalCancelled = "cancelled"
 )
 
 // The choices of a vote (VoteChoices lists them).

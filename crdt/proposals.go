@@ -224,6 +224,16 @@ func PlanEffectAudit(doc *automerge.Doc, id string, a PlannedAudit) error {
 	return setAll(p, []kv{{"effect_audit_kind", a.Kind}, {"effect_audit_data", a.Data}})
 }
 
+// CancelProposal marks an open proposal cancelled at at, with reason. It
+// does not commit.
+func CancelProposal(doc *automerge.Doc, id, reason string, at time.Time) error {
+	p, err := proposalMap(doc, id)
+	if err != nil {
+		return err
+	}
+	return setAll(p, []kv{{"status", ProposalCancelled}, {"reason", truncate(reason, MaxReasonLen)}, {"decided_at", formatTime(at)}, {"recorded", true}})
+}
+
 // MarkRecorded records that a decided proposal's audit entries are
 // written. It does not commit.
 func MarkRecorded(doc *automerge.Doc, id string) error {

@@ -20,19 +20,19 @@ import (
 func TestAuditLogChainsEnrolments(t *testing.T) {
 	c := servertest.Start(t, "Audit Circle")
 	url := c.URL()
-	alice := enrollRaw(t, url, c.FounderInvite, "Alice")
-	bob := enrollRaw(t, url, invite(t, url, alice, "member", ""), "Bob")
-	tablet := enrollRaw(t, url, invite(t, url, bob, "device", ""), "Bob")
-	if r := call(t, url, "POST", "/v1/devices/"+tablet.id+"/revoke", bob.token, nil); r.status != http.StatusOK {
-		t.Fatalf("revoke: %d", r.status)
+	alice := servertest.MustEnroll(t, url, c.FounderInvite, "Alice")
+	bob := servertest.MustEnroll(t, url, servertest.MustInvite(t, url, alice, "member", ""), "Bob")
+	tablet := servertest.MustEnroll(t, url, servertest.MustInvite(t, url, bob, "device", ""), "Bob")
+	if r := servertest.Call(t, url, "POST", "/v1/devices/"+tablet.ID+"/revoke", bob.Token, nil); r.Status != http.StatusOK {
+		t.Fatalf("revoke: %d", r.Status)
 	}
 
-	r := call(t, url, "GET", "/v1/audit", alice.token, nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("GET /v1/audit = %d %s", r.status, r.body)
+	r := servertest.Call(t, url, "GET", "/v1/audit", alice.Token, nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET /v1/audit = %d %s", r.Status, r.Body)
 	}
 	var page struct{ Entries []map[string]any }
-	if err := json.Unmarshal(r.body, &page); err != nil {
+	if err := json.Unmarshal(r.Body, &page); err != nil {
 		t.Fatal(err)
 	}
 	var kinds []string
@@ -60,16 +60,16 @@ func TestAuditLogChainsEnrolments(t *testing.T) {
 		t.Errorf("audit kinds %q, want %q", got, want)
 	}
 
-	r = call(t, url, "GET", "/v1/audit?after=3&limit=1", alice.token, nil)
+	r = servertest.Call(t, url, "GET", "/v1/audit?after=3&limit=1", alice.Token, nil)
 	var tail struct {
 		Entries []struct{ Seq int64 }
 		Next    int64 `json:"next_after"`
 	}
-	_ = json.Unmarshal(r.body, &tail)
+	_ = json.Unmarshal(r.Body, &tail)
 	if len(tail.Entries) != 1 || tail.Entries[0].Seq != 4 || tail.Next != 4 {
-		t.Errorf("after=3&limit=1: %s, want entry 4 and next_after 4", r.body)
+		t.Errorf("after=3&limit=1: %s, want entry 4 and next_after 4", r.Body)
 	}
-	if r := call(t, url, "GET", "/v1/audit?after=-1", alice.token, nil); r.status != http.StatusBadRequest {
-		t.Errorf("after=-1 = %d, want 400", r.status)
+	if r := servertest.Call(t, url, "GET", "/v1/audit?after=-1", alice.Token, nil); r.Status != http.StatusBadRequest {
+		t.Errorf("after=-1 = %d, want 400", r.Status)
 	}
 }

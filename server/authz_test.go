@@ -26,17 +26,17 @@ import (
 // member's valid token, wanting 403. Afterwards every stored document is
 // byte for byte as it was.
 func TestAuthorizationMatrix(t *testing.T) {
-	clk := &clock{}
+	clk := &servertest.Clock{}
 	c := servertest.Start(t, "Matrix Circle", servertest.WithClock(clk.Now))
 	url := c.URL()
-	ada := enrollRaw(t, url, c.FounderInvite, "Ada")
-	bo := enrollRaw(t, url, invite(t, url, ada, "member", "1h"), "Bo")
-	cy := enrollRaw(t, url, invite(t, url, ada, "member", "1h"), "Cy")
-	lost := enrollRaw(t, url, invite(t, url, ada, "device", "1h"), "Ada-lost")
-	if r := call(t, url, "POST", "/v1/devices/"+lost.id+"/revoke", ada.token, []byte(`{}`)); r.status != http.StatusOK {
-		t.Fatalf("revoke: %d %s", r.status, r.body)
+	ada := servertest.MustEnroll(t, url, c.FounderInvite, "Ada")
+	bo := servertest.MustEnroll(t, url, servertest.MustInvite(t, url, ada, "member", "1h"), "Bo")
+	cy := servertest.MustEnroll(t, url, servertest.MustInvite(t, url, ada, "member", "1h"), "Cy")
+	lost := servertest.MustEnroll(t, url, servertest.MustInvite(t, url, ada, "device", "1h"), "Ada-lost")
+	if r := servertest.Call(t, url, "POST", "/v1/devices/"+lost.ID+"/revoke", ada.Token, []byte(`{}`)); r.Status != http.StatusOK {
+		t.Fatalf("revoke: %d %s", r.Status, r.Body)
 	}
-	p := mustPropose(t, url, ada, "member.remove", "Cy leaves", map[string]any{"member": cy.member})
+	p := mustPropose(t, url, ada, "member.remove", "Cy leaves", map[string]any{"member": cy.Member})
 	mustVote(t, url, ada, p.ID, "yes")
 	mustVote(t, url, bo, p.ID, "yes")
 	mustVote(t, url, cy, p.ID, "abstain")
@@ -44,27 +44,27 @@ func TestAuthorizationMatrix(t *testing.T) {
 		t.Fatalf("member.remove is %s, want passed", got.Status)
 	}
 	deadline := time.Now().Add(30 * 24 * time.Hour).UTC().Format(time.RFC3339)
-	g := mustPropose(t, url, ada, "mandate.grant", "Ada speaks for us", map[string]any{"member": ada.member, "issue": "the bakery", "scope": "local", "deadline": deadline})
+	g := mustPropose(t, url, ada, "mandate.grant", "Ada speaks for us", map[string]any{"member": ada.Member, "issue": "the bakery", "scope": "local", "deadline": deadline})
 	mustVote(t, url, ada, g.ID, "yes")
 	mustVote(t, url, bo, g.ID, "yes")
 	other := servertest.Start(t, "Another Circle")
-	stranger := enrollRaw(t, other.URL(), other.FounderInvite, "Stranger")
+	stranger := servertest.MustEnroll(t, other.URL(), other.FounderInvite, "Stranger")
 
-	valid := ada.token
+	valid := ada.Token
 	forged := map[string]string{
 		"no token":              "",
 		"alg none":              algNone(t, valid),
 		"HS256 with public key": hmacWithPublicKey(t, url, ada, valid),
-		"another circle":        stranger.token,
-		"revoked device":        lost.token,
-		"removed member":        cy.token,
+		"another circle":        stranger.Token,
+		"revoked device":        lost.Token,
+		"removed member":        cy.Token,
 		"garbage":               "not.a.jwt",
 	}
 
 	routes := tokenRoutes(t, url)
 	ids := map[string]string{"{id}": p.ID}
-	before := storedState(t, c)
-	secrets := []string{ada.member, bo.member, "Ada", "Bo", p.ID}
+	before := servertest.MustStoredDocs(t, c)
+	secrets := []string{ada.Member, bo.Member, "Ada", "Bo", p.ID}
 
 	check := func(name, token string) {
 		for _, rt := range routes {
@@ -76,18 +76,18 @@ func TestAuthorizationMatrix(t *testing.T) {
 			if rt.method == http.MethodGet {
 				body = nil
 			}
-			r := call(t, url, rt.method, path, token, body)
-			if r.status != http.StatusUnauthorized || r.code != "unauthenticated" {
-				t.Errorf("%s %s with %s: %d %s, want 401 unauthenticated", rt.method, rt.path, name, r.status, r.body)
+			r := servertest.Call(t, url, rt.method, path, token, body)
+			if r.Status != http.StatusUnauthorized || r.Code != "unauthenticated" {
+				t.Errorf("%s %s with %s: %d %s, want 401 unauthenticated", rt.method, rt.path, name, r.Status, r.Body)
 				continue
 			}
 			var eb map[string]any
-			if err := json.Unmarshal(r.body, &eb); err != nil || len(eb) != 1 || eb["error"] == nil {
-				t.Errorf("%s %s with %s: body %s, want only an error", rt.method, rt.path, name, r.body)
+			if err := json.Unmarshal(r.Body, &eb); err != nil || len(eb) != 1 || eb["error"] == nil {
+				t.Errorf("%s %s with %s: body %s, want only an error", rt.method, rt.path, name, r.Body)
 			}
 			for _, s := range secrets {
-				if bytes.Contains(r.body, []byte(s)) {
-					t.Errorf("%s %s with %s: the error leaks %q: %s", rt.method, rt.path, name, s, r.body)
+				if bytes.Contains(r.Body, []byte(s)) {
+					t.Errorf("%s %s with %s: the error leaks %q: %s", rt.method, rt.path, name, s, r.Body)
 				}
 			}
 		}
@@ -102,18 +102,18 @@ func TestAuthorizationMatrix(t *testing.T) {
 	}
 
 	// Valid tokens on what belongs to another member.
-	mandates := call(t, url, "GET", "/v1/mandates", bo.token, nil)
+	mandates := servertest.Call(t, url, "GET", "/v1/mandates", bo.Token, nil)
 	var ml wire.MandateList
-	_ = json.Unmarshal(mandates.body, &ml)
+	_ = json.Unmarshal(mandates.Body, &ml)
 	if len(ml.Mandates) != 1 {
-		t.Fatalf("mandates: %s", mandates.body)
+		t.Fatalf("mandates: %s", mandates.Body)
 	}
 	for _, tc := range []struct{ what, method, path string }{
 		{"Bo marks Ada's mandate done", "POST", "/v1/mandates/" + ml.Mandates[0].ID + "/done"},
-		{"Bo revokes Ada's device", "POST", "/v1/devices/" + ada.id + "/revoke"},
+		{"Bo revokes Ada's device", "POST", "/v1/devices/" + ada.ID + "/revoke"},
 	} {
-		if r := call(t, url, tc.method, tc.path, bo.token, []byte(`{}`)); r.status != http.StatusForbidden || r.code != "forbidden" {
-			t.Errorf("%s: %d %s, want 403 forbidden", tc.what, r.status, r.body)
+		if r := servertest.Call(t, url, tc.method, tc.path, bo.Token, []byte(`{}`)); r.Status != http.StatusForbidden || r.Code != "forbidden" {
+			t.Errorf("%s: %d %s, want 403 forbidden", tc.what, r.Status, r.Body)
 		}
 	}
 
@@ -121,11 +121,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 	clk.Set(16 * time.Minute)
 	check("expired", valid)
 
-	if after := storedState(t, c); !sameState(before, after) {
+	if after := servertest.MustStoredDocs(t, c); !sameState(before, after) {
 		t.Errorf("the refused requests changed stored documents")
 	}
-	if r := call(t, url, "GET", "/v1/audit", bo.token, nil); r.status != http.StatusUnauthorized {
-		t.Errorf("Bo's token after 16 minutes: %d, want 401", r.status)
+	if r := servertest.Call(t, url, "GET", "/v1/audit", bo.Token, nil); r.Status != http.StatusUnauthorized {
+		t.Errorf("Bo's token after 16 minutes: %d, want 401", r.Status)
 	}
 }
 
@@ -135,13 +135,13 @@ type route struct{ method, path string }
 // need a token (those without an empty "security").
 func tokenRoutes(t *testing.T, url string) []route {
 	t.Helper()
-	r := call(t, url, "GET", "/v1/openapi.json", "", nil)
+	r := servertest.Call(t, url, "GET", "/v1/openapi.json", "", nil)
 	var spec struct {
 		Paths map[string]map[string]struct {
 			Security *[]any `json:"security"`
 		} `json:"paths"`
 	}
-	if err := json.Unmarshal(r.body, &spec); err != nil {
+	if err := json.Unmarshal(r.Body, &spec); err != nil {
 		t.Fatal(err)
 	}
 	var out []route
@@ -183,7 +183,7 @@ func algNone(t *testing.T, token string) string {
 // hmacWithPublicKey signs token's claims with HS256, keyed with the
 // circle's public key (read from the circle.created audit entry): the
 // classic algorithm confusion.
-func hmacWithPublicKey(t *testing.T, url string, d *device, token string) string {
+func hmacWithPublicKey(t *testing.T, url string, d *servertest.Device, token string) string {
 	t.Helper()
 	var pub []byte
 	for _, e := range auditKinds(t, url, d) {

@@ -58,7 +58,7 @@ func BenchmarkBacklog(b *testing.B) {
 		at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 		if err := benchRunAll(devices, func(i int) error {
 			d := devs[i]
-			if err := h.pullLedger(d, ledgers[d.member]); err != nil {
+			if err := h.pullLedger(d, ledgers[d.Member]); err != nil {
 				return err
 			}
 			for n := range perDevice {
@@ -150,7 +150,7 @@ func BenchmarkLatency(b *testing.B) {
 	}
 	for _, m := range circle.Members {
 		for _, d := range devs {
-			if d.member == m.MemberID {
+			if d.Member == m.MemberID {
 				if err := h.pullLedger(d, m.Ledgers[len(m.Ledgers)-1]); err != nil {
 					b.Fatal(err)
 				}
@@ -185,7 +185,7 @@ func BenchmarkLatency(b *testing.B) {
 				}
 				committed := time.Now()
 				var acked time.Duration = -1
-				if _, err := h.syncDocs(d.token, map[string]*automerge.SyncState{d.ledger: d.ss}, func(_ string, m *automerge.SyncMessage, arrived time.Time) {
+				if _, err := h.syncDocs(d.Token, map[string]*automerge.SyncState{d.ledger: d.ss}, func(_ string, m *automerge.SyncMessage, arrived time.Time) {
 					if acked < 0 && slices.Contains(m.Heads(), hash) {
 						acked = arrived.Sub(committed)
 					}
@@ -281,11 +281,11 @@ func BenchmarkColdStart(b *testing.B) {
 				return "", err
 			}
 			for _, m := range circle.Members {
-				if m.MemberID == d.member {
+				if m.MemberID == d.Member {
 					return m.Ledgers[len(m.Ledgers)-1], nil
 				}
 			}
-			return "", fmt.Errorf("member %s not in the circle", d.member)
+			return "", fmt.Errorf("member %s not in the circle", d.Member)
 		}
 		for n := 0; n < counts[i]; {
 			seg, err := current()
@@ -356,7 +356,7 @@ func BenchmarkColdStart(b *testing.B) {
 			}
 		}
 		t := time.Now()
-		st, err := ph.syncDocs(reader.token, docs, nil)
+		st, err := ph.syncDocs(reader.Token, docs, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -2,8 +2,6 @@ package server_test
 
 import (
 	"bytes"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +24,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/circles-coop/circles/crdt"
+	"github.com/circles-coop/circles/server/servertest"
 	"github.com/circles-coop/circles/wire"
 )
 
@@ -41,69 +40,18 @@ var (
 // benchMaxRounds bounds the POST /v1/sync rounds of one sync of a device.
 const benchMaxRounds = 50
 
-// benchHTTP talks to one circle over loopback HTTP. Its transport keeps a
-// connection per concurrent device alive, as phones with their own
-// connections would.
-type benchHTTP struct {
-	base string
-	hc   *http.Client
-}
+// benchHTTP talks to one circle over loopback HTTP, with the methods the
+// benchmarks add to servertest.Client.
+type benchHTTP struct{ *servertest.Client }
 
-func newBenchHTTP(base string) *benchHTTP {
-	tr := &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute}
-	return &benchHTTP{base: base, hc: &http.Client{Transport: tr, Timeout: 2 * time.Minute}}
-}
+func newBenchHTTP(base string) *benchHTTP { return &benchHTTP{servertest.NewClient(base)} }
 
-func (h *benchHTTP) close() { h.hc.CloseIdleConnections() }
-
-// do sends in as JSON (nil: no body) and decodes a response with the status
-// want into out (nil: discard it).
-func (h *benchHTTP) do(method, path, token string, want int, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, h.base+path, body)
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := h.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("%s %s: read body: %w", method, path, err)
-	}
-	if resp.StatusCode != want {
-		return fmt.Errorf("%s %s: status %d, want %d: %.300s", method, path, resp.StatusCode, want, b)
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("%s %s: decode: %w", method, path, err)
-		}
-	}
-	return nil
-}
+func (h *benchHTTP) close() { h.Close() }
 
 // benchDevice is a member's phone: its credentials and its local copy of
 // one ledger segment with the sync state that goes with it.
 type benchDevice struct {
-	member string
-	id     string
-	token  string
-	actor  string
+	*servertest.Device
 
 	ledger string // document id of the segment doc holds
 	doc    *automerge.Doc
@@ -113,56 +61,33 @@ type benchDevice struct {
 // enroll redeems invite as a new device (and, for a member invite, a new
 // member named name).
 func (h *benchHTTP) enroll(invite, name string) (*benchDevice, error) {
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	d, err := h.Enroll(invite, name)
 	if err != nil {
 		return nil, err
 	}
-	d := &benchDevice{actor: automerge.NewActorID()}
-	var er wire.EnrollResponse
-	req := wire.EnrollRequest{Invite: invite, MemberName: name, DeviceName: name + "-phone", PublicKey: pub, ActorID: d.actor}
-	if err := h.do("POST", "/v1/enroll", "", http.StatusCreated, req, &er); err != nil {
-		return nil, err
-	}
-	d.member, d.id, d.token = er.MemberID, er.DeviceID, er.AccessToken
-	return d, nil
+	return &benchDevice{Device: d}, nil
 }
 
 // invite makes an invite ("member" or "device") as d.
 func (h *benchHTTP) invite(d *benchDevice, forWhat string) (string, error) {
-	var ir wire.InviteResponse
-	if err := h.do("POST", "/v1/invites", d.token, http.StatusCreated, wire.InviteRequest{For: forWhat}, &ir); err != nil {
-		return "", err
-	}
-	return ir.Code, nil
+	return h.Invite(d.Device, forWhat)
 }
 
 // enrollMembers enrols n members with one device each: the first with the
 // founder invite, the others with member invites made by the first.
 func (h *benchHTTP) enrollMembers(founderInvite string, n int) ([]*benchDevice, error) {
-	first, err := h.enroll(founderInvite, "Member 00")
+	ds, err := h.EnrollMembers(founderInvite, n)
 	if err != nil {
 		return nil, err
 	}
-	devs := []*benchDevice{first}
-	for i := 1; i < n; i++ {
-		code, err := h.invite(first, "member")
-		if err != nil {
-			return nil, err
-		}
-		d, err := h.enroll(code, fmt.Sprintf("Member %02d", i))
-		if err != nil {
-			return nil, err
-		}
-		devs = append(devs, d)
+	devs := make([]*benchDevice, len(ds))
+	for i, d := range ds {
+		devs[i] = &benchDevice{Device: d}
 	}
 	return devs, nil
 }
 
-func (h *benchHTTP) circle(d *benchDevice) (wire.Circle, error) {
-	var c wire.Circle
-	err := h.do("GET", "/v1/circle", d.token, http.StatusOK, nil, &c)
-	return c, err
-}
+func (h *benchHTTP) circle(d *benchDevice) (wire.Circle, error) { return h.Circle(d.Device) }
 
 // benchSyncStats counts what one sync did.
 type benchSyncStats struct {
@@ -197,7 +122,7 @@ func (h *benchHTTP) syncDocs(token string, docs map[string]*automerge.SyncState,
 		}
 		st.rounds = round
 		var resp wire.SyncResponse
-		if err := h.do("POST", "/v1/sync", token, http.StatusOK, wire.SyncRequest{Messages: out}, &resp); err != nil {
+		if err := h.Do("POST", "/v1/sync", token, http.StatusOK, wire.SyncRequest{Messages: out}, &resp); err != nil {
 			return st, err
 		}
 		arrived := time.Now()
@@ -224,11 +149,11 @@ func (h *benchHTTP) syncDocs(token string, docs map[string]*automerge.SyncState,
 // from the server, which d then writes into with its own actor.
 func (h *benchHTTP) pullLedger(d *benchDevice, doc string) error {
 	local := automerge.New()
-	if err := local.SetActorID(d.actor); err != nil {
+	if err := local.SetActorID(d.Actor); err != nil {
 		return err
 	}
 	ss := automerge.NewSyncState(local)
-	if _, err := h.syncDocs(d.token, map[string]*automerge.SyncState{doc: ss}, nil); err != nil {
+	if _, err := h.syncDocs(d.Token, map[string]*automerge.SyncState{doc: ss}, nil); err != nil {
 		return fmt.Errorf("pull %s: %w", doc, err)
 	}
 	d.ledger, d.doc, d.ss = doc, local, ss
@@ -237,7 +162,7 @@ func (h *benchHTTP) pullLedger(d *benchDevice, doc string) error {
 
 // syncLedger syncs d's ledger copy until both sides are in step.
 func (h *benchHTTP) syncLedger(d *benchDevice) (benchSyncStats, error) {
-	return h.syncDocs(d.token, map[string]*automerge.SyncState{d.ledger: d.ss}, nil)
+	return h.syncDocs(d.Token, map[string]*automerge.SyncState{d.ledger: d.ss}, nil)
 }
 
 var benchKinds = []string{"hours", "lend", "meal", "skill", "other"}
@@ -250,7 +175,7 @@ func (d *benchDevice) writeEntry(n int, at time.Time) (automerge.ChangeHash, err
 		Kind:     benchKinds[n%len(benchKinds)],
 		Quantity: float64(n%8 + 1),
 		Unit:     "h",
-		Note:     fmt.Sprintf("contribution %d of %s", n, d.member),
+		Note:     fmt.Sprintf("contribution %d of %s", n, d.Member),
 		At:       at,
 	}
 	if err := crdt.PutEntry(d.doc, e); err != nil {
@@ -269,7 +194,7 @@ func (h *benchHTTP) countEntries(d *benchDevice) (int, error) {
 			q.Set("cursor", cursor)
 		}
 		var l wire.EntryList
-		if err := h.do("GET", "/v1/ledger/entries?"+q.Encode(), d.token, http.StatusOK, nil, &l); err != nil {
+		if err := h.Do("GET", "/v1/ledger/entries?"+q.Encode(), d.Token, http.StatusOK, nil, &l); err != nil {
 			return n, err
 		}
 		n += len(l.Entries)
@@ -446,7 +371,7 @@ func (p *benchProc) stop(tb testing.TB) {
 // metrics reads the server's unlabelled Prometheus samples (counters,
 // gauges, and histograms' _sum and _count) from GET /metrics.
 func (h *benchHTTP) metrics() (map[string]float64, error) {
-	resp, err := h.hc.Get(h.base + "/metrics")
+	resp, err := h.HTTP.Get(h.Base + "/metrics")
 	if err != nil {
 		return nil, err
 	}

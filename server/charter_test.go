@@ -10,26 +10,27 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/circles-coop/circles/crdt"
+	"github.com/circles-coop/circles/server/servertest"
 	"github.com/circles-coop/circles/wire"
 )
 
-func getCharter(t *testing.T, url string, d *device) wire.Charter {
+func getCharter(t *testing.T, url string, d *servertest.Device) wire.Charter {
 	t.Helper()
-	r := call(t, url, "GET", "/v1/charter", d.token, nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("GET /v1/charter: %d %s", r.status, r.body)
+	r := servertest.Call(t, url, "GET", "/v1/charter", d.Token, nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET /v1/charter: %d %s", r.Status, r.Body)
 	}
 	var ch wire.Charter
-	if err := json.Unmarshal(r.body, &ch); err != nil {
+	if err := json.Unmarshal(r.Body, &ch); err != nil {
 		t.Fatal(err)
 	}
 	return ch
 }
 
-func openProposals(t *testing.T, url string, d *device) []wire.Proposal {
+func openProposals(t *testing.T, url string, d *servertest.Device) []wire.Proposal {
 	t.Helper()
 	var l wire.ProposalList
-	_ = json.Unmarshal(call(t, url, "GET", "/v1/proposals?status=open", d.token, nil).body, &l)
+	_ = json.Unmarshal(servertest.Call(t, url, "GET", "/v1/proposals?status=open", d.Token, nil).Body, &l)
 	return l.Proposals
 }
 
@@ -49,12 +50,12 @@ func TestCharterRenewalAndLapse(t *testing.T) {
 	if ch.Status != "draft" || ch.Version != 0 || ch.Name != "Reset Circle" || ch.Policies["charter.term"] != "8760h" || !ch.RenewalDue || ch.Principles == nil {
 		t.Fatalf("GET /v1/charter before any ratification = %+v", ch)
 	}
-	if r := call(t, url, "GET", "/v1/charter", "", nil); r.status != http.StatusUnauthorized {
-		t.Errorf("GET /v1/charter without a token: %d, want 401", r.status)
+	if r := servertest.Call(t, url, "GET", "/v1/charter", "", nil); r.Status != http.StatusUnauthorized {
+		t.Errorf("GET /v1/charter without a token: %d, want 401", r.Status)
 	}
 
-	draft := circleOf(t, url, alice).Docs[string(crdt.KindCharterDraft)]
-	msg := attack(t, url, alice, draft, alice.actor, func(d *automerge.Doc) error {
+	draft := servertest.MustCircle(t, url, alice).Docs[string(crdt.KindCharterDraft)]
+	msg := servertest.MustChangeMessage(t, url, alice, draft, alice.Actor, func(d *automerge.Doc) error {
 		v, err := d.Path("text").Get()
 		if err != nil {
 			return err
@@ -64,8 +65,8 @@ func TestCharterRenewalAndLapse(t *testing.T) {
 		}
 		return d.Path("principles").List().Append("Nobody owns the hose.")
 	})
-	if r := call(t, url, "POST", "/v1/sync", alice.token, syncBody(t, wire.SyncMessage{Doc: draft, Data: msg})); r.status != http.StatusOK {
-		t.Fatalf("draft edit: %d %s", r.status, r.body)
+	if r := servertest.Call(t, url, "POST", "/v1/sync", alice.Token, servertest.SyncBody(t, wire.SyncMessage{Doc: draft, Data: msg})); r.Status != http.StatusOK {
+		t.Fatalf("draft edit: %d %s", r.Status, r.Body)
 	}
 	if p := pass("charter.ratify", "Ratify", nil); p.Status != "passed" {
 		t.Fatalf("charter.ratify: %s (%s)", p.Status, p.Reason)
@@ -112,7 +113,7 @@ func TestCharterRenewalAndLapse(t *testing.T) {
 	if ch.Status != "lapsed" || ch.Version != 1 || ch.Text != "We share a garden." || ch.Policies["charter.term"] != "8760h" {
 		t.Fatalf("GET /v1/charter after expiry = %+v, want lapsed, keeping its text and policies", ch)
 	}
-	doc, _ := pull(t, url, alice, circleOf(t, url, alice).Docs["charter"], automerge.NewActorID())
+	doc, _ := servertest.MustPull(t, url, alice, servertest.MustCircle(t, url, alice).Docs["charter"], automerge.NewActorID())
 	if stored, err := crdt.ReadCharter(doc); err != nil || stored.Status != crdt.CharterLapsed {
 		t.Errorf("the charter document after expiry: %+v, %v; want status lapsed written", stored, err)
 	}
@@ -128,10 +129,10 @@ func TestCharterRenewalAndLapse(t *testing.T) {
 	}
 
 	// The circle keeps working: entries, and ratifying again.
-	entry := goodEntry(uuid.NewString())
+	entry := servertest.ValidEntry(uuid.NewString())
 	entry["at"] = clk.Now().UTC().Format(time.RFC3339)
-	if r := call(t, url, "POST", "/v1/ledger/entries", alice.token, mustJSON(t, entry)); r.status != http.StatusCreated {
-		t.Errorf("an entry under a lapsed charter: %d %s", r.status, r.body)
+	if r := servertest.Call(t, url, "POST", "/v1/ledger/entries", alice.Token, servertest.MustJSON(t, entry)); r.Status != http.StatusCreated {
+		t.Errorf("an entry under a lapsed charter: %d %s", r.Status, r.Body)
 	}
 	if p := pass("charter.ratify", "Ratify again", nil); p.Status != "passed" {
 		t.Fatalf("charter.ratify after the lapse: %s (%s)", p.Status, p.Reason)

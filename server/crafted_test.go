@@ -76,10 +76,10 @@ func (c *craft) message() []byte {
 }
 
 // startCraft pulls doc as d and starts a change by d's actor on top of it.
-func startCraft(t *testing.T, url string, d *device, doc string) *craft {
+func startCraft(t *testing.T, url string, d *servertest.Device, doc string) *craft {
 	t.Helper()
-	local, _ := pull(t, url, d, doc, d.actor)
-	b, err := amchangetest.NewBuilder(local, d.actor)
+	local, _ := servertest.MustPull(t, url, d, doc, d.Actor)
+	b, err := amchangetest.NewBuilder(local, d.Actor)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,14 +90,14 @@ func startCraft(t *testing.T, url string, d *device, doc string) *craft {
 	return &craft{Builder: b, roots: roots}
 }
 
-func ledgerEntries(t *testing.T, url string, d *device) map[string]wire.Entry {
+func ledgerEntries(t *testing.T, url string, d *servertest.Device) map[string]wire.Entry {
 	t.Helper()
-	r := call(t, url, "GET", "/v1/ledger/entries?member="+d.member, d.token, nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("GET /v1/ledger/entries: %d %s", r.status, r.body)
+	r := servertest.Call(t, url, "GET", "/v1/ledger/entries?member="+d.Member, d.Token, nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET /v1/ledger/entries: %d %s", r.Status, r.Body)
 	}
 	var l wire.EntryList
-	if err := json.Unmarshal(r.body, &l); err != nil {
+	if err := json.Unmarshal(r.Body, &l); err != nil {
 		t.Fatal(err)
 	}
 	out := make(map[string]wire.Entry)
@@ -107,9 +107,9 @@ func ledgerEntries(t *testing.T, url string, d *device) map[string]wire.Entry {
 	return out
 }
 
-func draftText(t *testing.T, url string, d *device, doc string) string {
+func draftText(t *testing.T, url string, d *servertest.Device, doc string) string {
 	t.Helper()
-	local, _ := pull(t, url, d, doc, d.actor)
+	local, _ := servertest.MustPull(t, url, d, doc, d.Actor)
 	dt, err := crdt.ReadCharterDraft(local)
 	if err != nil {
 		t.Fatalf("read charter draft: %v", err)
@@ -126,14 +126,14 @@ func draftText(t *testing.T, url string, d *device, doc string) string {
 func TestCraftedChanges(t *testing.T) {
 	c := servertest.Start(t, "Crafted Circle")
 	url := c.URL()
-	alice := enrollRaw(t, url, c.FounderInvite, "Alice")
-	circle := circleOf(t, url, alice)
+	alice := servertest.MustEnroll(t, url, c.FounderInvite, "Alice")
+	circle := servertest.MustCircle(t, url, alice)
 	ledger, draft := circle.Docs["ledger"], circle.Docs[string(crdt.KindCharterDraft)]
 	if ledger == "" || draft == "" {
 		t.Fatalf("circle docs %v lack the ledger or the charter draft", circle.Docs)
 	}
-	send := func(doc string, msg []byte) rawResp {
-		return call(t, url, "POST", "/v1/sync", alice.token, syncBody(t, wire.SyncMessage{Doc: doc, Data: msg}))
+	send := func(doc string, msg []byte) servertest.Response {
+		return servertest.Call(t, url, "POST", "/v1/sync", alice.Token, servertest.SyncBody(t, wire.SyncMessage{Doc: doc, Data: msg}))
 	}
 
 	// Controls: a crafted entry and a crafted draft edit are accepted, so
@@ -142,21 +142,21 @@ func TestCraftedChanges(t *testing.T) {
 	first := uuid.NewString()
 	ok := startCraft(t, url, alice, ledger)
 	ok.addEntry(first)
-	if r := send(ledger, ok.message()); r.status != http.StatusOK {
-		t.Fatalf("valid crafted entry: %d %s", r.status, r.body)
+	if r := send(ledger, ok.message()); r.Status != http.StatusOK {
+		t.Fatalf("valid crafted entry: %d %s", r.Status, r.Body)
 	}
 	if e, found := ledgerEntries(t, url, alice)[first]; !found || e.Quantity != 1.5 || e.Note != "crafted byte by byte" {
 		t.Fatalf("crafted entry %s not listed as sent: %+v (found %t)", first, e, found)
 	}
 	ok = startCraft(t, url, alice, draft)
 	ok.insertText(ok.roots["text"], opID{}, "hi")
-	if r := send(draft, ok.message()); r.status != http.StatusOK {
-		t.Fatalf("valid crafted draft edit: %d %s", r.status, r.body)
+	if r := send(draft, ok.message()); r.Status != http.StatusOK {
+		t.Fatalf("valid crafted draft edit: %d %s", r.Status, r.Body)
 	}
 	if got := draftText(t, url, alice, draft); got != "hi" {
 		t.Fatalf("draft text = %q, want %q", got, "hi")
 	}
-	missing := func(c *craft) opID { return opID{Counter: c.Next().Counter + 50, Actor: alice.actor} }
+	missing := func(c *craft) opID { return opID{Counter: c.Next().Counter + 50, Actor: alice.Actor} }
 	cases := []struct {
 		name   string
 		doc    string
@@ -169,22 +169,22 @@ func TestCraftedChanges(t *testing.T) {
 		// when it applies these, and aborts the process.
 		{"actor index past the table: object", ledger, func(c *craft) {
 			c.addEntry(uuid.NewString())
-			c.fix = func(ch *amchange.Change) { ch.Actors = []string{alice.actor} } // no server actor for the entries map
+			c.fix = func(ch *amchange.Change) { ch.Actors = []string{alice.Actor} } // no server actor for the entries map
 		}, 400, "invalid_request", "actor index 1 out of range"},
 		{"actor index past the table: pred", ledger, func(c *craft) {
 			e := c.addEntry(uuid.NewString())
 			c.Add(amchange.Op{Obj: e, Key: "note", Action: amchange.Put, Value: amchangetest.Str("x"), Pred: []opID{{Counter: 1, Actor: strangerActor}}})
-			c.fix = func(ch *amchange.Change) { ch.Actors = []string{alice.actor, ch.Ops[0].Obj.Actor} }
+			c.fix = func(ch *amchange.Change) { ch.Actors = []string{alice.Actor, ch.Ops[0].Obj.Actor} }
 		}, 400, "invalid_request", "actor index 2 out of range"},
 		{"actor index past the table: list element", ledger, func(c *craft) {
 			e := c.addEntry(uuid.NewString())
 			l := c.Add(amchange.Op{Obj: e, Key: "tags", Action: amchange.MakeList})
 			c.Add(amchange.Op{Obj: l, ElemKey: true, Elem: opID{Counter: 1, Actor: strangerActor}, Insert: true, Action: amchange.Put, Value: amchangetest.Str("x")})
-			c.fix = func(ch *amchange.Change) { ch.Actors = []string{alice.actor, ch.Ops[0].Obj.Actor} }
+			c.fix = func(ch *amchange.Change) { ch.Actors = []string{alice.Actor, ch.Ops[0].Obj.Actor} }
 		}, 400, "invalid_request", "actor index 2 out of range"},
 		{"actor index past the table: draft", draft, func(c *craft) {
 			c.insertText(c.roots["text"], opID{}, "x")
-			c.fix = func(ch *amchange.Change) { ch.Actors = []string{alice.actor} }
+			c.fix = func(ch *amchange.Change) { ch.Actors = []string{alice.Actor} }
 		}, 400, "invalid_request", "out of range"},
 
 		// Not canonical: automerge applies these, but the saved document
@@ -196,7 +196,7 @@ func TestCraftedChanges(t *testing.T) {
 		{"valid entry with an unused actor in the table", ledger, func(c *craft) {
 			c.addEntry(uuid.NewString())
 			c.fix = func(ch *amchange.Change) {
-				ch.Actors = []string{alice.actor, ch.Ops[0].Obj.Actor, strangerActor}
+				ch.Actors = []string{alice.Actor, ch.Ops[0].Obj.Actor, strangerActor}
 				if ch.Ops[0].Obj.Actor > strangerActor {
 					ch.Actors[1], ch.Actors[2] = ch.Actors[2], ch.Actors[1]
 				}
@@ -286,12 +286,12 @@ func TestCraftedChanges(t *testing.T) {
 			cr := startCraft(t, url, alice, tc.doc)
 			tc.build(cr)
 			msg := cr.message()
-			before := storedState(t, c)
+			before := servertest.MustStoredDocs(t, c)
 			r := send(tc.doc, msg)
-			if r.status != tc.status || r.code != tc.code || !strings.Contains(string(r.body), tc.reason) {
-				t.Errorf("sync = %d %q, want %d %q naming %q (body %.300s)", r.status, r.code, tc.status, tc.code, tc.reason, r.body)
+			if r.Status != tc.status || r.Code != tc.code || !strings.Contains(string(r.Body), tc.reason) {
+				t.Errorf("sync = %d %q, want %d %q naming %q (body %.300s)", r.Status, r.Code, tc.status, tc.code, tc.reason, r.Body)
 			}
-			after := storedState(t, c)
+			after := servertest.MustStoredDocs(t, c)
 			if len(after) != len(before) {
 				t.Fatalf("stored documents: %d, want %d", len(after), len(before))
 			}
@@ -300,7 +300,7 @@ func TestCraftedChanges(t *testing.T) {
 					t.Errorf("document %s changed in the store", id)
 				}
 			}
-			if got := circleOf(t, url, alice).CircleID; got != circle.CircleID {
+			if got := servertest.MustCircle(t, url, alice).CircleID; got != circle.CircleID {
 				t.Fatalf("GET /v1/circle after the case: circle %q, want %q", got, circle.CircleID)
 			}
 		})
@@ -311,17 +311,17 @@ func TestCraftedChanges(t *testing.T) {
 	second := uuid.NewString()
 	ok = startCraft(t, url, alice, ledger)
 	ok.addEntry(second)
-	if r := send(ledger, ok.message()); r.status != http.StatusOK {
-		t.Fatalf("valid crafted entry after the refusals: %d %s", r.status, r.body)
+	if r := send(ledger, ok.message()); r.Status != http.StatusOK {
+		t.Fatalf("valid crafted entry after the refusals: %d %s", r.Status, r.Body)
 	}
 
 	// After a restart every document loads from the store, and a copy
 	// pulled from the server saves and loads again.
-	stored := storedState(t, c)
+	stored := servertest.MustStoredDocs(t, c)
 	c.Stop()
 	c.Start()
 	for id := range stored {
-		local, _ := pull(t, url, alice, id, alice.actor)
+		local, _ := servertest.MustPull(t, url, alice, id, alice.Actor)
 		if len(local.Heads()) == 0 {
 			t.Errorf("document %s: pulled copy is empty", id)
 			continue
@@ -330,7 +330,7 @@ func TestCraftedChanges(t *testing.T) {
 			t.Errorf("document %s: pulled copy does not load again: %v", id, err)
 		}
 	}
-	if got := circleOf(t, url, alice).CircleID; got != circle.CircleID {
+	if got := servertest.MustCircle(t, url, alice).CircleID; got != circle.CircleID {
 		t.Fatalf("GET /v1/circle after restart: circle %q, want %q", got, circle.CircleID)
 	}
 	entries := ledgerEntries(t, url, alice)
@@ -343,8 +343,8 @@ func TestCraftedChanges(t *testing.T) {
 	third := uuid.NewString()
 	ok = startCraft(t, url, alice, ledger)
 	ok.addEntry(third)
-	if r := send(ledger, ok.message()); r.status != http.StatusOK {
-		t.Fatalf("valid crafted entry after restart: %d %s", r.status, r.body)
+	if r := send(ledger, ok.message()); r.Status != http.StatusOK {
+		t.Fatalf("valid crafted entry after restart: %d %s", r.Status, r.Body)
 	}
 }
 
@@ -500,26 +500,26 @@ func TestCraftedKeyKindMismatch(t *testing.T) {
 func runKeyKindCase(t *testing.T, kind string, build func(c *craft)) {
 	c := servertest.Start(t, "Crafted Circle")
 	url := c.URL()
-	alice := enrollRaw(t, url, c.FounderInvite, "Alice")
-	doc := circleOf(t, url, alice).Docs[kind]
+	alice := servertest.MustEnroll(t, url, c.FounderInvite, "Alice")
+	doc := servertest.MustCircle(t, url, alice).Docs[kind]
 	cr := startCraft(t, url, alice, doc)
 	build(cr)
 	msg := cr.message()
-	before := storedState(t, c)
-	r := call(t, url, "POST", "/v1/sync", alice.token, syncBody(t, wire.SyncMessage{Doc: doc, Data: msg}))
-	if !(r.status == 400 && r.code == "invalid_request") && !(r.status == 422 && r.code == "rule_violation") {
-		t.Errorf("sync = %d %q, want 400 invalid_request or 422 rule_violation (body %.300s)", r.status, r.code, r.body)
+	before := servertest.MustStoredDocs(t, c)
+	r := servertest.Call(t, url, "POST", "/v1/sync", alice.Token, servertest.SyncBody(t, wire.SyncMessage{Doc: doc, Data: msg}))
+	if !(r.Status == 400 && r.Code == "invalid_request") && !(r.Status == 422 && r.Code == "rule_violation") {
+		t.Errorf("sync = %d %q, want 400 invalid_request or 422 rule_violation (body %.300s)", r.Status, r.Code, r.Body)
 	}
-	after := storedState(t, c)
+	after := servertest.MustStoredDocs(t, c)
 	for id, b := range before {
 		if !bytes.Equal(after[id], b) {
 			t.Errorf("document %s changed in the store", id)
 		}
 	}
-	circleOf(t, url, alice)
+	servertest.MustCircle(t, url, alice)
 	c.Stop()
 	c.Start()
-	local, _ := pull(t, url, alice, doc, alice.actor)
+	local, _ := servertest.MustPull(t, url, alice, doc, alice.Actor)
 	if _, err := automerge.Load(local.Save()); err != nil {
 		t.Errorf("document %s does not load after a restart: %v", doc, err)
 	}
@@ -531,23 +531,23 @@ func runKeyKindCase(t *testing.T, kind string, build func(c *craft)) {
 func TestCraftedDraftEditIsStored(t *testing.T) {
 	c := servertest.Start(t, "Crafted Circle")
 	url := c.URL()
-	alice := enrollRaw(t, url, c.FounderInvite, "Alice")
-	draft := circleOf(t, url, alice).Docs[string(crdt.KindCharterDraft)]
-	before := storedState(t, c)[draft]
-	msg := attack(t, url, alice, draft, alice.actor, func(d *automerge.Doc) error {
+	alice := servertest.MustEnroll(t, url, c.FounderInvite, "Alice")
+	draft := servertest.MustCircle(t, url, alice).Docs[string(crdt.KindCharterDraft)]
+	before := servertest.MustStoredDocs(t, c)[draft]
+	msg := servertest.MustChangeMessage(t, url, alice, draft, alice.Actor, func(d *automerge.Doc) error {
 		v, err := d.Path("text").Get()
 		if err != nil {
 			return err
 		}
 		return v.Text().Insert(0, "hi")
 	})
-	if r := call(t, url, "POST", "/v1/sync", alice.token, syncBody(t, wire.SyncMessage{Doc: draft, Data: msg})); r.status != http.StatusOK {
-		t.Fatalf("draft edit: %d %s", r.status, r.body)
+	if r := servertest.Call(t, url, "POST", "/v1/sync", alice.Token, servertest.SyncBody(t, wire.SyncMessage{Doc: draft, Data: msg})); r.Status != http.StatusOK {
+		t.Fatalf("draft edit: %d %s", r.Status, r.Body)
 	}
 	if got := draftText(t, url, alice, draft); got != "hi" {
 		t.Fatalf("draft text = %q, want %q", got, "hi")
 	}
-	stored := storedState(t, c)[draft]
+	stored := servertest.MustStoredDocs(t, c)[draft]
 	c.Stop()
 	c.Start()
 	if got := draftText(t, url, alice, draft); got != "hi" {

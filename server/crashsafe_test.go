@@ -20,7 +20,7 @@ import (
 
 // failingCircle starts a circle whose writes into the document *target
 // fail while armed is set.
-func failingCircle(t *testing.T, clk *clock, armed *atomic.Bool, target *atomic.Value) *servertest.Circle {
+func failingCircle(t *testing.T, clk *servertest.Clock, armed *atomic.Bool, target *atomic.Value) *servertest.Circle {
 	t.Helper()
 	target.Store("")
 	return servertest.Start(t, "Crash Circle", servertest.WithClock(clk.Now), servertest.WithConfig(func(c *server.Config) {
@@ -45,7 +45,7 @@ func TestPassedProposalFinishedAfterStop(t *testing.T) {
 	// carried out); 1, the role is written and its entry fails.
 	for _, allowed := range []int64{0, 1} {
 		t.Run(fmt.Sprintf("audit fails after %d", allowed), func(t *testing.T) {
-			clk := &clock{}
+			clk := &servertest.Clock{}
 			var armed atomic.Bool
 			var target atomic.Value
 			var writes atomic.Int64
@@ -56,16 +56,16 @@ func TestPassedProposalFinishedAfterStop(t *testing.T) {
 				})
 			}))
 			url := c.URL()
-			a := enrollRaw(t, url, c.FounderInvite, "Ada")
-			b := enrollRaw(t, url, invite(t, url, a, "member", "1h"), "Bo")
-			docs := circleOf(t, url, a).Docs
+			a := servertest.MustEnroll(t, url, c.FounderInvite, "Ada")
+			b := servertest.MustEnroll(t, url, servertest.MustInvite(t, url, a, "member", "1h"), "Bo")
+			docs := servertest.MustCircle(t, url, a).Docs
 
 			p := mustPropose(t, url, a, "role.create", "A treasurer", treasurer(2))
 			mustVote(t, url, a, p.ID, "yes")
 			target.Store(docs["audit"])
 			armed.Store(true)
-			if r := vote(t, url, b, p.ID, "yes"); r.status != http.StatusOK {
-				t.Fatalf("deciding vote: %d %s", r.status, r.body)
+			if r := vote(t, url, b, p.ID, "yes"); r.Status != http.StatusOK {
+				t.Fatalf("deciding vote: %d %s", r.Status, r.Body)
 			}
 			_, written := roles(t, url, a)["treasurer"]
 			if written != (allowed == 1) {
@@ -78,6 +78,11 @@ func TestPassedProposalFinishedAfterStop(t *testing.T) {
 			armed.Store(false)
 			c.Start()
 			url = c.URL()
+			// The restarted server finishes it in the background at start,
+			// and again on every Tick; run one to be sure it happened.
+			if err := c.Server.Tick(t.Context()); err != nil {
+				t.Fatal(err)
+			}
 
 			got := getProposal(t, url, a, p.ID)
 			if got.Status != "passed" || !got.Applied {
@@ -100,32 +105,32 @@ func TestPassedProposalFinishedAfterStop(t *testing.T) {
 }
 
 func TestHardResetFinishedAfterStop(t *testing.T) {
-	clk := &clock{}
+	clk := &servertest.Clock{}
 	var armed atomic.Bool
 	var target atomic.Value
 	c := failingCircle(t, clk, &armed, &target)
 	url := c.URL()
-	devs := []*device{enrollRaw(t, url, c.FounderInvite, "Ada")}
+	devs := []*servertest.Device{servertest.MustEnroll(t, url, c.FounderInvite, "Ada")}
 	for _, n := range []string{"Bo", "Cy"} {
-		devs = append(devs, enrollRaw(t, url, invite(t, url, devs[0], "member", ""), n))
+		devs = append(devs, servertest.MustEnroll(t, url, servertest.MustInvite(t, url, devs[0], "member", ""), n))
 	}
-	circle := circleOf(t, url, devs[0]).CircleID
-	docs := circleOf(t, url, devs[0]).Docs
+	circle := servertest.MustCircle(t, url, devs[0]).CircleID
+	docs := servertest.MustCircle(t, url, devs[0]).Docs
 	// A role held by Ada, which the reset must vacate.
 	p := mustPropose(t, url, devs[0], "role.create", "A treasurer", treasurer(2))
 	for _, d := range devs {
 		mustVote(t, url, d, p.ID, "yes")
 	}
-	q := mustPropose(t, url, devs[0], "role.assign", "Ada keeps the cash", map[string]any{"role": "treasurer", "member": devs[0].member})
+	q := mustPropose(t, url, devs[0], "role.assign", "Ada keeps the cash", map[string]any{"role": "treasurer", "member": devs[0].Member})
 	for _, d := range devs {
 		mustVote(t, url, d, q.ID, "yes")
 	}
-	if roles(t, url, devs[0])["treasurer"].Holder != devs[0].member {
+	if roles(t, url, devs[0])["treasurer"].Holder != devs[0].Member {
 		t.Fatal("the treasurer role was not assigned")
 	}
 	clk.Set(8 * day)
 	for _, d := range devs {
-		refresh(t, url, circle, d, clk.Now())
+		servertest.MustRefresh(t, url, circle, d, clk.Now())
 	}
 
 	// The third signature moves the epoch; the roster then refuses to be
@@ -133,8 +138,8 @@ func TestHardResetFinishedAfterStop(t *testing.T) {
 	target.Store(docs["roster"])
 	armed.Store(true)
 	for _, d := range devs {
-		if r := call(t, url, "POST", "/v1/resets/signatures", d.token, resetStatement(t, circle, d, 0, clk.Now())); r.status != http.StatusAccepted {
-			t.Fatalf("sign: %d %s", r.status, r.body)
+		if r := servertest.Call(t, url, "POST", "/v1/resets/signatures", d.Token, resetStatement(t, circle, d, 0, clk.Now())); r.Status != http.StatusAccepted {
+			t.Fatalf("sign: %d %s", r.Status, r.Body)
 		}
 	}
 	if st := resetStatus(t, url, devs[0]); st.Epoch != 1 {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/circles-coop/circles/crdt"
 	"github.com/circles-coop/circles/mobile-api/client"
+	"github.com/circles-coop/circles/server/servertest"
 	"github.com/circles-coop/circles/wire"
 )
 
@@ -71,15 +72,15 @@ func TestRandomDraws(t *testing.T) {
 	alice := devs[0]
 	pass := passer(t, url, devs)
 	events := followEvents(t, url, alice)
-	all := []string{devs[0].member, devs[1].member, devs[2].member}
+	all := []string{devs[0].Member, devs[1].Member, devs[2].Member}
 	slices.Sort(all)
 
 	steward := pass("role.create", "A steward", map[string]any{"name": "steward", "purpose": "opens the shed", "term": "720h", "term_limit": 1, "rotation": "draw"})
 	if steward.Status != "passed" {
 		t.Fatalf("role.create: %s (%s)", steward.Status, steward.Reason)
 	}
-	if r := propose(t, url, alice, "0c0c0c0c-0000-4000-8000-000000000000", "role.create", "x", map[string]any{"name": "x", "purpose": "", "term": "720h", "term_limit": 1, "rotation": "lottery"}); r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "payload.rotation") {
-		t.Errorf("a role rotating by lottery: %d %s, want 400 naming payload.rotation", r.status, r.body)
+	if r := propose(t, url, alice, "0c0c0c0c-0000-4000-8000-000000000000", "role.create", "x", map[string]any{"name": "x", "purpose": "", "term": "720h", "term_limit": 1, "rotation": "lottery"}); r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "payload.rotation") {
+		t.Errorf("a role rotating by lottery: %d %s, want 400 naming payload.rotation", r.Status, r.Body)
 	}
 
 	// The draw's seed is committed when the proposal opens, before any
@@ -133,7 +134,7 @@ func TestRandomDraws(t *testing.T) {
 	wantAudit(t, audit, crdt.AuditRoleRotated, first.ID, first.Holder, next)
 
 	// Any member's device verifies every draw offline.
-	phone, err := client.Join(ctx, t.TempDir(), url, invite(t, url, alice, "device", ""), "Alice", "phone", client.WithClock(clk.Now))
+	phone, err := client.Join(ctx, t.TempDir(), url, servertest.MustInvite(t, url, alice, "device", ""), "Alice", "phone", client.WithClock(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}

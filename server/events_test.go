@@ -73,12 +73,12 @@ func wantOpen(t *testing.T, s stream, what string) {
 func TestEventStreamEndsOnRevocation(t *testing.T) {
 	c := servertest.Start(t, "Revoked Stream")
 	url := c.URL()
-	phone := enrollRaw(t, url, c.FounderInvite, "Alice")
-	laptop := enrollRaw(t, url, invite(t, url, phone, "device", "1h"), "Alice")
-	lost := openStream(t, url, laptop.token)
-	kept := openStream(t, url, phone.token)
-	if r := call(t, url, "POST", "/v1/devices/"+laptop.id+"/revoke", phone.token, []byte(`{}`)); r.status != http.StatusOK {
-		t.Fatalf("revoke: %d %s", r.status, r.body)
+	phone := servertest.MustEnroll(t, url, c.FounderInvite, "Alice")
+	laptop := servertest.MustEnroll(t, url, servertest.MustInvite(t, url, phone, "device", "1h"), "Alice")
+	lost := openStream(t, url, laptop.Token)
+	kept := openStream(t, url, phone.Token)
+	if r := servertest.Call(t, url, "POST", "/v1/devices/"+laptop.ID+"/revoke", phone.Token, []byte(`{}`)); r.Status != http.StatusOK {
+		t.Fatalf("revoke: %d %s", r.Status, r.Body)
 	}
 	wantEnded(t, lost, time.Second, "revoked device")
 	wantOpen(t, kept, "the member's other device")
@@ -89,11 +89,11 @@ func TestEventStreamEndsOnRevocation(t *testing.T) {
 func TestEventStreamEndsOnRemoval(t *testing.T) {
 	c := servertest.Start(t, "Removed Stream")
 	url := c.URL()
-	a := enrollRaw(t, url, c.FounderInvite, "Ada")
-	b := enrollRaw(t, url, invite(t, url, a, "member", "1h"), "Bo")
-	bStream := openStream(t, url, b.token)
-	aStream := openStream(t, url, a.token)
-	p := mustPropose(t, url, a, "member.remove", "Bo leaves", map[string]any{"member": b.member})
+	a := servertest.MustEnroll(t, url, c.FounderInvite, "Ada")
+	b := servertest.MustEnroll(t, url, servertest.MustInvite(t, url, a, "member", "1h"), "Bo")
+	bStream := openStream(t, url, b.Token)
+	aStream := openStream(t, url, a.Token)
+	p := mustPropose(t, url, a, "member.remove", "Bo leaves", map[string]any{"member": b.Member})
 	mustVote(t, url, a, p.ID, "yes")
 	if got := mustVote(t, url, b, p.ID, "yes"); got.Status != "passed" {
 		t.Fatalf("member.remove is %s, want passed", got.Status)
@@ -107,13 +107,13 @@ func TestEventStreamEndsOnRemoval(t *testing.T) {
 func TestEventStreamsPerDevice(t *testing.T) {
 	c := servertest.Start(t, "Many Streams")
 	url := c.URL()
-	a := enrollRaw(t, url, c.FounderInvite, "Ada")
-	b := enrollRaw(t, url, invite(t, url, a, "member", "1h"), "Bo")
+	a := servertest.MustEnroll(t, url, c.FounderInvite, "Ada")
+	b := servertest.MustEnroll(t, url, servertest.MustInvite(t, url, a, "member", "1h"), "Bo")
 	var streams []stream
 	for i := 0; i < 5; i++ {
-		streams = append(streams, openStream(t, url, a.token))
+		streams = append(streams, openStream(t, url, a.Token))
 	}
-	other := openStream(t, url, b.token)
+	other := openStream(t, url, b.Token)
 	wantEnded(t, streams[0], time.Second, "the oldest of 5 streams of one device")
 	mustPropose(t, url, a, "role.create", "A treasurer", treasurer(2))
 	for i, s := range append(streams[1:], other) {
@@ -135,8 +135,8 @@ func TestEventStreamOutlivesWriteTimeout(t *testing.T) {
 		cfg.WriteTimeout = time.Second
 	}))
 	url := c.URL()
-	a := enrollRaw(t, url, c.FounderInvite, "Ada")
-	s := openStream(t, url, a.token)
+	a := servertest.MustEnroll(t, url, c.FounderInvite, "Ada")
+	s := openStream(t, url, a.Token)
 	time.Sleep(2 * time.Second)
 	mustPropose(t, url, a, "role.create", "A treasurer", treasurer(2))
 	select {

@@ -26,11 +26,11 @@ func FuzzTokenAssertion(f *testing.F) {
 		f.Fatal(err)
 	}
 	now := time.Now()
-	claims := jwt.MapClaims{"iss": d.id, "aud": c.CircleID, "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(), "jti": uuid.NewString()}
+	claims := jwt.MapClaims{"iss": d.ID, "aud": c.CircleID, "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(), "jti": uuid.NewString()}
 	for _, m := range []jwt.SigningMethod{jwt.SigningMethodEdDSA} {
 		tok := jwt.NewWithClaims(m, claims)
-		tok.Header["kid"] = d.id
-		s, err := tok.SignedString(d.key)
+		tok.Header["kid"] = d.ID
+		s, err := tok.SignedString(d.Key)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -38,7 +38,7 @@ func FuzzTokenAssertion(f *testing.F) {
 	}
 	f.Add("e30.e30.")
 	f.Add(`eyJhbGciOiJub25lIiwia2lkIjoiZCJ9.eyJpc3MiOiJkIn0.`)
-	pub := d.key.Public().(ed25519.PublicKey)
+	pub := d.Key.Public().(ed25519.PublicKey)
 	id := c.Server.Authority().Identity
 	f.Fuzz(func(t *testing.T, assertion string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

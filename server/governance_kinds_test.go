@@ -10,13 +10,14 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/circles-coop/circles/crdt"
+	"github.com/circles-coop/circles/server/servertest"
 	"github.com/circles-coop/circles/wire"
 )
 
-func rolesOf(t *testing.T, url string, d *device, status string) map[string]wire.Role {
+func rolesOf(t *testing.T, url string, d *servertest.Device, status string) map[string]wire.Role {
 	t.Helper()
 	var l wire.RoleList
-	getJSON(t, url, d, "/v1/roles?status="+status, &l)
+	servertest.MustGetJSON(t, url, d, "/v1/roles?status="+status, &l)
 	out := map[string]wire.Role{}
 	for _, role := range l.Roles {
 		out[role.Name] = role
@@ -38,23 +39,15 @@ func TestRoleChangeAndRetire(t *testing.T) {
 		mustVote(t, url, alice, p.ID, "yes")
 		return mustVote(t, url, bob, p.ID, "yes")
 	}
-	for _, st := range []struct {
-		name, kind string
-		payload    map[string]any
-		words      string
-	}{
-		{"a change of nothing", "role.change", map[string]any{"role": "cook"}, "at least one of"},
-		{"a change to an empty name", "role.change", map[string]any{"role": "cook", "name": ""}, "payload.name"},
-		{"a change to a short term", "role.change", map[string]any{"role": "cook", "term": "1m"}, "payload.term"},
-		{"a retirement of no role", "role.retire", map[string]any{}, "payload.role"},
-	} {
-		if r := propose(t, url, alice, uuid.NewString(), st.kind, "x", st.payload); r.status != http.StatusBadRequest || !strings.Contains(string(r.body), st.words) {
-			t.Errorf("%s: %d %s, want 400 naming %q", st.name, r.status, r.body, st.words)
-		}
-	}
+	servertest.RunScenarios(t, url, []servertest.Scenario{
+		{Name: "a change of nothing", Method: "POST", Path: "/v1/proposals", Token: alice.Token, Body: wire.ProposalRequest{ID: uuid.NewString(), Kind: "role.change", Title: "x", Payload: map[string]any{"role": "cook"}}, WantStatus: http.StatusBadRequest, WantContains: []string{"at least one of"}},
+		{Name: "a change to an empty name", Method: "POST", Path: "/v1/proposals", Token: alice.Token, Body: wire.ProposalRequest{ID: uuid.NewString(), Kind: "role.change", Title: "x", Payload: map[string]any{"role": "cook", "name": ""}}, WantStatus: http.StatusBadRequest, WantContains: []string{"payload.name"}},
+		{Name: "a change to a short term", Method: "POST", Path: "/v1/proposals", Token: alice.Token, Body: wire.ProposalRequest{ID: uuid.NewString(), Kind: "role.change", Title: "x", Payload: map[string]any{"role": "cook", "term": "1m"}}, WantStatus: http.StatusBadRequest, WantContains: []string{"payload.term"}},
+		{Name: "a retirement of no role", Method: "POST", Path: "/v1/proposals", Token: alice.Token, Body: wire.ProposalRequest{ID: uuid.NewString(), Kind: "role.retire", Title: "x", Payload: map[string]any{}}, WantStatus: http.StatusBadRequest, WantContains: []string{"payload.role"}},
+	})
 
 	cook := pass("role.create", "A cook", map[string]any{"name": "cook", "purpose": "meals", "term": "720h", "term_limit": 1})
-	if p := pass("role.assign", "Bob cooks", map[string]any{"role": "cook", "member": bob.member}); p.Status != "passed" {
+	if p := pass("role.assign", "Bob cooks", map[string]any{"role": "cook", "member": bob.Member}); p.Status != "passed" {
 		t.Fatalf("role.assign: %s (%s)", p.Status, p.Reason)
 	}
 	before := roles(t, url, alice)["cook"]
@@ -64,7 +57,7 @@ func TestRoleChangeAndRetire(t *testing.T) {
 	}
 	chef, ok := roles(t, url, alice)["chef"]
 	if !ok || chef.ID != cook.ID || chef.Purpose != "hot meals" || chef.Term != "1440h0m0s" || chef.TermLimit != 2 || chef.Status != "active" ||
-		chef.Holder != bob.member || chef.TermsServed != 1 || !chef.TermEnd.Equal(*before.TermEnd) {
+		chef.Holder != bob.Member || chef.TermsServed != 1 || !chef.TermEnd.Equal(*before.TermEnd) {
 		t.Fatalf("the role after role.change = %+v, want chef, 1440h, limit 2, Bob still in the term he started", chef)
 	}
 	if p := pass("role.change", "Too many terms", map[string]any{"role": "chef", "term_limit": 9}); p.Status != "rejected" || !strings.Contains(p.Reason, "role.term_limit") {
@@ -89,10 +82,10 @@ func TestRoleChangeAndRetire(t *testing.T) {
 	if all := rolesOf(t, url, alice, "all"); len(all) != 2 {
 		t.Errorf("GET /v1/roles?status=all lists %d roles, want 2 (baker, chef)", len(all))
 	}
-	if r := call(t, url, "GET", "/v1/roles?status=gone", alice.token, nil); r.status != http.StatusBadRequest {
-		t.Errorf("GET /v1/roles?status=gone = %d, want 400", r.status)
+	if r := servertest.Call(t, url, "GET", "/v1/roles?status=gone", alice.Token, nil); r.Status != http.StatusBadRequest {
+		t.Errorf("GET /v1/roles?status=gone = %d, want 400", r.Status)
 	}
-	if p := pass("role.assign", "Alice cooks", map[string]any{"role": cook.ID, "member": alice.member}); p.Status != "rejected" || !strings.Contains(p.Reason, "retired") {
+	if p := pass("role.assign", "Alice cooks", map[string]any{"role": cook.ID, "member": alice.Member}); p.Status != "rejected" || !strings.Contains(p.Reason, "retired") {
 		t.Errorf("assigning a retired role: %s (%s), want rejected", p.Status, p.Reason)
 	}
 	if p := pass("role.retire", "Again", map[string]any{"role": cook.ID}); p.Status != "rejected" || !strings.Contains(p.Reason, "already retired") {
@@ -104,7 +97,7 @@ func TestRoleChangeAndRetire(t *testing.T) {
 
 	audit := auditKinds(t, url, alice)
 	wantAudit(t, audit, crdt.AuditRoleChanged, change.ID, `"chef"`, "1440h", "term_limit")
-	wantAudit(t, audit, crdt.AuditRoleRetired, retire.ID, cook.ID, bob.member)
+	wantAudit(t, audit, crdt.AuditRoleRetired, retire.ID, cook.ID, bob.Member)
 }
 
 // TestMemberAdmit: a passed member.admit makes a one-time member invite
@@ -114,8 +107,8 @@ func TestMemberAdmit(t *testing.T) {
 	c, clk, _, devs := resetCircle(t, "Alice", "Bob")
 	url := c.URL()
 	alice, bob := devs[0], devs[1]
-	if r := propose(t, url, alice, uuid.NewString(), "member.admit", "x", map[string]any{"name": " "}); r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "payload.name") {
-		t.Errorf("member.admit without a name: %d %s, want 400", r.status, r.body)
+	if r := propose(t, url, alice, uuid.NewString(), "member.admit", "x", map[string]any{"name": " "}); r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "payload.name") {
+		t.Errorf("member.admit without a name: %d %s, want 400", r.Status, r.Body)
 	}
 	admit := mustPropose(t, url, alice, "member.admit", "Dora joins", map[string]any{"name": "Dora"})
 	mustVote(t, url, alice, admit.ID, "yes")
@@ -132,24 +125,24 @@ func TestMemberAdmit(t *testing.T) {
 	code := p.Invite.Code
 	// Nobody else sees the code, anywhere.
 	for _, path := range []string{"/v1/proposals/" + admit.ID, "/v1/proposals", "/v1/audit?limit=1000"} {
-		if r := call(t, url, "GET", path, bob.token, nil); r.status != http.StatusOK || strings.Contains(string(r.body), code) {
-			t.Errorf("GET %s by Bob = %d, shows the invite code: %v", path, r.status, strings.Contains(string(r.body), code))
+		if r := servertest.Call(t, url, "GET", path, bob.Token, nil); r.Status != http.StatusOK || strings.Contains(string(r.Body), code) {
+			t.Errorf("GET %s by Bob = %d, shows the invite code: %v", path, r.Status, strings.Contains(string(r.Body), code))
 		}
 	}
-	if r := call(t, url, "GET", "/v1/audit?limit=1000", alice.token, nil); strings.Contains(string(r.body), code) {
+	if r := servertest.Call(t, url, "GET", "/v1/audit?limit=1000", alice.Token, nil); strings.Contains(string(r.Body), code) {
 		t.Errorf("the audit log holds the invite code")
 	}
 	var list wire.ProposalList
-	getJSON(t, url, alice, "/v1/proposals?status=passed", &list)
+	servertest.MustGetJSON(t, url, alice, "/v1/proposals?status=passed", &list)
 	if len(list.Proposals) != 1 || list.Proposals[0].Invite == nil || list.Proposals[0].Invite.Code != code {
 		t.Errorf("GET /v1/proposals to the author = %+v, want the invite", list.Proposals)
 	}
 
-	dora := enrollRaw(t, url, code, "Someone else")
-	refresh(t, url, c.CircleID, dora, clk.Now())
+	dora := servertest.MustEnroll(t, url, code, "Someone else")
+	servertest.MustRefresh(t, url, c.CircleID, dora, clk.Now())
 	found := false
-	for _, m := range circleOf(t, url, dora).Members {
-		found = found || (m.MemberID == dora.member && m.Name == "Dora")
+	for _, m := range servertest.MustCircle(t, url, dora).Members {
+		found = found || (m.MemberID == dora.Member && m.Name == "Dora")
 	}
 	if !found {
 		t.Errorf("the newcomer is not a member named Dora")
@@ -157,12 +150,12 @@ func TestMemberAdmit(t *testing.T) {
 	if p := getProposal(t, url, alice, admit.ID); p.Invite == nil || p.Invite.UsedAt == nil {
 		t.Errorf("the invite after Dora joined = %+v, want used", p.Invite)
 	}
-	if r := call(t, url, "POST", "/v1/enroll", "", mustJSON(t, wire.EnrollRequest{Invite: code, MemberName: "Eve", DeviceName: "phone", PublicKey: make([]byte, 32), ActorID: "abcd"})); r.status != http.StatusForbidden {
-		t.Errorf("a second use of the invite = %d %s, want 403", r.status, r.body)
+	if r := servertest.Call(t, url, "POST", "/v1/enroll", "", servertest.MustJSON(t, wire.EnrollRequest{Invite: code, MemberName: "Eve", DeviceName: "phone", PublicKey: make([]byte, 32), ActorID: "abcd"})); r.Status != http.StatusForbidden {
+		t.Errorf("a second use of the invite = %d %s, want 403", r.Status, r.Body)
 	}
 	audit := auditKinds(t, url, alice)
-	wantAudit(t, audit, crdt.AuditMemberAdmitted, admit.ID, "Dora", alice.member)
-	wantAudit(t, audit, crdt.AuditMemberEnrolled, admit.ID, dora.member)
+	wantAudit(t, audit, crdt.AuditMemberAdmitted, admit.ID, "Dora", alice.Member)
+	wantAudit(t, audit, crdt.AuditMemberEnrolled, admit.ID, dora.Member)
 }
 
 // TestPolicySetCreditLimit: the circle sets its credit limit by a
@@ -171,12 +164,12 @@ func TestPolicySetCreditLimit(t *testing.T) {
 	c, _, _, devs := resetCircle(t, "Alice", "Bob")
 	url := c.URL()
 	alice, bob := devs[0], devs[1]
-	if r := propose(t, url, alice, uuid.NewString(), "policy.set", "x", map[string]any{"name": "credit.limit", "value": "lots"}); r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "credit.limit") {
-		t.Errorf("credit.limit=lots: %d %s, want 400", r.status, r.body)
+	if r := propose(t, url, alice, uuid.NewString(), "policy.set", "x", map[string]any{"name": "credit.limit", "value": "lots"}); r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "credit.limit") {
+		t.Errorf("credit.limit=lots: %d %s, want 400", r.Status, r.Body)
 	}
 	// 4 h is within the default limit of 20.
-	if r, got := postCredit(t, url, alice, creditBody(uuid.NewString(), bob.member, 4, "2026-03-01T10:00:00Z")); r.status != http.StatusCreated || got.OverLimit {
-		t.Fatalf("credit before the policy = %d %s, want within the limit", r.status, r.body)
+	if r, got := postCredit(t, url, alice, creditBody(uuid.NewString(), bob.Member, 4, "2026-03-01T10:00:00Z")); r.Status != http.StatusCreated || got.OverLimit {
+		t.Fatalf("credit before the policy = %d %s, want within the limit", r.Status, r.Body)
 	}
 	p := mustPropose(t, url, alice, "policy.set", "Three hours of credit", map[string]any{"name": "credit.limit", "value": "3"})
 	mustVote(t, url, alice, p.ID, "yes")
@@ -184,15 +177,15 @@ func TestPolicySetCreditLimit(t *testing.T) {
 		t.Fatalf("policy.set credit.limit: %s (%s)", p.Status, p.Reason)
 	}
 	var bal wire.Balances
-	getJSON(t, url, alice, "/v1/balances", &bal)
+	servertest.MustGetJSON(t, url, alice, "/v1/balances", &bal)
 	for _, b := range bal.Members {
-		if b.CreditLimit != 3 || b.CreditOverLimit != (b.MemberID == alice.member) {
+		if b.CreditLimit != 3 || b.CreditOverLimit != (b.MemberID == alice.Member) {
 			t.Errorf("%s after credit.limit=3: limit %v over %v, want 3 and over only for Alice (-4)", b.Name, b.CreditLimit, b.CreditOverLimit)
 		}
 	}
 	over := uuid.NewString()
-	if r, got := postCredit(t, url, bob, creditBody(over, alice.member, 8, "2026-03-02T10:00:00Z")); r.status != http.StatusCreated || !got.OverLimit || got.FromBalance != -4 {
-		t.Fatalf("Bob's 8 h with a limit of 3 = %d %s, want flagged at -4", r.status, r.body)
+	if r, got := postCredit(t, url, bob, creditBody(over, alice.Member, 8, "2026-03-02T10:00:00Z")); r.Status != http.StatusCreated || !got.OverLimit || got.FromBalance != -4 {
+		t.Fatalf("Bob's 8 h with a limit of 3 = %d %s, want flagged at -4", r.Status, r.Body)
 	}
 	audit := auditKinds(t, url, alice)
 	wantAudit(t, audit, crdt.AuditPolicySet, p.ID, "credit.limit", `"3"`)
@@ -207,7 +200,7 @@ func TestPolicySetCreditLimit(t *testing.T) {
 		t.Errorf("%d credit.over_limit entries, want 1: lowering the limit is no breach by Alice's old transfer", n)
 	}
 	var raw json.RawMessage
-	getJSON(t, url, alice, "/v1/charter", &raw)
+	servertest.MustGetJSON(t, url, alice, "/v1/charter", &raw)
 	if !strings.Contains(string(raw), `"credit.limit":"3"`) {
 		t.Errorf("GET /v1/charter = %s, want credit.limit 3", raw)
 	}

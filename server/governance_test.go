@@ -14,61 +14,62 @@ import (
 
 	"github.com/circles-coop/circles/crdt"
 	"github.com/circles-coop/circles/mobile-api/client"
+	"github.com/circles-coop/circles/server/servertest"
 	"github.com/circles-coop/circles/wire"
 )
 
-func propose(t *testing.T, url string, d *device, id, kind, title string, payload map[string]any) rawResp {
+func propose(t *testing.T, url string, d *servertest.Device, id, kind, title string, payload map[string]any) servertest.Response {
 	t.Helper()
-	return call(t, url, "POST", "/v1/proposals", d.token, mustJSON(t, wire.ProposalRequest{ID: id, Kind: kind, Title: title, Payload: payload}))
+	return servertest.Call(t, url, "POST", "/v1/proposals", d.Token, servertest.MustJSON(t, wire.ProposalRequest{ID: id, Kind: kind, Title: title, Payload: payload}))
 }
 
-func mustPropose(t *testing.T, url string, d *device, kind, title string, payload map[string]any) wire.Proposal {
+func mustPropose(t *testing.T, url string, d *servertest.Device, kind, title string, payload map[string]any) wire.Proposal {
 	t.Helper()
 	r := propose(t, url, d, uuid.NewString(), kind, title, payload)
-	if r.status != http.StatusCreated {
-		t.Fatalf("propose %s: %d %s", kind, r.status, r.body)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("propose %s: %d %s", kind, r.Status, r.Body)
 	}
 	var p wire.Proposal
-	_ = json.Unmarshal(r.body, &p)
+	_ = json.Unmarshal(r.Body, &p)
 	return p
 }
 
-func vote(t *testing.T, url string, d *device, id, choice string) rawResp {
+func vote(t *testing.T, url string, d *servertest.Device, id, choice string) servertest.Response {
 	t.Helper()
-	return call(t, url, "POST", "/v1/proposals/"+id+"/votes", d.token, mustJSON(t, wire.VoteRequest{Choice: choice, Reason: "because " + choice}))
+	return servertest.Call(t, url, "POST", "/v1/proposals/"+id+"/votes", d.Token, servertest.MustJSON(t, wire.VoteRequest{Choice: choice, Reason: "because " + choice}))
 }
 
 // mustVote votes and returns the proposal's status after the vote.
-func mustVote(t *testing.T, url string, d *device, id, choice string) wire.Proposal {
+func mustVote(t *testing.T, url string, d *servertest.Device, id, choice string) wire.Proposal {
 	t.Helper()
 	r := vote(t, url, d, id, choice)
-	if r.status != http.StatusOK {
-		t.Fatalf("vote %s on %s: %d %s", choice, id, r.status, r.body)
+	if r.Status != http.StatusOK {
+		t.Fatalf("vote %s on %s: %d %s", choice, id, r.Status, r.Body)
 	}
 	var p wire.Proposal
-	_ = json.Unmarshal(r.body, &p)
+	_ = json.Unmarshal(r.Body, &p)
 	return p
 }
 
-func getProposal(t *testing.T, url string, d *device, id string) wire.Proposal {
+func getProposal(t *testing.T, url string, d *servertest.Device, id string) wire.Proposal {
 	t.Helper()
-	r := call(t, url, "GET", "/v1/proposals/"+id, d.token, nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("GET proposal %s: %d %s", id, r.status, r.body)
+	r := servertest.Call(t, url, "GET", "/v1/proposals/"+id, d.Token, nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET proposal %s: %d %s", id, r.Status, r.Body)
 	}
 	var p wire.Proposal
-	_ = json.Unmarshal(r.body, &p)
+	_ = json.Unmarshal(r.Body, &p)
 	return p
 }
 
-func roles(t *testing.T, url string, d *device) map[string]wire.Role {
+func roles(t *testing.T, url string, d *servertest.Device) map[string]wire.Role {
 	t.Helper()
-	r := call(t, url, "GET", "/v1/roles", d.token, nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("GET /v1/roles: %d %s", r.status, r.body)
+	r := servertest.Call(t, url, "GET", "/v1/roles", d.Token, nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET /v1/roles: %d %s", r.Status, r.Body)
 	}
 	var l wire.RoleList
-	_ = json.Unmarshal(r.body, &l)
+	_ = json.Unmarshal(r.Body, &l)
 	out := map[string]wire.Role{}
 	for _, role := range l.Roles {
 		out[role.Name] = role
@@ -76,14 +77,14 @@ func roles(t *testing.T, url string, d *device) map[string]wire.Role {
 	return out
 }
 
-func auditKinds(t *testing.T, url string, d *device) []wire.AuditEntry {
+func auditKinds(t *testing.T, url string, d *servertest.Device) []wire.AuditEntry {
 	t.Helper()
-	r := call(t, url, "GET", "/v1/audit?limit=1000", d.token, nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("GET /v1/audit: %d %s", r.status, r.body)
+	r := servertest.Call(t, url, "GET", "/v1/audit?limit=1000", d.Token, nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET /v1/audit: %d %s", r.Status, r.Body)
 	}
 	var page wire.AuditPage
-	_ = json.Unmarshal(r.body, &page)
+	_ = json.Unmarshal(r.Body, &page)
 	return page.Entries
 }
 
@@ -108,12 +109,12 @@ func wantAudit(t *testing.T, entries []wire.AuditEntry, kind string, words ...st
 
 // followEvents subscribes to GET /v1/events and returns the channel of
 // event types it hears.
-func followEvents(t *testing.T, url string, d *device) <-chan string {
+func followEvents(t *testing.T, url string, d *servertest.Device) <-chan string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/v1/events", nil)
-	req.Header.Set("Authorization", "Bearer "+d.token)
+	req.Header.Set("Authorization", "Bearer "+d.Token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /v1/events: %v %v", err, resp)
@@ -148,78 +149,66 @@ func TestProposalsByREST(t *testing.T) {
 	// Opening, retrying, refusing.
 	id := uuid.NewString()
 	r := propose(t, url, alice, id, "role.create", "A treasurer", treasurer(2))
-	if r.status != http.StatusCreated {
-		t.Fatalf("POST /v1/proposals: %d %s", r.status, r.body)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("POST /v1/proposals: %d %s", r.Status, r.Body)
 	}
 	var create wire.Proposal
-	_ = json.Unmarshal(r.body, &create)
-	if create.Status != "open" || create.Author != alice.member || !create.ClosesAt.Equal(create.OpenedAt.Add(168*time.Hour)) || create.Tally.Needed != 2 || create.Tally.Eligible != 4 {
+	_ = json.Unmarshal(r.Body, &create)
+	if create.Status != "open" || create.Author != alice.Member || !create.ClosesAt.Equal(create.OpenedAt.Add(168*time.Hour)) || create.Tally.Needed != 2 || create.Tally.Eligible != 4 {
 		t.Errorf("created proposal = %+v, want open, by Alice, closing 168h after it opened, needing 2 of 4", create)
 	}
-	steps := []struct {
-		name   string
-		by     *device
-		body   any
-		status int
-		words  string
-	}{
-		{"the same again: a safe retry", alice, wire.ProposalRequest{ID: id, Kind: "role.create", Title: "A treasurer", Payload: treasurer(2)}, 200, ""},
-		{"the same id, another title", alice, wire.ProposalRequest{ID: id, Kind: "role.create", Title: "A cashier", Payload: treasurer(2)}, 409, "conflict"},
-		{"the same id by someone else", bob, wire.ProposalRequest{ID: id, Kind: "role.create", Title: "A treasurer", Payload: treasurer(2)}, 409, "conflict"},
-		{"a term that is no duration", alice, wire.ProposalRequest{ID: uuid.NewString(), Kind: "role.create", Title: "x", Payload: map[string]any{"name": "x", "purpose": "", "term": "soon", "term_limit": 1}}, 400, "payload.term"},
-		{"a missing payload field", alice, wire.ProposalRequest{ID: uuid.NewString(), Kind: "role.assign", Title: "x", Payload: map[string]any{"role": "x"}}, 400, "payload.member"},
-		{"a nested payload value", alice, map[string]any{"id": uuid.NewString(), "kind": "policy.set", "title": "x", "payload": map[string]any{"name": "reset.quorum", "value": map[string]any{"n": 4}}}, 400, "payload.value"},
-		{"an unknown policy", alice, wire.ProposalRequest{ID: uuid.NewString(), Kind: "policy.set", Title: "x", Payload: map[string]any{"name": "coffee.strength", "value": "9"}}, 400, "coffee.strength"},
-		{"an unknown kind", alice, wire.ProposalRequest{ID: uuid.NewString(), Kind: "king.crown", Title: "x"}, 400, "kind"},
-		{"an id that is no UUID", alice, wire.ProposalRequest{ID: "one", Kind: "charter.ratify", Title: "x"}, 400, "id"},
+	servertest.RunScenarios(t, url, []servertest.Scenario{
+		{Name: "the same again: a safe retry", Method: "POST", Path: "/v1/proposals", Token: alice.Token, Body: wire.ProposalRequest{ID: id, Kind: "role.create", Title: "A treasurer", Payload: treasurer(2)}, WantStatus: 200},
+		{Name: "the same id, another title", Method: "POST", Path: "/v1/proposals", Token: alice.Token, Body: wire.ProposalRequest{ID: id, Kind: "role.create", Title: "A cashier", Payload: treasurer(2)}, WantStatus: 409, WantContains: []string{"conflict"}},
+		{Name: "the same id by someone else", Method: "POST", Path: "/v1/proposals", Token: bob.Token, Body: wire.ProposalRequest{ID: id, Kind: "role.create", Title: "A treasurer", Payload: treasurer(2)}, WantStatus: 409, WantContains: []string{"conflict"}},
+		{Name: "a term that is no duration", Method: "POST", Path: "/v1/proposals", Token: alice.Token, Body: wire.ProposalRequest{ID: uuid.NewString(), Kind: "role.create", Title: "x", Payload: map[string]any{"name": "x", "purpose": "", "term": "soon", "term_limit": 1}}, WantStatus: 400, WantContains: []string{"payload.term"}},
+		{Name: "a missing payload field", Method: "POST", Path: "/v1/proposals", Token: alice.Token, Body: wire.ProposalRequest{ID: uuid.NewString(), Kind: "role.assign", Title: "x", Payload: map[string]any{"role": "x"}}, WantStatus: 400, WantContains: []string{"payload.member"}},
+		{Name: "a nested payload value", Method: "POST", Path: "/v1/proposals", Token: alice.Token, Body: map[string]any{"id": uuid.NewString(), "kind": "policy.set", "title": "x", "payload": map[string]any{"name": "reset.quorum", "value": map[string]any{"n": 4}}}, WantStatus: 400, WantContains: []string{"payload.value"}},
+		{Name: "an unknown policy", Method: "POST", Path: "/v1/proposals", Token: alice.Token, Body: wire.ProposalRequest{ID: uuid.NewString(), Kind: "policy.set", Title: "x", Payload: map[string]any{"name": "coffee.strength", "value": "9"}}, WantStatus: 400, WantContains: []string{"coffee.strength"}},
+		{Name: "an unknown kind", Method: "POST", Path: "/v1/proposals", Token: alice.Token, Body: wire.ProposalRequest{ID: uuid.NewString(), Kind: "king.crown", Title: "x"}, WantStatus: 400, WantContains: []string{"kind"}},
+		{Name: "an id that is no UUID", Method: "POST", Path: "/v1/proposals", Token: alice.Token, Body: wire.ProposalRequest{ID: "one", Kind: "charter.ratify", Title: "x"}, WantStatus: 400, WantContains: []string{"id"}},
+	})
+	if r := servertest.Call(t, url, "GET", "/v1/proposals", "", nil); r.Status != http.StatusUnauthorized {
+		t.Errorf("GET /v1/proposals without a token: %d, want 401", r.Status)
 	}
-	for _, st := range steps {
-		r := call(t, url, "POST", "/v1/proposals", st.by.token, mustJSON(t, st.body))
-		if r.status != st.status || !strings.Contains(string(r.body), st.words) {
-			t.Errorf("%s: %d %s, want %d naming %q", st.name, r.status, r.body, st.status, st.words)
-		}
+	if r := servertest.Call(t, url, "GET", "/v1/proposals/"+uuid.NewString(), alice.Token, nil); r.Status != http.StatusNotFound {
+		t.Errorf("GET an unknown proposal: %d, want 404", r.Status)
 	}
-	if r := call(t, url, "GET", "/v1/proposals", "", nil); r.status != http.StatusUnauthorized {
-		t.Errorf("GET /v1/proposals without a token: %d, want 401", r.status)
+	if r := vote(t, url, alice, uuid.NewString(), "yes"); r.Status != http.StatusNotFound {
+		t.Errorf("vote on an unknown proposal: %d, want 404", r.Status)
 	}
-	if r := call(t, url, "GET", "/v1/proposals/"+uuid.NewString(), alice.token, nil); r.status != http.StatusNotFound {
-		t.Errorf("GET an unknown proposal: %d, want 404", r.status)
-	}
-	if r := vote(t, url, alice, uuid.NewString(), "yes"); r.status != http.StatusNotFound {
-		t.Errorf("vote on an unknown proposal: %d, want 404", r.status)
-	}
-	if r := vote(t, url, alice, id, "perhaps"); r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "choice") {
-		t.Errorf("vote perhaps: %d %s, want 400 naming choice", r.status, r.body)
+	if r := vote(t, url, alice, id, "perhaps"); r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "choice") {
+		t.Errorf("vote perhaps: %d %s, want 400 naming choice", r.Status, r.Body)
 	}
 
 	// Three yes: still open, since Dave may object until the period ends.
-	for _, d := range []*device{alice, bob, carol} {
+	for _, d := range []*servertest.Device{alice, bob, carol} {
 		if p := mustVote(t, url, d, id, "yes"); p.Status != "open" {
-			t.Fatalf("after %s's yes: %s (%s), want open", d.member, p.Status, p.Reason)
+			t.Fatalf("after %s's yes: %s (%s), want open", d.Member, p.Status, p.Reason)
 		}
 	}
-	if r := vote(t, url, alice, id, "no"); r.status != http.StatusConflict {
-		t.Errorf("a second vote: %d %s, want 409", r.status, r.body)
+	if r := vote(t, url, alice, id, "no"); r.Status != http.StatusConflict {
+		t.Errorf("a second vote: %d %s, want 409", r.Status, r.Body)
 	}
 	if _, ok := roles(t, url, alice)["treasurer"]; ok {
 		t.Fatalf("the role exists before the proposal passed")
 	}
 	// Dave's vote settles it: passed and carried out at once.
 	p := mustVote(t, url, dave, id, "yes")
-	if p.Status != "passed" || !p.Applied || p.DecidedAt == nil || p.Tally.Yes != 4 || len(p.Votes) != 4 || p.Votes[bob.member].Reason != "because yes" {
+	if p.Status != "passed" || !p.Applied || p.DecidedAt == nil || p.Tally.Yes != 4 || len(p.Votes) != 4 || p.Votes[bob.Member].Reason != "because yes" {
 		t.Fatalf("after the fourth yes: %+v, want passed and applied with 4 votes", p)
 	}
 	role, ok := roles(t, url, alice)["treasurer"]
 	if !ok || role.ID != id || role.Term != "2160h0m0s" || role.TermLimit != 2 || role.Holder != "" {
 		t.Fatalf("roles after role.create = %+v, want a vacant treasurer with the proposal's id", role)
 	}
-	if r := vote(t, url, dave, id, "no"); r.status != http.StatusConflict {
-		t.Errorf("a vote on a passed proposal: %d, want 409", r.status)
+	if r := vote(t, url, dave, id, "no"); r.Status != http.StatusConflict {
+		t.Errorf("a vote on a passed proposal: %d, want 409", r.Status)
 	}
 
 	// Assigning Bob: three of four vote yes; it passes when the period ends.
-	assign := mustPropose(t, url, carol, "role.assign", "Bob keeps the cash", map[string]any{"role": "treasurer", "member": bob.member})
-	for _, d := range []*device{alice, bob, carol} {
+	assign := mustPropose(t, url, carol, "role.assign", "Bob keeps the cash", map[string]any{"role": "treasurer", "member": bob.Member})
+	for _, d := range []*servertest.Device{alice, bob, carol} {
 		mustVote(t, url, d, assign.ID, "yes")
 	}
 	if err := c.Server.Tick(context.Background()); err != nil {
@@ -230,10 +219,10 @@ func TestProposalsByREST(t *testing.T) {
 	}
 	clk.Set(8*day + 169*time.Hour)
 	for _, d := range devs {
-		refresh(t, url, c.CircleID, d, clk.Now())
+		servertest.MustRefresh(t, url, c.CircleID, d, clk.Now())
 	}
-	if r := vote(t, url, dave, assign.ID, "object"); r.status != http.StatusConflict || !strings.Contains(string(r.body), "closed") {
-		t.Errorf("an objection after the period: %d %s, want 409 (closed)", r.status, r.body)
+	if r := vote(t, url, dave, assign.ID, "object"); r.Status != http.StatusConflict || !strings.Contains(string(r.Body), "closed") {
+		t.Errorf("an objection after the period: %d %s, want 409 (closed)", r.Status, r.Body)
 	}
 	if err := c.Server.Tick(context.Background()); err != nil {
 		t.Fatal(err)
@@ -242,7 +231,7 @@ func TestProposalsByREST(t *testing.T) {
 		t.Fatalf("role.assign after its period: %+v, want passed and applied", p)
 	}
 	role = roles(t, url, alice)["treasurer"]
-	if role.Holder != bob.member || role.TermsServed != 1 || role.TermStart == nil || role.TermEnd == nil || !role.TermEnd.Equal(role.TermStart.Add(2160*time.Hour)) {
+	if role.Holder != bob.Member || role.TermsServed != 1 || role.TermStart == nil || role.TermEnd == nil || !role.TermEnd.Equal(role.TermStart.Add(2160*time.Hour)) {
 		t.Errorf("treasurer after role.assign = %+v, want Bob for a first term of 2160h", role)
 	}
 
@@ -253,8 +242,8 @@ func TestProposalsByREST(t *testing.T) {
 	if p := mustVote(t, url, carol, policy.ID, "object"); p.Status != "rejected" || !strings.Contains(p.Reason, "objection") {
 		t.Fatalf("after an objection: %s (%s), want rejected by the objection", p.Status, p.Reason)
 	}
-	if r := vote(t, url, dave, policy.ID, "yes"); r.status != http.StatusConflict {
-		t.Errorf("a vote on a rejected proposal: %d, want 409", r.status)
+	if r := vote(t, url, dave, policy.ID, "yes"); r.Status != http.StatusConflict {
+		t.Errorf("a vote on a rejected proposal: %d, want 409", r.Status)
 	}
 	if p := mustPropose(t, url, alice, "charter.ratify", "Too early", nil); !p.ClosesAt.Equal(p.OpenedAt.Add(168 * time.Hour)) {
 		t.Errorf("after a blocked policy.set the period is %v, want still 168h", p.ClosesAt.Sub(p.OpenedAt))
@@ -262,11 +251,11 @@ func TestProposalsByREST(t *testing.T) {
 
 	// Too few votes: rejected when the period ends.
 	lonely := mustPropose(t, url, dave, "mandate.grant", "Dave to the council", map[string]any{
-		"member": dave.member, "issue": "regional council", "scope": "vote on the budget", "deadline": clk.Now().Add(30 * day).Format(time.RFC3339)})
+		"member": dave.Member, "issue": "regional council", "scope": "vote on the budget", "deadline": clk.Now().Add(30 * day).Format(time.RFC3339)})
 	mustVote(t, url, dave, lonely.ID, "yes")
 	clk.Set(8*day + 169*time.Hour + 8*day)
 	for _, d := range devs {
-		refresh(t, url, c.CircleID, d, clk.Now())
+		servertest.MustRefresh(t, url, c.CircleID, d, clk.Now())
 	}
 	if err := c.Server.Tick(context.Background()); err != nil {
 		t.Fatal(err)
@@ -275,12 +264,12 @@ func TestProposalsByREST(t *testing.T) {
 		t.Errorf("a proposal with one vote of four after its period: %s (%s), want rejected for the quorum", p.Status, p.Reason)
 	}
 	var list wire.ProposalList
-	_ = json.Unmarshal(call(t, url, "GET", "/v1/proposals?status=rejected", alice.token, nil).body, &list)
+	_ = json.Unmarshal(servertest.Call(t, url, "GET", "/v1/proposals?status=rejected", alice.Token, nil).Body, &list)
 	if len(list.Proposals) != 3 { // the blocked policy, the early ratification (too few votes) and the lonely mandate
 		t.Errorf("GET /v1/proposals?status=rejected lists %d, want 3", len(list.Proposals))
 	}
-	if r := call(t, url, "GET", "/v1/proposals?status=maybe", alice.token, nil); r.status != http.StatusBadRequest {
-		t.Errorf("?status=maybe: %d, want 400", r.status)
+	if r := servertest.Call(t, url, "GET", "/v1/proposals?status=maybe", alice.Token, nil); r.Status != http.StatusBadRequest {
+		t.Errorf("?status=maybe: %d, want 400", r.Status)
 	}
 
 	audit := auditKinds(t, url, alice)
@@ -288,7 +277,7 @@ func TestProposalsByREST(t *testing.T) {
 	wantAudit(t, audit, crdt.AuditProposalDecided, id, `"passed"`)
 	wantAudit(t, audit, crdt.AuditRoleCreated, id, "treasurer")
 	wantAudit(t, audit, crdt.AuditProposalDecided, assign.ID, `"passed"`)
-	wantAudit(t, audit, crdt.AuditRoleAssigned, assign.ID, bob.member)
+	wantAudit(t, audit, crdt.AuditRoleAssigned, assign.ID, bob.Member)
 	wantAudit(t, audit, crdt.AuditProposalDecided, policy.ID, `"rejected"`, "objection")
 	wantAudit(t, audit, crdt.AuditProposalDecided, lonely.ID, `"rejected"`, "quorum")
 }
@@ -329,14 +318,14 @@ func TestProposalEffects(t *testing.T) {
 	if p := pass("role.create", "Too long", map[string]any{"name": "steward", "purpose": "", "term": "720h", "term_limit": 5}); p.Status != "rejected" || !strings.Contains(p.Reason, "role.term_limit") {
 		t.Errorf("a term limit above the charter's: %s (%s), want rejected", p.Status, p.Reason)
 	}
-	if p := pass("role.assign", "Bob cooks", map[string]any{"role": "cook", "member": bob.member}); p.Status != "passed" {
+	if p := pass("role.assign", "Bob cooks", map[string]any{"role": "cook", "member": bob.Member}); p.Status != "passed" {
 		t.Fatalf("role.assign: %s (%s)", p.Status, p.Reason)
 	}
-	again := pass("role.assign", "Bob cooks again", map[string]any{"role": "cook", "member": bob.member})
+	again := pass("role.assign", "Bob cooks again", map[string]any{"role": "cook", "member": bob.Member})
 	if again.Status != "rejected" || !strings.Contains(again.Reason, "term limit is 1") || again.Applied {
 		t.Errorf("a second consecutive term beyond the limit: %s (%s), want rejected for the term limit", again.Status, again.Reason)
 	}
-	if role := roles(t, url, alice)["cook"]; role.Holder != bob.member || role.TermsServed != 1 {
+	if role := roles(t, url, alice)["cook"]; role.Holder != bob.Member || role.TermsServed != 1 {
 		t.Errorf("cook after the refused renewal = %+v, want Bob still in his first term", role)
 	}
 	if p := pass("role.assign", "Nobody", map[string]any{"role": "cook", "member": "m_nobody"}); p.Status != "rejected" || !strings.Contains(p.Reason, "not an active member") {
@@ -352,16 +341,16 @@ func TestProposalEffects(t *testing.T) {
 	}
 
 	// Mandates: granted, then recalled.
-	grant := pass("mandate.grant", "Alice to the council", map[string]any{"member": alice.member, "issue": "regional council", "scope": "the budget", "deadline": time.Now().Add(90 * day).UTC().Format(time.RFC3339)})
+	grant := pass("mandate.grant", "Alice to the council", map[string]any{"member": alice.Member, "issue": "regional council", "scope": "the budget", "deadline": time.Now().Add(90 * day).UTC().Format(time.RFC3339)})
 	if grant.Status != "passed" {
 		t.Fatalf("mandate.grant: %s (%s)", grant.Status, grant.Reason)
 	}
 	mandates := func() []wire.Mandate {
 		var l wire.MandateList
-		_ = json.Unmarshal(call(t, url, "GET", "/v1/mandates", alice.token, nil).body, &l)
+		_ = json.Unmarshal(servertest.Call(t, url, "GET", "/v1/mandates", alice.Token, nil).Body, &l)
 		return l.Mandates
 	}
-	if m := mandates(); len(m) != 1 || m[0].ID != grant.ID || m[0].Member != alice.member || m[0].Status != "active" || m[0].Issue != "regional council" {
+	if m := mandates(); len(m) != 1 || m[0].ID != grant.ID || m[0].Member != alice.Member || m[0].Status != "active" || m[0].Issue != "regional council" {
 		t.Fatalf("mandates after the grant = %+v", m)
 	}
 	if p := pass("mandate.recall", "Recall", map[string]any{"mandate": grant.ID}); p.Status != "passed" {
@@ -375,8 +364,8 @@ func TestProposalEffects(t *testing.T) {
 	if p := pass("charter.ratify", "Ratify the empty draft", nil); p.Status != "rejected" || !strings.Contains(p.Reason, "draft is empty") {
 		t.Errorf("ratifying an empty draft: %s (%s)", p.Status, p.Reason)
 	}
-	draft := circleOf(t, url, alice).Docs[string(crdt.KindCharterDraft)]
-	msg := attack(t, url, alice, draft, alice.actor, func(d *automerge.Doc) error {
+	draft := servertest.MustCircle(t, url, alice).Docs[string(crdt.KindCharterDraft)]
+	msg := servertest.MustChangeMessage(t, url, alice, draft, alice.Actor, func(d *automerge.Doc) error {
 		v, err := d.Path("text").Get()
 		if err != nil {
 			return err
@@ -386,14 +375,14 @@ func TestProposalEffects(t *testing.T) {
 		}
 		return d.Path("principles").List().Append("Every role rotates.")
 	})
-	if r := call(t, url, "POST", "/v1/sync", alice.token, syncBody(t, wire.SyncMessage{Doc: draft, Data: msg})); r.status != http.StatusOK {
-		t.Fatalf("draft edit: %d %s", r.status, r.body)
+	if r := servertest.Call(t, url, "POST", "/v1/sync", alice.Token, servertest.SyncBody(t, wire.SyncMessage{Doc: draft, Data: msg})); r.Status != http.StatusOK {
+		t.Fatalf("draft edit: %d %s", r.Status, r.Body)
 	}
 	ratify := pass("charter.ratify", "Ratify", nil)
 	if ratify.Status != "passed" {
 		t.Fatalf("charter.ratify: %s (%s)", ratify.Status, ratify.Reason)
 	}
-	doc, _ := pull(t, url, alice, circleOf(t, url, alice).Docs["charter"], automerge.NewActorID())
+	doc, _ := servertest.MustPull(t, url, alice, servertest.MustCircle(t, url, alice).Docs["charter"], automerge.NewActorID())
 	ch, err := crdt.ReadCharter(doc)
 	if err != nil {
 		t.Fatal(err)
@@ -405,11 +394,11 @@ func TestProposalEffects(t *testing.T) {
 	}
 
 	// Removing Bob: his token stops working at once.
-	if p := pass("member.remove", "Bob leaves", map[string]any{"member": bob.member}); p.Status != "passed" {
+	if p := pass("member.remove", "Bob leaves", map[string]any{"member": bob.Member}); p.Status != "passed" {
 		t.Fatalf("member.remove: %s (%s)", p.Status, p.Reason)
 	}
-	if r := call(t, url, "GET", "/v1/proposals", bob.token, nil); r.status != http.StatusUnauthorized {
-		t.Errorf("a removed member's call: %d, want 401", r.status)
+	if r := servertest.Call(t, url, "GET", "/v1/proposals", bob.Token, nil); r.Status != http.StatusUnauthorized {
+		t.Errorf("a removed member's call: %d, want 401", r.Status)
 	}
 	if role := roles(t, url, alice)["cook"]; role.Holder != "" || role.TermsServed != 0 {
 		t.Errorf("cook after Bob left = %+v, want vacant", role)
@@ -425,7 +414,7 @@ func TestProposalEffects(t *testing.T) {
 	wantAudit(t, audit, crdt.AuditMandateGranted, grant.ID)
 	wantAudit(t, audit, crdt.AuditMandateRecalled, grant.ID)
 	wantAudit(t, audit, crdt.AuditCharterRatified, ratify.ID)
-	wantAudit(t, audit, crdt.AuditMemberRemoved, bob.member)
+	wantAudit(t, audit, crdt.AuditMemberRemoved, bob.Member)
 }
 
 // TestProposalsFromBallots: proposals and votes written offline on Go

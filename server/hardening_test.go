@@ -15,21 +15,21 @@ import (
 func TestDeviceLimitCountsActiveDevices(t *testing.T) {
 	c := servertest.Start(t, "Devices")
 	url := c.URL()
-	first := enrollRaw(t, url, c.FounderInvite, "Ada")
-	devs := []*device{first}
+	first := servertest.MustEnroll(t, url, c.FounderInvite, "Ada")
+	devs := []*servertest.Device{first}
 	for len(devs) < 32 {
-		d, err := enrollDevice(url, invite(t, url, first, "device", "1h"), "Ada")
+		d, err := enrollDevice(url, servertest.MustInvite(t, url, first, "device", "1h"), "Ada")
 		if err != nil {
 			t.Fatalf("device %d: %v", len(devs)+1, err)
 		}
 		devs = append(devs, d)
 	}
-	code := invite(t, url, first, "device", "1h")
+	code := servertest.MustInvite(t, url, first, "device", "1h")
 	if _, err := enrollDevice(url, code, "Ada"); err == nil {
 		t.Fatalf("a 33rd active device was enrolled, want it refused")
 	}
-	if r := call(t, url, "POST", "/v1/devices/"+devs[31].id+"/revoke", first.token, []byte(`{}`)); r.status != http.StatusOK {
-		t.Fatalf("revoke: %d %s", r.status, r.body)
+	if r := servertest.Call(t, url, "POST", "/v1/devices/"+devs[31].ID+"/revoke", first.Token, []byte(`{}`)); r.Status != http.StatusOK {
+		t.Fatalf("revoke: %d %s", r.Status, r.Body)
 	}
 	if _, err := enrollDevice(url, code, "Ada"); err != nil {
 		t.Fatalf("after revoking one of 32 devices, enrolling another: %v", err)
@@ -42,11 +42,11 @@ func TestDeviceLimitCountsActiveDevices(t *testing.T) {
 func TestBodyTooLargeByContentLength(t *testing.T) {
 	c := servertest.Start(t, "Huge Body")
 	url := c.URL()
-	ada := enrollRaw(t, url, c.FounderInvite, "Ada")
+	ada := servertest.MustEnroll(t, url, c.FounderInvite, "Ada")
 	for _, tc := range []struct{ path, token string }{
 		{"/v1/enroll", ""},
-		{"/v1/invites", ada.token},
-		{"/v1/sync", ada.token},
+		{"/v1/invites", ada.Token},
+		{"/v1/sync", ada.Token},
 	} {
 		conn, err := net.Dial("tcp", c.Server.Addr())
 		if err != nil {

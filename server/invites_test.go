@@ -21,26 +21,26 @@ import (
 func TestInviteCapPerMember(t *testing.T) {
 	c := servertest.Start(t, "Invite Cap")
 	url := c.URL()
-	ada := enrollRaw(t, url, c.FounderInvite, "Ada")
+	ada := servertest.MustEnroll(t, url, c.FounderInvite, "Ada")
 	var memberCodes []string
 	for _, kind := range []string{"member", "device"} {
 		for i := 0; i < 3; i++ {
-			code := invite(t, url, ada, kind, "1h")
+			code := servertest.MustInvite(t, url, ada, kind, "1h")
 			if kind == "member" {
 				memberCodes = append(memberCodes, code)
 			}
 		}
-		r := call(t, url, "POST", "/v1/invites", ada.token, mustJSON(t, wire.InviteRequest{For: kind}))
-		if r.status != http.StatusTooManyRequests || r.code != "rate_limited" {
-			t.Fatalf("4th open %s invite: %d %q %s, want 429 rate_limited", kind, r.status, r.code, r.body)
+		r := servertest.Call(t, url, "POST", "/v1/invites", ada.Token, servertest.MustJSON(t, wire.InviteRequest{For: kind}))
+		if r.Status != http.StatusTooManyRequests || r.Code != "rate_limited" {
+			t.Fatalf("4th open %s invite: %d %q %s, want 429 rate_limited", kind, r.Status, r.Code, r.Body)
 		}
-		if !strings.Contains(string(r.body), "used or expires") {
-			t.Errorf("4th open %s invite: message %s does not say how one frees", kind, r.body)
+		if !strings.Contains(string(r.Body), "used or expires") {
+			t.Errorf("4th open %s invite: message %s does not say how one frees", kind, r.Body)
 		}
 	}
-	bo := enrollRaw(t, url, memberCodes[0], "Bo")
-	invite(t, url, ada, "member", "1h") // Bo used one: its place is free
-	invite(t, url, bo, "member", "1h")  // Bo's invites are his own
+	bo := servertest.MustEnroll(t, url, memberCodes[0], "Bo")
+	servertest.MustInvite(t, url, ada, "member", "1h") // Bo used one: its place is free
+	servertest.MustInvite(t, url, bo, "member", "1h")  // Bo's invites are his own
 }
 
 // TestInviteBurstCapped: 200 concurrent invite requests of one member
@@ -48,10 +48,10 @@ func TestInviteCapPerMember(t *testing.T) {
 func TestInviteBurstCapped(t *testing.T) {
 	c := servertest.Start(t, "Invite Burst")
 	url := c.URL()
-	ada := enrollRaw(t, url, c.FounderInvite, "Ada")
+	ada := servertest.MustEnroll(t, url, c.FounderInvite, "Ada")
 	var created, limited atomic.Int32
 	err := race(200, func(i int) error {
-		status, _, err := post(url, "/v1/invites", ada.token, wire.InviteRequest{For: "member"})
+		status, _, err := post(url, "/v1/invites", ada.Token, wire.InviteRequest{For: "member"})
 		switch status {
 		case http.StatusCreated:
 			created.Add(1)
@@ -86,14 +86,14 @@ func inviteStored(t *testing.T, c *servertest.Circle, code string) bool {
 // TestInvitesPurged: the scheduler deletes used invites and expired ones
 // a day after; open invites stay and still work.
 func TestInvitesPurged(t *testing.T) {
-	clk := &clock{}
+	clk := &servertest.Clock{}
 	c := servertest.Start(t, "Invite Purge", servertest.WithClock(clk.Now))
 	url := c.URL()
-	ada := enrollRaw(t, url, c.FounderInvite, "Ada")
-	used := invite(t, url, ada, "member", "1h")
-	expiring := invite(t, url, ada, "device", "1m")
-	open := invite(t, url, ada, "member", "720h")
-	enrollRaw(t, url, used, "Bo")
+	ada := servertest.MustEnroll(t, url, c.FounderInvite, "Ada")
+	used := servertest.MustInvite(t, url, ada, "member", "1h")
+	expiring := servertest.MustInvite(t, url, ada, "device", "1m")
+	open := servertest.MustInvite(t, url, ada, "member", "720h")
+	servertest.MustEnroll(t, url, used, "Bo")
 	for _, code := range []string{c.FounderInvite, used, expiring, open} {
 		if !inviteStored(t, c, code) {
 			t.Fatalf("invite %.6s… is not stored before the purge", code)
@@ -117,7 +117,7 @@ func TestInvitesPurged(t *testing.T) {
 	if !inviteStored(t, c, open) {
 		t.Fatalf("the open invite was purged")
 	}
-	enrollRaw(t, url, open, "Cy")
+	servertest.MustEnroll(t, url, open, "Cy")
 }
 
 // TestLateJoinerDoesNotVote: members who joined after a proposal opened
@@ -126,16 +126,16 @@ func TestInvitesPurged(t *testing.T) {
 func TestLateJoinerDoesNotVote(t *testing.T) {
 	c := servertest.Start(t, "Sock Puppets")
 	url := c.URL()
-	ada := enrollRaw(t, url, c.FounderInvite, "Ada")
-	bo := enrollRaw(t, url, invite(t, url, ada, "member", "1h"), "Bo")
+	ada := servertest.MustEnroll(t, url, c.FounderInvite, "Ada")
+	bo := servertest.MustEnroll(t, url, servertest.MustInvite(t, url, ada, "member", "1h"), "Bo")
 	p := mustPropose(t, url, ada, "role.create", "A treasurer", treasurer(2))
-	var socks []*device
+	var socks []*servertest.Device
 	for i := 0; i < 3; i++ {
-		socks = append(socks, enrollRaw(t, url, invite(t, url, bo, "member", "1h"), "Sock"))
+		socks = append(socks, servertest.MustEnroll(t, url, servertest.MustInvite(t, url, bo, "member", "1h"), "Sock"))
 	}
 	r := vote(t, url, socks[0], p.ID, "object")
-	if r.status != http.StatusForbidden || r.code != "forbidden" {
-		t.Errorf("a late joiner's vote: %d %q %s, want 403 forbidden", r.status, r.code, r.body)
+	if r.Status != http.StatusForbidden || r.Code != "forbidden" {
+		t.Errorf("a late joiner's vote: %d %q %s, want 403 forbidden", r.Status, r.Code, r.Body)
 	}
 	if got := getProposal(t, url, ada, p.ID); got.Tally.Eligible != 2 || len(got.Votes) != 0 {
 		b, _ := json.Marshal(got.Tally)

@@ -19,9 +19,9 @@ import (
 func TestCreateEntryIsIdempotent(t *testing.T) {
 	c := servertest.Start(t, "Garden")
 	url := c.URL()
-	alice := enrollRaw(t, url, c.FounderInvite, "Alice")
+	alice := servertest.MustEnroll(t, url, c.FounderInvite, "Alice")
 	id := uuid.NewString()
-	body := mustJSON(t, goodEntry(id))
+	body := servertest.MustJSON(t, servertest.ValidEntry(id))
 
 	const copies = 8
 	statuses := make(chan int, copies)
@@ -30,7 +30,7 @@ func TestCreateEntryIsIdempotent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			statuses <- call(t, url, "POST", "/v1/ledger/entries", alice.token, body).status
+			statuses <- servertest.Call(t, url, "POST", "/v1/ledger/entries", alice.Token, body).Status
 		}()
 	}
 	wg.Wait()
@@ -43,24 +43,24 @@ func TestCreateEntryIsIdempotent(t *testing.T) {
 		t.Errorf("statuses %v, want one 201 and %d × 200", count, copies-1)
 	}
 
-	r := call(t, url, "POST", "/v1/ledger/entries", alice.token, body)
+	r := servertest.Call(t, url, "POST", "/v1/ledger/entries", alice.Token, body)
 	var got wire.Entry
-	if err := json.Unmarshal(r.body, &got); err != nil || r.status != http.StatusOK || got.ID != id || got.Member != alice.member || got.Quantity != 2 {
-		t.Errorf("retry = %d %s, want 200 with the stored entry", r.status, r.body)
+	if err := json.Unmarshal(r.Body, &got); err != nil || r.Status != http.StatusOK || got.ID != id || got.Member != alice.Member || got.Quantity != 2 {
+		t.Errorf("retry = %d %s, want 200 with the stored entry", r.Status, r.Body)
 	}
-	changed := goodEntry(id)
+	changed := servertest.ValidEntry(id)
 	changed["note"] = "fixed two bikes"
-	if r := call(t, url, "POST", "/v1/ledger/entries", alice.token, mustJSON(t, changed)); r.status != http.StatusConflict {
-		t.Errorf("same id, other content = %d, want 409", r.status)
+	if r := servertest.Call(t, url, "POST", "/v1/ledger/entries", alice.Token, servertest.MustJSON(t, changed)); r.Status != http.StatusConflict {
+		t.Errorf("same id, other content = %d, want 409", r.Status)
 	}
-	bob := enrollRaw(t, url, invite(t, url, alice, "member", ""), "Bob")
-	if r := call(t, url, "POST", "/v1/ledger/entries", bob.token, body); r.status != http.StatusConflict {
-		t.Errorf("Alice's entry id sent by Bob = %d, want 409", r.status)
+	bob := servertest.MustEnroll(t, url, servertest.MustInvite(t, url, alice, "member", ""), "Bob")
+	if r := servertest.Call(t, url, "POST", "/v1/ledger/entries", bob.Token, body); r.Status != http.StatusConflict {
+		t.Errorf("Alice's entry id sent by Bob = %d, want 409", r.Status)
 	}
 
-	r = call(t, url, "GET", "/v1/ledger/entries", alice.token, nil)
+	r = servertest.Call(t, url, "GET", "/v1/ledger/entries", alice.Token, nil)
 	var list wire.EntryList
-	_ = json.Unmarshal(r.body, &list)
+	_ = json.Unmarshal(r.Body, &list)
 	if len(list.Entries) != 1 {
 		t.Errorf("stored %d entries, want 1", len(list.Entries))
 	}

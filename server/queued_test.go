@@ -22,8 +22,8 @@ import (
 func TestChangesWaitingForMissingDependenciesAreBounded(t *testing.T) {
 	c := servertest.Start(t, "Queue Circle")
 	url := c.URL()
-	alice := enrollRaw(t, url, c.FounderInvite, "Alice")
-	doc := circleOf(t, url, alice).Docs["ledger"]
+	alice := servertest.MustEnroll(t, url, c.FounderInvite, "Alice")
+	doc := servertest.MustCircle(t, url, alice).Docs["ledger"]
 	craft := startCraft(t, url, alice, doc)
 	craft.addEntry(uuid.NewString())
 
@@ -37,12 +37,12 @@ func TestChangesWaitingForMissingDependenciesAreBounded(t *testing.T) {
 		ch.Seq += uint64(i)
 		chunk, hash := amchangetest.Encode(ch, craft.opts)
 		msg := amchangetest.SyncMessage{Heads: [][32]byte{hash}, Changes: [][]byte{chunk}}.Encode()
-		r := call(t, url, "POST", "/v1/sync", alice.token, syncBody(t, wire.SyncMessage{Doc: doc, Data: msg}))
-		if r.status == http.StatusOK {
+		r := servertest.Call(t, url, "POST", "/v1/sync", alice.Token, servertest.SyncBody(t, wire.SyncMessage{Doc: doc, Data: msg}))
+		if r.Status == http.StatusOK {
 			continue
 		}
-		if r.status != http.StatusUnprocessableEntity || r.code != "rule_violation" || !strings.Contains(string(r.body), "dependencies") {
-			t.Fatalf("message %d: %d %s, want 200 or 422 naming the dependencies rule", i, r.status, r.body)
+		if r.Status != http.StatusUnprocessableEntity || r.Code != "rule_violation" || !strings.Contains(string(r.Body), "dependencies") {
+			t.Fatalf("message %d: %d %s, want 200 or 422 naming the dependencies rule", i, r.Status, r.Body)
 		}
 		refusedAt = i
 		break
@@ -58,8 +58,8 @@ func TestChangesWaitingForMissingDependenciesAreBounded(t *testing.T) {
 	fresh := startCraft(t, url, alice, doc)
 	id := uuid.NewString()
 	fresh.addEntry(id)
-	if r := call(t, url, "POST", "/v1/sync", alice.token, syncBody(t, wire.SyncMessage{Doc: doc, Data: fresh.message()})); r.status != http.StatusOK {
-		t.Fatalf("an ordinary change after the refusal: %d %s", r.status, r.body)
+	if r := servertest.Call(t, url, "POST", "/v1/sync", alice.Token, servertest.SyncBody(t, wire.SyncMessage{Doc: doc, Data: fresh.message()})); r.Status != http.StatusOK {
+		t.Fatalf("an ordinary change after the refusal: %d %s", r.Status, r.Body)
 	}
 	if _, ok := ledgerEntries(t, url, alice)[id]; !ok {
 		t.Errorf("the ordinary change is not in the ledger: %v", fmt.Sprint(ledgerEntries(t, url, alice)))

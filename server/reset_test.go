@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/automerge/automerge-go"
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
 	"github.com/circles-coop/circles/crdt"
@@ -23,57 +22,41 @@ import (
 
 const day = 24 * time.Hour
 
-// refresh trades a new device assertion (at the server's clock) for a
-// token, as a device does after its token expired.
-func refresh(t *testing.T, url, circle string, d *device, now time.Time) {
+func resetStatement(t *testing.T, circle string, d *servertest.Device, epoch int64, at time.Time) []byte {
 	t.Helper()
-	a := signAssertion(t, jwt.SigningMethodEdDSA, d.key, d.id, jwt.MapClaims{
-		"iss": d.id, "aud": circle, "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(), "jti": uuid.NewString(),
-	})
-	r := call(t, url, "POST", "/v1/token", "", mustJSON(t, wire.TokenRequest{Assertion: a}))
-	if r.status != http.StatusOK {
-		t.Fatalf("token: %d %s", r.status, r.body)
-	}
-	var tr wire.TokenResponse
-	_ = json.Unmarshal(r.body, &tr)
-	d.token = tr.AccessToken
-}
-
-func resetStatement(t *testing.T, circle string, d *device, epoch int64, at time.Time) []byte {
-	t.Helper()
-	st, err := crdt.SignReset(d.key, d.id, circle, epoch, "the coordinator hoards the keys", uuid.NewString(), at)
+	st, err := crdt.SignReset(d.Key, d.ID, circle, epoch, "the coordinator hoards the keys", uuid.NewString(), at)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return mustJSON(t, wire.ResetRequest{Statement: st})
+	return servertest.MustJSON(t, wire.ResetRequest{Statement: st})
 }
 
-func resetStatus(t *testing.T, url string, d *device) wire.Resets {
+func resetStatus(t *testing.T, url string, d *servertest.Device) wire.Resets {
 	t.Helper()
-	r := call(t, url, "GET", "/v1/resets", d.token, nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("GET /v1/resets: %d %s", r.status, r.body)
+	r := servertest.Call(t, url, "GET", "/v1/resets", d.Token, nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET /v1/resets: %d %s", r.Status, r.Body)
 	}
 	var st wire.Resets
-	_ = json.Unmarshal(r.body, &st)
+	_ = json.Unmarshal(r.Body, &st)
 	return st
 }
 
 // resetCircle starts a circle with members enrolled at the start of its
 // clock, the clock moved on past reset.min_membership, and fresh tokens.
-func resetCircle(t *testing.T, names ...string) (*servertest.Circle, *clock, string, []*device) {
+func resetCircle(t *testing.T, names ...string) (*servertest.Circle, *servertest.Clock, string, []*servertest.Device) {
 	t.Helper()
-	clk := &clock{}
+	clk := &servertest.Clock{}
 	c := servertest.Start(t, "Reset Circle", servertest.WithClock(clk.Now))
 	url := c.URL()
-	devs := []*device{enrollRaw(t, url, c.FounderInvite, names[0])}
+	devs := []*servertest.Device{servertest.MustEnroll(t, url, c.FounderInvite, names[0])}
 	for _, n := range names[1:] {
-		devs = append(devs, enrollRaw(t, url, invite(t, url, devs[0], "member", ""), n))
+		devs = append(devs, servertest.MustEnroll(t, url, servertest.MustInvite(t, url, devs[0], "member", ""), n))
 	}
-	circle := circleOf(t, url, devs[0]).CircleID
+	circle := servertest.MustCircle(t, url, devs[0]).CircleID
 	clk.Set(8 * day)
 	for _, d := range devs {
-		refresh(t, url, circle, d, clk.Now())
+		servertest.MustRefresh(t, url, circle, d, clk.Now())
 	}
 	return c, clk, circle, devs
 }
@@ -86,10 +69,10 @@ func TestHardReset(t *testing.T) {
 	alice, bob, carol, dave := devs[0], devs[1], devs[2], devs[3]
 
 	// A newcomer and a revoked device, made now (after the others).
-	erin := enrollRaw(t, url, invite(t, url, alice, "member", ""), "Erin")
-	carolOld := enrollRaw(t, url, invite(t, url, carol, "device", ""), "Carol")
-	if r := call(t, url, "POST", "/v1/devices/"+carolOld.id+"/revoke", carol.token, nil); r.status != http.StatusOK {
-		t.Fatalf("revoke: %d", r.status)
+	erin := servertest.MustEnroll(t, url, servertest.MustInvite(t, url, alice, "member", ""), "Erin")
+	carolOld := servertest.MustEnroll(t, url, servertest.MustInvite(t, url, carol, "device", ""), "Carol")
+	if r := servertest.Call(t, url, "POST", "/v1/devices/"+carolOld.ID+"/revoke", carol.Token, nil); r.Status != http.StatusOK {
+		t.Fatalf("revoke: %d", r.Status)
 	}
 
 	// Connected clients hear about signatures and the reset.
@@ -97,7 +80,7 @@ func TestHardReset(t *testing.T) {
 	defer cancel()
 	events := make(chan string, 16)
 	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/v1/events", nil)
-	req.Header.Set("Authorization", "Bearer "+dave.token)
+	req.Header.Set("Authorization", "Bearer "+dave.Token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /v1/events: %v %v", err, resp)
@@ -106,7 +89,10 @@ func TestHardReset(t *testing.T) {
 		defer resp.Body.Close()
 		sc := bufio.NewScanner(resp.Body)
 		for sc.Scan() {
-			if ev, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+			// The reset's own events; the charter's ratification it
+			// opens (proposal.opened) is checked in
+			// TestHardResetCancelsOpenProposals.
+			if ev, ok := strings.CutPrefix(sc.Text(), "event: "); ok && strings.HasPrefix(ev, "reset.") {
 				events <- ev
 			}
 		}
@@ -115,7 +101,7 @@ func TestHardReset(t *testing.T) {
 	now := clk.Now()
 	steps := []struct {
 		name      string
-		by        *device
+		by        *servertest.Device
 		body      []byte
 		status    int
 		counted   int
@@ -134,18 +120,18 @@ func TestHardReset(t *testing.T) {
 		{"a fourth, a moment late", dave, resetStatement(t, circle, dave, 0, now), 202, 0, true, 1},
 	}
 	for _, st := range steps {
-		r := call(t, url, "POST", "/v1/resets/signatures", st.by.token, st.body)
-		if r.status != st.status {
-			t.Fatalf("%s: %d %s, want %d", st.name, r.status, r.body, st.status)
+		r := servertest.Call(t, url, "POST", "/v1/resets/signatures", st.by.Token, st.body)
+		if r.Status != st.status {
+			t.Fatalf("%s: %d %s, want %d", st.name, r.Status, r.Body, st.status)
 		}
 		if st.status != 202 {
-			if r.code != "rule_violation" || !strings.Contains(string(r.body), "rule reset") {
-				t.Errorf("%s: %s, want rule_violation naming the reset rule", st.name, r.body)
+			if r.Code != "rule_violation" || !strings.Contains(string(r.Body), "rule reset") {
+				t.Errorf("%s: %s, want rule_violation naming the reset rule", st.name, r.Body)
 			}
 			continue
 		}
 		var got wire.ResetStatus
-		_ = json.Unmarshal(r.body, &got)
+		_ = json.Unmarshal(r.Body, &got)
 		if got.Signatures != st.counted || got.Executed != st.executed || got.Epoch != st.wantEpoch || got.Needed != 3 {
 			t.Errorf("%s: %+v, want %d counted, executed %v, epoch %d, needed 3", st.name, got, st.counted, st.executed, st.wantEpoch)
 		}
@@ -159,19 +145,19 @@ func TestHardReset(t *testing.T) {
 	for _, s := range status.Past[0].Signatures {
 		members[s.Member] = true
 	}
-	if !members[alice.member] || !members[bob.member] || !members[carol.member] {
+	if !members[alice.Member] || !members[bob.Member] || !members[carol.Member] {
 		t.Errorf("reset signed by %v, want Alice, Bob and Carol", members)
 	}
 
 	// The charter is flagged for re-ratification; the ledgers are untouched.
-	charter, _ := pull(t, url, alice, circleOf(t, url, alice).Docs["charter"], automerge.NewActorID())
+	charter, _ := servertest.MustPull(t, url, alice, servertest.MustCircle(t, url, alice).Docs["charter"], automerge.NewActorID())
 	if ch, err := crdt.ReadCharter(charter); err != nil || ch.Status != crdt.CharterNeedsRatification {
 		t.Errorf("charter status %q (%v), want %q", ch.Status, err, crdt.CharterNeedsRatification)
 	}
 	var audit struct{ Entries []wire.AuditEntry }
-	_ = json.Unmarshal(call(t, url, "GET", "/v1/audit", alice.token, nil).body, &audit)
+	_ = json.Unmarshal(servertest.Call(t, url, "GET", "/v1/audit", alice.Token, nil).Body, &audit)
 	last := audit.Entries[len(audit.Entries)-1]
-	if last.Kind != crdt.AuditResetExecuted || !strings.Contains(string(last.Data), alice.member) {
+	if last.Kind != crdt.AuditResetExecuted || !strings.Contains(string(last.Data), alice.Member) {
 		t.Errorf("last audit entry %s %s, want reset.executed with the signers", last.Kind, last.Data)
 	}
 
@@ -199,8 +185,8 @@ func TestHardResetConcurrentThirdAndFourth(t *testing.T) {
 	url := c.URL()
 	now := clk.Now()
 	for _, d := range devs[:2] {
-		if r := call(t, url, "POST", "/v1/resets/signatures", d.token, resetStatement(t, circle, d, 0, now)); r.status != 202 {
-			t.Fatalf("sign: %d %s", r.status, r.body)
+		if r := servertest.Call(t, url, "POST", "/v1/resets/signatures", d.Token, resetStatement(t, circle, d, 0, now)); r.Status != 202 {
+			t.Fatalf("sign: %d %s", r.Status, r.Body)
 		}
 	}
 	var wg sync.WaitGroup
@@ -209,8 +195,8 @@ func TestHardResetConcurrentThirdAndFourth(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := call(t, url, "POST", "/v1/resets/signatures", d.token, resetStatement(t, circle, d, 0, now))
-			_ = json.Unmarshal(r.body, &results[i])
+			r := servertest.Call(t, url, "POST", "/v1/resets/signatures", d.Token, resetStatement(t, circle, d, 0, now))
+			_ = json.Unmarshal(r.Body, &results[i])
 		}()
 	}
 	wg.Wait()
@@ -353,10 +339,10 @@ func TestHardResetCountsWhenMembersComeOfAge(t *testing.T) {
 
 // joinPhones starts a circle on a clock the test moves and joins n Go
 // devices (members prefix0, prefix1, ...), each synced once.
-func joinPhones(t *testing.T, name, prefix string, n int) (*servertest.Circle, *clock, []*client.Device) {
+func joinPhones(t *testing.T, name, prefix string, n int) (*servertest.Circle, *servertest.Clock, []*client.Device) {
 	t.Helper()
 	ctx := context.Background()
-	clk := &clock{}
+	clk := &servertest.Clock{}
 	c := servertest.Start(t, name, servertest.WithClock(clk.Now))
 	first, err := client.Join(ctx, t.TempDir(), c.URL(), c.FounderInvite, prefix+"0", "phone", client.WithClock(clk.Now))
 	if err != nil {
@@ -380,4 +366,55 @@ func joinPhones(t *testing.T, name, prefix string, n int) (*servertest.Circle, *
 		}
 	}
 	return c, clk, phones
+}
+
+// A circle of four holds a treasurer; a proposal to hand the role to
+// Alice is open, and so is one to change a policy. Three members reset:
+// both proposals are cancelled (the role.assign can no longer refill the
+// role the reset emptied, even with every vote), and the circle opens the
+// charter's ratification by itself.
+func TestHardResetCancelsOpenProposals(t *testing.T) {
+	c, clk, circle, devs := resetCircle(t, "Alice", "Bob", "Carol", "Dave")
+	url := c.URL()
+	alice, bob, carol, dave := devs[0], devs[1], devs[2], devs[3]
+	role := mustPropose(t, url, alice, "role.create", "A treasurer", treasurer(2))
+	for _, d := range devs {
+		mustVote(t, url, d, role.ID, "yes")
+	}
+	assign := mustPropose(t, url, bob, "role.assign", "Alice keeps the cash", map[string]any{"role": "treasurer", "member": alice.Member})
+	mustVote(t, url, alice, assign.ID, "yes")
+	policy := mustPropose(t, url, carol, "policy.set", "Longer proposals", map[string]any{"name": "proposal.period", "value": "240h"})
+
+	for _, d := range []*servertest.Device{alice, bob, carol} {
+		if r := servertest.Call(t, url, "POST", "/v1/resets/signatures", d.Token, resetStatement(t, circle, d, 0, clk.Now())); r.Status != http.StatusAccepted {
+			t.Fatalf("sign: %d %s", r.Status, r.Body)
+		}
+	}
+	for _, id := range []string{assign.ID, policy.ID} {
+		if p := getProposal(t, url, dave, id); p.Status != "cancelled" {
+			t.Errorf("proposal %q after the reset is %s, want cancelled", p.Title, p.Status)
+		}
+	}
+	// The last votes come after the reset: the role stays empty.
+	for _, d := range []*servertest.Device{bob, carol, dave} {
+		if r := servertest.Call(t, url, "POST", "/v1/proposals/"+assign.ID+"/votes", d.Token, servertest.MustJSON(t, wire.VoteRequest{Choice: "yes"})); r.Status != http.StatusConflict {
+			t.Errorf("a vote on the cancelled proposal: %d %s, want 409", r.Status, r.Body)
+		}
+	}
+	if h := roles(t, url, dave)["treasurer"].Holder; h != "" {
+		t.Errorf("the treasurer after the reset is %q, want vacant", h)
+	}
+	r := servertest.Call(t, url, "GET", "/v1/proposals?status=open", dave.Token, nil)
+	var open wire.ProposalList
+	if err := json.Unmarshal(r.Body, &open); err != nil {
+		t.Fatal(err)
+	}
+	if len(open.Proposals) != 1 || open.Proposals[0].Kind != "charter.ratify" || open.Proposals[0].Author != "circle" {
+		t.Fatalf("open proposals after the reset = %+v, want one charter.ratify by the circle", open.Proposals)
+	}
+	entries := auditKinds(t, url, dave)
+	wantAudit(t, entries, crdt.AuditResetExecuted, assign.ID, policy.ID, open.Proposals[0].ID)
+	if r := servertest.Call(t, url, "GET", "/v1/proposals?status=cancelled", dave.Token, nil); r.Status != http.StatusOK {
+		t.Errorf("GET /v1/proposals?status=cancelled: %d %s", r.Status, r.Body)
+	}
 }

@@ -21,17 +21,17 @@ import (
 func TestSyncRetryIsSafe(t *testing.T) {
 	c := servertest.Start(t, "Retry Circle")
 	url := c.URL()
-	alice := enrollRaw(t, url, c.FounderInvite, "Alice")
-	ledger := circleOf(t, url, alice).Docs["ledger"]
+	alice := servertest.MustEnroll(t, url, c.FounderInvite, "Alice")
+	ledger := servertest.MustCircle(t, url, alice).Docs["ledger"]
 
 	// The server has entries the device lacks (written over REST) ...
 	for i := 0; i < 5; i++ {
-		if r := call(t, url, "POST", "/v1/ledger/entries", alice.token, mustJSON(t, goodEntry(uuid.NewString()))); r.status != http.StatusCreated {
-			t.Fatalf("create: %d %s", r.status, r.body)
+		if r := servertest.Call(t, url, "POST", "/v1/ledger/entries", alice.Token, servertest.MustJSON(t, servertest.ValidEntry(uuid.NewString()))); r.Status != http.StatusCreated {
+			t.Fatalf("create: %d %s", r.Status, r.Body)
 		}
 	}
 	// ... and the device has entries the server lacks, on its own copy.
-	local, ss := pull(t, url, alice, ledger, alice.actor)
+	local, ss := servertest.MustPull(t, url, alice, ledger, alice.Actor)
 	for i := 0; i < 5; i++ {
 		id := uuid.NewString()
 		if err := crdt.PutEntry(local, crdt.Entry{ID: id, Kind: "meal", Quantity: 1, Note: "soup", At: mustTime(t, "2026-11-02T12:00:00Z")}); err != nil {
@@ -41,8 +41,8 @@ func TestSyncRetryIsSafe(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if r := call(t, url, "POST", "/v1/ledger/entries", alice.token, mustJSON(t, goodEntry(uuid.NewString()))); r.status != http.StatusCreated {
-		t.Fatalf("create: %d", r.status)
+	if r := servertest.Call(t, url, "POST", "/v1/ledger/entries", alice.Token, servertest.MustJSON(t, servertest.ValidEntry(uuid.NewString()))); r.Status != http.StatusCreated {
+		t.Fatalf("create: %d", r.Status)
 	}
 
 	for round := 0; round < 30; round++ {
@@ -50,19 +50,19 @@ func TestSyncRetryIsSafe(t *testing.T) {
 		if !ok {
 			break
 		}
-		body := syncBody(t, wire.SyncMessage{Doc: ledger, Data: m.Bytes()})
-		first := call(t, url, "POST", "/v1/sync", alice.token, body)
-		retry := call(t, url, "POST", "/v1/sync", alice.token, body)
-		for _, r := range []rawResp{first, retry} {
-			if r.status != http.StatusOK {
-				t.Fatalf("round %d: %d %s", round, r.status, r.body)
+		body := servertest.SyncBody(t, wire.SyncMessage{Doc: ledger, Data: m.Bytes()})
+		first := servertest.Call(t, url, "POST", "/v1/sync", alice.Token, body)
+		retry := servertest.Call(t, url, "POST", "/v1/sync", alice.Token, body)
+		for _, r := range []servertest.Response{first, retry} {
+			if r.Status != http.StatusOK {
+				t.Fatalf("round %d: %d %s", round, r.Status, r.Body)
 			}
 		}
 		if round%2 == 1 {
 			continue // this round's answers are lost
 		}
 		var resp wire.SyncResponse
-		_ = json.Unmarshal(retry.body, &resp)
+		_ = json.Unmarshal(retry.Body, &resp)
 		for _, m := range resp.Messages {
 			if _, err := ss.ReceiveMessage(m.Data); err != nil {
 				t.Fatalf("receive: %v", err)
@@ -70,7 +70,7 @@ func TestSyncRetryIsSafe(t *testing.T) {
 		}
 	}
 	// A fresh pull shows what the server holds; both must match.
-	server, _ := pull(t, url, alice, ledger, automerge.NewActorID())
+	server, _ := servertest.MustPull(t, url, alice, ledger, automerge.NewActorID())
 	got, _, err := crdt.ReadLedger(local)
 	if err != nil {
 		t.Fatal(err)

@@ -48,10 +48,10 @@ func post(url, path, token string, body any) (int, []byte, error) {
 
 // enrollDevice enrols a new device with a device (or member) invite from
 // any goroutine.
-func enrollDevice(url, invite, name string) (*device, error) {
+func enrollDevice(url, invite, name string) (*servertest.Device, error) {
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	d := &device{key: priv, actor: automerge.NewActorID()}
-	status, body, err := post(url, "/v1/enroll", "", wire.EnrollRequest{Invite: invite, MemberName: name, DeviceName: name, PublicKey: pub, ActorID: d.actor})
+	d := &servertest.Device{Key: priv, Actor: automerge.NewActorID()}
+	status, body, err := post(url, "/v1/enroll", "", wire.EnrollRequest{Invite: invite, MemberName: name, DeviceName: name, PublicKey: pub, ActorID: d.Actor})
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func enrollDevice(url, invite, name string) (*device, error) {
 	if err := json.Unmarshal(body, &er); err != nil {
 		return nil, err
 	}
-	d.member, d.id, d.token = er.MemberID, er.DeviceID, er.AccessToken
+	d.Member, d.ID, d.Token = er.MemberID, er.DeviceID, er.AccessToken
 	return d, nil
 }
 
@@ -92,7 +92,7 @@ func race(n int, fn func(i int) error) error {
 func TestConcurrentEnrolmentsAllWork(t *testing.T) {
 	c := servertest.Start(t, "Enrolment Race")
 	url := c.URL()
-	founder := enrollRaw(t, url, c.FounderInvite, "Founder")
+	founder := servertest.MustEnroll(t, url, c.FounderInvite, "Founder")
 	const n = 6
 	for round := range 3 {
 		invites := make([]string, n)
@@ -103,9 +103,9 @@ func TestConcurrentEnrolmentsAllWork(t *testing.T) {
 			if i%2 == 1 {
 				kind = "member"
 			}
-			invites[i] = invite(t, url, founder, kind, "1h")
+			invites[i] = servertest.MustInvite(t, url, founder, kind, "1h")
 		}
-		devs := make([]*device, n)
+		devs := make([]*servertest.Device, n)
 		err := race(n, func(i int) (err error) {
 			devs[i], err = enrollDevice(url, invites[i], fmt.Sprintf("phone-%d-%d", round, i))
 			return err
@@ -114,30 +114,30 @@ func TestConcurrentEnrolmentsAllWork(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i, d := range devs {
-			if r := call(t, url, "GET", "/v1/circle", d.token, nil); r.status != http.StatusOK {
-				t.Errorf("round %d: device %d enrolled with 201, then GET /v1/circle = %d %s, want 200", round, i, r.status, r.body)
+			if r := servertest.Call(t, url, "GET", "/v1/circle", d.Token, nil); r.Status != http.StatusOK {
+				t.Errorf("round %d: device %d enrolled with 201, then GET /v1/circle = %d %s, want 200", round, i, r.Status, r.Body)
 			}
 		}
 	}
-	if r := call(t, url, "GET", "/v1/circle", founder.token, nil); r.status != http.StatusOK {
-		t.Errorf("the founder's first device after the races: %d, want 200", r.status)
+	if r := servertest.Call(t, url, "GET", "/v1/circle", founder.Token, nil); r.Status != http.StatusOK {
+		t.Errorf("the founder's first device after the races: %d, want 200", r.Status)
 	}
 }
 
 func TestConcurrentRevocationsAllStick(t *testing.T) {
 	c := servertest.Start(t, "Revocation Race")
 	url := c.URL()
-	founder := enrollRaw(t, url, c.FounderInvite, "Founder")
+	founder := servertest.MustEnroll(t, url, c.FounderInvite, "Founder")
 	const n = 4
 	for round := range 3 {
-		devs := make([]*device, n)
+		devs := make([]*servertest.Device, n)
 		for i := range devs {
-			devs[i] = enrollRaw(t, url, invite(t, url, founder, "device", "1h"), fmt.Sprintf("lost-%d-%d", round, i))
+			devs[i] = servertest.MustEnroll(t, url, servertest.MustInvite(t, url, founder, "device", "1h"), fmt.Sprintf("lost-%d-%d", round, i))
 		}
 		err := race(n, func(i int) error {
-			status, body, err := post(url, "/v1/devices/"+devs[i].id+"/revoke", founder.token, struct{}{})
+			status, body, err := post(url, "/v1/devices/"+devs[i].ID+"/revoke", founder.Token, struct{}{})
 			if err == nil && status != http.StatusOK {
-				err = fmt.Errorf("revoke %s: %d %s", devs[i].id, status, body)
+				err = fmt.Errorf("revoke %s: %d %s", devs[i].ID, status, body)
 			}
 			return err
 		})
@@ -145,8 +145,8 @@ func TestConcurrentRevocationsAllStick(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i, d := range devs {
-			if r := call(t, url, "GET", "/v1/circle", d.token, nil); r.status != http.StatusUnauthorized {
-				t.Errorf("round %d: device %d was revoked with 200, yet its token answers %d, want 401", round, i, r.status)
+			if r := servertest.Call(t, url, "GET", "/v1/circle", d.Token, nil); r.Status != http.StatusUnauthorized {
+				t.Errorf("round %d: device %d was revoked with 200, yet its token answers %d, want 401", round, i, r.Status)
 			}
 		}
 	}
@@ -159,22 +159,22 @@ func TestRemovalWinsOverConcurrentEnrolment(t *testing.T) {
 	for round := range 3 {
 		c := servertest.Start(t, fmt.Sprintf("Removal Race %d", round))
 		url := c.URL()
-		a := enrollRaw(t, url, c.FounderInvite, "Ada")
-		b := enrollRaw(t, url, invite(t, url, a, "member", "1h"), "Bo")
-		cc := enrollRaw(t, url, invite(t, url, a, "member", "1h"), "Cy")
-		p := mustPropose(t, url, a, "member.remove", "Bo leaves", map[string]any{"member": b.member})
+		a := servertest.MustEnroll(t, url, c.FounderInvite, "Ada")
+		b := servertest.MustEnroll(t, url, servertest.MustInvite(t, url, a, "member", "1h"), "Bo")
+		cc := servertest.MustEnroll(t, url, servertest.MustInvite(t, url, a, "member", "1h"), "Cy")
+		p := mustPropose(t, url, a, "member.remove", "Bo leaves", map[string]any{"member": b.Member})
 		mustVote(t, url, a, p.ID, "yes")
 		mustVote(t, url, b, p.ID, "abstain")
 		const n = 3 // the most open device invites a member may hold
 		invites := make([]string, n)
 		for i := range invites {
-			invites[i] = invite(t, url, b, "device", "1h")
+			invites[i] = servertest.MustInvite(t, url, b, "device", "1h")
 		}
-		devs := make([]*device, n)
+		devs := make([]*servertest.Device, n)
 		// Cy's vote settles it; Bo's new phones enrol at the same time.
 		_ = race(n+1, func(i int) error {
 			if i == n {
-				_, _, err := post(url, "/v1/proposals/"+p.ID+"/votes", cc.token, wire.VoteRequest{Choice: "yes"})
+				_, _, err := post(url, "/v1/proposals/"+p.ID+"/votes", cc.Token, wire.VoteRequest{Choice: "yes"})
 				return err
 			}
 			d, err := enrollDevice(url, invites[i], fmt.Sprintf("bo-%d", i))
@@ -184,16 +184,16 @@ func TestRemovalWinsOverConcurrentEnrolment(t *testing.T) {
 		if got := getProposal(t, url, a, p.ID); got.Status != "passed" || !got.Applied {
 			t.Fatalf("round %d: member.remove is %s (applied %v), want passed and applied", round, got.Status, got.Applied)
 		}
-		for i, d := range append([]*device{b}, devs...) {
+		for i, d := range append([]*servertest.Device{b}, devs...) {
 			if d == nil {
 				continue
 			}
-			if r := call(t, url, "GET", "/v1/circle", d.token, nil); r.status != http.StatusUnauthorized {
-				t.Errorf("round %d: Bo's device %d still answers %d after the removal passed, want 401", round, i, r.status)
+			if r := servertest.Call(t, url, "GET", "/v1/circle", d.Token, nil); r.Status != http.StatusUnauthorized {
+				t.Errorf("round %d: Bo's device %d still answers %d after the removal passed, want 401", round, i, r.Status)
 			}
 		}
-		for _, m := range circleOf(t, url, a).Members {
-			if m.MemberID == b.member {
+		for _, m := range servertest.MustCircle(t, url, a).Members {
+			if m.MemberID == b.Member {
 				t.Errorf("round %d: Bo is still listed as a member after the removal passed", round)
 			}
 		}

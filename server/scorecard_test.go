@@ -20,8 +20,8 @@ import (
 func TestScorecard(t *testing.T) {
 	c := servertest.Start(t, "Repair Cafe")
 	url := c.URL()
-	alice := enrollRaw(t, url, c.FounderInvite, "Alice")
-	bob := enrollRaw(t, url, invite(t, url, alice, "member", ""), "Bob")
+	alice := servertest.MustEnroll(t, url, c.FounderInvite, "Alice")
+	bob := servertest.MustEnroll(t, url, servertest.MustInvite(t, url, alice, "member", ""), "Bob")
 
 	entry := func(kind string, q float64, at, voids string) map[string]any {
 		e := map[string]any{"id": uuid.NewString(), "kind": kind, "quantity": q, "note": kind, "at": at}
@@ -40,18 +40,18 @@ func TestScorecard(t *testing.T) {
 		wrong, // voided below
 		entry("hours", 2.5, "2026-05-03T09:00:00Z", wrong["id"].(string)), // the correction
 	} {
-		if r := call(t, url, "POST", "/v1/ledger/entries", alice.token, mustJSON(t, e)); r.status != http.StatusCreated {
-			t.Fatalf("log %v: %d %s", e, r.status, r.body)
+		if r := servertest.Call(t, url, "POST", "/v1/ledger/entries", alice.Token, servertest.MustJSON(t, e)); r.Status != http.StatusCreated {
+			t.Fatalf("log %v: %d %s", e, r.Status, r.Body)
 		}
 	}
 	// Bob's device logs through sync: 3 hours volunteered in December 2025.
-	bobLedger := circleOf(t, url, bob).Docs["ledger"]
+	bobLedger := servertest.MustCircle(t, url, bob).Docs["ledger"]
 	synced := entry("hours", 3, "2025-12-20T10:00:00Z", "")
-	msg := attack(t, url, bob, bobLedger, bob.actor, func(d *automerge.Doc) error {
+	msg := servertest.MustChangeMessage(t, url, bob, bobLedger, bob.Actor, func(d *automerge.Doc) error {
 		return d.Path("entries", synced["id"].(string)).Set(synced)
 	})
-	if r := call(t, url, "POST", "/v1/sync", bob.token, syncBody(t, wire.SyncMessage{Doc: bobLedger, Data: msg})); r.status != http.StatusOK {
-		t.Fatalf("sync entry: %d %s", r.status, r.body)
+	if r := servertest.Call(t, url, "POST", "/v1/sync", bob.Token, servertest.SyncBody(t, wire.SyncMessage{Doc: bobLedger, Data: msg})); r.Status != http.StatusOK {
+		t.Fatalf("sync entry: %d %s", r.Status, r.Body)
 	}
 
 	type row struct {
@@ -84,7 +84,7 @@ func TestScorecard(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.period, func(t *testing.T) {
 			var sc wire.Scorecard
-			getJSON(t, url, alice, "/v1/scorecard?period="+tt.period, &sc)
+			servertest.MustGetJSON(t, url, alice, "/v1/scorecard?period="+tt.period, &sc)
 			if sc.Period != tt.period || len(sc.Dependencies) != 4 {
 				t.Errorf("period %q with %d dependencies, want %q with 4", sc.Period, len(sc.Dependencies), tt.period)
 			}
@@ -110,14 +110,14 @@ func TestScorecard(t *testing.T) {
 	}
 
 	var def wire.Scorecard
-	getJSON(t, url, alice, "/v1/scorecard", &def)
+	servertest.MustGetJSON(t, url, alice, "/v1/scorecard", &def)
 	if def.Period != "month" || len(def.Periods) != 5 {
 		t.Errorf("default scorecard: period %q with %d periods, want month with 5", def.Period, len(def.Periods))
 	}
-	if r := call(t, url, "GET", "/v1/scorecard?period=week", alice.token, nil); r.status != http.StatusBadRequest || r.code != fault.InvalidRequest {
-		t.Errorf("period=week = %d %s, want 400 invalid_request", r.status, r.body)
+	if r := servertest.Call(t, url, "GET", "/v1/scorecard?period=week", alice.Token, nil); r.Status != http.StatusBadRequest || r.Code != fault.InvalidRequest {
+		t.Errorf("period=week = %d %s, want 400 invalid_request", r.Status, r.Body)
 	}
-	if r := call(t, url, "GET", "/v1/scorecard", "", nil); r.status != http.StatusUnauthorized {
-		t.Errorf("scorecard without a token = %d, want 401", r.status)
+	if r := servertest.Call(t, url, "GET", "/v1/scorecard", "", nil); r.Status != http.StatusUnauthorized {
+		t.Errorf("scorecard without a token = %d, want 401", r.Status)
 	}
 }

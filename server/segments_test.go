@@ -22,8 +22,8 @@ import (
 
 func metric(t *testing.T, url, name string) float64 {
 	t.Helper()
-	r := call(t, url, "GET", "/metrics", "", nil)
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` ([0-9.e+]+)$`).FindSubmatch(r.body)
+	r := servertest.Call(t, url, "GET", "/metrics", "", nil)
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` ([0-9.e+]+)$`).FindSubmatch(r.Body)
 	if m == nil {
 		t.Fatalf("/metrics has no %s", name)
 	}
@@ -104,10 +104,10 @@ func TestSegmentsAndEviction(t *testing.T) {
 	// A restart rebuilds the same view from the store (snapshots + chunks),
 	// in the same order, so a cursor from before the restart still holds.
 	order := func() []string {
-		r := call(t, c.URL(), "GET", "/v1/ledger/entries?limit=1000", bearer(t, cl), nil)
+		r := servertest.Call(t, c.URL(), "GET", "/v1/ledger/entries?limit=1000", bearer(t, cl), nil)
 		var l wire.EntryList
-		if err := json.Unmarshal(r.body, &l); err != nil || r.status != http.StatusOK {
-			t.Fatalf("list: %d %v", r.status, err)
+		if err := json.Unmarshal(r.Body, &l); err != nil || r.Status != http.StatusOK {
+			t.Fatalf("list: %d %v", r.Status, err)
 		}
 		ids := make([]string, len(l.Entries))
 		for i, e := range l.Entries {

@@ -1,6 +1,3 @@
-// Package servertest starts real circle servers for tests in other
-// packages: a real data directory under t.TempDir(), embedded NATS with
-// JetStream, HTTP on 127.0.0.1 with a free port.
 package servertest
 
 import (

@@ -1,0 +1,315 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+
+	"github.com/circles-coop/circles/crdt"
+	"github.com/circles-coop/circles/server/servertest"
+	"github.com/circles-coop/circles/wire"
+)
+
+// BenchmarkSoak is the soak run of `make soak` (it runs only with
+// CIRCLES_SOAK=1): SOAK_DEVICES members (default 200), each with a phone,
+// against `circled serve` as its own process for SOAK_DURATION (default
+// 30m). Every phone logs a contribution and syncs its ledger every few
+// seconds, looks for open proposals and votes on them, and trades a new
+// assertion for a token before its token expires; a proposer opens a
+// proposal every minute; SOAK_STREAMS phones (default 20) keep an event
+// stream open, reconnecting when it ends. Every 10 s it samples the
+// server's RSS and goroutines. After the warm-up (the first sixth of the
+// run) it reports RSS growth (aim: under 5 %), goroutine growth (aim:
+// none) and every error (aim: none).
+func BenchmarkSoak(b *testing.B) {
+	if os.Getenv("CIRCLES_SOAK") == "" {
+		b.Skip("the soak runs with make soak (CIRCLES_SOAK=1)")
+	}
+	duration := envDuration(b, "SOAK_DURATION", 30*time.Minute)
+	devices := envInt(b, "SOAK_DEVICES", 200)
+	streams := envInt(b, "SOAK_STREAMS", 20)
+	warmup := duration / 6
+	for range b.N {
+		soak(b, duration, warmup, devices, streams)
+	}
+}
+
+type soakStats struct {
+	entries, syncs, votes, proposals, refreshes, events, reconnects atomic.Int64
+	mu                                                              sync.Mutex
+	errs                                                            []string
+}
+
+func (s *soakStats) fail(format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.errs = append(s.errs, fmt.Sprintf(format, args...))
+}
+
+type soakSample struct {
+	at         time.Duration
+	rss        float64
+	goroutines float64
+}
+
+func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
+	bin := benchBuildCircled(b)
+	c := servertest.Init(b, "Soak Circle", crdt.DefaultPolicies())
+	p := benchStartCircled(b, bin, c.DataDir)
+	h := newBenchHTTP(p.url)
+	defer h.close()
+	devs, err := h.enrollMembers(c.FounderInvite, devices)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var circle wire.Circle
+	if circle, err = h.circle(devs[0]); err != nil {
+		b.Fatal(err)
+	}
+	for _, d := range devs {
+		for _, m := range circle.Members {
+			if m.MemberID == d.Member {
+				if err := h.pullLedger(d, m.Ledgers[len(m.Ledgers)-1]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	b.Logf("soak: %d phones, %d event streams, %s (warm-up %s)", devices, streams, duration, warmup)
+
+	var st soakStats
+	start := time.Now()
+	ctx, cancel := context.WithDeadline(context.Background(), start.Add(duration))
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, d := range devs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			soakPhone(ctx, h, circle.CircleID, d, i, &st)
+		}()
+	}
+	for i := range min(streams, len(devs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			soakStream(ctx, h, devs[i], &st)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		soakProposer(ctx, h, devs[0], &st)
+	}()
+
+	var samples []soakSample
+	tick := time.NewTicker(10 * time.Second)
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-tick.C:
+			rss, _ := p.memory(b)
+			m, err := h.metrics()
+			if err != nil {
+				st.fail("metrics: %v", err)
+			}
+			samples = append(samples, soakSample{at: time.Since(start), rss: rss, goroutines: m["go_goroutines"]})
+		}
+	}
+	tick.Stop()
+	wg.Wait()
+	_, peak := p.memory(b)
+
+	var warm, last soakSample
+	for _, s := range samples {
+		if s.at >= warmup && warm.at == 0 {
+			warm = s
+		}
+		last = s
+	}
+	growth := 100 * (last.rss - warm.rss) / max(warm.rss, 1)
+	b.ReportMetric(warm.rss, "rss_warm_MB")
+	b.ReportMetric(last.rss, "rss_end_MB")
+	b.ReportMetric(peak, "rss_peak_MB")
+	b.ReportMetric(growth, "rss_growth_%")
+	b.ReportMetric(warm.goroutines, "goroutines_warm")
+	b.ReportMetric(last.goroutines, "goroutines_end")
+	b.ReportMetric(float64(len(st.errs)), "errors")
+	b.Logf("soak: %d entries, %d syncs, %d votes on %d proposals, %d token refreshes, %d events heard, %d stream reconnects",
+		st.entries.Load(), st.syncs.Load(), st.votes.Load(), st.proposals.Load(), st.refreshes.Load(), st.events.Load(), st.reconnects.Load())
+	b.Logf("soak: RSS %.1f MB after warm-up, %.1f MB at the end (%+.1f %%), peak %.1f MB; goroutines %.0f → %.0f",
+		warm.rss, last.rss, growth, peak, warm.goroutines, last.goroutines)
+	for i, s := range samples {
+		if i%6 == 0 || i == len(samples)-1 {
+			b.Logf("soak: t=%s rss=%.1f MB goroutines=%.0f", s.at.Round(time.Second), s.rss, s.goroutines)
+		}
+	}
+	if len(st.errs) > 0 {
+		sort.Strings(st.errs)
+		b.Errorf("soak: %d errors; the first: %s", len(st.errs), strings.Join(st.errs[:min(5, len(st.errs))], "; "))
+	}
+}
+
+// soakPhone logs and syncs every 3–7 s, votes on open proposals every
+// 30 s, and refreshes its token every 10 minutes, until ctx ends.
+func soakPhone(ctx context.Context, h *benchHTTP, circle string, d *benchDevice, i int, st *soakStats) {
+	rng := rand.New(rand.NewPCG(uint64(i), 7))
+	voted := map[string]bool{}
+	nextVote, nextRefresh := time.Now().Add(time.Duration(rng.IntN(30))*time.Second), time.Now().Add(10*time.Minute)
+	for n := 0; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(3*time.Second + time.Duration(rng.IntN(4000))*time.Millisecond):
+		}
+		if time.Now().After(nextRefresh) {
+			if err := soakRefresh(h, circle, d); err != nil {
+				st.fail("refresh %s: %v", d.ID, err)
+			} else {
+				st.refreshes.Add(1)
+			}
+			nextRefresh = time.Now().Add(10 * time.Minute)
+		}
+		if _, err := d.writeEntry(n, time.Now()); err != nil {
+			st.fail("write entry: %v", err)
+			continue
+		}
+		st.entries.Add(1)
+		if _, err := h.syncLedger(d); err != nil {
+			if ctx.Err() == nil {
+				st.fail("sync %s: %v", d.ID, err)
+			}
+			continue
+		}
+		st.syncs.Add(1)
+		if time.Now().Before(nextVote) {
+			continue
+		}
+		nextVote = time.Now().Add(30 * time.Second)
+		var open wire.ProposalList
+		if err := h.Do("GET", "/v1/proposals?status=open", d.Token, http.StatusOK, nil, &open); err != nil {
+			st.fail("list proposals: %v", err)
+			continue
+		}
+		for _, p := range open.Proposals {
+			if voted[p.ID] {
+				continue
+			}
+			voted[p.ID] = true
+			err := h.Do("POST", "/v1/proposals/"+p.ID+"/votes", d.Token, http.StatusOK, wire.VoteRequest{Choice: "yes"}, nil)
+			if err != nil && !strings.Contains(err.Error(), "409") { // decided meanwhile: fine
+				st.fail("vote: %v", err)
+				continue
+			}
+			st.votes.Add(1)
+		}
+	}
+}
+
+// soakRefresh trades a new device assertion for a token.
+func soakRefresh(h *benchHTTP, circle string, d *benchDevice) error {
+	now := time.Now()
+	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{
+		"iss": d.ID, "aud": circle, "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(), "jti": uuid.NewString(),
+	})
+	tok.Header["kid"] = d.ID
+	a, err := tok.SignedString(d.Key)
+	if err != nil {
+		return err
+	}
+	var tr wire.TokenResponse
+	if err := h.Do("POST", "/v1/token", "", http.StatusOK, wire.TokenRequest{Assertion: a}, &tr); err != nil {
+		return err
+	}
+	d.Token = tr.AccessToken
+	return nil
+}
+
+// soakProposer opens a policy.set proposal every minute.
+func soakProposer(ctx context.Context, h *benchHTTP, d *benchDevice, st *soakStats) {
+	for n := 0; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Minute):
+		}
+		req := wire.ProposalRequest{ID: uuid.NewString(), Kind: "policy.set", Title: fmt.Sprintf("silence after %d days", 20+n%10),
+			Payload: map[string]any{"name": "signals.silent_after", "value": fmt.Sprintf("%dh", 24*(20+n%10))}}
+		if err := h.Do("POST", "/v1/proposals", d.Token, http.StatusCreated, req, nil); err != nil {
+			st.fail("propose: %v", err)
+			continue
+		}
+		st.proposals.Add(1)
+	}
+}
+
+// soakStream keeps one event stream open, counting the events it hears
+// and reconnecting when the server ends it.
+func soakStream(ctx context.Context, h *benchHTTP, d *benchDevice, st *soakStats) {
+	hc := &http.Client{Transport: h.HTTP.Transport}
+	for ctx.Err() == nil {
+		req, _ := http.NewRequestWithContext(ctx, "GET", h.Base+"/v1/events", nil)
+		req.Header.Set("Authorization", "Bearer "+d.Token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			if ctx.Err() == nil {
+				st.fail("events: %v", err)
+				time.Sleep(time.Second)
+			}
+			continue
+		}
+		if resp.StatusCode != http.StatusOK {
+			st.fail("events: status %d", resp.StatusCode)
+			resp.Body.Close()
+			time.Sleep(time.Second)
+			continue
+		}
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "event: ") {
+				st.events.Add(1)
+			}
+		}
+		resp.Body.Close()
+		if ctx.Err() == nil {
+			st.reconnects.Add(1)
+		}
+	}
+}
+
+func envDuration(tb testing.TB, name string, def time.Duration) time.Duration {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		tb.Fatalf("%s=%q: %v", name, v, err)
+	}
+	return d
+}
+
+func envInt(tb testing.TB, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	var n int
+	if _, err := fmt.Sscan(v, &n); err != nil || n <= 0 {
+		tb.Fatalf("%s=%q: want a positive number", name, v)
+	}
+	return n
+}

@@ -30,8 +30,11 @@ type Identity struct {
 	*State
 	audit *Audit
 	// inviteMu serializes making invites, from counting a member's open
-	// invites to storing the new one (invites.go).
+	// invites to storing the new one (invites.go), and guards open.
 	inviteMu sync.Mutex
+	// open holds the open invites that count toward their author's cap,
+	// by store key; nil until first needed (checkInviteCap).
+	open map[string]openInvite
 }
 
 // Token lifetimes (DESIGN.md §5).
@@ -112,6 +115,7 @@ func (s *Identity) CreateInvite(ctx context.Context, c Caller, req wire.InviteRe
 	if err != nil {
 		return wire.InviteResponse{}, err
 	}
+	s.open[inviteKey(code)] = openInvite{member: inv.CreatedBy, kind: inv.For, expires: inv.ExpiresAt}
 	return wire.InviteResponse{Code: code, ExpiresAt: inv.ExpiresAt, URL: strings.TrimRight(baseURL, "/") + "/join#" + code}, nil
 }
 
@@ -149,6 +153,7 @@ func (s *Identity) redeem(ctx context.Context, code string, inv invite, rev uint
 	if err != nil {
 		return 0, fmt.Errorf("mark invite used: %w", err)
 	}
+	s.trackInvite(inviteKey(code), inv, false)
 	return next, nil
 }
 
@@ -158,7 +163,9 @@ func (s *Identity) release(ctx context.Context, code string, inv invite, rev uin
 	inv.UsedAt = nil
 	if _, err := s.store.Invites().Update(ctx, inviteKey(code), mustJSON(inv), rev); err != nil {
 		s.log.Warn("could not release invite after a failed enrolment", "err", err)
+		return
 	}
+	s.trackInvite(inviteKey(code), inv, true)
 }
 
 // Enroll redeems an invite and registers the device (and, for a member

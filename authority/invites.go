@@ -55,35 +55,75 @@ func (s *State) invites(ctx context.Context) ([]storedInvite, error) {
 	return out, nil
 }
 
+// openInvite is an open invite a member made, as the cap counts it.
+type openInvite struct {
+	member, kind string
+	expires      time.Time
+}
+
+// capped reports whether inv counts toward its author's cap.
+func capped(inv invite) bool {
+	return inv.CreatedBy != "" && inv.Proposal == "" && !inv.Founder
+}
+
 // checkInviteCap refuses a new invite of kind for member when they
 // already hold maxOpenInvites open ones. The caller holds inviteMu, so
-// two requests cannot both take the last place.
+// two requests cannot both take the last place. The open invites are
+// kept in memory (Identity.open), read from the store on first use and
+// kept up to date by CreateInvite, redeem and release, so counting costs
+// no store round trip.
 func (s *Identity) checkInviteCap(ctx context.Context, member, kind string) error {
-	all, err := s.invites(ctx)
-	if err != nil {
-		return err
+	if s.open == nil {
+		all, err := s.invites(ctx)
+		if err != nil {
+			return err
+		}
+		s.open = make(map[string]openInvite)
+		for _, si := range all {
+			if capped(si.inv) && si.inv.UsedAt == nil {
+				s.open[si.key] = openInvite{member: si.inv.CreatedBy, kind: si.inv.For, expires: si.inv.ExpiresAt}
+			}
+		}
 	}
 	now := s.now()
-	open := 0
+	n := 0
 	var next time.Time
-	for _, si := range all {
-		inv := si.inv
-		if inv.CreatedBy != member || inv.For != kind || inv.Proposal != "" || inv.Founder {
+	for key, o := range s.open {
+		if !now.Before(o.expires) {
+			delete(s.open, key) // expired: it counts no more
 			continue
 		}
-		if inv.UsedAt != nil || !now.Before(inv.ExpiresAt) {
+		if o.member != member || o.kind != kind {
 			continue
 		}
-		open++
-		if next.IsZero() || inv.ExpiresAt.Before(next) {
-			next = inv.ExpiresAt
+		n++
+		if next.IsZero() || o.expires.Before(next) {
+			next = o.expires
 		}
 	}
-	if open >= maxOpenInvites {
+	if n >= maxOpenInvites {
 		return fault.Errorf(fault.RateLimited, "you hold %d open %s invites, the most a member may; one frees when it is used or expires (the next expires at %s)",
-			open, kind, next.UTC().Format(time.RFC3339))
+			n, kind, next.UTC().Format(time.RFC3339))
 	}
 	return nil
+}
+
+// trackInvite records (open) or forgets (!open) the invite stored under
+// key for the cap; a no-op until the cap's first count loads them all.
+func (s *Identity) trackInvite(key string, inv invite, open bool) {
+	if !capped(inv) {
+		return
+	}
+	s.inviteMu.Lock()
+	defer s.inviteMu.Unlock()
+	if s.open == nil {
+		return
+	}
+	if open {
+		s.open[key] = openInvite{member: inv.CreatedBy, kind: inv.For, expires: inv.ExpiresAt}
+	} else {
+		delete(s.open, key)
+	}
 }
 
 // purgeInvites deletes the invites used or expired more than inviteKeep

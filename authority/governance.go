@@ -288,7 +288,10 @@ func (s *Governance) openProposal(ctx context.Context, p crdt.Proposal, author s
 			return nil
 		}
 		st := crdt.ProposalState{Proposal: p, Author: author, OpenedAt: now, ClosesAt: now.Add(period), Status: crdt.ProposalOpen}
-		if err := crdt.OpenProposal(d, st); err != nil {
+		if err := crdt.OpenProposal(d, st); errors.Is(err, crdt.ErrTooManyOpen) || errors.Is(err, crdt.ErrTooManyToday) {
+			step.refusal = err
+			return nil
+		} else if err != nil {
 			return err
 		}
 		step.opened, step.wrote = true, true
@@ -336,6 +339,10 @@ func (s *Governance) castVote(ctx context.Context, id, member string, choice, re
 			err := crdt.AddPendingVote(d, id, member, v)
 			if errors.Is(err, crdt.ErrVoted) {
 				step.refusal = fault.Errorf(fault.Conflict, "you already voted on proposal %s; a vote is final", id)
+				return nil
+			}
+			if errors.Is(err, crdt.ErrTooManyPending) {
+				step.refusal = err
 				return nil
 			}
 			step.wrote = err == nil

@@ -405,6 +405,16 @@ func (s *Identity) Token(ctx context.Context, assertion string) (wire.TokenRespo
 	if len(assertion) > 4096 {
 		return wire.TokenResponse{}, fault.Errorf(fault.InvalidRequest, "field \"assertion\" is too long for a device assertion")
 	}
+	// A reset statement, or anything else signed by the device that is not
+	// a device assertion, is no ticket to a token.
+	if err := crdt.CheckAssertionClaims(assertion); err != nil {
+		var re *crdt.RuleError
+		msg := "it carries claims a device assertion does not"
+		if errors.As(err, &re) {
+			msg = re.Message
+		}
+		return wire.TokenResponse{}, fault.Wrap(err, fault.Unauthenticated, "the device assertion is not valid: "+msg)
+	}
 	var claims jwt.RegisteredClaims
 	var member, device string
 	_, err := jwt.ParseWithClaims(assertion, &claims, func(t *jwt.Token) (any, error) {

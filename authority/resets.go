@@ -89,25 +89,27 @@ func (s *Resets) countResets(ctx context.Context, sig *crdt.ResetSignature, stri
 					return nil, errAlreadyReset
 				}
 			}
-			if err := crdt.CheckReset(*sig, int64(epoch), roster, s.policies(), now); err != nil && (strict || sig.Epoch != int64(epoch)) {
+			if strict {
+				if err := crdt.CheckReset(*sig, int64(epoch), roster, s.policies(), now); err != nil {
+					return nil, err
+				}
+			}
+			// Verified once, here; what was verified is kept, so counting
+			// needs no cryptography (crdt.AdmitReset).
+			kept, err := crdt.AdmitReset(d, *sig, roster, s.policies(), now)
+			if err != nil {
 				return nil, err
 			}
-			if err := crdt.AddResetStatement(d, *sig); err != nil {
-				return nil, err
+			if !kept && !strict {
+				return nil, errNothingPending // the member's live signature is already kept
 			}
 		}
-		pending, err := crdt.PendingResetStatements(d)
+		sigs, err := crdt.PendingResets(d)
 		if err != nil {
 			return nil, err
 		}
-		if len(pending) == 0 {
+		if len(sigs) == 0 {
 			return nil, errNothingPending
-		}
-		var sigs []crdt.ResetSignature
-		for _, st := range pending {
-			if p, err := crdt.ParseReset(st, s.meta.ID, roster); err == nil {
-				sigs = append(sigs, p)
-			}
 		}
 		counted, quorum := crdt.CountReset(sigs, int64(epoch), roster, s.policies(), now)
 		out.Signatures, out.Needed = len(counted), quorum
@@ -240,25 +242,12 @@ func (s *Resets) cancelOpenProposals(ctx context.Context, rec crdt.ResetRecord) 
 	defer s.gov.Unlock()
 	var ids []string
 	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
-		ids = nil
-		states, err := crdt.ReadProposalStates(d)
-		if err != nil {
-			return nil, err
+		var err error
+		ids, err = crdt.CancelOpenProposals(d, fmt.Sprintf("cancelled by the hard reset that ended epoch %d", rec.Epoch), rec.At)
+		if err == nil && len(ids) == 0 {
+			err = errNoChange
 		}
-		for _, st := range states {
-			if st.Status != crdt.ProposalOpen || st.OpenedAt.After(rec.At) {
-				continue
-			}
-			reason := fmt.Sprintf("cancelled by the hard reset that ended epoch %d", rec.Epoch)
-			if err := crdt.CancelProposal(d, st.ID, reason, rec.At); err != nil {
-				return nil, err
-			}
-			ids = append(ids, st.ID)
-		}
-		if len(ids) == 0 {
-			return nil, errNoChange
-		}
-		return nil, nil
+		return nil, err
 	})
 	if errors.Is(err, errNoChange) {
 		return []string{}, nil
@@ -340,17 +329,11 @@ func (s *Resets) Status(ctx context.Context, c Caller) (wire.Resets, error) {
 		}
 		out.Epoch, out.Needed = int64(epoch), s.policies().Int("reset.quorum")
 		out.Window = s.policies().Duration("reset.window").String()
-		pending, err := crdt.PendingResetStatements(d)
+		sigs, err := crdt.PendingResets(d)
 		if err != nil {
 			return err
 		}
-		var sigs []crdt.ResetSignature
-		for _, st := range pending {
-			sig, err := crdt.ParseReset(st, s.meta.ID, roster)
-			if err != nil {
-				continue
-			}
-			sigs = append(sigs, sig)
+		for _, sig := range sigs {
 			p := wire.ResetSignature{JTI: sig.JTI, Member: sig.Member, Device: sig.Device, Reason: sig.Reason, IssuedAt: sig.IssuedAt, Counts: true}
 			if err := crdt.CheckReset(sig, int64(epoch), roster, s.policies(), now); err != nil {
 				p.Counts, p.Problem = false, err.Error()
@@ -397,10 +380,21 @@ func (s *Resets) resubmitResets(statements []string) {
 
 // recountResets resubmits, after a restart, the reset statements of the
 // current epoch found in ballots documents.
+//
+// It first moves the statements an earlier version kept by jti into the
+// per-member pending signatures (crdt.MigratePendingResets).
 func (s *Resets) recountResets(ctx context.Context) error {
-	epoch, err := s.readEpoch(ctx)
+	var epoch int
+	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
+		var err error
+		if epoch, err = crdt.ReadEpoch(d); err != nil {
+			return nil, err
+		}
+		_, err = crdt.MigratePendingResets(d, s.meta.ID, s.roster, s.policies(), s.now())
+		return nil, err
+	})
 	if err != nil {
-		return err
+		return fmt.Errorf("read epoch: %w", err)
 	}
 	var current []string
 	for _, st := range s.replayed {

@@ -10,8 +10,8 @@ const (
 	ProposalOpen     = "open"     // still taking votes
 	ProposalPassed   = "passed"   // decided for, and taken effect
 	ProposalRejected = "rejected" // decided against, or its effect was impossible
-	// ProposalCancelled: still open when a hard reset ended its epoch; it
-	// can no longer pass (API.md "Rituals").
+	// ProposalCancelled: a hard reset ended the epoch it was open in
+	// (CancelOpenProposals); it takes no more votes and has no effect.
 	ProposalCancelled = "cancelled"
 )
 

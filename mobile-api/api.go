@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -21,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/circles-coop/circles/sync/engine"
+	"github.com/circles-coop/circles/sync/repo"
 	"github.com/circles-coop/circles/wire"
 )
 
@@ -102,6 +104,8 @@ type Services struct {
 	Governance Governance
 	Charter    Charters
 	Mandates   Mandates
+	// Sessions serves GET /v1/repo (mobile-api/repo.go); nil: 501.
+	Sessions repo.Sessions
 }
 
 // Options configure the HTTP API.
@@ -129,6 +133,10 @@ type Options struct {
 	// X-Forwarded-For header is believed. Empty (the default): the client
 	// is the connection's remote address, whatever headers say.
 	TrustedProxies []string
+	// App holds the phone app's built files (index.html at its root),
+	// served at /app/ and /join; nil: the build embedded in the binary
+	// (mobile-api/app.go).
+	App fs.FS
 }
 
 // CheckTrustedProxies reports the first entry of Options.TrustedProxies
@@ -202,9 +210,10 @@ func New(svc Services, opts Options) *echo.Echo {
 
 	v1 := e.Group("/v1")
 	v1.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/json", openapiJSON) })
-	e.GET("/join", joinPage)
+	registerAppRoutes(e, opts.App)
 	limited := rateLimit(newLimiterStore(opts.IdentityRate, opts.IdentityBurst, opts.IdentityAddresses))
 	a.registerIdentityRoutes(v1, limited)
+	a.registerRepoRoutes(v1)
 	authed := v1.Group("", a.authenticate)
 	a.registerCircleRoutes(authed)
 	a.registerSyncRoutes(authed)
@@ -366,9 +375,7 @@ func (a *api) registerNotBuiltRoutes(g *echo.Group) {
 			return fault.Errorf(fault.NotImplemented, "%s is not built yet in this version of circled", what)
 		}
 	}
-	for _, r := range []struct{ method, path, what string }{
-		{http.MethodGet, "/repo", "sync over WebSocket (automerge-repo protocol)"},
-	} {
+	for _, r := range []struct{ method, path, what string }{} {
 		g.Add(r.method, r.path, notBuilt(r.what))
 	}
 }

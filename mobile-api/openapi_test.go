@@ -29,6 +29,9 @@ var publicOps = []string{
 	"GET /metrics",
 	"GET /v1/openapi.json",
 	"GET /join",
+	"GET /app",
+	"GET /app/",
+	"GET /app/{file}",
 	"POST /v1/enroll",
 	"POST /v1/token",
 }

@@ -246,6 +246,7 @@ func (s *Server) serveHTTP() error {
 		Governance: a.Governance,
 		Charter:    a.Charter,
 		Mandates:   a.Mandates,
+		Sessions:   s.engine,
 	}, mobileapi.Options{Logger: s.cfg.Logger, Gatherer: s.reg, Metrics: s.cfg.MetricsOnAPI, TrustedProxies: s.cfg.TrustedProxies})
 	s.httpSrv = &http.Server{
 		Handler:           e,

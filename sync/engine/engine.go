@@ -121,6 +121,13 @@ type Engine struct {
 
 	reclaim chan struct{} // evicted documents wait for a GC to free their memory
 
+	// live are the open sessions (session.go) and, per document, the
+	// sessions to tell when it changes. Lock order: an entry's mu, then
+	// liveMu; notify callbacks run under both and must not block.
+	liveMu   sync.Mutex
+	sessions map[*Session]struct{}
+	watchers map[string]map[*Session]struct{}
+
 	stop chan struct{}
 	done chan struct{}
 }
@@ -140,8 +147,11 @@ type entry struct {
 	// dependencies, with their encoded sizes (queued.go).
 	queued      map[automerge.ChangeHash]int64
 	queuedBytes atomic.Int64 // their sum, read without mu by eviction
-	lastUsed    time.Time
-	busy        int // requests holding or waiting for mu; guarded by Engine.mu
+	// sessions are the live sessions' sync states for this document
+	// (session.go); like peers they refer to doc and go with it.
+	sessions map[*Session]*automerge.SyncState
+	lastUsed time.Time
+	busy     int // requests holding or waiting for mu; guarded by Engine.mu
 }
 
 // New returns an engine; call Open before using it.
@@ -172,7 +182,10 @@ func New(cfg Config) *Engine {
 		dirty:   make(map[string][]byte),
 		reclaim: make(chan struct{}, 1),
 		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		// sessions and watchers: see session.go
+		sessions: make(map[*Session]struct{}),
+		watchers: make(map[string]map[*Session]struct{}),
+		done:     make(chan struct{}),
 	}
 }
 
@@ -192,6 +205,7 @@ func (e *Engine) Close() error {
 	}
 	e.closed = true
 	e.mu.Unlock()
+	e.endSessions()
 	close(e.stop)
 	<-e.done
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -273,7 +287,7 @@ func (e *Engine) Create(ctx context.Context, doc string, init func(d *automerge.
 		return fmt.Errorf("create %s: commit: %w", doc, err)
 	}
 	x.doc = d
-	if err := e.persist(ctx, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}, map[string]int{doc: 1}); err != nil {
+	if err := e.persist(ctx, nil, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}, map[string]int{doc: 1}); err != nil {
 		x.unload()
 		return err
 	}
@@ -309,7 +323,7 @@ func (e *Engine) Update(ctx context.Context, doc string, fn func(d *automerge.Do
 		x.unload()
 		return fmt.Errorf("update %s: commit: %w", doc, err)
 	}
-	if err := e.persist(ctx, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}, map[string]int{doc: 1}); err != nil {
+	if err := e.persist(ctx, nil, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}, map[string]int{doc: 1}); err != nil {
 		x.unload()
 		return err
 	}
@@ -458,7 +472,7 @@ func (e *Engine) syncDocs(ctx context.Context, peer Peer, ids []string, byDoc ma
 
 	// Store, and only then acknowledge.
 	if len(changed) > 0 {
-		if err := e.persist(ctx, changed, records, counts); err != nil {
+		if err := e.persist(ctx, nil, changed, records, counts); err != nil {
 			rollback()
 			return err
 		}
@@ -549,7 +563,10 @@ func (e *Engine) Heads(ctx context.Context, doc string) ([]automerge.ChangeHash,
 
 // persist stores one chunk per changed document (all in one batch) and
 // reports the records. The caller holds the entries' locks.
-func (e *Engine) persist(ctx context.Context, xs []*entry, records map[string][][]byte, newChanges map[string]int) error {
+//
+// Sessions watching a stored document are told, except writer (the session
+// whose message made the change, if any), which answers its own peer.
+func (e *Engine) persist(ctx context.Context, writer *Session, xs []*entry, records map[string][][]byte, newChanges map[string]int) error {
 	batch := make([]store.ChunkWrite, len(xs))
 	for i, x := range xs {
 		batch[i] = store.ChunkWrite{Doc: x.id, Data: encodeEnvelope(x.doc.SaveIncremental(), records[x.id])}
@@ -585,6 +602,7 @@ func (e *Engine) persist(ctx context.Context, xs []*entry, records map[string][]
 		if e.cfg.Committed != nil && len(records[x.id]) > 0 {
 			e.cfg.Committed(x.id, seqs[i], records[x.id])
 		}
+		e.notifyWatchers(x.id, writer)
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrStore, err)
@@ -691,6 +709,7 @@ func (e *Engine) ensureLoaded(ctx context.Context, x *entry) error {
 func (x *entry) unload() {
 	x.doc = nil
 	x.peers = nil
+	x.sessions = nil
 	x.size.Store(0)
 	x.queued = nil
 	x.queuedBytes.Store(0)

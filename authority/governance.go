@@ -76,7 +76,7 @@ type proposalStep struct {
 // empty commit, so an update that writes nothing must not commit.
 func (s *Governance) stepProposal(ctx context.Context, id string, fn func(d *automerge.Doc, now time.Time, step *proposalStep) error) (proposalStep, error) {
 	now := s.now()
-	active := s.activeMemberIDs(now)
+	voters := s.activeVoters(now)
 	pol := s.policies()
 	var step proposalStep
 	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
@@ -98,7 +98,7 @@ func (s *Governance) stepProposal(ctx context.Context, id string, fn func(d *aut
 		}
 		step.found = true
 		if st.Status == crdt.ProposalOpen {
-			dec := crdt.Decide(st.Choices(), active, pol, !now.Before(st.ClosesAt))
+			dec := crdt.Decide(st.Choices(), eligibleAt(voters, st.OpenedAt), pol, !now.Before(st.ClosesAt))
 			step.tally = dec.Tally
 			switch dec.Status {
 			case crdt.ProposalRejected:
@@ -320,6 +320,10 @@ func (s *Governance) openProposal(ctx context.Context, p crdt.Proposal, author s
 // proposal not opened yet is kept until it opens. It returns the proposal
 // as it stands after and, as the error, why the vote was not counted.
 func (s *Governance) castVote(ctx context.Context, id, member string, choice, reason string, strict bool) (crdt.ProposalState, error) {
+	var joined time.Time
+	if m, ok := s.member(member); ok {
+		joined = m.JoinedAt
+	}
 	s.gov.Lock()
 	defer s.gov.Unlock()
 	step, err := s.stepProposal(ctx, id, func(d *automerge.Doc, now time.Time, step *proposalStep) error {
@@ -347,6 +351,8 @@ func (s *Governance) castVote(ctx context.Context, id, member string, choice, re
 			step.refusal = fault.Errorf(fault.Conflict, "proposal %s is already %s; votes are closed", id, st.Status)
 		case !now.Before(st.ClosesAt):
 			step.refusal = fault.Errorf(fault.Conflict, "voting on proposal %s closed at %s", id, st.ClosesAt.Format(time.RFC3339))
+		case len(eligibleAt([]voter{{id: member, joined: joined}}, st.OpenedAt)) == 0:
+			step.refusal = fault.Errorf(fault.Forbidden, "you joined after proposal %s opened; only those who were members when it opened vote on it", id)
 		default:
 			err := crdt.AddVote(d, id, member, v)
 			if errors.Is(err, crdt.ErrVoted) {
@@ -427,12 +433,12 @@ func (s *Governance) recountBallots(ctx context.Context) error {
 		}
 	}
 	s.replayed = nil
+	// Proposals decided but not finished are finished before the server
+	// serves, so no client sees one half done after a restart.
+	if err := s.finishDecided(ctx); err != nil {
+		s.log.Error("proposals: finish carrying out", "err", err)
+	}
 	s.tasks.Go(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := s.finishDecided(ctx); err != nil {
-			s.log.Error("proposals: finish carrying out", "err", err)
-		}
 		for _, items := range todo {
 			s.countBallots(items)
 		}
@@ -449,13 +455,13 @@ func (s *Governance) tickProposals(ctx context.Context) error {
 		return err
 	}
 	now := s.now()
-	active := s.activeMemberIDs(now)
+	voters := s.activeVoters(now)
 	var errs []error
 	for _, st := range states {
 		if st.Status != crdt.ProposalOpen {
 			continue
 		}
-		if crdt.Decide(st.Choices(), active, s.policies(), !now.Before(st.ClosesAt)).Status == crdt.ProposalOpen {
+		if crdt.Decide(st.Choices(), eligibleAt(voters, st.OpenedAt), s.policies(), !now.Before(st.ClosesAt)).Status == crdt.ProposalOpen {
 			continue // nothing to decide: leave the document alone
 		}
 		s.gov.Lock()
@@ -495,8 +501,8 @@ func (s *Governance) finishDecided(ctx context.Context) error {
 
 // finishOne finishes one decided proposal; the caller holds s.gov.
 func (s *Governance) finishOne(ctx context.Context, st crdt.ProposalState) error {
-	active := s.activeMemberIDs(*st.DecidedAt)
-	tally := crdt.Decide(st.Choices(), active, s.policies(), true).Tally
+	voters := eligibleAt(s.activeVoters(*st.DecidedAt), st.OpenedAt)
+	tally := crdt.Decide(st.Choices(), voters, s.policies(), true).Tally
 	if err := s.decided(ctx, st, tally); err != nil {
 		return err
 	}
@@ -639,11 +645,11 @@ func (s *Governance) wireProposalFor(ctx context.Context, c Caller, st crdt.Prop
 	return out
 }
 
-// wireProposal shows a proposal with its tally among the members active
-// now.
+// wireProposal shows a proposal with its tally among its eligible voters
+// (eligibleAt).
 func (s *Governance) wireProposal(st crdt.ProposalState) wire.Proposal {
 	now := s.now()
-	t := crdt.Decide(st.Choices(), s.activeMemberIDs(now), s.policies(), false).Tally
+	t := crdt.Decide(st.Choices(), eligibleAt(s.activeVoters(now), st.OpenedAt), s.policies(), false).Tally
 	out := wire.Proposal{
 		ID: st.ID, Kind: st.Kind, Title: st.Title, Body: st.Body, Payload: payloadOf(st.Payload), Author: st.Author,
 		OpenedAt: st.OpenedAt, ClosesAt: st.ClosesAt, Status: st.Status, Votes: make(map[string]wire.ProposalVote, len(st.Votes)),

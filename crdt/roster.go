@@ -26,12 +26,16 @@ import (
 
 // Bounds on roster values.
 const (
-	MaxDevices  = 32 // devices of one member
+	MaxDevices  = 32 // devices of one member not revoked
 	MaxSegments = 10000
 	maxActorLen = 64 // hex characters of an automerge actor id
 	maxScopeLen = 2000
 	maxIssueLen = 2000
 )
+
+// MaxDeviceRecords bounds the devices of one member, revoked ones
+// included, so the roster stays bounded.
+const MaxDeviceRecords = 4 * MaxDevices
 
 // Roster is the circle's register of members, their devices, its roles
 // and its mandates.
@@ -172,8 +176,14 @@ func (m *Member) Validate() error {
 			return fieldErr("member", "ballots", "must be a document id")
 		}
 	}
-	if len(m.Devices) > MaxDevices {
-		return fieldErr("member", "devices", fmt.Sprintf("must hold at most %d devices", MaxDevices))
+	active := 0
+	for _, d := range m.Devices {
+		if d != nil && d.RevokedAt == nil {
+			active++
+		}
+	}
+	if active > MaxDevices || len(m.Devices) > MaxDeviceRecords {
+		return fieldErr("member", "devices", fmt.Sprintf("must hold at most %d devices not revoked and %d in all", MaxDevices, MaxDeviceRecords))
 	}
 	for key, d := range m.Devices {
 		if d == nil || d.ID != key {
@@ -386,8 +396,8 @@ func readMember(o *object) (*Member, error) {
 		m.Ledgers = append(m.Ledgers, DocID(s))
 	}
 	if dm := o.child("devices", false); dm != nil {
-		if len(dm.vals) > MaxDevices {
-			return nil, fieldErr("member", "devices", fmt.Sprintf("must hold at most %d devices", MaxDevices))
+		if len(dm.vals) > MaxDeviceRecords {
+			return nil, fieldErr("member", "devices", fmt.Sprintf("must hold at most %d devices", MaxDeviceRecords))
 		}
 		for key := range dm.vals {
 			c := dm.child(key, true)

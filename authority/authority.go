@@ -124,6 +124,9 @@ func (a *Authority) Open(ctx context.Context, eng *engine.Engine) error {
 	if err := a.Resets.recountResets(ctx); err != nil {
 		return err
 	}
+	if err := a.recordMissing(ctx); err != nil {
+		s.log.Error("recording what a stop left unrecorded", "err", err) // the circle still serves
+	}
 	return a.Governance.recountBallots(ctx)
 }
 

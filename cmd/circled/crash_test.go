@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -182,6 +183,7 @@ type trialReport struct {
 	killAt, resetAt      time.Duration
 	target               string
 	aimedAt              time.Duration // when the aimed request was sent; 0 if it never was
+	aimTook              time.Duration // how long it took, if it was answered before the kill
 	restEntries, synced  int
 	enrolled, votes      int
 	proposals, resetSigs int
@@ -202,7 +204,12 @@ func (r *trialReport) String() string {
 	}
 	aim := "random moment"
 	if r.aimedAt > 0 {
-		aim = fmt.Sprintf("%v after a %s request", (r.killAt - r.aimedAt).Round(time.Millisecond), r.target)
+		aim = fmt.Sprintf("%v after a %s request was sent", (r.killAt - r.aimedAt).Round(time.Millisecond), r.target)
+		if r.aimTook > 0 {
+			aim += fmt.Sprintf(", answered in %v", r.aimTook.Round(100*time.Microsecond))
+		} else {
+			aim += ", not answered"
+		}
 	}
 	return fmt.Sprintf("seed=%d %s in %.1fs: kill at %v (%s; reset signed from %v); acknowledged %d REST + %d synced entries, %d enrolments, %d votes, %d proposals, %d reset signatures; epoch %d after restart; finished after restart: %s",
 		r.seed, res, r.took.Seconds(), r.killAt.Round(time.Millisecond), aim, r.resetAt.Round(time.Millisecond),
@@ -274,22 +281,31 @@ type trial struct {
 	ack acked
 
 	// target is what the kill aims at: "" (a random moment), "reset" (the
-	// last reset signature), "decision" (a deciding vote) or "enrolment";
+	// last reset signature), "decision" (a deciding vote), "enrolment" or
+	// "proposal" (opening one);
 	// the load calls aim(what) just before it sends such a request, and
 	// the kill follows a random few milliseconds later.
 	target string
+	round  int // the governance round whose decisions are aimed at
 	aimed  chan struct{}
+	// aimTook is how long the aimed request took, if it was answered.
+	aimTook atomic.Int64
 }
 
-// aim tells the killer that a request of kind what is about to be sent.
-func (tr *trial) aim(what string) {
+// aim tells the killer that a request of kind what is about to be sent;
+// the function it returns is called once the request was answered, to
+// learn how long such a request takes (the window the kill aims at).
+func (tr *trial) aim(what string) (answered func()) {
 	if tr.target != what {
-		return
+		return func() {}
 	}
 	select {
 	case tr.aimed <- struct{}{}:
 	default:
+		return func() {}
 	}
+	start := time.Now()
+	return func() { tr.aimTook.CompareAndSwap(0, int64(time.Since(start))) }
 }
 
 func (tr *trial) voters() []*member {
@@ -339,12 +355,13 @@ func runTrial(t *testing.T, bin string, tpl *template, rep *trialReport) {
 	// (if it is sent before that moment): the last reset signature, a
 	// deciding vote, an enrolment. The windows where work spans several
 	// writes are short; aiming makes kills land in them.
-	targets := []string{"", "reset", "decision", "decision", "enrolment"}
+	targets := []string{"", "reset", "decision", "decision", "enrolment", "proposal"}
 	tr.target, tr.aimed = targets[rng.IntN(len(targets))], make(chan struct{}, 1)
 	rep.target = tr.target
 	rep.killAt = 300*time.Millisecond + time.Duration(rng.Int64N(int64(2700*time.Millisecond)))
 	rep.resetAt = time.Duration(rng.Int64N(int64(rep.killAt)))
-	jitter := time.Duration(rng.Int64N(int64(40 * time.Millisecond)))
+	tr.round = 1 + rng.IntN(3)
+	jitter := time.Duration(rng.Int64N(int64(10 * time.Millisecond)))
 	if tr.target == "reset" {
 		rep.resetAt /= 2
 	}
@@ -381,6 +398,7 @@ func runTrial(t *testing.T, bin string, tpl *template, rep *trialReport) {
 	p.kill()
 	stopLoad()
 	wg.Wait()
+	rep.aimTook = time.Duration(tr.aimTook.Load())
 	killLog := p.logs.String()
 
 	tr.ack.mu.Lock()
@@ -502,7 +520,7 @@ func (tr *trial) governanceLoad(ctx context.Context, rng *mrand.Rand) {
 		if !tr.propose(ctx, ada, create, ackProposal{id: create.ID, kind: create.Kind, role: create.ID}) {
 			return
 		}
-		if tr.voteAll(ctx, rng, create.ID) != crdt.ProposalPassed {
+		if tr.voteAll(ctx, rng, create.ID, r) != crdt.ProposalPassed {
 			continue
 		}
 		holder := tr.founder[rng.IntN(len(tr.founder))]
@@ -511,14 +529,22 @@ func (tr *trial) governanceLoad(ctx context.Context, rng *mrand.Rand) {
 		if !tr.propose(ctx, ada, assign, ackProposal{id: assign.ID, kind: assign.Kind, role: create.ID, member: holder.memberID}) {
 			return
 		}
-		tr.voteAll(ctx, rng, assign.ID)
+		tr.voteAll(ctx, rng, assign.ID, r)
 	}
 }
 
 func (tr *trial) propose(ctx context.Context, by *member, req wire.ProposalRequest, a ackProposal) bool {
+	tr.ack.mu.Lock()
+	round := len(tr.ack.proposals)/2 + 1 // two proposals a round
+	tr.ack.mu.Unlock()
+	answered := func() {}
+	if round == tr.round {
+		answered = tr.aim("proposal")
+	}
 	if err := tr.api.as(ctx, tr.circle, by, "POST", "/v1/proposals", req, nil); err != nil {
 		return false
 	}
+	answered()
 	tr.ack.mu.Lock()
 	tr.ack.proposals = append(tr.ack.proposals, a)
 	tr.ack.mu.Unlock()
@@ -527,7 +553,7 @@ func (tr *trial) propose(ctx context.Context, by *member, req wire.ProposalReque
 
 // voteAll has every known member vote yes on proposal id until it is
 // decided (or the passes run out); it returns its last known status.
-func (tr *trial) voteAll(ctx context.Context, rng *mrand.Rand, id string) string {
+func (tr *trial) voteAll(ctx context.Context, rng *mrand.Rand, id string, round int) string {
 	ballotsTried := false
 	status := crdt.ProposalOpen
 	for pass := 0; pass < 6 && ctx.Err() == nil; pass++ {
@@ -549,8 +575,9 @@ func (tr *trial) voteAll(ctx context.Context, rng *mrand.Rand, id string) string
 			if _, voted := p.Votes[m.memberID]; voted || ctx.Err() != nil {
 				continue
 			}
-			if left--; left == 0 {
-				tr.aim("decision")
+			answered := func() {}
+			if left--; left == 0 && round == tr.round {
+				answered = tr.aim("decision")
 			}
 			if m.dev != nil && m.name == "Di" && !ballotsTried && rng.IntN(2) == 0 {
 				ballotsTried = true
@@ -559,12 +586,14 @@ func (tr *trial) voteAll(ctx context.Context, rng *mrand.Rand, id string) string
 					continue
 				}
 				if _, err := m.dev.Sync(ctx, nil); err == nil {
+					answered()
 					tr.addVote(ackVote{proposal: id, member: m.memberID, choice: "yes", ballots: true})
 				}
 				continue
 			}
 			var after wire.Proposal
 			if err := tr.api.as(ctx, tr.circle, m, "POST", "/v1/proposals/"+url.PathEscape(id)+"/votes", wire.VoteRequest{Choice: "yes"}, &after); err == nil {
+				answered()
 				tr.addVote(ackVote{proposal: id, member: m.memberID, choice: "yes"})
 				status = after.Status
 			}
@@ -599,7 +628,7 @@ func (tr *trial) enrolLoad(ctx context.Context, rng *mrand.Rand) {
 			continue
 		}
 		name := fmt.Sprintf("Newcomer %d", i)
-		tr.aim("enrolment")
+		answered := tr.aim("enrolment")
 		var m *member
 		if i%2 == 1 {
 			home := filepath.Join(tr.dir, "homes", fmt.Sprintf("new-%d", i))
@@ -628,6 +657,7 @@ func (tr *trial) enrolLoad(ctx context.Context, rng *mrand.Rand) {
 			}
 			m = &member{name: name, memberID: er.MemberID, deviceID: er.DeviceID, key: key, token: er.AccessToken}
 		}
+		answered()
 		tr.ack.mu.Lock()
 		tr.ack.enrolled = append(tr.ack.enrolled, m)
 		tr.ack.mu.Unlock()
@@ -651,8 +681,9 @@ func (tr *trial) resetLoad(ctx context.Context, rng *mrand.Rand, at time.Duratio
 		if ctx.Err() != nil {
 			return
 		}
+		answered := func() {}
 		if i == len(signers)-1 {
-			tr.aim("reset")
+			answered = tr.aim("reset")
 		}
 		if rng.IntN(5) < 3 {
 			st, err := crdt.SignReset(m.key, m.deviceID, tr.circle, 0, "the crash test resets", uuid.NewString(), time.Now())
@@ -668,6 +699,7 @@ func (tr *trial) resetLoad(ctx context.Context, rng *mrand.Rand, at time.Duratio
 				}
 				continue
 			}
+			answered()
 			tr.ack.mu.Lock()
 			tr.ack.resetSigs = append(tr.ack.resetSigs, m.memberID)
 			tr.ack.resetDone = tr.ack.resetDone || out.Executed
@@ -679,6 +711,7 @@ func (tr *trial) resetLoad(ctx context.Context, rng *mrand.Rand, at time.Duratio
 			return
 		}
 		if _, err := m.dev.Sync(ctx, nil); err == nil {
+			answered()
 			tr.ack.mu.Lock()
 			tr.ack.resetSigs = append(tr.ack.resetSigs, m.memberID)
 			tr.ack.mu.Unlock()

@@ -354,6 +354,10 @@ func (st *state) finished(restarted time.Time) []string {
 			} else {
 				add("reset executed after restart (signatures from ballots counted again)")
 			}
+		case crdt.AuditMemberEnrolled, crdt.AuditDeviceEnrolled, crdt.AuditProposalOpened:
+			if f, _ := d["finished_after_stop"].(bool); f {
+				add(e.Kind + " recorded at start (the kill came between the write and its record)")
+			}
 		case crdt.AuditProposalDecided, crdt.AuditRoleCreated, crdt.AuditRoleAssigned:
 			id, _ := d["id"].(string)
 			if e.Kind != crdt.AuditProposalDecided {

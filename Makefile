@@ -3,6 +3,7 @@
 #   make build    build bin/circled and bin/circlectl
 #   make run      start a demo circle on 127.0.0.1:8080 (data in .data/demo)
 #   make test     go vet, then every test (needs node + npm for the JS client test)
+#   make crash    the kill -9 crash harness, CRASH_TRIALS trials (default 100)
 #   make lint     gofmt, go vet, staticcheck
 #   make bench    every benchmark
 #   make fuzz     each fuzz target for FUZZTIME
@@ -40,7 +41,7 @@ DEMO_NAME   ?= Demo Tool Library
 DEMO_LISTEN ?= 127.0.0.1:8080
 DEMO_INVITE ?= $(DEMO_DATA)-invite.json
 
-.PHONY: all build run test bench lint fmt-check vet staticcheck js-deps fuzz clean
+.PHONY: all build run test crash bench lint fmt-check vet staticcheck js-deps fuzz clean
 
 all: build
 
@@ -70,6 +71,17 @@ run: build
 test: js-deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT)$(if $(TEST_FLAGS), $(TEST_FLAGS)) ./...
+
+# crash kills a real circled with SIGKILL under mixed load CRASH_TRIALS
+# times and checks each restart (cmd/circled/crash_test.go; `make test`
+# runs 3 trials). CRASH_SEED replays from a seed. It prints one line per
+# trial, a summary, and "N passed, M failed".
+CRASH_TRIALS ?= 100
+CRASH_SEED   ?=
+
+crash:
+	CIRCLES_CRASH_TRIALS=$(CRASH_TRIALS) $(if $(CRASH_SEED),CIRCLES_CRASH_SEED=$(CRASH_SEED)) \
+		$(GO) test -count=1 -timeout 90m -run '^TestCrashConsistency$$' -v ./cmd/circled/
 
 # bench runs the scenario benchmarks (one iteration is a whole scenario:
 # backlog, latency, cold start, in-process backlog; each prints its own

@@ -295,6 +295,11 @@ type trial struct {
 	target string
 	round  int // the governance round whose decisions are aimed at
 	aimed  chan struct{}
+	// raceGo is closed, when the target is "race", just before the vote
+	// that decides the role.assign of round `round` is sent: the last
+	// reset signature is sent at the same moment.
+	raceGo   chan struct{}
+	raceOnce sync.Once
 	// aimTook is how long the aimed request took, if it was answered.
 	aimTook atomic.Int64
 }
@@ -362,15 +367,21 @@ func runTrial(t *testing.T, bin string, tpl *template, rep *trialReport) {
 	// (if it is sent before that moment): the last reset signature, a
 	// deciding vote, an enrolment. The windows where work spans several
 	// writes are short; aiming makes kills land in them.
-	targets := []string{"", "reset", "decision", "decision", "enrolment", "proposal"}
-	tr.target, tr.aimed = targets[rng.IntN(len(targets))], make(chan struct{}, 1)
+	targets := []string{"", "reset", "decision", "decision", "enrolment", "proposal", "race"}
+	tr.target, tr.aimed, tr.raceGo = targets[rng.IntN(len(targets))], make(chan struct{}, 1), make(chan struct{})
 	rep.target = tr.target
 	rep.killAt = 300*time.Millisecond + time.Duration(rng.Int64N(int64(2700*time.Millisecond)))
 	rep.resetAt = time.Duration(rng.Int64N(int64(rep.killAt)))
 	tr.round = 2 + rng.IntN(2)
 	jitter := time.Duration(rng.Int64N(int64(10 * time.Millisecond)))
-	if tr.target == "reset" {
+	switch tr.target {
+	case "reset":
 		rep.resetAt /= 2
+	case "race":
+		// The reset's last signature waits for the race; the kill comes
+		// late, mostly after it.
+		rep.resetAt = 0
+		rep.killAt = 2*time.Second + time.Duration(rng.Int64N(int64(time.Second)))
 	}
 
 	loadCtx, stopLoad := context.WithCancel(ctx)
@@ -526,7 +537,7 @@ func (tr *trial) governanceLoad(ctx context.Context, rng *mrand.Rand) {
 		if !tr.propose(ctx, ada, create, ackProposal{id: create.ID, kind: create.Kind, role: create.ID}) {
 			return
 		}
-		if tr.voteAll(ctx, rng, create.ID, r) != crdt.ProposalPassed {
+		if tr.voteAll(ctx, rng, create.ID, r, false) != crdt.ProposalPassed {
 			continue
 		}
 		holder := tr.founder[rng.IntN(len(tr.founder))]
@@ -535,7 +546,7 @@ func (tr *trial) governanceLoad(ctx context.Context, rng *mrand.Rand) {
 		if !tr.propose(ctx, ada, assign, ackProposal{id: assign.ID, kind: assign.Kind, role: create.ID, member: holder.memberID}) {
 			return
 		}
-		tr.voteAll(ctx, rng, assign.ID, r)
+		tr.voteAll(ctx, rng, assign.ID, r, true)
 	}
 }
 
@@ -559,7 +570,7 @@ func (tr *trial) propose(ctx context.Context, by *member, req wire.ProposalReque
 
 // voteAll has every known member vote yes on proposal id until it is
 // decided (or the passes run out); it returns its last known status.
-func (tr *trial) voteAll(ctx context.Context, rng *mrand.Rand, id string, round int) string {
+func (tr *trial) voteAll(ctx context.Context, rng *mrand.Rand, id string, round int, assign bool) string {
 	ballotsTried := false
 	status := crdt.ProposalOpen
 	for pass := 0; pass < 6 && ctx.Err() == nil; pass++ {
@@ -584,6 +595,9 @@ func (tr *trial) voteAll(ctx context.Context, rng *mrand.Rand, id string, round 
 			answered := func() {}
 			if left--; left == 0 && round == tr.round {
 				answered = tr.aim("decision")
+				if assign && tr.target == "race" {
+					tr.raceOnce.Do(func() { close(tr.raceGo) })
+				}
 			}
 			if m.dev != nil && m.name == "Di" && !ballotsTried && rng.IntN(2) == 0 {
 				ballotsTried = true
@@ -688,10 +702,18 @@ func (tr *trial) resetLoad(ctx context.Context, rng *mrand.Rand, at time.Duratio
 			return
 		}
 		answered := func() {}
-		if i == len(signers)-1 {
+		last := i == len(signers)-1
+		if last {
 			answered = tr.aim("reset")
+			if tr.target == "race" {
+				select {
+				case <-tr.raceGo:
+				case <-ctx.Done():
+					return
+				}
+			}
 		}
-		if rng.IntN(5) < 3 {
+		if rng.IntN(5) < 3 || (last && tr.target == "race") {
 			st, err := crdt.SignReset(m.key, m.deviceID, tr.circle, 0, "the crash test resets", uuid.NewString(), time.Now())
 			if err != nil {
 				tr.t.Errorf("sign reset: %v", err)

@@ -69,6 +69,12 @@ func (s *Resets) submitReset(ctx context.Context, statement string, strict bool)
 // countResets adds sig (if any) to the pending signatures and executes the
 // reset if the signatures that count now reach the quorum.
 func (s *Resets) countResets(ctx context.Context, sig *crdt.ResetSignature, strict bool) (resetOutcome, error) {
+	// Under s.gov, as the State says: a proposal's effect must not be
+	// carried out between the epoch moving and the roles being vacated
+	// (the kill -9 harness found a role.assign written after the vacating,
+	// recorded before reset.executed, and held after the reset).
+	s.gov.Lock()
+	defer s.gov.Unlock()
 	s.mu.RLock()
 	roster := s.roster
 	s.mu.RUnlock()
@@ -150,7 +156,8 @@ var errNothingPending = errors.New("nothing to count")
 // as the reset's record), so no signature can count twice; the
 // reset.executed audit entry is written last and marks the reset
 // finished. A server that stops before it finishes the reset at start,
-// or on the next Tick (finishReset): each step is safe to run again.
+// or on the next Tick (finishReset): each step is safe to run again. The
+// caller holds s.gov.
 func (s *Resets) afterReset(ctx context.Context, rec crdt.ResetRecord, finishing bool) error {
 	ctx = context.WithoutCancel(ctx)
 	now := s.now()
@@ -224,6 +231,8 @@ func (s *Resets) afterReset(ctx context.Context, rec crdt.ResetRecord, finishing
 // missing: the server stopped (or a write failed) after the epoch moved
 // and before afterReset was done.
 func (s *Resets) finishReset(ctx context.Context) error {
+	s.gov.Lock()
+	defer s.gov.Unlock()
 	var last *crdt.ResetRecord
 	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
 		past, err := crdt.ReadResets(d)

@@ -367,14 +367,15 @@ func runTrial(t *testing.T, bin string, tpl *template, rep *trialReport) {
 	// The kill lands at a random moment of the load, or a random few
 	// milliseconds after a request of the kind the trial aims at was sent
 	// (if it is sent before that moment): the last reset signature, a
-	// deciding vote, an enrolment. The windows where work spans several
-	// writes are short; aiming makes kills land in them.
+	// deciding vote, an enrolment, a new proposal, or the last reset
+	// signature sent together with the vote that decides a role.assign
+	// ("race"). The windows where work spans several writes are a few
+	// milliseconds long; aiming makes kills land in them.
 	targets := []string{"", "reset", "decision", "decision", "enrolment", "proposal", "race"}
 	tr.target, tr.aimed, tr.raceGo = targets[rng.IntN(len(targets))], make(chan struct{}, 1), make(chan struct{})
 	if force := os.Getenv("CIRCLES_CRASH_TARGET"); force != "" { // every trial aims at one kind
 		tr.target = force
 	}
-	rep.target = tr.target
 	rep.killAt = 300*time.Millisecond + time.Duration(rng.Int64N(int64(2700*time.Millisecond)))
 	rep.resetAt = time.Duration(rng.Int64N(int64(rep.killAt)))
 	tr.round = 2 + rng.IntN(2)
@@ -391,7 +392,9 @@ func runTrial(t *testing.T, bin string, tpl *template, rep *trialReport) {
 			rep.killAt = 2*time.Second + time.Duration(rng.Int64N(int64(time.Second)))
 		}
 	}
+	rep.target = tr.target
 
+	loadStart := time.Now()
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	run := func(name string, k uint64, fn func(ctx context.Context, rng *mrand.Rand)) {
@@ -411,7 +414,6 @@ func runTrial(t *testing.T, bin string, tpl *template, rep *trialReport) {
 	run("enrol", 31, tr.enrolLoad)
 	run("reset", 32, func(ctx context.Context, rng *mrand.Rand) { tr.resetLoad(ctx, rng, rep.resetAt) })
 
-	loadStart := time.Now()
 	select {
 	case <-time.After(rep.killAt):
 	case <-tr.aimed:

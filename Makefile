@@ -4,8 +4,8 @@
 #   make app      build the phone app (npm ci + esbuild) into mobile-api/app/dist
 #   make run      start a demo circle on 127.0.0.1:8080 (data in .data/demo)
 #   make test     go vet, then every test (needs node + npm for the JS client
-#                 and phone app tests, and Debian's chromium for the browser test)
-#   make  the browser test that needs GET /v1/repo (WebSocket sync)
+#                 and phone app tests, and Debian's chromium for the browser tests)
+#   make crash    the kill -9 crash harness, CRASH_TRIALS trials (default 100)
 #   make screenshots  retake the phone app's screenshots in docs/screenshots
 #   make lint     gofmt, go vet, staticcheck
 #   make bench    every benchmark
@@ -52,7 +52,7 @@ DEMO_NAME   ?= Demo Tool Library
 DEMO_LISTEN ?= 127.0.0.1:8080
 DEMO_INVITE ?= $(DEMO_DATA)-invite.json
 
-.PHONY: all build app run test screenshots bench soak lint fmt-check vet staticcheck js-deps fuzz fuzz-long clean
+.PHONY: all build app run test crash screenshots bench soak lint fmt-check vet staticcheck js-deps fuzz fuzz-long clean
 
 all: build
 
@@ -98,6 +98,17 @@ test: js-deps app
 
 screenshots: app
 	$(GO) test -count=1 -run '^TestBrowserPhoneApp$$' ./test/browser/ -update-screenshots
+
+# crash kills a real circled with SIGKILL under mixed load CRASH_TRIALS
+# times and checks each restart (cmd/circled/crash_test.go; `make test`
+# runs 3 trials). CRASH_SEED replays from a seed. It prints one line per
+# trial, a summary, and "N passed, M failed".
+CRASH_TRIALS ?= 100
+CRASH_SEED   ?=
+
+crash:
+	CIRCLES_CRASH_TRIALS=$(CRASH_TRIALS) $(if $(CRASH_SEED),CIRCLES_CRASH_SEED=$(CRASH_SEED)) \
+		$(GO) test -count=1 -timeout 90m -run '^TestCrashConsistency$$' -v ./cmd/circled/
 
 # bench runs the scenario benchmarks (one iteration is a whole scenario:
 # backlog, latency, cold start, in-process backlog; each prints its own

@@ -122,6 +122,16 @@ func (a *Authority) Open(ctx context.Context, eng *engine.Engine) error {
 	// Rebuilding read every stored chunk once; give that garbage back to
 	// the operating system now rather than keeping the heap at its peak.
 	debug.FreeOSMemory()
+	if err := a.recordMissing(ctx); err != nil {
+		s.log.Error("recording what a stop left unrecorded", "err", err) // the circle still serves
+	}
+	// Proposals decided before the stop are carried out first, before an
+	// interrupted reset is finished or signatures are counted again: one
+	// decided before a reset takes effect before it, as without the stop
+	// (recountBallots looks again, in the background, and finds nothing).
+	if err := a.Governance.finishDecided(ctx); err != nil {
+		s.log.Error("proposals: finish carrying out", "err", err) // Tick tries again
+	}
 	if err := a.Resets.recountResets(ctx); err != nil {
 		return err
 	}

@@ -266,9 +266,15 @@ func (s *Governance) markRecorded(ctx context.Context, id string, applied bool) 
 // opened it, and, as the error, why it was refused: an id already used by
 // another proposal (an identical one is no refusal).
 func (s *Governance) openProposal(ctx context.Context, p crdt.Proposal, author string) (crdt.ProposalState, bool, error) {
-	period := s.policies().Duration("proposal.period")
 	s.gov.Lock()
 	defer s.gov.Unlock()
+	return s.openProposalLocked(ctx, p, author)
+}
+
+// openProposalLocked is openProposal for a caller that holds s.gov (a
+// hard reset opening the charter's ratification).
+func (s *Governance) openProposalLocked(ctx context.Context, p crdt.Proposal, author string) (crdt.ProposalState, bool, error) {
+	period := s.policies().Duration("proposal.period")
 	step, err := s.stepProposal(ctx, p.ID, func(d *automerge.Doc, now time.Time, step *proposalStep) error {
 		old, ok, err := crdt.LookupProposalState(d, p.ID)
 		if err != nil {

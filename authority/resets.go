@@ -71,6 +71,12 @@ func (s *Resets) submitReset(ctx context.Context, statement string, strict bool)
 // countResets adds sig (if any) to the pending signatures and executes the
 // reset if the signatures that count now reach the quorum.
 func (s *Resets) countResets(ctx context.Context, sig *crdt.ResetSignature, strict bool) (resetOutcome, error) {
+	// Under s.gov, as the State says: a proposal's effect must not be
+	// carried out between the epoch moving and the roles being vacated
+	// (the kill -9 harness found a role.assign written after the vacating,
+	// recorded before reset.executed, and held after the reset).
+	s.gov.Lock()
+	defer s.gov.Unlock()
 	s.mu.RLock()
 	roster := s.roster
 	s.mu.RUnlock()
@@ -154,7 +160,8 @@ var errNothingPending = errors.New("nothing to count")
 // as the reset's record), so no signature can count twice; the
 // reset.executed audit entry is written last and marks the reset
 // finished. A server that stops before it finishes the reset at start,
-// or on the next Tick (finishReset): each step is safe to run again.
+// or on the next Tick (finishReset): each step is safe to run again. The
+// caller holds s.gov.
 func (s *Resets) afterReset(ctx context.Context, rec crdt.ResetRecord, finishing bool) error {
 	ctx = context.WithoutCancel(ctx)
 	now := s.now()
@@ -237,9 +244,9 @@ func (s *Resets) afterReset(ctx context.Context, rec crdt.ResetRecord, finishing
 // executed: a role.assign passed afterwards must not quietly refill a role
 // the reset emptied. It returns their ids. Running it again cancels
 // nothing more (the ratification the reset opens opened after rec.At).
+//
+// The caller holds s.gov (countResets, finishReset).
 func (s *Resets) cancelOpenProposals(ctx context.Context, rec crdt.ResetRecord) ([]string, error) {
-	s.gov.Lock()
-	defer s.gov.Unlock()
 	var ids []string
 	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
 		var err error
@@ -268,7 +275,7 @@ func (s *Resets) openRatification(ctx context.Context, rec crdt.ResetRecord) (st
 		Payload: map[string]any{},
 		At:      s.now(),
 	}
-	if _, _, err := s.governance.openProposal(ctx, p, authorCircle); err != nil {
+	if _, _, err := s.governance.openProposalLocked(ctx, p, authorCircle); err != nil { // s.gov is held
 		return "", err
 	}
 	return id, nil
@@ -278,6 +285,8 @@ func (s *Resets) openRatification(ctx context.Context, rec crdt.ResetRecord) (st
 // missing: the server stopped (or a write failed) after the epoch moved
 // and before afterReset was done.
 func (s *Resets) finishReset(ctx context.Context) error {
+	s.gov.Lock()
+	defer s.gov.Unlock()
 	var last *crdt.ResetRecord
 	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
 		past, err := crdt.ReadResets(d)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/circles-coop/circles/crdt"
 	"github.com/circles-coop/circles/server"
@@ -20,6 +21,7 @@ const usage = `circled — the circle server
 Usage:
   circled init  --data DIR --name NAME [--policy NAME=VALUE ...] [--json]
   circled serve --data DIR [--listen HOST:PORT] [--addr-file FILE] [--sync-always]
+                [--tick-every DURATION]
 
 Environment: CIRCLED_DATA and CIRCLED_LISTEN stand in for --data and --listen.
 `
@@ -115,6 +117,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.Listen, "listen", listen, "HTTP address; port 0 picks a free port")
 	fs.StringVar(&cfg.AddrFile, "addr-file", "", "write host:port here once ready")
 	fs.BoolVar(&cfg.SyncAlways, "sync-always", false, "fsync every store write (survives power loss; slower)")
+	fs.DurationVar(&cfg.TickEvery, "tick-every", 30*time.Second, "how often the clock-driven work runs (reset recount, proposals due, role terms, mandates, charter; finishing work a stop interrupted)")
 	fs.Int64Var(&cfg.MemoryBudget, "memory-budget", cfg.MemoryBudget, "bytes of loaded documents before idle ones are evicted")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve /metrics on this address of its own (default: not served)")
 	fs.BoolVar(&cfg.MetricsOnAPI, "metrics-on-api", false, "serve /metrics on the API listener too")
@@ -124,6 +127,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if cfg.DataDir == "" {
 		return usageError{errors.New("--data is required")}
+	}
+	if cfg.TickEvery < 10*time.Millisecond || cfg.TickEvery > 24*time.Hour {
+		return usageError{fmt.Errorf("--tick-every %s: want between 10ms and 24h", cfg.TickEvery)}
 	}
 	level := slog.LevelInfo
 	if *verbose {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -99,6 +100,9 @@ type Server struct {
 	ln      net.Listener
 	ready   atomic.Bool
 
+	ctlSrv *http.Server // the control socket (backup.go)
+	unlock func()       // releases the data directory's lock
+
 	stopTick chan struct{}
 	tickDone chan struct{}
 }
@@ -113,7 +117,11 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "server"), reg: prometheus.NewRegistry()}
+	unlock, err := lockData(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "server"), reg: prometheus.NewRegistry(), unlock: unlock}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ok := false
 	defer func() {
@@ -158,6 +166,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if err := s.serveHTTP(); err != nil {
+		return nil, err
+	}
+	if err := s.serveControl(); err != nil {
 		return nil, err
 	}
 	s.ready.Store(true)
@@ -312,6 +323,15 @@ func (s *Server) Close() error {
 	} else if s.ln != nil {
 		s.ln.Close()
 	}
+	if s.ctlSrv != nil {
+		// A backup being sent ends with the process's store.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := s.ctlSrv.Shutdown(ctx); err != nil {
+			s.ctlSrv.Close()
+		}
+		cancel()
+		os.Remove(filepath.Join(s.cfg.DataDir, controlSocket))
+	}
 	if s.auth != nil {
 		s.auth.Close()
 	}
@@ -324,6 +344,10 @@ func (s *Server) Close() error {
 		if err := s.nats.Close(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if s.unlock != nil {
+		s.unlock() // last: the store is closed
+		s.unlock = nil
 	}
 	return errors.Join(errs...)
 }

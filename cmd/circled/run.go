@@ -20,6 +20,8 @@ const usage = `circled — the circle server
 Usage:
   circled init  --data DIR --name NAME [--policy NAME=VALUE ...] [--json]
   circled serve --data DIR [--listen HOST:PORT] [--addr-file FILE] [--sync-always]
+  circled backup --data DIR --out FILE    (while serving too)
+  circled restore --data DIR --in FILE    (into a new or empty DIR)
 
 Environment: CIRCLED_DATA and CIRCLED_LISTEN stand in for --data and --listen.
 `
@@ -40,6 +42,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runInit(ctx, args[1:], stdout, stderr)
 	case "serve":
 		err = runServe(ctx, args[1:], stdout, stderr)
+	case "backup":
+		err = runBackup(ctx, args[1:], stdout, stderr)
+	case "restore":
+		err = runRestore(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "circled: unknown command %q\n\n%s", args[0], usage)
 		return 2

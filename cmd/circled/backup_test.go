@@ -126,7 +126,21 @@ func TestBackupUnderWriteLoad(t *testing.T) {
 		t.Fatalf("circled restore: %v\n%s", err, rout)
 	}
 	restoreTook := time.Since(start)
-	startCircled(t, bin, restored, addr)
+	// Served from a config file this time, with an environment variable
+	// overriding the file's listen address.
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "circled.yaml")
+	yaml := "# the restored circle\ndata: " + restored + "\nlisten: 127.0.0.1:1\naddr_file: addr\nlog_level: warn\n"
+	if err := os.WriteFile(conf, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "config", "check", conf).CombinedOutput(); err != nil {
+		t.Fatalf("circled config check: %v %s", err, out)
+	}
+	t.Setenv("CIRCLED_LISTEN", addr)
+	if _, got := startCircledWith(t, bin, filepath.Join(dir, "addr"), "serve", "--config", conf); got != addr {
+		t.Fatalf("restored circle served on %s, want %s (CIRCLED_LISTEN over the file)", got, addr)
+	}
 
 	stored := map[string]bool{}
 	cursor := ""

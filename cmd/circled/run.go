@@ -19,11 +19,18 @@ const usage = `circled — the circle server
 
 Usage:
   circled init  --data DIR --name NAME [--policy NAME=VALUE ...] [--json]
-  circled serve --data DIR [--listen HOST:PORT] [--addr-file FILE] [--sync-always]
+  circled serve [--config FILE] [--data DIR] [--listen HOST:PORT] [--addr-file FILE]
+                [--sync-always] [--memory-budget SIZE] [--log-level LEVEL] [-v]
+  circled config check FILE
   circled backup --data DIR --out FILE    (while serving too)
   circled restore --data DIR --in FILE    (into a new or empty DIR)
 
-Environment: CIRCLED_DATA and CIRCLED_LISTEN stand in for --data and --listen.
+Settings of serve come from flags, then environment variables, then the
+YAML file of --config (or CIRCLED_CONFIG), then the defaults: the first
+that gives a setting wins. Environment: CIRCLED_DATA, CIRCLED_LISTEN,
+CIRCLED_ADDR_FILE, CIRCLED_SYNC_ALWAYS, CIRCLED_MEMORY_BUDGET,
+CIRCLED_LOG_LEVEL; file keys: data, listen, addr_file, sync_always,
+memory_budget, log_level. CIRCLED_DATA stands in for --data everywhere.
 `
 
 // run is circled's whole program; main only wires the process to it, and
@@ -46,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runBackup(ctx, args[1:], stdout, stderr)
 	case "restore":
 		err = runRestore(ctx, args[1:], stdout, stderr)
+	case "config":
+		err = runConfig(args[1:], stdout)
 	default:
 		fmt.Fprintf(stderr, "circled: unknown command %q\n\n%s", args[0], usage)
 		return 2
@@ -111,29 +120,13 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	st, err := serveSettings(args, os.Getenv, stderr)
+	if err != nil {
+		return err
+	}
 	cfg := server.DefaultConfig()
-	fs := newFlags("serve", stderr)
-	fs.StringVar(&cfg.DataDir, "data", os.Getenv("CIRCLED_DATA"), "the circle's data directory")
-	listen := os.Getenv("CIRCLED_LISTEN")
-	if listen == "" {
-		listen = cfg.Listen
-	}
-	fs.StringVar(&cfg.Listen, "listen", listen, "HTTP address; port 0 picks a free port")
-	fs.StringVar(&cfg.AddrFile, "addr-file", "", "write host:port here once ready")
-	fs.BoolVar(&cfg.SyncAlways, "sync-always", false, "fsync every store write (survives power loss; slower)")
-	fs.Int64Var(&cfg.MemoryBudget, "memory-budget", cfg.MemoryBudget, "bytes of loaded documents before idle ones are evicted")
-	verbose := fs.Bool("v", false, "log debug messages")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
-	}
-	if cfg.DataDir == "" {
-		return usageError{errors.New("--data is required")}
-	}
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	cfg.Logger = newLogger(stderr, level)
+	st.Apply(&cfg)
+	cfg.Logger = newLogger(stderr, st.LogLevel)
 	s, err := server.Open(ctx, cfg)
 	if err != nil {
 		return err

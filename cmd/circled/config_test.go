@@ -115,3 +115,15 @@ func TestConfigCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestDeployConfigChecks: the example config in deploy/ is valid.
+func TestDeployConfigChecks(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	p := filepath.Join("..", "..", "deploy", "circled.yaml")
+	if code := run(context.Background(), []string{"config", "check", p}, &stdout, &stderr); code != 0 {
+		t.Fatalf("circled config check %s: exit %d: %s", p, code, stderr.String())
+	}
+	if want := "ok (sets data, listen, log_level, memory_budget, sync_always)"; !strings.Contains(stdout.String(), want) {
+		t.Fatalf("circled config check %s printed %q, want %q", p, stdout.String(), want)
+	}
+}

@@ -57,6 +57,10 @@ var (
 // /v1/backup` streams a backup taken by the running server.
 const controlSocket = "control.sock"
 
+// maxSocketPath is the longest socket path used (sun_path holds 108 bytes
+// with its terminating zero on Linux, 104 on the BSDs).
+const maxSocketPath = 103
+
 // BackupInfo describes a backup file.
 type BackupInfo struct {
 	CircleID string    `json:"circle_id"`
@@ -319,6 +323,13 @@ func takeBackup(ctx context.Context, st *store.Store, dataDir string, now time.T
 // serveControl serves the control socket until Close.
 func (s *Server) serveControl() error {
 	path := filepath.Join(s.cfg.DataDir, controlSocket)
+	if len(path) > maxSocketPath {
+		// The kernel limits a socket's path (108 bytes on Linux). Serve
+		// anyway: only a backup while serving is lost, and it says why.
+		s.log.Warn("no control socket: the data directory's path is too long; stop the circle to back it up",
+			"path", path, "limit", maxSocketPath)
+		return nil
+	}
 	// A socket left by a killed server: this process holds the data
 	// directory's lock, so nobody else is listening on it.
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -434,7 +445,7 @@ func backupFromServer(ctx context.Context, dataDir string, w io.Writer) error {
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("the circle in %s is being served, but its control socket does not answer: %w", dataDir, err)
+		return fmt.Errorf("the circle in %s is being served, but its control socket does not answer (a server whose data directory path is over %d bytes has none: stop it to back up): %w", dataDir, maxSocketPath, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

@@ -459,6 +459,9 @@ func backupFromServer(ctx context.Context, dataDir string, w io.Writer) error {
 }
 
 func backupFromStore(ctx context.Context, dataDir string, w io.Writer, logger *slog.Logger) error {
+	if _, err := os.Stat(filepath.Join(dataDir, "nats")); err != nil {
+		return fmt.Errorf("%s has no embedded store (a circle kept on an external NATS cluster is backed up while it is served)", dataDir)
+	}
 	n, err := store.StartNATS(ctx, store.NATSConfig{Dir: filepath.Join(dataDir, "nats"), Logger: logger})
 	if err != nil {
 		return fmt.Errorf("open the store: %w", err)
@@ -542,7 +545,7 @@ func restoreStore(ctx context.Context, dataDir string, b *backup, logger *slog.L
 		return fmt.Errorf("start the store: %w", err)
 	}
 	defer n.Close()
-	if err := store.RestoreStreams(ctx, n.JetStream(), b.streams); err != nil {
+	if err := store.RestoreStreams(ctx, n.JetStream(), b.streams, 1); err != nil {
 		return err
 	}
 	st, err := store.Open(ctx, n.JetStream(), store.Options{})

@@ -49,6 +49,16 @@ type Config struct {
 	Logger     *slog.Logger
 	// Now is the clock; tests move it. Default time.Now.
 	Now func() time.Time
+	// NATSURL, if set, is an external NATS server or cluster with
+	// JetStream (comma-separated URLs) that keeps the store instead of
+	// the embedded server; DataDir then holds only the key, the lock and
+	// the control socket.
+	NATSURL string
+	// NATSCreds is a credentials file for NATSURL, if it wants one.
+	NATSCreds string
+	// Replicas is the JetStream replica count of the store's streams
+	// (default 1; 3 on a three-node cluster). Above 1 needs NATSURL.
+	Replicas int
 
 	// wrapStore, set by tests (export_test.go), wraps the store the engine
 	// writes through, to make writes fail on purpose.
@@ -73,6 +83,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Listen == "" {
 		return errors.New("a listen address is required (--listen HOST:PORT)")
+	}
+	if c.Replicas < 0 || c.Replicas > 5 {
+		return fmt.Errorf("replicas %d: want 1..5", c.Replicas)
+	}
+	if c.NATSURL == "" && c.Replicas > 1 {
+		return errors.New("replicas above 1 need an external NATS cluster (--nats-url): the embedded server is one node")
+	}
+	if c.NATSURL == "" && c.NATSCreds != "" {
+		return errors.New("a NATS credentials file (--nats-creds) needs --nats-url")
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -184,16 +203,25 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 }
 
 func (s *Server) openStore(ctx context.Context) error {
-	n, err := store.StartNATS(ctx, store.NATSConfig{
-		Dir:        filepath.Join(s.cfg.DataDir, "nats"),
-		SyncAlways: s.cfg.SyncAlways,
-		Logger:     s.cfg.Logger,
-	})
-	if err != nil {
-		return fmt.Errorf("start embedded NATS: %w", err)
+	var n *store.NATS
+	var err error
+	if s.cfg.NATSURL != "" {
+		n, err = store.ConnectNATS(ctx, store.ExternalConfig{URL: s.cfg.NATSURL, Creds: s.cfg.NATSCreds, Logger: s.cfg.Logger})
+		if err != nil {
+			return fmt.Errorf("connect to NATS: %w", err)
+		}
+	} else {
+		n, err = store.StartNATS(ctx, store.NATSConfig{
+			Dir:        filepath.Join(s.cfg.DataDir, "nats"),
+			SyncAlways: s.cfg.SyncAlways,
+			Logger:     s.cfg.Logger,
+		})
+		if err != nil {
+			return fmt.Errorf("start embedded NATS: %w", err)
+		}
 	}
 	s.nats = n
-	st, err := store.Open(ctx, n.JetStream(), store.Options{})
+	st, err := store.Open(ctx, n.JetStream(), store.Options{Replicas: s.cfg.Replicas})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}

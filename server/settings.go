@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -26,6 +27,9 @@ type Settings struct {
 	SyncAlways   bool
 	MemoryBudget int64
 	LogLevel     slog.Level
+	NATSURL      string
+	NATSCreds    string
+	Replicas     int
 }
 
 // DefaultSettings are the settings with nothing set.
@@ -38,6 +42,7 @@ func DefaultSettings() Settings {
 func (s Settings) Apply(cfg *Config) {
 	cfg.DataDir, cfg.Listen, cfg.AddrFile = s.DataDir, s.Listen, s.AddrFile
 	cfg.SyncAlways, cfg.MemoryBudget = s.SyncAlways, s.MemoryBudget
+	cfg.NATSURL, cfg.NATSCreds, cfg.Replicas = s.NATSURL, s.NATSCreds, s.Replicas
 }
 
 // Setting is one setting's names and how its value is read.
@@ -117,6 +122,37 @@ var settingsTable = []Setting{
 			default:
 				return fmt.Errorf("%q is not one of debug, info, warn, error", v)
 			}
+			return nil
+		}},
+	{Key: "nats_url", Env: "CIRCLED_NATS_URL", Flag: "nats-url",
+		Usage: "external NATS cluster with JetStream keeping the store, e.g. nats://10.0.0.1:4222,nats://10.0.0.2:4222 (default: the embedded server)",
+		set: func(s *Settings, v string) error {
+			for _, u := range strings.Split(v, ",") {
+				p, err := url.Parse(strings.TrimSpace(u))
+				if err != nil || p.Host == "" || (p.Scheme != "nats" && p.Scheme != "tls" && p.Scheme != "ws" && p.Scheme != "wss") {
+					return fmt.Errorf("%q is not a NATS URL (nats://HOST:PORT, tls://…; comma separated)", u)
+				}
+			}
+			s.NATSURL = v
+			return nil
+		}},
+	{Key: "nats_creds", Env: "CIRCLED_NATS_CREDS", Flag: "nats-creds", Path: true,
+		Usage: "NATS credentials file for nats_url",
+		set: func(s *Settings, v string) error {
+			if v == "" {
+				return errors.New("must not be empty")
+			}
+			s.NATSCreds = v
+			return nil
+		}},
+	{Key: "replicas", Env: "CIRCLED_REPLICAS", Flag: "replicas",
+		Usage: "JetStream replicas of the store's streams, 1..5 (3 on a three-node cluster; above 1 needs nats_url)",
+		set: func(s *Settings, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 5 {
+				return fmt.Errorf("%q is not a number 1..5", v)
+			}
+			s.Replicas = n
 			return nil
 		}},
 }
@@ -262,6 +298,12 @@ func (st Setting) Parse(value string) error {
 func (s Settings) Check() error {
 	if s.DataDir == "" {
 		return errors.New("data: required (--data DIR, CIRCLED_DATA or data: in the config file)")
+	}
+	if s.Replicas > 1 && s.NATSURL == "" {
+		return fmt.Errorf("replicas: %d needs nats_url (the embedded server is one node)", s.Replicas)
+	}
+	if s.NATSCreds != "" && s.NATSURL == "" {
+		return errors.New("nats_creds: needs nats_url")
 	}
 	return nil
 }

@@ -53,7 +53,7 @@ func TestLoadFileErrors(t *testing.T) {
 	cases := []struct{ name, content, want string }{
 		{"not YAML", "listen: [\n", "not YAML"},
 		{"not a mapping", "- listen\n", "line 1: want a mapping of settings"},
-		{"unknown key", "listen: 127.0.0.1:1\nlisen: x\n", `line 2: unknown key "lisen" (known: data, listen, addr_file, sync_always, memory_budget, log_level)`},
+		{"unknown key", "listen: 127.0.0.1:1\nlisen: x\n", `line 2: unknown key "lisen" (known: data, listen, addr_file, sync_always, memory_budget, log_level, nats_url, nats_creds, replicas)`},
 		{"key twice", "listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\n", "line 2: listen: given twice"},
 		{"a list value", "listen:\n  - 127.0.0.1:1\n", "line 2: listen: want a single value, not a list or mapping"},
 		{"no value", "listen:\n", "line 1: listen: no value"},
@@ -66,6 +66,10 @@ func TestLoadFileErrors(t *testing.T) {
 		{"memory_budget too small", "memory_budget: 1KiB\n", "memory_budget: 1KiB is outside 1MiB..64GiB"},
 		{"memory_budget overflow", "memory_budget: 99999999999999G\n", `memory_budget: "99999999999999G" is too large`},
 		{"log_level unknown", "log_level: loud\n", `line 1: log_level: "loud" is not one of debug, info, warn, error`},
+		{"nats_url not a URL", "nats_url: localhost:4222\n", `line 1: nats_url: "localhost:4222" is not a NATS URL`},
+		{"nats_url one bad of two", "nats_url: nats://a:4222,http://b:80\n", `nats_url: "http://b:80" is not a NATS URL`},
+		{"nats_creds empty", "nats_creds: ''\n", "line 1: nats_creds: must not be empty"},
+		{"replicas out of range", "replicas: 7\n", `line 1: replicas: "7" is not a number 1..5`},
 		{"too large", "# " + strings.Repeat("x", 1<<20) + "\n", "larger than 1048576 bytes"},
 	}
 	for _, tc := range cases {

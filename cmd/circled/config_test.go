@@ -47,6 +47,8 @@ func TestSettingsPrecedence(t *testing.T) {
 			server.Settings{DataDir: "/srv/file", Listen: "127.0.0.1:1001", MemoryBudget: 10 << 20, LogLevel: slog.LevelDebug, SyncAlways: true}},
 		{"a bool flag turns on", []string{"--data", "d", "--sync-always"}, map[string]string{"CIRCLED_SYNC_ALWAYS": "false"},
 			server.Settings{DataDir: "d", Listen: def.Listen, MemoryBudget: def.MemoryBudget, LogLevel: slog.LevelInfo, SyncAlways: true}},
+		{"cluster settings", []string{"--data", "d", "--replicas", "3"}, map[string]string{"CIRCLED_NATS_URL": "nats://127.0.0.1:4222,nats://127.0.0.1:4223"},
+			server.Settings{DataDir: "d", Listen: def.Listen, MemoryBudget: def.MemoryBudget, LogLevel: slog.LevelInfo, NATSURL: "nats://127.0.0.1:4222,nats://127.0.0.1:4223", Replicas: 3}},
 		{"a bool flag turns off", []string{"--config", file, "--sync-always=false"}, nil,
 			server.Settings{DataDir: "/srv/file", Listen: "127.0.0.1:1001", MemoryBudget: 10 << 20, LogLevel: slog.LevelError}},
 	}
@@ -81,6 +83,9 @@ func TestServeSettingErrors(t *testing.T) {
 		{"bad file even when a flag overrides it", []string{"--config", bad, "--memory-budget", "64MiB"}, nil, "line 2: memory_budget"},
 		{"missing file", []string{"--config", bad + ".gone"}, nil, "no such file"},
 		{"no data anywhere", []string{"--listen", "127.0.0.1:0"}, nil, "data: required (--data DIR, CIRCLED_DATA or data: in the config file)"},
+		{"replicas without a cluster", []string{"--data", "d", "--replicas", "3"}, nil, "replicas: 3 needs nats_url (the embedded server is one node)"},
+		{"creds without a cluster", []string{"--data", "d"}, map[string]string{"CIRCLED_NATS_CREDS": "/etc/c.creds"}, "nats_creds: needs nats_url"},
+		{"bad replicas flag", []string{"--data", "d", "--replicas", "three"}, nil, `invalid value "three" for flag -replicas: "three" is not a number 1..5`},
 		{"stray argument", []string{"--data", "d", "extra"}, nil, `unexpected argument "extra"`},
 	}
 	for _, tc := range cases {

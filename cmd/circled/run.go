@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/circles-coop/circles/crdt"
@@ -19,8 +20,10 @@ const usage = `circled — the circle server
 
 Usage:
   circled init  --data DIR --name NAME [--policy NAME=VALUE ...] [--json]
+                [--nats-url URLS [--nats-creds FILE] [--replicas N]]
   circled serve [--config FILE] [--data DIR] [--listen HOST:PORT] [--addr-file FILE]
                 [--sync-always] [--memory-budget SIZE] [--log-level LEVEL] [-v]
+                [--nats-url URLS [--nats-creds FILE] [--replicas N]]
   circled config check FILE
   circled backup --data DIR --out FILE    (while serving too)
   circled restore --data DIR --in FILE    (into a new or empty DIR)
@@ -29,8 +32,10 @@ Settings of serve come from flags, then environment variables, then the
 YAML file of --config (or CIRCLED_CONFIG), then the defaults: the first
 that gives a setting wins. Environment: CIRCLED_DATA, CIRCLED_LISTEN,
 CIRCLED_ADDR_FILE, CIRCLED_SYNC_ALWAYS, CIRCLED_MEMORY_BUDGET,
-CIRCLED_LOG_LEVEL; file keys: data, listen, addr_file, sync_always,
-memory_budget, log_level. CIRCLED_DATA stands in for --data everywhere.
+CIRCLED_LOG_LEVEL, CIRCLED_NATS_URL, CIRCLED_NATS_CREDS, CIRCLED_REPLICAS;
+file keys: data, listen, addr_file, sync_always, memory_budget, log_level,
+nats_url, nats_creds, replicas. CIRCLED_DATA stands in for --data
+everywhere.
 `
 
 // run is circled's whole program; main only wires the process to it, and
@@ -96,6 +101,10 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&cfg.DataDir, "data", os.Getenv("CIRCLED_DATA"), "the circle's data directory")
 	name := fs.String("name", "", "the circle's name")
 	asJSON := fs.Bool("json", false, "print {\"circle_id\", \"invite\"} as the only output")
+	fs.StringVar(&cfg.NATSURL, "nats-url", os.Getenv("CIRCLED_NATS_URL"), "external NATS cluster keeping the store (as for serve)")
+	fs.StringVar(&cfg.NATSCreds, "nats-creds", os.Getenv("CIRCLED_NATS_CREDS"), "NATS credentials file for --nats-url")
+	replicas := envInt("CIRCLED_REPLICAS")
+	fs.IntVar(&cfg.Replicas, "replicas", replicas, "JetStream replicas of the store's streams (3 on a three-node cluster)")
 	pol := &policyFlags{p: crdt.DefaultPolicies()}
 	fs.Var(pol, "policy", "a founding charter policy NAME=VALUE (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -137,6 +146,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	<-ctx.Done()
 	cfg.Logger.Info("shutting down")
 	return s.Close()
+}
+
+// envInt is the integer in environment variable name, 0 if unset or not
+// a number (Config.Validate then refuses what is out of range).
+func envInt(name string) int {
+	n, _ := strconv.Atoi(os.Getenv(name))
+	return n
 }
 
 // newLogger logs JSON unless w is a terminal.

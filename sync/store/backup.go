@@ -135,13 +135,29 @@ func snapshotStream(ctx context.Context, nc *nats.Conn, prefix, name string) (St
 var ErrStreamExists = errors.New("store: stream already exists")
 
 // RestoreStreams creates every stream of snaps from its snapshot on the
-// JetStream server js talks to, through JetStream's restore API. None of
-// them may exist yet (ErrStreamExists): restore into an empty server and
-// Open the store afterwards.
-func RestoreStreams(ctx context.Context, js jetstream.JetStream, snaps []StreamSnapshot) error {
+// JetStream server js talks to, through JetStream's restore API, with
+// replicas replicas (whatever the snapshot's stream had: a backup of a
+// three-node cluster restores onto one embedded server). None of them may
+// exist yet (ErrStreamExists): restore into an empty server and Open the
+// store afterwards.
+func RestoreStreams(ctx context.Context, js jetstream.JetStream, snaps []StreamSnapshot, replicas int) error {
 	nc := js.Conn()
 	prefix := apiPrefix(js.Options())
 	for _, sn := range snaps {
+		var cfg map[string]any
+		if err := json.Unmarshal(sn.Config, &cfg); err != nil {
+			return fmt.Errorf("store: restore %s: its configuration: %w", sn.Name, err)
+		}
+		if cfg["name"] != sn.Name {
+			return fmt.Errorf("store: restore %s: the snapshot's configuration names stream %v", sn.Name, cfg["name"])
+		}
+		cfg["num_replicas"] = max(replicas, 1)
+		delete(cfg, "placement")
+		b, err := json.Marshal(cfg)
+		if err != nil {
+			return fmt.Errorf("store: restore %s: %w", sn.Name, err)
+		}
+		sn.Config = b
 		if _, err := js.Stream(ctx, sn.Name); err == nil {
 			return fmt.Errorf("%w: %s", ErrStreamExists, sn.Name)
 		} else if !errors.Is(err, jetstream.ErrStreamNotFound) {

@@ -48,7 +48,7 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 
 	n2 := MustNATS(t, t.TempDir())
-	if err := store.RestoreStreams(ctx, n2.JetStream(), snaps); err != nil {
+	if err := store.RestoreStreams(ctx, n2.JetStream(), snaps, 1); err != nil {
 		t.Fatalf("RestoreStreams() error = %v", err)
 	}
 	r := MustStore(t, n2, store.Options{})
@@ -87,7 +87,7 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 
 	// Restoring again onto the same server is refused, not merged.
-	if err := store.RestoreStreams(ctx, n2.JetStream(), snaps); !errors.Is(err, store.ErrStreamExists) {
+	if err := store.RestoreStreams(ctx, n2.JetStream(), snaps, 1); !errors.Is(err, store.ErrStreamExists) {
 		t.Fatalf("RestoreStreams() on a server with the streams = %v, want ErrStreamExists", err)
 	}
 }
@@ -139,7 +139,7 @@ func TestSnapshotWaitsForWrites(t *testing.T) {
 	}
 
 	n2 := MustNATS(t, t.TempDir())
-	if err := store.RestoreStreams(ctx, n2.JetStream(), snaps); err != nil {
+	if err := store.RestoreStreams(ctx, n2.JetStream(), snaps, 1); err != nil {
 		t.Fatal(err)
 	}
 	r := MustStore(t, n2, store.Options{})

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -105,6 +106,13 @@ func TestClusterMode(t *testing.T) {
 		}
 	}
 
+	// A second circle on the same cluster is refused before it writes.
+	cfg := server.DefaultConfig()
+	cfg.DataDir, cfg.Listen, cfg.NATSURL, cfg.Replicas = t.TempDir(), "127.0.0.1:0", urls, 3
+	if _, err := server.Init(ctx, cfg, "Intruder", crdt.DefaultPolicies()); !errors.Is(err, server.ErrInitialized) {
+		t.Fatalf("a second Init on the cluster = %v, want ErrInitialized", err)
+	}
+
 	dev, err := client.Join(ctx, t.TempDir(), c.URL(), c.FounderInvite, "Alice", "phone")
 	if err != nil {
 		t.Fatalf("join: %v", err)
@@ -173,6 +181,10 @@ func TestClusterMode(t *testing.T) {
 	}
 	addr := c.Server.Addr()
 	c.Stop()
+	// Stopped, a cluster circle is not backed up from the data directory.
+	if _, err := server.BackupFile(ctx, c.DataDir, out+".2", nil); err == nil || !strings.Contains(err.Error(), "has no embedded store") {
+		t.Fatalf("BackupFile of a stopped cluster circle = %v, want: no embedded store", err)
+	}
 
 	// The backup, restored as an embedded circle, holds them too.
 	openRestored(t, dir, addr)

@@ -69,6 +69,14 @@ func Init(ctx context.Context, cfg Config, name string, policies crdt.Policies) 
 	if err := s.openStore(ctx); err != nil {
 		return InitResult{}, err
 	}
+	// An external cluster is not in the data directory: it may hold a
+	// circle already (one circle per NATS account: the stream names are
+	// fixed).
+	if docs, err := s.store.Docs(ctx); err != nil {
+		return InitResult{}, err
+	} else if len(docs) > 0 {
+		return InitResult{}, fmt.Errorf("the store at %s already holds %d documents of a circle: %w", cfg.NATSURL, len(docs), ErrInitialized)
+	}
 	meta := authority.NewMeta(name, key, cfg.Now())
 	s.auth = authority.New(authority.Config{Meta: meta, Key: key, Store: s.store, Logger: cfg.Logger, Now: cfg.Now})
 	s.engine = engine.New(engine.Config{Store: s.store, Policy: s.auth.Policy, Actor: meta.Actor, Logger: cfg.Logger})

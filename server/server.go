@@ -90,6 +90,9 @@ func (c *Config) Validate() error {
 	if c.NATSURL == "" && c.Replicas > 1 {
 		return errors.New("replicas above 1 need an external NATS cluster (--nats-url): the embedded server is one node")
 	}
+	if c.NATSURL != "" && c.SyncAlways {
+		return errors.New("sync_always applies to the embedded server; with --nats-url set sync_always on the cluster's servers")
+	}
 	if c.NATSURL == "" && c.NATSCreds != "" {
 		return errors.New("a NATS credentials file (--nats-creds) needs --nats-url")
 	}

@@ -39,6 +39,13 @@ log_level: warn
 	if s != want {
 		t.Fatalf("LoadFile() settings = %+v, want %+v", s, want)
 	}
+	cfg := server.DefaultConfig()
+	s.NATSURL, s.NATSCreds, s.Replicas = "nats://127.0.0.1:4222", "/etc/c.creds", 3
+	s.Apply(&cfg)
+	if cfg.DataDir != s.DataDir || cfg.Listen != s.Listen || cfg.AddrFile != s.AddrFile || !cfg.SyncAlways ||
+		cfg.MemoryBudget != s.MemoryBudget || cfg.NATSURL != s.NATSURL || cfg.NATSCreds != s.NATSCreds || cfg.Replicas != 3 {
+		t.Fatalf("Apply() config = %+v, from %+v", cfg, s)
+	}
 	for _, empty := range []string{"", "# nothing here\n"} {
 		s := server.DefaultSettings()
 		if err := s.LoadFile(writeConfig(t, empty)); err != nil || s != server.DefaultSettings() {
@@ -111,5 +118,27 @@ func TestLoadEnv(t *testing.T) {
 	}
 	if err := s.Set("nope", "1"); err == nil || !strings.Contains(err.Error(), `unknown setting "nope"`) {
 		t.Fatalf("Set(nope) = %v", err)
+	}
+}
+
+// TestValidateClusterSettings: the combinations cluster mode refuses.
+func TestValidateClusterSettings(t *testing.T) {
+	cases := []struct {
+		name string
+		set  func(c *server.Config)
+		want string
+	}{
+		{"replicas without a cluster", func(c *server.Config) { c.Replicas = 3 }, "replicas above 1 need an external NATS cluster"},
+		{"replicas out of range", func(c *server.Config) { c.NATSURL, c.Replicas = "nats://127.0.0.1:4222", 6 }, "replicas 6: want 1..5"},
+		{"creds without a cluster", func(c *server.Config) { c.NATSCreds = "/etc/c.creds" }, "needs --nats-url"},
+		{"sync_always with a cluster", func(c *server.Config) { c.NATSURL, c.SyncAlways = "nats://127.0.0.1:4222", true }, "set sync_always on the cluster's servers"},
+	}
+	for _, tc := range cases {
+		cfg := server.DefaultConfig()
+		cfg.DataDir = t.TempDir()
+		tc.set(&cfg)
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("%s: Validate() = %v, want %q", tc.name, err, tc.want)
+		}
 	}
 }

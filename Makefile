@@ -1,8 +1,12 @@
 # Circles — build, run, test.
 #
-#   make build    build bin/circled and bin/circlectl
+#   make build    build the phone app, then bin/circled and bin/circlectl
+#   make app      build the phone app (npm ci + esbuild) into mobile-api/app/dist
 #   make run      start a demo circle on 127.0.0.1:8080 (data in .data/demo)
-#   make test     go vet, then every test (needs node + npm for the JS client test)
+#   make test     go vet, then every test (needs node + npm for the JS client
+#                 and phone app tests, and Debian's chromium for the browser test)
+#   make  the browser test that needs GET /v1/repo (WebSocket sync)
+#   make screenshots  retake the phone app's screenshots in docs/screenshots
 #   make lint     gofmt, go vet, staticcheck
 #   make bench    every benchmark
 #   make soak     200 phones for 30 minutes against circled (SOAK_DURATION, SOAK_DEVICES)
@@ -35,6 +39,13 @@ BENCHCOUNT ?= 3
 
 FUZZTIME ?= 15s
 
+# The phone app: TypeScript in mobile-api/app/src, bundled by esbuild into
+# mobile-api/app/dist, which circled embeds (mobile-api/app.go).
+APP_DIR   := mobile-api/app
+APP_STAMP := $(APP_DIR)/node_modules/.circles-npm-ci.stamp
+APP_BUILD := $(APP_DIR)/.build-stamp
+APP_SRC   := $(wildcard $(APP_DIR)/src/*) $(APP_DIR)/build.mjs $(APP_DIR)/tsconfig.json $(APP_DIR)/tsconfig.sw.json
+
 JS_DIR   := tools/js
 JS_STAMP := $(JS_DIR)/node_modules/.circles-npm-ci.stamp
 
@@ -45,12 +56,25 @@ DEMO_INVITE ?= $(DEMO_DATA)-invite.json
 
 IMAGE_DIR ?= .cache/image
 
-.PHONY: all build run test bench soak lint fmt-check vet staticcheck js-deps fuzz fuzz-long clean image-contents verify-units
+.PHONY: all build app run test screenshots bench soak lint fmt-check vet staticcheck js-deps fuzz fuzz-long clean image-contents verify-units
 
 all: build
 
-build:
+build: app
 	$(GO) build -o $(BIN_DIR)/ ./cmd/...
+
+# app type-checks and bundles the phone app when its sources, its packages
+# or the build script changed since the last build.
+app: $(APP_BUILD)
+
+$(APP_BUILD): $(APP_STAMP) $(APP_SRC)
+	$(NPM) run --prefix $(APP_DIR) --silent typecheck
+	$(NPM) run --prefix $(APP_DIR) --silent build
+	@touch $@
+
+$(APP_STAMP): $(APP_DIR)/package.json $(APP_DIR)/package-lock.json
+	$(NPM) ci --prefix $(APP_DIR) --no-audit --no-fund
+	@touch $@
 
 # run initialises the demo circle once (an empty or missing data directory
 # means no circle yet), then serves it in the foreground.
@@ -72,9 +96,12 @@ run: build
 	exec $(BIN_DIR)/circled serve --data $(DEMO_DATA) --listen $(DEMO_LISTEN)
 
 # go test's own summary stays the last thing test prints.
-test: js-deps
+test: js-deps app
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT)$(if $(TEST_FLAGS), $(TEST_FLAGS)) ./...
+
+screenshots: app
+	$(GO) test -count=1 -run '^TestBrowserPhoneApp$$' ./test/browser/ -update-screenshots
 
 # bench runs the scenario benchmarks (one iteration is a whole scenario:
 # backlog, latency, cold start, in-process backlog; each prints its own
@@ -140,14 +167,15 @@ fuzz:
 	done; \
 	echo "fuzzed $$count target(s)"
 
-# image-contents runs the build step of deploy/Dockerfile (deploy/build.sh)
-# into IMAGE_DIR, then checks the result as the image would run it
+# image-contents runs the build steps of deploy/Dockerfile (deploy/build-app.sh,
+# deploy/build.sh) into IMAGE_DIR, then checks the result as the image would run it
 # (deploy/check-image-contents.sh): libraries and glibc version against
 # the runtime image, and init/serve/backup/restore as uid 65532. For
 # machines without a Docker engine; `docker build -f deploy/Dockerfile .`
 # where there is one.
 image-contents:
 	rm -rf $(IMAGE_DIR)
+	deploy/build-app.sh
 	deploy/build.sh $(IMAGE_DIR)
 	deploy/check-image-contents.sh $(IMAGE_DIR)
 
@@ -157,4 +185,5 @@ verify-units: image-contents
 	deploy/verify-units.sh $(IMAGE_DIR)/usr/local/bin/circled
 
 clean:
-	rm -rf $(BIN_DIR) $(CACHE_BIN) $(IMAGE_DIR) $(JS_DIR)/node_modules
+	rm -rf $(BIN_DIR) $(CACHE_BIN) $(IMAGE_DIR) $(JS_DIR)/node_modules $(APP_DIR)/node_modules $(APP_BUILD)
+	find $(APP_DIR)/dist -mindepth 1 ! -name .keep -delete

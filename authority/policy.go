@@ -33,6 +33,7 @@ type docInfo struct {
 type objectKinds struct {
 	heads []automerge.ChangeHash
 	kinds crdt.ObjectKinds
+	text  amchange.OpID // the draft's text object (crdt.DraftTextObject)
 }
 
 // policy is the circle's engine.Policy: who may read and write which
@@ -81,7 +82,12 @@ func (s *Policy) CheckChanges(peer engine.Peer, doc string, d *automerge.Doc, ch
 		if err != nil {
 			return err
 		}
-		return s.reject(crdt.CheckFreeForm(info.Kind, kinds, decodedOf(changes)))
+		decoded := decodedOf(changes)
+		if err := crdt.CheckFreeForm(info.Kind, kinds.kinds, decoded); err != nil {
+			return s.reject(err)
+		}
+		// The draft's size is bounded before anything is applied.
+		return s.reject(crdt.CheckDraftChanges(d, kinds.text, decoded))
 	}
 	decoded := decodedOf(changes)
 	roots, err := s.rootsOf(doc, d)
@@ -92,8 +98,12 @@ func (s *Policy) CheckChanges(peer engine.Peer, doc string, d *automerge.Doc, ch
 		v, err := d.Path(container, key).Get()
 		return err == nil && !v.IsVoid()
 	}
-	if _, err := crdt.CheckAppendOnly(info.Kind, roots, exists, decoded); err != nil {
+	added, err := crdt.CheckAppendOnly(info.Kind, roots, exists, decoded)
+	if err != nil {
 		return s.reject(err)
+	}
+	if info.Kind == crdt.KindBallots {
+		return s.reject(crdt.CheckBallotsGrowth(d, added))
 	}
 	return nil
 }
@@ -128,7 +138,7 @@ func decodedOf(changes []engine.Change) []*amchange.Change {
 // kindsOf returns the objects a free-form document holds, learning them
 // from the changes applied since the last call. The caller holds the
 // document's lock.
-func (s *Policy) kindsOf(doc string, d *automerge.Doc) (crdt.ObjectKinds, error) {
+func (s *Policy) kindsOf(doc string, d *automerge.Doc) (*objectKinds, error) {
 	s.mu.RLock()
 	info := s.docs[doc]
 	s.mu.RUnlock()
@@ -138,16 +148,19 @@ func (s *Policy) kindsOf(doc string, d *automerge.Doc) (crdt.ObjectKinds, error)
 	}
 	heads := d.Heads()
 	if crdt.SameHeads(heads, k.heads) {
-		return k.kinds, nil
+		return k, nil
 	}
 	news, err := d.Changes(k.heads...)
 	if err != nil {
 		return nil, fmt.Errorf("list changes of %s: %w", doc, err)
 	}
-	for _, ch := range news {
+	for i, ch := range news {
 		dc, err := amchange.Decode(ch.Save())
 		if err != nil {
 			return nil, fmt.Errorf("decode stored change of %s: %w", doc, err)
+		}
+		if i == 0 && k.heads == nil {
+			k.text, _ = crdt.DraftTextObject(dc)
 		}
 		k.kinds.Learn(dc)
 	}
@@ -157,7 +170,7 @@ func (s *Policy) kindsOf(doc string, d *automerge.Doc) (crdt.ObjectKinds, error)
 	info.kinds = k
 	s.docs[doc] = info
 	s.mu.Unlock()
-	return k.kinds, nil
+	return k, nil
 }
 
 // rootsOf returns the object ids of a member document's containers, read
@@ -201,6 +214,9 @@ func (s *Policy) rootsOf(doc string, d *automerge.Doc) (map[string]amchange.OpID
 func (s *Policy) Accept(doc string, d *automerge.Doc, applied []engine.Change) ([]byte, error) {
 	info, _ := s.docInfo(doc)
 	if info.Kind == crdt.KindCharterDraft {
+		if err := crdt.CheckCharterDraft(d); err != nil {
+			return nil, s.reject(err)
+		}
 		return nil, s.reject(checkReloads(d))
 	}
 	if info.Kind != crdt.KindLedger && info.Kind != crdt.KindBallots {

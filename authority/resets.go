@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/circles-coop/circles/authority/fault"
+	"github.com/google/uuid"
 
 	"github.com/automerge/automerge-go"
 
@@ -18,7 +19,8 @@ import (
 // quorum of distinct members signed (DESIGN.md §6).
 type Resets struct {
 	*State
-	audit *Audit
+	audit      *Audit
+	governance *Governance
 	// replayed are the reset statements met while rebuilding the index;
 	// those of the current epoch are counted again after start, in case
 	// the server stopped before counting them. Only Open touches it.
@@ -87,25 +89,27 @@ func (s *Resets) countResets(ctx context.Context, sig *crdt.ResetSignature, stri
 					return nil, errAlreadyReset
 				}
 			}
-			if err := crdt.CheckReset(*sig, int64(epoch), roster, s.policies(), now); err != nil && (strict || sig.Epoch != int64(epoch)) {
+			if strict {
+				if err := crdt.CheckReset(*sig, int64(epoch), roster, s.policies(), now); err != nil {
+					return nil, err
+				}
+			}
+			// Verified once, here; what was verified is kept, so counting
+			// needs no cryptography (crdt.AdmitReset).
+			kept, err := crdt.AdmitReset(d, *sig, roster, s.policies(), now)
+			if err != nil {
 				return nil, err
 			}
-			if err := crdt.AddResetStatement(d, *sig); err != nil {
-				return nil, err
+			if !kept && !strict {
+				return nil, errNothingPending // the member's live signature is already kept
 			}
 		}
-		pending, err := crdt.PendingResetStatements(d)
+		sigs, err := crdt.PendingResets(d)
 		if err != nil {
 			return nil, err
 		}
-		if len(pending) == 0 {
+		if len(sigs) == 0 {
 			return nil, errNothingPending
-		}
-		var sigs []crdt.ResetSignature
-		for _, st := range pending {
-			if p, err := crdt.ParseReset(st, s.meta.ID, roster); err == nil {
-				sigs = append(sigs, p)
-			}
 		}
 		counted, quorum := crdt.CountReset(sigs, int64(epoch), roster, s.policies(), now)
 		out.Signatures, out.Needed = len(counted), quorum
@@ -198,6 +202,14 @@ func (s *Resets) afterReset(ctx context.Context, rec crdt.ResetRecord, finishing
 	if err != nil {
 		return fmt.Errorf("reset: flag the charter: %w", err)
 	}
+	cancelled, err := s.cancelOpenProposals(ctx, rec)
+	if err != nil {
+		return fmt.Errorf("reset: cancel open proposals: %w", err)
+	}
+	ratify, err := s.openRatification(ctx, rec)
+	if err != nil {
+		return fmt.Errorf("reset: open the charter's ratification: %w", err)
+	}
 	members := make([]string, len(rec.Signatures))
 	statements := make([]string, len(rec.Signatures))
 	for i, sig := range rec.Signatures {
@@ -206,6 +218,7 @@ func (s *Resets) afterReset(ctx context.Context, rec crdt.ResetRecord, finishing
 	data := map[string]any{
 		"epoch": rec.Epoch, "new_epoch": rec.Epoch + 1, "members": members, "statements": statements,
 		"roles_vacated": vacated, "mandates_revoked": revoked,
+		"proposals_cancelled": cancelled, "ratification": ratify,
 	}
 	if finishing {
 		// Counted when the server finished the reset after a stop: what an
@@ -218,6 +231,47 @@ func (s *Resets) afterReset(ctx context.Context, rec crdt.ResetRecord, finishing
 	s.log.Warn("hard reset executed", "epoch", rec.Epoch, "by", members, "roles_vacated", vacated, "mandates_revoked", revoked)
 	s.events.Publish(EventResetExecuted, map[string]any{"epoch": rec.Epoch + 1, "members": members, "roles_vacated": vacated, "mandates_revoked": revoked})
 	return nil
+}
+
+// cancelOpenProposals cancels every proposal that was open when reset rec
+// executed: a role.assign passed afterwards must not quietly refill a role
+// the reset emptied. It returns their ids. Running it again cancels
+// nothing more (the ratification the reset opens opened after rec.At).
+func (s *Resets) cancelOpenProposals(ctx context.Context, rec crdt.ResetRecord) ([]string, error) {
+	s.gov.Lock()
+	defer s.gov.Unlock()
+	var ids []string
+	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
+		var err error
+		ids, err = crdt.CancelOpenProposals(d, fmt.Sprintf("cancelled by the hard reset that ended epoch %d", rec.Epoch), rec.At)
+		if err == nil && len(ids) == 0 {
+			err = errNoChange
+		}
+		return nil, err
+	})
+	if errors.Is(err, errNoChange) {
+		return []string{}, nil
+	}
+	return ids, err
+}
+
+// openRatification opens the charter.ratify proposal a reset calls for
+// (the charter needs ratification again), by the circle itself, with an
+// id fixed by the reset, so it opens once however often it is tried.
+func (s *Resets) openRatification(ctx context.Context, rec crdt.ResetRecord) (string, error) {
+	id := uuid.NewSHA1(uuid.NameSpaceURL, []byte(fmt.Sprintf("circles:%s/reset/%d/ratify", s.meta.ID, rec.Epoch))).String()
+	p := crdt.Proposal{
+		ID:      id,
+		Kind:    crdt.ProposalCharterRatify,
+		Title:   "Ratify the charter again after the hard reset",
+		Body:    fmt.Sprintf("A hard reset ended epoch %d on %s: every role and mandate was dissolved and the charter needs ratifying again. Passing this proposal ratifies the charter draft as it stands.", rec.Epoch, rec.At.UTC().Format(time.DateOnly)),
+		Payload: map[string]any{},
+		At:      s.now(),
+	}
+	if _, _, err := s.governance.openProposal(ctx, p, authorCircle); err != nil {
+		return "", err
+	}
+	return id, nil
 }
 
 // finishReset finishes the circle's last reset if its audit entry is
@@ -275,17 +329,11 @@ func (s *Resets) Status(ctx context.Context, c Caller) (wire.Resets, error) {
 		}
 		out.Epoch, out.Needed = int64(epoch), s.policies().Int("reset.quorum")
 		out.Window = s.policies().Duration("reset.window").String()
-		pending, err := crdt.PendingResetStatements(d)
+		sigs, err := crdt.PendingResets(d)
 		if err != nil {
 			return err
 		}
-		var sigs []crdt.ResetSignature
-		for _, st := range pending {
-			sig, err := crdt.ParseReset(st, s.meta.ID, roster)
-			if err != nil {
-				continue
-			}
-			sigs = append(sigs, sig)
+		for _, sig := range sigs {
 			p := wire.ResetSignature{JTI: sig.JTI, Member: sig.Member, Device: sig.Device, Reason: sig.Reason, IssuedAt: sig.IssuedAt, Counts: true}
 			if err := crdt.CheckReset(sig, int64(epoch), roster, s.policies(), now); err != nil {
 				p.Counts, p.Problem = false, err.Error()
@@ -332,10 +380,21 @@ func (s *Resets) resubmitResets(statements []string) {
 
 // recountResets resubmits, after a restart, the reset statements of the
 // current epoch found in ballots documents.
+//
+// It first moves the statements an earlier version kept by jti into the
+// per-member pending signatures (crdt.MigratePendingResets).
 func (s *Resets) recountResets(ctx context.Context) error {
-	epoch, err := s.readEpoch(ctx)
+	var epoch int
+	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
+		var err error
+		if epoch, err = crdt.ReadEpoch(d); err != nil {
+			return nil, err
+		}
+		_, err = crdt.MigratePendingResets(d, s.meta.ID, s.roster, s.policies(), s.now())
+		return nil, err
+	})
 	if err != nil {
-		return err
+		return fmt.Errorf("read epoch: %w", err)
 	}
 	var current []string
 	for _, st := range s.replayed {

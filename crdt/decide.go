@@ -10,6 +10,9 @@ const (
 	ProposalOpen     = "open"     // still taking votes
 	ProposalPassed   = "passed"   // decided for, and taken effect
 	ProposalRejected = "rejected" // decided against, or its effect was impossible
+	// ProposalCancelled: a hard reset ended the epoch it was open in
+	// (CancelOpenProposals); it takes no more votes and has no effect.
+	ProposalCancelled = "cancelled"
 )
 
 // The choices of a vote (VoteChoices lists them).

@@ -26,6 +26,22 @@
 // None of the Init or Put functions commits: the caller groups writes into
 // one change and commits it.
 //
+// # What a member cannot do to others
+//
+// A member writes their own ledger and ballots and the charter draft
+// freely, so the rules that keep one member from harming the rest are
+// here: CheckAppendOnly bounds every value before it is applied
+// (MaxValueLen), CheckBallotsGrowth bounds a ballots document over its
+// life, CheckDraftChanges and CheckCharterDraft bound the charter draft;
+// ParseReset checks every claim of a reset statement (alg, aud, typ,
+// epoch, iss, iat, jti, nothing more) and CheckAssertionClaims keeps
+// device assertions apart from statements; AdmitReset keeps one live,
+// verified reset signature per member (PendingResets reads them without
+// cryptography); OpenProposal and AddPendingVote bound what one member
+// can make the governance document hold (MaxOpenProposalsPerMember,
+// MaxPendingVotesPerMember); CancelOpenProposals ends the proposals of an
+// epoch a hard reset ended.
+//
 // # Strings
 //
 // Everything is written as scalar strings, which are several times cheaper

@@ -15,26 +15,137 @@ type ResetRecord struct {
 	Signatures []ResetSignature `json:"signatures"`
 }
 
-const pendingResets = "reset_signatures"
+// The governance document keeps the pending reset signatures of the
+// current epoch, one per member, as the server verified them when they
+// arrived:
+//
+//	"pending_resets": { "<member id>": {
+//	    "jti", "device", "epoch", "iat", "reason"?, "statement" } }
+//
+// Keyed by the member the signature verified as — never by anything the
+// statement's author chooses, such as its jti — so one member can neither
+// displace nor shadow another's signature, and a member's duplicates or
+// later statements take no more room. Recounting reads these records and
+// needs no cryptography: the statement was verified once, on arrival.
+//
+// Earlier versions kept statements by jti under "reset_signatures"; that
+// map is still read by PendingResetStatements (never written) and cleared
+// with the epoch.
+const (
+	pendingResets       = "pending_resets"
+	legacyPendingResets = "reset_signatures"
+)
 
-// AddResetStatement keeps a reset statement in the governance document's
-// pending signatures (by jti) until the epoch ends. It does not commit.
+var pendingResetFields = []string{"jti", "device", "epoch", "iat", "reason", "statement"}
+
+// AddResetStatement keeps sig, a signature ParseReset verified, as its
+// member's pending signature, without judging it against a clock (the
+// caller did, or AdmitReset does). Per member one is kept: the same
+// statement again, or one signed no later than the kept one for the same
+// epoch, writes nothing; a later one replaces it. It does not commit.
+//
+// Prefer AdmitReset, which also judges the epoch and the window and keeps
+// a member's first live signature instead of the latest, so that a
+// member cannot make the server write once per statement.
 func AddResetStatement(doc *automerge.Doc, sig ResetSignature) error {
-	m, err := ensureMap(doc, pendingResets)
+	old, ok, err := pendingReset(doc, sig.Member)
 	if err != nil {
 		return err
 	}
-	return m.Set(sig.JTI, sig.Statement)
+	if ok && old.Epoch == sig.Epoch && !sig.IssuedAt.After(old.IssuedAt) {
+		return nil
+	}
+	return putPendingReset(doc, sig)
 }
 
-// PendingResetStatements returns the pending reset statements.
-func PendingResetStatements(doc *automerge.Doc) ([]string, error) {
-	v, err := doc.Path(pendingResets).Get()
+// AdmitReset judges sig, a signature ParseReset verified, against the
+// governance document's epoch and the clock, and keeps it as its member's
+// pending signature. It refuses, with a *RuleError of rule "reset", a
+// statement for another epoch, signed in the future (beyond ResetSkew) or
+// before the reset window, from a member who is not active or a device
+// that is revoked. A signer who joined less than reset.min_membership ago
+// is kept: their signature counts once they pass it, within the window.
+//
+// One signature per member and epoch is kept — the first that arrives. A
+// later one from the same member (a duplicate, or a new statement) is
+// ignored while the kept one is live (for this epoch, within the window,
+// its device not revoked), and replaces it only once it is not. So one
+// member can never displace or shadow another's signature, and a member
+// who sends many statements makes the server write at most once per
+// window. It reports whether it wrote; it does not commit.
+func AdmitReset(doc *automerge.Doc, sig ResetSignature, r *Roster, p Policies, now time.Time) (bool, error) {
+	epoch, err := ReadEpoch(doc)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
-	if v.IsVoid() {
-		return nil, nil
+	if err := resetLive(sig, int64(epoch), r, p, now); err != nil {
+		return false, err
+	}
+	old, ok, err := pendingReset(doc, sig.Member)
+	if err != nil {
+		return false, err
+	}
+	if ok && resetLive(old, int64(epoch), r, p, now) == nil {
+		return false, nil
+	}
+	return true, putPendingReset(doc, sig)
+}
+
+// resetLive says whether sig can count toward a reset of epoch now or
+// later within its window: CheckReset without reset.min_membership.
+func resetLive(sig ResetSignature, epoch int64, r *Roster, p Policies, now time.Time) error {
+	return checkReset(sig, epoch, r, p.Duration("reset.window"), 0, now)
+}
+
+func putPendingReset(doc *automerge.Doc, sig ResetSignature) error {
+	if !isID(sig.Member) || !isID(sig.Device) || !isID(sig.JTI) || len(sig.Statement) > MaxStatementLen || len(sig.Reason) > MaxNoteLen {
+		return resetErr("the signature is not one ParseReset returned")
+	}
+	all, err := ensureMap(doc, pendingResets)
+	if err != nil {
+		return err
+	}
+	m := automerge.NewMap()
+	if err := all.Set(sig.Member, m); err != nil {
+		return err
+	}
+	return setAll(m, []kv{
+		{"jti", sig.JTI}, {"device", sig.Device}, {"epoch", sig.Epoch}, {"iat", formatTime(sig.IssuedAt)},
+		{"reason", sig.Reason}, {"statement", sig.Statement},
+	})
+}
+
+// pendingReset reads member's pending signature.
+func pendingReset(doc *automerge.Doc, member string) (ResetSignature, bool, error) {
+	v, err := doc.Path(pendingResets, member).Get()
+	if err != nil || v.IsVoid() {
+		return ResetSignature{}, false, err
+	}
+	sig, err := readPendingReset(member, v)
+	return sig, err == nil, err
+}
+
+func readPendingReset(member string, v *automerge.Value) (ResetSignature, error) {
+	o, err := readObject(v, fmt.Sprintf("pending reset of %q", truncate(member, maxIDLen)))
+	if err != nil {
+		return ResetSignature{}, err
+	}
+	sig := ResetSignature{
+		Member: member, JTI: o.str("jti", true, maxIDLen), Device: o.str("device", true, maxIDLen),
+		Epoch: o.integer("epoch", true), IssuedAt: o.time("iat", true), Reason: o.str("reason", false, MaxNoteLen),
+		Statement: o.str("statement", true, MaxStatementLen),
+	}
+	return sig, o.done(pendingResetFields...)
+}
+
+// PendingResets returns the pending reset signatures, one per member,
+// sorted by member, as they were verified on arrival: counting them with
+// CountReset needs no cryptography. It returns a *RuleError of rule
+// "schema" if a record does not read.
+func PendingResets(doc *automerge.Doc) ([]ResetSignature, error) {
+	v, err := doc.Path(pendingResets).Get()
+	if err != nil || v.IsVoid() {
+		return nil, err
 	}
 	if v.Kind() != automerge.KindMap {
 		return nil, schemaErr("governance: %s must be a map", pendingResets)
@@ -43,13 +154,78 @@ func PendingResetStatements(doc *automerge.Doc) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]string, 0, len(vals))
-	for _, s := range vals {
-		if str, ok, _ := valueString(s, MaxStatementLen); ok {
+	out := make([]ResetSignature, 0, len(vals))
+	for _, member := range sortedKeys(vals) {
+		sig, err := readPendingReset(member, vals[member])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sig)
+	}
+	return out, nil
+}
+
+// PendingResetStatements returns the pending reset statements, verbatim:
+// one per member, and those an earlier version kept by jti. Callers that
+// count should use PendingResets, which needs no re-verification.
+func PendingResetStatements(doc *automerge.Doc) ([]string, error) {
+	sigs, err := PendingResets(doc)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(sigs))
+	for _, s := range sigs {
+		out = append(out, s.Statement)
+	}
+	v, err := doc.Path(legacyPendingResets).Get()
+	if err != nil || v.Kind() != automerge.KindMap {
+		return out, err
+	}
+	vals, err := v.Map().Values()
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range sortedKeys(vals) {
+		if str, ok, _ := valueString(vals[k], MaxStatementLen); ok {
 			out = append(out, str)
 		}
 	}
 	return out, nil
+}
+
+// MigratePendingResets moves the statements an earlier version kept by
+// jti (under "reset_signatures") into the per-member pending signatures:
+// each is verified (ParseReset) and admitted (AdmitReset) once, then the
+// old map is removed. A statement that does not verify or does not count
+// any more is dropped. The server calls it once, at start, under the
+// governance document's lock. It returns how many it kept; it does not
+// commit.
+func MigratePendingResets(doc *automerge.Doc, circle string, r *Roster, p Policies, now time.Time) (int, error) {
+	v, err := doc.Path(legacyPendingResets).Get()
+	if err != nil || v.IsVoid() {
+		return 0, err
+	}
+	kept := 0
+	if v.Kind() == automerge.KindMap {
+		vals, err := v.Map().Values()
+		if err != nil {
+			return 0, err
+		}
+		for _, k := range sortedKeys(vals) {
+			st, ok, _ := valueString(vals[k], MaxStatementLen)
+			if !ok {
+				continue
+			}
+			sig, err := ParseReset(st, circle, r)
+			if err != nil {
+				continue
+			}
+			if wrote, err := AdmitReset(doc, sig, r, p, now); err == nil && wrote {
+				kept++
+			}
+		}
+	}
+	return kept, doc.RootMap().Delete(legacyPendingResets)
 }
 
 // RecordReset ends the current epoch: it appends rec to "resets", moves
@@ -72,6 +248,11 @@ func RecordReset(doc *automerge.Doc, rec ResetRecord) error {
 	}
 	if err := doc.RootMap().Set("epoch", rec.Epoch+1); err != nil {
 		return err
+	}
+	if v, err := doc.Path(legacyPendingResets).Get(); err == nil && !v.IsVoid() {
+		if err := doc.RootMap().Delete(legacyPendingResets); err != nil {
+			return err
+		}
 	}
 	return doc.RootMap().Set(pendingResets, automerge.NewMap())
 }

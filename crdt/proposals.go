@@ -19,11 +19,23 @@ import (
 //	    "opened_at", "closes_at", "status": "open"|"passed"|"rejected",
 //	    "votes": { "<member id>": { "choice", "reason"?, "at" } },
 //	    "decided_at"?, "reason"?, "applied"?: bool } },
-//	"pending_votes": { "<proposal id>": { "<member id>": { "choice", "reason"?, "at" } } }
+//	"open_proposals": { "<author id>": { "<proposal id>": "<opened_at>" } },
+//	"recent_proposals": { "<author id>": { "<proposal id>": "<opened_at>" } },
+//	"pending_votes_by_member": { "<member id>": { "<proposal id>": { "choice", "reason"?, "at" } } }
 //
 // "applied" is set once a passed proposal's effect has been carried out.
-// "pending_votes" holds votes that arrived, inside ballots documents,
-// before the proposal they are on: they are counted when it opens.
+// "open_proposals" indexes each author's open proposals, so that the bound
+// MaxOpenProposalsPerMember costs one lookup; "recent_proposals" keeps
+// each author's proposals of the last 24 hours, for
+// MaxProposalsPerMemberPerDay. "pending_votes_by_member"
+// holds votes that arrived, inside ballots documents, before the proposal
+// they are on, at most MaxPendingVotesPerMember per member: they are
+// counted when it opens. (Earlier versions kept them by proposal under
+// "pending_votes"; TakePendingVotes still reads and clears that map.)
+//
+// A member writes their own ballots document freely, up to 20,000 new
+// proposals and votes per sync message, so both bounds are what keeps one
+// member from growing the governance document without end.
 
 // Audit entry kinds of proposals and their effects.
 const (
@@ -96,12 +108,51 @@ func (s ProposalState) Choices() map[string]string {
 	return out
 }
 
-const pendingVotes = "pending_votes"
+const (
+	pendingVotes         = "pending_votes" // legacy: by proposal, then member
+	pendingVotesByMember = "pending_votes_by_member"
+	openProposals        = "open_proposals"
+	recentProposals      = "recent_proposals"
+)
+
+// Bounds on what one member can make the governance document hold.
+const (
+	// MaxOpenProposalsPerMember bounds the proposals one author has open
+	// at once; a proposal stops counting once it is decided.
+	MaxOpenProposalsPerMember = 20
+	// MaxPendingVotesPerMember bounds one member's votes kept for
+	// proposals that have not opened yet.
+	MaxPendingVotesPerMember = 50
+	// MaxProposalsPerMemberPerDay bounds the proposals one author opens
+	// in any 24 hours, decided or not: an author who objects to their own
+	// proposals frees their open slots at once, and would otherwise grow
+	// the governance document as fast as they can send requests.
+	MaxProposalsPerMemberPerDay = 50
+)
+
+// ErrTooManyToday is returned by OpenProposal for an author who opened
+// MaxProposalsPerMemberPerDay proposals in the 24 hours before its
+// OpenedAt. It is a *RuleError of rule "governance".
+var ErrTooManyToday = &RuleError{Rule: RuleGovernance, Message: fmt.Sprintf(
+	"the author opened %d proposals in the last 24 hours; open the next one later", MaxProposalsPerMemberPerDay)}
+
+// ErrTooManyOpen is returned by OpenProposal for an author who already has
+// MaxOpenProposalsPerMember open proposals. It is a *RuleError of rule
+// "governance".
+var ErrTooManyOpen = &RuleError{Rule: RuleGovernance, Message: fmt.Sprintf(
+	"the author already has %d open proposals; a new one can open once one of them is decided", MaxOpenProposalsPerMember)}
+
+// ErrTooManyPending is returned by AddPendingVote for a member who already
+// has MaxPendingVotesPerMember votes waiting for proposals that have not
+// opened. It is a *RuleError of rule "governance".
+var ErrTooManyPending = &RuleError{Rule: RuleGovernance, Message: fmt.Sprintf(
+	"the member already has %d votes waiting for proposals that have not opened; vote again once they open", MaxPendingVotesPerMember)}
 
 // OpenProposal writes a new proposal into the governance document's
 // "proposals", with no votes. It does not commit. It returns
-// ErrEntryExists for an id already there, a *RuleError for a proposal that
-// does not validate.
+// ErrEntryExists for an id already there, ErrTooManyOpen for an author who
+// has MaxOpenProposalsPerMember open proposals, a *RuleError for a
+// proposal that does not validate.
 func OpenProposal(doc *automerge.Doc, s ProposalState) error {
 	if err := s.Proposal.Validate(); err != nil {
 		return err
@@ -111,6 +162,49 @@ func OpenProposal(doc *automerge.Doc, s ProposalState) error {
 	}
 	if s.Status == "" {
 		s.Status = ProposalOpen
+	}
+	if old, err := doc.Path("proposals", s.ID).Get(); err == nil && !old.IsVoid() {
+		return fmt.Errorf("proposals %q: %w", s.ID, ErrEntryExists)
+	}
+	// Check both bounds before writing anything: a refusal changes nothing.
+	if s.Status == ProposalOpen {
+		if v, err := doc.Path(openProposals, s.Author).Get(); err != nil {
+			return err
+		} else if v.Kind() == automerge.KindMap && v.Map().Len() >= MaxOpenProposalsPerMember {
+			return ErrTooManyOpen
+		}
+	}
+	var stale []string
+	if v, err := doc.Path(recentProposals, s.Author).Get(); err != nil {
+		return err
+	} else if v.Kind() == automerge.KindMap {
+		if stale, err = staleRecent(v.Map(), s.OpenedAt); err != nil {
+			return err
+		}
+		if v.Map().Len()-len(stale) >= MaxProposalsPerMemberPerDay {
+			return ErrTooManyToday
+		}
+	}
+	recent, err := recentIndex(doc, s.Author)
+	if err != nil {
+		return err
+	}
+	for _, id := range stale {
+		if err := recent.Delete(id); err != nil {
+			return err
+		}
+	}
+	if err := recent.Set(s.ID, formatTime(s.OpenedAt)); err != nil {
+		return err
+	}
+	if s.Status == ProposalOpen {
+		index, err := authorIndex(doc, s.Author)
+		if err != nil {
+			return err
+		}
+		if err := index.Set(s.ID, formatTime(s.OpenedAt)); err != nil {
+			return err
+		}
 	}
 	m, err := newChild(doc, "proposals", s.ID)
 	if err != nil {
@@ -211,6 +305,9 @@ func DecideProposal(doc *automerge.Doc, id, status, reason string, at time.Time)
 	if len(reason) > MaxReasonLen {
 		reason = truncate(reason, MaxReasonLen)
 	}
+	if err := unindexOpen(doc, p, id); err != nil {
+		return err
+	}
 	return setAll(p, []kv{{"status", status}, {"reason", reason}, {"decided_at", formatTime(at)}})
 }
 
@@ -234,6 +331,55 @@ func MarkRecorded(doc *automerge.Doc, id string) error {
 	return p.Set("recorded", true)
 }
 
+// CancelOpenProposals cancels every proposal that was open at at, as a
+// hard reset does (API.md, "After a hard reset every open proposal is
+// cancelled"): status ProposalCancelled, the reason and at as decided_at,
+// recorded (the reset's audit entry names them). A proposal of the ended
+// epoch then takes no more votes and never takes effect, and its author's
+// open proposals are free again. Proposals opened after at are left
+// alone, so running it again after the reset opened new ones cancels
+// nothing more. It returns the ids it cancelled, sorted. It does not
+// commit.
+func CancelOpenProposals(doc *automerge.Doc, reason string, at time.Time) ([]string, error) {
+	v, err := doc.Path("proposals").Get()
+	if err != nil || v.Kind() != automerge.KindMap {
+		return nil, err
+	}
+	ids, err := v.Map().Keys()
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(ids)
+	reason = truncate(reason, MaxReasonLen)
+	var out []string
+	for _, id := range ids {
+		st, err := doc.Path("proposals", id, "status").Get()
+		if err != nil {
+			return nil, err
+		}
+		if st.Kind() != automerge.KindStr || st.Str() != ProposalOpen {
+			continue
+		}
+		if opened, err := doc.Path("proposals", id, "opened_at").Get(); err == nil && opened.Kind() == automerge.KindStr {
+			if t, err := parseTime(opened.Str()); err == nil && t.After(at) {
+				continue
+			}
+		}
+		p, err := proposalMap(doc, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := unindexOpen(doc, p, id); err != nil {
+			return nil, err
+		}
+		if err := setAll(p, []kv{{"status", ProposalCancelled}, {"reason", reason}, {"decided_at", formatTime(at)}, {"recorded", true}}); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
 // MarkApplied records that a passed proposal's effect has been carried
 // out. It does not commit.
 func MarkApplied(doc *automerge.Doc, id string) error {
@@ -246,7 +392,8 @@ func MarkApplied(doc *automerge.Doc, id string) error {
 
 // AddPendingVote keeps a vote on a proposal the governance document does
 // not hold yet, until it opens. It does not commit. It returns ErrVoted if
-// the member already has a vote waiting on it (the first one is kept).
+// the member already has a vote waiting on it (the first one is kept), and
+// ErrTooManyPending if the member has MaxPendingVotesPerMember waiting.
 func AddPendingVote(doc *automerge.Doc, id, member string, v CastVote) error {
 	if err := (Vote{Proposal: id, Choice: v.Choice, Reason: v.Reason, At: v.At}).Validate(); err != nil {
 		return err
@@ -254,29 +401,27 @@ func AddPendingVote(doc *automerge.Doc, id, member string, v CastVote) error {
 	if !isID(member) {
 		return fieldErr("vote", "member", "must be a member id")
 	}
-	all, err := ensureMap(doc, pendingVotes)
+	if old, err := doc.Path(pendingVotes, id, member).Get(); err == nil && !old.IsVoid() {
+		return fmt.Errorf("pending vote on %s by %s: %w", id, member, ErrVoted)
+	}
+	all, err := ensureMap(doc, pendingVotesByMember)
 	if err != nil {
 		return err
 	}
-	pv, err := all.Get(id)
+	mine, err := childMap(all, member)
 	if err != nil {
 		return err
 	}
-	if pv.Kind() != automerge.KindMap {
-		if err := all.Set(id, automerge.NewMap()); err != nil {
-			return err
-		}
-		if pv, err = all.Get(id); err != nil {
-			return err
-		}
-	}
-	if old, err := pv.Map().Get(member); err != nil {
+	if old, err := mine.Get(id); err != nil {
 		return err
 	} else if !old.IsVoid() {
 		return fmt.Errorf("pending vote on %s by %s: %w", id, member, ErrVoted) // the first one is kept
 	}
+	if mine.Len() >= MaxPendingVotesPerMember {
+		return ErrTooManyPending
+	}
 	m := automerge.NewMap()
-	if err := pv.Map().Set(member, m); err != nil {
+	if err := mine.Set(id, m); err != nil {
 		return err
 	}
 	return setAll(m, []kv{{"choice", v.Choice}, {"reason", v.Reason}, {"at", formatTime(v.At)}})
@@ -285,26 +430,52 @@ func AddPendingVote(doc *automerge.Doc, id, member string, v CastVote) error {
 // TakePendingVotes returns the votes kept for proposal id, by member, and
 // removes them. It does not commit.
 func TakePendingVotes(doc *automerge.Doc, id string) (map[string]CastVote, error) {
-	v, err := doc.Path(pendingVotes, id).Get()
-	if err != nil || v.Kind() != automerge.KindMap {
+	out := make(map[string]CastVote)
+	if v, err := doc.Path(pendingVotes, id).Get(); err != nil {
 		return nil, err
+	} else if v.Kind() == automerge.KindMap {
+		o, err := readObject(v, "pending votes")
+		if err != nil {
+			return nil, err
+		}
+		for member := range o.vals {
+			c := o.child(member, true)
+			if c == nil {
+				continue
+			}
+			cv := readCastVote(c)
+			if c.done() == nil {
+				out[member] = cv
+			}
+		}
+		if err := doc.Path(pendingVotes).Map().Delete(id); err != nil {
+			return nil, err
+		}
 	}
-	o, err := readObject(v, "pending votes")
+	all, err := doc.Path(pendingVotesByMember).Get()
+	if err != nil || all.Kind() != automerge.KindMap {
+		return out, err
+	}
+	members, err := all.Map().Keys()
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]CastVote, len(o.vals))
-	for member := range o.vals {
-		c := o.child(member, true)
-		if c == nil {
+	for _, member := range members {
+		v, err := doc.Path(pendingVotesByMember, member, id).Get()
+		if err != nil || v.IsVoid() {
 			continue
 		}
-		cv := readCastVote(c)
-		if c.done() == nil {
-			out[member] = cv
+		if c, err := readObject(v, "pending vote"); err == nil {
+			cv := readCastVote(c)
+			if _, dup := out[member]; !dup && c.done() == nil {
+				out[member] = cv
+			}
+		}
+		if err := doc.Path(pendingVotesByMember, member).Map().Delete(id); err != nil {
+			return nil, err
 		}
 	}
-	return out, doc.Path(pendingVotes).Map().Delete(id)
+	return out, nil
 }
 
 func readCastVote(o *object) CastVote {

@@ -2,9 +2,13 @@ package crdt
 
 import (
 	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -12,6 +16,11 @@ import (
 
 // RuleReset names the rule a reset statement breaks.
 const RuleReset = "reset"
+
+// ResetTyp is the typ claim of every reset statement. Any other JWT a
+// device signs (a token assertion) must not carry a typ claim at all, so
+// the two can never pass for each other (see CheckAssertionClaims).
+const ResetTyp = "reset"
 
 // ResetSkew is how far in the future a statement's iat may lie (clocks of
 // phones drift).
@@ -44,7 +53,7 @@ func SignReset(key ed25519.PrivateKey, device, circle string, epoch int64, reaso
 		return "", fieldErr("reset", "reason", fmt.Sprintf("must be at most %d characters", MaxNoteLen))
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, ResetClaims{
-		Typ: "reset", Epoch: epoch, Reason: reason,
+		Typ: ResetTyp, Epoch: epoch, Reason: reason,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer: device, Audience: jwt.ClaimStrings{circle}, IssuedAt: jwt.NewNumericDate(now), ID: jti,
 		},
@@ -57,39 +66,82 @@ func resetErr(format string, args ...any) error {
 	return &RuleError{Rule: RuleReset, Message: fmt.Sprintf(format, args...)}
 }
 
-// ParseReset checks a statement's signature against the roster (the key of
-// the device named by kid, EdDSA only) and its binding to the circle, and
-// returns it. It does not judge the epoch, the window or the signer's
-// standing: CountReset does, at the moment of counting.
+// resetClaimNames are the only claims a reset statement may carry. A
+// statement is a statement and nothing else: with exp, nbf or sub it could
+// pass for a token assertion or another kind of JWT, so those are refused.
+var resetClaimNames = []string{"typ", "epoch", "reason", "iss", "aud", "iat", "jti"}
+
+// ParseReset checks a statement's signature against the roster and its
+// claims, explicitly, and returns it:
+//
+//   - header alg is EdDSA (nothing else is even tried) and kid names an
+//     enrolled device of the roster, whose key signed it;
+//   - the claims are exactly typ, epoch, reason?, iss, aud, iat and jti
+//     (DESIGN.md §6): typ is "reset"; aud is this circle and only it;
+//     epoch is a whole number ≥ 0; iss is the device of kid; iat lies
+//     between the years 2000 and 2200; jti is an id.
+//
+// It does not judge time against a clock, the current epoch or the
+// signer's standing: AdmitReset and CheckReset do, with the circle's
+// clock and window. Every refusal is a *RuleError of rule "reset".
 func ParseReset(statement, circle string, r *Roster) (ResetSignature, error) {
 	if len(statement) > MaxStatementLen {
 		return ResetSignature{}, resetErr("the statement is longer than %d bytes", MaxStatementLen)
 	}
 	var claims ResetClaims
 	var member, device string
-	_, err := jwt.ParseWithClaims(statement, &claims, func(t *jwt.Token) (any, error) {
+	p := jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
+		// Time is judged against the circle's clock and window by
+		// AdmitReset and CheckReset; every other claim is checked below,
+		// one by one, since this option turns off jwt's aud check too.
+		jwt.WithoutClaimsValidation(),
+	)
+	tok, err := p.ParseWithClaims(statement, &claims, func(t *jwt.Token) (any, error) {
+		if alg, _ := t.Header["alg"].(string); alg != jwt.SigningMethodEdDSA.Alg() {
+			return nil, errors.New("alg must be EdDSA")
+		}
 		kid, _ := t.Header["kid"].(string)
+		if kid == "" {
+			return nil, errors.New("no kid")
+		}
 		for _, m := range r.Members {
-			if d, ok := m.Devices[kid]; ok {
+			if d, ok := m.Devices[kid]; ok && len(d.PublicKey) == ed25519.PublicKeySize {
 				member, device = m.ID, d.ID
 				return ed25519.PublicKey(d.PublicKey), nil
 			}
 		}
 		return nil, errors.New("unknown device")
-	},
-		jwt.WithValidMethods([]string{"EdDSA"}),
-		jwt.WithAudience(circle),
-		jwt.WithoutClaimsValidation(), // time is judged by CountReset, with the circle's window
-	)
+	})
+	if err != nil || tok == nil || !tok.Valid {
+		return ResetSignature{}, resetErr("the statement does not verify: it must be a JWT signed (EdDSA) by an enrolled device of this circle named in kid")
+	}
+	// The signature holds: now the claims, explicitly.
+	raw, err := statementClaims(statement)
+	if err != nil {
+		return ResetSignature{}, resetErr("the statement's claims are not a JSON object")
+	}
+	for name := range raw {
+		if !slices.Contains(resetClaimNames, name) {
+			return ResetSignature{}, resetErr("the statement carries the claim %q; a reset statement carries only %s", truncate(name, maxIDLen), strings.Join(resetClaimNames, ", "))
+		}
+	}
+	aud, err := claims.GetAudience()
 	switch {
-	case err != nil:
-		return ResetSignature{}, resetErr("the statement does not verify: it must be a JWT signed (EdDSA) by an enrolled device of this circle named in kid, with aud the circle")
-	case claims.Typ != "reset":
-		return ResetSignature{}, resetErr("the statement's typ must be \"reset\"")
-	case claims.Issuer != device:
+	case claims.Typ != ResetTyp:
+		return ResetSignature{}, resetErr("the statement's typ must be %q", ResetTyp)
+	case err != nil || len(aud) != 1 || aud[0] != circle:
+		return ResetSignature{}, resetErr("the statement's aud must be this circle (%s) and only it", circle)
+	case raw["epoch"] == nil || string(raw["epoch"]) == "null":
+		return ResetSignature{}, resetErr("the statement needs epoch, the circle's epoch it resets")
+	case claims.Epoch < 0:
+		return ResetSignature{}, resetErr("the statement's epoch must not be negative")
+	case claims.Issuer == "" || claims.Issuer != device:
 		return ResetSignature{}, resetErr("the statement's iss must be the device in its kid header")
 	case claims.IssuedAt == nil:
 		return ResetSignature{}, resetErr("the statement needs iat")
+	case checkTime("reset", "iat", claims.IssuedAt.Time) != nil:
+		return ResetSignature{}, resetErr("the statement's iat must lie between the years %d and %d", minYear, maxYear)
 	case claims.ID == "" || !isID(claims.ID):
 		return ResetSignature{}, resetErr("the statement needs a jti of at most 64 characters from [A-Za-z0-9._:-]")
 	case len(claims.Reason) > MaxNoteLen:
@@ -101,13 +153,33 @@ func ParseReset(statement, circle string, r *Roster) (ResetSignature, error) {
 	}, nil
 }
 
+// statementClaims decodes the claims segment of a compact JWS into its
+// top-level names.
+func statementClaims(statement string) (map[string]json.RawMessage, error) {
+	parts := strings.Split(statement, ".")
+	if len(parts) != 3 {
+		return nil, errors.New("not a compact JWS")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil, err
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
 // CheckReset says whether a parsed signature counts now toward a reset of
 // epoch: the epoch matches, it was signed within the reset window and not
 // in the future, its device is not revoked, and its member is active and
 // has been a member for at least reset.min_membership.
 func CheckReset(sig ResetSignature, epoch int64, r *Roster, p Policies, now time.Time) error {
-	window := p.Duration("reset.window")
-	minAge := p.Duration("reset.min_membership")
+	return checkReset(sig, epoch, r, p.Duration("reset.window"), p.Duration("reset.min_membership"), now)
+}
+
+func checkReset(sig ResetSignature, epoch int64, r *Roster, window, minAge time.Duration, now time.Time) error {
 	m, ok := r.Members[sig.Member]
 	switch {
 	case sig.Epoch != epoch:
@@ -120,7 +192,7 @@ func CheckReset(sig ResetSignature, epoch int64, r *Roster, p Policies, now time
 		return resetErr("the signer is not an active member")
 	case m.Devices[sig.Device] == nil || !m.Devices[sig.Device].ActiveAt(now):
 		return resetErr("the signing device is revoked")
-	case now.Sub(m.JoinedAt) < minAge:
+	case minAge > 0 && now.Sub(m.JoinedAt) < minAge:
 		return resetErr("the signer joined less than %s ago (reset.min_membership); their signature counts from %s", minAge, m.JoinedAt.Add(minAge).Format(time.RFC3339))
 	}
 	return nil

@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/circles-coop/circles/crdt/amchange"
 )
@@ -22,6 +23,13 @@ const (
 	// MaxNewPerBatch bounds the new entries, credits, proposals, votes and
 	// reset statements of one message.
 	MaxNewPerBatch = 20_000
+	// MaxValueLen bounds, in characters (bytes for byte values), any one
+	// value a device writes into an append-only document, and any text
+	// object it makes there: the longest field such a document holds is a
+	// proposal's body (MaxBodyLen). The readers check each field's own
+	// bound once the batch is applied; this bound stops a batch before it
+	// is applied.
+	MaxValueLen = MaxBodyLen
 )
 
 // Containers returns, for a member-written kind, the root keys of its
@@ -63,6 +71,7 @@ func CheckAppendOnly(kind Kind, roots map[string]amchange.OpID, exists func(cont
 	}
 	created := make(ObjectKinds) // objects this batch made, and whether each is a sequence
 	seen := make(map[amchange.OpID]bool)
+	textLen := make(map[amchange.OpID]int) // characters inserted into each sequence this batch made
 	addedKeys := make(map[Added]bool)
 	var added []Added
 	ops := 0
@@ -74,6 +83,15 @@ func CheckAppendOnly(kind Kind, roots map[string]amchange.OpID, exists func(cont
 		for i := range ch.Ops {
 			op := &ch.Ops[i]
 			isSeq, isNew := created[op.Obj]
+			n, err := valueLen(kind, op)
+			if err != nil {
+				return nil, err
+			}
+			if isNew && isSeq && op.Insert {
+				if textLen[op.Obj] += max(1, n); textLen[op.Obj] > MaxValueLen {
+					return nil, &RuleError{Rule: RuleSchema, Message: fmt.Sprintf("a text in a %s document is longer than %d characters", kind, MaxValueLen)}
+				}
+			}
 			switch {
 			case isNew:
 				// Inside an object this batch created: its shape is checked
@@ -105,6 +123,25 @@ func CheckAppendOnly(kind Kind, roots map[string]amchange.OpID, exists func(cont
 		}
 	}
 	return added, nil
+}
+
+// valueLen returns the characters of the string (bytes of the byte
+// value) an operation puts, refusing one over MaxValueLen.
+func valueLen(kind Kind, op *amchange.Op) (int, error) {
+	if op.Action != amchange.Put {
+		return 0, nil
+	}
+	n := 0
+	switch op.Value.Kind {
+	case amchange.Str:
+		n = utf8.RuneCountInString(op.Value.Str)
+	case amchange.Bytes, amchange.Unknown:
+		n = len(op.Value.Bytes)
+	}
+	if n > MaxValueLen {
+		return 0, &RuleError{Rule: RuleSchema, Message: fmt.Sprintf("a value in a %s document is longer than %d characters", kind, MaxValueLen)}
+	}
+	return n, nil
 }
 
 // checkInsideNew checks an operation on an object the same batch created.

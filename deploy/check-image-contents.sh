@@ -69,6 +69,11 @@ serve() { # serve DATA ADDRFILE: start circled serve, wait for its address
 	addr=$(cat "$2")
 	curl -fsS "http://$addr/healthz" >/dev/null
 	curl -fsS "http://$addr/readyz" >/dev/null
+	# The phone app is embedded (not the "not built" page).
+	if ! curl -fsS "http://$addr/app/" | grep -q '<script'; then
+		echo "FAIL: /app/ does not serve the built phone app" >&2
+		exit 1
+	fi
 	uid=$(awk '/^Uid:/ {print $2}' "/proc/$pid/status")
 	if [ "$uid" != "$want_uid" ]; then echo "FAIL: circled runs as uid $uid, want $want_uid" >&2; exit 1; fi
 	echo "serving $1 at $addr as uid $uid"

@@ -67,9 +67,9 @@ func (a *api) propose(c echo.Context) error {
 func (a *api) listProposals(c echo.Context) error {
 	status := c.QueryParam("status")
 	switch status {
-	case "", "open", "passed", "rejected":
+	case "", "open", "passed", "rejected", "cancelled":
 	default:
-		return fault.Errorf(fault.InvalidRequest, "query parameter \"status\" must be open, passed or rejected")
+		return fault.Errorf(fault.InvalidRequest, "query parameter \"status\" must be open, passed, rejected or cancelled")
 	}
 	list, err := a.svc.Governance.Proposals(c.Request().Context(), callerOf(c), status)
 	if err != nil {

@@ -89,7 +89,10 @@ func TestHardReset(t *testing.T) {
 		defer resp.Body.Close()
 		sc := bufio.NewScanner(resp.Body)
 		for sc.Scan() {
-			if ev, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+			// The reset's own events; the charter's ratification it
+			// opens (proposal.opened) is checked in
+			// TestHardResetCancelsOpenProposals.
+			if ev, ok := strings.CutPrefix(sc.Text(), "event: "); ok && strings.HasPrefix(ev, "reset.") {
 				events <- ev
 			}
 		}
@@ -363,4 +366,55 @@ func joinPhones(t *testing.T, name, prefix string, n int) (*servertest.Circle, *
 		}
 	}
 	return c, clk, phones
+}
+
+// A circle of four holds a treasurer; a proposal to hand the role to
+// Alice is open, and so is one to change a policy. Three members reset:
+// both proposals are cancelled (the role.assign can no longer refill the
+// role the reset emptied, even with every vote), and the circle opens the
+// charter's ratification by itself.
+func TestHardResetCancelsOpenProposals(t *testing.T) {
+	c, clk, circle, devs := resetCircle(t, "Alice", "Bob", "Carol", "Dave")
+	url := c.URL()
+	alice, bob, carol, dave := devs[0], devs[1], devs[2], devs[3]
+	role := mustPropose(t, url, alice, "role.create", "A treasurer", treasurer(2))
+	for _, d := range devs {
+		mustVote(t, url, d, role.ID, "yes")
+	}
+	assign := mustPropose(t, url, bob, "role.assign", "Alice keeps the cash", map[string]any{"role": "treasurer", "member": alice.Member})
+	mustVote(t, url, alice, assign.ID, "yes")
+	policy := mustPropose(t, url, carol, "policy.set", "Longer proposals", map[string]any{"name": "proposal.period", "value": "240h"})
+
+	for _, d := range []*servertest.Device{alice, bob, carol} {
+		if r := servertest.Call(t, url, "POST", "/v1/resets/signatures", d.Token, resetStatement(t, circle, d, 0, clk.Now())); r.Status != http.StatusAccepted {
+			t.Fatalf("sign: %d %s", r.Status, r.Body)
+		}
+	}
+	for _, id := range []string{assign.ID, policy.ID} {
+		if p := getProposal(t, url, dave, id); p.Status != "cancelled" {
+			t.Errorf("proposal %q after the reset is %s, want cancelled", p.Title, p.Status)
+		}
+	}
+	// The last votes come after the reset: the role stays empty.
+	for _, d := range []*servertest.Device{bob, carol, dave} {
+		if r := servertest.Call(t, url, "POST", "/v1/proposals/"+assign.ID+"/votes", d.Token, servertest.MustJSON(t, wire.VoteRequest{Choice: "yes"})); r.Status != http.StatusConflict {
+			t.Errorf("a vote on the cancelled proposal: %d %s, want 409", r.Status, r.Body)
+		}
+	}
+	if h := roles(t, url, dave)["treasurer"].Holder; h != "" {
+		t.Errorf("the treasurer after the reset is %q, want vacant", h)
+	}
+	r := servertest.Call(t, url, "GET", "/v1/proposals?status=open", dave.Token, nil)
+	var open wire.ProposalList
+	if err := json.Unmarshal(r.Body, &open); err != nil {
+		t.Fatal(err)
+	}
+	if len(open.Proposals) != 1 || open.Proposals[0].Kind != "charter.ratify" || open.Proposals[0].Author != "circle" {
+		t.Fatalf("open proposals after the reset = %+v, want one charter.ratify by the circle", open.Proposals)
+	}
+	entries := auditKinds(t, url, dave)
+	wantAudit(t, entries, crdt.AuditResetExecuted, assign.ID, policy.ID, open.Proposals[0].ID)
+	if r := servertest.Call(t, url, "GET", "/v1/proposals?status=cancelled", dave.Token, nil); r.Status != http.StatusOK {
+		t.Errorf("GET /v1/proposals?status=cancelled: %d %s", r.Status, r.Body)
+	}
 }

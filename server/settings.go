@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	mobileapi "github.com/circles-coop/circles/mobile-api"
 )
 
 // Settings are what an operator sets for `circled serve`. They come from
@@ -30,6 +32,11 @@ type Settings struct {
 	NATSURL      string
 	NATSCreds    string
 	Replicas     int
+	// MetricsListen, MetricsOnAPI and TrustedProxies (comma-separated)
+	// are Config's.
+	MetricsListen  string
+	MetricsOnAPI   bool
+	TrustedProxies string
 }
 
 // DefaultSettings are the settings with nothing set.
@@ -43,6 +50,19 @@ func (s Settings) Apply(cfg *Config) {
 	cfg.DataDir, cfg.Listen, cfg.AddrFile = s.DataDir, s.Listen, s.AddrFile
 	cfg.SyncAlways, cfg.MemoryBudget = s.SyncAlways, s.MemoryBudget
 	cfg.NATSURL, cfg.NATSCreds, cfg.Replicas = s.NATSURL, s.NATSCreds, s.Replicas
+	cfg.MetricsListen, cfg.MetricsOnAPI = s.MetricsListen, s.MetricsOnAPI
+	cfg.TrustedProxies = splitList(s.TrustedProxies)
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Setting is one setting's names and how its value is read.
@@ -71,12 +91,8 @@ var settingsTable = []Setting{
 	{Key: "listen", Env: "CIRCLED_LISTEN", Flag: "listen",
 		Usage: "HTTP address HOST:PORT; port 0 picks a free port",
 		set: func(s *Settings, v string) error {
-			_, port, err := net.SplitHostPort(v)
-			if err != nil {
-				return fmt.Errorf("%q is not HOST:PORT", v)
-			}
-			if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-				return fmt.Errorf("%q: port %q is not a number 0..65535", v, port)
+			if err := checkHostPort(v); err != nil {
+				return err
 			}
 			s.Listen = v
 			return nil
@@ -124,6 +140,34 @@ var settingsTable = []Setting{
 			}
 			return nil
 		}},
+	{Key: "metrics_listen", Env: "CIRCLED_METRICS_LISTEN", Flag: "metrics-listen",
+		Usage: "serve /metrics (Prometheus) on this HOST:PORT of its own (default: not served)",
+		set: func(s *Settings, v string) error {
+			if err := checkHostPort(v); err != nil {
+				return err
+			}
+			s.MetricsListen = v
+			return nil
+		}},
+	{Key: "metrics_on_api", Env: "CIRCLED_METRICS_ON_API", Flag: "metrics-on-api", Bool: true,
+		Usage: "serve /metrics on the API listener too (it faces the members' devices)",
+		set: func(s *Settings, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%q is not true or false", v)
+			}
+			s.MetricsOnAPI = b
+			return nil
+		}},
+	{Key: "trusted_proxies", Env: "CIRCLED_TRUSTED_PROXIES", Flag: "trusted-proxies",
+		Usage: "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client",
+		set: func(s *Settings, v string) error {
+			if err := mobileapi.CheckTrustedProxies(splitList(v)); err != nil {
+				return err
+			}
+			s.TrustedProxies = v
+			return nil
+		}},
 	{Key: "nats_url", Env: "CIRCLED_NATS_URL", Flag: "nats-url",
 		Usage: "external NATS cluster with JetStream keeping the store, e.g. nats://10.0.0.1:4222,nats://10.0.0.2:4222 (default: the embedded server)",
 		set: func(s *Settings, v string) error {
@@ -155,6 +199,17 @@ var settingsTable = []Setting{
 			s.Replicas = n
 			return nil
 		}},
+}
+
+func checkHostPort(v string) error {
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return fmt.Errorf("%q is not HOST:PORT", v)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: port %q is not a number 0..65535", v, port)
+	}
+	return nil
 }
 
 // SettingsTable lists every setting with its names.

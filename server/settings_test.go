@@ -41,7 +41,11 @@ log_level: warn
 	}
 	cfg := server.DefaultConfig()
 	s.NATSURL, s.NATSCreds, s.Replicas = "nats://127.0.0.1:4222", "/etc/c.creds", 3
+	s.MetricsListen, s.MetricsOnAPI, s.TrustedProxies = "127.0.0.1:9464", true, "10.0.0.1, 192.168.0.0/16"
 	s.Apply(&cfg)
+	if cfg.MetricsListen != "127.0.0.1:9464" || !cfg.MetricsOnAPI || len(cfg.TrustedProxies) != 2 || cfg.TrustedProxies[1] != "192.168.0.0/16" {
+		t.Fatalf("Apply() metrics and proxies = %q %v %q", cfg.MetricsListen, cfg.MetricsOnAPI, cfg.TrustedProxies)
+	}
 	if cfg.DataDir != s.DataDir || cfg.Listen != s.Listen || cfg.AddrFile != s.AddrFile || !cfg.SyncAlways ||
 		cfg.MemoryBudget != s.MemoryBudget || cfg.NATSURL != s.NATSURL || cfg.NATSCreds != s.NATSCreds || cfg.Replicas != 3 {
 		t.Fatalf("Apply() config = %+v, from %+v", cfg, s)
@@ -60,7 +64,7 @@ func TestLoadFileErrors(t *testing.T) {
 	cases := []struct{ name, content, want string }{
 		{"not YAML", "listen: [\n", "not YAML"},
 		{"not a mapping", "- listen\n", "line 1: want a mapping of settings"},
-		{"unknown key", "listen: 127.0.0.1:1\nlisen: x\n", `line 2: unknown key "lisen" (known: data, listen, addr_file, sync_always, memory_budget, log_level, nats_url, nats_creds, replicas)`},
+		{"unknown key", "listen: 127.0.0.1:1\nlisen: x\n", `line 2: unknown key "lisen" (known: data, listen, addr_file, sync_always, memory_budget, log_level, metrics_listen, metrics_on_api, trusted_proxies, nats_url, nats_creds, replicas)`},
 		{"key twice", "listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\n", "line 2: listen: given twice"},
 		{"a list value", "listen:\n  - 127.0.0.1:1\n", "line 2: listen: want a single value, not a list or mapping"},
 		{"no value", "listen:\n", "line 1: listen: no value"},
@@ -77,6 +81,9 @@ func TestLoadFileErrors(t *testing.T) {
 		{"nats_url one bad of two", "nats_url: nats://a:4222,http://b:80\n", `nats_url: "http://b:80" is not a NATS URL`},
 		{"nats_creds empty", "nats_creds: ''\n", "line 1: nats_creds: must not be empty"},
 		{"replicas out of range", "replicas: 7\n", `line 1: replicas: "7" is not a number 1..5`},
+		{"metrics_listen not HOST:PORT", "metrics_listen: 9464\n", `line 1: metrics_listen: "9464" is not HOST:PORT`},
+		{"metrics_on_api not a bool", "metrics_on_api: sometimes\n", `metrics_on_api: "sometimes" is not true or false`},
+		{"trusted_proxies not addresses", "trusted_proxies: 10.0.0.1, proxy.local\n", "line 1: trusted_proxies: "},
 		{"too large", "# " + strings.Repeat("x", 1<<20) + "\n", "larger than 1048576 bytes"},
 	}
 	for _, tc := range cases {

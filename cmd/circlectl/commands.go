@@ -156,6 +156,13 @@ func syncCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 				plural(sum.Docs-len(sum.Failed), "document", "documents"), plural(sum.Rounds, "round", "rounds"),
 				plural(sum.Requests, "request", "requests"), plural(sum.ChangesSent, "change", "changes"), sum.ChangesReceived)
 		}
+		for _, r := range sum.Recovered {
+			fmt.Fprintf(e.stdout, "the server refused a change to %s: took a fresh copy and wrote your %s again; %d refused:\n",
+				r.Doc, plural(r.Accepted+len(r.Refused), "item", "items"), len(r.Refused))
+			for _, it := range r.Refused {
+				fmt.Fprintf(e.stdout, "  refused: %s (%s)\n", it.What, it.Reason)
+			}
+		}
 		return err
 	}
 }
@@ -203,6 +210,9 @@ func ledgerCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 			note := le.Note
 			if le.Voided {
 				note = "[voided] " + note
+			}
+			if le.Refused != "" {
+				note = "[refused: " + le.Refused + "] " + note
 			}
 			if le.Voids != "" {
 				note += " (corrects " + shortID(le.Voids) + ")"

@@ -120,7 +120,7 @@ func voteCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 }
 
 func proposalsCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
-	status := fs.String("status", "", "only open, passed or rejected proposals")
+	status := fs.String("status", "", "only open, passed, rejected or cancelled proposals")
 	return func(ctx context.Context, e *env, args []string) error {
 		if len(args) != 0 {
 			return usagef("proposals takes no arguments")

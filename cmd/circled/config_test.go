@@ -49,6 +49,8 @@ func TestSettingsPrecedence(t *testing.T) {
 			server.Settings{DataDir: "d", Listen: def.Listen, MemoryBudget: def.MemoryBudget, LogLevel: slog.LevelInfo, SyncAlways: true}},
 		{"cluster settings", []string{"--data", "d", "--replicas", "3"}, map[string]string{"CIRCLED_NATS_URL": "nats://127.0.0.1:4222,nats://127.0.0.1:4223"},
 			server.Settings{DataDir: "d", Listen: def.Listen, MemoryBudget: def.MemoryBudget, LogLevel: slog.LevelInfo, NATSURL: "nats://127.0.0.1:4222,nats://127.0.0.1:4223", Replicas: 3}},
+		{"metrics and proxies", []string{"--data", "d", "--metrics-listen", "127.0.0.1:9464", "--metrics-on-api"}, map[string]string{"CIRCLED_TRUSTED_PROXIES": "127.0.0.1"},
+			server.Settings{DataDir: "d", Listen: def.Listen, MemoryBudget: def.MemoryBudget, LogLevel: slog.LevelInfo, MetricsListen: "127.0.0.1:9464", MetricsOnAPI: true, TrustedProxies: "127.0.0.1"}},
 		{"a bool flag turns off", []string{"--config", file, "--sync-always=false"}, nil,
 			server.Settings{DataDir: "/srv/file", Listen: "127.0.0.1:1001", MemoryBudget: 10 << 20, LogLevel: slog.LevelError}},
 	}

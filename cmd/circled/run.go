@@ -23,6 +23,7 @@ Usage:
                 [--nats-url URLS [--nats-creds FILE] [--replicas N]]
   circled serve [--config FILE] [--data DIR] [--listen HOST:PORT] [--addr-file FILE]
                 [--sync-always] [--memory-budget SIZE] [--log-level LEVEL] [-v]
+                [--metrics-listen HOST:PORT] [--metrics-on-api] [--trusted-proxies LIST]
                 [--nats-url URLS [--nats-creds FILE] [--replicas N]]
   circled config check FILE
   circled backup --data DIR --out FILE    (while serving too)
@@ -32,10 +33,10 @@ Settings of serve come from flags, then environment variables, then the
 YAML file of --config (or CIRCLED_CONFIG), then the defaults: the first
 that gives a setting wins. Environment: CIRCLED_DATA, CIRCLED_LISTEN,
 CIRCLED_ADDR_FILE, CIRCLED_SYNC_ALWAYS, CIRCLED_MEMORY_BUDGET,
-CIRCLED_LOG_LEVEL, CIRCLED_NATS_URL, CIRCLED_NATS_CREDS, CIRCLED_REPLICAS;
-file keys: data, listen, addr_file, sync_always, memory_budget, log_level,
-nats_url, nats_creds, replicas. CIRCLED_DATA stands in for --data
-everywhere.
+CIRCLED_LOG_LEVEL, CIRCLED_METRICS_LISTEN, CIRCLED_METRICS_ON_API,
+CIRCLED_TRUSTED_PROXIES, CIRCLED_NATS_URL, CIRCLED_NATS_CREDS,
+CIRCLED_REPLICAS; file keys: the same names in lower case without
+CIRCLED_ (data, listen, …). CIRCLED_DATA stands in for --data everywhere.
 `
 
 // run is circled's whole program; main only wires the process to it, and

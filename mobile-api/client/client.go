@@ -49,7 +49,7 @@ func (e *APIError) Error() string {
 }
 
 // IsAPIError reports whether err is or wraps an *APIError with the given
-// code (one of the wire.Code… constants).
+// code (one of the authority/fault constants).
 func IsAPIError(err error, code string) bool {
 	var ae *APIError
 	return errors.As(err, &ae) && ae.Code == code

@@ -97,7 +97,7 @@ func (d *Device) writeDoc(key, message string, fn func(*automerge.Doc) (bool, er
 }
 
 // Proposals asks the server for the circle's proposals, all or those of
-// one status (open, passed, rejected).
+// one status (open, passed, rejected, cancelled).
 func (c *Client) Proposals(ctx context.Context, status string) (*wire.ProposalList, error) {
 	path := "/v1/proposals"
 	if status != "" {

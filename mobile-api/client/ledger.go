@@ -104,6 +104,9 @@ type LedgerEntry struct {
 	Doc        string // ledger segment holding it
 	Mine       bool   // written by this device's member
 	Voided     bool   // another entry of the same member voids it (crdt.Voided)
+	// Refused is the server's reason when it refused this entry (kept on
+	// the device only; see Device.Recover); empty otherwise.
+	Refused string
 }
 
 // UnreadableError is returned by Device.Entries, together with the
@@ -163,6 +166,15 @@ func (d *Device) Entries() ([]LedgerEntry, error) {
 		voided := crdt.Voided(authored)
 		for i := first; i < len(out); i++ {
 			out[i].Voided = voided[out[i].ID]
+		}
+	}
+	refused, err := d.Refused()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range refused {
+		if r.Entry != nil {
+			out = append(out, LedgerEntry{Entry: *r.Entry, Member: info.MemberID, MemberName: info.MemberName, Doc: r.Doc, Mine: true, Refused: r.Reason})
 		}
 	}
 	slices.SortStableFunc(out, func(a, b LedgerEntry) int {

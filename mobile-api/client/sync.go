@@ -48,6 +48,11 @@ type SyncSummary struct {
 	BytesSent       int
 	BytesReceived   int
 	Failed          []DocError // documents the server refused
+	// Recovered are the member's own documents the server refused a
+	// change to, taken afresh from the server with what the member made
+	// written again (Device.Recover); what the server still refused is
+	// listed there and in Device.Refused.
+	Recovered []RecoverSummary
 }
 
 // DocError is a document the server refused during a sync, with its
@@ -175,8 +180,11 @@ func (sd *syncDoc) restore() {
 // When the server refuses a batch (422 rule_violation, 403 forbidden, 404
 // not_found or 413 too_large),
 // the round is repeated one document at a time, so the refused documents
-// are found and the others still sync; Sync then returns the summary and a
-// *SyncError naming them. It returns an error wrapping ErrUnreachable when
+// are found and the others still sync. A refused change to one of the
+// member's own documents is recovered at once (Device.Recover): the
+// summary's Recovered lists what was written again and what the server
+// still refused. Sync returns a *SyncError naming the documents it could
+// not sync or recover. It returns an error wrapping ErrUnreachable when
 // the server cannot be reached, and ErrSyncIncomplete after MaxSyncRounds.
 func (d *Device) Sync(ctx context.Context, progress func(SyncProgress)) (SyncSummary, error) {
 	var sum SyncSummary
@@ -279,6 +287,11 @@ func (d *Device) Sync(ctx context.Context, progress func(SyncProgress)) (SyncSum
 			return sum, err
 		}
 	}
+	own := map[string]bool{}
+	for _, sd := range docs {
+		own[sd.ref.id] = sd.ref.own
+	}
+	sum.Failed, sum.Recovered = d.recoverRefused(ctx, c, sum.Failed, func(doc string) bool { return own[doc] })
 	if len(sum.Failed) > 0 {
 		return sum, &SyncError{Docs: sum.Failed}
 	}

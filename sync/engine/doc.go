@@ -17,6 +17,8 @@
 //
 // If any step fails for any message of a request, every document the
 // request touched is reloaded from the store, so nothing of the request is
-// applied. HTTP batch sync and the WebSocket transport both call Sync; the
-// server's own writes go through Update and Create.
+// applied. HTTP batch sync calls Sync; the WebSocket transport opens a
+// Session per connection (session.go: in-memory sync states, one message
+// at a time, pushes of what others stored); the server's own writes go
+// through Update and Create.
 package engine

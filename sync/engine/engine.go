@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -16,7 +15,6 @@ import (
 	"github.com/automerge/automerge-go"
 
 	"github.com/circles-coop/circles/crdt"
-	"github.com/circles-coop/circles/crdt/amchange"
 	"github.com/circles-coop/circles/sync/store"
 )
 
@@ -121,6 +119,13 @@ type Engine struct {
 
 	reclaim chan struct{} // evicted documents wait for a GC to free their memory
 
+	// live are the open sessions (session.go) and, per document, the
+	// sessions to tell when it changes. Lock order: an entry's mu, then
+	// liveMu; notify callbacks run under both and must not block.
+	liveMu   sync.Mutex
+	sessions map[*Session]struct{}
+	watchers map[string]map[*Session]struct{}
+
 	stop chan struct{}
 	done chan struct{}
 }
@@ -140,8 +145,11 @@ type entry struct {
 	// dependencies, with their encoded sizes (queued.go).
 	queued      map[automerge.ChangeHash]int64
 	queuedBytes atomic.Int64 // their sum, read without mu by eviction
-	lastUsed    time.Time
-	busy        int // requests holding or waiting for mu; guarded by Engine.mu
+	// sessions are the live sessions' sync states for this document
+	// (session.go); like peers they refer to doc and go with it.
+	sessions map[*Session]*automerge.SyncState
+	lastUsed time.Time
+	busy     int // requests holding or waiting for mu; guarded by Engine.mu
 }
 
 // New returns an engine; call Open before using it.
@@ -172,7 +180,10 @@ func New(cfg Config) *Engine {
 		dirty:   make(map[string][]byte),
 		reclaim: make(chan struct{}, 1),
 		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		// sessions and watchers: see session.go
+		sessions: make(map[*Session]struct{}),
+		watchers: make(map[string]map[*Session]struct{}),
+		done:     make(chan struct{}),
 	}
 }
 
@@ -192,6 +203,7 @@ func (e *Engine) Close() error {
 	}
 	e.closed = true
 	e.mu.Unlock()
+	e.endSessions()
 	close(e.stop)
 	<-e.done
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -273,7 +285,7 @@ func (e *Engine) Create(ctx context.Context, doc string, init func(d *automerge.
 		return fmt.Errorf("create %s: commit: %w", doc, err)
 	}
 	x.doc = d
-	if err := e.persist(ctx, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}, map[string]int{doc: 1}); err != nil {
+	if err := e.persist(ctx, nil, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}, map[string]int{doc: 1}); err != nil {
 		x.unload()
 		return err
 	}
@@ -309,7 +321,7 @@ func (e *Engine) Update(ctx context.Context, doc string, fn func(d *automerge.Do
 		x.unload()
 		return fmt.Errorf("update %s: commit: %w", doc, err)
 	}
-	if err := e.persist(ctx, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}, map[string]int{doc: 1}); err != nil {
+	if err := e.persist(ctx, nil, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}, map[string]int{doc: 1}); err != nil {
 		x.unload()
 		return err
 	}
@@ -333,210 +345,6 @@ func (e *Engine) View(ctx context.Context, doc string, fn func(d *automerge.Doc)
 	return fn(en[0].doc)
 }
 
-type decoded struct {
-	msg     Message
-	changes []Change
-}
-
-// Sync receives a batch of sync messages from peer and returns the
-// engine's answers. Either every change of the batch is applied and stored,
-// or none is — unless the store fails partway through writing the batch:
-// then the documents whose writes it acknowledged keep their changes (as
-// after a crash at that point) and are reported to Committed, the others
-// are not changed, and Sync returns ErrStore. The device's next sync
-// delivers the rest.
-//
-// Documents whose messages carry changes are locked together, so the batch
-// is atomic. Documents whose messages carry none (a device asking what is
-// new) are handled one at a time afterwards and may be evicted in between,
-// so a device fetching the whole circle does not pin every document in
-// memory at once.
-func (e *Engine) Sync(ctx context.Context, peer Peer, in []Message) ([]Message, error) {
-	start := time.Now()
-	defer func() { e.m.syncSeconds.Observe(time.Since(start).Seconds()) }()
-
-	// 1. Decode everything and check read rights before touching any
-	// document.
-	byDoc := make(map[string][]decoded)
-	var ids, writes []string
-	for i, m := range in {
-		if err := e.cfg.Policy.CheckRead(peer, m.Doc); err != nil {
-			return nil, fmt.Errorf("message %d (doc %s): %w", i, m.Doc, err)
-		}
-		changes, err := decodeMessage(m.Data)
-		if err != nil {
-			return nil, fmt.Errorf("message %d (doc %s): %w", i, m.Doc, err)
-		}
-		if _, ok := byDoc[m.Doc]; !ok {
-			ids = append(ids, m.Doc)
-		}
-		byDoc[m.Doc] = append(byDoc[m.Doc], decoded{msg: m, changes: changes})
-		if len(changes) > 0 && !slices.Contains(writes, m.Doc) {
-			writes = append(writes, m.Doc)
-		}
-	}
-
-	answers := make(map[string][]byte, len(ids))
-	if len(writes) > 0 {
-		if err := e.syncDocs(ctx, peer, writes, byDoc, answers); err != nil {
-			return nil, err
-		}
-	}
-	for _, id := range ids {
-		if slices.Contains(writes, id) {
-			continue
-		}
-		if err := e.syncDocs(ctx, peer, []string{id}, byDoc, answers); err != nil {
-			return nil, err
-		}
-	}
-	var out []Message
-	for _, id := range ids {
-		if msg, ok := answers[id]; ok {
-			out = append(out, Message{Doc: id, Data: msg})
-		}
-	}
-	return out, nil
-}
-
-// syncDocs applies the messages of the documents ids under their locks,
-// stores what changed, and puts the engine's answer for each document into
-// answers. If anything fails, nothing of these documents is applied.
-func (e *Engine) syncDocs(ctx context.Context, peer Peer, ids []string, byDoc map[string][]decoded, answers map[string][]byte) error {
-	entries, release, err := e.acquire(ids)
-	if err != nil {
-		return err
-	}
-	defer release()
-	for _, x := range entries {
-		if err := e.ensureLoaded(ctx, x); err != nil {
-			return err
-		}
-	}
-	rollback := func() {
-		for _, x := range entries {
-			x.unload()
-		}
-	}
-	records := make(map[string][][]byte)
-	counts := make(map[string]int)
-	var changed []*entry
-	for _, x := range entries {
-		ss, err := e.syncState(ctx, x, peer.Device)
-		if err != nil {
-			rollback()
-			return err
-		}
-		// Each request starts from what both sides are known to share,
-		// forgetting what this side believes it sent before: over HTTP a
-		// response can be lost, and automerge would never resend changes
-		// it thinks the peer already got. This makes a retried or repeated
-		// request safe.
-		if ss, err = e.resetSyncState(x, peer.Device, ss); err != nil {
-			rollback()
-			return err
-		}
-		for _, d := range byDoc[x.id] {
-			rec, applied, err := e.receiveOne(peer, x, ss, d)
-			if err != nil {
-				rollback()
-				return err
-			}
-			if applied == 0 {
-				continue
-			}
-			if rec != nil {
-				records[x.id] = append(records[x.id], rec)
-			}
-			if !slices.Contains(changed, x) {
-				changed = append(changed, x)
-			}
-			counts[x.id] += applied
-			e.m.accepted.Add(float64(applied))
-		}
-	}
-
-	// Store, and only then acknowledge.
-	if len(changed) > 0 {
-		if err := e.persist(ctx, changed, records, counts); err != nil {
-			rollback()
-			return err
-		}
-	}
-	for _, x := range entries {
-		ss := x.peers[peer.Device]
-		if msg, ok := generate(ss); ok {
-			answers[x.id] = msg
-		}
-		e.markDirty(peer.Device, x.id, ss)
-	}
-	for _, x := range changed {
-		e.maybeCompact(ctx, x)
-	}
-	return nil
-}
-
-// receiveOne checks and applies one message; it returns the policy's
-// record and the number of changes that entered the document.
-func (e *Engine) receiveOne(peer Peer, x *entry, ss *automerge.SyncState, d decoded) ([]byte, int, error) {
-	if len(d.changes) > 0 {
-		if err := e.cfg.Policy.CheckChanges(peer, x.id, x.doc, d.changes); err != nil {
-			e.m.rejected.Inc()
-			return nil, 0, fmt.Errorf("doc %s: %w", x.id, err)
-		}
-	}
-	before := x.doc.Heads()
-	if err := receive(ss, d.msg.Data); err != nil {
-		return nil, 0, fmt.Errorf("doc %s: %w", x.id, err)
-	}
-	if len(d.changes) > 0 {
-		if err := x.trackQueued(d.changes); err != nil {
-			e.m.rejected.Inc()
-			return nil, 0, fmt.Errorf("doc %s: %w", x.id, err)
-		}
-	}
-	if len(d.changes) == 0 || crdt.SameHeads(before, x.doc.Heads()) {
-		return nil, 0, nil
-	}
-	raw, err := x.doc.Changes(before...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("doc %s: list applied changes: %w", x.id, err)
-	}
-	applied, err := appliedChanges(raw, d.changes)
-	if err != nil {
-		return nil, 0, fmt.Errorf("doc %s: %w", x.id, err)
-	}
-	rec, err := e.cfg.Policy.Accept(x.id, x.doc, applied)
-	if err != nil {
-		e.m.rejected.Inc()
-		return nil, 0, fmt.Errorf("doc %s: %w", x.id, err)
-	}
-	return rec, len(applied), nil
-}
-
-// appliedChanges pairs the changes that entered a document with their
-// decoded form, reusing the message's decoding; a change that came in an
-// earlier message and waited for its dependencies is decoded again.
-func appliedChanges(raw []*automerge.Change, msg []Change) ([]Change, error) {
-	known := make(map[automerge.ChangeHash]Change, len(msg))
-	for _, ch := range msg {
-		known[ch.Hash()] = ch
-	}
-	out := make([]Change, len(raw))
-	for i, ch := range raw {
-		if k, ok := known[ch.Hash()]; ok {
-			out[i] = k
-			continue
-		}
-		dc, err := amchange.Decode(ch.Save())
-		if err != nil {
-			return nil, fmt.Errorf("decode applied change: %w", err)
-		}
-		out[i] = Change{Change: ch, Decoded: dc}
-	}
-	return out, nil
-}
-
 // Heads returns the current heads of a document, loading it if needed.
 func (e *Engine) Heads(ctx context.Context, doc string) ([]automerge.ChangeHash, error) {
 	var heads []automerge.ChangeHash
@@ -549,7 +357,10 @@ func (e *Engine) Heads(ctx context.Context, doc string) ([]automerge.ChangeHash,
 
 // persist stores one chunk per changed document (all in one batch) and
 // reports the records. The caller holds the entries' locks.
-func (e *Engine) persist(ctx context.Context, xs []*entry, records map[string][][]byte, newChanges map[string]int) error {
+//
+// Sessions watching a stored document are told, except writer (the session
+// whose message made the change, if any), which answers its own peer.
+func (e *Engine) persist(ctx context.Context, writer *Session, xs []*entry, records map[string][][]byte, newChanges map[string]int) error {
 	batch := make([]store.ChunkWrite, len(xs))
 	for i, x := range xs {
 		batch[i] = store.ChunkWrite{Doc: x.id, Data: encodeEnvelope(x.doc.SaveIncremental(), records[x.id])}
@@ -585,6 +396,7 @@ func (e *Engine) persist(ctx context.Context, xs []*entry, records map[string][]
 		if e.cfg.Committed != nil && len(records[x.id]) > 0 {
 			e.cfg.Committed(x.id, seqs[i], records[x.id])
 		}
+		e.notifyWatchers(x.id, writer)
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrStore, err)
@@ -691,122 +503,10 @@ func (e *Engine) ensureLoaded(ctx context.Context, x *entry) error {
 func (x *entry) unload() {
 	x.doc = nil
 	x.peers = nil
+	x.sessions = nil
 	x.size.Store(0)
 	x.queued = nil
 	x.queuedBytes.Store(0)
-}
-
-// syncState returns the peer's sync state for x, loading it from the store
-// or starting a fresh one.
-func (e *Engine) syncState(ctx context.Context, x *entry, device string) (*automerge.SyncState, error) {
-	if ss, ok := x.peers[device]; ok {
-		return ss, nil
-	}
-	if x.peers == nil {
-		x.peers = make(map[string]*automerge.SyncState)
-	}
-	key := syncKey(device, x.id)
-	e.dirtyMu.Lock()
-	raw, pending := e.dirty[key]
-	e.dirtyMu.Unlock()
-	if !pending {
-		b, _, err := e.cfg.Store.SyncStates().Get(ctx, key)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-		case err != nil:
-			return nil, fmt.Errorf("load sync state: %w: %v", ErrStore, err)
-		default:
-			raw = b
-		}
-	}
-	var ss *automerge.SyncState
-	if raw != nil {
-		loaded, err := automerge.LoadSyncState(x.doc, raw)
-		if err != nil {
-			e.log.Warn("discarding unreadable sync state", "doc", x.id, "device", device, "err", err)
-		} else {
-			ss = loaded
-		}
-	}
-	if ss == nil {
-		ss = automerge.NewSyncState(x.doc)
-	}
-	x.peers[device] = ss
-	return ss, nil
-}
-
-// resetSyncState replaces the peer's sync state by its persistent form
-// (the heads both sides share), dropping in-flight bookkeeping.
-func (e *Engine) resetSyncState(x *entry, device string, ss *automerge.SyncState) (*automerge.SyncState, error) {
-	fresh, err := automerge.LoadSyncState(x.doc, ss.Save())
-	if err != nil {
-		return nil, fmt.Errorf("reset sync state: %w", err)
-	}
-	x.peers[device] = fresh
-	return fresh, nil
-}
-
-func syncKey(device, doc string) string { return device + "." + doc }
-
-func (e *Engine) markDirty(device, doc string, ss *automerge.SyncState) {
-	b := ss.Save()
-	e.dirtyMu.Lock()
-	e.dirty[syncKey(device, doc)] = b
-	e.dirtyMu.Unlock()
-}
-
-func (e *Engine) flushLoop() {
-	defer close(e.done)
-	t := time.NewTicker(e.cfg.SyncStateFlush)
-	defer t.Stop()
-	for {
-		select {
-		case <-e.stop:
-			return
-		case now := <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if err := e.flushSyncStates(ctx); err != nil {
-				e.log.Warn("flush sync states", "err", err)
-			}
-			cancel()
-			e.evictWhere(now.Add(-e.cfg.IdleEvict))
-		case <-e.reclaim:
-			// Collect, let the finalizers free the evicted documents' C
-			// memory, then hand it back to the operating system. Requests
-			// for this that arrive meanwhile are coalesced into one.
-			runtime.GC()
-			select {
-			case <-time.After(50 * time.Millisecond):
-			case <-e.stop:
-				return
-			}
-			releaseCMemory()
-		}
-	}
-}
-
-func (e *Engine) flushSyncStates(ctx context.Context) error {
-	e.dirtyMu.Lock()
-	batch := e.dirty
-	e.dirty = make(map[string][]byte)
-	e.dirtyMu.Unlock()
-	for k, v := range batch {
-		if _, err := e.cfg.Store.SyncStates().Put(ctx, k, v); err != nil {
-			// The store is unwell: stop rather than wait out every key, and
-			// keep what is not written for the next flush (unless a newer
-			// state came meanwhile). A lost sync state costs a round trip.
-			e.dirtyMu.Lock()
-			for k, v := range batch {
-				if _, newer := e.dirty[k]; !newer {
-					e.dirty[k] = v
-				}
-			}
-			e.dirtyMu.Unlock()
-			return fmt.Errorf("flush %d sync states: %w", len(batch), err)
-		}
-		delete(batch, k)
-	}
-	return nil
 }
 
 // acquire returns the entries for ids, locked in a global order so that
@@ -854,76 +554,6 @@ func (e *Engine) acquire(ids []string) ([]*entry, func(), error) {
 	}
 	return out, release, nil
 }
-
-// account recomputes the memory estimate after a document was loaded.
-func (e *Engine) account() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.recount()
-}
-
-// recount sums the sizes of loaded documents; e.mu held.
-func (e *Engine) recount() {
-	var total int64
-	for _, x := range e.docs {
-		total += x.sizeHint()
-	}
-	e.loaded = total
-	e.m.loadedBytes.Set(float64(total))
-}
-
-// evict unloads the least recently used idle documents while the loaded
-// total exceeds the memory budget.
-func (e *Engine) evict() { e.evictWhere(time.Time{}) }
-
-// evictWhere unloads idle documents, least recently used first: all those
-// unused since before idleSince (if not zero), and then more while the
-// loaded total exceeds the memory budget.
-func (e *Engine) evictWhere(idleSince time.Time) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.recount()
-	if e.loaded <= e.cfg.MemoryBudget && idleSince.IsZero() {
-		return
-	}
-	var idle []*entry
-	evicted := false
-	for _, x := range e.docs {
-		if x.busy == 0 && x.sizeHint() > 0 {
-			idle = append(idle, x)
-		}
-	}
-	sort.Slice(idle, func(i, j int) bool { return idle[i].lastUsed.Before(idle[j].lastUsed) })
-	for _, x := range idle {
-		if e.loaded <= e.cfg.MemoryBudget && !x.lastUsed.Before(idleSince) {
-			break
-		}
-		if !x.mu.TryLock() {
-			continue
-		}
-		for dev, ss := range x.peers {
-			e.markDirty(dev, x.id, ss)
-		}
-		e.loaded -= x.sizeHint()
-		x.unload()
-		x.mu.Unlock()
-		delete(e.docs, x.id)
-		e.m.evictions.Inc()
-		evicted = true
-	}
-	e.m.loadedBytes.Set(float64(e.loaded))
-	if evicted {
-		// automerge-go frees a document's C memory in finalizers, which
-		// run only after a garbage collection; the Go heap is small and
-		// would not trigger one for a long time. Ask the background loop.
-		select {
-		case e.reclaim <- struct{}{}:
-		default:
-		}
-	}
-}
-
-func (x *entry) sizeHint() int64 { return x.size.Load() + x.queuedBytes.Load()*queuedFactor }
 
 func nonNil(rec []byte) [][]byte {
 	if rec == nil {

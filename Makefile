@@ -12,6 +12,8 @@
 #   make soak     200 phones for 30 minutes against circled (SOAK_DURATION, SOAK_DEVICES)
 #   make fuzz     each fuzz target for FUZZTIME (fuzz-long: 10 minutes each)
 #   make js-deps  install tools/js's npm packages from package-lock.json
+#   make image-contents  build what deploy/Dockerfile's image holds and run it as its user
+#   make verify-units    systemd-analyze verify deploy/systemd/*
 #   make clean    remove build outputs and installed tools (keeps .data)
 
 GO       ?= go
@@ -52,7 +54,9 @@ DEMO_NAME   ?= Demo Tool Library
 DEMO_LISTEN ?= 127.0.0.1:8080
 DEMO_INVITE ?= $(DEMO_DATA)-invite.json
 
-.PHONY: all build app run test crash screenshots bench soak lint fmt-check vet staticcheck js-deps fuzz fuzz-long clean
+IMAGE_DIR ?= .cache/image
+
+.PHONY: all build app run test crash screenshots bench soak lint fmt-check vet staticcheck js-deps fuzz fuzz-long clean image-contents verify-units
 
 all: build
 
@@ -174,6 +178,23 @@ fuzz:
 	done; \
 	echo "fuzzed $$count target(s)"
 
+# image-contents runs the build steps of deploy/Dockerfile (deploy/build-app.sh,
+# deploy/build.sh) into IMAGE_DIR, then checks the result as the image would run it
+# (deploy/check-image-contents.sh): libraries and glibc version against
+# the runtime image, and init/serve/backup/restore as uid 65532. For
+# machines without a Docker engine; `docker build -f deploy/Dockerfile .`
+# where there is one.
+image-contents:
+	rm -rf $(IMAGE_DIR)
+	deploy/build-app.sh
+	deploy/build.sh $(IMAGE_DIR)
+	deploy/check-image-contents.sh $(IMAGE_DIR)
+
+# verify-units checks the systemd units with systemd-analyze (apt-get
+# install systemd), against the binary image-contents builds.
+verify-units: image-contents
+	deploy/verify-units.sh $(IMAGE_DIR)/usr/local/bin/circled
+
 clean:
-	rm -rf $(BIN_DIR) $(CACHE_BIN) $(JS_DIR)/node_modules $(APP_DIR)/node_modules $(APP_BUILD)
+	rm -rf $(BIN_DIR) $(CACHE_BIN) $(IMAGE_DIR) $(JS_DIR)/node_modules $(APP_DIR)/node_modules $(APP_BUILD)
 	find $(APP_DIR)/dist -mindepth 1 ! -name .keep -delete

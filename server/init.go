@@ -55,14 +55,27 @@ func Init(ctx context.Context, cfg Config, name string, policies crdt.Policies) 
 	if entries, _ := os.ReadDir(filepath.Join(cfg.DataDir, "nats")); len(entries) > 0 {
 		return InitResult{}, fmt.Errorf("%s holds a store but no circle key (an interrupted init?); remove it and run init again", cfg.DataDir)
 	}
-	_, key, err := ed25519.GenerateKey(rand.Reader)
+	unlock, err := lockData(cfg.DataDir)
 	if err != nil {
 		return InitResult{}, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "init")}
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		unlock()
+		return InitResult{}, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "init"), unlock: unlock}
 	defer s.Close()
 	if err := s.openStore(ctx); err != nil {
 		return InitResult{}, err
+	}
+	// An external cluster is not in the data directory: it may hold a
+	// circle already (one circle per NATS account: the stream names are
+	// fixed).
+	if docs, err := s.store.Docs(ctx); err != nil {
+		return InitResult{}, err
+	} else if len(docs) > 0 {
+		return InitResult{}, fmt.Errorf("the store at %s already holds %d documents of a circle: %w", cfg.NATSURL, len(docs), ErrInitialized)
 	}
 	meta := authority.NewMeta(name, key, cfg.Now())
 	s.auth = authority.New(authority.Config{Meta: meta, Key: key, Store: s.store, Logger: cfg.Logger, Now: cfg.Now})
@@ -90,9 +103,9 @@ func readKey(dir string) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read circle key: %w", err)
 	}
-	seed, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil || len(seed) != ed25519.SeedSize {
+	key, err := parseKey(b)
+	if err != nil {
 		return nil, fmt.Errorf("%s is not a circle key", filepath.Join(dir, keyFile))
 	}
-	return ed25519.NewKeyFromSeed(seed), nil
+	return key, nil
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -64,6 +65,16 @@ type Config struct {
 	Logger       *slog.Logger
 	// Now is the clock; tests move it. Default time.Now.
 	Now func() time.Time
+	// NATSURL, if set, is an external NATS server or cluster with
+	// JetStream (comma-separated URLs) that keeps the store instead of
+	// the embedded server; DataDir then holds only the key, the lock and
+	// the control socket.
+	NATSURL string
+	// NATSCreds is a credentials file for NATSURL, if it wants one.
+	NATSCreds string
+	// Replicas is the JetStream replica count of the store's streams
+	// (default 1; 3 on a three-node cluster). Above 1 needs NATSURL.
+	Replicas int
 
 	// tickHook, if set, runs before each scheduled tick (tests inject a
 	// panic through it).
@@ -93,6 +104,18 @@ func (c *Config) Validate() error {
 	}
 	if c.Listen == "" {
 		return errors.New("a listen address is required (--listen HOST:PORT)")
+	}
+	if c.Replicas < 0 || c.Replicas > 5 {
+		return fmt.Errorf("replicas %d: want 1..5", c.Replicas)
+	}
+	if c.NATSURL == "" && c.Replicas > 1 {
+		return errors.New("replicas above 1 need an external NATS cluster (--nats-url): the embedded server is one node")
+	}
+	if c.NATSURL != "" && c.SyncAlways {
+		return errors.New("sync_always applies to the embedded server; with --nats-url set sync_always on the cluster's servers")
+	}
+	if c.NATSURL == "" && c.NATSCreds != "" {
+		return errors.New("a NATS credentials file (--nats-creds) needs --nats-url")
 	}
 	if err := mobileapi.CheckTrustedProxies(c.TrustedProxies); err != nil {
 		return err
@@ -129,6 +152,9 @@ type Server struct {
 	metricsLn  net.Listener
 	ready      atomic.Bool
 
+	ctlSrv *http.Server // the control socket (backup.go)
+	unlock func()       // releases the data directory's lock
+
 	stopTick chan struct{}
 	tickDone chan struct{}
 }
@@ -143,7 +169,11 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "server"), reg: prometheus.NewRegistry()}
+	unlock, err := lockData(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "server"), reg: prometheus.NewRegistry(), unlock: unlock}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ok := false
 	defer func() {
@@ -190,6 +220,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.serveHTTP(); err != nil {
 		return nil, err
 	}
+	if err := s.serveControl(); err != nil {
+		return nil, err
+	}
 	if cfg.MetricsListen != "" {
 		if err := s.serveMetrics(); err != nil {
 			return nil, err
@@ -208,16 +241,25 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 }
 
 func (s *Server) openStore(ctx context.Context) error {
-	n, err := store.StartNATS(ctx, store.NATSConfig{
-		Dir:        filepath.Join(s.cfg.DataDir, "nats"),
-		SyncAlways: s.cfg.SyncAlways,
-		Logger:     s.cfg.Logger,
-	})
-	if err != nil {
-		return fmt.Errorf("start embedded NATS: %w", err)
+	var n *store.NATS
+	var err error
+	if s.cfg.NATSURL != "" {
+		n, err = store.ConnectNATS(ctx, store.ExternalConfig{URL: s.cfg.NATSURL, Creds: s.cfg.NATSCreds, Logger: s.cfg.Logger})
+		if err != nil {
+			return fmt.Errorf("connect to NATS: %w", err)
+		}
+	} else {
+		n, err = store.StartNATS(ctx, store.NATSConfig{
+			Dir:        filepath.Join(s.cfg.DataDir, "nats"),
+			SyncAlways: s.cfg.SyncAlways,
+			Logger:     s.cfg.Logger,
+		})
+		if err != nil {
+			return fmt.Errorf("start embedded NATS: %w", err)
+		}
 	}
 	s.nats = n
-	st, err := store.Open(ctx, n.JetStream(), store.Options{})
+	st, err := store.Open(ctx, n.JetStream(), store.Options{Replicas: s.cfg.Replicas})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -387,6 +429,15 @@ func (s *Server) Close() error {
 	} else if s.ln != nil {
 		s.ln.Close()
 	}
+	if s.ctlSrv != nil {
+		// A backup being sent ends with the process's store.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := s.ctlSrv.Shutdown(ctx); err != nil {
+			s.ctlSrv.Close()
+		}
+		cancel()
+		os.Remove(filepath.Join(s.cfg.DataDir, controlSocket))
+	}
 	if s.metricsSrv != nil {
 		if err := s.metricsSrv.Close(); err != nil {
 			errs = append(errs, err)
@@ -406,6 +457,10 @@ func (s *Server) Close() error {
 		if err := s.nats.Close(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if s.unlock != nil {
+		s.unlock() // last: the store is closed
+		s.unlock = nil
 	}
 	return errors.Join(errs...)
 }

@@ -134,7 +134,7 @@ func prepareTemplate(t *testing.T, bin string) *template {
 	return tpl
 }
 
-func envInt(name string, def int64) int64 {
+func crashEnvInt(name string, def int64) int64 {
 	if v := os.Getenv(name); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err == nil {
@@ -146,8 +146,8 @@ func envInt(name string, def int64) int64 {
 
 // TestCrashConsistency runs the crash trials.
 func TestCrashConsistency(t *testing.T) {
-	trials := int(envInt("CIRCLES_CRASH_TRIALS", 3))
-	seed := envInt("CIRCLES_CRASH_SEED", time.Now().UnixNano()%1_000_000_000)
+	trials := int(crashEnvInt("CIRCLES_CRASH_TRIALS", 3))
+	seed := crashEnvInt("CIRCLES_CRASH_SEED", time.Now().UnixNano()%1_000_000_000)
 	if trials < 1 || trials > 1000 {
 		t.Fatalf("CIRCLES_CRASH_TRIALS=%d: want 1 to 1000", trials)
 	}

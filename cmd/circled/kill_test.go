@@ -36,7 +36,14 @@ func buildCircled(t *testing.T) string {
 func startCircled(t *testing.T, bin, data, listen string) (*exec.Cmd, string) {
 	t.Helper()
 	addrFile := filepath.Join(t.TempDir(), "addr")
-	cmd := exec.Command(bin, "serve", "--data", data, "--listen", listen, "--addr-file", addrFile)
+	return startCircledWith(t, bin, addrFile, "serve", "--data", data, "--listen", listen, "--addr-file", addrFile)
+}
+
+// startCircledWith runs circled with args, which make it write addrFile,
+// and waits for that file.
+func startCircledWith(t *testing.T, bin, addrFile string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {

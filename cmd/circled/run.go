@@ -9,8 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
-	"time"
 
 	"github.com/circles-coop/circles/crdt"
 	"github.com/circles-coop/circles/server"
@@ -20,10 +20,23 @@ const usage = `circled — the circle server
 
 Usage:
   circled init  --data DIR --name NAME [--policy NAME=VALUE ...] [--json]
-  circled serve --data DIR [--listen HOST:PORT] [--addr-file FILE] [--sync-always]
-                [--tick-every DURATION]
+                [--nats-url URLS [--nats-creds FILE] [--replicas N]]
+  circled serve [--config FILE] [--data DIR] [--listen HOST:PORT] [--addr-file FILE]
+                [--sync-always] [--tick-every DURATION] [--memory-budget SIZE] [--log-level LEVEL] [-v]
+                [--metrics-listen HOST:PORT] [--metrics-on-api] [--trusted-proxies LIST]
+                [--nats-url URLS [--nats-creds FILE] [--replicas N]]
+  circled config check FILE
+  circled backup --data DIR --out FILE    (while serving too)
+  circled restore --data DIR --in FILE    (into a new or empty DIR)
 
-Environment: CIRCLED_DATA and CIRCLED_LISTEN stand in for --data and --listen.
+Settings of serve come from flags, then environment variables, then the
+YAML file of --config (or CIRCLED_CONFIG), then the defaults: the first
+that gives a setting wins. Environment: CIRCLED_DATA, CIRCLED_LISTEN,
+CIRCLED_ADDR_FILE, CIRCLED_SYNC_ALWAYS, CIRCLED_TICK_EVERY, CIRCLED_MEMORY_BUDGET,
+CIRCLED_LOG_LEVEL, CIRCLED_METRICS_LISTEN, CIRCLED_METRICS_ON_API,
+CIRCLED_TRUSTED_PROXIES, CIRCLED_NATS_URL, CIRCLED_NATS_CREDS,
+CIRCLED_REPLICAS; file keys: the same names in lower case without
+CIRCLED_ (data, listen, …). CIRCLED_DATA stands in for --data everywhere.
 `
 
 // run is circled's whole program; main only wires the process to it, and
@@ -42,6 +55,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runInit(ctx, args[1:], stdout, stderr)
 	case "serve":
 		err = runServe(ctx, args[1:], stdout, stderr)
+	case "backup":
+		err = runBackup(ctx, args[1:], stdout, stderr)
+	case "restore":
+		err = runRestore(ctx, args[1:], stdout, stderr)
+	case "config":
+		err = runConfig(args[1:], stdout)
 	default:
 		fmt.Fprintf(stderr, "circled: unknown command %q\n\n%s", args[0], usage)
 		return 2
@@ -83,6 +102,10 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&cfg.DataDir, "data", os.Getenv("CIRCLED_DATA"), "the circle's data directory")
 	name := fs.String("name", "", "the circle's name")
 	asJSON := fs.Bool("json", false, "print {\"circle_id\", \"invite\"} as the only output")
+	fs.StringVar(&cfg.NATSURL, "nats-url", os.Getenv("CIRCLED_NATS_URL"), "external NATS cluster keeping the store (as for serve)")
+	fs.StringVar(&cfg.NATSCreds, "nats-creds", os.Getenv("CIRCLED_NATS_CREDS"), "NATS credentials file for --nats-url")
+	replicas := envInt("CIRCLED_REPLICAS")
+	fs.IntVar(&cfg.Replicas, "replicas", replicas, "JetStream replicas of the store's streams (3 on a three-node cluster)")
 	pol := &policyFlags{p: crdt.DefaultPolicies()}
 	fs.Var(pol, "policy", "a founding charter policy NAME=VALUE (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -107,35 +130,13 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	st, err := serveSettings(args, os.Getenv, stderr)
+	if err != nil {
+		return err
+	}
 	cfg := server.DefaultConfig()
-	fs := newFlags("serve", stderr)
-	fs.StringVar(&cfg.DataDir, "data", os.Getenv("CIRCLED_DATA"), "the circle's data directory")
-	listen := os.Getenv("CIRCLED_LISTEN")
-	if listen == "" {
-		listen = cfg.Listen
-	}
-	fs.StringVar(&cfg.Listen, "listen", listen, "HTTP address; port 0 picks a free port")
-	fs.StringVar(&cfg.AddrFile, "addr-file", "", "write host:port here once ready")
-	fs.BoolVar(&cfg.SyncAlways, "sync-always", false, "fsync every store write (survives power loss; slower)")
-	fs.DurationVar(&cfg.TickEvery, "tick-every", 30*time.Second, "how often the clock-driven work runs (reset recount, proposals due, role terms, mandates, charter; finishing work a stop interrupted)")
-	fs.Int64Var(&cfg.MemoryBudget, "memory-budget", cfg.MemoryBudget, "bytes of loaded documents before idle ones are evicted")
-	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve /metrics on this address of its own (default: not served)")
-	fs.BoolVar(&cfg.MetricsOnAPI, "metrics-on-api", false, "serve /metrics on the API listener too")
-	verbose := fs.Bool("v", false, "log debug messages")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
-	}
-	if cfg.DataDir == "" {
-		return usageError{errors.New("--data is required")}
-	}
-	if cfg.TickEvery < 10*time.Millisecond || cfg.TickEvery > 24*time.Hour {
-		return usageError{fmt.Errorf("--tick-every %s: want between 10ms and 24h", cfg.TickEvery)}
-	}
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	cfg.Logger = newLogger(stderr, level)
+	st.Apply(&cfg)
+	cfg.Logger = newLogger(stderr, st.LogLevel)
 	s, err := server.Open(ctx, cfg)
 	if err != nil {
 		return err
@@ -146,6 +147,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	<-ctx.Done()
 	cfg.Logger.Info("shutting down")
 	return s.Close()
+}
+
+// envInt is the integer in environment variable name, 0 if unset or not
+// a number (Config.Validate then refuses what is out of range).
+func envInt(name string) int {
+	n, _ := strconv.Atoi(os.Getenv(name))
+	return n
 }
 
 // newLogger logs JSON unless w is a terminal.

@@ -6,7 +6,17 @@
 // StartNATS runs nats-server in-process with JetStream keeping its files in
 // NATSConfig.Dir and connects to it in-process (no TCP needed; a client
 // listener is optional). NATS.Close drains and stops it. An external
-// NATS/JetStream cluster works too: Open takes any jetstream.JetStream.
+// NATS/JetStream cluster works too: ConnectNATS connects to one (URLs,
+// optional credentials file) and waits for its JetStream, and Open takes
+// any jetstream.JetStream, with Options.Replicas for the streams.
+//
+// # Backups
+//
+// Store.Snapshot takes every stream the store owns (Streams) through
+// JetStream's own snapshot API, under a write gate that every write holds
+// shared, so the snapshots are one consistent cut; RestoreStreams gives
+// them back through JetStream's restore API, sequences and KV revisions
+// as they were.
 //
 // # Documents
 //

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -42,6 +43,7 @@ const MaxKeyLen = 512
 type bucket struct {
 	kv   jetstream.KeyValue
 	name string
+	gate *sync.RWMutex // the store's write gate (Store.Snapshot)
 }
 
 var _ KV = (*bucket)(nil)
@@ -134,6 +136,8 @@ func (b *bucket) Put(ctx context.Context, key string, val []byte) (uint64, error
 	if err != nil {
 		return 0, err
 	}
+	b.gate.RLock()
+	defer b.gate.RUnlock()
 	rev, err := b.kv.Put(ctx, k, val)
 	if err != nil {
 		return 0, fmt.Errorf("store: %s: put %q: %w", b.name, key, err)
@@ -147,6 +151,8 @@ func (b *bucket) Create(ctx context.Context, key string, val []byte) (uint64, er
 	if err != nil {
 		return 0, err
 	}
+	b.gate.RLock()
+	defer b.gate.RUnlock()
 	rev, err := b.kv.Create(ctx, k, val)
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return 0, fmt.Errorf("%s: create %q: %w", b.name, key, ErrExists)
@@ -163,6 +169,8 @@ func (b *bucket) Update(ctx context.Context, key string, val []byte, lastRev uin
 	if err != nil {
 		return 0, err
 	}
+	b.gate.RLock()
+	defer b.gate.RUnlock()
 	rev, err := b.kv.Update(ctx, k, val, lastRev)
 	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 		return 0, fmt.Errorf("%s: update %q at revision %d: %w", b.name, key, lastRev, ErrConflict)
@@ -179,6 +187,8 @@ func (b *bucket) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
+	b.gate.RLock()
+	defer b.gate.RUnlock()
 	if err := b.kv.Delete(ctx, k); err != nil {
 		return fmt.Errorf("store: %s: delete %q: %w", b.name, key, err)
 	}
@@ -224,6 +234,8 @@ func (s *Store) ClaimJTI(ctx context.Context, jti string, exp time.Time) error {
 	}
 	sum := sha256.Sum256([]byte(jti))
 	key := hex.EncodeToString(sum[:])
+	s.gate.RLock()
+	defer s.gate.RUnlock()
 	_, err := s.jti.kv.Create(ctx, key, []byte(exp.UTC().Format(time.RFC3339Nano)))
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return fmt.Errorf("claim jti: %w", ErrReplay)

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -140,13 +142,102 @@ func StartNATS(ctx context.Context, cfg NATSConfig) (*NATS, error) {
 	return n, nil
 }
 
-// Conn returns the in-process client connection.
+// ExternalConfig configures ConnectNATS: a connection to a NATS server or
+// cluster with JetStream run by someone else, instead of the embedded one.
+type ExternalConfig struct {
+	// URL is one or more server URLs, comma separated
+	// (nats://host:4222,nats://host2:4222). Required.
+	URL string
+	// Creds is a NATS credentials file (JWT and seed), if the servers
+	// want one.
+	Creds string
+	// Logger receives reconnects and errors. Nil discards them.
+	Logger *slog.Logger
+}
+
+// ConnectNATS connects to an external NATS server or cluster with
+// JetStream and waits (bounded by ctx, or 30 s) until its JetStream
+// answers. The connection reconnects forever; Close drains and closes it
+// and stops no server.
+func ConnectNATS(ctx context.Context, cfg ExternalConfig) (*NATS, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("store: ExternalConfig.URL is required")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "nats")
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+	}
+	n := &NATS{closed: make(chan struct{})}
+	opts := []nats.Option{
+		nats.Name("circled-store"),
+		nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(false),
+		nats.ClosedHandler(func(*nats.Conn) { close(n.closed) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("disconnected from NATS", "err", err) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("reconnected to NATS", "url", c.ConnectedUrlRedacted()) }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { log.Warn("NATS error", "err", err) }),
+	}
+	if cfg.Creds != "" {
+		opts = append(opts, nats.UserCredentials(cfg.Creds))
+	}
+	nc, err := nats.Connect(cfg.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("store: connect to %s: %w", redactURL(cfg.URL), err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("store: jetstream: %w", err)
+	}
+	// A cluster answers once it has a JetStream meta leader.
+	for {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := js.AccountInfo(actx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+			nc.Close()
+			return nil, fmt.Errorf("store: %s: %w", redactURL(cfg.URL), err)
+		}
+		select {
+		case <-ctx.Done():
+			nc.Close()
+			return nil, fmt.Errorf("store: JetStream at %s not ready: %w (last: %v)", redactURL(cfg.URL), ctx.Err(), err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	n.nc, n.js = nc, js
+	return n, nil
+}
+
+// redactURL drops passwords and tokens from URLs for messages.
+func redactURL(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			u.User = url.User("redacted")
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// Conn returns the client connection (in-process for the embedded server).
 func (n *NATS) Conn() *nats.Conn { return n.nc }
 
 // JetStream returns a JetStream context on the in-process connection.
 func (n *NATS) JetStream() jetstream.JetStream { return n.js }
 
-// Server returns the embedded server, e.g. for its ClientURL or monitoring.
+// Server returns the embedded server, e.g. for its ClientURL or monitoring;
+// nil for a connection made by ConnectNATS.
 func (n *NATS) Server() *server.Server { return n.srv }
 
 // Close drains the in-process connection (pending publishes and their acks
@@ -162,8 +253,10 @@ func (n *NATS) Close() error {
 		// Drain is asynchronous; it closes the connection when done, bounded
 		// by the connection's drain timeout.
 		<-n.closed
-		n.srv.Shutdown()
-		n.srv.WaitForShutdown()
+		if n.srv != nil {
+			n.srv.Shutdown()
+			n.srv.WaitForShutdown()
+		}
 	})
 	return n.closeErr
 }

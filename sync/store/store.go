@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -89,6 +90,10 @@ type Store struct {
 	chunks    jetstream.Stream
 	snaps     jetstream.Stream
 	opts      Options
+
+	// gate is held shared by every write for as long as it runs and
+	// exclusively by Snapshot, so a snapshot sees no write half done.
+	gate *sync.RWMutex
 
 	syncStates *bucket
 	meta       *bucket
@@ -185,7 +190,7 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, er
 		return nil, fmt.Errorf("store: SyncStateTTL %s too short", opts.SyncStateTTL)
 	}
 
-	s := &Store{js: js, nc: js.Conn(), opts: opts, apiPrefix: apiPrefix(js.Options())}
+	s := &Store{js: js, nc: js.Conn(), opts: opts, apiPrefix: apiPrefix(js.Options()), gate: new(sync.RWMutex)}
 	var err error
 	s.chunks, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        ChunkStream,
@@ -239,7 +244,7 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, er
 		if err != nil {
 			return nil, fmt.Errorf("store: bucket %s: %w", b.name, err)
 		}
-		*b.dst = &bucket{kv: kv, name: b.name}
+		*b.dst = &bucket{kv: kv, name: b.name, gate: s.gate}
 	}
 	return s, nil
 }
@@ -297,6 +302,8 @@ func (s *Store) AppendChunk(ctx context.Context, doc string, data []byte) (uint6
 	if err := s.checkSize(len(data)); err != nil {
 		return 0, err
 	}
+	s.gate.RLock()
+	defer s.gate.RUnlock()
 	ack, err := s.js.Publish(ctx, chunkPrefix+doc, data)
 	if err != nil {
 		return 0, fmt.Errorf("store: append chunk to %s: %w", doc, err)
@@ -326,6 +333,8 @@ func (s *Store) AppendChunks(ctx context.Context, batch []ChunkWrite) ([]uint64,
 		defer cancel()
 	}
 	deadline, _ := ctx.Deadline()
+	s.gate.RLock()
+	defer s.gate.RUnlock()
 
 	seqs := make([]uint64, len(batch))
 	futures := make([]jetstream.PubAckFuture, len(batch))
@@ -431,6 +440,8 @@ func (s *Store) PutSnapshot(ctx context.Context, doc string, data []byte, covers
 	if err := s.checkSize(len(data)); err != nil {
 		return err
 	}
+	s.gate.RLock()
+	defer s.gate.RUnlock()
 	cur, err := s.getSnapshot(ctx, doc)
 	if err != nil {
 		return err

@@ -76,8 +76,23 @@ async function registerServiceWorker(): Promise<void> {
   }
 }
 
+// installTestHook: test-only. When the page's localStorage holds
+// circles-test = "1" (test/browser sets it; the app never does), it
+// exposes window.__circlesTest: log({id, quantity, note}) logs a
+// contribution with an entry id of the test's choosing, so a test can
+// make the server refuse it (an id another member's ledger holds);
+// ledgerIds() lists the entry ids the phone's copy of the ledger holds.
+function installTestHook(): void {
+  if (localStorage.getItem("circles-test") !== "1") return;
+  (window as unknown as { __circlesTest: unknown }).__circlesTest = {
+    log: (e: { id?: string; quantity?: number; note: string }) => app.logContribution(e.quantity ?? 1, e.note, e.id),
+    ledgerIds: async () => Object.keys((await app.ledgerHandle()).doc().entries ?? {}),
+  };
+}
+
 async function main(): Promise<void> {
   void registerServiceWorker();
+  installTestHook();
   try {
     await app.load();
   } catch (err) {

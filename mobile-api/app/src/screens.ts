@@ -130,6 +130,24 @@ function contributions(app: App): HTMLElement {
   return h("div", null, h("h2", null, "My contributions"), list);
 }
 
+// refusedOthers lists the member's proposals, votes, credits and reset
+// signatures the server refused, with its reasons (entries show in "My
+// contributions"); nothing when there are none.
+function refusedOthers(app: App): HTMLElement | null {
+  const items = app.refusedOthers();
+  if (!items.length) return null;
+  return h(
+    "div",
+    null,
+    h("h2", null, "Not accepted by the circle"),
+    h(
+      "ul",
+      { class: "entries", "aria-label": "Refused by the server" },
+      items.map((r) => h("li", { "data-id": r.id }, h("span", { class: "note" }, r.what), h("span", { class: "state state-refused" }, `refused: ${r.reason}`))),
+    ),
+  );
+}
+
 function isIOS(): boolean {
   return /iPhone|iPad|iPod/.test(navigator.userAgent) && !(navigator as unknown as { standalone?: boolean }).standalone;
 }
@@ -193,11 +211,14 @@ const home: Screen = {
       open,
       form,
       h("div", { id: "contributions" }, contributions(app)),
+      h("div", { id: "refused-others" }, refusedOthers(app)),
     ].filter(Boolean);
   },
   update(app, main) {
     const box = main.querySelector("#contributions");
     if (box) box.replaceChildren(contributions(app));
+    const others = main.querySelector("#refused-others");
+    if (others) others.replaceChildren(...[refusedOthers(app)].filter((x): x is HTMLElement => !!x));
     const e = main.querySelector("#home-error");
     if (e && e.textContent !== app.lastError) e.textContent = app.lastError;
   },

@@ -97,7 +97,7 @@ test: js-deps app
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT)$(if $(TEST_FLAGS), $(TEST_FLAGS)) ./...
 
 screenshots: app
-	$(GO) test -count=1 -run '^TestBrowserPhoneApp$$' ./test/browser/ -update-screenshots
+	$(GO) test -count=1 -run '^TestBrowser(PhoneApp|RecoverRefused|DeviceInvite)$$' ./test/browser/ -update-screenshots
 
 # bench runs the scenario benchmarks (one iteration is a whole scenario:
 # backlog, latency, cold start, in-process backlog; each prints its own

@@ -34,7 +34,11 @@ func TestBrowserRecoverRefused(t *testing.T) {
 				ID: taken, Kind: "hours", Quantity: 2, Note: "Bob fixed the door", At: time.Now().UTC(),
 			}, http.StatusCreated, nil)
 
-			got := ph.run(t, "--link", founder.invite(t), "--scenario", "recover", "--taken", taken, "--transport", transport)
+			args := []string{"--link", founder.invite(t), "--scenario", "recover", "--taken", taken, "--transport", transport}
+			if transport == "websocket" {
+				args = append(args, "--shots", shotsDir(t))
+			}
+			got := ph.run(t, args...)
 			if got.Transport != transport {
 				t.Fatalf("the app synced over %q, want %q", got.Transport, transport)
 			}

@@ -263,6 +263,7 @@ export class App extends EventTarget {
     try {
       const circle = await this.session.call<CircleInfo>("GET", "/v1/circle");
       this.device!.circle = circle;
+      this.device!.memberName = circle.members.find((m) => m.member_id === this.device!.memberId)?.name || this.device!.memberName;
       await saveDevice(this.device!);
       const transport = await this.docs.detectTransport();
       this.docs.renewToken(await this.session.token());

@@ -17,6 +17,7 @@ const NAV: [string, string][] = [
   ["charter", "Charter"],
   ["reset", "Reset"],
   ["audit", "Audit"],
+  ["devices", "Devices"],
 ];
 
 function route(): string {

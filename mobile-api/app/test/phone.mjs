@@ -492,3 +492,68 @@ async function recoverScenario(context, page) {
   await waitList(page, want, "online again after the reload");
   summary.notes = [notes[0], notes[2], fourth];
 }
+
+// deviceScenario: a member adds a new device with a device invite made on
+// the Devices screen of the device they have.
+async function deviceScenario(context, page) {
+  await join(page, "Ada");
+  summary.member_id = await memberId(page);
+  const note = "Device one: fixed the gate";
+  await logContribution(page, 2, note);
+  await waitList(page, [{ note, state: "synced" }], "the first device's entry");
+
+  await visit(page, "Devices", async () => {
+    await page.getByRole("button", { name: "Make a device invite" }).click();
+    await page.getByRole("img", { name: "QR code of the device invite link" }).waitFor();
+  });
+  const code = await page.getByLabel("Device invite code").inputValue();
+  const href = await page.getByRole("link", { name: "Device invite link" }).getAttribute("href");
+  const url = new URL(href);
+  if (url.origin !== base || url.pathname !== "/join" || decodeURIComponent(url.hash.slice(1)) !== code || !code) {
+    fail(`device invite: code ${JSON.stringify(code)}, link ${href}; want ${base}/join#<the code>`);
+  }
+  summary.device_invite = href;
+
+  step("the new device joins with the device invite");
+  const other = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  try {
+    const p2 = await other.newPage();
+    p2.setDefaultTimeout(T);
+    p2.on("pageerror", (err) => step(`new device: page error: ${err.message}`));
+    await p2.goto(href);
+    const filled = await p2.getByLabel("Invite code").inputValue();
+    if (filled !== code) fail(`the new device's join screen shows the code ${JSON.stringify(filled)}, want ${JSON.stringify(code)}`);
+    // No name: the invite adds this device to Ada.
+    await p2.getByRole("button", { name: "Join" }).click();
+    await p2.getByRole("heading", { name: "Hello, Ada" }).waitFor();
+    await waitStatus(p2, "up to date");
+    await waitList(p2, [{ note, state: "synced" }], "the new device's contributions");
+    summary.second_member_id = await memberId(p2);
+    if (summary.second_member_id !== summary.member_id) fail(`the new device joined as member ${summary.second_member_id}, want ${summary.member_id}`);
+
+    step("the new device logs an entry; the first sees it");
+    const note2 = "Device two: oiled the hinges";
+    await logContribution(p2, 1, note2);
+    await contributions(p2).filter({ hasText: note2 }).locator(".state").filter({ hasText: /^synced$/ }).waitFor();
+    summary.notes = [note, note2];
+
+    step("the used device invite, in a third browser");
+    const third = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    try {
+      const p3 = await third.newPage();
+      p3.setDefaultTimeout(T);
+      await p3.goto(href);
+      await p3.getByRole("button", { name: "Join" }).click();
+      await p3.getByRole("alert").filter({ hasText: "already used" }).waitFor();
+      summary.used_invite_refused = true;
+    } finally {
+      await third.close();
+    }
+  } finally {
+    await other.close();
+  }
+  // The first device's own list (it reloads its ledger from the server).
+  await nav(page, "Home");
+  await page.reload();
+  await waitList(page, summary.notes.map((n) => ({ note: n, state: "synced" })).reverse(), "the first device, after the second logged");
+}

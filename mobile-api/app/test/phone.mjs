@@ -430,6 +430,8 @@ async function recoverScenario(context, page) {
   }
   await join(page, "Ada");
   summary.member_id = await memberId(page);
+  // The first sync finds out the transport.
+  await page.waitForFunction(() => (document.body.dataset.transport ?? "unknown") !== "unknown", null, { timeout: T });
   summary.transport = await page.evaluate(() => document.body.dataset.transport);
   if (summary.transport !== transport) fail(`the app syncs over ${summary.transport}, want ${transport}`);
 

@@ -52,8 +52,10 @@ type summary struct {
 	// used device invite was refused.
 	SecondMemberID    string `json:"second_member_id"`
 	UsedInviteRefused bool   `json:"used_invite_refused"`
-	Error             string `json:"error"`
-	Screen            string `json:"screen"`
+	// The recover scenario: the refused vote's state on the phone.
+	RefusedVote string `json:"refused_vote"`
+	Error       string `json:"error"`
+	Screen      string `json:"screen"`
 }
 
 // TestBrowserPhoneApp: a member joins from the invite link, logs a

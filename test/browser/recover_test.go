@@ -1,6 +1,7 @@
 package browser_test
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -34,7 +35,17 @@ func TestBrowserRecoverRefused(t *testing.T) {
 				ID: taken, Kind: "hours", Quantity: 2, Note: "Bob fixed the door", At: time.Now().UTC(),
 			}, http.StatusCreated, nil)
 
-			args := []string{"--link", founder.invite(t), "--scenario", "recover", "--taken", taken, "--transport", transport}
+			// Two open proposals for the phone's votes.
+			var props [2]wire.Proposal
+			for i := range props {
+				founder.call(t, http.MethodPost, "/v1/proposals", wire.ProposalRequest{
+					ID: uuid.NewString(), Kind: "policy.set", Title: fmt.Sprintf("Proposal %d", i+1),
+					Payload: map[string]any{"name": "proposal.period", "value": "96h"},
+				}, http.StatusCreated, &props[i])
+			}
+
+			args := []string{"--link", founder.invite(t), "--scenario", "recover", "--taken", taken, "--transport", transport,
+				"--proposals", props[0].ID + "," + props[1].ID}
 			if transport == "websocket" {
 				args = append(args, "--shots", shotsDir(t))
 			}
@@ -63,6 +74,18 @@ func TestBrowserRecoverRefused(t *testing.T) {
 			if len(want) != 3 || !slices.Equal(notes, want) {
 				t.Errorf("server's entries of the phone = %q, want the three it did not refuse %q", notes, want)
 			}
+			// The refused vote stays on the phone; the other one counted.
+			if !strings.Contains(got.RefusedVote, "choice") {
+				t.Errorf("the refused vote's state on the phone = %q, want refused with the server's reason (choice)", got.RefusedVote)
+			}
+			for i, want := range []string{"", "yes"} {
+				var p wire.Proposal
+				founder.call(t, http.MethodGet, "/v1/proposals/"+props[i].ID, nil, http.StatusOK, &p)
+				if choice := p.Votes[got.MemberID].Choice; choice != want {
+					t.Errorf("the phone's vote on proposal %d = %q, want %q", i+1, choice, want)
+				}
+			}
+
 			// Bob's entry is untouched.
 			var bobs wire.EntryList
 			founder.call(t, http.MethodGet, "/v1/ledger/entries?member="+bob.memberID+"&limit=100", nil, http.StatusOK, &bobs)

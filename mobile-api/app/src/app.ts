@@ -93,7 +93,8 @@ export class App extends EventTarget {
 
   status(): SyncStatus {
     if (!navigator.onLine || !this.reachable) return "offline";
-    if (this.running || this.#recovering.size || this.#next || this.pending().length > 0) return "syncing";
+    // Not "up to date" before a first sync has said so.
+    if (!this.#synced || this.running || this.#recovering.size || this.#next || this.pending().length > 0) return "syncing";
     return "up to date";
   }
 
@@ -253,6 +254,8 @@ export class App extends EventTarget {
     return this.#current;
   }
 
+  // #synced: a sync has run to its end since the app started.
+  #synced = false;
   #current?: Promise<void>;
   #next?: Promise<void>;
 
@@ -292,6 +295,7 @@ export class App extends EventTarget {
       else this.lastError = err instanceof ApiError ? err.message : String(err);
     } finally {
       this.running = false;
+      this.#synced = true;
       this.changed();
     }
     // Over WebSocket the repo pushes by itself; look again soon while

@@ -493,6 +493,25 @@ async function recoverScenario(context, page) {
   await waitStatus(page, "up to date");
   await waitList(page, want, "online again after the reload");
   summary.notes = [notes[0], notes[2], fourth];
+
+  // The ballots document recovers the same way.
+  if (args.proposals) {
+    const [p1, p2] = args.proposals.split(",");
+    step("offline, two votes; the first with a choice the circle's rules refuse");
+    await context.setOffline(true);
+    await waitStatus(page, "offline");
+    await page.evaluate(async ({ p1, p2 }) => {
+      await window.__circlesTest.vote({ proposal: p1, choice: "maybe" });
+      await new Promise((r) => setTimeout(r, 20));
+      await window.__circlesTest.vote({ proposal: p2, choice: "yes" });
+    }, { p1, p2 });
+    await context.setOffline(false);
+    const state = page.getByRole("list", { name: "Refused by the server" }).getByRole("listitem").filter({ hasText: p1 }).locator(".state");
+    await state.filter({ hasText: /^refused: .*choice/ }).waitFor();
+    summary.refused_vote = (await state.textContent()).trim();
+    await waitStatus(page, "up to date");
+    await axe(page, "home-refused-vote");
+  }
 }
 
 // deviceScenario: a member adds a new device with a device invite made on

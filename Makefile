@@ -101,7 +101,7 @@ test: js-deps app
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT)$(if $(TEST_FLAGS), $(TEST_FLAGS)) ./...
 
 screenshots: app
-	$(GO) test -count=1 -run '^TestBrowserPhoneApp$$' ./test/browser/ -update-screenshots
+	$(GO) test -count=1 -run '^TestBrowser(PhoneApp|RecoverRefused|DeviceInvite)$$' ./test/browser/ -update-screenshots
 
 # crash kills a real circled with SIGKILL under mixed load CRASH_TRIALS
 # times and checks each restart (cmd/circled/crash_test.go; `make test`

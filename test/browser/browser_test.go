@@ -48,8 +48,14 @@ type summary struct {
 	Refused       string              `json:"refused"`
 	TamperCaught  bool                `json:"audit_tamper_caught"`
 	Transport     string              `json:"transport"`
-	Error         string              `json:"error"`
-	Screen        string              `json:"screen"`
+	// The device scenario: the second device's member, and whether the
+	// used device invite was refused.
+	SecondMemberID    string `json:"second_member_id"`
+	UsedInviteRefused bool   `json:"used_invite_refused"`
+	// The recover scenario: the refused vote's state on the phone.
+	RefusedVote string `json:"refused_vote"`
+	Error       string `json:"error"`
+	Screen      string `json:"screen"`
 }
 
 // TestBrowserPhoneApp: a member joins from the invite link, logs a
@@ -170,6 +176,10 @@ func TestBrowserPhoneApp(t *testing.T) {
 		t.Errorf("GET /v1/resets = %+v, want the phone's one signature, not counting for reset.min_membership", resets)
 	}
 	// The phone's edit of the shared draft reached Bea's device.
+	// A deadline of its own: the phone's run above may take minutes on a
+	// busy machine.
+	ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	if _, err := bea.Sync(ctx, nil); err != nil {
 		t.Fatalf("Bea's Sync: %v", err)
 	}

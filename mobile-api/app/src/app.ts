@@ -2,8 +2,9 @@
 // the server has confirmed, and the sync loop.
 import { ApiError, OfflineError, uuid } from "./api";
 import { CircleInfo, Device, loadDevice, saveDevice, Session } from "./device";
-import { Docs, isRefusal, NotLoadedError, Refusal, S, str } from "./docs";
+import { A, Docs, isRefusal, NotLoadedError, Refusal, S, str } from "./docs";
 import * as kv from "./kv";
+import { recoverDoc, RefusedItem } from "./recover";
 
 export type SyncStatus = "offline" | "syncing" | "up to date";
 
@@ -20,6 +21,9 @@ export interface LedgerEntry {
   unit?: string;
   note: string;
   at: string;
+  // refused is set for an entry the server refused: it is no longer in
+  // the ledger document, only kept on the phone (refusedItems).
+  refused?: boolean;
 }
 
 // ledger and ballots as automerge-repo hands them out (strings may be
@@ -44,13 +48,14 @@ export class App extends EventTarget {
   device?: Device;
   session?: Session;
   docs?: Docs;
-  // confirmed holds the ids of the member's entries the server lists;
-  // refused, the entries it refused, with the reason.
+  // confirmed holds the ids of the member's entries the server lists.
   confirmed = new Set<string>();
-  refused = new Map<string, string>();
-  // changes maps the hash of the change that wrote an entry to its id, so
-  // a refusal naming changes can name entries.
-  changes = new Map<string, string>();
+  // refusedItems are what the member made and the server refused (entries,
+  // credits, proposals, votes, reset signatures), with the server's
+  // reason, kept in IndexedDB; stranded, the member's own documents with
+  // a refused change still in the phone's copy, to recover (recover.ts).
+  refusedItems: RefusedItem[] = [];
+  stranded = new Set<string>();
   reachable = true;
   running = false;
   lastError = "";
@@ -61,8 +66,8 @@ export class App extends EventTarget {
     this.session = new Session(this.device);
     this.docs = await Docs.open(this.session);
     this.confirmed = new Set((await kv.get<string[]>("confirmed")) ?? []);
-    this.refused = new Map((await kv.get<[string, string][]>("refused")) ?? []);
-    this.changes = new Map((await kv.get<[string, string][]>("changes")) ?? []);
+    this.refusedItems = (await kv.get<RefusedItem[]>("refused-items")) ?? [];
+    this.stranded = new Set((await kv.get<string[]>("stranded")) ?? []);
     this.docs.addEventListener("doc", () => this.changed());
     this.docs.addEventListener("refused", (e) => {
       const { doc, refusal } = (e as CustomEvent<{ doc: string; refusal: Refusal }>).detail;
@@ -88,7 +93,8 @@ export class App extends EventTarget {
 
   status(): SyncStatus {
     if (!navigator.onLine || !this.reachable) return "offline";
-    if (this.running || this.#next || this.pending().length > 0) return "syncing";
+    // Not "up to date" before a first sync has said so.
+    if (!this.#synced || this.running || this.#recovering.size || this.#next || this.pending().length > 0) return "syncing";
     return "up to date";
   }
 
@@ -105,27 +111,48 @@ export class App extends EventTarget {
     return this.docs.handle<BallotsDoc>(id);
   }
 
-  // myEntries lists the ledger's entries, newest first.
+  // myEntries lists the ledger's entries and the member's refused ones,
+  // newest first.
   myEntries(doc: LedgerDoc | undefined): LedgerEntry[] {
     const out: LedgerEntry[] = [];
-    for (const e of Object.values(doc?.entries ?? {})) {
-      out.push({
-        id: str(e.id),
-        kind: str(e.kind),
-        quantity: Number(e.quantity),
-        unit: e.unit === undefined ? undefined : str(e.unit),
-        note: str(e.note),
-        at: str(e.at),
-      });
+    const read = (e: Record<string, unknown>, refused?: boolean) => ({
+      id: str(e.id),
+      kind: str(e.kind),
+      quantity: Number(e.quantity),
+      unit: e.unit === undefined ? undefined : str(e.unit),
+      note: str(e.note),
+      at: str(e.at),
+      refused,
+    });
+    for (const e of Object.values(doc?.entries ?? {})) out.push(read(e));
+    const have = new Set(out.map((e) => e.id));
+    for (const r of this.refusedItems) {
+      if (r.container !== "entries" || have.has(r.id)) continue;
+      have.add(r.id);
+      out.push(read((r.value ?? {}) as Record<string, unknown>, true));
     }
     return out.sort((a, b) => (a.at === b.at ? (a.id < b.id ? 1 : -1) : a.at < b.at ? 1 : -1));
   }
 
   entryState(id: string): { state: "pending" | "synced" | "refused"; reason?: string } {
     if (this.confirmed.has(id)) return { state: "synced" };
-    const reason = this.refused.get(id);
-    if (reason !== undefined) return { state: "refused", reason };
+    const r = this.refusedItems.find((x) => x.container === "entries" && x.id === id);
+    if (r) return { state: "refused", reason: r.reason };
     return { state: "pending" };
+  }
+
+  // refusedOthers are the refused items that are not ledger entries
+  // (proposals, votes, reset signatures, credits), newest first.
+  refusedOthers(): RefusedItem[] {
+    return this.refusedItems.filter((r) => r.container !== "entries").reverse();
+  }
+
+  // ownDocs are the member's own documents: every ledger segment and the
+  // ballots.
+  ownDocs(): Set<string> {
+    const c = this.circle;
+    const me = c?.members.find((m) => m.member_id === this.device?.memberId);
+    return new Set([c?.docs.ledger, c?.docs.ballots, ...(me?.ledgers ?? []), me?.ballots].filter((x): x is string => !!x));
   }
 
   // ledgerSnapshot is the ledger as the phone holds it now, if loaded.
@@ -137,15 +164,14 @@ export class App extends EventTarget {
 
   // logContribution writes an "hours" entry into the member's ledger on
   // the phone at once; sync carries it to the server later.
-  async logContribution(quantity: number, note: string): Promise<string> {
+  // id is the entry's id, a new random one unless given (only the
+  // test-only hook in main.ts gives one).
+  async logContribution(quantity: number, note: string, id: string = uuid()): Promise<string> {
     const h = await this.ledgerHandle();
-    const id = uuid();
-    const hash = this.docs!.change(h, "log contribution", (d) => {
+    this.docs!.change(h, "log contribution", (d) => {
       d.entries ??= {};
       d.entries[id] = { id: S(id), kind: S("hours"), quantity, note: S(note), at: S(new Date().toISOString()) };
     });
-    this.changes.set(hash, id);
-    await kv.put("changes", [...this.changes]);
     await this.docs!.repo.flush([h.documentId]);
     this.ledgerDoc = h.doc();
     this.changed();
@@ -153,17 +179,61 @@ export class App extends EventTarget {
     return id;
   }
 
+  // noteRefusal handles a refusal of a change to document doc: for one of
+  // the member's own documents it marks the document stranded and
+  // recovers it; for another (the shared charter draft) it says so.
   async noteRefusal(doc: string, r: Refusal): Promise<void> {
-    if (doc !== this.circle?.docs.ledger) {
+    if (!this.ownDocs().has(doc)) {
       this.lastError = `the server refused a change: ${r.message ?? r.rule ?? "no reason given"}`;
       this.changed();
       return;
     }
-    const reason = r.message ?? r.rule ?? "refused by the server";
-    const ids = (r.changes ?? []).map((c) => this.changes.get(c)).filter((x): x is string => !!x);
-    for (const id of ids.length ? ids : this.pending().map((e) => e.id)) this.refused.set(id, reason);
-    await kv.put("refused", [...this.refused]);
-    this.changed();
+    if (this.#recovering.has(doc)) return;
+    // A notice can arrive late, about a copy a recovery already replaced:
+    // only a refusal of changes the phone's copy holds strands it.
+    if (r.changes?.length && this.docs) {
+      try {
+        const current = (await this.docs.handle<unknown>(doc)).doc();
+        if (!r.changes.some((c) => A.hasHeads(current, [c]))) return;
+      } catch {
+        // not loaded: recover anyway
+      }
+    }
+    this.stranded.add(doc);
+    await kv.put("stranded", [...this.stranded]);
+    await this.recover(doc).catch(() => undefined);
+  }
+
+  #recovering = new Map<string, Promise<void>>();
+
+  // recover runs the recovery of one stranded document (recover.ts), one
+  // at a time per document. Refused items are kept with their reasons; an
+  // error (offline, server failure) leaves the document stranded, to try
+  // again at the next sync.
+  recover(doc: string): Promise<void> {
+    let p = this.#recovering.get(doc);
+    if (p) return p;
+    p = (async () => {
+      this.changed();
+      try {
+        const res = await recoverDoc(this.docs!, doc);
+        this.refusedItems.push(...res.refused);
+        await kv.put("refused-items", this.refusedItems);
+        this.stranded.delete(doc);
+        await kv.put("stranded", [...this.stranded]);
+        if (doc === this.circle?.docs.ledger) this.ledgerDoc = (await this.ledgerHandle()).doc();
+        await this.refreshConfirmed().catch(() => undefined);
+      } catch (err) {
+        if (err instanceof OfflineError) this.reachable = false;
+        else this.lastError = `could not bring your records back in step with the server: ${err instanceof Error ? err.message : String(err)}`;
+        throw err;
+      } finally {
+        this.#recovering.delete(doc);
+        this.changed();
+      }
+    })();
+    this.#recovering.set(doc, p);
+    return p;
   }
 
   // sync brings the circle's description, the member's documents and the
@@ -184,6 +254,8 @@ export class App extends EventTarget {
     return this.#current;
   }
 
+  // #synced: a sync has run to its end since the app started.
+  #synced = false;
   #current?: Promise<void>;
   #next?: Promise<void>;
 
@@ -194,6 +266,7 @@ export class App extends EventTarget {
     try {
       const circle = await this.session.call<CircleInfo>("GET", "/v1/circle");
       this.device!.circle = circle;
+      this.device!.memberName = circle.members.find((m) => m.member_id === this.device!.memberId)?.name || this.device!.memberName;
       await saveDevice(this.device!);
       const transport = await this.docs.detectTransport();
       this.docs.renewToken(await this.session.token());
@@ -201,6 +274,10 @@ export class App extends EventTarget {
       for (const id of ids) {
         if (!id) continue;
         await this.docs.handle(id);
+        if (this.stranded.has(id)) {
+          await this.recover(id);
+          continue;
+        }
         if (transport !== "http") continue;
         try {
           await this.docs.syncHTTP(id);
@@ -218,6 +295,7 @@ export class App extends EventTarget {
       else this.lastError = err instanceof ApiError ? err.message : String(err);
     } finally {
       this.running = false;
+      this.#synced = true;
       this.changed();
     }
     // Over WebSocket the repo pushes by itself; look again soon while
@@ -262,8 +340,6 @@ export class App extends EventTarget {
       cursor = res.next_cursor;
     }
     this.confirmed = seen;
-    for (const id of seen) this.refused.delete(id);
     await kv.put("confirmed", [...seen]);
-    await kv.put("refused", [...this.refused]);
   }
 }

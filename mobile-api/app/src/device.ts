@@ -70,6 +70,15 @@ export async function enroll(invite: string, memberName: string): Promise<{ devi
     actor,
     keys,
   };
+  // The member's name is the circle's: a device invite adds this phone
+  // to an existing member, whatever name was typed (or none).
+  try {
+    const circle = await request<CircleInfo>("GET", "/v1/circle", undefined, res.access_token);
+    device.circle = circle;
+    device.memberName = circle.members.find((m) => m.member_id === res.member_id)?.name || memberName;
+  } catch {
+    // the first sync fills the circle in; the typed name stands until then
+  }
   await saveDevice(device);
   await kv.put("token", { value: res.access_token, expiresAt: Date.now() + res.expires_in * 1000 } satisfies Token);
   return { device, token: res.access_token };

@@ -35,11 +35,12 @@ export class Docs extends EventTarget {
   transport: Transport = "unknown";
   #handles = new Map<string, DocHandle<any>>();
   #ws?: WebSocketClientAdapter;
+  #storage = new IndexedDBStorageAdapter("circles-repo");
 
   private constructor(readonly session: Session) {
     super();
     this.repo = new Repo({
-      storage: new IndexedDBStorageAdapter("circles-repo"),
+      storage: this.#storage,
       network: [],
       peerId: ("phone-" + session.device.deviceId) as never,
     });
@@ -130,21 +131,60 @@ export class Docs extends EventTarget {
       await this.repo.flush([id as DocumentId]);
       await kv.put("loaded:" + id, true);
     }
-    if (!this.#handles.has(id)) {
-      this.#handles.set(id, h);
-      h.on("change", () => this.dispatchEvent(new CustomEvent("doc", { detail: id })));
-      h.on("ephemeral-message", (p) => {
-        const m = p.message as Refusal;
-        if (m && m.type === "refused") this.dispatchEvent(new CustomEvent<{ doc: string; refusal: Refusal }>("refused", { detail: { doc: id, refusal: m } }));
-      });
-    }
+    if (!this.#handles.has(id)) this.#register(id, h);
     return this.#handles.get(id) as DocHandle<T>;
+  }
+
+  #register(id: string, h: DocHandle<unknown>): void {
+    this.#handles.set(id, h);
+    h.on("change", () => this.dispatchEvent(new CustomEvent("doc", { detail: id })));
+    h.on("ephemeral-message", (p) => {
+      const m = p.message as Refusal;
+      if (m && m.type === "refused") this.dispatchEvent(new CustomEvent<{ doc: string; refusal: Refusal }>("refused", { detail: { doc: id, refusal: m } }));
+    });
+  }
+
+  // replace throws away the repo's copy of a loaded document — its
+  // handle, its sync state with the server and its chunks in IndexedDB —
+  // and puts in its place the saved document that build returns; build
+  // gets the old copy as it is at that moment. The handle is swapped in
+  // one go (nothing can write, and no message from the server can arrive,
+  // in between); writes through a retired handle go to the new one
+  // (change).
+  async replace<T>(id: string, build: (current: A.Doc<unknown>) => Uint8Array): Promise<DocHandle<T>> {
+    const docId = id as DocumentId;
+    const old = await this.handle<unknown>(id);
+    // Whatever the old handle had to save is saved now, so a late save of
+    // it can only hold what the server sent it since (never the refused
+    // change).
+    await this.repo.flush([docId]);
+    const bytes = build(old.doc());
+    this.#handles.delete(id);
+    this.repo.delete(docId);
+    const h = this.repo.import<T>(bytes, { docId });
+    this.#register(id, h as DocHandle<unknown>);
+    // Storage: the repo removes the old chunks without waiting, and the
+    // old handle may still have a throttled save queued (100 ms). Once
+    // both are done, remove every chunk once more — IndexedDB runs
+    // read-write transactions on one store in the order they were made —
+    // and store the new copy whole; the repo's own saves of the new
+    // handle then add to it.
+    await new Promise((r) => setTimeout(r, 300));
+    await this.repo.storageSubsystem?.removeDoc(docId);
+    await this.#storage.save([id, "snapshot", "recovered-" + Date.now()], A.save(h.doc()));
+    return h;
   }
 
   // change writes into a document as this device's enrolled actor (the
   // repo would otherwise pick a random one per session, which the server
   // refuses). It returns the hash of the new change.
   change<T>(h: DocHandle<T>, message: string, fn: A.ChangeFn<T>): string {
+    const current = this.#handles.get(h.documentId);
+    if (current !== h) {
+      // A screen kept a handle that a recovery (replace) has retired.
+      if (!current) throw new Error("this part of the circle is being brought back in step with the server; try again in a moment");
+      h = current as DocHandle<T>;
+    }
     const actor = this.session.device.actor;
     h.update((doc) => A.change(A.getActorId(doc) === actor ? doc : A.clone(doc, actor), { message }, fn));
     const heads = A.getHeads(h.doc());
@@ -186,6 +226,23 @@ export class Docs extends EventTarget {
         });
       }
     }
+  }
+
+  // push syncs a document that is not in the repo (a copy being built)
+  // over POST /v1/sync, with a fresh sync state, until neither side has
+  // anything to send, and returns it with what the server sent. A refused
+  // change throws the ApiError (422).
+  async push<T>(id: string, doc: A.Doc<T>): Promise<A.Doc<T>> {
+    let state = A.initSyncState();
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const [next, msg] = A.generateSyncMessage(doc, state);
+      state = next;
+      if (!msg) return doc;
+      for (const data of await this.exchange(id, msg)) {
+        [doc, state] = A.receiveSyncMessage(doc, state, data);
+      }
+    }
+    throw new Error(`syncing document ${id} took more than ${MAX_ROUNDS} rounds`);
   }
 
   async exchange(id: string, msg: Uint8Array): Promise<Uint8Array[]> {

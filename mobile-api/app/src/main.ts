@@ -3,6 +3,7 @@
 // URL's fragment (#/ledger), so the service worker serves one index.html
 // for every page.
 import { App } from "./app";
+import { S } from "./docs";
 import { Screen, screens, joinScreen } from "./screens";
 import { h } from "./ui";
 
@@ -17,6 +18,7 @@ const NAV: [string, string][] = [
   ["charter", "Charter"],
   ["reset", "Reset"],
   ["audit", "Audit"],
+  ["devices", "Devices"],
 ];
 
 function route(): string {
@@ -76,8 +78,34 @@ async function registerServiceWorker(): Promise<void> {
   }
 }
 
+// installTestHook: test-only. When the page's localStorage holds
+// circles-test = "1" (test/browser sets it; the app never does), it
+// exposes window.__circlesTest: log({id, quantity, note}) logs a
+// contribution with an entry id of the test's choosing, so a test can
+// make the server refuse it (an id another member's ledger holds);
+// ledgerIds() lists the entry ids the phone's copy of the ledger holds;
+// vote({proposal, choice}) writes a vote into the ballots document with
+// any choice, also one the circle's rules refuse.
+function installTestHook(): void {
+  if (localStorage.getItem("circles-test") !== "1") return;
+  (window as unknown as { __circlesTest: unknown }).__circlesTest = {
+    log: (e: { id?: string; quantity?: number; note: string }) => app.logContribution(e.quantity ?? 1, e.note, e.id),
+    ledgerIds: async () => Object.keys((await app.ledgerHandle()).doc().entries ?? {}),
+    vote: async (v: { proposal: string; choice: string }) => {
+      const bh = await app.ballotsHandle();
+      app.docs!.change(bh, "vote", (d) => {
+        d.votes ??= {};
+        d.votes[v.proposal] = { choice: S(v.choice), at: S(new Date().toISOString()) };
+      });
+      await app.docs!.repo.flush([bh.documentId]);
+      void app.sync();
+    },
+  };
+}
+
 async function main(): Promise<void> {
   void registerServiceWorker();
+  installTestHook();
   try {
     await app.load();
   } catch (err) {

@@ -6,6 +6,7 @@ import canonicalize from "canonicalize";
 import { ApiError, uuid } from "./api";
 import { App, BallotsDoc, DraftDoc, Stale } from "./app";
 import { enroll, signJWT } from "./device";
+import { devices } from "./devices";
 import { A, NotLoadedError, S, str } from "./docs";
 import { field, h, num, when } from "./ui";
 
@@ -67,7 +68,9 @@ export const joinScreen: Screen = {
       );
     }
     const invite = h("input", { name: "invite", required: true, autocomplete: "off", autocapitalize: "off", spellcheck: "false", value: code });
-    const name = h("input", { name: "name", required: true, autocomplete: "name", maxlength: 100 });
+    // Not required: a device invite (made by a member for a new device of
+    // their own) joins this phone as that member, under their name.
+    const name = h("input", { name: "name", autocomplete: "name", maxlength: 100 });
     const err = alertBox();
     const button = h("button", { type: "submit" }, "Join");
     const form = h(
@@ -87,13 +90,15 @@ export const joinScreen: Screen = {
             err.textContent =
               e2 instanceof ApiError && e2.status === 403
                 ? "This invite code was already used, has expired, or is not one of this circle's. Ask a member for a new invite."
-                : "Could not join: " + message(e2);
+                : e2 instanceof ApiError && e2.status === 400 && e2.message.includes("member_name")
+                  ? "Enter your name: this invite is for a new member of the circle."
+                  : "Could not join: " + message(e2);
             button.disabled = false;
           }
         },
       },
       field("Invite code", invite),
-      field("Your name", name, "How the other members will see you."),
+      field("Your name", name, "How the other members will see you. Adding a new device of your own with a device invite? Leave it empty."),
       err,
       button,
     );
@@ -128,6 +133,24 @@ function contributions(app: App): HTMLElement {
   );
   if (!entries.length) return h("div", null, h("h2", null, "My contributions"), h("p", { class: "muted" }, "Nothing logged yet."), list);
   return h("div", null, h("h2", null, "My contributions"), list);
+}
+
+// refusedOthers lists the member's proposals, votes, credits and reset
+// signatures the server refused, with its reasons (entries show in "My
+// contributions"); nothing when there are none.
+function refusedOthers(app: App): HTMLElement | null {
+  const items = app.refusedOthers();
+  if (!items.length) return null;
+  return h(
+    "div",
+    null,
+    h("h2", null, "Not accepted by the circle"),
+    h(
+      "ul",
+      { class: "entries", "aria-label": "Refused by the server" },
+      items.map((r) => h("li", { "data-id": r.id }, h("span", { class: "note" }, r.what), h("span", { class: "state state-refused" }, `refused: ${r.reason}`))),
+    ),
+  );
 }
 
 function isIOS(): boolean {
@@ -193,11 +216,14 @@ const home: Screen = {
       open,
       form,
       h("div", { id: "contributions" }, contributions(app)),
+      h("div", { id: "refused-others" }, refusedOthers(app)),
     ].filter(Boolean);
   },
   update(app, main) {
     const box = main.querySelector("#contributions");
     if (box) box.replaceChildren(contributions(app));
+    const others = main.querySelector("#refused-others");
+    if (others) others.replaceChildren(...[refusedOthers(app)].filter((x): x is HTMLElement => !!x));
     const e = main.querySelector("#home-error");
     if (e && e.textContent !== app.lastError) e.textContent = app.lastError;
   },
@@ -757,4 +783,4 @@ const audit: Screen = {
   },
 };
 
-export const screens: Record<string, Screen> = { home, ledger, proposals, roles, charter, reset, audit };
+export const screens: Record<string, Screen> = { home, ledger, proposals, roles, charter, reset, audit, devices };

@@ -3,13 +3,24 @@
 // a JSON summary as its last line. test/browser/browser_test.go runs it
 // against a real circle and checks the server's side.
 //
-//   node phone.mjs --link http://127.0.0.1:PORT/join#CODE [--shots DIR] [--scenario offline|repo]
+//   node phone.mjs --link http://127.0.0.1:PORT/join#CODE [--shots DIR] [--scenario offline|repo|recover|device]
+//                  [--taken ENTRY_ID] [--transport websocket|http]
 //
 // Scenario "offline" (the default): join from the invite link, log a
 // contribution and see it synced, go offline, log three, reload offline
 // (the service worker serves the app), see them pending, come back online
 // and see them synced; then every screen, each checked with axe-core.
 // Scenario "repo" needs GET /v1/repo (automerge-repo over WebSocket).
+// Scenario "recover" (--taken, --transport): offline, log three entries,
+// the second with the id --taken, which another member's ledger already
+// holds; back online the server refuses it, and the app must recover:
+// the first and third synced, the second refused with the server's
+// reason (also after a reload), and a fourth logged afterwards synced.
+// --transport http makes GET /v1/repo answer 501 in this browser, so the
+// app falls back to POST /v1/sync.
+// Scenario "device": join, log an entry, make a device invite on the
+// Devices screen, and join with it in a second browser (the member's new
+// phone), which must show the same member and contributions.
 import { chromium } from "playwright-core";
 import { readFile, mkdir } from "node:fs/promises";
 import { createRequire } from "node:module";
@@ -63,6 +74,8 @@ try {
   });
   try {
     if (scenario === "repo") await repoScenario(context, page);
+    else if (scenario === "recover") await recoverScenario(context, page);
+    else if (scenario === "device") await deviceScenario(context, page);
     else await offlineScenario(context, page);
   } catch (err) {
     // What the member saw, for the failure message.
@@ -400,4 +413,168 @@ async function repoScenario(context, page) {
   if (httpSyncs) fail(`the app made ${httpSyncs} POST /v1/sync calls although the server speaks automerge-repo over WebSocket`);
   summary.notes = notes;
   summary.transport = transport;
+}
+
+// recoverScenario: a refused change never strands the phone.
+async function recoverScenario(context, page) {
+  const taken = args.taken ?? fail("--taken ENTRY_ID is required for the recover scenario");
+  const transport = args.transport ?? "websocket";
+  // The test-only hook that logs an entry with a given id (main.ts).
+  await context.addInitScript(() => localStorage.setItem("circles-test", "1"));
+  if (transport === "http") {
+    // A server without automerge-repo over WebSocket, as far as this
+    // browser can tell.
+    await context.route("**/v1/repo*", (route) =>
+      route.fulfill({ status: 501, contentType: "application/json", body: JSON.stringify({ error: { code: "not_implemented", message: "no WebSocket sync here" } }) }),
+    );
+  }
+  await join(page, "Ada");
+  summary.member_id = await memberId(page);
+  // The first sync finds out the transport.
+  await page.waitForFunction(() => (document.body.dataset.transport ?? "unknown") !== "unknown", null, { timeout: T });
+  summary.transport = await page.evaluate(() => document.body.dataset.transport);
+  if (summary.transport !== transport) fail(`the app syncs over ${summary.transport}, want ${transport}`);
+
+  step("offline, log three; the second reuses an entry id only the server knows");
+  await context.setOffline(true);
+  await waitStatus(page, "offline");
+  const notes = ["Recover one: swept the shed", "Recover two: oiled the saw", "Recover three: lent the ladder"];
+  const ids = [undefined, taken, undefined];
+  for (const [i, note] of notes.entries()) {
+    await page.evaluate(({ id, note, quantity }) => window.__circlesTest.log({ id, note, quantity }), { id: ids[i], note, quantity: i + 1 });
+    // Distinct times, so the list's order is the order they were logged.
+    await page.waitForTimeout(20);
+  }
+  await waitList(page, [...notes].reverse().map((note) => ({ note, state: "pending" })), "after logging offline");
+
+  step("back online: the server refuses the second, the app recovers");
+  await context.setOffline(false);
+  const settled = async (what) => {
+    const deadline = Date.now() + T;
+    let got;
+    while (Date.now() < deadline) {
+      got = await listState(page);
+      const by = Object.fromEntries(got.map((e) => [e.note, e.state]));
+      if (got.length === 3 && by[notes[0]] === "synced" && by[notes[2]] === "synced" && /^refused: .*already used/.test(by[notes[1]] ?? "")) return by[notes[1]];
+      await page.waitForTimeout(200);
+    }
+    fail(`${what}: My contributions = ${JSON.stringify(got)}, want the first and third synced, the second refused as already used`);
+  };
+  summary.refused = await settled("after coming back online");
+  await waitStatus(page, "up to date");
+  await axe(page, "home-recovered");
+  await shot(page, "home-recovered");
+
+  step("a fourth entry, logged afterwards, syncs");
+  const fourth = "Recover four: cooked for the meeting";
+  await logContribution(page, 4, fourth);
+  const state = contributions(page).filter({ hasText: fourth }).locator(".state");
+  await state.filter({ hasText: /^synced$/ }).waitFor();
+
+  // Offline, so that what shows comes from the phone's IndexedDB only:
+  // the recovered ledger document and the refused entry kept aside.
+  step("reload offline: the recovered ledger and the refused entry are on the phone");
+  await waitServiceWorker(page);
+  await context.setOffline(true);
+  await page.reload();
+  await page.getByRole("button", { name: "Log contribution" }).waitFor();
+  const want = [
+    { note: fourth, state: "synced" },
+    { note: notes[2], state: "synced" },
+    { note: notes[1], state: summary.refused },
+    { note: notes[0], state: "synced" },
+  ];
+  await waitList(page, want, "after reloading offline");
+  // The refused change is gone from the phone's stored copy: it is kept
+  // aside, not in the document (which would strand it again).
+  const held = await page.evaluate(() => window.__circlesTest.ledgerIds());
+  if (held.includes(taken) || held.length !== 3) fail(`after the reload the phone's ledger holds entries ${JSON.stringify(held)}, want three, not ${taken}`);
+  await context.setOffline(false);
+  await waitStatus(page, "up to date");
+  await waitList(page, want, "online again after the reload");
+  summary.notes = [notes[0], notes[2], fourth];
+
+  // The ballots document recovers the same way.
+  if (args.proposals) {
+    const [p1, p2] = args.proposals.split(",");
+    step("offline, two votes; the first with a choice the circle's rules refuse");
+    await context.setOffline(true);
+    await waitStatus(page, "offline");
+    await page.evaluate(async ({ p1, p2 }) => {
+      await window.__circlesTest.vote({ proposal: p1, choice: "maybe" });
+      await new Promise((r) => setTimeout(r, 20));
+      await window.__circlesTest.vote({ proposal: p2, choice: "yes" });
+    }, { p1, p2 });
+    await context.setOffline(false);
+    const state = page.getByRole("list", { name: "Refused by the server" }).getByRole("listitem").filter({ hasText: p1 }).locator(".state");
+    await state.filter({ hasText: /^refused: .*choice/ }).waitFor();
+    summary.refused_vote = (await state.textContent()).trim();
+    await waitStatus(page, "up to date");
+    await axe(page, "home-refused-vote");
+  }
+}
+
+// deviceScenario: a member adds a new device with a device invite made on
+// the Devices screen of the device they have.
+async function deviceScenario(context, page) {
+  await join(page, "Ada");
+  summary.member_id = await memberId(page);
+  const note = "Device one: fixed the gate";
+  await logContribution(page, 2, note);
+  await waitList(page, [{ note, state: "synced" }], "the first device's entry");
+
+  await visit(page, "Devices", async () => {
+    await page.getByRole("button", { name: "Make a device invite" }).click();
+    await page.getByRole("img", { name: "QR code of the device invite link" }).waitFor();
+  });
+  const code = await page.getByLabel("Device invite code").inputValue();
+  const href = await page.getByRole("link", { name: "Device invite link" }).getAttribute("href");
+  const url = new URL(href);
+  if (url.origin !== base || url.pathname !== "/join" || decodeURIComponent(url.hash.slice(1)) !== code || !code) {
+    fail(`device invite: code ${JSON.stringify(code)}, link ${href}; want ${base}/join#<the code>`);
+  }
+  summary.device_invite = href;
+
+  step("the new device joins with the device invite");
+  const other = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  try {
+    const p2 = await other.newPage();
+    p2.setDefaultTimeout(T);
+    p2.on("pageerror", (err) => step(`new device: page error: ${err.message}`));
+    await p2.goto(href);
+    const filled = await p2.getByLabel("Invite code").inputValue();
+    if (filled !== code) fail(`the new device's join screen shows the code ${JSON.stringify(filled)}, want ${JSON.stringify(code)}`);
+    // No name: the invite adds this device to Ada.
+    await p2.getByRole("button", { name: "Join" }).click();
+    await p2.getByRole("heading", { name: "Hello, Ada" }).waitFor();
+    await waitStatus(p2, "up to date");
+    await waitList(p2, [{ note, state: "synced" }], "the new device's contributions");
+    summary.second_member_id = await memberId(p2);
+    if (summary.second_member_id !== summary.member_id) fail(`the new device joined as member ${summary.second_member_id}, want ${summary.member_id}`);
+
+    step("the new device logs an entry; the first sees it");
+    const note2 = "Device two: oiled the hinges";
+    await logContribution(p2, 1, note2);
+    await contributions(p2).filter({ hasText: note2 }).locator(".state").filter({ hasText: /^synced$/ }).waitFor();
+    summary.notes = [note, note2];
+
+    step("the used device invite, in a third browser");
+    const third = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    try {
+      const p3 = await third.newPage();
+      p3.setDefaultTimeout(T);
+      await p3.goto(href);
+      await p3.getByRole("button", { name: "Join" }).click();
+      await p3.getByRole("alert").filter({ hasText: "already used" }).waitFor();
+      summary.used_invite_refused = true;
+    } finally {
+      await third.close();
+    }
+  } finally {
+    await other.close();
+  }
+  // The first device's own list (it reloads its ledger from the server).
+  await nav(page, "Home");
+  await page.reload();
+  await waitList(page, summary.notes.map((n) => ({ note: n, state: "synced" })).reverse(), "the first device, after the second logged");
 }

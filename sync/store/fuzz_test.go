@@ -1,9 +1,11 @@
 package store_test
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/circles-coop/circles/sync/store"
 )
@@ -18,8 +20,11 @@ func FuzzKVKey(f *testing.F) {
 	}
 	s, _ := MustNewStore(f)
 	kv := s.Meta()
-	ctx := testCtx(f)
 	f.Fuzz(func(t *testing.T, key string) {
+		// A deadline per input: one for the whole run would end a long
+		// fuzzing run after its first 30 seconds.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
 		_, err := kv.Put(ctx, key, []byte(key))
 		if len(key) == 0 || len(key) > store.MaxKeyLen {
 			if !errors.Is(err, store.ErrBadKey) {

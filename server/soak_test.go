@@ -168,7 +168,9 @@ func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
 func soakPhone(ctx context.Context, h *benchHTTP, circle string, d *benchDevice, i int, st *soakStats) {
 	rng := rand.New(rand.NewPCG(uint64(i), 7))
 	voted := map[string]bool{}
-	nextVote, nextRefresh := time.Now().Add(time.Duration(rng.IntN(30))*time.Second), time.Now().Add(10*time.Minute)
+	// Refreshes are spread over minutes 5 to 10, as phones' would be.
+	nextVote := time.Now().Add(time.Duration(rng.IntN(30)) * time.Second)
+	nextRefresh := time.Now().Add(5*time.Minute + time.Duration(rng.IntN(300))*time.Second)
 	for n := 0; ; n++ {
 		select {
 		case <-ctx.Done():
@@ -231,7 +233,7 @@ func soakRefresh(h *benchHTTP, circle string, d *benchDevice) error {
 		return err
 	}
 	var tr wire.TokenResponse
-	if err := h.Do("POST", "/v1/token", "", http.StatusOK, wire.TokenRequest{Assertion: a}, &tr); err != nil {
+	if err := h.DoRetrying("POST", "/v1/token", "", http.StatusOK, wire.TokenRequest{Assertion: a}, &tr); err != nil {
 		return err
 	}
 	d.Token = tr.AccessToken

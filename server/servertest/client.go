@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/automerge/automerge-go"
@@ -86,11 +87,25 @@ func (c *Client) Enroll(invite, name string) (*Device, error) {
 	d := &Device{Key: priv, Actor: automerge.NewActorID()}
 	var er wire.EnrollResponse
 	req := wire.EnrollRequest{Invite: invite, MemberName: name, DeviceName: name + "-phone", PublicKey: pub, ActorID: d.Actor}
-	if err := c.Do("POST", "/v1/enroll", "", http.StatusCreated, req, &er); err != nil {
+	if err := c.DoRetrying("POST", "/v1/enroll", "", http.StatusCreated, req, &er); err != nil {
 		return nil, err
 	}
 	d.Member, d.ID, d.Token = er.MemberID, er.DeviceID, er.AccessToken
 	return d, nil
+}
+
+// DoRetrying is Do for the endpoints that take no token, which the
+// server rate-limits per address: on a 429 it waits and tries again, as a
+// phone would, for at most a minute.
+func (c *Client) DoRetrying(method, path, token string, want int, in, out any) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := c.Do(method, path, token, want, in, out)
+		if err == nil || !strings.Contains(err.Error(), "status 429") || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 // Invite makes an invite ("member" or "device") as d and returns its code.

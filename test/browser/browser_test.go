@@ -53,9 +53,10 @@ type summary struct {
 	SecondMemberID    string `json:"second_member_id"`
 	UsedInviteRefused bool   `json:"used_invite_refused"`
 	// The recover scenario: the refused vote's state on the phone.
-	RefusedVote string `json:"refused_vote"`
-	Error       string `json:"error"`
-	Screen      string `json:"screen"`
+	RefusedVote string   `json:"refused_vote"`
+	Proposals   []string `json:"proposals"`
+	Error       string   `json:"error"`
+	Screen      string   `json:"screen"`
 }
 
 // TestBrowserPhoneApp: a member joins from the invite link, logs a

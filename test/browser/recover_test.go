@@ -1,7 +1,6 @@
 package browser_test
 
 import (
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -35,17 +34,11 @@ func TestBrowserRecoverRefused(t *testing.T) {
 				ID: taken, Kind: "hours", Quantity: 2, Note: "Bob fixed the door", At: time.Now().UTC(),
 			}, http.StatusCreated, nil)
 
-			// Two open proposals for the phone's votes.
-			var props [2]wire.Proposal
-			for i := range props {
-				founder.call(t, http.MethodPost, "/v1/proposals", wire.ProposalRequest{
-					ID: uuid.NewString(), Kind: "policy.set", Title: fmt.Sprintf("Proposal %d", i+1),
-					Payload: map[string]any{"name": "proposal.period", "value": "96h"},
-				}, http.StatusCreated, &props[i])
-			}
-
+			// The phone's votes go on two proposals the founder opens once
+			// the phone has joined (a member counts only for proposals
+			// opened while they were in the circle).
 			args := []string{"--link", founder.invite(t), "--scenario", "recover", "--taken", taken, "--transport", transport,
-				"--proposals", props[0].ID + "," + props[1].ID}
+				"--founder-token", founder.token}
 			if transport == "websocket" {
 				args = append(args, "--shots", shotsDir(t))
 			}
@@ -80,7 +73,10 @@ func TestBrowserRecoverRefused(t *testing.T) {
 			}
 			for i, want := range []string{"", "yes"} {
 				var p wire.Proposal
-				founder.call(t, http.MethodGet, "/v1/proposals/"+props[i].ID, nil, http.StatusOK, &p)
+				if len(got.Proposals) != 2 {
+					t.Fatalf("the phone opened proposals %v, want two", got.Proposals)
+				}
+				founder.call(t, http.MethodGet, "/v1/proposals/"+got.Proposals[i], nil, http.StatusOK, &p)
 				if choice := p.Votes[got.MemberID].Choice; choice != want {
 					t.Errorf("the phone's vote on proposal %d = %q, want %q", i+1, choice, want)
 				}

@@ -495,8 +495,22 @@ async function recoverScenario(context, page) {
   summary.notes = [notes[0], notes[2], fourth];
 
   // The ballots document recovers the same way.
-  if (args.proposals) {
-    const [p1, p2] = args.proposals.split(",");
+  if (args["founder-token"]) {
+    // Two proposals opened now, after the phone joined: a member counts
+    // only for proposals opened while they were in the circle.
+    const ids = [];
+    for (const title of ["Proposal 1", "Proposal 2"]) {
+      const id = crypto.randomUUID();
+      const res = await fetch(`${base}/v1/proposals`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: `Bearer ${args["founder-token"]}` },
+        body: JSON.stringify({ id, kind: "policy.set", title, payload: { name: "proposal.period", value: "96h" } }),
+      });
+      if (res.status !== 201) fail(`opening ${title}: ${res.status} ${await res.text()}`);
+      ids.push(id);
+    }
+    summary.proposals = ids;
+    const [p1, p2] = ids;
     step("offline, two votes; the first with a choice the circle's rules refuse");
     await context.setOffline(true);
     await waitStatus(page, "offline");

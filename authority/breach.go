@@ -43,7 +43,11 @@ type overLimitData struct {
 // flags old transfers in the view, but those were not breaches when they
 // were made. A failure is logged; a REST retry of the same credit judges
 // it again.
-func (s *Credits) auditBreaches(ctx context.Context, author string, ids []string) {
+//
+// limit is the credit limit when the credits were accepted: judging runs
+// in the background, and a lower limit passed meanwhile must not make a
+// transfer that was within the limit a breach.
+func (s *Credits) auditBreaches(ctx context.Context, author string, ids []string, limit float64) {
 	if len(ids) == 0 {
 		return
 	}
@@ -66,7 +70,7 @@ func (s *Credits) auditBreaches(ctx context.Context, author string, ids []string
 			continue
 		}
 		if !judged {
-			view, judged = s.creditView(), true
+			view, judged = s.creditViewAt(limit), true
 		}
 		t, ok := view.Transfer(author, id)
 		if !ok || !t.OverLimit {
@@ -122,9 +126,10 @@ func (s *Credits) judgeCredits(rec chunkRecord) {
 	for i, c := range rec.Credits {
 		ids[i] = c.ID
 	}
+	limit := s.creditLimit() // as it stands now, when the credits are accepted
 	s.tasks.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		s.auditBreaches(ctx, rec.Member, ids)
+		s.auditBreaches(ctx, rec.Member, ids, limit)
 	})
 }

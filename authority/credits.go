@@ -87,7 +87,7 @@ func (s *Credits) CreateCredit(ctx context.Context, c Caller, in wire.Credit) (w
 	// as well puts a breach in the audit log before the answer (once:
 	// auditBreaches keeps one entry per credit), and a retry writes an
 	// entry that failed the first time.
-	s.auditBreaches(ctx, c.Member, []string{cred.ID})
+	s.auditBreaches(ctx, c.Member, []string{cred.ID}, s.creditLimit())
 	t, ok := s.creditView().Transfer(c.Member, cred.ID)
 	if !ok { // cannot happen: the credit was just indexed
 		t = crdt.CreditTransfer{Credit: cred, From: c.Member}
@@ -184,7 +184,10 @@ func (s *Credits) creditLimit() float64 { return s.policies().Float("credit.limi
 // creditView derives the mutual-credit view over every member ever
 // enrolled (removed ones keep the credit they hold or owe, so the
 // balances still sum to zero).
-func (s *Credits) creditView() crdt.CreditView {
+func (s *Credits) creditView() crdt.CreditView { return s.creditViewAt(s.creditLimit()) }
+
+// creditViewAt is creditView with the given credit limit.
+func (s *Credits) creditViewAt(limit float64) crdt.CreditView {
 	s.mu.RLock()
 	ids := make([]string, 0, len(s.roster.Members))
 	for id := range s.roster.Members {
@@ -192,5 +195,5 @@ func (s *Credits) creditView() crdt.CreditView {
 	}
 	s.mu.RUnlock()
 	sort.Strings(ids)
-	return crdt.MutualCredit(ids, s.index.CreditsByAuthor(), s.creditLimit())
+	return crdt.MutualCredit(ids, s.index.CreditsByAuthor(), limit)
 }

@@ -568,22 +568,35 @@ const charter: Screen = {
       const saved = h("p", { class: "meta", role: "status", "aria-label": "Draft status" }, "");
       let timer: number | undefined;
       area.addEventListener("input", () => {
+        // Every edit goes into the document at once, so the text area and
+        // the document never differ when another member's edit arrives:
+        // updateText then only ever writes this member's own keystrokes
+        // (the draft's text is automerge text, so edits merge character by
+        // character). Saving to IndexedDB and syncing wait for a pause.
+        app.docs!.change(handle, "edit charter draft", (d) => {
+          if (typeof d.text === "string") A.updateText(d, ["text"], area.value);
+          else d.text = area.value;
+        });
         saved.textContent = "editing…";
         clearTimeout(timer);
         timer = window.setTimeout(async () => {
-          // The draft's text is automerge text, so edits by several
-          // members merge character by character.
-          app.docs!.change(handle, "edit charter draft", (d) => {
-            if (typeof d.text === "string") A.updateText(d, ["text"], area.value);
-            else d.text = area.value;
-          });
           await app.docs!.repo.flush([handle.documentId]);
           saved.textContent = "saved on this phone";
           void app.sync();
         }, 400);
       });
+      // Another member's edit shows at once, also while this member types:
+      // the caret keeps its place in the text around it.
       handle.on("change", () => {
-        if (document.activeElement !== area) area.value = str(handle.doc().text);
+        const text = str(handle.doc().text);
+        const old = area.value;
+        if (text === old) return;
+        let same = 0;
+        while (same < old.length && same < text.length && old[same] === text[same]) same++;
+        const move = (i: number) => (i <= same ? i : Math.max(same, i + text.length - old.length));
+        const [start, end, focused] = [area.selectionStart, area.selectionEnd, document.activeElement === area];
+        area.value = text;
+        if (focused) area.setSelectionRange(move(start), move(end));
       });
       return [field("Charter draft", area, "Everyone edits this draft together; a charter.ratify proposal makes it the charter."), saved];
     });

@@ -111,7 +111,9 @@ func TestBrowserTwoMembers(t *testing.T) {
 	}
 
 	// 3. The server's charter draft, as a Go device pulls it: Bea's text,
-	// both lines typed at the same time, then Ada's next line.
+	// the lines typed at the same time, in some order, each whole.
+	ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	if _, err := bea.Sync(ctx, nil); err != nil {
 		t.Fatalf("Bea's Sync: %v", err)
 	}

@@ -298,6 +298,19 @@ async function offlineVote(a, b) {
   await card.getByText("Your vote: yes (counted)").waitFor();
 }
 
+// endOfDrafts puts both members' carets at the end of their drafts before
+// either types: a caret put at the end while the other's line arrives
+// would land inside that line, as a member's would.
+async function endOfDrafts(...ps) {
+  await Promise.all(
+    ps.map(async (p) => {
+      const area = p.page.getByLabel("Charter draft");
+      await area.focus();
+      await area.press("ControlOrMeta+End");
+    }),
+  );
+}
+
 async function draftTogether(a, b) {
   const lineA = "\nAda: tools come back clean.";
   const lineB = "\nBo: the van is booked a day ahead.";
@@ -313,13 +326,12 @@ async function draftTogether(a, b) {
 
   step("Ada (offline) and Bo (online) type at the same time");
   await goOffline(a);
+  await endOfDrafts(a, b);
   await Promise.all(
     [
       [a, lineA],
       [b, lineB],
     ].map(async ([p, line]) => {
-      await draft(p).click();
-      await draft(p).press("ControlOrMeta+End");
       await draft(p).pressSequentially(line);
       step(`${p.name} typed`);
       await p.page.getByLabel("Draft status").filter({ hasText: "saved on this phone" }).waitFor();
@@ -342,12 +354,12 @@ async function draftTogether(a, b) {
   // Both online now, each phone receiving the other's keystrokes while
   // its own member types: neither line is lost or broken up.
   step("both write one more line at the same time, online");
+  await endOfDrafts(a, b);
   await Promise.all(
     [
       [a, lineA2],
       [b, lineB2],
     ].map(async ([p, line]) => {
-      await draft(p).press("ControlOrMeta+End");
       await draft(p).pressSequentially(line);
       await p.page.getByLabel("Draft status").filter({ hasText: "saved on this phone" }).waitFor();
     }),

@@ -585,18 +585,24 @@ const charter: Screen = {
           void app.sync();
         }, 400);
       });
-      // Another member's edit shows at once, also while this member types:
-      // the caret keeps its place in the text around it.
-      handle.on("change", () => {
-        const text = str(handle.doc().text);
-        const old = area.value;
-        if (text === old) return;
-        let same = 0;
-        while (same < old.length && same < text.length && old[same] === text[same]) same++;
-        const move = (i: number) => (i <= same ? i : Math.max(same, i + text.length - old.length));
-        const [start, end, focused] = [area.selectionStart, area.selectionEnd, document.activeElement === area];
+      // Another member's edit shows at once, also while this member types.
+      // The caret keeps its place in the text: the document's patches say
+      // where the text changed (a diff of the two strings could not tell
+      // an insertion just before the caret from one just after it).
+      handle.on("change", ({ doc, patches }) => {
+        const text = str(doc.text);
+        if (text === area.value) return;
+        let [start, end] = [area.selectionStart, area.selectionEnd];
+        for (const p of patches) {
+          const at = p.path.length === 2 && p.path[0] === "text" ? p.path[1] : undefined;
+          if (typeof at !== "number") continue;
+          const move = (i: number) =>
+            at >= i ? i : p.action === "splice" ? i + p.value.length : p.action === "del" ? i - Math.min(p.length ?? 1, i - at) : i;
+          [start, end] = [move(start), move(end)];
+        }
+        const focused = document.activeElement === area;
         area.value = text;
-        if (focused) area.setSelectionRange(move(start), move(end));
+        if (focused) area.setSelectionRange(start, end);
       });
       return [field("Charter draft", area, "Everyone edits this draft together; a charter.ratify proposal makes it the charter."), saved];
     });

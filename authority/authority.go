@@ -81,6 +81,7 @@ func New(cfg Config) *Authority {
 		segmentItems: cfg.SegmentItems,
 		index:        NewIndex(),
 	}
+	st.tasks.onPanic = st.recovered
 	a := &Authority{st: st}
 	a.Audit = &Audit{State: st}
 	a.Identity = &Identity{State: st, audit: a.Audit}
@@ -127,6 +128,22 @@ func (a *Authority) Open(ctx context.Context, eng *engine.Engine) error {
 	return a.Governance.recountBallots(ctx)
 }
 
+// recovered logs a panic recovered in background work (where: "task",
+// "tick") with its stack, and counts it in circles_panics_total.
+func (s *State) recovered(where string, v any, stack []byte) {
+	s.log.Error("panic recovered in background work", "where", where, "panic", fmt.Sprint(v), "stack", string(stack))
+	s.met.panics.WithLabelValues(where).Inc()
+}
+
+// Recover, deferred directly (defer a.Recover("tick")), recovers a panic
+// of the goroutine it runs in, logs it with its stack and counts it in
+// circles_panics_total{where}. The server's scheduler uses it.
+func (a *Authority) Recover(where string) {
+	if v := recover(); v != nil {
+		a.st.recovered(where, v, debug.Stack())
+	}
+}
+
 // CloseEvents ends every event stream (GET /v1/events), so an HTTP
 // server can shut down without waiting for them.
 func (a *Authority) CloseEvents() { a.st.events.Close() }
@@ -145,11 +162,12 @@ func (a *Authority) Close() {
 // proposals whose period ended (governance.go); rotating out the role
 // holders whose term ended (terms.go); opening the charter's
 // re-ratification when it is due and lapsing it when it expired
-// (charter.go); ending the mandates whose deadline passed (mandates.go).
+// (charter.go); ending the mandates whose deadline passed (mandates.go);
+// purging invites used or expired a day ago (invites.go).
 // The server calls it on a timer; tests call it after moving the clock.
 func (a *Authority) Tick(ctx context.Context) error {
 	_, err := a.Resets.countResets(ctx, nil, false)
-	return errors.Join(err, a.Resets.finishReset(ctx), a.Governance.tickProposals(ctx), a.Terms.tickRoles(ctx), a.Mandates.tickMandates(ctx), a.Charter.tickCharter(ctx))
+	return errors.Join(err, a.Resets.finishReset(ctx), a.Governance.tickProposals(ctx), a.Terms.tickRoles(ctx), a.Mandates.tickMandates(ctx), a.Charter.tickCharter(ctx), a.Identity.purgeInvites(ctx))
 }
 
 // Events lets clients follow what happens in the circle.

@@ -1,13 +1,11 @@
 package authority
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/circles-coop/circles/authority/fault"
@@ -15,7 +13,6 @@ import (
 	"github.com/automerge/automerge-go"
 
 	"github.com/circles-coop/circles/crdt"
-	"github.com/circles-coop/circles/wire"
 )
 
 // Governance opens proposals, counts votes, decides with crdt.Decide and
@@ -76,7 +73,7 @@ type proposalStep struct {
 // empty commit, so an update that writes nothing must not commit.
 func (s *Governance) stepProposal(ctx context.Context, id string, fn func(d *automerge.Doc, now time.Time, step *proposalStep) error) (proposalStep, error) {
 	now := s.now()
-	active := s.activeMemberIDs(now)
+	voters := s.activeVoters(now)
 	pol := s.policies()
 	var step proposalStep
 	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
@@ -98,7 +95,7 @@ func (s *Governance) stepProposal(ctx context.Context, id string, fn func(d *aut
 		}
 		step.found = true
 		if st.Status == crdt.ProposalOpen {
-			dec := crdt.Decide(st.Choices(), active, pol, !now.Before(st.ClosesAt))
+			dec := crdt.Decide(st.Choices(), eligibleAt(voters, st.OpenedAt), pol, !now.Before(st.ClosesAt))
 			step.tally = dec.Tally
 			switch dec.Status {
 			case crdt.ProposalRejected:
@@ -320,6 +317,10 @@ func (s *Governance) openProposal(ctx context.Context, p crdt.Proposal, author s
 // proposal not opened yet is kept until it opens. It returns the proposal
 // as it stands after and, as the error, why the vote was not counted.
 func (s *Governance) castVote(ctx context.Context, id, member string, choice, reason string, strict bool) (crdt.ProposalState, error) {
+	var joined time.Time
+	if m, ok := s.member(member); ok {
+		joined = m.JoinedAt
+	}
 	s.gov.Lock()
 	defer s.gov.Unlock()
 	step, err := s.stepProposal(ctx, id, func(d *automerge.Doc, now time.Time, step *proposalStep) error {
@@ -347,6 +348,8 @@ func (s *Governance) castVote(ctx context.Context, id, member string, choice, re
 			step.refusal = fault.Errorf(fault.Conflict, "proposal %s is already %s; votes are closed", id, st.Status)
 		case !now.Before(st.ClosesAt):
 			step.refusal = fault.Errorf(fault.Conflict, "voting on proposal %s closed at %s", id, st.ClosesAt.Format(time.RFC3339))
+		case len(eligibleAt([]voter{{id: member, joined: joined}}, st.OpenedAt)) == 0:
+			step.refusal = fault.Errorf(fault.Forbidden, "you joined after proposal %s opened; only those who were members when it opened vote on it", id)
 		default:
 			err := crdt.AddVote(d, id, member, v)
 			if errors.Is(err, crdt.ErrVoted) {
@@ -427,12 +430,12 @@ func (s *Governance) recountBallots(ctx context.Context) error {
 		}
 	}
 	s.replayed = nil
+	// Proposals decided but not finished are finished before the server
+	// serves, so no client sees one half done after a restart.
+	if err := s.finishDecided(ctx); err != nil {
+		s.log.Error("proposals: finish carrying out", "err", err)
+	}
 	s.tasks.Go(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := s.finishDecided(ctx); err != nil {
-			s.log.Error("proposals: finish carrying out", "err", err)
-		}
 		for _, items := range todo {
 			s.countBallots(items)
 		}
@@ -449,13 +452,13 @@ func (s *Governance) tickProposals(ctx context.Context) error {
 		return err
 	}
 	now := s.now()
-	active := s.activeMemberIDs(now)
+	voters := s.activeVoters(now)
 	var errs []error
 	for _, st := range states {
 		if st.Status != crdt.ProposalOpen {
 			continue
 		}
-		if crdt.Decide(st.Choices(), active, s.policies(), !now.Before(st.ClosesAt)).Status == crdt.ProposalOpen {
+		if crdt.Decide(st.Choices(), eligibleAt(voters, st.OpenedAt), s.policies(), !now.Before(st.ClosesAt)).Status == crdt.ProposalOpen {
 			continue // nothing to decide: leave the document alone
 		}
 		s.gov.Lock()
@@ -495,8 +498,8 @@ func (s *Governance) finishDecided(ctx context.Context) error {
 
 // finishOne finishes one decided proposal; the caller holds s.gov.
 func (s *Governance) finishOne(ctx context.Context, st crdt.ProposalState) error {
-	active := s.activeMemberIDs(*st.DecidedAt)
-	tally := crdt.Decide(st.Choices(), active, s.policies(), true).Tally
+	voters := eligibleAt(s.activeVoters(*st.DecidedAt), st.OpenedAt)
+	tally := crdt.Decide(st.Choices(), voters, s.policies(), true).Tally
 	if err := s.decided(ctx, st, tally); err != nil {
 		return err
 	}
@@ -508,150 +511,4 @@ func (s *Governance) finishOne(ctx context.Context, st crdt.ProposalState) error
 		return err
 	}
 	return s.applyEffect(ctx, st, eff)
-}
-
-func payloadOf(p map[string]any) map[string]any {
-	if p == nil {
-		return map[string]any{}
-	}
-	return p
-}
-
-// Propose opens a proposal made over REST.
-func (s *Governance) Propose(ctx context.Context, c Caller, req wire.ProposalRequest) (wire.Proposal, bool, error) {
-	p := crdt.Proposal{ID: req.ID, Kind: req.Kind, Title: req.Title, Body: req.Body, Payload: req.Payload, At: s.now()}
-	if p.Payload == nil {
-		p.Payload = map[string]any{}
-	}
-	if err := p.Validate(); err != nil {
-		var re *crdt.RuleError
-		if errors.As(err, &re) {
-			return wire.Proposal{}, false, &fault.Error{Code: fault.InvalidRequest, Message: re.Message, Err: err}
-		}
-		return wire.Proposal{}, false, err
-	}
-	st, created, err := s.openProposal(ctx, p, c.Member)
-	if err != nil {
-		return wire.Proposal{}, false, err
-	}
-	return s.wireProposalFor(ctx, c, st), created, nil
-}
-
-// Vote counts a vote made over REST.
-func (s *Governance) Vote(ctx context.Context, c Caller, id string, req wire.VoteRequest) (wire.Proposal, error) {
-	v := crdt.Vote{Proposal: id, Choice: req.Choice, Reason: req.Reason, At: s.now()}
-	if err := v.Validate(); err != nil {
-		var re *crdt.RuleError
-		if errors.As(err, &re) {
-			return wire.Proposal{}, &fault.Error{Code: fault.InvalidRequest, Message: re.Message, Err: err}
-		}
-		return wire.Proposal{}, err
-	}
-	st, err := s.castVote(ctx, id, c.Member, req.Choice, req.Reason, true)
-	if err != nil {
-		return wire.Proposal{}, err
-	}
-	return s.wireProposalFor(ctx, c, st), nil
-}
-
-// Proposal returns one proposal.
-func (s *Governance) Proposal(ctx context.Context, c Caller, id string) (wire.Proposal, error) {
-	var st crdt.ProposalState
-	var found bool
-	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
-		var err error
-		st, found, err = crdt.LookupProposalState(d, id)
-		return err
-	})
-	if err != nil {
-		return wire.Proposal{}, err
-	}
-	if !found {
-		return wire.Proposal{}, fault.Errorf(fault.NotFound, "no proposal %s in this circle", id)
-	}
-	return s.wireProposalFor(ctx, c, st), nil
-}
-
-// Proposals lists the proposals, oldest first, all or those of status.
-func (s *Governance) Proposals(ctx context.Context, c Caller, status string) (wire.ProposalList, error) {
-	states, err := s.readProposals(ctx)
-	if err != nil {
-		return wire.ProposalList{}, err
-	}
-	out := wire.ProposalList{Proposals: []wire.Proposal{}}
-	for _, st := range states {
-		if status == "" || st.Status == status {
-			out.Proposals = append(out.Proposals, s.wireProposalFor(ctx, c, st))
-		}
-	}
-	return out, nil
-}
-
-// Roles lists the circle's roles by name: the active ones (status "" or
-// "active"), the retired ones, or all.
-func (s *Governance) Roles(ctx context.Context, c Caller, status string) (wire.RoleList, error) {
-	r, err := s.readRoster(ctx)
-	if err != nil {
-		return wire.RoleList{}, err
-	}
-	out := wire.RoleList{Roles: []wire.Role{}}
-	for _, role := range r.Roles {
-		st := cmp.Or(role.Status, crdt.RoleActive)
-		if status != "all" && st != cmp.Or(status, crdt.RoleActive) {
-			continue
-		}
-		out.Roles = append(out.Roles, wire.Role{
-			ID: role.ID, Name: role.Name, Purpose: role.Purpose, Term: role.Term.String(), TermLimit: role.TermLimit,
-			Rotation: cmp.Or(role.Rotation, crdt.RotationVacate), Holder: role.Holder, TermStart: role.TermStart, TermEnd: role.TermEnd,
-			TermsServed: role.TermsServed, PreviousHolder: role.PreviousHolder, Status: st, RetiredAt: role.RetiredAt,
-		})
-	}
-	slices.SortFunc(out.Roles, func(a, b wire.Role) int { return strings.Compare(a.Name+a.ID, b.Name+b.ID) })
-	return out, nil
-}
-
-// Mandates lists the delegates' mandates, newest deadline last, with their
-// status now (an active mandate past its deadline is expired).
-func (s *Governance) Mandates(ctx context.Context, c Caller) (wire.MandateList, error) {
-	r, err := s.readRoster(ctx)
-	if err != nil {
-		return wire.MandateList{}, err
-	}
-	now := s.now()
-	out := wire.MandateList{Mandates: []wire.Mandate{}}
-	for _, m := range r.Mandates {
-		out.Mandates = append(out.Mandates, wireMandate(*m, now))
-	}
-	slices.SortFunc(out.Mandates, func(a, b wire.Mandate) int {
-		if c := a.Deadline.Compare(b.Deadline); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	return out, nil
-}
-
-// wireProposalFor shows a proposal to caller c: to its author, a passed
-// member.admit carries the invite it made.
-func (s *Governance) wireProposalFor(ctx context.Context, c Caller, st crdt.ProposalState) wire.Proposal {
-	out := s.wireProposal(st)
-	out.Invite = s.admitInvite(ctx, c, st)
-	return out
-}
-
-// wireProposal shows a proposal with its tally among the members active
-// now.
-func (s *Governance) wireProposal(st crdt.ProposalState) wire.Proposal {
-	now := s.now()
-	t := crdt.Decide(st.Choices(), s.activeMemberIDs(now), s.policies(), false).Tally
-	out := wire.Proposal{
-		ID: st.ID, Kind: st.Kind, Title: st.Title, Body: st.Body, Payload: payloadOf(st.Payload), Author: st.Author,
-		OpenedAt: st.OpenedAt, ClosesAt: st.ClosesAt, Status: st.Status, Votes: make(map[string]wire.ProposalVote, len(st.Votes)),
-		Tally:     wire.Tally{Yes: t.Yes, No: t.No, Object: t.Object, Abstain: t.Abstain, Eligible: t.Eligible, Needed: t.Needed},
-		DecidedAt: st.DecidedAt, Reason: st.Reason, Applied: st.Applied,
-	}
-	for m, v := range st.Votes {
-		out.Votes[m] = wire.ProposalVote{Choice: v.Choice, Reason: v.Reason, At: v.At}
-	}
-	return out
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -28,6 +29,12 @@ import (
 type Identity struct {
 	*State
 	audit *Audit
+	// inviteMu serializes making invites, from counting a member's open
+	// invites to storing the new one (invites.go), and guards open.
+	inviteMu sync.Mutex
+	// open holds the open invites that count toward their author's cap,
+	// by store key; nil until first needed (checkInviteCap).
+	open map[string]openInvite
 }
 
 // Token lifetimes (DESIGN.md §5).
@@ -80,7 +87,8 @@ func (s *Identity) newInvite(ctx context.Context, inv invite) (string, error) {
 }
 
 // CreateInvite makes a one-time invite for a new member or for one more
-// device of the caller.
+// device of the caller. A member holds at most maxOpenInvites open
+// invites of each kind; beyond that the answer is fault.RateLimited.
 func (s *Identity) CreateInvite(ctx context.Context, c Caller, req wire.InviteRequest, baseURL string) (wire.InviteResponse, error) {
 	ttl := defaultInvite
 	if req.ExpiresIn != "" {
@@ -98,10 +106,16 @@ func (s *Identity) CreateInvite(ctx context.Context, c Caller, req wire.InviteRe
 	default:
 		return wire.InviteResponse{}, fault.Errorf(fault.InvalidRequest, "field \"for\" must be \"member\" or \"device\"")
 	}
+	s.inviteMu.Lock()
+	defer s.inviteMu.Unlock()
+	if err := s.checkInviteCap(ctx, c.Member, req.For); err != nil {
+		return wire.InviteResponse{}, err
+	}
 	code, err := s.newInvite(ctx, inv)
 	if err != nil {
 		return wire.InviteResponse{}, err
 	}
+	s.open[inviteKey(code)] = openInvite{member: inv.CreatedBy, kind: inv.For, expires: inv.ExpiresAt}
 	return wire.InviteResponse{Code: code, ExpiresAt: inv.ExpiresAt, URL: strings.TrimRight(baseURL, "/") + "/join#" + code}, nil
 }
 
@@ -139,6 +153,7 @@ func (s *Identity) redeem(ctx context.Context, code string, inv invite, rev uint
 	if err != nil {
 		return 0, fmt.Errorf("mark invite used: %w", err)
 	}
+	s.trackInvite(inviteKey(code), inv, false)
 	return next, nil
 }
 
@@ -148,7 +163,9 @@ func (s *Identity) release(ctx context.Context, code string, inv invite, rev uin
 	inv.UsedAt = nil
 	if _, err := s.store.Invites().Update(ctx, inviteKey(code), mustJSON(inv), rev); err != nil {
 		s.log.Warn("could not release invite after a failed enrolment", "err", err)
+		return
 	}
+	s.trackInvite(inviteKey(code), inv, true)
 }
 
 // Enroll redeems an invite and registers the device (and, for a member

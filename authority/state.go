@@ -76,7 +76,11 @@ func (s *State) now() time.Time { return s.clock().UTC() }
 func (s *State) loadRoster(ctx context.Context) error {
 	s.rosterMu.Lock()
 	defer s.rosterMu.Unlock()
-	return s.reloadRoster(ctx)
+	if err := s.reloadRoster(ctx); err != nil {
+		return err
+	}
+	s.endStaleStreams()
+	return nil
 }
 
 // reloadRoster is loadRoster with rosterMu held.
@@ -119,7 +123,18 @@ func (s *State) writeRoster(ctx context.Context, fn func(d *automerge.Doc) error
 	if err := s.reloadRoster(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("reload roster: %w", err)
 	}
+	s.endStaleStreams()
 	return nil
+}
+
+// endStaleStreams ends the event streams of devices that are revoked or
+// whose member left the circle, at once after the roster changed. It
+// takes s.mu (through activeDevice), so the caller must not hold it.
+func (s *State) endStaleStreams() {
+	s.events.endWhere(func(c Caller) bool {
+		_, _, err := s.activeDevice(c.Member, c.Device)
+		return err != nil
+	})
 }
 
 // registerMemberDocs adds a member's documents to the registry; s.mu held.
@@ -207,9 +222,10 @@ func (s *State) putMember(ctx context.Context, m *crdt.Member) error {
 		return err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.roster.Members[m.ID] = m
 	s.registerMemberDocs(m)
+	s.mu.Unlock()
+	s.endStaleStreams()
 	return nil
 }
 
@@ -226,13 +242,37 @@ func cloneMember(m *crdt.Member) *crdt.Member {
 	return &c
 }
 
-// activeMemberIDs lists the members active at now: those who may vote.
-func (s *State) activeMemberIDs(now time.Time) []string {
+// voter is a member active now, with when they joined.
+type voter struct {
+	id     string
+	joined time.Time
+}
+
+// activeVoters lists the members active at now with when they joined;
+// eligibleAt picks those who may vote on a proposal from them.
+func (s *State) activeVoters(now time.Time) []voter {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var out []string
+	var out []voter
 	for _, m := range s.roster.Active(now) {
-		out = append(out, m.ID)
+		out = append(out, voter{id: m.ID, joined: m.JoinedAt})
+	}
+	return out
+}
+
+// eligibleAt returns the voters of a proposal opened at opened: the
+// members active at its opening who are still active. A member who
+// joined after it opened neither votes on it nor counts for its quorum,
+// so members invited once a proposal is open (sock puppets) cannot sway
+// it. voters are the members active now (activeVoters); a member is
+// never re-admitted under the same id, so "joined by then and active
+// now" is "active then and still".
+func eligibleAt(voters []voter, opened time.Time) []string {
+	out := make([]string, 0, len(voters))
+	for _, v := range voters {
+		if opened.IsZero() || !v.joined.After(opened) {
+			out = append(out, v.id)
+		}
 	}
 	return out
 }

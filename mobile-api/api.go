@@ -11,14 +11,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/circles-coop/circles/authority"
 	"github.com/circles-coop/circles/authority/fault"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"golang.org/x/time/rate"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -114,6 +112,9 @@ type Services struct {
 type Options struct {
 	Logger   *slog.Logger
 	Gatherer prometheus.Gatherer // for /metrics; nil: the default registry
+	// Metrics serves GET /metrics (Prometheus) on this API. Off by
+	// default: the server serves it on a listener of its own.
+	Metrics bool
 	// MaxBody bounds ordinary JSON bodies (default 64 KiB); MaxSyncBody
 	// bounds POST /v1/sync (default 8 MiB).
 	MaxBody     int64
@@ -125,10 +126,24 @@ type Options struct {
 	// steady rate per second and a burst. Defaults 5/s and 50.
 	IdentityRate  float64
 	IdentityBurst int
+	// IdentityAddresses bounds the client addresses the limiter tracks at
+	// once (default 4096; idle ones are dropped after 10 minutes).
+	IdentityAddresses int
+	// TrustedProxies are the addresses or CIDRs of reverse proxies whose
+	// X-Forwarded-For header is believed. Empty (the default): the client
+	// is the connection's remote address, whatever headers say.
+	TrustedProxies []string
 	// App holds the phone app's built files (index.html at its root),
 	// served at /app/ and /join; nil: the build embedded in the binary
 	// (mobile-api/app.go).
 	App fs.FS
+}
+
+// CheckTrustedProxies reports the first entry of Options.TrustedProxies
+// that is not an IP address or CIDR.
+func CheckTrustedProxies(list []string) error {
+	_, err := ipExtractor(list)
+	return err
 }
 
 //go:embed openapi.json
@@ -163,20 +178,40 @@ func New(svc Services, opts Options) *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = a.handleError
+	if ex, err := ipExtractor(opts.TrustedProxies); err == nil {
+		e.IPExtractor = ex
+	} else {
+		a.log.Error("ignoring trusted proxies; using the remote address", "err", err)
+		e.IPExtractor = echo.ExtractIPDirect()
+	}
 	// A panic in a handler becomes a 500 with API.md's error body, logged.
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 		a.log.Error("handler panicked", "path", c.Path(), "err", err, "stack", string(stack))
 		return err
 	}}))
 
+	// A body declared larger than any endpoint takes is refused before
+	// routing; bind refuses one over its endpoint's own limit.
+	maxAny := max(opts.MaxBody, opts.MaxSyncBody)
+	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if c.Request().ContentLength > maxAny {
+				return fault.Errorf(fault.TooLarge, "the body is over the limit of %d bytes", maxAny)
+			}
+			return next(c)
+		}
+	})
+
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", a.readyz)
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{})))
+	if opts.Metrics {
+		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{})))
+	}
 
 	v1 := e.Group("/v1")
 	v1.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/json", openapiJSON) })
 	registerAppRoutes(e, opts.App)
-	limited := rateLimit(opts.IdentityRate, opts.IdentityBurst)
+	limited := rateLimit(newLimiterStore(opts.IdentityRate, opts.IdentityBurst, opts.IdentityAddresses))
 	a.registerIdentityRoutes(v1, limited)
 	a.registerRepoRoutes(v1)
 	authed := v1.Group("", a.authenticate)
@@ -228,7 +263,9 @@ func callerOf(c echo.Context) Caller {
 
 func (a *api) readyz(c echo.Context) error {
 	if err := a.svc.Readiness.Ready(c.Request().Context()); err != nil {
-		return &fault.Error{Code: fault.NotReady, Message: "not ready: " + err.Error(), Err: err}
+		// The cause names internals (buckets, NATS): logged, not told.
+		a.log.Warn("not ready", "err", err)
+		return &fault.Error{Code: fault.NotReady, Message: "the server is not ready; try again shortly", Err: err}
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }
@@ -253,6 +290,9 @@ func (a *api) handleError(err error, c echo.Context) {
 // trailing data; type errors name the field.
 func bind(c echo.Context, limit int64, v any) error {
 	r := c.Request()
+	if r.ContentLength > limit { // refused before a byte of it is read
+		return fault.Errorf(fault.TooLarge, "the body is over the limit of %d bytes", limit)
+	}
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return fault.Errorf(fault.InvalidRequest, "Content-Type must be application/json, not %q", ct)
 	}
@@ -340,12 +380,11 @@ func (a *api) registerNotBuiltRoutes(g *echo.Group) {
 	}
 }
 
-// rateLimit limits requests per client address with a token bucket, and
-// answers 429 rate_limited beyond it.
-func rateLimit(perSecond float64, burst int) echo.MiddlewareFunc {
-	store := middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
-		Rate: rate.Limit(perSecond), Burst: burst, ExpiresIn: 10 * time.Minute,
-	})
+// rateLimit limits requests per client address (echo's IPExtractor: the
+// remote address unless a trusted proxy says otherwise) with a token
+// bucket, and answers 429 rate_limited beyond it. The answer names no
+// address: the client's own claims are never echoed.
+func rateLimit(store middleware.RateLimiterStore) echo.MiddlewareFunc {
 	return middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
 		Store: store,
 		IdentifierExtractor: func(c echo.Context) (string, error) {
@@ -355,7 +394,7 @@ func rateLimit(perSecond float64, burst int) echo.MiddlewareFunc {
 			return fault.Errorf(fault.InvalidRequest, "cannot tell who is asking")
 		},
 		DenyHandler: func(c echo.Context, id string, err error) error {
-			return fault.Errorf(fault.RateLimited, "too many requests from %s; wait a few seconds and try again", id)
+			return fault.Errorf(fault.RateLimited, "too many requests from your address; wait a few seconds and try again")
 		},
 	})
 }

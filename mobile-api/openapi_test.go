@@ -43,10 +43,12 @@ var plainErrorOps = []string{"GET /metrics"}
 var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 // mustSpec fetches /v1/openapi.json from an API with no services, which is
-// the embedded spec, and decodes it.
+// the embedded spec, and decodes it. The API serves /metrics as an
+// operator may ask (server.Config.MetricsOnAPI), so the spec's /metrics
+// is checked against the route.
 func mustSpec(tb testing.TB) (*echo.Echo, map[string]any) {
 	tb.Helper()
-	e := mobileapi.New(mobileapi.Services{}, mobileapi.Options{})
+	e := mobileapi.New(mobileapi.Services{}, mobileapi.Options{Metrics: true})
 	rec := httptest.NewRecorder()
 	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/openapi.json", nil))
 	if rec.Code != http.StatusOK {

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/circles-coop/circles/crdt"
+	"github.com/circles-coop/circles/server"
 	"github.com/circles-coop/circles/server/servertest"
 	"github.com/circles-coop/circles/wire"
 )
@@ -25,7 +26,9 @@ import (
 // byte as it was.
 func TestBadInputs(t *testing.T) {
 	clk := &servertest.Clock{}
-	c := servertest.Start(t, "Tool Library", servertest.WithClock(clk.Now))
+	c := servertest.Start(t, "Tool Library", servertest.WithClock(clk.Now), servertest.WithConfig(func(cfg *server.Config) {
+		cfg.MetricsListen = "127.0.0.1:0"
+	}))
 	url := c.URL()
 	// clockAt moves the server's clock by offset for one scenario.
 	clockAt := func(offset time.Duration) func(testing.TB) {
@@ -233,7 +236,7 @@ func TestBadInputs(t *testing.T) {
 	if r.Status != http.StatusOK {
 		t.Fatalf("valid message alone: %d %s", r.Status, r.Body)
 	}
-	mr := servertest.Call(t, url, "GET", "/metrics", "", nil)
+	mr := servertest.Call(t, "http://"+c.Server.MetricsAddr(), "GET", "/metrics", "", nil)
 	for _, rule := range []string{"actor", "permission", "schema", "immutable"} {
 		if !bytes.Contains(mr.Body, []byte(fmt.Sprintf(`circles_rule_violations_total{rule=%q}`, rule))) {
 			t.Errorf("/metrics does not count rule %q violations", rule)

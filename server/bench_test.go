@@ -9,6 +9,7 @@ import (
 
 	"github.com/automerge/automerge-go"
 
+	"github.com/circles-coop/circles/server"
 	"github.com/circles-coop/circles/server/servertest"
 )
 
@@ -38,7 +39,7 @@ func BenchmarkBacklog(b *testing.B) {
 	)
 	for b.Loop() {
 		b.StopTimer()
-		c := servertest.Start(b, "Backlog")
+		c := servertest.Start(b, "Backlog", metricsOnAPI)
 		h := newBenchHTTP(c.URL())
 		devs, err := h.enrollMembers(c.FounderInvite, devices)
 		if err != nil {
@@ -136,7 +137,7 @@ func BenchmarkLatency(b *testing.B) {
 		every     = 250 * time.Millisecond
 		limit     = 90 * time.Second // bound on one iteration
 	)
-	c := servertest.Start(b, "Latency")
+	c := servertest.Start(b, "Latency", metricsOnAPI)
 	h := newBenchHTTP(c.URL())
 	defer h.close()
 	devs, err := h.enrollMembers(c.FounderInvite, devices)
@@ -382,3 +383,7 @@ func BenchmarkColdStart(b *testing.B) {
 	b.ReportMetric(slices.Max(peak), "rss_peak_MB")
 	b.ReportMetric(total, "entries")
 }
+
+// metricsOnAPI serves /metrics on the API listener, where the benchmarks
+// read their figures (off by default).
+var metricsOnAPI = servertest.WithConfig(func(cfg *server.Config) { cfg.MetricsOnAPI = true })

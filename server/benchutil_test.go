@@ -293,7 +293,7 @@ func benchStartCircled(tb testing.TB, bin, data string) *benchProc {
 	tb.Helper()
 	addrFile := filepath.Join(tb.TempDir(), "addr")
 	p := &benchProc{logs: &syncBuffer{}}
-	p.cmd = exec.Command(bin, "serve", "--data", data, "--listen", "127.0.0.1:0", "--addr-file", addrFile)
+	p.cmd = exec.Command(bin, "serve", "--data", data, "--listen", "127.0.0.1:0", "--addr-file", addrFile, "--metrics-on-api")
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	start := time.Now()
 	if err := p.cmd.Start(); err != nil {

@@ -42,6 +42,7 @@ func TestSegmentsAndEviction(t *testing.T) {
 		cfg.SegmentItems = 40
 		cfg.MemoryBudget = 1
 		cfg.CompactEvery = 3
+		cfg.MetricsListen = "127.0.0.1:0"
 	}))
 	dev, err := client.Join(ctx, t.TempDir(), c.URL(), c.FounderInvite, "Ana", "phone")
 	if err != nil {
@@ -90,13 +91,13 @@ func TestSegmentsAndEviction(t *testing.T) {
 	if len(list.Entries) != 95 {
 		t.Errorf("REST lists %d entries, want 95", len(list.Entries))
 	}
-	if ev := metric(t, c.URL(), "circles_sync_doc_evictions_total"); ev == 0 {
+	if ev := metric(t, "http://"+c.Server.MetricsAddr(), "circles_sync_doc_evictions_total"); ev == 0 {
 		t.Errorf("no document was evicted under a 1-byte budget")
 	}
-	if loads := metric(t, c.URL(), "circles_sync_doc_loads_total"); loads < 2 {
+	if loads := metric(t, "http://"+c.Server.MetricsAddr(), "circles_sync_doc_loads_total"); loads < 2 {
 		t.Errorf("documents loaded %v times, want reloads after eviction", loads)
 	}
-	if comp := metric(t, c.URL(), "circles_sync_compactions_total"); comp == 0 {
+	if comp := metric(t, "http://"+c.Server.MetricsAddr(), "circles_sync_compactions_total"); comp == 0 {
 		t.Errorf("no document was compacted with CompactEvery=3")
 	}
 

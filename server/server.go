@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/circles-coop/circles/authority"
 	"github.com/circles-coop/circles/internal/atomicfile"
@@ -45,9 +46,28 @@ type Config struct {
 	// SyncAlways makes JetStream fsync every write (survives power cuts,
 	// slower); the default survives a killed process.
 	SyncAlways bool
-	Logger     *slog.Logger
+	// TrustedProxies are the addresses or CIDRs of reverse proxies whose
+	// X-Forwarded-For header names the client (for the per-address rate
+	// limit). Empty: the client is the connection's remote address.
+	TrustedProxies []string
+	// MetricsListen, if set, is the address of a listener of its own for
+	// GET /metrics (Prometheus), e.g. "127.0.0.1:9464". Default: none.
+	MetricsListen string
+	// MetricsOnAPI serves /metrics on the API listener too. Off by
+	// default: the API listener faces the members' devices, and metrics
+	// tell an outsider how the circle is used.
+	MetricsOnAPI bool
+	// WriteTimeout bounds writing an ordinary response (default 60 s).
+	// Event streams (GET /v1/events) are not bound by it: each of their
+	// writes has its own deadline.
+	WriteTimeout time.Duration
+	Logger       *slog.Logger
 	// Now is the clock; tests move it. Default time.Now.
 	Now func() time.Time
+
+	// tickHook, if set, runs before each scheduled tick (tests inject a
+	// panic through it).
+	tickHook func()
 
 	// wrapStore, set by tests (export_test.go), wraps the store the engine
 	// writes through, to make writes fail on purpose.
@@ -61,6 +81,7 @@ func DefaultConfig() Config {
 		Listen:       "127.0.0.1:8080",
 		MemoryBudget: 32 << 20,
 		CompactEvery: 500,
+		WriteTimeout: 60 * time.Second,
 		Now:          time.Now,
 	}
 }
@@ -72,6 +93,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Listen == "" {
 		return errors.New("a listen address is required (--listen HOST:PORT)")
+	}
+	if err := mobileapi.CheckTrustedProxies(c.TrustedProxies); err != nil {
+		return err
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 60 * time.Second
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -97,7 +124,10 @@ type Server struct {
 
 	httpSrv *http.Server
 	ln      net.Listener
-	ready   atomic.Bool
+	// metricsSrv serves /metrics on cfg.MetricsListen, if set.
+	metricsSrv *http.Server
+	metricsLn  net.Listener
+	ready      atomic.Bool
 
 	stopTick chan struct{}
 	tickDone chan struct{}
@@ -160,6 +190,11 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.serveHTTP(); err != nil {
 		return nil, err
 	}
+	if cfg.MetricsListen != "" {
+		if err := s.serveMetrics(); err != nil {
+			return nil, err
+		}
+	}
 	s.ready.Store(true)
 	s.startTicking()
 	if cfg.AddrFile != "" {
@@ -212,12 +247,12 @@ func (s *Server) serveHTTP() error {
 		Charter:    a.Charter,
 		Mandates:   a.Mandates,
 		Sessions:   s.engine,
-	}, mobileapi.Options{Logger: s.cfg.Logger, Gatherer: s.reg})
+	}, mobileapi.Options{Logger: s.cfg.Logger, Gatherer: s.reg, Metrics: s.cfg.MetricsOnAPI, TrustedProxies: s.cfg.TrustedProxies})
 	s.httpSrv = &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
+		WriteTimeout:      s.cfg.WriteTimeout,
 		IdleTimeout:       120 * time.Second,
 	}
 	go func() {
@@ -245,14 +280,25 @@ func (s *Server) startTicking() {
 			case <-s.stopTick:
 				return
 			case <-t.C:
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				if err := s.Tick(ctx); err != nil {
-					s.log.Warn("scheduler tick", "err", err)
-				}
-				cancel()
+				s.tickOnce()
 			}
 		}
 	}()
+}
+
+// tickOnce is one scheduled tick. A panic in it is logged with its
+// stack and counted (circles_panics_total{where="tick"}), and the
+// scheduler goes on.
+func (s *Server) tickOnce() {
+	defer s.auth.Recover("tick") // a panic is logged and counted; the next tick runs
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if s.cfg.tickHook != nil {
+		s.cfg.tickHook()
+	}
+	if err := s.Tick(ctx); err != nil {
+		s.log.Warn("scheduler tick", "err", err)
+	}
 }
 
 // Tick runs the circle's clock-driven work once (authority.Tick): the
@@ -265,6 +311,34 @@ func (s *Server) Addr() string {
 		return ""
 	}
 	return s.ln.Addr().String()
+}
+
+// MetricsAddr is the address of the metrics listener ("host:port"), or
+// "" if Config.MetricsListen is not set.
+func (s *Server) MetricsAddr() string {
+	if s.metricsLn == nil {
+		return ""
+	}
+	return s.metricsLn.Addr().String()
+}
+
+// serveMetrics serves GET /metrics, and nothing else, on
+// cfg.MetricsListen.
+func (s *Server) serveMetrics() error {
+	ln, err := net.Listen("tcp", s.cfg.MetricsListen)
+	if err != nil {
+		return fmt.Errorf("listen for metrics on %s: %w", s.cfg.MetricsListen, err)
+	}
+	s.metricsLn = ln
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	s.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	go func() {
+		if err := s.metricsSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("metrics server stopped", "err", err)
+		}
+	}()
+	return nil
 }
 
 // URL is the base URL of the HTTP API.
@@ -312,6 +386,13 @@ func (s *Server) Close() error {
 		cancel()
 	} else if s.ln != nil {
 		s.ln.Close()
+	}
+	if s.metricsSrv != nil {
+		if err := s.metricsSrv.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	} else if s.metricsLn != nil {
+		s.metricsLn.Close()
 	}
 	if s.auth != nil {
 		s.auth.Close()

@@ -116,6 +116,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.AddrFile, "addr-file", "", "write host:port here once ready")
 	fs.BoolVar(&cfg.SyncAlways, "sync-always", false, "fsync every store write (survives power loss; slower)")
 	fs.Int64Var(&cfg.MemoryBudget, "memory-budget", cfg.MemoryBudget, "bytes of loaded documents before idle ones are evicted")
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve /metrics on this address of its own (default: not served)")
+	fs.BoolVar(&cfg.MetricsOnAPI, "metrics-on-api", false, "serve /metrics on the API listener too")
 	verbose := fs.Bool("v", false, "log debug messages")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}

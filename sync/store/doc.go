@@ -32,9 +32,10 @@
 //
 // # Small state
 //
-// KV buckets hold what is overwritten rather than appended: SyncStates,
-// Meta, Invites (see KV), and the replay guard for token ids (ClaimJTI),
-// whose entries expire after Options.JTITTL.
+// KV buckets hold what is overwritten rather than appended: SyncStates
+// (a state not written for Options.SyncStateTTL, 30 days, expires), Meta,
+// Invites (see KV), and the replay guard for token ids (ClaimJTI), whose
+// entries expire after Options.JTITTL.
 //
 // # Durability
 //

@@ -71,6 +71,11 @@ type Options struct {
 	// JTITTL is how long ClaimJTI remembers a token id (default 10 min). It
 	// must exceed the longest token lifetime.
 	JTITTL time.Duration
+	// SyncStateTTL is how long a sync state nobody writes is kept (default
+	// 30 days): a device that was away longer syncs from scratch, which
+	// costs a round trip, and the states of devices that never come back
+	// do not pile up.
+	SyncStateTTL time.Duration
 }
 
 // Store is the circle server's persistence: document chunks and snapshots
@@ -173,6 +178,12 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, er
 	if opts.JTITTL < time.Second {
 		return nil, fmt.Errorf("store: JTITTL %s too short", opts.JTITTL)
 	}
+	if opts.SyncStateTTL == 0 {
+		opts.SyncStateTTL = 30 * 24 * time.Hour
+	}
+	if opts.SyncStateTTL < time.Second {
+		return nil, fmt.Errorf("store: SyncStateTTL %s too short", opts.SyncStateTTL)
+	}
 
 	s := &Store{js: js, nc: js.Conn(), opts: opts, apiPrefix: apiPrefix(js.Options())}
 	var err error
@@ -211,7 +222,7 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, er
 		desc string
 		ttl  time.Duration
 	}{
-		{&s.syncStates, syncBucket, "circles: automerge sync state per device and doc", 0},
+		{&s.syncStates, syncBucket, "circles: automerge sync state per device and doc", opts.SyncStateTTL},
 		{&s.meta, metaBucket, "circles: circle config, keys, roster cache, counters", 0},
 		{&s.invites, invitesBucket, "circles: pending invites", 0},
 		{&s.jti, jtiBucket, "circles: seen token ids (replay guard)", opts.JTITTL},

@@ -594,22 +594,41 @@ const charter: Screen = {
       const saved = h("p", { class: "meta", role: "status", "aria-label": "Draft status" }, "");
       let timer: number | undefined;
       area.addEventListener("input", () => {
+        // Every edit goes into the document at once, so the text area and
+        // the document never differ when another member's edit arrives:
+        // updateText then only ever writes this member's own keystrokes
+        // (the draft's text is automerge text, so edits merge character by
+        // character). Saving to IndexedDB and syncing wait for a pause.
+        app.docs!.change(handle, "edit charter draft", (d) => {
+          if (typeof d.text === "string") A.updateText(d, ["text"], area.value);
+          else d.text = area.value;
+        });
         saved.textContent = "editing…";
         clearTimeout(timer);
         timer = window.setTimeout(async () => {
-          // The draft's text is automerge text, so edits by several
-          // members merge character by character.
-          app.docs!.change(handle, "edit charter draft", (d) => {
-            if (typeof d.text === "string") A.updateText(d, ["text"], area.value);
-            else d.text = area.value;
-          });
           await app.docs!.repo.flush([handle.documentId]);
           saved.textContent = "saved on this phone";
           void app.sync();
         }, 400);
       });
-      handle.on("change", () => {
-        if (document.activeElement !== area) area.value = str(handle.doc().text);
+      // Another member's edit shows at once, also while this member types.
+      // The caret keeps its place in the text: the document's patches say
+      // where the text changed (a diff of the two strings could not tell
+      // an insertion just before the caret from one just after it).
+      handle.on("change", ({ doc, patches }) => {
+        const text = str(doc.text);
+        if (text === area.value) return;
+        let [start, end] = [area.selectionStart, area.selectionEnd];
+        for (const p of patches) {
+          const at = p.path.length === 2 && p.path[0] === "text" ? p.path[1] : undefined;
+          if (typeof at !== "number") continue;
+          const move = (i: number) =>
+            at >= i ? i : p.action === "splice" ? i + p.value.length : p.action === "del" ? i - Math.min(p.length ?? 1, i - at) : i;
+          [start, end] = [move(start), move(end)];
+        }
+        const focused = document.activeElement === area;
+        area.value = text;
+        if (focused) area.setSelectionRange(start, end);
       });
       return [field("Charter draft", area, "Everyone edits this draft together; a charter.ratify proposal makes it the charter."), saved];
     });

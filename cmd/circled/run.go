@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/circles-coop/circles/crdt"
@@ -20,6 +21,7 @@ const usage = `circled — the circle server
 Usage:
   circled init  --data DIR --name NAME [--policy NAME=VALUE ...] [--json]
   circled serve --data DIR [--listen HOST:PORT] [--addr-file FILE] [--sync-always]
+                [--cpuprofile FILE]
 
 Environment: CIRCLED_DATA and CIRCLED_LISTEN stand in for --data and --listen.
 `
@@ -117,11 +119,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&cfg.SyncAlways, "sync-always", false, "fsync every store write (survives power loss; slower)")
 	fs.Int64Var(&cfg.MemoryBudget, "memory-budget", cfg.MemoryBudget, "bytes of loaded documents before idle ones are evicted")
 	verbose := fs.Bool("v", false, "log debug messages")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for benchmarks)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
 	if cfg.DataDir == "" {
 		return usageError{errors.New("--data is required")}
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile, stderr)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	level := slog.LevelInfo
 	if *verbose {
@@ -149,4 +159,23 @@ func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 		}
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// startCPUProfile profiles the process into path until the returned
+// function is called (at shutdown, after the server closed).
+func startCPUProfile(path string, stderr io.Writer) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintf(stderr, "circled: cpu profile: %v\n", err)
+		}
+	}, nil
 }

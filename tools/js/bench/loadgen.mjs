@@ -409,10 +409,15 @@ async function backlog() {
 
   const cpu0 = serverPid ? procCPU(serverPid) : null;
   const t0 = performance.now();
-  const acks = ds.map((d) => acked(d.repo, d.handle.documentId, A.getHeads(d.handle.doc())));
-  await withDeadline(Promise.all(ds.map((d) => connect(d.repo, wsURL(d.dev)))), "connecting");
+  let nConnected = 0;
+  let nAcked = 0;
+  const acks = ds.map((d) => acked(d.repo, d.handle.documentId, A.getHeads(d.handle.doc())).then((t) => (nAcked++, t)));
+  const progress = () => `${nConnected} of ${clients} connected, ${nAcked} acknowledged`;
+  await withDeadline(Promise.all(ds.map((d) => connect(d.repo, wsURL(d.dev)).then(() => nConnected++))), `connecting (${progress()})`)
+    .catch((e) => Promise.reject(new Error(`${e.message}: ${progress()}`)));
   const tConn = performance.now();
-  const ackTimes = await withDeadline(Promise.all(acks), "waiting for the server's acknowledgements");
+  const ackTimes = await withDeadline(Promise.all(acks), "waiting for the server's acknowledgements")
+    .catch((e) => Promise.reject(new Error(`${e.message}: ${progress()}`)));
   const tAck = Math.max(...ackTimes);
   const cpuAck = serverPid ? procCPU(serverPid) : null;
   const total = clients * changes;

@@ -20,7 +20,7 @@
 //                 draft20     20 members editing one text together
 //   TARGETS     default "ref circled"
 //   SCALAR=1    strings as ImmutableString instead of JS automerge's text
-//   RUN_TIMEOUT_S  bound of one loadgen run (default 240)
+//   RUN_TIMEOUT_S  bound of one loadgen run, setup included (default 420)
 //   OUT         where the JSON lines go (default .cache/bench-sync/results-<time>.jsonl)
 //   PROFILE_DIR if set, circled runs with --cpuprofile into this directory
 //               (one file per run, named after the run)
@@ -41,7 +41,7 @@ if (!anchor || !fs.existsSync(path.join(anchor, "server.mjs")) || !fs.existsSync
 }
 const reps = Number(env.REPS ?? 1);
 if (!Number.isInteger(reps) || reps < 1 || reps > 20) fail("REPS must be 1..20");
-const runTimeoutS = Number(env.RUN_TIMEOUT_S ?? 240);
+const runTimeoutS = Number(env.RUN_TIMEOUT_S ?? 420);
 const scenarios = {
   b50x100: { title: "backlog 50 devices × 100 offline entries", args: ["--mode", "backlog", "--clients", "50", "--changes", "100"] },
   b200x20: { title: "backlog 200 devices × 20 offline entries", args: ["--mode", "backlog", "--clients", "200", "--changes", "20"] },

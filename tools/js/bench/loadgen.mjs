@@ -413,7 +413,7 @@ async function backlog() {
   let nAcked = 0;
   const acks = ds.map((d) => acked(d.repo, d.handle.documentId, A.getHeads(d.handle.doc())).then((t) => (nAcked++, t)));
   const progress = () => `${nConnected} of ${clients} connected, ${nAcked} acknowledged`;
-  await withDeadline(Promise.all(ds.map((d) => connect(d.repo, wsURL(d.dev)).then(() => nConnected++))), `connecting (${progress()})`)
+  await withDeadline(Promise.all(ds.map((d) => connect(d.repo, wsURL(d.dev)).then(() => nConnected++))), "connecting")
     .catch((e) => Promise.reject(new Error(`${e.message}: ${progress()}`)));
   const tConn = performance.now();
   const ackTimes = await withDeadline(Promise.all(acks), "waiting for the server's acknowledgements")

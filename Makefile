@@ -9,6 +9,8 @@
 #   make screenshots  retake the phone app's screenshots in docs/screenshots
 #   make lint     gofmt, go vet, staticcheck
 #   make bench    every benchmark
+#   make bench-sync  the same JS automerge-repo clients against the reference
+#                 automerge-repo sync server and against circled (REPS, SCENARIOS)
 #   make soak     200 phones for 30 minutes against circled (SOAK_DURATION, SOAK_DEVICES)
 #   make fuzz     each fuzz target for FUZZTIME (fuzz-long: 10 minutes each)
 #   make js-deps  install tools/js's npm packages from package-lock.json
@@ -56,7 +58,7 @@ DEMO_INVITE ?= $(DEMO_DATA)-invite.json
 
 IMAGE_DIR ?= .cache/image
 
-.PHONY: all build app run test crash screenshots bench soak lint fmt-check vet staticcheck js-deps fuzz fuzz-long clean image-contents verify-units
+.PHONY: all build app run test crash screenshots bench bench-sync soak lint fmt-check vet staticcheck js-deps fuzz fuzz-long clean image-contents verify-units
 
 all: build
 
@@ -121,6 +123,35 @@ crash:
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -count $(BENCHCOUNT) -timeout 60m ./server/ ./sync/engine/
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 30m ./sync/store/ ./crdt/...
+
+# bench-sync runs tools/js/bench/run.mjs: the same official automerge-repo
+# clients (tools/js/bench/loadgen.mjs) against the reference automerge-repo
+# sync server (ANCHOR_DIR: server.mjs and its lock file, copied into
+# .cache/bench-anchor and installed there; the shared folder stays
+# untouched) and against circled, each scenario on a fresh server with
+# fresh data on 127.0.0.1, REPS times; it prints both figures and their
+# ratio. SCENARIOS picks some (b50x100 b200x20 lat20-i250 lat20 draft20),
+# SCALAR=1 writes strings as ImmutableString, PROFILE_DIR=DIR keeps a CPU
+# profile of every circled run. Not part of make test.
+ANCHOR_DIR       ?= $(CURDIR)/../shared/bench/node-anchor
+BENCH_SYNC_DIR   := $(CURDIR)/.cache/bench-sync
+BENCH_ANCHOR     := $(CURDIR)/.cache/bench-anchor
+BENCH_ANCHOR_STAMP := $(BENCH_ANCHOR)/node_modules/.circles-npm-install.stamp
+REPS      ?= 1
+SCENARIOS ?= b50x100 b200x20 lat20-i250 lat20 draft20
+
+bench-sync: js-deps $(BENCH_ANCHOR_STAMP)
+	$(GO) build -o $(BENCH_SYNC_DIR)/circled ./cmd/circled
+	CIRCLED=$(BENCH_SYNC_DIR)/circled ANCHOR=$(BENCH_ANCHOR) REPS=$(REPS) SCENARIOS="$(SCENARIOS)" \
+		node $(JS_DIR)/bench/run.mjs
+
+# The reference server's own README asks for npm install (npm ci trips over
+# cbor-extract's optional platform packages).
+$(BENCH_ANCHOR_STAMP): $(ANCHOR_DIR)/package-lock.json $(ANCHOR_DIR)/server.mjs
+	mkdir -p $(BENCH_ANCHOR)
+	cp $(ANCHOR_DIR)/server.mjs $(ANCHOR_DIR)/package.json $(ANCHOR_DIR)/package-lock.json $(BENCH_ANCHOR)/
+	cd $(BENCH_ANCHOR) && $(NPM) install --no-audit --no-fund
+	@touch $@
 
 # soak runs BenchmarkSoak (server/soak_test.go): SOAK_DEVICES phones
 # (default 200) syncing, voting and following events against circled for

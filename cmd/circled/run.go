@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 
@@ -22,7 +23,7 @@ Usage:
   circled init  --data DIR --name NAME [--policy NAME=VALUE ...] [--json]
                 [--nats-url URLS [--nats-creds FILE] [--replicas N]]
   circled serve [--config FILE] [--data DIR] [--listen HOST:PORT] [--addr-file FILE]
-                [--sync-always] [--tick-every DURATION] [--memory-budget SIZE] [--log-level LEVEL] [-v]
+                [--sync-always] [--tick-every DURATION] [--cpuprofile FILE] [--memory-budget SIZE] [--log-level LEVEL] [-v]
                 [--metrics-listen HOST:PORT] [--metrics-on-api] [--trusted-proxies LIST]
                 [--nats-url URLS [--nats-creds FILE] [--replicas N]]
   circled config check FILE
@@ -130,6 +131,10 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	args, cpuProfile, err := takeCPUProfile(args)
+	if err != nil {
+		return usageError{err}
+	}
 	st, err := serveSettings(args, os.Getenv, stderr)
 	if err != nil {
 		return err
@@ -137,6 +142,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg := server.DefaultConfig()
 	st.Apply(&cfg)
 	cfg.Logger = newLogger(stderr, st.LogLevel)
+	if cpuProfile != "" {
+		stop, err := startCPUProfile(cpuProfile, stderr)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	s, err := server.Open(ctx, cfg)
 	if err != nil {
 		return err
@@ -165,4 +177,46 @@ func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 		}
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// startCPUProfile profiles the process into path until the returned
+// function is called (at shutdown, after the server closed).
+func startCPUProfile(path string, stderr io.Writer) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintf(stderr, "circled: cpu profile: %v\n", err)
+		}
+	}, nil
+}
+
+// takeCPUProfile takes --cpuprofile FILE (or --cpuprofile=FILE) out of
+// serve's arguments: a benchmarking aid, not a setting of the circle, so
+// it stays out of the settings table (server/settings.go).
+func takeCPUProfile(args []string) (rest []string, file string, err error) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "cpuprofile" {
+			rest = append(rest, a)
+			continue
+		}
+		if !hasValue {
+			if i+1 >= len(args) {
+				return nil, "", errors.New("--cpuprofile needs a file")
+			}
+			i++
+			value = args[i]
+		}
+		file = value
+	}
+	return rest, file, nil
 }

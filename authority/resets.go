@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/circles-coop/circles/authority/fault"
@@ -247,19 +248,32 @@ func (s *Resets) afterReset(ctx context.Context, rec crdt.ResetRecord, finishing
 //
 // The caller holds s.gov (countResets, finishReset).
 func (s *Resets) cancelOpenProposals(ctx context.Context, rec crdt.ResetRecord) ([]string, error) {
-	var ids []string
 	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
-		var err error
-		ids, err = crdt.CancelOpenProposals(d, fmt.Sprintf("cancelled by the hard reset that ended epoch %d", rec.Epoch), rec.At)
+		ids, err := crdt.CancelOpenProposals(d, fmt.Sprintf("cancelled by the hard reset that ended epoch %d", rec.Epoch), rec.At)
 		if err == nil && len(ids) == 0 {
 			err = errNoChange
 		}
 		return nil, err
 	})
-	if errors.Is(err, errNoChange) {
-		return []string{}, nil
+	if err != nil && !errors.Is(err, errNoChange) {
+		return nil, err
 	}
-	return ids, err
+	// Every proposal this reset cancelled, also by an attempt that
+	// stopped before its audit entry: they carry the reset's time as
+	// their decision time (found by the crash harness: a finished reset
+	// named none of them).
+	states, err := s.readProposals(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := []string{}
+	for _, st := range states {
+		if st.Status == crdt.ProposalCancelled && st.DecidedAt != nil && st.DecidedAt.Equal(rec.At) {
+			ids = append(ids, st.ID)
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
 }
 
 // openRatification opens the charter.ratify proposal a reset calls for

@@ -127,8 +127,7 @@ func (a *Authority) Open(ctx context.Context, eng *engine.Engine) error {
 	}
 	// Proposals decided before the stop are carried out first, before an
 	// interrupted reset is finished or signatures are counted again: one
-	// decided before a reset takes effect before it, as without the stop
-	// (recountBallots looks again, in the background, and finds nothing).
+	// decided before a reset takes effect before it, as without the stop.
 	if err := a.Governance.finishDecided(ctx); err != nil {
 		s.log.Error("proposals: finish carrying out", "err", err) // Tick tries again
 	}

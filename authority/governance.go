@@ -405,8 +405,8 @@ func (s *Governance) countBallots(items ballotItems) {
 
 // recountBallots runs after start: it counts the proposals and votes of
 // ballots documents the governance document does not hold yet (the server
-// may have stopped between storing a ballots change and counting it) and
-// finishes passed proposals whose effect was not carried out.
+// may have stopped between storing a ballots change and counting it).
+// Passed proposals not carried out are finished by Open before it.
 func (s *Governance) recountBallots(ctx context.Context) error {
 	states, err := s.readProposals(ctx)
 	if err != nil {
@@ -436,16 +436,11 @@ func (s *Governance) recountBallots(ctx context.Context) error {
 		}
 	}
 	s.replayed = nil
-	// Proposals decided but not finished are finished before the server
-	// serves, so no client sees one half done after a restart.
-	if err := s.finishDecided(ctx); err != nil {
-		s.log.Error("proposals: finish carrying out", "err", err)
+	// Proposals decided but not finished were finished by Open already,
+	// before this; countBallots runs each in the background.
+	for _, items := range todo {
+		s.countBallots(items)
 	}
-	s.tasks.Go(func() {
-		for _, items := range todo {
-			s.countBallots(items)
-		}
-	})
 	return nil
 }
 

@@ -98,27 +98,23 @@ type item struct {
 func pendingItems(local, fresh *automerge.Doc) ([]item, error) {
 	var out []item
 	if v, err := local.Path("entries").Get(); err == nil && v.Kind() == automerge.KindMap {
-		{
-			entries, credits, err := crdt.ReadLedger(local)
-			if err != nil {
-				return nil, fmt.Errorf("read the local ledger: %w", err)
+		entries, credits, err := crdt.ReadLedger(local)
+		if err != nil {
+			return nil, fmt.Errorf("read the local ledger: %w", err)
+		}
+		for _, e := range entries {
+			if _, ok, _ := crdt.LookupEntry(fresh, e.ID); ok {
+				continue
 			}
-			for _, e := range entries {
-				if _, ok, _ := crdt.LookupEntry(fresh, e.ID); ok {
-					continue
-				}
-				e := e
 				out = append(out, item{container: "entries", id: e.ID, what: fmt.Sprintf("%g %s %s: %s", e.Quantity, e.Unit, e.Kind, e.Note), at: e.At, entry: &e,
-					put: func(doc *automerge.Doc) error { return crdt.PutEntry(doc, e) }})
+				put: func(doc *automerge.Doc) error { return crdt.PutEntry(doc, e) }})
+		}
+		for _, c := range credits {
+			if _, ok, _ := crdt.LookupCredit(fresh, c.ID); ok {
+				continue
 			}
-			for _, c := range credits {
-				if _, ok, _ := crdt.LookupCredit(fresh, c.ID); ok {
-					continue
-				}
-				c := c
 				out = append(out, item{container: "credits", id: c.ID, what: fmt.Sprintf("credit of %g to %s: %s", c.Amount, c.To, c.Note), at: c.At,
-					put: func(doc *automerge.Doc) error { return crdt.PutCredit(doc, c) }})
-			}
+				put: func(doc *automerge.Doc) error { return crdt.PutCredit(doc, c) }})
 		}
 	}
 	if v, err := local.Path("proposals").Get(); err == nil && v.Kind() == automerge.KindMap {
@@ -130,7 +126,6 @@ func pendingItems(local, fresh *automerge.Doc) ([]item, error) {
 			if _, ok, _ := crdt.LookupProposal(fresh, id); ok {
 				continue
 			}
-			p := p
 			out = append(out, item{container: "proposals", id: id, what: fmt.Sprintf("proposal %s: %s", p.Kind, p.Title), at: p.At,
 				put: func(doc *automerge.Doc) error { return crdt.PutProposal(doc, p) }})
 		}
@@ -138,7 +133,6 @@ func pendingItems(local, fresh *automerge.Doc) ([]item, error) {
 			if _, ok, _ := crdt.LookupVote(fresh, id); ok {
 				continue
 			}
-			v := v
 			out = append(out, item{container: "votes", id: id, what: fmt.Sprintf("vote %s on %s", v.Choice, id), at: v.At,
 				put: func(doc *automerge.Doc) error { return crdt.PutVote(doc, v) }})
 		}
@@ -146,7 +140,6 @@ func pendingItems(local, fresh *automerge.Doc) ([]item, error) {
 			if _, ok, _ := crdt.LookupResetStatement(fresh, jti); ok {
 				continue
 			}
-			jti, st := jti, st
 			out = append(out, item{container: "resets", id: jti, what: "reset signature " + jti,
 				put: func(doc *automerge.Doc) error { return crdt.PutResetStatement(doc, jti, st) }})
 		}

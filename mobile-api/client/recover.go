@@ -106,14 +106,14 @@ func pendingItems(local, fresh *automerge.Doc) ([]item, error) {
 			if _, ok, _ := crdt.LookupEntry(fresh, e.ID); ok {
 				continue
 			}
-				out = append(out, item{container: "entries", id: e.ID, what: fmt.Sprintf("%g %s %s: %s", e.Quantity, e.Unit, e.Kind, e.Note), at: e.At, entry: &e,
+			out = append(out, item{container: "entries", id: e.ID, what: fmt.Sprintf("%g %s %s: %s", e.Quantity, e.Unit, e.Kind, e.Note), at: e.At, entry: &e,
 				put: func(doc *automerge.Doc) error { return crdt.PutEntry(doc, e) }})
 		}
 		for _, c := range credits {
 			if _, ok, _ := crdt.LookupCredit(fresh, c.ID); ok {
 				continue
 			}
-				out = append(out, item{container: "credits", id: c.ID, what: fmt.Sprintf("credit of %g to %s: %s", c.Amount, c.To, c.Note), at: c.At,
+			out = append(out, item{container: "credits", id: c.ID, what: fmt.Sprintf("credit of %g to %s: %s", c.Amount, c.To, c.Note), at: c.At,
 				put: func(doc *automerge.Doc) error { return crdt.PutCredit(doc, c) }})
 		}
 	}

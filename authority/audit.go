@@ -21,37 +21,25 @@ type Audit struct{ *State }
 // Append writes one entry at the end of the hash-chained audit log.
 // The audit document's lock orders concurrent appends.
 func (s *Audit) Append(ctx context.Context, kind string, data any) error {
-	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindAudit]), func(d *automerge.Doc) ([]byte, error) {
-		prev, err := crdt.LastAudit(d)
-		if err != nil {
-			return nil, err
-		}
-		e, err := crdt.NewAuditEntry(prev, s.now(), kind, data)
-		if err != nil {
-			return nil, err
-		}
-		return nil, crdt.AppendAudit(d, e)
-	})
-	if err != nil {
-		return fmt.Errorf("audit %s: %w", kind, err)
-	}
-	return nil
+	return s.AppendOnce(ctx, time.Time{}, kind, data, nil)
 }
 
 // AppendOnce writes an entry like Append unless an entry recorded at or
-// after since already matches: under the audit document's lock, so two
+// after since already matches (match nil: always writes): under the audit document's lock, so two
 // callers finishing the same work record it once. Work that can be
 // interrupted between its effect and its record (a passed proposal, a
 // reset) records itself with AppendOnce, and finishing it records it if
 // it was not.
 func (s *Audit) AppendOnce(ctx context.Context, since time.Time, kind string, data any, match func(crdt.AuditEntry) bool) error {
 	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindAudit]), func(d *automerge.Doc) ([]byte, error) {
-		found, err := crdt.FindAudit(d, since, match)
-		if err != nil {
-			return nil, err
-		}
-		if found {
-			return nil, errNoChange
+		if match != nil {
+			found, err := crdt.FindAudit(d, since, match)
+			if err != nil {
+				return nil, err
+			}
+			if found {
+				return nil, errNoChange
+			}
 		}
 		prev, err := crdt.LastAudit(d)
 		if err != nil {

@@ -35,9 +35,9 @@ import (
 // stream open, reconnecting when it ends. Every 10 s it samples the
 // server's RSS and goroutines; with SOAK_PROFILES=DIR it also saves the
 // server's heap profile and goroutines there after the warm-up and at
-// the end. After the warm-up (the first sixth of the
-// run) it reports RSS growth (aim: under 5 %), goroutine growth (aim:
-// none) and every error (aim: none).
+// the end. It reports RSS growth after the warm-up (the first sixth of
+// the run; aim: under 5 %), goroutines at rest before and after the load,
+// with no connection open (aim: no growth), and every error (aim: none).
 func BenchmarkSoak(b *testing.B) {
 	if os.Getenv("CIRCLES_SOAK") == "" {
 		b.Skip("the soak runs with make soak (CIRCLES_SOAK=1)")
@@ -71,6 +71,9 @@ type soakSample struct {
 	// documents (circles_sync_loaded_bytes), both in MB: RSS growing
 	// while they stay flat is memory outside the Go heap (automerge's).
 	heap, loaded float64
+	// outside is the memory outside the Go runtime's, in MB
+	// (circles_process_outside_go_bytes): automerge's C memory, mostly.
+	outside float64
 }
 
 func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
@@ -105,6 +108,7 @@ func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
 		}
 	}
 	b.Logf("soak: %d phones, %d event streams, %s (warm-up %s)", devices, streams, duration, warmup)
+	restBefore := restingGoroutines(b, h, &soakStats{})
 
 	var st soakStats
 	start := time.Now()
@@ -149,7 +153,8 @@ func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
 				st.fail("metrics: %v", err)
 			}
 			samples = append(samples, soakSample{at: time.Since(start), rss: rss, goroutines: m["go_goroutines"],
-				heap: m["go_memstats_heap_inuse_bytes"] / (1 << 20), loaded: m["circles_sync_loaded_bytes"] / (1 << 20)})
+				heap: m["go_memstats_heap_inuse_bytes"] / (1 << 20), loaded: m["circles_sync_loaded_bytes"] / (1 << 20),
+				outside: m["circles_process_outside_go_bytes"] / (1 << 20)})
 		}
 	}
 	tick.Stop()
@@ -171,22 +176,53 @@ func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
 	b.ReportMetric(last.rss, "rss_end_MB")
 	b.ReportMetric(peak, "rss_peak_MB")
 	b.ReportMetric(growth, "rss_growth_%")
+	restAfter := restingGoroutines(b, h, &st)
 	b.ReportMetric(warm.goroutines, "goroutines_warm")
 	b.ReportMetric(last.goroutines, "goroutines_end")
+	b.ReportMetric(restBefore, "goroutines_rest_before")
+	b.ReportMetric(restAfter, "goroutines_rest_after")
 	b.ReportMetric(float64(len(st.errs)), "errors")
 	b.Logf("soak: %d entries, %d syncs, %d votes on %d proposals, %d token refreshes, %d events heard, %d stream reconnects",
 		st.entries.Load(), st.syncs.Load(), st.votes.Load(), st.proposals.Load(), st.refreshes.Load(), st.events.Load(), st.reconnects.Load())
-	b.Logf("soak: RSS %.1f MB after warm-up, %.1f MB at the end (%+.1f %%), peak %.1f MB; goroutines %.0f → %.0f",
-		warm.rss, last.rss, growth, peak, warm.goroutines, last.goroutines)
+	b.Logf("soak: RSS %.1f MB after warm-up, %.1f MB at the end (%+.1f %%), peak %.1f MB; goroutines %.0f → %.0f under load, %.0f → %.0f at rest",
+		warm.rss, last.rss, growth, peak, warm.goroutines, last.goroutines, restBefore, restAfter)
+	// The samples go to stdout: a benchmark's log keeps only its first
+	// lines.
 	for i, s := range samples {
 		if i%3 == 0 || i == len(samples)-1 {
-			b.Logf("soak: t=%s rss=%.1f MB heap=%.1f MB loaded=%.1f MB goroutines=%.0f", s.at.Round(time.Second), s.rss, s.heap, s.loaded, s.goroutines)
+			fmt.Printf("soak: t=%s rss=%.1f MB heap=%.1f MB outside=%.1f MB loaded=%.1f MB goroutines=%.0f\n",
+				s.at.Round(time.Second), s.rss, s.heap, s.outside, s.loaded, s.goroutines)
 		}
 	}
 	if len(st.errs) > 0 {
 		sort.Strings(st.errs)
 		b.Errorf("soak: %d errors; the first: %s", len(st.errs), strings.Join(st.errs[:min(5, len(st.errs))], "; "))
 	}
+}
+
+// restingGoroutines is the server's goroutine count with no request in
+// flight and no connection open: the phones' idle keep-alive
+// connections are closed (each holds a goroutine on the server until it
+// closes) and the count is read once it has settled. Under load the count
+// follows the number of open connections; at rest, before and after, it
+// shows what the load left behind.
+func restingGoroutines(b *testing.B, h *benchHTTP, st *soakStats) float64 {
+	var last float64 = -1
+	for range 20 {
+		h.HTTP.CloseIdleConnections()
+		time.Sleep(250 * time.Millisecond)
+		m, err := h.metrics()
+		if err != nil {
+			st.fail("metrics: %v", err)
+			return 0
+		}
+		n := m["go_goroutines"]
+		if n == last {
+			return n
+		}
+		last = n
+	}
+	return last
 }
 
 // saveProfiles writes the server's heap profile and its goroutines (as

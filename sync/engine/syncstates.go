@@ -89,6 +89,7 @@ func (e *Engine) flushLoop() {
 			}
 			cancel()
 			e.evictWhere(now.Add(-e.cfg.IdleEvict))
+			e.watchOutside()
 		case <-e.reclaim:
 			// Collect, let the finalizers free the evicted documents' C
 			// memory, then hand it back to the operating system. Requests
@@ -100,6 +101,7 @@ func (e *Engine) flushLoop() {
 				return
 			}
 			releaseCMemory()
+			e.outsideBase.Store(outsideGo())
 		}
 	}
 }

@@ -88,6 +88,9 @@ type Config struct {
 	// wrapStore, set by tests (export_test.go), wraps the store the engine
 	// writes through, to make writes fail on purpose.
 	wrapStore func(engine.Store) engine.Store
+	// syncStateFlush, set by tests (export_test.go), is how often the
+	// engine writes devices' sync states (default: the engine's, 1 s).
+	syncStateFlush time.Duration
 }
 
 // DefaultConfig returns the configuration circled uses when no flag says
@@ -210,14 +213,15 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		st = cfg.wrapStore(st)
 	}
 	s.engine = engine.New(engine.Config{
-		Store:        st,
-		Policy:       s.auth.Policy,
-		Actor:        meta.Actor,
-		Committed:    s.auth.Dispatcher.Committed,
-		MemoryBudget: cfg.MemoryBudget,
-		CompactEvery: cfg.CompactEvery,
-		Logger:       cfg.Logger,
-		Metrics:      engine.NewMetrics(s.reg),
+		Store:          st,
+		Policy:         s.auth.Policy,
+		Actor:          meta.Actor,
+		Committed:      s.auth.Dispatcher.Committed,
+		MemoryBudget:   cfg.MemoryBudget,
+		CompactEvery:   cfg.CompactEvery,
+		SyncStateFlush: cfg.syncStateFlush,
+		Logger:         cfg.Logger,
+		Metrics:        engine.NewMetrics(s.reg),
 	})
 	if err := s.engine.Open(ctx); err != nil {
 		return nil, err

@@ -106,6 +106,11 @@ func (e *Engine) flushLoop() {
 	}
 }
 
+// FlushSyncStates writes the sync states changed since the last flush
+// now, instead of at the next tick of the background loop (a backup
+// calls it so it holds every device's state up to the moment it starts).
+func (e *Engine) FlushSyncStates(ctx context.Context) error { return e.flushSyncStates(ctx) }
+
 func (e *Engine) flushSyncStates(ctx context.Context) error {
 	e.dirtyMu.Lock()
 	batch := e.dirty

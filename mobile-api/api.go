@@ -105,7 +105,7 @@ type Services struct {
 	Charter    Charters
 	Mandates   Mandates
 	// Rituals and Honours serve meetings, temperature checks, stepping
-	// down and honours (mobile-api/rituals.go); nil: those routes 404.
+	// down and honours (mobile-api/rituals.go).
 	Rituals Rituals
 	Honours Honours
 	// Sessions serves GET /v1/repo (mobile-api/repo.go); nil: 501.

@@ -30,17 +30,13 @@ type Honours interface {
 }
 
 func (a *api) registerRitualRoutes(g *echo.Group) {
-	if a.svc.Rituals != nil {
-		g.POST("/meetings", a.createMeeting)
-		g.GET("/meetings", a.listMeetings)
-		g.GET("/meetings/:id", a.getMeeting)
-		g.POST("/meetings/:id/minutes", a.recordMinutes)
-		g.POST("/meetings/:id/checks", a.check)
-	}
-	if a.svc.Honours != nil {
-		g.POST("/roles/:id/step-down", a.stepDown)
-		g.GET("/honours", a.honours)
-	}
+	g.POST("/meetings", a.createMeeting)
+	g.GET("/meetings", a.listMeetings)
+	g.GET("/meetings/:id", a.getMeeting)
+	g.POST("/meetings/:id/minutes", a.recordMinutes)
+	g.POST("/meetings/:id/checks", a.check)
+	g.POST("/roles/:id/step-down", a.stepDown)
+	g.GET("/honours", a.honours)
 }
 
 func (a *api) createMeeting(c echo.Context) error {

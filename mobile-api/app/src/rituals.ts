@@ -176,6 +176,7 @@ function card(app: App, m: Meeting, reload: () => void): HTMLElement {
             named.map(([id, n]) => h("li", null, `${app.memberName(id)}: named ${n} ${n === 1 ? "time" : "times"}`)),
           )
         : h("p", { class: "muted" }, "Nobody was named."),
+      s.moments.length ? h("p", { class: "meta" }, "When members felt least heard:") : null,
       s.moments.length ? h("ul", { "aria-label": "Moments least heard" }, s.moments.map((x) => h("li", null, x))) : null,
       s.rests.length ? h("p", { "aria-label": "Resting from facilitation" }, `Resting from facilitation: ${names(s.rests)}`) : null,
       ),

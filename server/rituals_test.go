@@ -575,3 +575,72 @@ func TestScorecardAutonomyAndSufficiency(t *testing.T) {
 		t.Errorf("policy.set need.care=\"lots of care\": %d %s, want refused", r.Status, r.Body)
 	}
 }
+
+// TestMeetingSameIDAtOnce: the same meeting called from several phones at
+// once (a retried request racing its original) is one meeting, drawn once.
+func TestMeetingSameIDAtOnce(t *testing.T) {
+	c, clk, devs := ritualCircle(t, nil, "Ana", "Ben", "Cleo")
+	url := c.URL()
+	id := uuid.NewString()
+	body := servertest.MustJSON(t, map[string]any{"id": id, "title": "Tuesday", "at": clk.Now().Format(time.RFC3339)})
+	statuses := make(chan int, 6)
+	for i := range 6 {
+		go func() {
+			req, _ := http.NewRequest("POST", url+"/v1/meetings", strings.NewReader(string(body)))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+devs[i%3].Token)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			res.Body.Close()
+			statuses <- res.StatusCode
+		}()
+	}
+	created := 0
+	for range 6 {
+		switch s := <-statuses; s {
+		case http.StatusCreated:
+			created++
+		case http.StatusOK:
+		default:
+			t.Errorf("status %d, want 201 or 200", s)
+		}
+	}
+	if created != 1 {
+		t.Errorf("%d answers 201, want exactly 1", created)
+	}
+	var list wire.MeetingList
+	servertest.MustGetJSON(t, url, devs[0], "/v1/meetings", &list)
+	if len(list.Meetings) != 1 {
+		t.Errorf("%d meetings, want 1", len(list.Meetings))
+	}
+	if n := countAudit(auditKinds(t, url, devs[0]), crdt.AuditDrawCommitted); n != 1 {
+		t.Errorf("%d draw commitments, want 1", n)
+	}
+}
+
+// TestTemperatureCheckClosesAfterWindow: a check nobody else answers
+// closes by itself three days after the meeting (the scheduler's Tick),
+// and one member naming another out of one check-in rests them.
+func TestTemperatureCheckClosesAfterWindow(t *testing.T) {
+	c, clk, devs := ritualCircle(t, nil, "Ana", "Ben", "Cleo")
+	url := c.URL()
+	m := mustMeeting(t, url, devs[0], "Tuesday", clk.Now())
+	mustCheckIn(t, url, devs[0], m.ID, "", devs[1].Member)
+	moveTo(t, c, clk, 71*time.Hour, devs)
+	if s := getMeeting(t, url, devs[2], m.ID).Summary; s.Status != "open" {
+		t.Fatalf("after 71 hours the check is %s, want open", s.Status)
+	}
+	moveTo(t, c, clk, 73*time.Hour, devs)
+	s := getMeeting(t, url, devs[2], m.ID).Summary
+	if s.Status != "closed" || s.CheckedIn != 1 || s.Named[devs[1].Member] != 1 || !slices.Equal(s.Rests, []string{devs[1].Member}) {
+		t.Errorf("after 73 hours: %+v; want closed, Ben named once and resting", s)
+	}
+	moveTo(t, c, clk, 74*time.Hour, devs) // a second tick closes nothing again
+	if n := countAudit(auditKinds(t, url, devs[0]), crdt.AuditMeetingChecked); n != 1 {
+		t.Errorf("%d meeting.checked entries, want 1", n)
+	}
+	verifyRitualAudit(t, url, devs[1])
+}

@@ -149,6 +149,10 @@ func (s *Meetings) CreateMeeting(ctx context.Context, c Caller, req wire.Meeting
 		if m.Title != req.Title || m.At != formatRFC(at) {
 			return wire.Meeting{}, false, fault.Errorf(fault.Conflict, "meeting %s already exists with another title or time; choose a new id", req.ID)
 		}
+		// A retry: the first attempt may have stopped before its records.
+		if err := s.recordMeeting(context.WithoutCancel(ctx), st, m); err != nil {
+			return wire.Meeting{}, false, err
+		}
 		return s.view(ctx, st, m), false, nil
 	}
 	// Close what is still open, so its rests count for this draw.
@@ -186,19 +190,13 @@ func (s *Meetings) CreateMeeting(ctx context.Context, c Caller, req wire.Meeting
 		return wire.Meeting{}, false, err
 	}
 	ctx = context.WithoutCancel(ctx)
-	data := map[string]any{
-		"meeting": m.ID, "seq": m.Seq, "title": m.Title, "at": at, "author": m.Author, "facilitator": d.Holder,
-		"draw": d.ID, "commitment": d.Commitment, "seed": d.Seed, "eligible": nonNil(d.Eligible), "excluded": nonNil(d.Excluded),
-		"rest": nonNil(pool.Rest), "cooldown": nonNil(pool.Cooldown), "relaxed": pool.Relaxed, "drawn_at": d.DrawnAt,
-		"policies": map[string]int{"facilitation.rest": rest, "facilitation.cooldown": cooldown},
-	}
-	if err := s.audit.AppendOnce(ctx, time.Time{}, crdt.AuditMeetingCreated, data, auditFor(crdt.AuditMeetingCreated, "meeting", m.ID)); err != nil {
-		s.log.Error("meetings: audit entry", "meeting", m.ID, "err", err)
+	st.meetings = append(st.meetings, m)
+	st.draws[m.ID] = d
+	if err := s.recordMeeting(ctx, st, m); err != nil {
+		s.log.Error("meetings: audit entry", "meeting", m.ID, "err", err) // Tick records it
 	}
 	s.log.Info("meeting called", "meeting", m.ID, "facilitator", d.Holder)
 	s.events.Publish(EventMeetingCreated, map[string]any{"meeting": m.ID, "title": m.Title, "at": at, "facilitator": d.Holder})
-	st.meetings = append(st.meetings, m)
-	st.draws[m.ID] = d
 	return s.view(ctx, st, m), true, nil
 }
 
@@ -232,6 +230,9 @@ func (s *Meetings) RecordMinutes(ctx context.Context, c Caller, id string, req w
 	}
 	if old, ok := st.minutes[id]; ok {
 		if old.Text == req.Text && slices.Equal(old.Decisions, decisions) {
+			if err := s.recordMeeting(context.WithoutCancel(ctx), st, m); err != nil {
+				return wire.Meeting{}, false, err
+			}
 			return s.view(ctx, st, m), false, nil
 		}
 		return wire.Meeting{}, false, fault.Errorf(fault.Conflict, "the minutes of meeting %s are already recorded; they are not rewritten", id)
@@ -245,13 +246,43 @@ func (s *Meetings) RecordMinutes(ctx context.Context, c Caller, id string, req w
 		return wire.Meeting{}, false, err
 	}
 	ctx = context.WithoutCancel(ctx)
-	data := map[string]any{"meeting": id, "facilitator": c.Member, "text": req.Text, "decisions": wireDecisions(decisions), "at": now}
-	if err := s.audit.Append(ctx, crdt.AuditMeetingMinutes, data); err != nil {
-		s.log.Error("meetings: audit entry of minutes", "meeting", id, "err", err)
+	st.minutes[id] = mins
+	if err := s.recordMeeting(ctx, st, m); err != nil {
+		s.log.Error("meetings: audit entry of minutes", "meeting", id, "err", err) // Tick records it
 	}
 	s.events.Publish(EventMeetingMinutes, map[string]any{"meeting": id})
-	st.minutes[id] = mins
 	return s.view(ctx, st, m), true, nil
+}
+
+// recordMeeting writes meeting m's audit entries that are missing:
+// meeting.created (the draw's reveal) and, once there are minutes,
+// meeting.minutes. Each is written once (AppendOnce, matched by meeting),
+// so a retry, or Tick after a stop between a document write and its
+// entry, records what the first attempt did not. s.mu held.
+func (s *Meetings) recordMeeting(ctx context.Context, st meetingsState, m crdt.Meeting) error {
+	created, err := time.Parse(time.RFC3339, m.CreatedAt)
+	if err != nil {
+		return fmt.Errorf("meeting %s: created_at: %w", m.ID, err)
+	}
+	at, _ := time.Parse(time.RFC3339, m.At)
+	d := st.draws[m.ID]
+	pol := s.policies()
+	data := map[string]any{
+		"meeting": m.ID, "seq": m.Seq, "title": m.Title, "at": at, "author": m.Author, "facilitator": m.Facilitator,
+		"draw": d.ID, "commitment": d.Commitment, "seed": d.Seed, "eligible": nonNil(d.Eligible), "excluded": nonNil(d.Excluded),
+		"rest": nonNil(m.Rest), "cooldown": nonNil(m.Cooldown), "relaxed": m.Relaxed, "drawn_at": d.DrawnAt,
+		"policies": map[string]int{"facilitation.rest": pol.Int("facilitation.rest"), "facilitation.cooldown": pol.Int("facilitation.cooldown")},
+	}
+	if err := s.audit.AppendOnce(ctx, created, crdt.AuditMeetingCreated, data, auditFor(crdt.AuditMeetingCreated, "meeting", m.ID)); err != nil {
+		return err
+	}
+	mins, ok := st.minutes[m.ID]
+	if !ok {
+		return nil
+	}
+	mat, _ := time.Parse(time.RFC3339, mins.At)
+	data = map[string]any{"meeting": m.ID, "facilitator": mins.By, "text": mins.Text, "decisions": wireDecisions(mins.Decisions), "at": mat}
+	return s.audit.AppendOnce(ctx, mat, crdt.AuditMeetingMinutes, data, auditFor(crdt.AuditMeetingMinutes, "meeting", m.ID))
 }
 
 // checkKey is the metadata key of a meeting's running tally.
@@ -385,7 +416,9 @@ func (s *Meetings) closeCheck(ctx context.Context, m crdt.Meeting) error {
 }
 
 // tickChecks closes the checks still open CheckWindow after their
-// meeting's time.
+// meeting's time, and finishes what a stop interrupted: a closed check
+// whose tally is still kept (its audit entry may be missing), and the
+// audit entries of the meetings called or minuted within a day.
 func (s *Meetings) tickChecks(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -393,14 +426,30 @@ func (s *Meetings) tickChecks(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	keys, err := s.store.Meta().Keys(ctx)
+	if err != nil {
+		return fmt.Errorf("list check tallies: %w", err)
+	}
+	kept := map[string]bool{}
+	for _, k := range keys {
+		kept[k] = true
+	}
 	now := s.now()
 	var errs []error
 	for _, m := range st.meetings {
-		if _, closed := st.checks[m.ID]; closed {
+		if created, err := time.Parse(time.RFC3339, m.CreatedAt); err == nil && now.Sub(created) < 24*time.Hour {
+			errs = append(errs, s.recordMeeting(ctx, st, m))
+		} else if mins, ok := st.minutes[m.ID]; ok {
+			if at, err := time.Parse(time.RFC3339, mins.At); err == nil && now.Sub(at) < 24*time.Hour {
+				errs = append(errs, s.recordMeeting(ctx, st, m))
+			}
+		}
+		_, closed := st.checks[m.ID]
+		if closed && !kept[checkKey(m.ID)] {
 			continue
 		}
 		at, err := time.Parse(time.RFC3339, m.At)
-		if err != nil || now.Before(at.Add(CheckWindow)) {
+		if !closed && (err != nil || now.Before(at.Add(CheckWindow))) {
 			continue
 		}
 		errs = append(errs, s.closeCheck(ctx, m))

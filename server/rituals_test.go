@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/circles-coop/circles/crdt"
+	"github.com/circles-coop/circles/server"
 	"github.com/circles-coop/circles/server/servertest"
 	"github.com/circles-coop/circles/wire"
 )
@@ -643,4 +645,62 @@ func TestTemperatureCheckClosesAfterWindow(t *testing.T) {
 		t.Errorf("%d meeting.checked entries, want 1", n)
 	}
 	verifyRitualAudit(t, url, devs[1])
+}
+
+// TestRitualsFinishAfterFailedAuditWrites: calling a meeting while the
+// audit log's store fails is refused whole (its draw's commitment comes
+// first); once called, the audit store fails while its minutes are
+// recorded and its check closes: the documents' writes stand, and the
+// scheduler's next tick writes each missing audit entry once, the chain
+// and every draw verifying after.
+func TestRitualsFinishAfterFailedAuditWrites(t *testing.T) {
+	var failAudit atomic.Bool
+	var auditDoc atomic.Value
+	auditDoc.Store("")
+	clk := servertest.FixedClock(time.Date(2026, 3, 3, 19, 0, 0, 0, time.UTC))
+	c := servertest.Start(t, "Tool Library", servertest.WithClock(clk.Now), servertest.WithConfig(func(cfg *server.Config) {
+		server.FailWrites(cfg, func(doc string) bool { return failAudit.Load() && doc == auditDoc.Load().(string) })
+	}))
+	url := c.URL()
+	devs := []*servertest.Device{servertest.MustEnroll(t, url, c.FounderInvite, "Ana")}
+	devs = append(devs, servertest.MustEnroll(t, url, servertest.MustInvite(t, url, devs[0], "member", ""), "Ben"))
+	auditDoc.Store(servertest.MustCircle(t, url, devs[0]).Docs["audit"])
+
+	failAudit.Store(true)
+	if r := callMeeting(t, url, devs[0], "m-refused", "Tuesday", clk.Now()); r.Status != http.StatusServiceUnavailable {
+		t.Fatalf("calling a meeting while the audit store fails: %d %s, want 503", r.Status, r.Body)
+	}
+	failAudit.Store(false)
+	m := mustMeeting(t, url, devs[0], "Tuesday", clk.Now())
+	failAudit.Store(true)
+	fac := byMember(devs)[m.Facilitator]
+	if r := servertest.Call(t, url, "POST", "/v1/meetings/"+m.ID+"/minutes", fac.Token, servertest.MustJSON(t, wire.MinutesRequest{Text: "we met", Decisions: []wire.Decision{{Text: "buy oil", Tag: "local"}}})); r.Status != http.StatusCreated {
+		t.Fatalf("minutes: %d %s", r.Status, r.Body)
+	}
+	mustCheckIn(t, url, devs[0], m.ID, "", devs[1].Member)
+	mustCheckIn(t, url, devs[1], m.ID, "", devs[1].Member)
+	if s := getMeeting(t, url, devs[0], m.ID).Summary; s.Status != "closed" || s.Named[devs[1].Member] != 2 {
+		t.Fatalf("summary %+v: the governance write stands", s)
+	}
+	kinds := auditKinds(t, url, devs[0])
+	if countAudit(kinds, crdt.AuditMeetingMinutes)+countAudit(kinds, crdt.AuditMeetingChecked) != 0 {
+		t.Fatalf("audit entries written while the audit store fails")
+	}
+
+	failAudit.Store(false)
+	for range 2 { // the second tick writes nothing more
+		moveTo(t, c, clk, time.Minute, devs)
+	}
+	kinds = auditKinds(t, url, devs[0])
+	for _, k := range []string{crdt.AuditMeetingCreated, crdt.AuditMeetingMinutes, crdt.AuditMeetingChecked} {
+		if n := countAudit(kinds, k); n != 1 {
+			t.Errorf("%d %s entries after the tick, want 1", n, k)
+		}
+	}
+	wantAudit(t, kinds, crdt.AuditMeetingChecked, m.ID, `"checked_in":2`)
+	verifyRitualAudit(t, url, devs[1])
+	// The tally is gone: a late check is refused as closed, not counted.
+	if r := checkIn(t, url, devs[0], m.ID, "late"); r.Status != http.StatusConflict {
+		t.Errorf("a check after the close: %d", r.Status)
+	}
 }

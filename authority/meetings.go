@@ -53,6 +53,10 @@ type Meetings struct {
 // stays open at most.
 const CheckWindow = 72 * time.Hour
 
+// MaxMeetingsPerDay bounds the meetings called in any 24 hours, so one
+// member cannot grow the governance document without end.
+const MaxMeetingsPerDay = 24
+
 // Events of meetings (GET /v1/events). A single check has none: its time
 // would be all a listener needs to link it to the next summary.
 const (
@@ -154,6 +158,15 @@ func (s *Meetings) CreateMeeting(ctx context.Context, c Caller, req wire.Meeting
 			return wire.Meeting{}, false, err
 		}
 		return s.view(ctx, st, m), false, nil
+	}
+	recent := 0
+	for _, m := range st.meetings {
+		if created, err := time.Parse(time.RFC3339, m.CreatedAt); err == nil && now.Sub(created) < 24*time.Hour {
+			recent++
+		}
+	}
+	if recent >= MaxMeetingsPerDay {
+		return wire.Meeting{}, false, fault.Errorf(fault.RateLimited, "%d meetings were called in the last 24 hours, the most a circle may; call the next one later", recent)
 	}
 	// Close what is still open, so its rests count for this draw.
 	for _, m := range st.meetings {
@@ -310,9 +323,10 @@ func (s *Meetings) Check(ctx context.Context, c Caller, id string, req wire.Chec
 		return wire.CheckReceipt{}, fault.Errorf(fault.InvalidRequest, "field \"dominant\" names at most %d members", crdt.MaxDominant)
 	}
 	seen := map[string]bool{}
+	now := s.now()
 	for _, d := range req.Dominant {
-		if _, ok := s.member(d); !ok {
-			return wire.CheckReceipt{}, fault.Errorf(fault.InvalidRequest, "field \"dominant\" names %q, who is not a member of this circle", truncateID(d))
+		if mem, ok := s.member(d); !ok || !mem.ActiveAt(now) {
+			return wire.CheckReceipt{}, fault.Errorf(fault.InvalidRequest, "field \"dominant\" names %q, who is not an active member of this circle", truncateID(d))
 		}
 		if seen[d] {
 			return wire.CheckReceipt{}, fault.Errorf(fault.InvalidRequest, "field \"dominant\" names %s twice", d)

@@ -704,3 +704,21 @@ func TestRitualsFinishAfterFailedAuditWrites(t *testing.T) {
 		t.Errorf("a check after the close: %d", r.Status)
 	}
 }
+
+// TestMeetingsBounded: one member cannot call meetings without end: the
+// 25th within 24 hours is refused and changes nothing; a day later the
+// circle meets again.
+func TestMeetingsBounded(t *testing.T) {
+	c, clk, devs := ritualCircle(t, nil, "Ana", "Ben")
+	url := c.URL()
+	for i := range 24 {
+		mustMeeting(t, url, devs[0], "Meeting", clk.Now().Add(time.Duration(i)*time.Hour))
+	}
+	before := servertest.MustStoredDocs(t, c)
+	if r := callMeeting(t, url, devs[0], uuid.NewString(), "One more", clk.Now()); r.Status != http.StatusTooManyRequests || r.Code != "rate_limited" {
+		t.Fatalf("the 25th meeting in a day: %d %s, want 429", r.Status, r.Body)
+	}
+	servertest.MustStoreUnchanged(t, c, before)
+	moveTo(t, c, clk, 25*time.Hour, devs)
+	mustMeeting(t, url, devs[1], "Next day", clk.Now())
+}

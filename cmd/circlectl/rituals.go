@@ -205,3 +205,43 @@ func honoursCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 		return nil
 	}
 }
+
+// printAutonomySufficiency prints the scorecard's autonomy (decisions
+// made here) and sufficiency (declared needs met, and hoarding).
+func printAutonomySufficiency(e *env, d *client.Device, sc *wire.Scorecard) {
+	a := sc.Autonomy
+	if a.Share == nil {
+		fmt.Fprintln(e.stdout, "autonomy: no tagged decisions in any minutes yet")
+	} else {
+		fmt.Fprintf(e.stdout, "autonomy: %.0f%% of %s made here (%d local, %d external)", *a.Share*100, plural(a.Local+a.External, "decision", "decisions"), a.Local, a.External)
+		if a.Trend != "" {
+			fmt.Fprintf(e.stdout, ", %s", a.Trend)
+		}
+		fmt.Fprintln(e.stdout)
+		for _, q := range a.Quarters {
+			fmt.Fprintf(e.stdout, "  %s: %d local, %d external\n", q.Quarter, q.Local, q.External)
+		}
+	}
+	s := sc.Sufficiency
+	if len(s.Needs) == 0 {
+		fmt.Fprintln(e.stdout, "sufficiency: no needs declared (policy need.<name>, e.g. need.food=\"12 meal/month: shared dinners\")")
+	}
+	for _, n := range s.Needs {
+		state := "met"
+		if !n.IsMet {
+			state = "not yet met"
+		}
+		words := ""
+		if n.Words != "" {
+			words = " (" + n.Words + ")"
+		}
+		fmt.Fprintf(e.stdout, "need %s%s: %s of %s %s in %s, %s\n", n.Name, words, num(n.Met), num(n.Target), n.Kind, n.Period, state)
+	}
+	if h := s.Hoarding; h.Member != "" {
+		verdict := "nobody holds far more than the rest"
+		if h.FarMore {
+			verdict = "far more than the rest"
+		}
+		fmt.Fprintf(e.stdout, "most credit held: %s, %sh (%.0f%% of all held): %s\n", d.MemberName(h.Member), num(h.Holds), h.Share*100, verdict)
+	}
+}

@@ -53,6 +53,8 @@ func TestRunRituals(t *testing.T) {
 	must(fac, exitUsage, "--text", "meeting", "minutes", id)
 	must(fac, exitOK, "decision (external): ask the council for the hall", "meeting", "minutes", id, "--text", "we met", "--local", "a repair café in April", "--external", "ask the council for the hall")
 
+	must(other, exitOK, "autonomy: 50% of 2 decisions made here (1 local, 1 external)", "scorecard")
+	must(other, exitOK, "sufficiency: no needs declared", "scorecard")
 	must("Ana", exitOK, "check open", "meeting", "check", id, "--least-heard", "the budget", "--dominant", "Ben")
 	must("Ana", exitError, "already checked in", "meeting", "check", id)
 	must("Ben", exitError, "no single member", "meeting", "check", id, "--dominant", "Zed")

@@ -157,7 +157,7 @@ func (s *Meetings) CreateMeeting(ctx context.Context, c Caller, req wire.Meeting
 		if err := s.recordMeeting(context.WithoutCancel(ctx), st, m); err != nil {
 			return wire.Meeting{}, false, err
 		}
-		return s.view(ctx, st, m), false, nil
+		return s.view(ctx, c, st, m), false, nil
 	}
 	recent := 0
 	for _, m := range st.meetings {
@@ -210,7 +210,7 @@ func (s *Meetings) CreateMeeting(ctx context.Context, c Caller, req wire.Meeting
 	}
 	s.log.Info("meeting called", "meeting", m.ID, "facilitator", d.Holder)
 	s.events.Publish(EventMeetingCreated, map[string]any{"meeting": m.ID, "title": m.Title, "at": at, "facilitator": d.Holder})
-	return s.view(ctx, st, m), true, nil
+	return s.view(ctx, c, st, m), true, nil
 }
 
 // RecordMinutes writes a meeting's minutes and decisions, by its
@@ -246,7 +246,7 @@ func (s *Meetings) RecordMinutes(ctx context.Context, c Caller, id string, req w
 			if err := s.recordMeeting(context.WithoutCancel(ctx), st, m); err != nil {
 				return wire.Meeting{}, false, err
 			}
-			return s.view(ctx, st, m), false, nil
+			return s.view(ctx, c, st, m), false, nil
 		}
 		return wire.Meeting{}, false, fault.Errorf(fault.Conflict, "the minutes of meeting %s are already recorded; they are not rewritten", id)
 	}
@@ -264,7 +264,7 @@ func (s *Meetings) RecordMinutes(ctx context.Context, c Caller, id string, req w
 		s.log.Error("meetings: audit entry of minutes", "meeting", id, "err", err) // Tick records it
 	}
 	s.events.Publish(EventMeetingMinutes, map[string]any{"meeting": id})
-	return s.view(ctx, st, m), true, nil
+	return s.view(ctx, c, st, m), true, nil
 }
 
 // recordMeeting writes meeting m's audit entries that are missing:
@@ -483,7 +483,7 @@ func (s *Meetings) Meeting(ctx context.Context, c Caller, id string) (wire.Meeti
 	if !ok {
 		return wire.Meeting{}, fault.Errorf(fault.NotFound, "no meeting %s in this circle", id)
 	}
-	return s.view(ctx, st, m), nil
+	return s.view(ctx, c, st, m), nil
 }
 
 // Meetings lists every meeting, oldest first, and each member's pattern
@@ -497,7 +497,7 @@ func (s *Meetings) Meetings(ctx context.Context, c Caller) (wire.MeetingList, er
 	}
 	out := wire.MeetingList{Meetings: make([]wire.Meeting, 0, len(st.meetings)), Pattern: []wire.MemberPattern{}}
 	for _, m := range st.meetings {
-		out.Meetings = append(out.Meetings, s.view(ctx, st, m))
+		out.Meetings = append(out.Meetings, s.view(ctx, c, st, m))
 	}
 	now := s.now()
 	pol := s.policies()
@@ -567,9 +567,9 @@ func (s *Meetings) Meetings(ctx context.Context, c Caller) (wire.MeetingList, er
 	return out, nil
 }
 
-// view renders meeting m from st; an open check shows how many checked
-// in so far, nothing else.
-func (s *Meetings) view(ctx context.Context, st meetingsState, m crdt.Meeting) wire.Meeting {
+// view renders meeting m from st for caller c; an open check shows how
+// many checked in so far and whether c did, nothing else.
+func (s *Meetings) view(ctx context.Context, c Caller, st meetingsState, m crdt.Meeting) wire.Meeting {
 	at, _ := time.Parse(time.RFC3339, m.At)
 	created, _ := time.Parse(time.RFC3339, m.CreatedAt)
 	out := wire.Meeting{ID: m.ID, Title: m.Title, At: at, Facilitator: m.Facilitator, Seq: m.Seq, Author: m.Author, CreatedAt: created}
@@ -584,15 +584,16 @@ func (s *Meetings) view(ctx context.Context, st meetingsState, m crdt.Meeting) w
 		mat, _ := time.Parse(time.RFC3339, mins.At)
 		out.Minutes = &wire.Minutes{Text: mins.Text, By: mins.By, At: mat, Decisions: wireDecisions(mins.Decisions)}
 	}
-	if c, ok := st.checks[m.ID]; ok {
-		closed, _ := time.Parse(time.RFC3339, c.ClosedAt)
-		out.Summary = wire.CheckSummary{Status: "closed", CheckedIn: int(c.CheckedIn), Named: nonNilCounts(c.Named), Moments: nonNil(c.Moments), Rests: nonNil(c.Rests), ClosedAt: &closed}
+	if sum, ok := st.checks[m.ID]; ok {
+		closed, _ := time.Parse(time.RFC3339, sum.ClosedAt)
+		out.Summary = wire.CheckSummary{Status: "closed", CheckedIn: int(sum.CheckedIn), Named: nonNilCounts(sum.Named), Moments: nonNil(sum.Moments), Rests: nonNil(sum.Rests), ClosedAt: &closed}
 	} else {
 		t, _, err := s.readTally(ctx, m.ID)
 		if err != nil {
 			s.log.Warn("meetings: read tally", "meeting", m.ID, "err", err)
 		}
-		out.Summary = wire.CheckSummary{Status: "open", CheckedIn: len(t.Checkers), Named: map[string]int64{}, Moments: []string{}, Rests: []string{}}
+		_, mine := slices.BinarySearch(t.Checkers, s.checker(m.ID, c.Member))
+		out.Summary = wire.CheckSummary{Status: "open", CheckedIn: len(t.Checkers), YouCheckedIn: mine, Named: map[string]int64{}, Moments: []string{}, Rests: []string{}}
 	}
 	return out
 }

@@ -208,8 +208,11 @@ func TestTemperatureCheckRestsDominantMember(t *testing.T) {
 		t.Errorf("receipt %+v, want 3 checked in, open", rc)
 	}
 	open := getMeeting(t, url, eli, m.ID)
-	if open.Summary.Status != "open" || open.Summary.CheckedIn != 4 || len(open.Summary.Named) != 0 {
-		t.Errorf("open check shows %+v; want only how many checked in", open.Summary)
+	if open.Summary.Status != "open" || open.Summary.CheckedIn != 4 || len(open.Summary.Named) != 0 || !open.Summary.YouCheckedIn {
+		t.Errorf("open check shows Eli %+v; want only how many checked in, and that Eli did", open.Summary)
+	}
+	if s := getMeeting(t, url, devs[5], m.ID).Summary; s.YouCheckedIn {
+		t.Errorf("Fay, who did not check in, is told she did")
 	}
 
 	// The next meeting closes the check: Ben was named by 3 of 4, Cleo by 1.

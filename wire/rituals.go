@@ -65,12 +65,15 @@ type CheckReceipt struct {
 // members felt least heard (sorted) and who rests from facilitation.
 // Never who named whom.
 type CheckSummary struct {
-	Status    string           `json:"status"` // "open" or "closed"
-	CheckedIn int              `json:"checked_in"`
-	Named     map[string]int64 `json:"named"`
-	Moments   []string         `json:"moments"`
-	Rests     []string         `json:"rests"`
-	ClosedAt  *time.Time       `json:"closed_at,omitempty"`
+	Status    string `json:"status"` // "open" or "closed"
+	CheckedIn int    `json:"checked_in"`
+	// YouCheckedIn tells the caller, while the check is open, whether
+	// they checked in (only about themselves).
+	YouCheckedIn bool             `json:"you_checked_in"`
+	Named        map[string]int64 `json:"named"`
+	Moments      []string         `json:"moments"`
+	Rests        []string         `json:"rests"`
+	ClosedAt     *time.Time       `json:"closed_at,omitempty"`
 }
 
 // Meeting is a meeting as POST /v1/meetings and GET /v1/meetings/{id}

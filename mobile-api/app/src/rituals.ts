@@ -21,7 +21,7 @@ interface Meeting {
   facilitator: string;
   draw: { id: string; seed: string; eligible: string[]; rest: string[]; cooldown: string[]; relaxed?: string };
   minutes: { text: string; decisions: Decision[]; by: string; at: string } | null;
-  summary: { status: "open" | "closed"; checked_in: number; named: Record<string, number>; moments: string[]; rests: string[] };
+  summary: { status: "open" | "closed"; checked_in: number; you_checked_in: boolean; named: Record<string, number>; moments: string[]; rests: string[] };
 }
 
 interface Pattern {
@@ -130,7 +130,12 @@ function card(app: App, m: Meeting, reload: () => void): HTMLElement {
 
   // Temperature check.
   const s = m.summary;
-  if (s.status === "open") {
+  if (s.status === "open" && s.you_checked_in) {
+    out.append(
+      h("h4", null, "Temperature check"),
+      h("p", { "aria-label": "Check summary" }, `You checked in. Temperature check open: ${s.checked_in} checked in so far.`),
+    );
+  } else if (s.status === "open") {
     const least = h("textarea", { rows: 2, maxlength: 1000 });
     const boxes = (app.circle?.members ?? []).map((mem) => {
       const box = h("input", { type: "checkbox", value: mem.member_id, id: `dom-${seq}-${mem.member_id}` });

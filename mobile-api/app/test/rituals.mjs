@@ -142,7 +142,8 @@ async function run() {
   await fresh().getByLabel("The moment I felt least heard").fill("when the budget came up");
   await fresh().getByRole("group", { name: "Who dominated?" }).getByLabel("Founder").check();
   await fresh().getByRole("button", { name: "Send check" }).click();
-  await fresh().getByLabel("Check summary").filter({ hasText: "1 checked in so far" }).waitFor();
+  await fresh().getByLabel("Check summary").filter({ hasText: "You checked in. Temperature check open: 1 checked in so far" }).waitFor();
+  if (await fresh().getByRole("button", { name: "Send check" }).count()) fail("the check form is still offered after checking in");
   await axe("meetings-check-open");
   await shot("meetings");
 

@@ -430,23 +430,15 @@ func (s *Meetings) closeCheck(ctx context.Context, m crdt.Meeting) error {
 }
 
 // tickChecks closes the checks still open CheckWindow after their
-// meeting's time, and finishes what a stop interrupted: a closed check
-// whose tally is still kept (its audit entry may be missing), and the
-// audit entries of the meetings called or minuted within a day.
+// meeting's time, and finishes what a stop interrupted within the last
+// day: a check closed whose tally is still kept (its audit entry may be
+// missing), and the audit entries of meetings called or minuted.
 func (s *Meetings) tickChecks(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, err := s.read(ctx)
 	if err != nil {
 		return err
-	}
-	keys, err := s.store.Meta().Keys(ctx)
-	if err != nil {
-		return fmt.Errorf("list check tallies: %w", err)
-	}
-	kept := map[string]bool{}
-	for _, k := range keys {
-		kept[k] = true
 	}
 	now := s.now()
 	var errs []error
@@ -458,9 +450,18 @@ func (s *Meetings) tickChecks(ctx context.Context) error {
 				errs = append(errs, s.recordMeeting(ctx, st, m))
 			}
 		}
-		_, closed := st.checks[m.ID]
-		if closed && !kept[checkKey(m.ID)] {
-			continue
+		sum, closed := st.checks[m.ID]
+		if closed {
+			// Closed within a day, its tally still kept: the close stopped
+			// before its audit entry or the tally's deletion.
+			at, err := time.Parse(time.RFC3339, sum.ClosedAt)
+			if err != nil || now.Sub(at) > 24*time.Hour {
+				continue
+			}
+			if _, rev, err := s.readTally(ctx, m.ID); err != nil || rev == 0 {
+				errs = append(errs, err)
+				continue
+			}
 		}
 		at, err := time.Parse(time.RFC3339, m.At)
 		if !closed && (err != nil || now.Before(at.Add(CheckWindow))) {

@@ -58,6 +58,8 @@ type Authority struct {
 	Mandates   *Mandates   // delegates' mandates ending
 	Policy     *Policy     // the write rules the sync engine asks
 	Dispatcher *Dispatcher // what happens after a change is stored
+	Meetings   *Meetings   // meetings, drawn facilitation, temperature checks (rituals)
+	Honours    *Honours    // stepping down; honours for handing power on (rituals)
 }
 
 // New builds the authority. It needs the sync engine to work, which in
@@ -96,6 +98,8 @@ func New(cfg Config) *Authority {
 	a.Charter = &Charter{State: st, audit: a.Audit, governance: a.Governance}
 	a.Mandates = &Mandates{State: st, audit: a.Audit}
 	a.Policy = &Policy{State: st}
+	a.Meetings = &Meetings{State: st, audit: a.Audit, draws: a.Draws}
+	a.Honours = &Honours{State: st, audit: a.Audit}
 	a.Dispatcher = &Dispatcher{State: st, resets: a.Resets, governance: a.Governance, credits: a.Credits, ledger: a.Ledger}
 	return a
 }
@@ -172,11 +176,12 @@ func (a *Authority) Close() {
 // holders whose term ended (terms.go); opening the charter's
 // re-ratification when it is due and lapsing it when it expired
 // (charter.go); ending the mandates whose deadline passed (mandates.go);
-// purging invites used or expired a day ago (invites.go).
+// purging invites used or expired a day ago (invites.go); closing
+// meetings' temperature checks CheckWindow after the meeting (meetings.go).
 // The server calls it on a timer; tests call it after moving the clock.
 func (a *Authority) Tick(ctx context.Context) error {
 	_, err := a.Resets.countResets(ctx, nil, false)
-	return errors.Join(err, a.Resets.finishReset(ctx), a.Governance.tickProposals(ctx), a.Terms.tickRoles(ctx), a.Mandates.tickMandates(ctx), a.Charter.tickCharter(ctx), a.Identity.purgeInvites(ctx))
+	return errors.Join(err, a.Resets.finishReset(ctx), a.Governance.tickProposals(ctx), a.Terms.tickRoles(ctx), a.Mandates.tickMandates(ctx), a.Charter.tickCharter(ctx), a.Identity.purgeInvites(ctx), a.Meetings.tickChecks(ctx))
 }
 
 // Events lets clients follow what happens in the circle.

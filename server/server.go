@@ -300,6 +300,8 @@ func (s *Server) serveHTTP() error {
 		Governance: a.Governance,
 		Charter:    a.Charter,
 		Mandates:   a.Mandates,
+		Rituals:    a.Meetings,
+		Honours:    a.Honours,
 		Sessions:   s.engine,
 	}, mobileapi.Options{Logger: s.cfg.Logger, Gatherer: s.reg, Metrics: s.cfg.MetricsOnAPI, TrustedProxies: s.cfg.TrustedProxies})
 	s.httpSrv = &http.Server{

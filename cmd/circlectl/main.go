@@ -61,6 +61,10 @@ var commands = []command{
 	{"proposals", "[--status open|passed|rejected]", "show the proposals, their votes and outcomes (asks the server)", proposalsCmd},
 	{"roles", "[--status active|retired|all]", "show the rotating roles and who holds them (asks the server)", rolesCmd},
 	{"charter", "[draft | edit --text TEXT | edit --file FILE]", "show the ratified charter (asks the server), this device's copy of the draft, or replace the draft's text (offline; sync delivers it)", charterCmd},
+	{"meeting", "new TITLE [--at TIME] [--id ID] | show ID | minutes ID --text TEXT [--local D]... [--external D]... | check ID [--least-heard TEXT] [--dominant MEMBER]...", "call a meeting (its facilitator is drawn), show it, record its minutes (facilitator only), or send your temperature check (asks the server)", meetingCmd},
+	{"meetings", "", "show the meetings and each member's pattern in the temperature checks (asks the server)", meetingsCmd},
+	{"step-down", "ROLE_ID", "step down from a role you hold (asks the server)", stepDownCmd},
+	{"honours", "", "show those who handed power on: stepped down, served to the limit, rotated out (asks the server)", honoursCmd},
 }
 
 // run is circlectl: it parses args, runs one command and returns the exit

@@ -52,5 +52,8 @@ func (d *Device) AuditLog() ([]crdt.AuditEntry, error) {
 	if err := crdt.VerifyAuditResets(entries, roster, info.CircleID); err != nil {
 		return entries, err
 	}
-	return entries, crdt.VerifyAuditDraws(entries, roster)
+	if err := crdt.VerifyAuditDraws(entries, roster); err != nil {
+		return entries, err
+	}
+	return entries, crdt.VerifyMeetingDraws(entries, roster) // meetings' facilitators
 }

@@ -106,6 +106,8 @@ type Services struct {
 	Mandates   Mandates
 	// Sessions serves GET /v1/repo (mobile-api/repo.go); nil: 501.
 	Sessions repo.Sessions
+	// Federations serves GET /v1/federations (mobile-api/federation.go).
+	Federations Federations
 }
 
 // Options configure the HTTP API.
@@ -224,6 +226,7 @@ func New(svc Services, opts Options) *echo.Echo {
 	a.registerCreditRoutes(authed)
 	a.registerScorecardRoutes(authed)
 	a.registerGovernanceRoutes(authed)
+	a.registerFederationRoutes(authed)
 	a.registerNotBuiltRoutes(authed)
 	return e
 }

@@ -290,7 +290,8 @@ func TestFederation(t *testing.T) {
 	if p := a.decide(t, "federation.leave", map[string]any{"federation": fed}); p.Status != "passed" {
 		t.Fatalf("federation.leave is %s (%s), want passed", p.Status, p.Reason)
 	}
-	t.Log("cut off check"); 	cutOff(t, fed, a, []*member{b, c}, ins)
+	t.Log("cut off check")
+	cutOff(t, fed, a, []*member{b, c}, ins)
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("leaving took %s to cut Alpha off, want within 1s", d)
 	}
@@ -315,7 +316,8 @@ func TestFederation(t *testing.T) {
 	if err := hub.ExpelCircle(context.Background(), hubDir, a.CircleID); err != nil {
 		t.Fatalf("ExpelCircle: %v", err)
 	}
-	t.Log("cut off check"); 	cutOff(t, fed, a, []*member{b, c}, ins)
+	t.Log("cut off check")
+	cutOff(t, fed, a, []*member{b, c}, ins)
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("expelling took %s to cut Alpha off, want within 1s", d)
 	}

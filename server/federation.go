@@ -88,4 +88,3 @@ func listFederations(l *link.Link) wire.Federations {
 	}
 	return out
 }
-

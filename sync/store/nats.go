@@ -50,8 +50,8 @@ type NATSConfig struct {
 // NATS is a running embedded nats-server with JetStream and an in-process
 // client connection to it. Create it with StartNATS and stop it with Close.
 type NATS struct {
-	srv    *server.Server
-	nc     *nats.Conn
+	srv *server.Server
+	nc  *nats.Conn
 	// optsMu guards opts, the options the embedded server runs with:
 	// SetLeafRemotes reloads a clone of them.
 	optsMu sync.Mutex

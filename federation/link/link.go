@@ -486,6 +486,22 @@ func (l *Link) tellLeave(ctx context.Context, m Membership) {
 	l.mu.Unlock()
 }
 
+// Linked reports whether the circle's embedded server has a live leaf
+// connection to the hub of fed now (whatever the membership's status).
+func (l *Link) Linked(fed string) bool {
+	if federation.CheckID("federation id", fed) != nil {
+		return false
+	}
+	l.mu.Lock()
+	m := l.ms[fed]
+	name := ""
+	if m != nil {
+		name = m.HubServer
+	}
+	l.mu.Unlock()
+	return name != "" && l.connected()[name]
+}
+
 // Federations lists the circle's memberships, each with whether its leaf
 // link is up now.
 func (l *Link) Federations() []Federation {

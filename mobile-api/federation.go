@@ -6,6 +6,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/circles-coop/circles/authority/fault"
+
 	"github.com/circles-coop/circles/wire"
 )
 
@@ -16,13 +18,13 @@ type Federations interface {
 }
 
 func (a *api) registerFederationRoutes(g *echo.Group) {
-	if a.svc.Federations == nil {
-		return
-	}
 	g.GET("/federations", a.federations)
 }
 
 func (a *api) federations(c echo.Context) error {
+	if a.svc.Federations == nil {
+		return fault.Errorf(fault.NotImplemented, "this circle server has no federation link")
+	}
 	out, err := a.svc.Federations.Federations(c.Request().Context(), callerOf(c))
 	if err != nil {
 		return err

@@ -56,10 +56,11 @@ var commands = []command{
 	{"device", "revoke DEVICE_ID", "revoke one of your devices (a lost or sold phone)", deviceCmd},
 	{"audit", "verify", "recompute every hash of the audit log held on this device (offline)", auditCmd},
 	{"reset", "sign --reason TEXT | status", "sign a hard reset on this device (offline; sync delivers it), or show the signatures", resetCmd},
-	{"propose", "KIND --title TITLE [--body TEXT] [--payload NAME=VALUE ...]", "make a proposal offline (sync delivers it); KIND: role.create, role.change, role.retire, role.assign, role.draw, charter.ratify, policy.set, mandate.grant, mandate.recall, member.admit, member.remove", proposeCmd},
+	{"propose", "KIND --title TITLE [--body TEXT] [--payload NAME=VALUE ...]", "make a proposal offline (sync delivers it); KIND: role.create, role.change, role.retire, role.assign, role.draw, charter.ratify, policy.set, mandate.grant, mandate.recall, member.admit, member.remove, federation.join, federation.leave", proposeCmd},
 	{"vote", "PROPOSAL_ID yes|no|object|abstain [--reason TEXT]", "vote offline (sync delivers it); a vote is final, object blocks the proposal", voteCmd},
 	{"proposals", "[--status open|passed|rejected]", "show the proposals, their votes and outcomes (asks the server)", proposalsCmd},
 	{"roles", "[--status active|retired|all]", "show the rotating roles and who holds them (asks the server)", rolesCmd},
+	{"federation", "join HUB_URL INVITE | leave FEDERATION_ID | status | show FEDERATION_ID", "join or leave a federation (a proposal, offline; sync delivers it), or show the circle's federations (asks the server)", federationCmd},
 	{"charter", "[draft | edit --text TEXT | edit --file FILE]", "show the ratified charter (asks the server), this device's copy of the draft, or replace the draft's text (offline; sync delivers it)", charterCmd},
 }
 

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,12 +29,18 @@ import (
 // directory and its first invite.
 func testHub(t *testing.T) (*hub.Hub, string, string) {
 	t.Helper()
+	return testHubClock(t, time.Now)
+}
+
+// testHubClock is testHub with the hub reading time from now.
+func testHubClock(t *testing.T, now func() time.Time) (*hub.Hub, string, string) {
+	t.Helper()
 	dir := t.TempDir()
 	res, err := hub.Init(dir, "Food alliance", time.Now())
 	if err != nil {
 		t.Fatalf("hub.Init: %v", err)
 	}
-	h, err := hub.Open(context.Background(), hub.Config{DataDir: dir, Listen: "127.0.0.1:0", LeafListen: "127.0.0.1:0"})
+	h, err := hub.Open(context.Background(), hub.Config{DataDir: dir, Listen: "127.0.0.1:0", LeafListen: "127.0.0.1:0", Now: now})
 	if err != nil {
 		t.Fatalf("hub.Open: %v", err)
 	}
@@ -401,4 +409,76 @@ func urlParse(s string) ([]*url.URL, error) {
 		return nil, err
 	}
 	return []*url.URL{u}, nil
+}
+
+// TestJoinRefusals: a federation proposal with a bad payload is refused
+// when made; a join the hub refuses (a used, unknown or expired invite, a
+// hub that cannot be reached) and a leave of a federation the circle is
+// not in pass the vote but are rejected with the reason; the circle's
+// federations are unchanged.
+func TestJoinRefusals(t *testing.T) {
+	var offset atomic.Int64
+	h, hubDir, invite := testHubClock(t, func() time.Time { return time.Now().Add(time.Duration(offset.Load())) })
+	hubURL := "http://" + h.HTTPAddr()
+	a, b := newMember(t, "Alpha"), newMember(t, "Beta")
+	fed := a.join(t, hubURL, invite)
+
+	for _, tc := range []struct {
+		name    string
+		kind    string
+		payload map[string]any
+		field   string
+	}{
+		{"no hub", "federation.join", map[string]any{"invite": "x"}, "payload"},
+		{"ftp hub", "federation.join", map[string]any{"hub": "ftp://hub:21", "invite": "x"}, "payload.hub"},
+		{"hub with a path", "federation.join", map[string]any{"hub": hubURL + "/v1/join", "invite": "x"}, "payload.hub"},
+		{"hub with a user", "federation.join", map[string]any{"hub": "http://u:p@" + h.HTTPAddr(), "invite": "x"}, "payload.hub"},
+		{"empty invite", "federation.join", map[string]any{"hub": hubURL, "invite": " "}, "payload.invite"},
+		{"long invite", "federation.join", map[string]any{"hub": hubURL, "invite": strings.Repeat("x", 101)}, "payload.invite"},
+		{"wildcard federation", "federation.leave", map[string]any{"federation": "F.>"}, "payload.federation"},
+		{"empty federation", "federation.leave", map[string]any{"federation": ""}, "payload.federation"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := servertest.Call(t, b.URL(), "POST", "/v1/proposals", b.founder.Token, servertest.MustJSON(t, wire.ProposalRequest{ID: uuid.NewString(), Kind: tc.kind, Title: "x", Payload: tc.payload}))
+			if r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), tc.field) {
+				t.Fatalf("propose %s %v = %d %s, want 400 naming %s", tc.kind, tc.payload, r.Status, r.Body, tc.field)
+			}
+		})
+	}
+
+	// An invite made an hour ago on the hub's clock, valid for a minute.
+	offset.Store(int64(-time.Hour))
+	expired, err := hub.MakeInvite(context.Background(), hubDir, time.Minute, time.Now())
+	offset.Store(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, hub, invite, reason string
+	}{
+		{"used invite", hubURL, invite, "invite already used"},
+		{"unknown invite", hubURL, "not-an-invite", "invite unknown"},
+		{"expired invite", hubURL, expired.Invite, "invite expired"},
+		{"no hub there", "http://127.0.0.1:1", newInvite(t, hubDir), "cannot reach the hub"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := b.decide(t, "federation.join", map[string]any{"hub": tc.hub, "invite": tc.invite})
+			if p.Status != "rejected" || !strings.Contains(p.Reason, tc.reason) {
+				t.Fatalf("federation.join = %s (%s), want rejected with %q", p.Status, p.Reason, tc.reason)
+			}
+			if fs := b.federations(t); len(fs) != 0 {
+				t.Fatalf("Beta's federations after a refused join: %+v", fs)
+			}
+		})
+	}
+	if n := len(h.Members()); n != 1 {
+		t.Fatalf("the hub has %d members, want only Alpha", n)
+	}
+	p := b.decide(t, "federation.leave", map[string]any{"federation": fed})
+	if p.Status != "rejected" || !strings.Contains(p.Reason, "not a member") {
+		t.Fatalf("Beta leaving a federation it is not in = %s (%s), want rejected", p.Status, p.Reason)
+	}
+	if f, _ := a.federation(t, fed); f.Status != "joining" && f.Status != "joined" {
+		t.Fatalf("Alpha's membership changed: %+v", f)
+	}
 }

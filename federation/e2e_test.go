@@ -482,3 +482,47 @@ func TestJoinRefusals(t *testing.T) {
 		t.Fatalf("Alpha's membership changed: %+v", f)
 	}
 }
+
+// TestSubscriptionKinds: a circle receives another circle's messages on a
+// literal subscription to one of its subjects and on a wildcard one, not
+// only on fed.F.> (what the federation's replicas subscribe to is up to
+// them).
+func TestSubscriptionKinds(t *testing.T) {
+	h, hubDir, invite := testHub(t)
+	hubURL := "http://" + h.HTTPAddr()
+	a, b := newMember(t, "Alpha"), newMember(t, "Beta")
+	fed := a.join(t, hubURL, invite)
+	b.join(t, hubURL, newInvite(t, hubDir))
+	for _, m := range []*member{a, b} {
+		waitFor(t, m.name+" linked", 10*time.Second, func() bool { f, _ := m.federation(t, fed); return f.Connected })
+	}
+	lit := make(chan *nats.Msg, 64)
+	wild := make(chan *nats.Msg, 64)
+	s1, err := b.conn().ChanSubscribe(federation.CircleSubject(fed, a.CircleID, "profile"), lit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s1.Unsubscribe()
+	s2, err := b.conn().ChanSubscribe("fed."+fed+".c.*.scorecard", wild)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Unsubscribe()
+	for _, tc := range []struct {
+		subject string
+		ch      chan *nats.Msg
+	}{{federation.CircleSubject(fed, a.CircleID, "profile"), lit}, {federation.CircleSubject(fed, a.CircleID, "scorecard"), wild}} {
+		got := false
+		for i := 0; i < 50 && !got; i++ { // until the interest has reached Alpha
+			publish(t, a.conn(), tc.subject, "x")
+			select {
+			case <-tc.ch:
+				got = true
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		if !got {
+			t.Fatalf("Beta's subscription did not receive Alpha's %s", tc.subject)
+		}
+	}
+}

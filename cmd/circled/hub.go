@@ -27,7 +27,7 @@ CIRCLED_HUB_DATA stands in for --data.
 // runHub runs `circled hub ...`.
 func runHub(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError{errors.New("want init, serve, invite or expel\n\n" + hubUsage)}
+		return usageError{errors.New("want hub init, serve, invite or expel (see: circled hub help)")}
 	}
 	switch args[0] {
 	case "init":
@@ -42,7 +42,7 @@ func runHub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprint(stdout, hubUsage)
 		return nil
 	}
-	return usageError{fmt.Errorf("unknown hub command %q\n\n%s", args[0], hubUsage)}
+	return usageError{fmt.Errorf("unknown hub command %q: want init, serve, invite or expel (see: circled hub help)", args[0])}
 }
 
 func runHubInit(args []string, stdout, stderr io.Writer) error {

@@ -526,3 +526,61 @@ func TestSubscriptionKinds(t *testing.T) {
 		}
 	}
 }
+
+// TestHubRestart: the hub keeps its members, revocations and invites
+// across a restart; member circles link again by themselves, and a circle
+// expelled while the hub was stopped (`circled hub expel` with no hub
+// serving) stays out.
+func TestHubRestart(t *testing.T) {
+	dir := t.TempDir()
+	res, err := hub.Init(dir, "Repair cafés", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func(httpAddr, leafAddr string) *hub.Hub {
+		t.Helper()
+		h, err := hub.Open(context.Background(), hub.Config{DataDir: dir, Listen: httpAddr, LeafListen: leafAddr})
+		if err != nil {
+			t.Fatalf("hub.Open: %v", err)
+		}
+		return h
+	}
+	h := open("127.0.0.1:0", "127.0.0.1:0")
+	httpAddr, leafAddr, fed := h.HTTPAddr(), h.LeafAddr(), h.FederationID()
+	hubURL := "http://" + httpAddr
+	a, b := newMember(t, "Alpha"), newMember(t, "Beta")
+	a.join(t, hubURL, res.Invite)
+	b.join(t, hubURL, newInvite(t, dir))
+	later := newInvite(t, dir) // made before the restart, used after
+	for _, m := range []*member{a, b} {
+		waitFor(t, m.name+" linked", 10*time.Second, func() bool { f, _ := m.federation(t, fed); return f.Connected })
+	}
+	creds, err := os.ReadFile(filepath.Join(a.DataDir, "federation", fed+".creds"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	for _, m := range []*member{a, b} {
+		waitFor(t, m.name+" sees the hub gone", 5*time.Second, func() bool { return !m.Server.Federation().Linked(fed) })
+	}
+	if err := hub.ExpelCircle(context.Background(), dir, a.CircleID); err != nil {
+		t.Fatalf("ExpelCircle with no hub serving: %v", err)
+	}
+	h = open(httpAddr, leafAddr)
+	defer h.Close()
+	if got := h.Members(); len(got) != 1 || got[0].CircleID != b.CircleID {
+		t.Fatalf("Members() after the restart = %+v, want Beta only", got)
+	}
+	waitFor(t, "Beta linked again", 15*time.Second, func() bool { f, _ := b.federation(t, fed); return f.Connected && f.Status == "joined" })
+	waitFor(t, "Alpha to see it was expelled", 15*time.Second, func() bool { f, _ := a.federation(t, fed); return f.Status == "expelled" })
+	if a.Server.Federation().Linked(fed) {
+		t.Fatal("the circle expelled while the hub was stopped linked again")
+	}
+	// Its old credentials are refused by the restarted hub.
+	ins := map[string]*inbox{b.name: listen(t, b.conn(), fed)}
+	oldCredsCannotConnect(t, fed, a.CircleID, creds, leafAddr, b, ins)
+	c := newMember(t, "Gamma")
+	if got := c.join(t, hubURL, later); got != fed {
+		t.Fatalf("Gamma joined %q with an invite made before the restart, want %q", got, fed)
+	}
+}

@@ -351,15 +351,20 @@ func (l *Link) Join(ctx context.Context, proposal, hubURL, invite string) (Membe
 	}
 	u, _ := checkHubURL(hubURL)
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	for _, m := range l.ms {
 		if proposal != "" && m.JoinProposal == proposal {
-			return *m, nil
+			out := *m
+			l.mu.Unlock()
+			return out, nil
 		}
 	}
+	l.mu.Unlock()
 	if l.cfg.NATS == nil || l.cfg.NATS.Server() == nil {
 		return Membership{}, ErrNoServer
 	}
+	// The hub is called without holding l.mu, so the circle's federations
+	// can be listed meanwhile. (The authority carries out one proposal at a
+	// time, so two joins do not race.)
 	var resp federation.JoinResponse
 	err := l.call(ctx, u.String()+federation.PathJoin, federation.JoinRequest{
 		Invite: strings.TrimSpace(invite), CircleID: l.cfg.CircleID, Name: l.cfg.CircleName, NKey: l.pub,
@@ -373,10 +378,8 @@ func (l *Link) Join(ctx context.Context, proposal, hubURL, invite string) (Membe
 	if _, err := url.Parse(resp.LeafnodeURL); err != nil || !strings.HasPrefix(resp.LeafnodeURL, "nats") {
 		return Membership{}, fmt.Errorf("%w: the hub answered a leaf node URL %q", ErrHub, resp.LeafnodeURL)
 	}
-	if old := l.ms[resp.FederationID]; old != nil && old.active() {
-		// The hub admitted us again; keep one record, the new one.
-		l.log.Warn("hub admitted a circle that was already a member", "federation", resp.FederationID)
-	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	now := l.cfg.Now().UTC()
 	m := &Membership{
 		ID: resp.FederationID, Name: resp.FederationName, Status: StatusJoining, Hub: u.String(),
@@ -384,6 +387,10 @@ func (l *Link) Join(ctx context.Context, proposal, hubURL, invite string) (Membe
 		JoinProposal: proposal, JoinedAt: now, ChangedAt: now,
 	}
 	prev := l.ms[m.ID]
+	if prev != nil && prev.active() {
+		// The hub admitted us again; keep one record, the new one.
+		l.log.Warn("hub admitted a circle that was already a member", "federation", m.ID)
+	}
 	l.ms[m.ID] = m
 	if err := l.saveLocked(); err != nil {
 		l.restore(m.ID, prev)

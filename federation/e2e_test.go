@@ -333,6 +333,21 @@ func TestFederation(t *testing.T) {
 	waitFor(t, "Alpha linked after its expulsion", 10*time.Second, func() bool { f, _ := a.federation(t, fed); return f.Connected && f.Status == "joined" })
 	linked(t, fed, all, ins)
 
+	// Alpha's audit log records each join and leave; their entries hold no
+	// invite (the proposal's own entry does: the payload is the proposal).
+	var page wire.AuditPage
+	servertest.MustGetJSON(t, a.URL(), a.founder, "/v1/audit?limit=500", &page)
+	kinds := map[string]int{}
+	for _, e := range page.Entries {
+		kinds[e.Kind]++
+		if strings.HasPrefix(e.Kind, "federation.") && strings.Contains(string(e.Data), invite) {
+			t.Fatalf("audit entry %s holds an invite: %s", e.Kind, e.Data)
+		}
+	}
+	if kinds["federation.joined"] != 3 || kinds["federation.left"] != 1 {
+		t.Fatalf("Alpha's audit log has %d federation.joined and %d federation.left, want 3 and 1", kinds["federation.joined"], kinds["federation.left"])
+	}
+
 	// After a restart, a joined circle links to its hub again by itself.
 	b.Stop()
 	b.Start()

@@ -599,3 +599,38 @@ func TestHubRestart(t *testing.T) {
 		t.Fatalf("Gamma joined %q with an invite made before the restart, want %q", got, fed)
 	}
 }
+
+// TestLeaveWhileHubDown: a circle leaves while its hub is stopped — the
+// leave needs nobody — and tells the hub once it is back, which then
+// revokes it.
+func TestLeaveWhileHubDown(t *testing.T) {
+	dir := t.TempDir()
+	res, err := hub.Init(dir, "Bike kitchens", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hub.Open(context.Background(), hub.Config{DataDir: dir, Listen: "127.0.0.1:0", LeafListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr, leafAddr := h.HTTPAddr(), h.LeafAddr()
+	a := newMember(t, "Alpha")
+	fed := a.join(t, "http://"+httpAddr, res.Invite)
+	waitFor(t, "Alpha linked", 10*time.Second, func() bool { f, _ := a.federation(t, fed); return f.Connected })
+	h.Close()
+	if p := a.decide(t, "federation.leave", map[string]any{"federation": fed}); p.Status != "passed" {
+		t.Fatalf("federation.leave with the hub down = %s (%s), want passed", p.Status, p.Reason)
+	}
+	if f, _ := a.federation(t, fed); f.Status != "left" {
+		t.Fatalf("Alpha after leaving = %+v, want left", f)
+	}
+	h, err = hub.Open(context.Background(), hub.Config{DataDir: dir, Listen: httpAddr, LeafListen: leafAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	waitFor(t, "the hub to learn Alpha left", 10*time.Second, func() bool { return len(h.Members()) == 0 })
+	if a.Server.Federation().Linked(fed) {
+		t.Fatal("Alpha linked to the hub again after leaving")
+	}
+}

@@ -82,7 +82,7 @@ func classify(err error) *apiError {
 		return &apiError{http.StatusUnauthorized, "unauthenticated", err.Error()}
 	case errors.Is(err, ErrNotMember):
 		return &apiError{http.StatusNotFound, "not_found", err.Error()}
-	case errors.Is(err, ErrNKeyTaken), strings.Contains(err.Error(), "a member already"):
+	case errors.Is(err, ErrNKeyTaken), errors.Is(err, ErrOtherKey), strings.Contains(err.Error(), "a member already"):
 		return &apiError{http.StatusConflict, "conflict", err.Error()}
 	case errors.Is(err, federation.ErrBadID), strings.Contains(err.Error(), "must be"), strings.Contains(err.Error(), "notice"), strings.Contains(err.Error(), "invite lives"):
 		return &apiError{http.StatusBadRequest, "invalid_request", err.Error()}

@@ -360,6 +360,11 @@ func (h *Hub) Join(req federation.JoinRequest, leafURL string) (federation.JoinR
 	}
 	if m := h.st.Members[req.CircleID]; m != nil && m.Status == statusMember {
 		return federation.JoinResponse{}, fmt.Errorf("circle %s is a member already", req.CircleID)
+	} else if m != nil && m.NKey != req.NKey {
+		// A circle id stays bound to the key it first joined with: the
+		// other circles keep its last state, and nobody may come back in
+		// its name with another key.
+		return federation.JoinResponse{}, fmt.Errorf("circle %s: %w", req.CircleID, ErrOtherKey)
 	}
 	for _, m := range h.st.Members {
 		if m.NKey == req.NKey && m.CircleID != req.CircleID {

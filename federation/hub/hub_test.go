@@ -175,6 +175,19 @@ func TestJoinRefusals(t *testing.T) {
 	if !bytes.Equal(readState(t, dir), before) {
 		t.Fatal("a refused join changed the hub's state")
 	}
+	// A circle that left cannot come back in its name with another key.
+	if err := h.Expel("circleA"); err != nil {
+		t.Fatal(err)
+	}
+	before = readState(t, dir)
+	impostor := again
+	impostor.NKey = pub(t, mustUserKey(t))
+	if got := post(t, h, federation.PathJoin, mustJSON(t, impostor)); got.status != 409 || !strings.Contains(got.msg, "another nkey") {
+		t.Fatalf("another key in a former member's name: %d %s, want 409", got.status, got.body)
+	}
+	if !bytes.Equal(readState(t, dir), before) {
+		t.Fatal("a refused join changed the hub's state")
+	}
 
 	// An invite expires.
 	c.move(2 * time.Hour)

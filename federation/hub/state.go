@@ -41,6 +41,7 @@ var (
 	ErrInviteExpire = errors.New("invite expired")
 	ErrNotMember    = errors.New("not a member circle")
 	ErrNKeyTaken    = errors.New("nkey belongs to another circle")
+	ErrOtherKey     = errors.New("this circle joined before with another nkey")
 )
 
 // keys are the hub's secrets.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,10 @@ func serveHTTP(addr string, h http.Handler) (*httpServer, error) {
 func serveUnix(path string, h http.Handler) (*httpServer, error) {
 	ln, err := net.Listen("unix", path)
 	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil { // only the hub's own user
+		ln.Close()
 		return nil, err
 	}
 	return serveOn(ln, h), nil

@@ -286,6 +286,12 @@ func TestOfflineInviteAndExpel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
+	for _, f := range []string{"hub.sock", "keys.json", "state.json"} {
+		fi, err := os.Stat(filepath.Join(dir, f))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v, mode %v, want 0600", f, err, fi.Mode().Perm())
+		}
+	}
 	if _, err := hub.Open(context.Background(), hub.Config{DataDir: dir, Listen: "127.0.0.1:0", LeafListen: "127.0.0.1:0"}); !errors.Is(err, hub.ErrLocked) {
 		t.Fatalf("a second hub on the same directory: %v, want ErrLocked", err)
 	}

@@ -288,8 +288,11 @@ func TestOfflineInviteAndExpel(t *testing.T) {
 	defer h.Close()
 	for _, f := range []string{"hub.sock", "keys.json", "state.json"} {
 		fi, err := os.Stat(filepath.Join(dir, f))
-		if err != nil || fi.Mode().Perm() != 0o600 {
-			t.Fatalf("%s: %v, mode %v, want 0600", f, err, fi.Mode().Perm())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s has mode %v, want 0600", f, fi.Mode().Perm())
 		}
 	}
 	if _, err := hub.Open(context.Background(), hub.Config{DataDir: dir, Listen: "127.0.0.1:0", LeafListen: "127.0.0.1:0"}); !errors.Is(err, hub.ErrLocked) {

@@ -292,20 +292,22 @@ func (s *Server) serveHTTP() error {
 	s.ln = ln
 	a := s.auth
 	e := mobileapi.New(mobileapi.Services{
-		Identity:    a.Identity,
-		Circles:     a.Circle,
-		Syncer:      a.Circle,
-		Ledger:      a.Ledger,
-		Audit:       a.Audit,
-		Resets:      a.Resets,
-		Events:      a.Events(),
-		Readiness:   s,
-		Credits:     a.Credits,
-		Scorecard:   a.Scorecard,
-		Governance:  a.Governance,
-		Charter:     a.Charter,
-		Mandates:    a.Mandates,
-		Sessions:    s.engine,
+		Identity:   a.Identity,
+		Circles:    a.Circle,
+		Syncer:     a.Circle,
+		Ledger:     a.Ledger,
+		Audit:      a.Audit,
+		Resets:     a.Resets,
+		Events:     a.Events(),
+		Readiness:  s,
+		Credits:    a.Credits,
+		Scorecard:  a.Scorecard,
+		Governance: a.Governance,
+		Charter:    a.Charter,
+		Mandates:   a.Mandates,
+		Sessions:   s.engine,
+
+		// GET /v1/federations (server/federation.go).
 		Federations: fedLink{s.fed},
 	}, mobileapi.Options{Logger: s.cfg.Logger, Gatherer: s.reg, Metrics: s.cfg.MetricsOnAPI, TrustedProxies: s.cfg.TrustedProxies})
 	s.httpSrv = &http.Server{

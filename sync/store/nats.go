@@ -50,17 +50,18 @@ type NATSConfig struct {
 // NATS is a running embedded nats-server with JetStream and an in-process
 // client connection to it. Create it with StartNATS and stop it with Close.
 type NATS struct {
-	srv *server.Server
-	nc  *nats.Conn
-	// optsMu guards opts, the options the embedded server runs with:
-	// SetLeafRemotes reloads a clone of them.
-	optsMu sync.Mutex
-	opts   *server.Options
+	srv    *server.Server
+	nc     *nats.Conn
 	js     jetstream.JetStream
 	closed chan struct{} // closed when nc is closed
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// optsMu guards opts, the options the embedded server runs with:
+	// SetLeafRemotes reloads a clone of them.
+	optsMu sync.Mutex
+	opts   *server.Options
 }
 
 // StartNATS starts nats-server with JetStream storing in cfg.Dir, waits

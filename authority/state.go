@@ -50,6 +50,8 @@ type State struct {
 	events *broker
 	// segmentItems, if > 0, overrides the ledger.segment_changes policy.
 	segmentItems int
+	// federation is the circle's federation link (Config.Federation).
+	federation FederationLink
 	// engine is set by Open and never changed after.
 	engine *engine.Engine
 	// index holds every accepted ledger entry and credit (index.go); it

@@ -110,6 +110,8 @@ type Services struct {
 	Honours Honours
 	// Sessions serves GET /v1/repo (mobile-api/repo.go); nil: 501.
 	Sessions repo.Sessions
+	// Federations serves GET /v1/federations (mobile-api/federation.go).
+	Federations Federations
 }
 
 // Options configure the HTTP API.
@@ -229,6 +231,7 @@ func New(svc Services, opts Options) *echo.Echo {
 	a.registerScorecardRoutes(authed)
 	a.registerGovernanceRoutes(authed)
 	a.registerRitualRoutes(authed)
+	a.registerFederationRoutes(authed)
 	a.registerNotBuiltRoutes(authed)
 	return e
 }

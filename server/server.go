@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/circles-coop/circles/authority"
+	"github.com/circles-coop/circles/federation/link"
 	"github.com/circles-coop/circles/internal/atomicfile"
 	mobileapi "github.com/circles-coop/circles/mobile-api"
 	"github.com/circles-coop/circles/sync/engine"
@@ -80,6 +81,10 @@ type Config struct {
 	// Replicas is the JetStream replica count of the store's streams
 	// (default 1; 3 on a three-node cluster). Above 1 needs NATSURL.
 	Replicas int
+	// FederationWatch is how often the federation link checks its leaf
+	// links and asks the hub of a dropped one whether the circle is still
+	// a member (default 2 s).
+	FederationWatch time.Duration
 
 	// tickHook, if set, runs before each scheduled tick (tests inject a
 	// panic through it).
@@ -155,6 +160,9 @@ type Server struct {
 	engine *engine.Engine
 	auth   *authority.Authority
 	reg    *prometheus.Registry
+	fed    *link.Link // the circle's federations (federation.go)
+	// natsName is the embedded nats-server's name (natsServerName).
+	natsName string
 
 	httpSrv *http.Server
 	ln      net.Listener
@@ -192,6 +200,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 			s.Close()
 		}
 	}()
+	s.natsName = natsServerName(key)
 	if err := s.openStore(ctx); err != nil {
 		return nil, err
 	}
@@ -199,7 +208,11 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.openFederation(meta); err != nil {
+		return nil, err
+	}
 	s.auth = authority.New(authority.Config{
+		Federation:   fedLink{s.fed},
 		Meta:         meta,
 		Key:          key,
 		Store:        s.store,
@@ -227,6 +240,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if err := s.auth.Open(ctx, s.engine); err != nil {
+		return nil, err
+	}
+	if err := s.fed.Open(ctx); err != nil { // a joined circle links to its hubs again
 		return nil, err
 	}
 	if err := s.serveHTTP(); err != nil {
@@ -263,6 +279,7 @@ func (s *Server) openStore(ctx context.Context) error {
 	} else {
 		n, err = store.StartNATS(ctx, store.NATSConfig{
 			Dir:        filepath.Join(s.cfg.DataDir, "nats"),
+			ServerName: s.natsName,
 			SyncAlways: s.cfg.SyncAlways,
 			Logger:     s.cfg.Logger,
 		})
@@ -303,6 +320,9 @@ func (s *Server) serveHTTP() error {
 		Rituals:    a.Meetings,
 		Honours:    a.Honours,
 		Sessions:   s.engine,
+
+		// GET /v1/federations (server/federation.go).
+		Federations: fedLink{s.fed},
 	}, mobileapi.Options{Logger: s.cfg.Logger, Gatherer: s.reg, Metrics: s.cfg.MetricsOnAPI, TrustedProxies: s.cfg.TrustedProxies})
 	s.httpSrv = &http.Server{
 		Handler:           e,
@@ -467,6 +487,9 @@ func (s *Server) Close() error {
 		}
 	} else if s.metricsLn != nil {
 		s.metricsLn.Close()
+	}
+	if s.fed != nil {
+		s.fed.Close()
 	}
 	if s.auth != nil {
 		s.auth.Close()

@@ -98,8 +98,7 @@ func (m *Manager) Attach(ctx context.Context, nc *nats.Conn, federation, name st
 		AnnounceEvery: m.cfg.AnnounceEvery, RefreshEvery: m.cfg.RefreshEvery, Logger: m.cfg.Logger,
 	}, m.st)
 	if err := r.open(ctx); err != nil {
-		r.close()
-		return nil, err
+		return nil, err // nothing started
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -64,9 +64,13 @@ type Config struct {
 // peer is this circle's replica of another member's document.
 type peer struct {
 	doc    *automerge.Doc
-	chunks int  // stored chunks of doc
-	dirty  bool // changes not stored yet
+	chunks  int      // stored chunks of doc
+	dirty   bool     // changes not stored yet
+	pending [][]byte // changes waiting for their dependencies
 }
+
+// maxPending bounds the changes of one circle waiting for dependencies.
+const maxPending = 20000
 
 // Replica keeps this circle's federated document for one federation, and
 // its replicas of every other member's, in the circle's own JetStream.
@@ -455,15 +459,26 @@ func (r *Replica) receiveChanges(circle string, data []byte) error {
 		r.peers[circle] = p
 	}
 	before := p.doc.Heads()
-	for _, f := range frames {
-		chs, err := automerge.LoadChanges(f)
-		if err != nil {
-			return fmt.Errorf("load change: %w", err)
+	// automerge-go's LoadIncremental refuses a change whose dependencies
+	// are missing, so such a change waits in p.pending until they arrive
+	// (a live change may overtake the catch-up that precedes it).
+	queue := append(p.pending, frames...)
+	for progress := true; progress && len(queue) > 0; {
+		progress = false
+		rest := queue[:0:0]
+		for _, f := range queue {
+			if err := p.doc.LoadIncremental(f); err != nil {
+				rest = append(rest, f)
+				continue
+			}
+			progress = true
 		}
-		if err := p.doc.Apply(chs...); err != nil {
-			return fmt.Errorf("apply change: %w", err)
-		}
+		queue = rest
 	}
+	if len(queue) > maxPending { // the oldest go; a later catch-up brings them again
+		queue = queue[len(queue)-maxPending:]
+	}
+	p.pending = queue
 	if !sameHeads(before, p.doc.Heads()) {
 		p.dirty = true
 		r.notifyLocked()

@@ -63,7 +63,7 @@ type Config struct {
 
 // peer is this circle's replica of another member's document.
 type peer struct {
-	doc    *automerge.Doc
+	doc     *automerge.Doc
 	chunks  int      // stored chunks of doc
 	dirty   bool     // changes not stored yet
 	pending [][]byte // changes waiting for their dependencies

@@ -53,7 +53,7 @@ func replicaSubject(federation, circle string) string {
 	return storePrefix + federation + ".r." + circle
 }
 func decidedSubject(federation string) string { return storePrefix + federation + ".decided" }
-func blueprintsSubject() string                { return storePrefix + "_circle.blueprints" }
+func blueprintsSubject() string               { return storePrefix + "_circle.blueprints" }
 
 // storedDoc is a document read back, and how many chunks it is stored in.
 type storedDoc struct {

@@ -439,3 +439,17 @@ func (r *Replica) Blueprint(circle, id string) (Blueprint, bool) {
 	}
 	return Blueprint{}, false
 }
+
+// Heads are the heads of circle's document as this replica holds it
+// (this circle's own, or its replica of another's), sorted.
+func (r *Replica) Heads(circle string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if circle == r.cfg.Circle {
+		return sortedCopy(hashStrings(r.own.Heads()))
+	}
+	if p := r.peers[circle]; p != nil {
+		return sortedCopy(hashStrings(p.doc.Heads()))
+	}
+	return nil
+}

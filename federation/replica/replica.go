@@ -351,25 +351,27 @@ func (r *Replica) write(ctx context.Context, msg string, fn func(d *automerge.Do
 }
 
 func (r *Replica) writeLocked(ctx context.Context, msg string, fn func(d *automerge.Doc) (bool, error)) error {
-	heads := r.own.Heads()
 	changed, err := fn(r.own)
 	if err != nil || !changed {
 		return err
 	}
-	if _, err := r.own.Commit(msg, automerge.CommitOptions{AllowEmpty: false}); err != nil {
+	h, err := r.own.Commit(msg, automerge.CommitOptions{AllowEmpty: false})
+	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	n, err := r.st.append(ctx, ownSubject(r.cfg.Federation), r.own, r.ownChunks)
+	ch, err := r.own.Change(h)
+	if err != nil {
+		return fmt.Errorf("new change: %w", err)
+	}
+	// The change's own bytes are its incremental chunk: cheaper than
+	// SaveIncremental, whose cost grows with the document.
+	n, err := r.st.appendChunk(ctx, ownSubject(r.cfg.Federation), ch.Save(), r.own, r.ownChunks)
 	r.ownChunks = n
 	if err != nil {
 		return err
 	}
 	r.notifyLocked()
-	chs, err := r.own.Changes(heads...)
-	if err != nil {
-		return fmt.Errorf("new changes: %w", err)
-	}
-	r.publishLocked(chs)
+	r.publishLocked([]*automerge.Change{ch})
 	return nil
 }
 
@@ -463,6 +465,9 @@ func (r *Replica) receiveChanges(circle string, data []byte) error {
 	// are missing, so such a change waits in p.pending until they arrive
 	// (a live change may overtake the catch-up that precedes it).
 	queue := append(p.pending, frames...)
+	if len(p.pending) == 0 && p.doc.LoadIncremental(bytes.Join(frames, nil)) == nil {
+		queue = nil // the usual case, in one call: every dependency is there
+	}
 	for progress := true; progress && len(queue) > 0; {
 		progress = false
 		rest := queue[:0:0]

@@ -136,6 +136,18 @@ func (s *docStore) append(ctx context.Context, subject string, d *automerge.Doc,
 	return chunks + 1, nil
 }
 
+// appendChunk stores chunk (changes of d) and compacts when the subject
+// has many chunks. It returns the new count.
+func (s *docStore) appendChunk(ctx context.Context, subject string, chunk []byte, d *automerge.Doc, chunks int) (int, error) {
+	if chunks >= compactAfter {
+		return s.snapshot(ctx, subject, d)
+	}
+	if _, err := s.js.Publish(ctx, subject, chunk); err != nil {
+		return chunks, fmt.Errorf("store %s: %w", subject, err)
+	}
+	return chunks + 1, nil
+}
+
 // snapshot stores the whole document and purges the older chunks.
 func (s *docStore) snapshot(ctx context.Context, subject string, d *automerge.Doc) (int, error) {
 	msg := nats.NewMsg(subject)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/automerge/automerge-go"
 )
@@ -24,62 +23,6 @@ import (
 // votes, credits) or replaced whole (profile, delegates, a blueprint), so
 // field-level merging buys nothing, and a reader skips any record it
 // cannot parse instead of failing the whole view.
-
-// Profile is what a circle says about itself.
-type Profile struct {
-	Name string `json:"name"`
-}
-
-// Delegate is a member of a circle holding an active mandate scoped
-// "federation:<id>".
-type Delegate struct {
-	Member   string    `json:"member"`
-	Name     string    `json:"name"`
-	Mandate  string    `json:"mandate"`
-	Issue    string    `json:"issue"`
-	Deadline time.Time `json:"deadline"`
-}
-
-// Origin credits where an adopted blueprint came from.
-type Origin struct {
-	Federation string `json:"federation"`
-	CircleID   string `json:"circle_id"`
-	Blueprint  string `json:"blueprint"`
-}
-
-// Blueprint is a practice a circle publishes for others to copy.
-type Blueprint struct {
-	ID     string  `json:"id"`
-	Title  string  `json:"title"`
-	Body   string  `json:"body"`
-	Origin *Origin `json:"origin,omitempty"`
-}
-
-// Proposal is a federation proposal as its author circle wrote it, with
-// the votes and status computed from every member's document.
-type Proposal struct {
-	ID           string            `json:"id"`
-	Kind         string            `json:"kind"`
-	Title        string            `json:"title"`
-	Body         string            `json:"body,omitempty"`
-	Payload      json.RawMessage   `json:"payload,omitempty"`
-	AuthorCircle string            `json:"author_circle"`
-	Author       string            `json:"author,omitempty"` // the delegate (member id of the author circle)
-	CreatedAt    time.Time         `json:"created_at"`
-	Status       string            `json:"status"`
-	Votes        map[string]string `json:"votes"`
-}
-
-// Credit is hours one circle credited another.
-type Credit struct {
-	ID       string    `json:"id"`
-	From     string    `json:"from_circle"`
-	To       string    `json:"to_circle"`
-	Amount   float64   `json:"amount"`
-	Note     string    `json:"note"`
-	Delegate string    `json:"delegate"`
-	At       time.Time `json:"at"`
-}
 
 // Statuses of a federation proposal.
 const (

@@ -25,32 +25,6 @@ const (
 // Choices of a circle's vote.
 var choices = []string{"yes", "no", "abstain"}
 
-// CircleView is one member circle as this circle's replica shows it.
-type CircleView struct {
-	CircleID   string          `json:"circle_id"`
-	Name       string          `json:"name"`
-	Profile    Profile         `json:"profile"`
-	Scorecard  json.RawMessage `json:"scorecard"`
-	Delegates  []Delegate      `json:"delegates"`
-	Blueprints []Blueprint     `json:"blueprints"`
-	Departed   bool            `json:"departed"`
-}
-
-// FederationView is GET /v1/federations/{id}, served from the replica.
-type FederationView struct {
-	ID        string       `json:"id"`
-	Name      string       `json:"name"`
-	Status    string       `json:"status"`
-	Connected bool         `json:"connected"`
-	Circles   []CircleView `json:"circles"`
-}
-
-// Balance is a circle's inter-circle credit balance in hours.
-type Balance struct {
-	CircleID string  `json:"circle_id"`
-	Balance  float64 `json:"balance"`
-}
-
 // viewsLocked parses every document: this circle's first, then the
 // others by id. r.mu is held.
 func (r *Replica) viewsLocked() (ids []string, views map[string]view) {
@@ -221,15 +195,6 @@ func (r *Replica) delegate(member string) (Delegate, error) {
 	return Delegate{}, fault.Errorf(fault.Forbidden, "only this circle's delegates to federation %s (members with an active mandate scoped \"federation:%s\") may do this", r.cfg.Federation, r.cfg.Federation)
 }
 
-// ProposalRequest is POST /v1/federations/{id}/proposals.
-type ProposalRequest struct {
-	ID      string          `json:"id"`
-	Kind    string          `json:"kind"`
-	Title   string          `json:"title"`
-	Body    string          `json:"body"`
-	Payload json.RawMessage `json:"payload"`
-}
-
 type circlePayload struct {
 	CircleID string `json:"circle_id"`
 }
@@ -343,14 +308,6 @@ func (r *Replica) Vote(ctx context.Context, member, proposal, choice string) (Pr
 	}
 	p, _ = find()
 	return p, nil
-}
-
-// CreditRequest is POST /v1/federations/{id}/credits.
-type CreditRequest struct {
-	ID       string  `json:"id"`
-	ToCircle string  `json:"to_circle"`
-	Amount   float64 `json:"amount"`
-	Note     string  `json:"note"`
 }
 
 // Credit writes a credit of hours from this circle to another member,

@@ -106,6 +106,9 @@ type Services struct {
 	Mandates   Mandates
 	// Sessions serves GET /v1/repo (mobile-api/repo.go); nil: 501.
 	Sessions repo.Sessions
+	// FederationDocs serves the federation replicas' routes
+	// (mobile-api/federation_docs.go); nil: not registered.
+	FederationDocs FederationDocs
 }
 
 // Options configure the HTTP API.
@@ -224,6 +227,7 @@ func New(svc Services, opts Options) *echo.Echo {
 	a.registerCreditRoutes(authed)
 	a.registerScorecardRoutes(authed)
 	a.registerGovernanceRoutes(authed)
+	a.registerFederationDocRoutes(authed)
 	a.registerNotBuiltRoutes(authed)
 	return e
 }

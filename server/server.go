@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/circles-coop/circles/authority"
+	"github.com/circles-coop/circles/federation/replica"
 	"github.com/circles-coop/circles/internal/atomicfile"
 	mobileapi "github.com/circles-coop/circles/mobile-api"
 	"github.com/circles-coop/circles/sync/engine"
@@ -75,6 +76,11 @@ type Config struct {
 	// Replicas is the JetStream replica count of the store's streams
 	// (default 1; 3 on a three-node cluster). Above 1 needs NATSURL.
 	Replicas int
+
+	// FederationDecided, if set, is told once of each federation proposal
+	// this circle sees decided (a passed federation.expel revokes the
+	// circle on the hub). It must be idempotent.
+	FederationDecided func(federation string, p replica.Proposal)
 
 	// tickHook, if set, runs before each scheduled tick (tests inject a
 	// panic through it).
@@ -143,6 +149,7 @@ type Server struct {
 	store  *store.Store
 	engine *engine.Engine
 	auth   *authority.Authority
+	fed    *replica.Manager // federation.go
 	reg    *prometheus.Registry
 
 	httpSrv *http.Server
@@ -217,6 +224,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.auth.Open(ctx, s.engine); err != nil {
 		return nil, err
 	}
+	if err := s.openFederation(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.serveHTTP(); err != nil {
 		return nil, err
 	}
@@ -289,6 +299,8 @@ func (s *Server) serveHTTP() error {
 		Charter:    a.Charter,
 		Mandates:   a.Mandates,
 		Sessions:   s.engine,
+		// federation.go
+		FederationDocs: replica.API{M: s.fed, Now: s.cfg.Now},
 	}, mobileapi.Options{Logger: s.cfg.Logger, Gatherer: s.reg, Metrics: s.cfg.MetricsOnAPI, TrustedProxies: s.cfg.TrustedProxies})
 	s.httpSrv = &http.Server{
 		Handler:           e,
@@ -444,6 +456,9 @@ func (s *Server) Close() error {
 		}
 	} else if s.metricsLn != nil {
 		s.metricsLn.Close()
+	}
+	if s.fed != nil {
+		s.fed.Close()
 	}
 	if s.auth != nil {
 		s.auth.Close()

@@ -49,6 +49,7 @@ type NATSConfig struct {
 // client connection to it. Create it with StartNATS and stop it with Close.
 type NATS struct {
 	srv    *server.Server
+	opts   *server.Options // what srv was started with (a clone)
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	closed chan struct{} // closed when nc is closed
@@ -92,6 +93,7 @@ func StartNATS(ctx context.Context, cfg NATSConfig) (*NATS, error) {
 		opts.Host, opts.Port = host, port
 	}
 
+	base := opts.Clone() // NewServer may change opts
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("store: new nats-server: %w", err)
@@ -120,7 +122,7 @@ func StartNATS(ctx context.Context, cfg NATSConfig) (*NATS, error) {
 		return nil, fmt.Errorf("store: JetStream did not start in %s (see the server log)", cfg.Dir)
 	}
 
-	n := &NATS{srv: srv, closed: make(chan struct{})}
+	n := &NATS{srv: srv, opts: base, closed: make(chan struct{})}
 	nc, err := nats.Connect(srv.ClientURL(),
 		nats.InProcessServer(srv),
 		nats.Name("circled-store"),
@@ -239,6 +241,16 @@ func (n *NATS) JetStream() jetstream.JetStream { return n.js }
 // Server returns the embedded server, e.g. for its ClientURL or monitoring;
 // nil for a connection made by ConnectNATS.
 func (n *NATS) Server() *server.Server { return n.srv }
+
+// Options returns a copy of the options the embedded server was started
+// with, as the base of a ReloadOptions (e.g. adding a leaf remote); nil
+// for a connection made by ConnectNATS.
+func (n *NATS) Options() *server.Options {
+	if n.opts == nil {
+		return nil
+	}
+	return n.opts.Clone()
+}
 
 // Close drains the in-process connection (pending publishes and their acks
 // finish), shuts the server down and waits until it has stopped, so the

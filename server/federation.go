@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 
@@ -9,6 +11,17 @@ import (
 	"github.com/circles-coop/circles/federation/replica"
 	"github.com/circles-coop/circles/sync/store"
 )
+
+// natsServerName names the circle's embedded nats-server after its key,
+// so that circles linked to one hub as leaf nodes have distinct names (the
+// hub does not route between leaf servers of the same name).
+func natsServerName(key ed25519.PrivateKey) string {
+	pub, _ := key.Public().(ed25519.PublicKey)
+	if len(pub) < 8 {
+		return "circled"
+	}
+	return "circled-" + hex.EncodeToString(pub[:8])
+}
 
 // fedSource is what the circle shares in its federations, read from the
 // authority: its name, its delegates (mandates scoped "federation:<id>")

@@ -66,7 +66,7 @@ func Init(ctx context.Context, cfg Config, name string, policies crdt.Policies) 
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "init"), unlock: unlock}
 	defer s.Close()
-	if err := s.openStore(ctx); err != nil {
+	if err := s.openStore(ctx, natsServerName(key)); err != nil {
 		return InitResult{}, err
 	}
 	// An external cluster is not in the data directory: it may hold a

@@ -188,7 +188,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 			s.Close()
 		}
 	}()
-	if err := s.openStore(ctx); err != nil {
+	if err := s.openStore(ctx, natsServerName(key)); err != nil {
 		return nil, err
 	}
 	meta, err := authority.ReadMeta(ctx, s.store, key)
@@ -250,7 +250,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) openStore(ctx context.Context) error {
+func (s *Server) openStore(ctx context.Context, serverName string) error {
 	var n *store.NATS
 	var err error
 	if s.cfg.NATSURL != "" {
@@ -261,6 +261,7 @@ func (s *Server) openStore(ctx context.Context) error {
 	} else {
 		n, err = store.StartNATS(ctx, store.NATSConfig{
 			Dir:        filepath.Join(s.cfg.DataDir, "nats"),
+			ServerName: serverName,
 			SyncAlways: s.cfg.SyncAlways,
 			Logger:     s.cfg.Logger,
 		})

@@ -41,6 +41,11 @@ type NATSConfig struct {
 	// debug level, warnings and errors at their own. Nil discards them.
 	Logger *slog.Logger
 
+	// ServerName names the server; default "circled". Servers linked as
+	// leaf nodes to one hub must have distinct names, or the hub does not
+	// route between them: give each circle its own.
+	ServerName string
+
 	// Leaf node remotes (federation) will be added here; they need no
 	// change to the store itself.
 }
@@ -66,8 +71,12 @@ func StartNATS(ctx context.Context, cfg NATSConfig) (*NATS, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("store: NATSConfig.Dir is required")
 	}
+	name := cfg.ServerName
+	if name == "" {
+		name = "circled"
+	}
 	opts := &server.Options{
-		ServerName: "circled",
+		ServerName: name,
 		JetStream:  true,
 		StoreDir:   cfg.Dir,
 		SyncAlways: cfg.SyncAlways,

@@ -265,7 +265,23 @@ func TestFederationDocs(t *testing.T) {
 		}
 	}
 	gone(c, start)
-	// A non-delegate can no longer act for the circle.
+	// Past its deadline (no scheduler tick needed: a mandate is not
+	// active past its deadline, and the replica rereads its delegates).
+	p2 := passer(t, a.url, a.devs)("mandate.grant", "Short delegate", map[string]any{
+		"member": a.devs[1].Member, "issue": "harvest fair", "scope": "federation:" + fedID,
+		"deadline": a.clk.Now().Add(day).UTC().Format(time.RFC3339),
+	})
+	if p2.Status != "passed" {
+		t.Fatalf("mandate.grant: %s (%s)", p2.Status, p2.Reason)
+	}
+	within(t, 2*time.Second, "B to list A's new delegate", func() bool { return len(delegatesOf(fedView(t, b), a.id)) == 1 })
+	start = time.Now()
+	a.clk.Set(8*day + 2*day) // resetCircle's clock starts at 8 days
+	gone(a, start)
+	for _, d := range a.devs {
+		servertest.MustRefresh(t, a.url, a.id, d, a.clk.Now())
+	}
+	// A former delegate can no longer act for the circle.
 	if r := servertest.Call(t, a.url, "POST", "/v1/federations/"+fedID+"/credits", a.devs[0].Token, servertest.MustJSON(t, map[string]any{"id": "cr9", "to_circle": b.id, "amount": 1})); r.Status != http.StatusForbidden {
 		t.Errorf("a credit by a former delegate: %d %s, want 403", r.Status, r.Body)
 	}

@@ -468,3 +468,32 @@ func TestDelegateEndsWithin2s(t *testing.T) {
 	var unused error
 	_ = errors.Is(unused, nil)
 }
+
+// TestDepartedCircle: a circle marked departed keeps its last state in
+// the view, marked, and no longer counts for a majority.
+func TestDepartedCircle(t *testing.T) {
+	a, b, _ := threeCircles(t, nil)
+	ctx := context.Background()
+	if _, _, err := a.rep.Propose(ctx, "m-A", replica.ProposalRequest{ID: "t1", Kind: replica.KindText, Title: "Shared van"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.rep.Vote(ctx, "m-A", "t1", "yes"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "B to see t1", func() bool { return len(b.rep.Proposals()) == 1 })
+	if _, err := b.rep.Vote(ctx, "m-B", "t1", "no"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "A to see B's vote", func() bool { return a.rep.Proposals()[0].Votes["B"] == "no" })
+	if s := a.rep.Proposals()[0].Status; s != replica.StatusOpen {
+		t.Fatalf("yes and no of three circles: %s, want open", s)
+	}
+	a.rep.MarkDeparted("C", true)
+	cv, ok := circleView(a.rep.View(), "C")
+	if !ok || !cv.Departed || cv.Name != "Circle C" {
+		t.Errorf("C after departing: %+v, want its last state, departed", cv)
+	}
+	if s := a.rep.Proposals()[0].Status; s != replica.StatusRejected {
+		t.Errorf("yes and no of two member circles: %s, want rejected", s)
+	}
+}

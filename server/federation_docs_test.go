@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/automerge/automerge-go"
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"github.com/circles-coop/circles/federation/replica"
@@ -28,6 +30,7 @@ type fedCircle struct {
 	id   string
 	devs []*servertest.Device
 	url  string
+	port int // the hub's leaf port
 }
 
 // startFedHub starts a hub nats-server whose leaf users mirror the
@@ -60,22 +63,35 @@ func startFedHub(t *testing.T, circles ...string) (*natsserver.Server, int) {
 // the federation link (join) uses.
 func linkToHub(t *testing.T, fc *fedCircle, leafPort int) {
 	t.Helper()
+	fc.port = leafPort
+	setLink(t, fc, true)
 	n := fc.c.Server.NATS()
-	opts := n.Options()
-	u, _ := url.Parse(fmt.Sprintf("nats-leaf://%s:%s-pw@127.0.0.1:%d", fc.id, fc.id, leafPort))
-	opts.LeafNode.Remotes = []*natsserver.RemoteLeafOpts{{URLs: []*url.URL{u}}}
-	if err := n.Server().ReloadOptions(opts); err != nil {
-		t.Fatalf("add leaf remote: %v", err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); n.Server().NumLeafNodes() != 1; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("circle %s: no leaf link", fc.id)
-		}
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := fc.c.Server.Federation().Attach(ctx, n.Conn(), fedID, "Food alliance"); err != nil {
 		t.Fatalf("attach: %v", err)
+	}
+}
+
+// setLink adds or enables (up) or disables the circle's leaf remote at
+// runtime, and waits until the link is in that state.
+func setLink(t *testing.T, fc *fedCircle, up bool) {
+	t.Helper()
+	n := fc.c.Server.NATS()
+	opts := n.Options()
+	u, _ := url.Parse(fmt.Sprintf("nats-leaf://%s:%s-pw@127.0.0.1:%d", fc.id, fc.id, fc.port))
+	opts.LeafNode.Remotes = []*natsserver.RemoteLeafOpts{{URLs: []*url.URL{u}, Disabled: !up}}
+	if err := n.Server().ReloadOptions(opts); err != nil {
+		t.Fatalf("leaf remote: %v", err)
+	}
+	want := 0
+	if up {
+		want = 1
+	}
+	for deadline := time.Now().Add(10 * time.Second); n.Server().NumLeafNodes() != want; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("circle %s: leaf link not in state %v", fc.id, up)
+		}
 	}
 }
 
@@ -113,12 +129,37 @@ func within(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// waitFederated waits until every circle lists every circle, each with
+// its delegate.
+func waitFederated(t *testing.T, fcs []*fedCircle, mandates []string) {
+	t.Helper()
+	within(t, 5*time.Second, "every circle to list every circle's delegate", func() bool {
+		for _, fc := range fcs {
+			v := fedView(t, fc)
+			if len(v.Circles) != 3 || v.Circles[0].CircleID != fc.id {
+				return false
+			}
+			for _, o := range fcs {
+				d := delegatesOf(v, o.id)
+				if len(d) != 1 || d[0].Member != o.devs[0].Member || d[0].Name != "Alice" || d[0].Mandate != mandates[indexOf(fcs, o)] {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
 // TestFederationDocs runs three real circles linked to a hub: delegates
 // granted by mandates scoped "federation:food" appear everywhere; the
 // council's proposals and votes, credits and blueprints go through the
 // REST routes; and when a mandate ends — done, recalled, or revoked by a
 // hard reset — the other circles stop listing that delegate within 2 s.
-func TestFederationDocs(t *testing.T) {
+// fedSetup starts three circles of three members, a hub, links them, and
+// grants each circle's Alice a mandate scoped "federation:food"; it
+// returns the circles, the hub's leaf port and the mandates' ids.
+func fedSetup(t *testing.T) ([]*fedCircle, int, []string) {
+	t.Helper()
 	fcs := make([]*fedCircle, 3)
 	var ids []string
 	for i := range fcs {
@@ -142,6 +183,11 @@ func TestFederationDocs(t *testing.T) {
 		}
 		mandates[i] = p.ID
 	}
+	return fcs, leafPort, mandates
+}
+
+func TestFederationDocs(t *testing.T) {
+	fcs, _, mandates := fedSetup(t)
 	a, b, c := fcs[0], fcs[1], fcs[2]
 	defer func() {
 		if t.Failed() {
@@ -151,21 +197,7 @@ func TestFederationDocs(t *testing.T) {
 			}
 		}
 	}()
-	within(t, 5*time.Second, "every circle to list every circle's delegate", func() bool {
-		for _, fc := range fcs {
-			v := fedView(t, fc)
-			if len(v.Circles) != 3 || v.Circles[0].CircleID != fc.id {
-				return false
-			}
-			for _, o := range fcs {
-				d := delegatesOf(v, o.id)
-				if len(d) != 1 || d[0].Member != o.devs[0].Member || d[0].Name != "Alice" || d[0].Mandate != mandates[indexOf(fcs, o)] {
-					return false
-				}
-			}
-		}
-		return true
-	})
+	waitFederated(t, fcs, mandates)
 
 	// The council.
 	expel := map[string]any{"id": "expel-c", "kind": "federation.expel", "title": "Expel C", "payload": map[string]any{"circle_id": c.id}}
@@ -303,4 +335,99 @@ func containsAll(s string, subs ...string) bool {
 		}
 	}
 	return true
+}
+
+// balances is GET /v1/federations/food/balances at fc, by circle.
+func balances(t *testing.T, fc *fedCircle) map[string]float64 {
+	t.Helper()
+	r := servertest.Call(t, fc.url, "GET", "/v1/federations/"+fedID+"/balances", fc.devs[1].Token, nil)
+	var bs struct{ Balances []wire.FederationBalance }
+	if r.Status != http.StatusOK || json.Unmarshal(r.Body, &bs) != nil {
+		t.Fatalf("balances: %d %s", r.Status, r.Body)
+	}
+	out := map[string]float64{}
+	for _, b := range bs.Balances {
+		out[b.CircleID] = b.Balance
+	}
+	return out
+}
+
+// TestFederationPartition: circle C's link stops; A and C both change
+// through the API; C still answers from its replica; once the link is
+// back every circle converges with nothing lost. A change forged on A's
+// own subject with B's actor is refused by the others.
+func TestFederationPartition(t *testing.T) {
+	fcs, _, mandates := fedSetup(t)
+	a, b, c := fcs[0], fcs[1], fcs[2]
+	waitFederated(t, fcs, mandates)
+	setLink(t, c, false)
+	post := func(fc *fedCircle, d *servertest.Device, path string, body any, want int) {
+		t.Helper()
+		if r := servertest.Call(t, fc.url, "POST", path, d.Token, servertest.MustJSON(t, body)); r.Status != want {
+			t.Fatalf("POST %s: %d %s, want %d", path, r.Status, r.Body, want)
+		}
+	}
+	post(a, a.devs[0], "/v1/federations/"+fedID+"/credits", map[string]any{"id": "a-c", "to_circle": c.id, "amount": 4, "note": "seedlings"}, http.StatusCreated)
+	post(a, a.devs[0], "/v1/federations/"+fedID+"/proposals", map[string]any{"id": "van", "kind": "federation.text", "title": "Share a van"}, http.StatusCreated)
+	post(c, c.devs[0], "/v1/federations/"+fedID+"/credits", map[string]any{"id": "c-a", "to_circle": a.id, "amount": 1.5, "note": "offline"}, http.StatusCreated)
+	post(c, c.devs[1], "/v1/blueprints", map[string]any{"id": "lots", "title": "Roles by lot", "body": "Draw the facilitator each month."}, http.StatusCreated)
+	within(t, 5*time.Second, "C to notice it is cut off", func() bool { return !fedView(t, c).Connected })
+	if v := fedView(t, c); len(v.Circles) != 3 || len(delegatesOf(v, a.id)) != 1 {
+		t.Errorf("C's view while cut off: %+v, want its replica of all three", v)
+	}
+	within(t, 5*time.Second, "B to hold A's credit", func() bool { return balances(t, b)[a.id] == -4 })
+	time.Sleep(200 * time.Millisecond)
+	if bal := balances(t, b); bal[c.id] != 4 || bal[a.id] != -4 {
+		t.Errorf("B's balances while C is cut off: %v, want A -4, C +4 (C's own credit not yet)", bal)
+	}
+	setLink(t, c, true)
+	within(t, 10*time.Second, "every circle to converge", func() bool {
+		want := map[string]float64{a.id: -4 + 1.5, b.id: 0, c.id: 4 - 1.5}
+		for _, fc := range fcs {
+			bal := balances(t, fc)
+			for id, w := range want {
+				if math.Abs(bal[id]-w) > 1e-9 {
+					return false
+				}
+			}
+			var l struct{ Proposals []wire.FederationProposal }
+			_ = json.Unmarshal(servertest.Call(t, fc.url, "GET", "/v1/federations/"+fedID+"/proposals", fc.devs[1].Token, nil).Body, &l)
+			if len(l.Proposals) != 1 {
+				return false
+			}
+			for _, cv := range fedView(t, fc).Circles {
+				if cv.CircleID == c.id && (len(cv.Blueprints) != 1 || cv.Blueprints[0].ID != "lots") {
+					return false
+				}
+			}
+		}
+		return true
+	})
+
+	// Forged: A's own NATS publishes on A's subject a change written with
+	// B's federation actor.
+	d := automerge.New()
+	if err := d.SetActorID(replica.ActorFor(fedID, b.id)); err != nil {
+		t.Fatal(err)
+	}
+	_ = d.RootMap().Set("profile", `{"name":"Forged"}`)
+	if _, err := d.Commit("forged"); err != nil {
+		t.Fatal(err)
+	}
+	chs, _ := d.Changes()
+	raw := chs[0].Save()
+	msg := append(binary.AppendUvarint(nil, uint64(len(raw))), raw...)
+	if err := a.c.Server.NATS().Conn().Publish(replica.CircleSubject(fedID, a.id, replica.SuffixChanges), msg); err != nil {
+		t.Fatal(err)
+	}
+	rb, err := b.c.Server.Federation().Replica(fedID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	within(t, 5*time.Second, "B to refuse the forged change", func() bool { return rb.Refused() >= 1 })
+	for _, cv := range fedView(t, b).Circles {
+		if cv.Name != "Reset Circle" {
+			t.Errorf("B's view of %s after a forged change: name %q", cv.CircleID, cv.Name)
+		}
+	}
 }

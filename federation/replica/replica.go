@@ -102,6 +102,14 @@ type Replica struct {
 	announce chan struct{} // announce soon
 }
 
+// SetLinkState sets how the view reports the link (Config.LinkState); the
+// federation link calls it once it knows the membership's state.
+func (r *Replica) SetLinkState(fn func() (status string, connected bool)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cfg.LinkState = fn
+}
+
 // Refused counts the change messages refused (forged author, wrong
 // subject, malformed).
 func (r *Replica) Refused() int64 { return r.refused.Load() }

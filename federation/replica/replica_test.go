@@ -497,3 +497,40 @@ func TestDepartedCircle(t *testing.T) {
 		t.Errorf("yes and no of two member circles: %s, want rejected", s)
 	}
 }
+
+// TestDecisionsSurviveRestart: a decision is recorded in the circle's
+// store; after a restart OnDecided is not told again, and the decision
+// stands.
+func TestDecisionsSurviveRestart(t *testing.T) {
+	var mu sync.Mutex
+	told := map[string]int{}
+	a, b, c := threeCircles(t, func(cfg *replica.ManagerConfig) {
+		id := cfg.Circle
+		cfg.OnDecided = func(string, replica.Proposal) {
+			mu.Lock()
+			told[id]++
+			mu.Unlock()
+		}
+	})
+	ctx := context.Background()
+	if _, _, err := a.rep.Propose(ctx, "m-A", replica.ProposalRequest{ID: "t1", Kind: replica.KindText, Title: "Joint fair"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = a.rep.Vote(ctx, "m-A", "t1", "yes")
+	waitFor(t, 5*time.Second, "B to see A's vote", func() bool { p := b.rep.Proposals(); return len(p) == 1 && p[0].Votes["A"] == "yes" })
+	_, _ = b.rep.Vote(ctx, "m-B", "t1", "yes")
+	waitSynced(t, 5*time.Second, a, b, c)
+	waitFor(t, 5*time.Second, "C to be told", func() bool { mu.Lock(); defer mu.Unlock(); return told["C"] == 1 })
+	c.stop()
+	c.start()
+	waitSynced(t, 10*time.Second, a, b, c)
+	time.Sleep(300 * time.Millisecond) // several recounts
+	mu.Lock()
+	defer mu.Unlock()
+	if told["C"] != 1 {
+		t.Errorf("C was told %d times of one decision across a restart, want 1", told["C"])
+	}
+	if p := c.rep.Proposals(); len(p) != 1 || p[0].Status != replica.StatusPassed {
+		t.Errorf("after restart: %+v", p)
+	}
+}

@@ -3,6 +3,7 @@ package replica
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 
 	"github.com/automerge/automerge-go"
@@ -75,28 +76,38 @@ func readMap(d *automerge.Doc, key string) map[string]string {
 	return out
 }
 
-// readView parses circle's document; records that do not parse, or that
-// contradict their key, are skipped.
+// readView parses circle's document. A circle writes only its own
+// document, but it may write anything there: records that do not parse,
+// that contradict their key, or that break the bounds the API enforces
+// on writes are skipped, so a member circle cannot put into the others'
+// views what the routes would have refused.
 func readView(d *automerge.Doc, circle string) view {
 	var v view
 	_ = json.Unmarshal([]byte(readString(d, "profile")), &v.Profile)
-	if s := readString(d, "scorecard"); json.Valid([]byte(s)) {
+	if len(v.Profile.Name) > MaxTitle {
+		v.Profile.Name = ""
+	}
+	if s := readString(d, "scorecard"); len(s) <= MaxScorecard && json.Valid([]byte(s)) {
 		v.Scorecard = json.RawMessage(s)
 	}
-	_ = json.Unmarshal([]byte(readString(d, "delegates")), &v.Delegates)
-	if v.Delegates == nil {
-		v.Delegates = []Delegate{}
+	var dels []Delegate
+	_ = json.Unmarshal([]byte(readString(d, "delegates")), &dels)
+	v.Delegates = []Delegate{}
+	for _, x := range dels {
+		if len(v.Delegates) < MaxDelegates && len(x.Member) <= MaxTitle && len(x.Name) <= MaxTitle && len(x.Mandate) <= MaxTitle && len(x.Issue) <= MaxTitle {
+			v.Delegates = append(v.Delegates, x)
+		}
 	}
 	for id, s := range readMap(d, "blueprints") {
 		var b Blueprint
-		if json.Unmarshal([]byte(s), &b) == nil && b.ID == id {
+		if json.Unmarshal([]byte(s), &b) == nil && b.ID == id && validBlueprint(b) {
 			v.Blueprints = append(v.Blueprints, b)
 		}
 	}
 	sort.Slice(v.Blueprints, func(i, j int) bool { return v.Blueprints[i].ID < v.Blueprints[j].ID })
 	for id, s := range readMap(d, "proposals") {
 		var p Proposal
-		if json.Unmarshal([]byte(s), &p) == nil && p.ID == id {
+		if json.Unmarshal([]byte(s), &p) == nil && p.ID == id && validProposal(p) {
 			p.AuthorCircle = circle
 			v.Proposals = append(v.Proposals, p)
 		}
@@ -104,13 +115,47 @@ func readView(d *automerge.Doc, circle string) view {
 	v.Votes = readMap(d, "votes")
 	for id, s := range readMap(d, "credits") {
 		var c Credit
-		if json.Unmarshal([]byte(s), &c) == nil && c.ID == id && c.Amount > 0 && c.Amount <= MaxCredit {
+		if json.Unmarshal([]byte(s), &c) == nil && c.ID == id && validAmount(c.Amount) && ValidID(c.To) && c.To != circle && len(c.Note) <= MaxNote {
 			c.From = circle
 			v.Credits = append(v.Credits, c)
 		}
 	}
 	sort.Slice(v.Credits, func(i, j int) bool { return v.Credits[i].ID < v.Credits[j].ID })
 	return v
+}
+
+// Bounds on what a circle's document may hold to be shown.
+const (
+	MaxDelegates = 100
+	MaxScorecard = 64 << 10
+)
+
+func validBlueprint(b Blueprint) bool {
+	if !ValidID(b.ID) || b.Title == "" || len(b.Title) > MaxTitle || b.Body == "" || len(b.Body) > MaxBody {
+		return false
+	}
+	o := b.Origin
+	return o == nil || (ValidID(o.Federation) && ValidID(o.CircleID) && ValidID(o.Blueprint))
+}
+
+func validProposal(p Proposal) bool {
+	if !ValidID(p.ID) || p.Title == "" || len(p.Title) > MaxTitle || len(p.Body) > MaxBody {
+		return false
+	}
+	switch p.Kind {
+	case KindText:
+		return true
+	case KindAdmit, KindExpel:
+		var cp circlePayload
+		return json.Unmarshal(p.Payload, &cp) == nil && ValidID(cp.CircleID)
+	}
+	return false
+}
+
+// validAmount: more than 0, at most MaxCredit hours, in hundredths.
+func validAmount(a float64) bool {
+	cents := math.Round(a * 100)
+	return a > 0 && a <= MaxCredit && math.Abs(cents-a*100) <= 1e-6
 }
 
 // putRecord sets root[mapKey][id] = JSON of rec, creating the map.

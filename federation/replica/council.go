@@ -320,7 +320,7 @@ func (r *Replica) Credit(ctx context.Context, member string, req CreditRequest, 
 		return Credit{}, false, fault.Errorf(fault.InvalidRequest, "id must be 1 to 64 letters, digits, '-' or '_'")
 	}
 	cents := math.Round(req.Amount * 100)
-	if !(req.Amount > 0) || req.Amount > MaxCredit || math.Abs(cents-req.Amount*100) > 1e-6 {
+	if !validAmount(req.Amount) {
 		return Credit{}, false, fault.Errorf(fault.InvalidRequest, "amount must be more than 0 and at most %g hours, in hundredths", MaxCredit)
 	}
 	if len(req.Note) > MaxNote {

@@ -534,3 +534,48 @@ func TestDecisionsSurviveRestart(t *testing.T) {
 		t.Errorf("after restart: %+v", p)
 	}
 }
+
+// TestOutOfBoundsRecordsIgnored: a circle may write anything into its
+// own document; what breaks the bounds the API enforces (a credit to
+// itself, a huge amount, a proposal of an unknown kind or an oversized
+// title, a blueprint without body) is not shown by the others, and the
+// balances still sum to zero.
+func TestOutOfBoundsRecordsIgnored(t *testing.T) {
+	a, b, c := threeCircles(t, nil)
+	ctx := context.Background()
+	big := make([]byte, replica.MaxTitle+1)
+	for i := range big {
+		big[i] = 'x'
+	}
+	for _, w := range []struct{ m, id, rec string }{
+		{"credits", "self", `{"id":"self","to_circle":"A","amount":5}`},
+		{"credits", "huge", `{"id":"huge","to_circle":"B","amount":1e12}`},
+		{"credits", "neg", `{"id":"neg","to_circle":"B","amount":-3}`},
+		{"credits", "thou", `{"id":"thou","to_circle":"B","amount":0.001}`},
+		{"credits", "ok", `{"id":"ok","to_circle":"B","amount":2}`},
+		{"credits", "mismatch", `{"id":"other","to_circle":"B","amount":2}`},
+		{"proposals", "k", `{"id":"k","kind":"federation.dissolve","title":"x"}`},
+		{"proposals", "t", `{"id":"t","kind":"federation.text","title":"` + string(big) + `"}`},
+		{"proposals", "e", `{"id":"e","kind":"federation.expel","title":"x","payload":{"circle_id":"a.b"}}`},
+		{"blueprints", "nobody", `{"id":"nobody","title":"x","body":""}`},
+		{"votes", "ok", "maybe"},
+	} {
+		if err := a.rep.WriteRecord(ctx, w.m, w.id, w.rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitSynced(t, 5*time.Second, a, b, c)
+	got := map[string]float64{}
+	for _, x := range c.rep.Balances() {
+		got[x.CircleID] = x.Balance
+	}
+	if want := map[string]float64{"A": -2, "B": 2, "C": 0}; !reflect.DeepEqual(got, want) {
+		t.Errorf("balances = %v, want only the valid credit: %v", got, want)
+	}
+	if p := c.rep.Proposals(); len(p) != 0 {
+		t.Errorf("proposals = %+v, want none", p)
+	}
+	if cv, _ := circleView(c.rep.View(), "A"); len(cv.Blueprints) != 0 {
+		t.Errorf("blueprints = %+v, want none", cv.Blueprints)
+	}
+}

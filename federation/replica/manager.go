@@ -25,8 +25,10 @@ type ManagerConfig struct {
 	// AnnounceEvery and RefreshEvery are passed to every replica.
 	AnnounceEvery time.Duration
 	RefreshEvery  time.Duration
-	Logger        *slog.Logger
-	Now           func() time.Time
+	// MaxReplicaBytes is passed to every replica.
+	MaxReplicaBytes int
+	Logger          *slog.Logger
+	Now             func() time.Time
 }
 
 // Manager holds a circle's replicas, one per federation it belongs to,
@@ -95,7 +97,7 @@ func (m *Manager) Attach(ctx context.Context, nc *nats.Conn, federation, name st
 	r := newReplica(Config{
 		Federation: federation, Name: name, Circle: m.cfg.Circle, Conn: nc, Source: m.cfg.Source,
 		Blueprints: m.Blueprints, OnDecided: m.cfg.OnDecided,
-		AnnounceEvery: m.cfg.AnnounceEvery, RefreshEvery: m.cfg.RefreshEvery, Logger: m.cfg.Logger,
+		AnnounceEvery: m.cfg.AnnounceEvery, RefreshEvery: m.cfg.RefreshEvery, MaxReplicaBytes: m.cfg.MaxReplicaBytes, Logger: m.cfg.Logger,
 	}, m.st)
 	if err := r.open(ctx); err != nil {
 		return nil, err // nothing started

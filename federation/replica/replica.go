@@ -58,7 +58,11 @@ type Config struct {
 	// 250 ms; the scorecard every 60 refreshes).
 	AnnounceEvery time.Duration
 	RefreshEvery  time.Duration
-	Logger        *slog.Logger
+	// MaxReplicaBytes bounds one other circle's document in this circle's
+	// store (default DefaultMaxReplicaBytes): a member circle cannot fill
+	// the others' disks by writing without end into its own document.
+	MaxReplicaBytes int
+	Logger          *slog.Logger
 }
 
 // peer is this circle's replica of another member's document.
@@ -67,7 +71,16 @@ type peer struct {
 	chunks  int      // stored chunks of doc
 	dirty   bool     // changes not stored yet
 	pending [][]byte // changes waiting for their dependencies
+	size    int      // bytes of the document (saved size at load + changes since)
 }
+
+// DefaultMaxReplicaBytes bounds what one circle's document may take in
+// another circle's store (Config.MaxReplicaBytes).
+const DefaultMaxReplicaBytes = 64 << 20
+
+// ErrReplicaFull refuses changes of a circle whose document has reached
+// Config.MaxReplicaBytes in this circle's replica.
+var ErrReplicaFull = errors.New("the circle's document is at the size this circle keeps of it")
 
 // maxPending bounds the changes of one circle waiting for dependencies.
 const maxPending = 20000
@@ -127,6 +140,9 @@ func newReplica(cfg Config, st *docStore) *Replica {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.MaxReplicaBytes <= 0 {
+		cfg.MaxReplicaBytes = DefaultMaxReplicaBytes
+	}
 	if cfg.Blueprints == nil {
 		cfg.Blueprints = func() []Blueprint { return nil }
 	}
@@ -164,7 +180,7 @@ func (r *Replica) open(ctx context.Context) error {
 		case subj == ownSubject(r.cfg.Federation):
 			r.own, r.ownChunks = sd.doc, sd.chunks
 		case strings.HasPrefix(subj, prefix):
-			r.peers[strings.TrimPrefix(subj, prefix)] = &peer{doc: sd.doc, chunks: sd.chunks}
+			r.peers[strings.TrimPrefix(subj, prefix)] = &peer{doc: sd.doc, chunks: sd.chunks, size: len(sd.doc.Save())}
 		}
 	}
 	if r.own == nil {
@@ -468,6 +484,9 @@ func (r *Replica) receiveChanges(circle string, data []byte) error {
 		p = &peer{doc: automerge.New()}
 		r.peers[circle] = p
 	}
+	if p.size+len(data) > r.cfg.MaxReplicaBytes {
+		return fmt.Errorf("%w (%d bytes)", ErrReplicaFull, r.cfg.MaxReplicaBytes)
+	}
 	before := p.doc.Heads()
 	// automerge-go's LoadIncremental refuses a change whose dependencies
 	// are missing, so such a change waits in p.pending until they arrive
@@ -493,6 +512,7 @@ func (r *Replica) receiveChanges(circle string, data []byte) error {
 	}
 	p.pending = queue
 	if !sameHeads(before, p.doc.Heads()) {
+		p.size += len(data)
 		p.dirty = true
 		r.notifyLocked()
 	}

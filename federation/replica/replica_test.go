@@ -7,6 +7,8 @@ import (
 	"math"
 	"net/url"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -578,4 +580,28 @@ func TestOutOfBoundsRecordsIgnored(t *testing.T) {
 	if cv, _ := circleView(c.rep.View(), "A"); len(cv.Blueprints) != 0 {
 		t.Errorf("blueprints = %+v, want none", cv.Blueprints)
 	}
+}
+
+// TestReplicaBound: a circle writing without end into its own document
+// stops being replicated once its document reaches the bound the others
+// keep; what was replicated stays.
+func TestReplicaBound(t *testing.T) {
+	a, b, c := threeCircles(t, func(cfg *replica.ManagerConfig) { cfg.MaxReplicaBytes = 16 << 10 })
+	ctx := context.Background()
+	before := b.rep.Refused()
+	body := strings.Repeat("x", 1024)
+	for i := range 40 {
+		if err := a.rep.WriteRecord(ctx, "blueprints", "b"+itoa(i), `{"id":"b`+itoa(i)+`","title":"t","body":"`+body+`"}`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 5*time.Second, "B to refuse A's changes past the bound", func() bool { return b.rep.Refused() > before })
+	time.Sleep(500 * time.Millisecond)
+	if slices.Equal(b.rep.Heads("A"), a.rep.Heads("A")) {
+		t.Errorf("B replicated all of A's 40 KB past a 16 KB bound")
+	}
+	if cv, _ := circleView(b.rep.View(), "A"); cv.Name != "Circle A" {
+		t.Errorf("B's replica of A lost what it had: %+v", cv)
+	}
+	_ = c
 }

@@ -562,7 +562,10 @@ func (r *Replica) receiveWant(circle string, data []byte) {
 	theirs := w.Heads[r.cfg.Circle]
 	mine := hashStrings(r.own.Heads())
 	if !slices.Equal(sortedCopy(theirs), sortedCopy(mine)) {
-		key := circle + "|" + strings.Join(sortedCopy(theirs), ",")
+		// The same answer (their heads, ours) at most once per two
+		// announcement periods: several announcements of one state while
+		// the answer travels get one answer.
+		key := circle + "|" + strings.Join(sortedCopy(theirs), ",") + "|" + strings.Join(sortedCopy(mine), ",")
 		if t, ok := r.served[key]; !ok || time.Since(t) > 2*r.cfg.AnnounceEvery {
 			r.served[key] = time.Now()
 			r.sendSinceLocked(theirs)

@@ -442,6 +442,16 @@ func (r *Replica) handle(m *nats.Msg) {
 	if circle == r.cfg.Circle {
 		return // our own, echoed; nobody else may write as us
 	}
+	// The first word from the federation after a silence (the link came
+	// back, or another circle did): announce at once rather than at the
+	// next tick, so catch-up starts without waiting.
+	r.mu.Lock()
+	silent := time.Since(r.lastHeard) > 2*r.cfg.AnnounceEvery
+	r.lastHeard = time.Now()
+	r.mu.Unlock()
+	if silent {
+		r.Announce()
+	}
 	switch suffix {
 	case SuffixChanges:
 		if err := r.receiveChanges(circle, m.Data); err != nil {

@@ -112,6 +112,9 @@ type Services struct {
 	Sessions repo.Sessions
 	// Federations serves GET /v1/federations (mobile-api/federation.go).
 	Federations Federations
+	// FederationDocs serves the federation replicas' routes
+	// (mobile-api/federation_docs.go); nil: not registered.
+	FederationDocs FederationDocs
 }
 
 // Options configure the HTTP API.
@@ -232,6 +235,7 @@ func New(svc Services, opts Options) *echo.Echo {
 	a.registerGovernanceRoutes(authed)
 	a.registerRitualRoutes(authed)
 	a.registerFederationRoutes(authed)
+	a.registerFederationDocRoutes(authed)
 	a.registerNotBuiltRoutes(authed)
 	return e
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/circles-coop/circles/authority"
 	"github.com/circles-coop/circles/federation/link"
+	"github.com/circles-coop/circles/federation/replica"
 	"github.com/circles-coop/circles/internal/atomicfile"
 	mobileapi "github.com/circles-coop/circles/mobile-api"
 	"github.com/circles-coop/circles/sync/engine"
@@ -85,6 +86,11 @@ type Config struct {
 	// links and asks the hub of a dropped one whether the circle is still
 	// a member (default 2 s).
 	FederationWatch time.Duration
+
+	// FederationDecided, if set, is told once of each federation proposal
+	// this circle sees decided (a passed federation.expel revokes the
+	// circle on the hub). It must be idempotent.
+	FederationDecided func(federation string, p replica.Proposal)
 
 	// tickHook, if set, runs before each scheduled tick (tests inject a
 	// panic through it).
@@ -159,8 +165,12 @@ type Server struct {
 	store  *store.Store
 	engine *engine.Engine
 	auth   *authority.Authority
-	reg    *prometheus.Registry
-	fed    *link.Link // the circle's federations (federation.go)
+	// replicas holds the federations' documents (federation_docs.go);
+	// federation_glue.go keeps them in step with fed.
+	replicas                 *replica.Manager
+	replicaStop, replicaDone chan struct{}
+	reg                      *prometheus.Registry
+	fed                      *link.Link // the circle's federations (federation.go)
 	// natsName is the embedded nats-server's name (natsServerName).
 	natsName string
 
@@ -245,6 +255,10 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.fed.Open(ctx); err != nil { // a joined circle links to its hubs again
 		return nil, err
 	}
+	if err := s.openReplicas(ctx); err != nil { // the federations' documents and replicas
+		return nil, err
+	}
+	s.startLinkingReplicas()
 	if err := s.serveHTTP(); err != nil {
 		return nil, err
 	}
@@ -323,6 +337,8 @@ func (s *Server) serveHTTP() error {
 
 		// GET /v1/federations (server/federation.go).
 		Federations: fedLink{s.fed},
+		// GET /v1/federations/{id} and the council (server/federation_docs.go).
+		FederationDocs: replica.API{M: s.replicas, Now: s.cfg.Now},
 	}, mobileapi.Options{Logger: s.cfg.Logger, Gatherer: s.reg, Metrics: s.cfg.MetricsOnAPI, TrustedProxies: s.cfg.TrustedProxies})
 	s.httpSrv = &http.Server{
 		Handler:           e,
@@ -487,6 +503,10 @@ func (s *Server) Close() error {
 		}
 	} else if s.metricsLn != nil {
 		s.metricsLn.Close()
+	}
+	s.stopLinkingReplicas()
+	if s.replicas != nil {
+		s.replicas.Close()
 	}
 	if s.fed != nil {
 		s.fed.Close()

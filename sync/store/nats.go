@@ -58,8 +58,9 @@ type NATS struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	// optsMu guards opts, the options the embedded server runs with:
-	// SetLeafRemotes reloads a clone of them.
+	// optsMu guards opts, the options the embedded server runs with (a
+	// clone of those it was started with): SetLeafRemotes reloads a clone
+	// of them.
 	optsMu sync.Mutex
 	opts   *server.Options
 }
@@ -103,6 +104,7 @@ func StartNATS(ctx context.Context, cfg NATSConfig) (*NATS, error) {
 		opts.Host, opts.Port = host, port
 	}
 
+	base := opts.Clone() // NewServer may change opts
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("store: new nats-server: %w", err)
@@ -131,7 +133,7 @@ func StartNATS(ctx context.Context, cfg NATSConfig) (*NATS, error) {
 		return nil, fmt.Errorf("store: JetStream did not start in %s (see the server log)", cfg.Dir)
 	}
 
-	n := &NATS{srv: srv, opts: opts, closed: make(chan struct{})}
+	n := &NATS{srv: srv, opts: base, closed: make(chan struct{})}
 	nc, err := nats.Connect(srv.ClientURL(),
 		nats.InProcessServer(srv),
 		nats.Name("circled-store"),
@@ -273,6 +275,18 @@ func (n *NATS) SetLeafRemotes(remotes []*server.RemoteLeafOpts) error {
 	}
 	n.opts = next
 	return nil
+}
+
+// Options returns a copy of the options the embedded server runs with,
+// as the base of a ReloadOptions (a test adding a leaf remote); nil for a
+// connection made by ConnectNATS.
+func (n *NATS) Options() *server.Options {
+	if n.srv == nil {
+		return nil
+	}
+	n.optsMu.Lock()
+	defer n.optsMu.Unlock()
+	return n.opts.Clone()
 }
 
 // Close drains the in-process connection (pending publishes and their acks

@@ -3,7 +3,6 @@ package authority
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -30,17 +29,24 @@ func (s *Audit) Append(ctx context.Context, kind string, data any) error {
 // interrupted between its effect and its record (a passed proposal, a
 // reset) records itself with AppendOnce, and finishing it records it if
 // it was not.
+//
+// Appends go to the live segment of the log (archives.go); the one that
+// fills it moves the log on to a new segment.
 func (s *Audit) AppendOnce(ctx context.Context, since time.Time, kind string, data any, match func(crdt.AuditEntry) bool) error {
-	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindAudit]), func(d *automerge.Doc) ([]byte, error) {
-		if match != nil {
-			found, err := crdt.FindAudit(d, since, match)
-			if err != nil {
-				return nil, err
-			}
-			if found {
-				return nil, errNoChange
-			}
+	s.arch.auditMu.Lock()
+	defer s.arch.auditMu.Unlock()
+	if match != nil {
+		found, err := s.findAudit(ctx, since, match)
+		if err != nil {
+			return fmt.Errorf("audit %s: %w", kind, err)
 		}
+		if found {
+			return nil
+		}
+	}
+	var last crdt.AuditEntry
+	var n int
+	err := s.engine.Update(ctx, s.auditID(), func(d *automerge.Doc) ([]byte, error) {
 		prev, err := crdt.LastAudit(d)
 		if err != nil {
 			return nil, err
@@ -49,10 +55,20 @@ func (s *Audit) AppendOnce(ctx context.Context, since time.Time, kind string, da
 		if err != nil {
 			return nil, err
 		}
-		return nil, crdt.AppendAudit(d, e)
+		if err := crdt.AppendAudit(d, e); err != nil {
+			return nil, err
+		}
+		last = e
+		n, err = crdt.AuditLen(d)
+		return nil, err
 	})
-	if err != nil && !errors.Is(err, errNoChange) {
+	if err != nil {
 		return fmt.Errorf("audit %s: %w", kind, err)
+	}
+	if n >= s.auditSegmentBound() {
+		if err := s.nextAuditSegment(ctx, last); err != nil {
+			s.log.Error("audit: open the next segment", "err", err) // the next append tries again
+		}
 	}
 	return nil
 }
@@ -79,12 +95,8 @@ func auditFor(kind, key string, value any) func(crdt.AuditEntry) bool {
 
 // Entries returns up to limit audit entries after seq.
 func (s *Audit) Entries(ctx context.Context, c Caller, after int64, limit int) (wire.AuditPage, error) {
-	var out []crdt.AuditEntry
-	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindAudit]), func(d *automerge.Doc) error {
-		var err error
-		out, err = crdt.ReadAudit(d, after)
-		return err
-	})
+	// One more than the page, to know whether there is a next one.
+	out, err := s.readAuditFrom(ctx, after, limit+1)
 	if err != nil {
 		return wire.AuditPage{}, err
 	}

@@ -50,6 +50,12 @@ type State struct {
 	events *broker
 	// segmentItems, if > 0, overrides the ledger.segment_changes policy.
 	segmentItems int
+	// auditSegment and govArchive, if > 0, override the bounds of the
+	// live audit segment and governance document (archives.go).
+	auditSegment, govArchive int
+	// arch knows the live and archived governance and audit documents
+	// (archives.go); it has its own locks.
+	arch archives
 	// engine is set by Open and never changed after.
 	engine *engine.Engine
 	// index holds every accepted ledger entry and credit (index.go); it
@@ -89,6 +95,11 @@ func (s *State) reloadRoster(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	arch, err := s.readArchives(ctx)
+	if err != nil {
+		return err
+	}
+	s.arch.set(s.meta, arch)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.roster = r
@@ -104,6 +115,16 @@ func (s *State) reloadRoster(ctx context.Context) error {
 	}
 	for _, m := range r.Members {
 		s.registerMemberDocs(m)
+	}
+	for _, id := range arch.Governance {
+		if _, ok := s.docs[string(id)]; !ok {
+			s.docs[string(id)] = docInfo{Kind: crdt.KindGovernance}
+		}
+	}
+	for _, seg := range arch.Audit {
+		if _, ok := s.docs[string(seg.Doc)]; !ok {
+			s.docs[string(seg.Doc)] = docInfo{Kind: crdt.KindAudit}
+		}
 	}
 	return nil
 }
@@ -302,7 +323,7 @@ func (s *State) loadPolicies(ctx context.Context) error {
 // readProposals reads every proposal of the governance document.
 func (s *State) readProposals(ctx context.Context) ([]crdt.ProposalState, error) {
 	var out []crdt.ProposalState
-	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
+	err := s.viewGov(ctx, func(d *automerge.Doc) error {
 		var err error
 		out, err = crdt.ReadProposalStates(d)
 		return err
@@ -342,7 +363,7 @@ func (s *State) readCharter(ctx context.Context) (crdt.Charter, error) {
 // readEpoch reads the circle's reset epoch from the governance document.
 func (s *State) readEpoch(ctx context.Context) (int, error) {
 	var epoch int
-	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
+	err := s.viewGov(ctx, func(d *automerge.Doc) error {
 		var err error
 		epoch, err = crdt.ReadEpoch(d)
 		return err

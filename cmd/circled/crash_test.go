@@ -75,6 +75,10 @@ type template struct {
 // through an in-process server whose clock runs backdate behind: their
 // enrolment is then old enough for their reset signatures to count when
 // the real circled serves a copy of the circle with the real clock.
+// crashArchives are the archive bounds of the served circle in a trial
+// (authority/archives.go): far below the defaults.
+var crashArchives = []string{"--audit-segment-entries", "8", "--governance-archive-proposals", "4"}
+
 func prepareTemplate(t *testing.T, bin string) *template {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -340,7 +344,9 @@ func runTrial(t *testing.T, bin string, tpl *template, rep *trialReport) {
 		t.Fatalf("copy the template circle: %v", err)
 	}
 	data := filepath.Join(dir, "data")
-	p, err := serve(bin, data, "127.0.0.1:0", "--tick-every", "250ms")
+	// Tiny archives: a trial moves the governance document and the audit
+	// log on several times, so kills land in the middle of moves too.
+	p, err := serve(bin, data, "127.0.0.1:0", append([]string{"--tick-every", "250ms"}, crashArchives...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,7 +443,7 @@ func runTrial(t *testing.T, bin string, tpl *template, rep *trialReport) {
 	}
 
 	restarted := time.Now()
-	p2, err := serve(bin, data, "127.0.0.1:0", "--tick-every", "200ms")
+	p2, err := serve(bin, data, "127.0.0.1:0", append([]string{"--tick-every", "200ms"}, crashArchives...)...)
 	if err != nil {
 		t.Fatalf("restart after kill -9: %v\nlog before the kill:\n%s", err, tailOf(killLog, 30))
 	}

@@ -232,11 +232,11 @@ var settingsTable = []Setting{
 			return nil
 		}},
 	{Key: "governance_archive_proposals", Env: "CIRCLED_GOVERNANCE_ARCHIVE_PROPOSALS", Flag: "governance-archive-proposals",
-		Usage: "proposals after which decided ones move into an archive document, 4..100000 (default 200)",
+		Usage: "proposals after which decided ones move into an archive document, 2..100000 (default 200)",
 		set: func(s *Settings, v string) error {
 			n, err := strconv.Atoi(v)
-			if err != nil || n < 4 || n > 100000 {
-				return fmt.Errorf("%q is not a number 4..100000", v)
+			if err != nil || n < 2 || n > 100000 {
+				return fmt.Errorf("%q is not a number 2..100000", v)
 			}
 			s.GovernanceArchiveProposals = n
 			return nil

@@ -77,7 +77,7 @@ type template struct {
 // the real circled serves a copy of the circle with the real clock.
 // crashArchives are the archive bounds of the served circle in a trial
 // (authority/archives.go): far below the defaults.
-var crashArchives = []string{"--audit-segment-entries", "8", "--governance-archive-proposals", "4"}
+var crashArchives = []string{"--audit-segment-entries", "4", "--governance-archive-proposals", "2"}
 
 func prepareTemplate(t *testing.T, bin string) *template {
 	t.Helper()
@@ -201,6 +201,9 @@ type trialReport struct {
 	enrolled, votes      int
 	proposals, resetSigs int
 	epoch                int64
+	// govArchives and auditArchives count the documents the circle had
+	// moved on from (GET /v1/circle after the restart).
+	govArchives, auditArchives int
 	// What the restarted server finished, as its audit log and its log
 	// tell.
 	interrupted []string
@@ -224,9 +227,9 @@ func (r *trialReport) String() string {
 			aim += ", not answered"
 		}
 	}
-	return fmt.Sprintf("seed=%d %s in %.1fs: kill at %v (%s; reset signed from %v); acknowledged %d REST + %d synced entries, %d enrolments, %d votes, %d proposals, %d reset signatures; epoch %d after restart; finished after restart: %s",
+	return fmt.Sprintf("seed=%d %s in %.1fs: kill at %v (%s; reset signed from %v); acknowledged %d REST + %d synced entries, %d enrolments, %d votes, %d proposals, %d reset signatures; epoch %d, %d governance archives and %d audit segments archived after restart; finished after restart: %s",
 		r.seed, res, r.took.Seconds(), r.killAt.Round(time.Millisecond), aim, r.resetAt.Round(time.Millisecond),
-		r.restEntries, r.synced, r.enrolled, r.votes, r.proposals, r.resetSigs, r.epoch, what)
+		r.restEntries, r.synced, r.enrolled, r.votes, r.proposals, r.resetSigs, r.epoch, r.govArchives, r.auditArchives, what)
 }
 
 func summarize(t *testing.T, reports []*trialReport) {
@@ -470,6 +473,9 @@ func runTrial(t *testing.T, bin string, tpl *template, rep *trialReport) {
 	}
 	if st != nil {
 		rep.epoch = st.epoch
+		if a := st.circle.Archives; a != nil {
+			rep.govArchives, rep.auditArchives = len(a.Governance), len(a.Audit)
+		}
 		rep.interrupted = st.finished(restarted)
 	}
 	for _, pr := range problems {

@@ -26,8 +26,9 @@ import (
 // audit log padded to 50,000 entries. For each level it reports the
 // latency of propose+vote (POST /v1/proposals, then POST
 // /v1/proposals/{id}/votes, which decides it) and of the vote alone, p50
-// and p99 over govBenchRounds proposals (three days of 40), and the engine's loaded bytes
-// (circles_sync_loaded_bytes) at most and after, against the memory budget.
+// and p99 over govBenchRounds proposals (three days of 40), and the
+// engine's loaded bytes (circles_sync_loaded_bytes) at most and after,
+// against the memory budget.
 //
 // The history is built fast, through the authority's own methods
 // (Governance.Propose and Vote, Audit.Append: every step one change, as

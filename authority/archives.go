@@ -177,6 +177,37 @@ func (s *State) govArchiveBound() int {
 	return cmp.Or(s.govArchive, DefaultGovernanceArchiveProposals)
 }
 
+// moveAuditOn moves the audit log to a new segment, in the background,
+// if the live one is full: the append that filled it does not wait for the
+// move (the next append waits for arch.auditMu).
+func (s *Audit) moveAuditOn() {
+	s.tasks.Do("audit segment", func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		s.arch.auditMu.Lock()
+		defer s.arch.auditMu.Unlock()
+		var last *crdt.AuditEntry
+		var n int
+		err := s.engine.View(ctx, s.auditID(), func(d *automerge.Doc) error {
+			var err error
+			if n, err = crdt.AuditLen(d); err != nil {
+				return err
+			}
+			last, err = crdt.LastAudit(d)
+			return err
+		})
+		if err == nil && (n < s.auditSegmentBound() || last == nil) {
+			return // moved meanwhile
+		}
+		if err == nil {
+			err = s.nextAuditSegment(ctx, *last)
+		}
+		if err != nil {
+			s.log.Error("audit: open the next segment", "err", err) // the next append tries again
+		}
+	})
+}
+
 // nextAuditSegment moves the audit log to a new segment after last, the
 // last entry of the live one. The caller holds arch.auditMu.
 func (s *Audit) nextAuditSegment(ctx context.Context, last crdt.AuditEntry) error {
@@ -386,10 +417,29 @@ func stays(st crdt.ProposalState) bool {
 	return st.Status == crdt.ProposalOpen || !st.Recorded
 }
 
-// maybeArchive moves the governance document on once it holds
-// govArchiveBound proposals of which at least half can move. The caller
+// maybeArchive moves the governance document on, in the background, once
+// it holds govArchiveBound proposals of which at least half can move: the
+// decision that reached the bound does not wait for the move. The caller
 // holds s.gov.
 func (s *Governance) maybeArchive(ctx context.Context) {
+	if s.archiveDue(ctx) {
+		s.tasks.Do("archive governance", func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			s.gov.Lock()
+			defer s.gov.Unlock()
+			if !s.archiveDue(ctx) {
+				return // moved meanwhile
+			}
+			if err := s.archiveGovernance(ctx); err != nil {
+				s.log.Error("archive governance", "err", err) // tried again after the next decision
+			}
+		})
+	}
+}
+
+// archiveDue says the live governance document has reached its bound.
+func (s *Governance) archiveDue(ctx context.Context) bool {
 	var n int
 	err := s.viewGov(ctx, func(d *automerge.Doc) error {
 		v, err := d.Path("proposals").Get()
@@ -401,12 +451,7 @@ func (s *Governance) maybeArchive(ctx context.Context) {
 	s.arch.mu.RLock()
 	next := s.arch.nextCheck
 	s.arch.mu.RUnlock()
-	if err != nil || n < max(s.govArchiveBound(), next) {
-		return
-	}
-	if err := s.archiveGovernance(ctx); err != nil {
-		s.log.Error("archive governance", "err", err) // tried again after the next decision
-	}
+	return err == nil && n >= max(s.govArchiveBound(), next)
 }
 
 // errFewToMove ends an archiving that would move too little.
@@ -454,18 +499,24 @@ func (s *Governance) archiveGovernance(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("create governance document: %w", err)
 	}
+	// Known as archived before the roster names the next document, so no
+	// reader finds them in neither. Until then (or for good, if the write
+	// fails) they are in the live document too, which readers look in
+	// first.
+	s.arch.mu.Lock()
+	for id, status := range left {
+		if _, ok := s.arch.archived[id]; !ok {
+			s.arch.byDoc[old] = append(s.arch.byDoc[old], id)
+		}
+		s.arch.archived[id] = archivedProposal{doc: old, status: status}
+	}
+	s.arch.nextCheck = 0
+	s.arch.mu.Unlock()
 	if err := s.writeRoster(ctx, func(d *automerge.Doc) error {
 		return crdt.AddGovernanceDoc(d, next, s.firstArchives())
 	}); err != nil {
 		return fmt.Errorf("name governance document: %w", err) // next stays unused
 	}
-	s.arch.mu.Lock()
-	for id, status := range left {
-		s.arch.archived[id] = archivedProposal{doc: old, status: status}
-		s.arch.byDoc[old] = append(s.arch.byDoc[old], id)
-	}
-	s.arch.nextCheck = 0
-	s.arch.mu.Unlock()
 	s.log.Info("archived governance document", "archive", old, "proposals", len(left), "live", next, "kept", total-len(left))
 	return nil
 }

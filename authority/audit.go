@@ -31,7 +31,7 @@ func (s *Audit) Append(ctx context.Context, kind string, data any) error {
 // it was not.
 //
 // Appends go to the live segment of the log (archives.go); the one that
-// fills it moves the log on to a new segment.
+// fills it has the log moved on to a new segment in the background.
 func (s *Audit) AppendOnce(ctx context.Context, since time.Time, kind string, data any, match func(crdt.AuditEntry) bool) error {
 	s.arch.auditMu.Lock()
 	defer s.arch.auditMu.Unlock()
@@ -44,7 +44,6 @@ func (s *Audit) AppendOnce(ctx context.Context, since time.Time, kind string, da
 			return nil
 		}
 	}
-	var last crdt.AuditEntry
 	var n int
 	err := s.engine.Update(ctx, s.auditID(), func(d *automerge.Doc) ([]byte, error) {
 		prev, err := crdt.LastAudit(d)
@@ -58,7 +57,6 @@ func (s *Audit) AppendOnce(ctx context.Context, since time.Time, kind string, da
 		if err := crdt.AppendAudit(d, e); err != nil {
 			return nil, err
 		}
-		last = e
 		n, err = crdt.AuditLen(d)
 		return nil, err
 	})
@@ -66,9 +64,7 @@ func (s *Audit) AppendOnce(ctx context.Context, since time.Time, kind string, da
 		return fmt.Errorf("audit %s: %w", kind, err)
 	}
 	if n >= s.auditSegmentBound() {
-		if err := s.nextAuditSegment(ctx, last); err != nil {
-			s.log.Error("audit: open the next segment", "err", err) // the next append tries again
-		}
+		s.moveAuditOn()
 	}
 	return nil
 }

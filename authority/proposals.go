@@ -85,6 +85,13 @@ func (s *Governance) Proposals(ctx context.Context, c Caller, status string) (wi
 		if err != nil {
 			return wire.ProposalList{}, err
 		}
+		// A proposal being archived is in both for a moment: the live
+		// document's copy counts.
+		live := make(map[string]bool, len(states))
+		for _, st := range states {
+			live[st.ID] = true
+		}
+		old = slices.DeleteFunc(old, func(st crdt.ProposalState) bool { return live[st.ID] })
 		states = append(old, states...)
 		slices.SortStableFunc(states, func(a, b crdt.ProposalState) int {
 			if c := a.OpenedAt.Compare(b.OpenedAt); c != 0 {

@@ -275,3 +275,47 @@ func TestDeviceVerifiesAuditAcrossSegments(t *testing.T) {
 		t.Fatalf("the device's audit log has %d entries, the server's %d", len(entries), len(want))
 	}
 }
+
+// TestBallotVoteOnArchived: a vote written offline into a ballots document
+// on a proposal already archived is not counted, and does not wait as a
+// pending vote either; a vote on an open proposal in the same sync is.
+func TestBallotVoteOnArchived(t *testing.T) {
+	c := servertest.Start(t, "Archive Circle", smallArchives)
+	url := c.URL()
+	ada := servertest.MustEnroll(t, url, c.FounderInvite, "Ada")
+	made := decideProposals(t, url, ada, 10)
+	waitArchives(t, url, ada, 1, 1)
+	archived := made[0]
+	before := getProposal(t, url, ada, archived.id)
+	open := mustPropose(t, url, ada, "member.admit", "Admit a latecomer", map[string]any{"name": "Latecomer"})
+
+	phone, err := client.Join(t.Context(), t.TempDir(), url, servertest.MustInvite(t, url, ada, "device", ""), "Ada", "phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := phone.Vote(archived.id, "no", "late", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := phone.Vote(open.ID, "yes", "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := phone.Sync(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for getProposal(t, url, ada, open.ID).Status != "passed" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the ballots vote on the open proposal was not counted in 20 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	after := getProposal(t, url, ada, archived.id)
+	if after.Status != before.Status || len(after.Votes) != 1 || after.Votes[ada.Member].Choice != before.Votes[ada.Member].Choice {
+		t.Fatalf("the archived proposal after a ballots vote = %s %+v, want %s %+v", after.Status, after.Votes, before.Status, before.Votes)
+	}
+	live := servertest.MustCircle(t, url, ada).Docs["governance"]
+	doc, _ := servertest.MustPull(t, url, ada, live, ada.Actor)
+	if v, err := doc.Path("pending_votes_by_member", ada.Member, archived.id).Get(); err != nil || !v.IsVoid() {
+		t.Fatalf("the vote on the archived proposal waits as a pending vote: %v %v", v, err)
+	}
+}

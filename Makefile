@@ -117,7 +117,9 @@ crash:
 		$(GO) test -count=1 -timeout 90m -run '^TestCrashConsistency$$' -v ./cmd/circled/
 
 # bench runs the scenario benchmarks (one iteration is a whole scenario:
-# backlog, latency, cold start, in-process backlog; each prints its own
+# backlog, latency, cold start, in-process backlog, governance history
+# (BENCH=GovernanceHistory: propose+vote at 0, 1,000 and 5,000 decided
+# proposals with 50,000 audit entries); each prints its own
 # figures) BENCHCOUNT times, then the micro benchmarks (store, decoder,
 # readers) the usual way.
 bench:

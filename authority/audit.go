@@ -3,7 +3,6 @@ package authority
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -30,17 +29,23 @@ func (s *Audit) Append(ctx context.Context, kind string, data any) error {
 // interrupted between its effect and its record (a passed proposal, a
 // reset) records itself with AppendOnce, and finishing it records it if
 // it was not.
+//
+// Appends go to the live segment of the log (archives.go); the one that
+// fills it has the log moved on to a new segment in the background.
 func (s *Audit) AppendOnce(ctx context.Context, since time.Time, kind string, data any, match func(crdt.AuditEntry) bool) error {
-	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindAudit]), func(d *automerge.Doc) ([]byte, error) {
-		if match != nil {
-			found, err := crdt.FindAudit(d, since, match)
-			if err != nil {
-				return nil, err
-			}
-			if found {
-				return nil, errNoChange
-			}
+	s.arch.auditMu.Lock()
+	defer s.arch.auditMu.Unlock()
+	if match != nil {
+		found, err := s.findAudit(ctx, since, match)
+		if err != nil {
+			return fmt.Errorf("audit %s: %w", kind, err)
 		}
+		if found {
+			return nil
+		}
+	}
+	var n int
+	err := s.engine.Update(ctx, s.auditID(), func(d *automerge.Doc) ([]byte, error) {
 		prev, err := crdt.LastAudit(d)
 		if err != nil {
 			return nil, err
@@ -49,10 +54,17 @@ func (s *Audit) AppendOnce(ctx context.Context, since time.Time, kind string, da
 		if err != nil {
 			return nil, err
 		}
-		return nil, crdt.AppendAudit(d, e)
+		if err := crdt.AppendAudit(d, e); err != nil {
+			return nil, err
+		}
+		n, err = crdt.AuditLen(d)
+		return nil, err
 	})
-	if err != nil && !errors.Is(err, errNoChange) {
+	if err != nil {
 		return fmt.Errorf("audit %s: %w", kind, err)
+	}
+	if n >= s.auditSegmentBound() {
+		s.moveAuditOn()
 	}
 	return nil
 }
@@ -79,12 +91,8 @@ func auditFor(kind, key string, value any) func(crdt.AuditEntry) bool {
 
 // Entries returns up to limit audit entries after seq.
 func (s *Audit) Entries(ctx context.Context, c Caller, after int64, limit int) (wire.AuditPage, error) {
-	var out []crdt.AuditEntry
-	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindAudit]), func(d *automerge.Doc) error {
-		var err error
-		out, err = crdt.ReadAudit(d, after)
-		return err
-	})
+	// One more than the page, to know whether there is a next one.
+	out, err := s.readAuditFrom(ctx, after, limit+1)
 	if err != nil {
 		return wire.AuditPage{}, err
 	}

@@ -30,7 +30,12 @@ type Config struct {
 	Store *store.Store
 	// SegmentItems, if > 0, overrides the ledger.segment_changes policy.
 	SegmentItems int
-	Logger       *slog.Logger
+	// AuditSegmentEntries and GovernanceArchiveProposals, if > 0,
+	// override the bounds of the live audit segment (default
+	// DefaultAuditSegmentEntries) and of the live governance document
+	// (DefaultGovernanceArchiveProposals); see archives.go.
+	AuditSegmentEntries, GovernanceArchiveProposals int
+	Logger                                          *slog.Logger
 	// Registerer receives the authority's metrics; nil: none.
 	Registerer prometheus.Registerer
 	// Now is the clock; tests move it. Default time.Now.
@@ -84,6 +89,8 @@ func New(cfg Config) *Authority {
 		met:          newMetrics(cfg.Registerer),
 		events:       newBroker(),
 		segmentItems: cfg.SegmentItems,
+		auditSegment: cfg.AuditSegmentEntries,
+		govArchive:   cfg.GovernanceArchiveProposals,
 		index:        NewIndex(),
 		federation:   cfg.Federation,
 	}

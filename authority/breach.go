@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/automerge/automerge-go"
-
 	"github.com/circles-coop/circles/crdt"
 )
 
@@ -91,12 +89,8 @@ func (s *Credits) auditBreaches(ctx context.Context, author string, ids []string
 // readBreaches returns the credits the audit log has a credit.over_limit
 // entry for.
 func (s *Credits) readBreaches(ctx context.Context) (map[string]bool, error) {
-	var entries []crdt.AuditEntry
-	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindAudit]), func(d *automerge.Doc) error {
-		var err error
-		entries, err = crdt.ReadAudit(d, 0)
-		return err
-	})
+	// Once per process: every segment of the log, one at a time.
+	entries, err := s.readAuditFrom(ctx, 0, -1)
 	if err != nil {
 		return nil, err
 	}

@@ -71,12 +71,7 @@ func (s *Charter) tickCharter(ctx context.Context) error {
 // it is not open yet, with a charter.renewal_opened audit entry.
 func (s *Charter) openRenewal(ctx context.Context, ch crdt.Charter) error {
 	id := renewalID(s.meta.ID, ch.Version, *ch.RatifiedAt)
-	var found bool
-	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
-		var err error
-		_, found, err = crdt.LookupProposalState(d, id)
-		return err
-	})
+	_, found, err := s.lookupProposal(ctx, id)
 	if err != nil || found {
 		return err
 	}

@@ -25,6 +25,18 @@ func (s *Circle) Circle(ctx context.Context, caller Caller) (wire.Circle, error)
 	for kind, id := range s.meta.Docs {
 		out.Docs[string(kind)] = string(id)
 	}
+	// The live governance document and audit segment, and the archives
+	// before them (archives.go).
+	out.Docs["governance"], out.Docs["audit"] = s.govID(), s.auditID()
+	if gov, audit := s.archiveLists(); len(gov)+len(audit) > 0 {
+		out.Archives = &wire.Archives{Governance: []string{}, Audit: []wire.AuditSegment{}}
+		for _, id := range gov {
+			out.Archives.Governance = append(out.Archives.Governance, string(id))
+		}
+		for _, seg := range audit {
+			out.Archives.Audit = append(out.Archives.Audit, wire.AuditSegment{Doc: string(seg.Doc), FirstSeq: seg.FirstSeq})
+		}
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, m := range s.roster.Members {

@@ -23,7 +23,7 @@ import (
 // stronger draw (commit–reveal over members' devices) replaces its body
 // without touching meetings.
 func (s *Draws) drawAmong(ctx context.Context, id, purpose string, eligible, excluded []string, now time.Time) (crdt.Draw, error) {
-	doc := string(s.meta.Docs[crdt.KindGovernance])
+	doc := s.govID()
 	var prev crdt.Draw
 	var found bool
 	err := s.engine.View(ctx, doc, func(d *automerge.Doc) error {

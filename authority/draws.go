@@ -46,9 +46,8 @@ func (s *Draws) drawSeed(id string) []byte {
 // crash in between only makes the next call write the same commitment
 // again. The caller holds s.gov.
 func (s *Draws) commitDraw(ctx context.Context, id, role, proposal string) error {
-	doc := string(s.meta.Docs[crdt.KindGovernance])
 	var found bool
-	err := s.engine.View(ctx, doc, func(d *automerge.Doc) error {
+	err := s.viewGov(ctx, func(d *automerge.Doc) error {
 		var err error
 		_, found, err = crdt.LookupDraw(d, id)
 		return err
@@ -65,7 +64,7 @@ func (s *Draws) commitDraw(ctx context.Context, id, role, proposal string) error
 	if err := s.audit.Append(ctx, crdt.AuditDrawCommitted, data); err != nil {
 		return err
 	}
-	return s.engine.Update(ctx, doc, func(d *automerge.Doc) ([]byte, error) {
+	return s.updateGov(ctx, func(d *automerge.Doc) ([]byte, error) {
 		return nil, crdt.PutDraw(d, crdt.Draw{ID: id, Role: role, Proposal: proposal, Commitment: commitment, CommittedAt: now})
 	})
 }
@@ -164,7 +163,7 @@ func (s *Draws) planDraw(ctx context.Context, p crdt.Proposal, ref string, at ti
 	var prev crdt.Draw
 	var found bool
 	if recovering {
-		err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(doc *automerge.Doc) error {
+		err := s.viewGov(ctx, func(doc *automerge.Doc) error {
 			var err error
 			prev, found, err = crdt.LookupDraw(doc, p.ID)
 			return err
@@ -196,7 +195,7 @@ func (s *Draws) planDraw(ctx context.Context, p crdt.Proposal, ref string, at ti
 			if err := s.commitDraw(ctx, p.ID, roleID, p.ID); err != nil {
 				return err
 			}
-			return s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(doc *automerge.Doc) ([]byte, error) {
+			return s.updateGov(ctx, func(doc *automerge.Doc) ([]byte, error) {
 				return nil, recordDraw(doc, d)
 			})
 		},

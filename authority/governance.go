@@ -76,7 +76,7 @@ func (s *Governance) stepProposal(ctx context.Context, id string, fn func(d *aut
 	voters := s.activeVoters(now)
 	pol := s.policies()
 	var step proposalStep
-	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
+	err := s.updateGov(ctx, func(d *automerge.Doc) ([]byte, error) {
 		step = proposalStep{}
 		if fn != nil {
 			if err := fn(d, now, &step); err != nil {
@@ -171,6 +171,9 @@ func (s *Governance) finishStep(ctx context.Context, step proposalStep) crdt.Pro
 		}
 		st = next
 	}
+	if st.Recorded {
+		s.maybeArchive(ctx)
+	}
 	return st
 }
 
@@ -199,7 +202,7 @@ func (s *Governance) passProposal(ctx context.Context, st crdt.ProposalState, re
 	if status == crdt.ProposalPassed && eff.audit != "" {
 		planned = &crdt.PlannedAudit{Kind: eff.audit, Data: string(mustJSON(eff.data))}
 	}
-	err = s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
+	err = s.updateGov(ctx, func(d *automerge.Doc) ([]byte, error) {
 		if err := crdt.DecideProposal(d, st.ID, status, reason, at); err != nil {
 			return nil, err
 		}
@@ -251,7 +254,7 @@ func (s *Governance) decided(ctx context.Context, st crdt.ProposalState, tally c
 // markRecorded writes that proposal id's audit entries are all written
 // (and, for a passed one, that its effect was carried out).
 func (s *Governance) markRecorded(ctx context.Context, id string, applied bool) error {
-	return s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
+	return s.updateGov(ctx, func(d *automerge.Doc) ([]byte, error) {
 		if applied {
 			if err := crdt.MarkApplied(d, id); err != nil {
 				return nil, err
@@ -274,6 +277,21 @@ func (s *Governance) openProposal(ctx context.Context, p crdt.Proposal, author s
 // openProposalLocked is openProposal for a caller that holds s.gov (a
 // hard reset opening the charter's ratification).
 func (s *Governance) openProposalLocked(ctx context.Context, p crdt.Proposal, author string) (crdt.ProposalState, bool, error) {
+	// An id of an archived proposal is taken for good (archives.go).
+	if a, ok, err := s.archivedProposal(ctx, p.ID); err != nil {
+		return crdt.ProposalState{}, false, err
+	} else if ok {
+		old, found, err := s.lookupProposal(ctx, p.ID)
+		if err != nil || !found {
+			return crdt.ProposalState{}, false, fmt.Errorf("archived proposal %s in %s: found %v: %w", p.ID, a.doc, found, err)
+		}
+		q := p
+		q.At = old.At
+		if old.Author == author && old.Proposal.Same(q) {
+			return old, false, nil
+		}
+		return old, false, fault.Errorf(fault.Conflict, "proposal %s already exists with other content; make a new id for a new proposal", p.ID)
+	}
 	period := s.policies().Duration("proposal.period")
 	step, err := s.stepProposal(ctx, p.ID, func(d *automerge.Doc, now time.Time, step *proposalStep) error {
 		old, ok, err := crdt.LookupProposalState(d, p.ID)
@@ -335,7 +353,16 @@ func (s *Governance) castVote(ctx context.Context, id, member string, choice, re
 		if err != nil {
 			return err
 		}
+		var arch archivedProposal
+		archived := false
+		if !ok {
+			if arch, archived, err = s.archivedProposal(ctx, id); err != nil {
+				return err
+			}
+		}
 		switch {
+		case archived:
+			step.refusal = archivedRefusal(id, arch)
 		case !ok && strict:
 			step.refusal = fault.Errorf(fault.NotFound, "no proposal %s in this circle", id)
 		case !ok:
@@ -416,18 +443,29 @@ func (s *Governance) recountBallots(ctx context.Context) error {
 	for _, st := range states {
 		byID[st.ID] = st
 	}
+	if err := s.loadArchived(ctx); err != nil {
+		return err
+	}
+	// An archived proposal was decided and recorded: nothing of it is
+	// left to count.
+	isArchived := func(id string) bool {
+		s.arch.mu.RLock()
+		defer s.arch.mu.RUnlock()
+		_, ok := s.arch.archived[id]
+		return ok
+	}
 	var todo []ballotItems
 	for _, items := range s.replayed {
 		var left ballotItems
 		left.Member = items.Member
 		for _, p := range items.Proposals {
-			if _, ok := byID[p.ID]; !ok {
+			if _, ok := byID[p.ID]; !ok && !isArchived(p.ID) {
 				left.Proposals = append(left.Proposals, p)
 			}
 		}
 		for _, v := range items.Votes {
 			st, ok := byID[v.Proposal]
-			if _, voted := st.Votes[items.Member]; !voted && (!ok || st.Status == crdt.ProposalOpen) {
+			if _, voted := st.Votes[items.Member]; !voted && (!ok || st.Status == crdt.ProposalOpen) && !isArchived(v.Proposal) {
 				left.Votes = append(left.Votes, v)
 			}
 		}

@@ -68,12 +68,9 @@ func (s *Honours) StepDown(ctx context.Context, c Caller, id string) (wire.Role,
 
 // Honours lists every handing-on of power, newest first.
 func (s *Honours) Honours(ctx context.Context, c Caller) (wire.Honours, error) {
-	var entries []crdt.AuditEntry
-	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindAudit]), func(d *automerge.Doc) error {
-		var err error
-		entries, err = crdt.ReadAudit(d, 0)
-		return err
-	})
+	// Across every audit segment (archives.go); honours are as old as
+	// the circle.
+	entries, err := s.readAuditFrom(ctx, 0, -1)
 	if err != nil {
 		return wire.Honours{}, err
 	}

@@ -87,7 +87,7 @@ func (m meetingsState) find(id string) (crdt.Meeting, bool) {
 
 func (s *Meetings) read(ctx context.Context) (meetingsState, error) {
 	var st meetingsState
-	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
+	err := s.viewGov(ctx, func(d *automerge.Doc) error {
 		var err error
 		if st.meetings, err = crdt.ReadMeetings(d); err != nil {
 			return err
@@ -196,7 +196,7 @@ func (s *Meetings) CreateMeeting(ctx context.Context, c Caller, req wire.Meeting
 		Author: c.Member, Facilitator: d.Holder, Draw: drawID,
 		Rest: nonNil(pool.Rest), Cooldown: nonNil(pool.Cooldown), Relaxed: pool.Relaxed,
 	}
-	err = s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(doc *automerge.Doc) ([]byte, error) {
+	err = s.updateGov(ctx, func(doc *automerge.Doc) ([]byte, error) {
 		return nil, crdt.PutMeeting(doc, m)
 	})
 	if err != nil {
@@ -252,7 +252,7 @@ func (s *Meetings) RecordMinutes(ctx context.Context, c Caller, id string, req w
 	}
 	now := s.now()
 	mins := crdt.Minutes{Text: req.Text, By: c.Member, At: formatRFC(now), Decisions: decisions}
-	err = s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(doc *automerge.Doc) ([]byte, error) {
+	err = s.updateGov(ctx, func(doc *automerge.Doc) ([]byte, error) {
 		return nil, crdt.PutMinutes(doc, id, mins)
 	})
 	if err != nil {
@@ -403,7 +403,7 @@ func (s *Meetings) closeCheck(ctx context.Context, m crdt.Meeting) error {
 	}
 	now := s.now()
 	summary := tally.Close(now)
-	doc := string(s.meta.Docs[crdt.KindGovernance])
+	doc := s.govID()
 	err = s.engine.Update(ctx, doc, func(d *automerge.Doc) ([]byte, error) {
 		have, err := crdt.ReadCheckSummaries(d)
 		if err != nil {

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/automerge/automerge-go"
 	"github.com/circles-coop/circles/authority/fault"
 	"github.com/circles-coop/circles/crdt"
 	"github.com/circles-coop/circles/wire"
@@ -63,13 +62,7 @@ func (s *Governance) Vote(ctx context.Context, c Caller, id string, req wire.Vot
 
 // Proposal returns one proposal.
 func (s *Governance) Proposal(ctx context.Context, c Caller, id string) (wire.Proposal, error) {
-	var st crdt.ProposalState
-	var found bool
-	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
-		var err error
-		st, found, err = crdt.LookupProposalState(d, id)
-		return err
-	})
+	st, found, err := s.lookupProposal(ctx, id)
 	if err != nil {
 		return wire.Proposal{}, err
 	}
@@ -80,10 +73,32 @@ func (s *Governance) Proposal(ctx context.Context, c Caller, id string) (wire.Pr
 }
 
 // Proposals lists the proposals, oldest first, all or those of status.
+// Decided proposals in archives are read from them (archives.go); open
+// ones are all in the live governance document.
 func (s *Governance) Proposals(ctx context.Context, c Caller, status string) (wire.ProposalList, error) {
 	states, err := s.readProposals(ctx)
 	if err != nil {
 		return wire.ProposalList{}, err
+	}
+	if status != crdt.ProposalOpen {
+		old, err := s.readArchivedProposals(ctx)
+		if err != nil {
+			return wire.ProposalList{}, err
+		}
+		// A proposal being archived is in both for a moment: the live
+		// document's copy counts.
+		live := make(map[string]bool, len(states))
+		for _, st := range states {
+			live[st.ID] = true
+		}
+		old = slices.DeleteFunc(old, func(st crdt.ProposalState) bool { return live[st.ID] })
+		states = append(old, states...)
+		slices.SortStableFunc(states, func(a, b crdt.ProposalState) int {
+			if c := a.OpenedAt.Compare(b.OpenedAt); c != 0 {
+				return c
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
 	}
 	out := wire.ProposalList{Proposals: []wire.Proposal{}}
 	for _, st := range states {

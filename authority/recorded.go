@@ -8,8 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
-
-	"github.com/automerge/automerge-go"
+	"time"
 
 	"github.com/circles-coop/circles/crdt"
 )
@@ -26,14 +25,20 @@ import (
 // record.
 func (a *Authority) recordMissing(ctx context.Context) error {
 	s := a.st
-	var entries []crdt.AuditEntry
-	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindAudit]), func(d *automerge.Doc) error {
-		var err error
-		entries, err = crdt.ReadAudit(d, 0)
-		return err
-	})
+	// Only the live segment and the one before it are read: what a stop
+	// left unrecorded was written after the last entry before the stop,
+	// and an earlier start recorded everything older (archives.go). So
+	// devices and proposals from before the first entry read (a minute's
+	// margin for the clock) are taken as recorded.
+	segs := s.auditSegments()
+	from := segs[max(len(segs)-2, 0)].FirstSeq - 1
+	entries, err := s.readAuditFrom(ctx, from, -1)
 	if err != nil {
 		return fmt.Errorf("read the audit log: %w", err)
+	}
+	var since time.Time
+	if from > 0 && len(entries) > 0 {
+		since = entries[0].At.Add(-time.Minute)
 	}
 	devices, members, proposals := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, e := range entries {
@@ -72,7 +77,7 @@ func (a *Authority) recordMissing(ctx context.Context) error {
 			return strings.Compare(x.ID, y.ID)
 		})
 		for i, dev := range devs {
-			if devices[dev.ID] || (i == 0 && members[m.ID]) {
+			if devices[dev.ID] || (i == 0 && members[m.ID]) || dev.AddedAt.Before(since) {
 				continue
 			}
 			kind := crdt.AuditDeviceEnrolled
@@ -95,7 +100,7 @@ func (a *Authority) recordMissing(ctx context.Context) error {
 		return errors.Join(append(errs, err)...)
 	}
 	for _, st := range states {
-		if proposals[st.ID] {
+		if proposals[st.ID] || st.OpenedAt.Before(since) {
 			continue
 		}
 		s.log.Warn("recording a proposal the server stopped before recording", "proposal", st.ID)

@@ -83,7 +83,7 @@ func (s *Resets) countResets(ctx context.Context, sig *crdt.ResetSignature, stri
 	s.mu.RUnlock()
 	var out resetOutcome
 	now := s.now()
-	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
+	err := s.updateGov(ctx, func(d *automerge.Doc) ([]byte, error) {
 		epoch, err := crdt.ReadEpoch(d)
 		if err != nil {
 			return nil, err
@@ -248,7 +248,7 @@ func (s *Resets) afterReset(ctx context.Context, rec crdt.ResetRecord, finishing
 //
 // The caller holds s.gov (countResets, finishReset).
 func (s *Resets) cancelOpenProposals(ctx context.Context, rec crdt.ResetRecord) ([]string, error) {
-	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
+	err := s.updateGov(ctx, func(d *automerge.Doc) ([]byte, error) {
 		ids, err := crdt.CancelOpenProposals(d, fmt.Sprintf("cancelled by the hard reset that ended epoch %d", rec.Epoch), rec.At)
 		if err == nil && len(ids) == 0 {
 			err = errNoChange
@@ -302,7 +302,7 @@ func (s *Resets) finishReset(ctx context.Context) error {
 	s.gov.Lock()
 	defer s.gov.Unlock()
 	var last *crdt.ResetRecord
-	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
+	err := s.viewGov(ctx, func(d *automerge.Doc) error {
 		past, err := crdt.ReadResets(d)
 		if len(past) > 0 {
 			last = &past[len(past)-1]
@@ -312,12 +312,7 @@ func (s *Resets) finishReset(ctx context.Context) error {
 	if err != nil || last == nil {
 		return err
 	}
-	var done bool
-	err = s.engine.View(ctx, string(s.meta.Docs[crdt.KindAudit]), func(d *automerge.Doc) error {
-		var err error
-		done, err = crdt.FindAudit(d, last.At, auditFor(crdt.AuditResetExecuted, "epoch", last.Epoch))
-		return err
-	})
+	done, err := s.findAudit(ctx, last.At, auditFor(crdt.AuditResetExecuted, "epoch", last.Epoch))
 	if err != nil || done {
 		return err
 	}
@@ -345,7 +340,7 @@ func (s *Resets) Status(ctx context.Context, c Caller) (wire.Resets, error) {
 	s.mu.RUnlock()
 	now := s.now()
 	var out wire.Resets
-	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
+	err := s.viewGov(ctx, func(d *automerge.Doc) error {
 		epoch, err := crdt.ReadEpoch(d)
 		if err != nil {
 			return err
@@ -408,7 +403,7 @@ func (s *Resets) resubmitResets(statements []string) {
 // per-member pending signatures (crdt.MigratePendingResets).
 func (s *Resets) recountResets(ctx context.Context) error {
 	var epoch int
-	err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
+	err := s.updateGov(ctx, func(d *automerge.Doc) ([]byte, error) {
 		var err error
 		if epoch, err = crdt.ReadEpoch(d); err != nil {
 			return nil, err

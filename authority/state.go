@@ -53,6 +53,12 @@ type State struct {
 	segmentItems int
 	// federation is the circle's federation link (Config.Federation).
 	federation FederationLink
+	// auditSegment and govArchive, if > 0, override the bounds of the
+	// live audit segment and governance document (archives.go).
+	auditSegment, govArchive int
+	// arch knows the live and archived governance and audit documents
+	// (archives.go); it has its own locks.
+	arch archives
 	// engine is set by Open and never changed after.
 	engine *engine.Engine
 	// index holds every accepted ledger entry and credit (index.go); it
@@ -96,6 +102,11 @@ func (s *State) reloadRoster(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	arch, err := s.readArchives(ctx)
+	if err != nil {
+		return err
+	}
+	s.arch.set(s.meta, arch)
 	defer s.rosterChanged() // after s.mu is released (federation.go)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -112,6 +123,16 @@ func (s *State) reloadRoster(ctx context.Context) error {
 	}
 	for _, m := range r.Members {
 		s.registerMemberDocs(m)
+	}
+	for _, id := range arch.Governance {
+		if _, ok := s.docs[string(id)]; !ok {
+			s.docs[string(id)] = docInfo{Kind: crdt.KindGovernance}
+		}
+	}
+	for _, seg := range arch.Audit {
+		if _, ok := s.docs[string(seg.Doc)]; !ok {
+			s.docs[string(seg.Doc)] = docInfo{Kind: crdt.KindAudit}
+		}
 	}
 	return nil
 }
@@ -310,7 +331,7 @@ func (s *State) loadPolicies(ctx context.Context) error {
 // readProposals reads every proposal of the governance document.
 func (s *State) readProposals(ctx context.Context) ([]crdt.ProposalState, error) {
 	var out []crdt.ProposalState
-	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
+	err := s.viewGov(ctx, func(d *automerge.Doc) error {
 		var err error
 		out, err = crdt.ReadProposalStates(d)
 		return err
@@ -350,7 +371,7 @@ func (s *State) readCharter(ctx context.Context) (crdt.Charter, error) {
 // readEpoch reads the circle's reset epoch from the governance document.
 func (s *State) readEpoch(ctx context.Context) (int, error) {
 	var epoch int
-	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) error {
+	err := s.viewGov(ctx, func(d *automerge.Doc) error {
 		var err error
 		epoch, err = crdt.ReadEpoch(d)
 		return err

@@ -93,7 +93,7 @@ func (s *Terms) tickRoles(ctx context.Context) error {
 	var errs []error
 	for _, rt := range done {
 		if rt.draw != nil {
-			err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(d *automerge.Doc) ([]byte, error) {
+			err := s.updateGov(ctx, func(d *automerge.Doc) ([]byte, error) {
 				return nil, recordDraw(d, *rt.draw)
 			})
 			if err != nil {

@@ -127,24 +127,40 @@ func AppendAudit(doc *automerge.Doc, e AuditEntry) error {
 	})
 }
 
-// ReadAudit reads the audit entries with seq > after, in order.
+// ReadAudit reads the audit entries with seq > after, in order. doc may be
+// any segment of the log (crdt/archives.go): its entries start at its
+// first_seq.
 func ReadAudit(doc *automerge.Doc, after int64) ([]AuditEntry, error) {
+	return ReadAuditRange(doc, after, -1)
+}
+
+// ReadAuditRange reads at most limit (< 0: all) audit entries of the
+// segment doc with seq > after, in order, reading no others.
+func ReadAuditRange(doc *automerge.Doc, after int64, limit int) ([]AuditEntry, error) {
 	v, err := doc.Path("entries").Get()
 	if err != nil || v.Kind() != automerge.KindList {
 		return nil, fmt.Errorf("audit document: %w", ErrNotInitialized)
 	}
+	first, _, err := auditBase(doc)
+	if err != nil {
+		return nil, err
+	}
 	l := v.List()
 	n := l.Len()
-	start := int(max(after, 0))
-	out := make([]AuditEntry, 0, max(n-start, 0))
-	for i := start; i < n; i++ {
+	start := int(max(after-(first-1), 0))
+	end := n
+	if limit >= 0 && start+limit < n {
+		end = start + limit
+	}
+	out := make([]AuditEntry, 0, max(end-start, 0))
+	for i := start; i < end; i++ {
 		item, err := l.Get(i)
 		if err != nil {
 			return nil, err
 		}
 		e, err := readAuditEntry(item)
 		if err != nil {
-			return nil, fmt.Errorf("audit entry at %d: %w", i+1, err)
+			return nil, fmt.Errorf("audit entry at %d: %w", int64(i)+first, err)
 		}
 		out = append(out, e)
 	}
@@ -156,32 +172,43 @@ func ReadAudit(doc *automerge.Doc, after int64) ([]AuditEntry, error) {
 // however long the log is. Entries' times are kept to the millisecond and
 // a clock may step back, so it reads a minute further back than since.
 func FindAudit(doc *automerge.Doc, since time.Time, match func(AuditEntry) bool) (bool, error) {
+	found, _, err := FindAuditSegment(doc, since, match)
+	return found, err
+}
+
+// FindAuditSegment is FindAudit on one segment of the log; done says the
+// search ended in it (an entry before since, or a match), so the segments
+// before it need not be read.
+func FindAuditSegment(doc *automerge.Doc, since time.Time, match func(AuditEntry) bool) (found, done bool, err error) {
 	since = since.Add(-time.Minute)
 	v, err := doc.Path("entries").Get()
 	if err != nil || v.Kind() != automerge.KindList {
-		return false, fmt.Errorf("audit document: %w", ErrNotInitialized)
+		return false, true, fmt.Errorf("audit document: %w", ErrNotInitialized)
 	}
 	l := v.List()
 	for i := l.Len() - 1; i >= 0; i-- {
 		item, err := l.Get(i)
 		if err != nil {
-			return false, err
+			return false, true, err
 		}
 		e, err := readAuditEntry(item)
 		if err != nil {
-			return false, err
+			return false, true, err
 		}
 		if e.At.Before(since) {
-			return false, nil
+			return false, true, nil
 		}
 		if match(e) {
-			return true, nil
+			return true, true, nil
 		}
 	}
-	return false, nil
+	return false, false, nil
 }
 
-// LastAudit returns the last audit entry, or nil for an empty log.
+// LastAudit returns the last audit entry, or nil for an empty log. For a
+// segment that holds no entry yet it returns the entry before it as far
+// as the chain needs (its seq and hash), so NewAuditEntry continues the
+// chain across segments.
 func LastAudit(doc *automerge.Doc) (*AuditEntry, error) {
 	v, err := doc.Path("entries").Get()
 	if err != nil || v.Kind() != automerge.KindList {
@@ -189,7 +216,11 @@ func LastAudit(doc *automerge.Doc) (*AuditEntry, error) {
 	}
 	l := v.List()
 	if l.Len() == 0 {
-		return nil, nil
+		first, prev, err := auditBase(doc)
+		if err != nil || first == 1 {
+			return nil, err
+		}
+		return &AuditEntry{Seq: first - 1, Hash: prev}, nil
 	}
 	item, err := l.Get(l.Len() - 1)
 	if err != nil {

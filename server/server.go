@@ -44,6 +44,10 @@ type Config struct {
 	// ledger.segment_changes: the number of entries and credits after
 	// which a member's ledger gets a new segment document.
 	SegmentItems int
+	// AuditSegmentEntries and GovernanceArchiveProposals, if set,
+	// override the bounds of the live audit segment and governance
+	// document (authority/archives.go); tests make them small.
+	AuditSegmentEntries, GovernanceArchiveProposals int
 	// TickEvery is how often the scheduler runs the circle's clock-driven
 	// work (Server.Tick). Default 30 s.
 	TickEvery time.Duration
@@ -227,9 +231,12 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		Key:          key,
 		Store:        s.store,
 		SegmentItems: cfg.SegmentItems,
-		Logger:       cfg.Logger,
-		Registerer:   s.reg,
-		Now:          cfg.Now,
+		// Tests make small archives; 0 keeps the defaults.
+		AuditSegmentEntries:        cfg.AuditSegmentEntries,
+		GovernanceArchiveProposals: cfg.GovernanceArchiveProposals,
+		Logger:                     cfg.Logger,
+		Registerer:                 s.reg,
+		Now:                        cfg.Now,
 	})
 	var st engine.Store = s.store
 	if cfg.wrapStore != nil {

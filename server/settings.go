@@ -40,6 +40,9 @@ type Settings struct {
 	MetricsOnAPI   bool
 	Pprof          bool
 	TrustedProxies string
+	// AuditSegmentEntries and GovernanceArchiveProposals are Config's
+	// (0: the defaults).
+	AuditSegmentEntries, GovernanceArchiveProposals int
 }
 
 // DefaultSettings are the settings with nothing set.
@@ -58,6 +61,7 @@ func (s Settings) Apply(cfg *Config) {
 	cfg.NATSURL, cfg.NATSCreds, cfg.Replicas = s.NATSURL, s.NATSCreds, s.Replicas
 	cfg.MetricsListen, cfg.MetricsOnAPI, cfg.Pprof = s.MetricsListen, s.MetricsOnAPI, s.Pprof
 	cfg.TrustedProxies = splitList(s.TrustedProxies)
+	cfg.AuditSegmentEntries, cfg.GovernanceArchiveProposals = s.AuditSegmentEntries, s.GovernanceArchiveProposals
 }
 
 // splitList splits a comma-separated list, dropping empty items.
@@ -226,6 +230,26 @@ var settingsTable = []Setting{
 				return fmt.Errorf("%q is not a number 1..5", v)
 			}
 			s.Replicas = n
+			return nil
+		}},
+	{Key: "audit_segment_entries", Env: "CIRCLED_AUDIT_SEGMENT_ENTRIES", Flag: "audit-segment-entries",
+		Usage: "audit entries after which the log moves on to a new segment document, 4..100000 (default 1000)",
+		set: func(s *Settings, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 4 || n > 100000 {
+				return fmt.Errorf("%q is not a number 4..100000", v)
+			}
+			s.AuditSegmentEntries = n
+			return nil
+		}},
+	{Key: "governance_archive_proposals", Env: "CIRCLED_GOVERNANCE_ARCHIVE_PROPOSALS", Flag: "governance-archive-proposals",
+		Usage: "proposals after which decided ones move into an archive document, 2..100000 (default 200)",
+		set: func(s *Settings, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 2 || n > 100000 {
+				return fmt.Errorf("%q is not a number 2..100000", v)
+			}
+			s.GovernanceArchiveProposals = n
 			return nil
 		}},
 }

@@ -78,6 +78,25 @@ type Circle struct {
 	Epoch    int64             `json:"epoch"`
 	Docs     map[string]string `json:"docs"`
 	Members  []CircleMember    `json:"members"`
+	// Archives lists the governance and audit documents that are no
+	// longer live (read-only, never changed again), oldest first; absent
+	// while the circle has none.
+	Archives *Archives `json:"archives,omitempty"`
+}
+
+// Archives are the earlier governance documents and audit segments of a
+// circle (GET /v1/circle). Devices sync them read-only; the audit log is
+// the segments' entries in order, then docs.audit's.
+type Archives struct {
+	Governance []string       `json:"governance"`
+	Audit      []AuditSegment `json:"audit"`
+}
+
+// AuditSegment is one document of the audit log and the seq of its first
+// entry.
+type AuditSegment struct {
+	Doc      string `json:"doc"`
+	FirstSeq int64  `json:"first_seq"`
 }
 
 // CircleMember is one member in GET /v1/circle.

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -102,41 +100,39 @@ func printFederations(e *env, fs []wire.Federation) {
 	tw.Flush()
 }
 
-// showFederation prints one federation: GET /v1/federations/{id} where the
-// server has it, else its entry of GET /v1/federations.
+// showFederation prints one federation as this circle's replica holds
+// it (GET /v1/federations/{id}): each member circle, its delegates and
+// blueprints, departed circles marked.
 func showFederation(ctx context.Context, e *env, id string) error {
 	_, c, err := openClient(e)
 	if err != nil {
 		return err
 	}
-	obj, err := c.Federation(ctx, id)
+	f, err := c.Federation(ctx, id)
 	var ae *client.APIError
-	if err == nil {
-		b, _ := json.MarshalIndent(obj, "", "  ")
-		fmt.Fprintln(e.stdout, string(b))
-		return nil
+	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+		return fmt.Errorf("this circle has no federation %s (see circlectl federation status)", id)
 	}
-	if !errors.As(err, &ae) || (ae.Status != http.StatusNotFound && ae.Status != http.StatusNotImplemented && ae.Status != http.StatusMethodNotAllowed) {
+	if err != nil {
 		return err
 	}
-	list, lerr := c.Federations(ctx)
-	if lerr != nil {
-		return lerr
+	link := "down"
+	if f.Connected {
+		link = "up"
 	}
-	for _, f := range list.Federations {
-		if f.ID != id {
-			continue
+	fmt.Fprintf(e.stdout, "Federation %s (%s): %s, link %s\n", f.Name, f.ID, f.Status, link)
+	for _, cc := range f.Circles {
+		departed := ""
+		if cc.Departed {
+			departed = "  (departed)"
 		}
-		link := "down"
-		if f.Connected {
-			link = "up"
+		fmt.Fprintf(e.stdout, "  %s  %s%s\n", cc.CircleID, cc.Name, departed)
+		for _, d := range cc.Delegates {
+			fmt.Fprintf(e.stdout, "    delegate %s (%s), until %s\n", d.Name, d.Issue, d.Deadline.Format("2006-01-02"))
 		}
-		fmt.Fprintf(e.stdout, "Federation %s (%s): %s, link %s\n", f.Name, f.ID, f.Status, link)
-		sort.Slice(f.Circles, func(i, j int) bool { return f.Circles[i].Name < f.Circles[j].Name })
-		for _, cc := range f.Circles {
-			fmt.Fprintf(e.stdout, "  %s  %s\n", cc.CircleID, cc.Name)
+		for _, b := range cc.Blueprints {
+			fmt.Fprintf(e.stdout, "    blueprint %s: %s\n", b.ID, b.Title)
 		}
-		return nil
 	}
-	return fmt.Errorf("this circle has no federation %s (see circlectl federation status)", id)
+	return nil
 }

@@ -75,6 +75,10 @@ type template struct {
 // through an in-process server whose clock runs backdate behind: their
 // enrolment is then old enough for their reset signatures to count when
 // the real circled serves a copy of the circle with the real clock.
+// crashArchives are the archive bounds of the served circle in a trial
+// (authority/archives.go): far below the defaults.
+var crashArchives = []string{"--audit-segment-entries", "4", "--governance-archive-proposals", "2"}
+
 func prepareTemplate(t *testing.T, bin string) *template {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -197,6 +201,9 @@ type trialReport struct {
 	enrolled, votes      int
 	proposals, resetSigs int
 	epoch                int64
+	// govArchives and auditArchives count the documents the circle had
+	// moved on from (GET /v1/circle after the restart).
+	govArchives, auditArchives int
 	// What the restarted server finished, as its audit log and its log
 	// tell.
 	interrupted []string
@@ -220,9 +227,9 @@ func (r *trialReport) String() string {
 			aim += ", not answered"
 		}
 	}
-	return fmt.Sprintf("seed=%d %s in %.1fs: kill at %v (%s; reset signed from %v); acknowledged %d REST + %d synced entries, %d enrolments, %d votes, %d proposals, %d reset signatures; epoch %d after restart; finished after restart: %s",
+	return fmt.Sprintf("seed=%d %s in %.1fs: kill at %v (%s; reset signed from %v); acknowledged %d REST + %d synced entries, %d enrolments, %d votes, %d proposals, %d reset signatures; epoch %d, %d governance archives and %d audit segments archived after restart; finished after restart: %s",
 		r.seed, res, r.took.Seconds(), r.killAt.Round(time.Millisecond), aim, r.resetAt.Round(time.Millisecond),
-		r.restEntries, r.synced, r.enrolled, r.votes, r.proposals, r.resetSigs, r.epoch, what)
+		r.restEntries, r.synced, r.enrolled, r.votes, r.proposals, r.resetSigs, r.epoch, r.govArchives, r.auditArchives, what)
 }
 
 func summarize(t *testing.T, reports []*trialReport) {
@@ -340,7 +347,9 @@ func runTrial(t *testing.T, bin string, tpl *template, rep *trialReport) {
 		t.Fatalf("copy the template circle: %v", err)
 	}
 	data := filepath.Join(dir, "data")
-	p, err := serve(bin, data, "127.0.0.1:0", "--tick-every", "250ms")
+	// Tiny archives: a trial moves the governance document and the audit
+	// log on several times, so kills land in the middle of moves too.
+	p, err := serve(bin, data, "127.0.0.1:0", append([]string{"--tick-every", "250ms"}, crashArchives...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,7 +446,7 @@ func runTrial(t *testing.T, bin string, tpl *template, rep *trialReport) {
 	}
 
 	restarted := time.Now()
-	p2, err := serve(bin, data, "127.0.0.1:0", "--tick-every", "200ms")
+	p2, err := serve(bin, data, "127.0.0.1:0", append([]string{"--tick-every", "200ms"}, crashArchives...)...)
 	if err != nil {
 		t.Fatalf("restart after kill -9: %v\nlog before the kill:\n%s", err, tailOf(killLog, 30))
 	}
@@ -464,6 +473,9 @@ func runTrial(t *testing.T, bin string, tpl *template, rep *trialReport) {
 	}
 	if st != nil {
 		rep.epoch = st.epoch
+		if a := st.circle.Archives; a != nil {
+			rep.govArchives, rep.auditArchives = len(a.Governance), len(a.Audit)
+		}
 		rep.interrupted = st.finished(restarted)
 	}
 	for _, pr := range problems {

@@ -23,17 +23,30 @@ func (d *Device) AuditLog() ([]crdt.AuditEntry, error) {
 	if info.Circle == nil || info.Circle.Docs["audit"] == "" {
 		return nil, fmt.Errorf("audit log: %w", ErrNotSynced)
 	}
-	id := info.Circle.Docs["audit"]
-	doc, found, err := d.store.loadDoc(id)
-	if err != nil {
-		return nil, err
+	// The log is its archived segments' entries in order, then the live
+	// segment's; the chain runs across them, so a segment missing or out
+	// of order fails verification.
+	var ids []string
+	if info.Circle.Archives != nil {
+		for _, seg := range info.Circle.Archives.Audit {
+			ids = append(ids, seg.Doc)
+		}
 	}
-	if !found {
-		return nil, fmt.Errorf("audit log: %w", ErrNotSynced)
-	}
-	entries, err := crdt.ReadAudit(doc, 0)
-	if err != nil {
-		return nil, fmt.Errorf("audit log: %w", err)
+	ids = append(ids, info.Circle.Docs["audit"])
+	var entries []crdt.AuditEntry
+	for _, id := range ids {
+		doc, found, err := d.store.loadDoc(id)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			return nil, fmt.Errorf("audit log segment %s: %w", id, ErrNotSynced)
+		}
+		es, err := crdt.ReadAudit(doc, 0)
+		if err != nil {
+			return nil, fmt.Errorf("audit log segment %s: %w", id, err)
+		}
+		entries = append(entries, es...)
 	}
 	if err := crdt.VerifyAudit(entries); err != nil {
 		return entries, err

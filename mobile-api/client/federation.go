@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"net/url"
 
 	"github.com/circles-coop/circles/wire"
@@ -18,12 +17,13 @@ func (c *Client) Federations(ctx context.Context) (*wire.Federations, error) {
 	return &out, nil
 }
 
-// Federation asks the server for one federation as seen from this circle
-// (GET /v1/federations/{id}), as the JSON object the server sends.
-func (c *Client) Federation(ctx context.Context, id string) (map[string]json.RawMessage, error) {
-	var out map[string]json.RawMessage
+// Federation asks the server for one federation as this circle's replica
+// holds it (GET /v1/federations/{id}): every member circle with what it
+// publishes.
+func (c *Client) Federation(ctx context.Context, id string) (*wire.FederationView, error) {
+	var out wire.FederationView
 	if err := c.call(ctx, "GET", "/v1/federations/"+url.PathEscape(id), nil, &out, true); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return &out, nil
 }

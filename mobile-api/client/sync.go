@@ -130,6 +130,16 @@ func docRefs(info DeviceInfo) []docRef {
 	for _, k := range []string{"roster", "charter", "governance", "audit", "charter-draft"} {
 		add(c.Docs[k], k, false)
 	}
+	// Archives never change once archived: after their first sync a round
+	// costs only the heads.
+	if c.Archives != nil {
+		for i, id := range c.Archives.Audit {
+			add(id.Doc, fmt.Sprintf("audit segment #%d", i+1), false)
+		}
+		for i, id := range c.Archives.Governance {
+			add(id, fmt.Sprintf("governance archive #%d", i+1), false)
+		}
+	}
 	for _, m := range c.Members {
 		if m.MemberID == info.MemberID {
 			continue

@@ -106,6 +106,12 @@ type Services struct {
 	Mandates   Mandates
 	// Sessions serves GET /v1/repo (mobile-api/repo.go); nil: 501.
 	Sessions repo.Sessions
+	// DrawRounds, PairAudits and Mentorships serve the rituals'
+	// commit–reveal draws, pair-link audits and mentorship inversion
+	// (draws.go, pairaudits.go); nil: their routes are not served.
+	DrawRounds  DrawRounds
+	PairAudits  PairAudits
+	Mentorships MentorshipRounds
 }
 
 // Options configure the HTTP API.
@@ -224,6 +230,8 @@ func New(svc Services, opts Options) *echo.Echo {
 	a.registerCreditRoutes(authed)
 	a.registerScorecardRoutes(authed)
 	a.registerGovernanceRoutes(authed)
+	a.registerDrawRoutes(authed)
+	a.registerPairAuditRoutes(authed)
 	a.registerNotBuiltRoutes(authed)
 	return e
 }

@@ -289,6 +289,10 @@ func (s *Server) serveHTTP() error {
 		Charter:    a.Charter,
 		Mandates:   a.Mandates,
 		Sessions:   s.engine,
+
+		DrawRounds:  a.Draws,
+		PairAudits:  a.PairAudits,
+		Mentorships: a.Mentorships,
 	}, mobileapi.Options{Logger: s.cfg.Logger, Gatherer: s.reg, Metrics: s.cfg.MetricsOnAPI, TrustedProxies: s.cfg.TrustedProxies})
 	s.httpSrv = &http.Server{
 		Handler:           e,

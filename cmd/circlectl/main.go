@@ -60,6 +60,9 @@ var commands = []command{
 	{"vote", "PROPOSAL_ID yes|no|object|abstain [--reason TEXT]", "vote offline (sync delivers it); a vote is final, object blocks the proposal", voteCmd},
 	{"proposals", "[--status open|passed|rejected]", "show the proposals, their votes and outcomes (asks the server)", proposalsCmd},
 	{"roles", "[--status active|retired|all]", "show the rotating roles and who holds them (asks the server)", rolesCmd},
+	{"draws", "[--all] | show ID", "take part in the open draws (commit, then reveal) and show them (asks the server)", drawsCmd},
+	{"pair-audits", "[interview AUDIT MEMBER [--note TEXT] | session AUDIT TIME | findings AUDIT --text TEXT|--file FILE]", "show the quarterly pair-link audits; as an auditor, record an interview, set the listening session, publish the findings", pairAuditsCmd},
+	{"mentorships", "", "show the yearly mentorship pairs: the most senior apprenticed to the newest", mentorshipsCmd},
 	{"charter", "[draft | edit --text TEXT | edit --file FILE]", "show the ratified charter (asks the server), this device's copy of the draft, or replace the draft's text (offline; sync delivers it)", charterCmd},
 }
 

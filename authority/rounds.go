@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/automerge/automerge-go"
@@ -97,7 +98,7 @@ func (s *Draws) OpenRound(ctx context.Context, spec RoundSpec) (crdt.DrawRound, 
 	if d, found, err := s.lookupRound(ctx, spec.ID); err != nil || found {
 		return d, err
 	}
-	now := s.now()
+	now := s.msNow()
 	o := crdt.DrawRoundOpen{
 		Draw: spec.ID, Purpose: spec.Purpose,
 		Candidates: slices.Compact(slices.Sorted(slices.Values(spec.Candidates))), Picks: spec.Picks,
@@ -120,6 +121,10 @@ func (s *Draws) OpenRound(ctx context.Context, spec RoundSpec) (crdt.DrawRound, 
 	s.events.Publish(EventDrawOpened, map[string]any{"draw": o.Draw, "purpose": o.Purpose, "commit_by": o.CommitBy, "reveal_by": o.RevealBy})
 	return crdt.DrawRound{Open: o, Commitments: map[string]crdt.DrawRoundCommitment{}, Reveals: map[string]crdt.DrawRoundReveal{}}, nil
 }
+
+// msNow is the clock to the millisecond, as the audit log keeps times:
+// a deadline and the entries judged against it then agree exactly.
+func (s *Draws) msNow() time.Time { return s.now().Truncate(time.Millisecond) }
 
 func cmpOr(d, def time.Duration) time.Duration {
 	if d > 0 {
@@ -153,7 +158,7 @@ func (s *Draws) Rounds(ctx context.Context, c Caller, status string) (wire.DrawL
 	if err != nil {
 		return wire.DrawList{}, err
 	}
-	now := s.now()
+	now := s.msNow()
 	out := wire.DrawList{Draws: []wire.Draw{}}
 	for _, d := range all {
 		if status == "open" && d.Result != nil {
@@ -165,19 +170,9 @@ func (s *Draws) Rounds(ctx context.Context, c Caller, status string) (wire.DrawL
 		if c := b.OpenedAt.Compare(a.OpenedAt); c != 0 {
 			return c
 		}
-		return compareStrings(a.ID, b.ID)
+		return strings.Compare(a.ID, b.ID)
 	})
 	return out, nil
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Round returns draw id with its commitments, reveals and result.
@@ -189,7 +184,7 @@ func (s *Draws) Round(ctx context.Context, c Caller, id string) (wire.Draw, erro
 	if !found {
 		return wire.Draw{}, fault.Errorf(fault.NotFound, "there is no draw %q", id)
 	}
-	return roundWire(d, s.now()), nil
+	return roundWire(d, s.msNow()), nil
 }
 
 func roundWire(d crdt.DrawRound, now time.Time) wire.Draw {
@@ -215,8 +210,8 @@ func roundWire(d crdt.DrawRound, now time.Time) wire.Draw {
 // Commit takes the caller's member's commitment to draw id: a statement
 // signed by one of the member's active devices for this circle and this
 // draw (crdt.ParseDrawCommit), during the commit phase; one per member.
-// The same statement again is answered as accepted (a retry); another
-// one from a member who committed is fault.Conflict, as is one after
+// The same commitment again (a retry, even signed anew) is answered as
+// accepted; another one from a member who committed is fault.Conflict, as is one after
 // commit_by. A statement that does not verify, or is for another draw
 // or circle, is a *crdt.RuleError (422).
 func (s *Draws) Commit(ctx context.Context, c Caller, id string, req wire.DrawCommitRequest) (wire.Draw, error) {
@@ -230,7 +225,7 @@ func (s *Draws) Commit(ctx context.Context, c Caller, id string, req wire.DrawCo
 	if err != nil {
 		return wire.Draw{}, err
 	}
-	now := s.now()
+	now := s.msNow()
 	switch {
 	case parsed.Draw != id:
 		return wire.Draw{}, &crdt.RuleError{Rule: crdt.RuleDraw, Message: fmt.Sprintf("the statement commits to draw %q, not to this one; a commitment counts in its own draw only", parsed.Draw)}
@@ -250,7 +245,7 @@ func (s *Draws) Commit(ctx context.Context, c Caller, id string, req wire.DrawCo
 		return wire.Draw{}, fault.Errorf(fault.NotFound, "there is no draw %q", id)
 	}
 	if old, ok := d.Commitments[c.Member]; ok {
-		if old.Statement == req.Statement {
+		if old.Commitment == parsed.Commitment { // a retry, perhaps signed again
 			return roundWire(d, now), nil
 		}
 		return wire.Draw{}, fault.Errorf(fault.Conflict, "your member already committed to this draw (from device %s); one commitment per member counts", old.Device)
@@ -284,7 +279,7 @@ func (s *Draws) Reveal(ctx context.Context, c Caller, id string, req wire.DrawRe
 	}
 	s.roundMu.Lock()
 	defer s.roundMu.Unlock()
-	now := s.now()
+	now := s.msNow()
 	d, found, err := s.lookupRound(ctx, id)
 	if err != nil {
 		return wire.Draw{}, err
@@ -347,7 +342,7 @@ func (s *Draws) tickRounds(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	now := s.now()
+	now := s.msNow()
 	var errs []error
 	for _, id := range slices.Sorted(maps.Keys(all)) {
 		if all[id].Phase(now) == "closing" {
@@ -402,7 +397,7 @@ func (s *Draws) closeRound(ctx context.Context, id string) error {
 		}
 	}
 	if res == nil {
-		r := crdt.CloseDrawRound(s.meta.ID, d.Open, s.serverValue(id), committed, reveals, s.now())
+		r := crdt.CloseDrawRound(s.meta.ID, d.Open, s.serverValue(id), committed, reveals, s.msNow())
 		res = &r
 		if err := s.audit.AppendOnce(ctx, d.Open.OpenedAt, crdt.AuditDrawClosed, r, auditFor(crdt.AuditDrawClosed, "draw", id)); err != nil {
 			return err

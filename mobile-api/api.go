@@ -108,7 +108,7 @@ type Services struct {
 	Sessions repo.Sessions
 	// DrawRounds, PairAudits and Mentorships serve the rituals'
 	// commit–reveal draws, pair-link audits and mentorship inversion
-	// (draws.go, pairaudits.go); nil: their routes are not served.
+	// (draws.go, pairaudits.go).
 	DrawRounds  DrawRounds
 	PairAudits  PairAudits
 	Mentorships MentorshipRounds

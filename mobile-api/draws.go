@@ -25,9 +25,6 @@ type DrawRounds interface {
 }
 
 func (a *api) registerDrawRoutes(g *echo.Group) {
-	if a.svc.DrawRounds == nil {
-		return
-	}
 	g.GET("/draws", a.listDraws)
 	g.GET("/draws/:id", a.getDraw)
 	g.POST("/draws/:id/commitments", a.commitDraw)

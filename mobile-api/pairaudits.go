@@ -25,16 +25,12 @@ type MentorshipRounds interface {
 }
 
 func (a *api) registerPairAuditRoutes(g *echo.Group) {
-	if a.svc.PairAudits != nil {
-		g.GET("/pair-audits", a.listPairAudits)
-		g.GET("/pair-audits/:id", a.getPairAudit)
-		g.POST("/pair-audits/:id/interviews", a.pairInterview)
-		g.POST("/pair-audits/:id/session", a.pairSession)
-		g.POST("/pair-audits/:id/findings", a.pairFindings)
-	}
-	if a.svc.Mentorships != nil {
-		g.GET("/mentorships", a.mentorships)
-	}
+	g.GET("/pair-audits", a.listPairAudits)
+	g.GET("/pair-audits/:id", a.getPairAudit)
+	g.POST("/pair-audits/:id/interviews", a.pairInterview)
+	g.POST("/pair-audits/:id/session", a.pairSession)
+	g.POST("/pair-audits/:id/findings", a.pairFindings)
+	g.GET("/mentorships", a.mentorships)
 }
 
 func (a *api) listPairAudits(c echo.Context) error {

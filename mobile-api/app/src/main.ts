@@ -19,6 +19,8 @@ const NAV: [string, string][] = [
   ["reset", "Reset"],
   ["audit", "Audit"],
   ["devices", "Devices"],
+  ["pair-audits", "Pair audits"],
+  ["mentorships", "Mentorships"],
 ];
 
 function route(): string {

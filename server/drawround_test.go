@@ -57,7 +57,7 @@ func ritualCircle(t *testing.T, names ...string) (*servertest.Circle, *servertes
 // just after the start of the next calendar quarter.
 func nextQuarterOffset() time.Duration {
 	_, start := crdt.QuarterOf(time.Now())
-	return start.AddDate(0, 3, 0).Sub(time.Now()) + time.Hour
+	return time.Until(start.AddDate(0, 3, 0)) + time.Hour
 }
 
 // tickAt moves clk to offset, refreshes the REST devices' tokens and runs

@@ -184,7 +184,7 @@ func TestPairLinkAuditQuarter(t *testing.T) {
 
 	// The next quarter opens the next audit.
 	_, start := crdt.QuarterOf(clk.Now())
-	clk.Set(start.AddDate(0, 3, 0).Sub(time.Now()) + time.Hour)
+	clk.Set(time.Until(start.AddDate(0, 3, 0)) + time.Hour)
 	if err := c.Server.Tick(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package mobileapi
 import (
 	"context"
 	"net/http"
+	"net/url"
 
 	"github.com/circles-coop/circles/authority/fault"
 	"github.com/circles-coop/circles/crdt"
@@ -31,8 +32,19 @@ func (a *api) registerDrawRoutes(g *echo.Group) {
 	g.POST("/draws/:id/reveals", a.revealDraw)
 }
 
-func drawID(c echo.Context) (string, error) {
+// unescapedID is the path's id decoded: echo keeps a percent-encoded
+// segment as sent, and a browser's encodeURIComponent encodes the ":" of
+// ids such as pair-audit:2027-Q1.
+func unescapedID(c echo.Context) string {
 	id := c.Param("id")
+	if s, err := url.PathUnescape(id); err == nil {
+		return s
+	}
+	return id
+}
+
+func drawID(c echo.Context) (string, error) {
+	id := unescapedID(c)
 	if !crdt.IsDrawID(id) {
 		return "", fault.Errorf(fault.NotFound, "there is no such draw")
 	}

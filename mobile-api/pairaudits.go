@@ -42,7 +42,7 @@ func (a *api) listPairAudits(c echo.Context) error {
 }
 
 func (a *api) getPairAudit(c echo.Context) error {
-	p, err := a.svc.PairAudits.Get(c.Request().Context(), callerOf(c), c.Param("id"))
+	p, err := a.svc.PairAudits.Get(c.Request().Context(), callerOf(c), unescapedID(c))
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func (a *api) pairInterview(c echo.Context) error {
 	if err := bind(c, a.opts.MaxBody, &req); err != nil {
 		return err
 	}
-	p, err := a.svc.PairAudits.Interview(c.Request().Context(), callerOf(c), c.Param("id"), req)
+	p, err := a.svc.PairAudits.Interview(c.Request().Context(), callerOf(c), unescapedID(c), req)
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func (a *api) pairSession(c echo.Context) error {
 	if err := bind(c, a.opts.MaxBody, &req); err != nil {
 		return err
 	}
-	p, err := a.svc.PairAudits.SetSession(c.Request().Context(), callerOf(c), c.Param("id"), req)
+	p, err := a.svc.PairAudits.SetSession(c.Request().Context(), callerOf(c), unescapedID(c), req)
 	if err != nil {
 		return err
 	}
@@ -78,7 +78,7 @@ func (a *api) pairFindings(c echo.Context) error {
 	if err := bind(c, a.opts.MaxBody, &req); err != nil {
 		return err
 	}
-	p, err := a.svc.PairAudits.PublishFindings(c.Request().Context(), callerOf(c), c.Param("id"), req)
+	p, err := a.svc.PairAudits.PublishFindings(c.Request().Context(), callerOf(c), unescapedID(c), req)
 	if err != nil {
 		return err
 	}

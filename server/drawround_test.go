@@ -251,6 +251,11 @@ func TestCommitRevealDraw(t *testing.T) {
 		t.Errorf("the result changed after a late reveal and another tick: %+v, was %+v", again.Result, res)
 	}
 
+	// A browser encodes the ":" of the id (encodeURIComponent): the same draw.
+	if enc := getDraw(t, url, mallory, strings.ReplaceAll(id, ":", "%3A")); enc.ID != id || enc.Result == nil || enc.Result.Seed != res.Seed {
+		t.Errorf("GET with the id percent-encoded = %+v, want draw %s", enc, id)
+	}
+
 	members := []string{devs[0].Info().MemberID, devs[1].Info().MemberID, devs[2].Info().MemberID}
 	slices.Sort(members)
 	if !slices.Equal(res.Revealed, members) || !slices.Equal(res.Withheld, []string{mallory.Member}) || res.ServerOnly || len(res.Picked) != 2 {

@@ -89,11 +89,11 @@ func (s *PairAudits) tick(ctx context.Context) error {
 	var errs []error
 	if id, due := crdt.PairAuditDue(s.meta.CreatedAt, now); due && !slices.ContainsFunc(audits, func(p crdt.PairAudit) bool { return p.Open.ID == id }) {
 		if active := s.activeIDs(now); len(active) >= 2 {
-			quarter, _ := crdt.QuarterOf(now)
+			quarter, qStart := crdt.QuarterOf(now)
 			o := crdt.PairAuditOpen{ID: id, Quarter: quarter, Draw: id, OpenedAt: now}
 			_, err := s.draws.OpenRound(ctx, RoundSpec{ID: id, Purpose: "auditors of the pair-link audit " + quarter, Candidates: active, Picks: crdt.PairAuditAuditors})
 			if err == nil {
-				err = s.audit.AppendOnce(ctx, now, crdt.AuditPairAuditOpened, o, auditFor(crdt.AuditPairAuditOpened, "id", id))
+				err = s.audit.AppendOnce(ctx, qStart, crdt.AuditPairAuditOpened, o, auditFor(crdt.AuditPairAuditOpened, "id", id))
 			}
 			if err == nil {
 				err = s.write(ctx, func(doc *automerge.Doc) error { return crdt.PutPairAuditOpen(doc, o) })

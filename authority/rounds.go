@@ -109,7 +109,13 @@ func (s *Draws) OpenRound(ctx context.Context, spec RoundSpec) (crdt.DrawRound, 
 		o.Candidates = []string{}
 	}
 	o.RevealBy = o.CommitBy.Add(cmpOr(spec.RevealWindow, DefaultRevealWindow))
-	if err := s.audit.AppendOnce(ctx, now, crdt.AuditDrawOpened, o, auditFor(crdt.AuditDrawOpened, "draw", o.Draw)); err != nil {
+	// An opening interrupted between its audit entry and the document
+	// (a crash, a failed write) is finished with what the log says.
+	if prev, found, err := s.recordedOpening(ctx, o.Draw, now.Add(-maxRoundRetry)); err != nil {
+		return crdt.DrawRound{}, err
+	} else if found {
+		o = prev
+	} else if err := s.audit.AppendOnce(ctx, now, crdt.AuditDrawOpened, o, auditFor(crdt.AuditDrawOpened, "draw", o.Draw)); err != nil {
 		return crdt.DrawRound{}, err
 	}
 	err := s.engine.Update(ctx, s.govDoc(), func(doc *automerge.Doc) ([]byte, error) {
@@ -125,6 +131,31 @@ func (s *Draws) OpenRound(ctx context.Context, spec RoundSpec) (crdt.DrawRound, 
 // msNow is the clock to the millisecond, as the audit log keeps times:
 // a deadline and the entries judged against it then agree exactly.
 func (s *Draws) msNow() time.Time { return s.now().Truncate(time.Millisecond) }
+
+// maxRoundRetry is how far back OpenRound looks for an opening it
+// recorded in the log but did not finish.
+const maxRoundRetry = 92 * 24 * time.Hour
+
+// recordedOpening finds the draw.opened entry of draw id recorded since.
+func (s *Draws) recordedOpening(ctx context.Context, id string, since time.Time) (crdt.DrawRoundOpen, bool, error) {
+	var o crdt.DrawRoundOpen
+	var found bool
+	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindAudit]), func(doc *automerge.Doc) error {
+		_, err := crdt.FindAudit(doc, since, func(e crdt.AuditEntry) bool {
+			if e.Kind != crdt.AuditDrawOpened {
+				return false
+			}
+			var x crdt.DrawRoundOpen
+			if json.Unmarshal(e.Data, &x) != nil || x.Draw != id {
+				return false
+			}
+			o, found = x, true
+			return true
+		})
+		return err
+	})
+	return o, found, err
+}
 
 func cmpOr(d, def time.Duration) time.Duration {
 	if d > 0 {

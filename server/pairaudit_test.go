@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -256,5 +257,84 @@ func TestMentorshipInversion(t *testing.T) {
 	}
 	if n := countKind(entries, crdt.AuditMentorshipsPaired); n != 1 {
 		t.Errorf("%d mentorship.paired entries, want 1", n)
+	}
+}
+
+// TestRitualsFinishedAfterStop: the tick that opens a quarter's pair
+// audit and its draw is interrupted, by a store that fails the governance
+// document's writes, after the draw's opening reached the audit log; and
+// the tick that closes the draw likewise after draw.closed. The server
+// stops and starts again; the next ticks finish both with what the log
+// says: one draw.opened with one server commitment, one pair_audit.opened,
+// one draw.closed, and every device still verifies the log.
+func TestRitualsFinishedAfterStop(t *testing.T) {
+	ctx := context.Background()
+	clk := &servertest.Clock{}
+	var armed atomic.Bool
+	var target atomic.Value
+	c := failingCircle(t, clk, &armed, &target)
+	url := c.URL()
+	alice, err := client.Join(ctx, t.TempDir(), url, c.FounderInvite, "Alice", "laptop", client.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := client.Join(ctx, t.TempDir(), url, mustDeviceInvite(t, alice), "Bob", "laptop", client.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	target.Store(alice.Info().Circle.Docs["governance"])
+	restart := func(at time.Duration) {
+		t.Helper()
+		clk.Set(at)
+		armed.Store(true)
+		if err := c.Server.Tick(ctx); err == nil {
+			t.Fatalf("Tick with the governance document failing: no error")
+		}
+		c.Stop()
+		armed.Store(false)
+		// Later than AppendOnce's usual look-back of a minute.
+		clk.Set(at + 10*time.Minute)
+		c.Start()
+		if err := c.Server.Tick(ctx); err != nil {
+			t.Fatalf("Tick after the restart: %v", err)
+		}
+	}
+	q := nextQuarterOffset()
+	restart(q)
+	list, err := alice.PairAudits(ctx)
+	if err != nil || len(list.PairAudits) != 1 {
+		t.Fatalf("pair audits after an interrupted opening = %+v, %v; want one", list, err)
+	}
+	for _, d := range []*client.Device{alice, bob} {
+		if _, err := d.TakePartInDraws(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Set(q + 25*time.Hour)
+	for _, d := range []*client.Device{alice, bob} {
+		if _, err := d.TakePartInDraws(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restart(q + 49*time.Hour)
+	list, _ = alice.PairAudits(ctx)
+	if len(list.PairAudits) != 1 || len(list.PairAudits[0].Auditors) != 2 {
+		t.Fatalf("pair audit after an interrupted close = %+v, want its two auditors", list.PairAudits)
+	}
+	if _, err := alice.Sync(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := alice.AuditLog()
+	if err != nil {
+		t.Fatalf("AuditLog() = %v", err)
+	}
+	for _, k := range []string{crdt.AuditDrawOpened, crdt.AuditPairAuditOpened, crdt.AuditDrawClosed, crdt.AuditPairAuditDrawn} {
+		if n := countKind(entries, k); n != 1 {
+			t.Errorf("%d %s entries, want 1", n, k)
+		}
+	}
+	w, err := alice.Draw(ctx, list.PairAudits[0].Draw)
+	if err != nil || w.Result == nil || len(w.Result.Revealed) != 2 {
+		t.Fatalf("draw = %+v, %v; want closed on two reveals", w, err)
 	}
 }

@@ -2,6 +2,7 @@ package authority
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -239,7 +240,12 @@ func (s *PairAudits) Interview(ctx context.Context, c Caller, id string, req wir
 		return wire.PairAudit{}, fault.Errorf(fault.Conflict, "you already recorded an interview with this member in this pair audit")
 	}
 	iv := crdt.PairInterview{Auditor: c.Member, Member: req.Member, Note: req.Note, At: now}
-	if err := s.audit.Append(ctx, crdt.AuditPairInterview, map[string]any{"id": id, "auditor": c.Member, "member": req.Member, "at": now}); err != nil {
+	// Once, also when a write after the entry failed and the auditor
+	// records the interview again.
+	if err := s.audit.AppendOnce(ctx, p.Open.OpenedAt, crdt.AuditPairInterview, map[string]any{"id": id, "auditor": c.Member, "member": req.Member, "at": now}, func(e crdt.AuditEntry) bool {
+		var d struct{ ID, Auditor, Member string }
+		return e.Kind == crdt.AuditPairInterview && json.Unmarshal(e.Data, &d) == nil && d.ID == id && d.Auditor == c.Member && d.Member == req.Member
+	}); err != nil {
 		return wire.PairAudit{}, err
 	}
 	if err := s.write(ctx, func(doc *automerge.Doc) error { return crdt.PutPairAuditPart(doc, id, "interviews", key, iv) }); err != nil {
@@ -299,10 +305,10 @@ func (s *PairAudits) PublishFindings(ctx context.Context, c Caller, id string, r
 	}
 	f := crdt.PairFindings{Text: req.Text, By: c.Member, SessionAt: p.Session.At, At: now}
 	done := len(p.Interviews)
-	if err := s.audit.Append(ctx, crdt.AuditPairSessionHeld, map[string]any{
+	if err := s.audit.AppendOnce(ctx, p.Open.OpenedAt, crdt.AuditPairSessionHeld, map[string]any{
 		"id": id, "session_at": p.Session.At, "auditors": p.Drawn.Auditors, "findings": req.Text, "published_by": c.Member, "interviews_done": done,
 		"remaining": p.Remaining(s.activeIDs(now)),
-	}); err != nil {
+	}, auditFor(crdt.AuditPairSessionHeld, "id", id)); err != nil {
 		return wire.PairAudit{}, err
 	}
 	if err := s.write(ctx, func(doc *automerge.Doc) error { return crdt.PutPairAuditPart(doc, id, "findings", "", f) }); err != nil {

@@ -249,22 +249,16 @@ func (s *Draws) Commit(ctx context.Context, c Caller, id string, req wire.DrawCo
 	if req.Statement == "" {
 		return wire.Draw{}, fault.Errorf(fault.InvalidRequest, "field \"statement\" is required: a commitment signed by your device")
 	}
-	s.mu.RLock()
-	roster := s.roster
-	s.mu.RUnlock()
-	parsed, err := crdt.ParseDrawCommit(req.Statement, s.meta.ID, roster)
+	now := s.msNow()
+	parsed, err := s.parseCommitment(req.Statement, now)
 	if err != nil {
 		return wire.Draw{}, err
 	}
-	now := s.msNow()
 	switch {
 	case parsed.Draw != id:
 		return wire.Draw{}, &crdt.RuleError{Rule: crdt.RuleDraw, Message: fmt.Sprintf("the statement commits to draw %q, not to this one; a commitment counts in its own draw only", parsed.Draw)}
 	case parsed.Member != c.Member:
 		return wire.Draw{}, fault.Errorf(fault.Forbidden, "the statement is signed by another member's device; commit with your own")
-	}
-	if m := roster.Members[parsed.Member]; m == nil || m.Devices[parsed.Device] == nil || !m.Devices[parsed.Device].ActiveAt(now) || !m.ActiveAt(now) {
-		return wire.Draw{}, &crdt.RuleError{Rule: crdt.RuleDraw, Message: "the signing device is revoked or its member is not active"}
 	}
 	s.roundMu.Lock()
 	defer s.roundMu.Unlock()
@@ -296,6 +290,22 @@ func (s *Draws) Commit(ctx context.Context, c Caller, id string, req wire.DrawCo
 	}
 	d.Commitments[c.Member] = parsed
 	return roundWire(d, now), nil
+}
+
+// parseCommitment checks a commitment statement against the roster
+// (under s.mu: the roster's member map is updated in place) and that its
+// device and member are active at now.
+func (s *Draws) parseCommitment(statement string, now time.Time) (crdt.DrawRoundCommitment, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	parsed, err := crdt.ParseDrawCommit(statement, s.meta.ID, s.roster)
+	if err != nil {
+		return parsed, err
+	}
+	if m := s.roster.Members[parsed.Member]; m == nil || m.Devices[parsed.Device] == nil || !m.Devices[parsed.Device].ActiveAt(now) || !m.ActiveAt(now) {
+		return parsed, &crdt.RuleError{Rule: crdt.RuleDraw, Message: "the signing device is revoked or its member is not active"}
+	}
+	return parsed, nil
 }
 
 // Reveal takes the caller's member's reveal in draw id: after commit_by

@@ -23,7 +23,8 @@ import (
 //     its candidates, how many it picks, two deadlines (commit_by and
 //     reveal_by), and publishes server_commitment, the SHA-256 of a
 //     32-byte value of its own that it keeps secret until the end.
-//  2. Commit phase, until commit_by: each participating device picks a
+//  2. Commit phase, until commit_by: each participating device (of any
+//     active member, candidate or not) picks a
 //     secret 32-byte value and sends a commitment statement: a JWT it
 //     signs with its device key (EdDSA, kid = device), claims exactly
 //     typ "draw.commit", iss (the device), aud (the circle), draw (the

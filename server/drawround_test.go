@@ -142,6 +142,15 @@ func TestCommitRevealDraw(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A device of Mallory's she revoked (a lost phone).
+	lost := servertest.MustEnroll(t, url, servertest.MustInvite(t, url, mallory, "device", ""), "Mallory")
+	if r := servertest.Call(t, url, "POST", "/v1/devices/"+lost.ID+"/revoke", mallory.Token, nil); r.Status != http.StatusOK {
+		t.Fatalf("revoke: %d %s", r.Status, r.Body)
+	}
+	lostStatement, err := crdt.SignDrawCommit(lost.Key, lost.ID, c.CircleID, id, commitment, clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	before := servertest.MustStoredDocs(t, c)
 	commitPath := "/v1/draws/" + id + "/commitments"
 	revealPath := "/v1/draws/" + id + "/reveals"
@@ -155,6 +164,7 @@ func TestCommitRevealDraw(t *testing.T) {
 		{"made for another circle", commitPath, wire.DrawCommitRequest{Statement: sign("another-circle", id, mallory.ID)}, 422, "rule_violation", "aud must be this circle"},
 		{"signed with Mallory's key in Alice's device's name", commitPath, wire.DrawCommitRequest{Statement: sign(c.CircleID, id, devs[0].Info().DeviceID)}, 422, "rule_violation", "does not verify"},
 		{"Alice's statement sent by Mallory", commitPath, wire.DrawCommitRequest{Statement: aliceStatement}, 403, "forbidden", "another member's device"},
+		{"signed by a revoked device", commitPath, wire.DrawCommitRequest{Statement: lostStatement}, 422, "rule_violation", "revoked"},
 		{"no statement", commitPath, wire.DrawCommitRequest{}, 400, "invalid_request", "statement"},
 		{"not a JWT", commitPath, wire.DrawCommitRequest{Statement: "a.b.c"}, 422, "rule_violation", "does not verify"},
 		{"an unknown draw", "/v1/draws/pair-audit:1999-Q1/commitments", wire.DrawCommitRequest{Statement: sign(c.CircleID, "pair-audit:1999-Q1", mallory.ID)}, 404, "not_found", "no draw"},

@@ -281,3 +281,36 @@ func TestCalendarDue(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkVerifyAuditRounds: recomputing one draw of a 30-member circle
+// in which every member committed and revealed (30 signature checks).
+func BenchmarkVerifyAuditRounds(b *testing.B) {
+	t0 := time.Date(2027, 1, 1, 1, 0, 0, 0, time.UTC)
+	c := newResetCircle(b, 30, t0.Add(-30*24*time.Hour))
+	l := &roundLog{c: c, values: map[string][]byte{}}
+	server := []byte(strings.Repeat("s", 32))
+	l.open = crdt.DrawRoundOpen{Draw: "d:1", Candidates: c.members(), Picks: 2, ServerCommitment: crdt.DrawCommitment(server),
+		OpenedAt: t0, CommitBy: t0.Add(24 * time.Hour), RevealBy: t0.Add(48 * time.Hour)}
+	l.add(b, t0, crdt.AuditDrawOpened, l.open)
+	reveals := map[string][]byte{}
+	for i, m := range c.members() {
+		l.values[m] = []byte(strings.Repeat(string(rune('a'+i%26)), 32))
+		l.add(b, t0.Add(time.Hour), crdt.AuditDrawCommitment, l.commitment(b, m, "d:1", t0.Add(time.Hour)))
+	}
+	for _, m := range c.members() {
+		reveals[m] = l.values[m]
+		l.add(b, t0.Add(30*time.Hour), crdt.AuditDrawReveal, crdt.DrawRoundReveal{Draw: "d:1", Member: m, Value: hex.EncodeToString(l.values[m]), At: t0.Add(30 * time.Hour)})
+	}
+	l.add(b, t0.Add(49*time.Hour), crdt.AuditDrawClosed, crdt.CloseDrawRound(c.id, l.open, server, c.members(), reveals, t0.Add(49*time.Hour)))
+	size := 0
+	for _, e := range l.entries {
+		size += len(e.Data)
+	}
+	b.ReportMetric(float64(size), "log-data-bytes/draw")
+	b.ResetTimer()
+	for b.Loop() {
+		if err := crdt.VerifyAuditRounds(l.entries, c.roster, c.id); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -5,7 +5,7 @@ import { CircleInfo, Device, loadDevice, saveDevice, Session } from "./device";
 import { A, Docs, isRefusal, NotLoadedError, Refusal, S, str } from "./docs";
 import * as kv from "./kv";
 import { recoverDoc, RefusedItem } from "./recover";
-import { takePartInDraws } from "./rituals";
+import { takePartInDraws } from "./draws";
 
 export type SyncStatus = "offline" | "syncing" | "up to date";
 

@@ -9,7 +9,7 @@ import { enroll, signJWT } from "./device";
 import { devices } from "./devices";
 import { A, NotLoadedError, S, str } from "./docs";
 import { field, h, num, when } from "./ui";
-import { mentorshipsScreen, pairAuditsScreen } from "./rituals";
+import { mentorshipsScreen, pairAuditsScreen } from "./draws";
 
 export interface Screen {
   title: string;

@@ -58,6 +58,8 @@ type Authority struct {
 	Mandates   *Mandates   // delegates' mandates ending
 	Policy     *Policy     // the write rules the sync engine asks
 	Dispatcher *Dispatcher // what happens after a change is stored
+	Meetings   *Meetings   // meetings, drawn facilitation, temperature checks (rituals)
+	Honours    *Honours    // stepping down; honours for handing power on (rituals)
 
 	// PairAudits and Mentorships are the quarterly pair-link audits and
 	// the yearly mentorship inversion (pairaudits.go).
@@ -103,6 +105,8 @@ func New(cfg Config) *Authority {
 	a.Charter = &Charter{State: st, audit: a.Audit, governance: a.Governance}
 	a.Mandates = &Mandates{State: st, audit: a.Audit}
 	a.Policy = &Policy{State: st}
+	a.Meetings = &Meetings{State: st, audit: a.Audit, draws: a.Draws}
+	a.Honours = &Honours{State: st, audit: a.Audit}
 	a.Dispatcher = &Dispatcher{State: st, resets: a.Resets, governance: a.Governance, credits: a.Credits, ledger: a.Ledger}
 	return a
 }
@@ -179,11 +183,12 @@ func (a *Authority) Close() {
 // holders whose term ended (terms.go); opening the charter's
 // re-ratification when it is due and lapsing it when it expired
 // (charter.go); ending the mandates whose deadline passed (mandates.go);
-// purging invites used or expired a day ago (invites.go).
+// purging invites used or expired a day ago (invites.go); closing
+// meetings' temperature checks CheckWindow after the meeting (meetings.go).
 // The server calls it on a timer; tests call it after moving the clock.
 func (a *Authority) Tick(ctx context.Context) error {
 	_, err := a.Resets.countResets(ctx, nil, false)
-	return errors.Join(err, a.Resets.finishReset(ctx), a.Governance.tickProposals(ctx), a.Terms.tickRoles(ctx), a.Mandates.tickMandates(ctx), a.Charter.tickCharter(ctx), a.Identity.purgeInvites(ctx), a.tickRituals(ctx))
+	return errors.Join(err, a.Resets.finishReset(ctx), a.Governance.tickProposals(ctx), a.Terms.tickRoles(ctx), a.Mandates.tickMandates(ctx), a.Charter.tickCharter(ctx), a.Identity.purgeInvites(ctx), a.Meetings.tickChecks(ctx), a.tickRituals(ctx))
 }
 
 // tickRituals closes the commit–reveal draws whose reveals closed, then

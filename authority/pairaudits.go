@@ -171,13 +171,6 @@ func (s *PairAudits) find(ctx context.Context, id string) (crdt.PairAudit, error
 	return crdt.PairAudit{}, fault.Errorf(fault.NotFound, "there is no pair audit %q", truncateID(id))
 }
 
-func truncateID(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
-}
-
 func pairAuditWire(p crdt.PairAudit, active []string) wire.PairAudit {
 	w := wire.PairAudit{
 		ID: p.Open.ID, Quarter: p.Open.Quarter, Draw: p.Open.Draw, OpenedAt: p.Open.OpenedAt,

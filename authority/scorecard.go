@@ -37,6 +37,10 @@ func (s *Scorecard) Scorecard(ctx context.Context, c Caller, period string) (wir
 	for i, r := range card.Rows {
 		out.Periods[i] = wire.ScorecardPeriod{Period: r.Label, Start: r.Start, End: r.End, ScorecardCounts: scorecardCountsToWire(r.ScorecardCounts)}
 	}
+	if out.Autonomy, err = s.autonomy(ctx); err != nil { // sufficiency.go
+		return wire.Scorecard{}, err
+	}
+	out.Sufficiency = s.sufficiency()
 	return out, nil
 }
 

@@ -114,6 +114,9 @@ func (s *Terms) afterRotation(ctx context.Context, rt rotated) {
 		"role": rt.before.ID, "name": rt.before.Name, "previous_holder": rt.before.Holder,
 		"term_start": rt.before.TermStart, "term_end": rt.before.TermEnd, "terms_served": rt.before.TermsServed,
 		"holder": rt.after.Holder,
+		// The limit then, so honours (GET /v1/honours) tell a term limit
+		// reached from a plain rotation.
+		"term_limit": crdt.TermLimit(rt.before, s.policies().Int("role.term_limit")),
 	}
 	if rt.draw != nil {
 		data["draw"] = rt.draw.ID

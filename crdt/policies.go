@@ -61,6 +61,10 @@ var policySpecs = []PolicySpec{
 		Doc: "A member who has logged nothing for this long is listed among the silent members."},
 	{Name: "credit.limit", Type: PolicyNumber, Default: "20", Min: 0, Max: MaxQuantity,
 		Doc: "How far, in hours, a member's mutual-credit balance may go below zero."},
+	{Name: "facilitation.rest", Type: PolicyInt, Default: "2", Min: 0, Max: 100,
+		Doc: "A member who facilitated one of the last this many meetings is not drawn to facilitate the next one."},
+	{Name: "facilitation.cooldown", Type: PolicyInt, Default: "3", Min: 0, Max: 100,
+		Doc: "A member named as dominating by at least half of those who checked in after a meeting rests from facilitation for this many meetings."},
 }
 
 // PolicySpecs returns the documentation of every known policy, sorted by
@@ -88,6 +92,7 @@ func LookupPolicy(name string) (PolicySpec, bool) {
 //	proposal.period=168h  proposal.quorum=0.5  proposal.threshold=0.5
 //	charter.term=8760h  charter.renewal_notice=720h  role.term_limit=2
 //	ledger.segment_changes=2000  signals.silent_after=720h  credit.limit=20
+//	facilitation.rest=2  facilitation.cooldown=3
 func DefaultPolicies() Policies {
 	p := make(Policies, len(policySpecs))
 	for _, s := range policySpecs {
@@ -115,6 +120,10 @@ func (p Policies) Set(name, value string) error {
 // CheckPolicy reports whether value is acceptable for the policy name, as
 // a *RuleError of rule "policy".
 func CheckPolicy(name, value string) error {
+	if IsNeedPolicy(name) { // the circle's declared needs (needs.go)
+		_, _, err := ParseNeed(name, value)
+		return err
+	}
 	spec, ok := LookupPolicy(name)
 	if !ok {
 		return &RuleError{Rule: RulePolicy, Message: fmt.Sprintf("unknown policy %q", truncate(name, maxIDLen))}

@@ -104,6 +104,10 @@ type Services struct {
 	Governance Governance
 	Charter    Charters
 	Mandates   Mandates
+	// Rituals and Honours serve meetings, temperature checks, stepping
+	// down and honours (mobile-api/rituals.go).
+	Rituals Rituals
+	Honours Honours
 	// Sessions serves GET /v1/repo (mobile-api/repo.go); nil: 501.
 	Sessions repo.Sessions
 	// DrawRounds, PairAudits and Mentorships serve the rituals'
@@ -230,6 +234,7 @@ func New(svc Services, opts Options) *echo.Echo {
 	a.registerCreditRoutes(authed)
 	a.registerScorecardRoutes(authed)
 	a.registerGovernanceRoutes(authed)
+	a.registerRitualRoutes(authed)
 	a.registerDrawRoutes(authed)
 	a.registerPairAuditRoutes(authed)
 	a.registerNotBuiltRoutes(authed)

@@ -21,10 +21,10 @@ import (
 	"github.com/circles-coop/circles/wire"
 )
 
-// ritualCircle starts a circle on a test clock (following the wall clock
+// drawCircle starts a circle on a test clock (following the wall clock
 // plus an offset) with one real member device (client.Device, with its
 // own offline store) per name, and returns them.
-func ritualCircle(t *testing.T, names ...string) (*servertest.Circle, *servertest.Clock, []*client.Device) {
+func drawCircle(t *testing.T, names ...string) (*servertest.Circle, *servertest.Clock, []*client.Device) {
 	t.Helper()
 	ctx := context.Background()
 	clk := &servertest.Clock{}
@@ -102,7 +102,7 @@ func getDraw(t *testing.T, url string, d *servertest.Device, id string) wire.Dra
 // a restart in the middle keeps the draw open.
 func TestCommitRevealDraw(t *testing.T) {
 	ctx := context.Background()
-	c, clk, devs := ritualCircle(t, "Alice", "Bob", "Carol")
+	c, clk, devs := drawCircle(t, "Alice", "Bob", "Carol")
 	url := c.URL()
 	// Mallory is a member whose requests the test crafts by hand.
 	mallory := servertest.MustEnroll(t, url, mustDeviceInvite(t, devs[0]), "Mallory")
@@ -334,7 +334,7 @@ func TestCommitRevealDraw(t *testing.T) {
 // reads it.
 func TestDrawServerCannotChangeOutcome(t *testing.T) {
 	ctx := context.Background()
-	c, clk, devs := ritualCircle(t, "Alice", "Bob", "Carol")
+	c, clk, devs := drawCircle(t, "Alice", "Bob", "Carol")
 	q := nextQuarterOffset()
 	clk.Set(q)
 	if err := c.Server.Tick(ctx); err != nil {

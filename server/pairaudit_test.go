@@ -24,7 +24,7 @@ func wantAPIError(t *testing.T, what string, err error, code, says string) {
 	}
 }
 
-func byMember(devs []*client.Device, id string) *client.Device {
+func deviceOf(devs []*client.Device, id string) *client.Device {
 	for _, d := range devs {
 		if d.Info().MemberID == id {
 			return d
@@ -43,7 +43,7 @@ func byMember(devs []*client.Device, id string) *client.Device {
 // device still verifies it. The next quarter opens the next audit.
 func TestPairLinkAuditQuarter(t *testing.T) {
 	ctx := context.Background()
-	c, clk, devs := ritualCircle(t, "Alice", "Bob", "Carol", "Dave")
+	c, clk, devs := drawCircle(t, "Alice", "Bob", "Carol", "Dave")
 
 	// The quarter the circle was founded in has no audit.
 	if err := c.Server.Tick(ctx); err != nil {
@@ -85,7 +85,7 @@ func TestPairLinkAuditQuarter(t *testing.T) {
 	if audit.Status != "interviewing" || !slices.Equal(audit.Auditors, d.Result.Picked) {
 		t.Fatalf("pair audit = %+v, want the auditors %v interviewing", audit, d.Result.Picked)
 	}
-	auditor := byMember(devs, audit.Auditors[0])
+	auditor := deviceOf(devs, audit.Auditors[0])
 	var others, outsiders []string
 	for _, dv := range devs {
 		m := dv.Info().MemberID
@@ -102,7 +102,7 @@ func TestPairLinkAuditQuarter(t *testing.T) {
 	}
 
 	// Bad input changes nothing.
-	outsider := byMember(devs, outsiders[0])
+	outsider := deviceOf(devs, outsiders[0])
 	before := servertest.MustStoredDocs(t, c)
 	_, err = outsider.RecordInterview(ctx, audit.ID, auditor.Info().MemberID, "")
 	wantAPIError(t, "an interview recorded by a member who is not an auditor", err, "forbidden", "only the two auditors")

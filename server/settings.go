@@ -38,6 +38,7 @@ type Settings struct {
 	// are Config's.
 	MetricsListen  string
 	MetricsOnAPI   bool
+	Pprof          bool
 	TrustedProxies string
 }
 
@@ -55,7 +56,7 @@ func (s Settings) Apply(cfg *Config) {
 		cfg.TickEvery = s.TickEvery
 	}
 	cfg.NATSURL, cfg.NATSCreds, cfg.Replicas = s.NATSURL, s.NATSCreds, s.Replicas
-	cfg.MetricsListen, cfg.MetricsOnAPI = s.MetricsListen, s.MetricsOnAPI
+	cfg.MetricsListen, cfg.MetricsOnAPI, cfg.Pprof = s.MetricsListen, s.MetricsOnAPI, s.Pprof
 	cfg.TrustedProxies = splitList(s.TrustedProxies)
 }
 
@@ -175,6 +176,16 @@ var settingsTable = []Setting{
 				return fmt.Errorf("%q is not true or false", v)
 			}
 			s.MetricsOnAPI = b
+			return nil
+		}},
+	{Key: "pprof", Env: "CIRCLED_PPROF", Flag: "pprof", Bool: true,
+		Usage: "serve the Go profiler at /debug/pprof/ on the metrics listener (needs metrics_listen)",
+		set: func(s *Settings, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%q is not true or false", v)
+			}
+			s.Pprof = b
 			return nil
 		}},
 	{Key: "trusted_proxies", Env: "CIRCLED_TRUSTED_PROXIES", Flag: "trusted-proxies",
@@ -377,6 +388,9 @@ func (s Settings) Check() error {
 	}
 	if s.NATSCreds != "" && s.NATSURL == "" {
 		return errors.New("nats_creds: needs nats_url")
+	}
+	if s.Pprof && s.MetricsListen == "" {
+		return errors.New("pprof: needs metrics_listen (the profiler is never served on the API listener)")
 	}
 	return nil
 }

@@ -40,6 +40,9 @@ type Scorecard struct {
 	Dependencies []Dependency      `json:"dependencies"`
 	Periods      []ScorecardPeriod `json:"periods"` // oldest first; only periods with counted entries
 	Totals       ScorecardCounts   `json:"totals"`
+	// Autonomy and Sufficiency are the rituals' part (wire/rituals.go).
+	Autonomy    Autonomy    `json:"autonomy"`
+	Sufficiency Sufficiency `json:"sufficiency"`
 }
 
 // Dependency says which ledger entry kind counts as which dependency

@@ -136,6 +136,7 @@ func scorecardCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error 
 			return err
 		}
 		fmt.Fprintf(e.stdout, "%s reversed; %sh volunteered\n", plural(sc.Totals.Total, "dependency", "dependencies"), num(sc.Totals.Quantities["hours_volunteered"]))
+		printAutonomySufficiency(e, d, sc) // rituals.go
 		return nil
 	}
 }

@@ -64,6 +64,10 @@ var commands = []command{
 	{"pair-audits", "[interview AUDIT MEMBER [--note TEXT] | session AUDIT TIME | findings AUDIT --text TEXT|--file FILE]", "show the quarterly pair-link audits; as an auditor, record an interview, set the listening session, publish the findings", pairAuditsCmd},
 	{"mentorships", "", "show the yearly mentorship pairs: the most senior apprenticed to the newest", mentorshipsCmd},
 	{"charter", "[draft | edit --text TEXT | edit --file FILE]", "show the ratified charter (asks the server), this device's copy of the draft, or replace the draft's text (offline; sync delivers it)", charterCmd},
+	{"meeting", "new TITLE [--at TIME] [--id ID] | show ID | minutes ID --text TEXT [--local D]... [--external D]... | check ID [--least-heard TEXT] [--dominant MEMBER]...", "call a meeting (its facilitator is drawn), show it, record its minutes (facilitator only), or send your temperature check (asks the server)", meetingCmd},
+	{"meetings", "", "show the meetings and each member's pattern in the temperature checks (asks the server)", meetingsCmd},
+	{"step-down", "ROLE_ID", "step down from a role you hold (asks the server)", stepDownCmd},
+	{"honours", "", "show those who handed power on: stepped down, served to the limit, rotated out (asks the server)", honoursCmd},
 }
 
 // run is circlectl: it parses args, runs one command and returns the exit

@@ -57,5 +57,8 @@ func (d *Device) AuditLog() ([]crdt.AuditEntry, error) {
 	if err := crdt.VerifyAuditDraws(entries, roster); err != nil {
 		return entries, err
 	}
+	if err := crdt.VerifyMeetingDraws(entries, roster); err != nil { // meetings' facilitators
+		return entries, err
+	}
 	return entries, crdt.VerifyAuditRounds(entries, roster, info.CircleID)
 }

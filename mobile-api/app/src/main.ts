@@ -4,11 +4,14 @@
 // for every page.
 import { App } from "./app";
 import { S } from "./docs";
-import { Screen, screens, joinScreen } from "./screens";
+import { honours, meetings } from "./rituals";
+import { Screen, screens as coreScreens, joinScreen } from "./screens";
 import { h } from "./ui";
 
 const app = new App();
 let current: { name: string; screen: Screen; el: HTMLElement } | undefined;
+
+const screens: Record<string, Screen> = { ...coreScreens, meetings, honours };
 
 const NAV: [string, string][] = [
   ["home", "Home"],
@@ -18,6 +21,8 @@ const NAV: [string, string][] = [
   ["charter", "Charter"],
   ["reset", "Reset"],
   ["audit", "Audit"],
+  ["meetings", "Meetings"],
+  ["honours", "Honours"],
   ["devices", "Devices"],
   ["pair-audits", "Pair audits"],
   ["mentorships", "Mentorships"],

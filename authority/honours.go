@@ -1,0 +1,109 @@
+package authority
+
+import (
+	"cmp"
+	"context"
+	"slices"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/circles-coop/circles/authority/fault"
+	"github.com/circles-coop/circles/crdt"
+	"github.com/circles-coop/circles/wire"
+)
+
+// Honours lets a holder step down and shows, publicly, everyone who
+// handed power on (crdt/honours.go).
+type Honours struct {
+	*State
+	audit *Audit
+}
+
+// EventRoleSteppedDown is sent when a holder stepped down.
+const EventRoleSteppedDown = "role.stepped_down"
+
+// StepDown vacates role id, by its holder only (403 for anyone else; an
+// unknown role 404, a retired one 409). It holds s.gov, so it never
+// interleaves with a proposal assigning the role or a rotation; a vacant
+// role that rotates by draw stays vacant until assigned again.
+func (s *Honours) StepDown(ctx context.Context, c Caller, id string) (wire.Role, error) {
+	s.gov.Lock()
+	defer s.gov.Unlock()
+	now := s.now()
+	var before, after crdt.Role
+	err := s.writeRoster(ctx, func(d *automerge.Doc) error {
+		r, err := crdt.ReadRoster(d)
+		if err != nil {
+			return err
+		}
+		role, ok := r.Roles[id]
+		if !ok {
+			return fault.Errorf(fault.NotFound, "no role %s in this circle", id)
+		}
+		if role.Retired() {
+			return fault.Errorf(fault.Conflict, "role %q is retired", role.Name)
+		}
+		before = *role
+		var held bool
+		if after, held = crdt.StepDown(*role, c.Member, now); !held {
+			return fault.Errorf(fault.Forbidden, "only the holder of role %q may step down from it", role.Name)
+		}
+		return crdt.PutRole(d, &after)
+	})
+	if err != nil {
+		return wire.Role{}, err
+	}
+	ctx = context.WithoutCancel(ctx)
+	data := map[string]any{
+		"role": before.ID, "name": before.Name, "member": c.Member, "terms_served": before.TermsServed,
+		"term_start": before.TermStart, "term_end": before.TermEnd, "at": now,
+	}
+	if err := s.audit.Append(ctx, crdt.AuditRoleSteppedDown, data); err != nil {
+		s.log.Error("honours: audit entry", "role", id, "err", err)
+	}
+	s.log.Info("holder stepped down", "role", id, "member", c.Member)
+	s.events.Publish(EventRoleSteppedDown, data)
+	return wireRole(after), nil
+}
+
+// Honours lists every handing-on of power, newest first.
+func (s *Honours) Honours(ctx context.Context, c Caller) (wire.Honours, error) {
+	var entries []crdt.AuditEntry
+	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindAudit]), func(d *automerge.Doc) error {
+		var err error
+		entries, err = crdt.ReadAudit(d, 0)
+		return err
+	})
+	if err != nil {
+		return wire.Honours{}, err
+	}
+	s.mu.RLock()
+	r := s.roster
+	s.mu.RUnlock()
+	maxLimit := s.policies().Int("role.term_limit")
+	limitOf := func(id string) int {
+		if role, ok := r.Roles[id]; ok {
+			return crdt.TermLimit(*role, maxLimit)
+		}
+		return 0
+	}
+	hs := crdt.HonoursFromAudit(entries, limitOf)
+	out := wire.Honours{Honours: make([]wire.Honour, 0, len(hs))}
+	for _, h := range slices.Backward(hs) {
+		w := wire.Honour{Member: h.Member, Role: h.Role, RoleName: h.Name, Kind: h.Kind, Terms: h.Terms, At: h.At}
+		if m, ok := r.Members[h.Member]; ok {
+			w.MemberName = m.Name
+		}
+		out.Honours = append(out.Honours, w)
+	}
+	return out, nil
+}
+
+// wireRole renders a role as GET /v1/roles does.
+func wireRole(role crdt.Role) wire.Role {
+	return wire.Role{
+		ID: role.ID, Name: role.Name, Purpose: role.Purpose, Term: role.Term.String(), TermLimit: role.TermLimit,
+		Rotation: cmp.Or(role.Rotation, crdt.RotationVacate), Holder: role.Holder, TermStart: role.TermStart, TermEnd: role.TermEnd,
+		TermsServed: role.TermsServed, PreviousHolder: role.PreviousHolder, Status: cmp.Or(role.Status, crdt.RoleActive), RetiredAt: role.RetiredAt,
+	}
+}

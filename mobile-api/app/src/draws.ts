@@ -170,15 +170,45 @@ function auditCard(app: App, p: PairAudit, rerender: () => void): HTMLElement {
   return h("li", { class: "card" }, ...parts);
 }
 
+// drawsList shows the circle's draws: who took part, and what each
+// picked; this phone takes part in the open ones when it syncs.
+function drawsList(app: App, draws: Draw[]): HTMLElement {
+  const me = app.device?.memberId ?? "";
+  return h(
+    "section",
+    null,
+    h("h2", null, "Draws no one controls"),
+    h("p", { class: "hint" }, "Every draw mixes a value from each phone that takes part with the server's, committed before anyone reveals. This phone takes part by itself when it syncs."),
+    draws.length
+      ? h(
+          "ul",
+          { class: "entries", "aria-label": "Draws" },
+          draws.map((w) => {
+            const took = w.reveals.some((r) => r.member === me) ? "this member revealed" : w.commitments.some((c) => c.member === me) ? "this member committed" : "this member has not taken part";
+            const outcome = w.result
+              ? `picked ${w.result.picked.map((m) => app.memberName(m)).join(", ")}${w.result.server_only ? " (no phone took part: the server's value alone)" : ` from ${w.result.revealed.length} phones and the server`}`
+              : `${w.phase} phase: commit by ${when(w.commit_by)}, reveal by ${when(w.reveal_by)}`;
+            return h("li", { "data-draw": w.id }, h("span", { class: "note" }, w.purpose || w.id), h("span", { class: "meta" }, outcome), h("span", { class: "meta" }, took));
+          }),
+        )
+      : h("p", { class: "muted" }, "No draws yet."),
+  );
+}
+
 export const pairAuditsScreen: Screen = {
   title: "Pair audits",
   render(app) {
     const body = h("div");
     const load = () =>
       section(body, async (stale) => {
-        const list = await app.get<{ pair_audits: PairAudit[] }>("/v1/pair-audits", stale);
-        if (!list.pair_audits.length) return [h("p", { class: "muted" }, "No pair audit yet: one opens each quarter, with two auditors drawn.")];
-        return [h("ul", { class: "cards", "aria-label": "Pair audits" }, list.pair_audits.map((p) => auditCard(app, p, load)))];
+        const [list, draws] = await Promise.all([
+          app.get<{ pair_audits: PairAudit[] }>("/v1/pair-audits", stale),
+          app.get<{ draws: Draw[] }>("/v1/draws", stale),
+        ]);
+        const audits = list.pair_audits.length
+          ? h("ul", { class: "cards", "aria-label": "Pair audits" }, list.pair_audits.map((p) => auditCard(app, p, load)))
+          : h("p", { class: "muted" }, "No pair audit yet: one opens each quarter, with two auditors drawn.");
+        return [audits, drawsList(app, draws.draws)];
       });
     load();
     return [h("h1", null, "Pair audits"), body];

@@ -260,6 +260,12 @@ async function drawScenario(context, page) {
   }
   if (!last?.result) fail(`draw ${draw} did not close: ${JSON.stringify(last)}`);
   summary.draw_revealed = last.result.revealed;
+  // The circle sees the draw, its pick, and that this phone took part.
+  await visit(page, "Pair audits", async () => {
+    const item = page.getByRole("list", { name: "Draws" }).getByRole("listitem").filter({ hasText: "who opens the shed" });
+    await item.getByText("from 2 phones and the server").waitFor();
+    await item.getByText("this member revealed").waitFor();
+  });
 }
 
 async function offlineScenario(context, page) {

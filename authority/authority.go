@@ -35,6 +35,9 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Now is the clock; tests move it. Default time.Now.
 	Now func() time.Time
+	// Federation carries out passed federation.join and federation.leave
+	// proposals (authority/federation.go); nil: they are rejected.
+	Federation FederationLink
 }
 
 // Authority is the circle's authority: the only writer of the documents
@@ -87,6 +90,7 @@ func New(cfg Config) *Authority {
 		events:       newBroker(),
 		segmentItems: cfg.SegmentItems,
 		index:        NewIndex(),
+		federation:   cfg.Federation,
 	}
 	st.tasks.onPanic = st.recovered
 	a := &Authority{st: st}

@@ -86,6 +86,8 @@ func (s *Governance) planEffect(ctx context.Context, st crdt.ProposalState, at t
 		return s.draws.planDraw(ctx, p, str("role"), at, recovering)
 	case crdt.ProposalMemberAdmit:
 		return s.planAdmit(ctx, st, at, recovering)
+	case crdt.ProposalFederationJoin, crdt.ProposalFederationLeave:
+		return s.planFederation(ctx, st, recovering)
 	}
 	return effect{}, &crdt.RuleError{Rule: crdt.RuleGovernance, Message: fmt.Sprintf("unknown proposal kind %q", p.Kind)}
 }

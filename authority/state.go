@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/automerge/automerge-go"
@@ -50,6 +51,8 @@ type State struct {
 	events *broker
 	// segmentItems, if > 0, overrides the ledger.segment_changes policy.
 	segmentItems int
+	// federation is the circle's federation link (Config.Federation).
+	federation FederationLink
 	// engine is set by Open and never changed after.
 	engine *engine.Engine
 	// index holds every accepted ledger entry and credit (index.go); it
@@ -67,6 +70,10 @@ type State struct {
 	pol    crdt.Policies      // the charter's policies, replaced as a whole
 
 	gov sync.Mutex
+
+	// rosterHook, if set, is called after every change of the in-memory
+	// roster (federation.go: a federation republishes its delegates).
+	rosterHook atomic.Pointer[func()]
 }
 
 // now is the authority's clock (Config.Now), in UTC.
@@ -89,6 +96,7 @@ func (s *State) reloadRoster(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer s.rosterChanged() // after s.mu is released (federation.go)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.roster = r

@@ -25,6 +25,10 @@ const (
 	ProposalMandateRecall ProposalKind = "mandate.recall"
 	ProposalMemberAdmit   ProposalKind = "member.admit"
 	ProposalMemberRemove  ProposalKind = "member.remove"
+	// Federation membership (API.md "Federation"): joining a federation's
+	// hub with its one-time invite, and leaving it.
+	ProposalFederationJoin  ProposalKind = "federation.join"
+	ProposalFederationLeave ProposalKind = "federation.leave"
 )
 
 // ProposalKinds lists the kinds of proposal and, for each, the payload
@@ -43,9 +47,12 @@ const (
 //	mandate.recall  mandate
 //	member.admit    name                  (a one-time member invite for the author to hand over)
 //	member.remove   member
+//	federation.join  hub (http or https URL), invite (the hub's one-time invite)
+//	federation.leave federation (its id)
 var ProposalKinds = []string{
 	ProposalRoleCreate, ProposalRoleChange, ProposalRoleRetire, ProposalRoleAssign, ProposalRoleDraw, ProposalCharterRatify, ProposalPolicySet,
 	ProposalMandateGrant, ProposalMandateRecall, ProposalMemberAdmit, ProposalMemberRemove,
+	ProposalFederationJoin, ProposalFederationLeave,
 }
 
 // roleChangeFields are the fields a role.change may change.
@@ -64,6 +71,9 @@ var payloadFields = map[string][]string{
 	ProposalMandateRecall: {"mandate"},
 	ProposalMemberAdmit:   {"name"},
 	ProposalMemberRemove:  {"member"},
+	// federation.go checks their values.
+	ProposalFederationJoin:  {"hub", "invite"},
+	ProposalFederationLeave: {"federation"},
 }
 
 // checkPayloadKind checks the values of the fields a kind requires.
@@ -189,6 +199,8 @@ func checkPayloadKind(kind string, p map[string]any) error {
 		return id("mandate")
 	case ProposalMemberRemove:
 		return id("member")
+	case ProposalFederationJoin, ProposalFederationLeave:
+		return checkFederationPayload(kind, p)
 	}
 	return nil
 }

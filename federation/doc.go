@@ -1,8 +1,14 @@
-// Package federation will link circle servers into regional federations
-// over NATS leaf nodes (DESIGN.md §8): the hub (`circled hub`, operator/JWT
-// mode, one account per federation, one leaf-only user per circle), joining
-// and leaving by granting or revoking a subject permission, and the
-// replication of each circle's federated documents.
+// Package federation links circle servers into regional federations over
+// NATS leaf nodes (DESIGN.md §8). This package holds what the hub and the
+// circles share: the subjects (CircleSubject, FederationWildcard,
+// CheckID), the one permission template of a member circle
+// (UserPermissions), and the hub's HTTP protocol (JoinRequest,
+// SignedNotice, ...).
 //
-// Nothing is built yet; it is the subject of its own issue.
+// Package federation/hub is the hub (`circled hub`): nats-server in
+// operator/JWT mode, one account for the federation, one leaf-only user
+// per member circle, admission and revocation pushed at runtime. Package
+// federation/link is the circle's side: its nkey, its memberships and the
+// leaf remotes of its embedded nats-server. See docs/ARCHITECTURE.md,
+// "Federation: hub and link".
 package federation

@@ -116,6 +116,11 @@ type Services struct {
 	DrawRounds  DrawRounds
 	PairAudits  PairAudits
 	Mentorships MentorshipRounds
+	// Federations serves GET /v1/federations (mobile-api/federation.go).
+	Federations Federations
+	// FederationDocs serves the federation replicas' routes
+	// (mobile-api/federation_docs.go); nil: not registered.
+	FederationDocs FederationDocs
 }
 
 // Options configure the HTTP API.
@@ -237,6 +242,8 @@ func New(svc Services, opts Options) *echo.Echo {
 	a.registerRitualRoutes(authed)
 	a.registerDrawRoutes(authed)
 	a.registerPairAuditRoutes(authed)
+	a.registerFederationRoutes(authed)
+	a.registerFederationDocRoutes(authed)
 	a.registerNotBuiltRoutes(authed)
 	return e
 }

@@ -66,6 +66,7 @@ func Init(ctx context.Context, cfg Config, name string, policies crdt.Policies) 
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "init"), unlock: unlock}
 	defer s.Close()
+	s.natsName = natsServerName(key)
 	if err := s.openStore(ctx); err != nil {
 		return InitResult{}, err
 	}

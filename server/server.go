@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/circles-coop/circles/authority"
+	"github.com/circles-coop/circles/federation/link"
+	"github.com/circles-coop/circles/federation/replica"
 	"github.com/circles-coop/circles/internal/atomicfile"
 	mobileapi "github.com/circles-coop/circles/mobile-api"
 	"github.com/circles-coop/circles/sync/engine"
@@ -80,6 +82,15 @@ type Config struct {
 	// Replicas is the JetStream replica count of the store's streams
 	// (default 1; 3 on a three-node cluster). Above 1 needs NATSURL.
 	Replicas int
+	// FederationWatch is how often the federation link checks its leaf
+	// links and asks the hub of a dropped one whether the circle is still
+	// a member (default 2 s).
+	FederationWatch time.Duration
+
+	// FederationDecided, if set, is told once of each federation proposal
+	// this circle sees decided (a passed federation.expel revokes the
+	// circle on the hub). It must be idempotent.
+	FederationDecided func(federation string, p replica.Proposal)
 
 	// tickHook, if set, runs before each scheduled tick (tests inject a
 	// panic through it).
@@ -154,7 +165,14 @@ type Server struct {
 	store  *store.Store
 	engine *engine.Engine
 	auth   *authority.Authority
-	reg    *prometheus.Registry
+	// replicas holds the federations' documents (federation_docs.go);
+	// federation_glue.go keeps them in step with fed.
+	replicas                 *replica.Manager
+	replicaStop, replicaDone chan struct{}
+	reg                      *prometheus.Registry
+	fed                      *link.Link // the circle's federations (federation.go)
+	// natsName is the embedded nats-server's name (natsServerName).
+	natsName string
 
 	httpSrv *http.Server
 	ln      net.Listener
@@ -192,6 +210,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 			s.Close()
 		}
 	}()
+	s.natsName = natsServerName(key)
 	if err := s.openStore(ctx); err != nil {
 		return nil, err
 	}
@@ -199,7 +218,11 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.openFederation(meta); err != nil {
+		return nil, err
+	}
 	s.auth = authority.New(authority.Config{
+		Federation:   fedLink{s.fed},
 		Meta:         meta,
 		Key:          key,
 		Store:        s.store,
@@ -229,6 +252,13 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.auth.Open(ctx, s.engine); err != nil {
 		return nil, err
 	}
+	if err := s.fed.Open(ctx); err != nil { // a joined circle links to its hubs again
+		return nil, err
+	}
+	if err := s.openReplicas(ctx); err != nil { // the federations' documents and replicas
+		return nil, err
+	}
+	s.startLinkingReplicas()
 	if err := s.serveHTTP(); err != nil {
 		return nil, err
 	}
@@ -263,6 +293,7 @@ func (s *Server) openStore(ctx context.Context) error {
 	} else {
 		n, err = store.StartNATS(ctx, store.NATSConfig{
 			Dir:        filepath.Join(s.cfg.DataDir, "nats"),
+			ServerName: s.natsName,
 			SyncAlways: s.cfg.SyncAlways,
 			Logger:     s.cfg.Logger,
 		})
@@ -307,6 +338,10 @@ func (s *Server) serveHTTP() error {
 		DrawRounds:  a.Draws,
 		PairAudits:  a.PairAudits,
 		Mentorships: a.Mentorships,
+		// GET /v1/federations (server/federation.go).
+		Federations: fedLink{s.fed},
+		// GET /v1/federations/{id} and the council (server/federation_docs.go).
+		FederationDocs: replica.API{M: s.replicas, Now: s.cfg.Now},
 	}, mobileapi.Options{Logger: s.cfg.Logger, Gatherer: s.reg, Metrics: s.cfg.MetricsOnAPI, TrustedProxies: s.cfg.TrustedProxies})
 	s.httpSrv = &http.Server{
 		Handler:           e,
@@ -471,6 +506,13 @@ func (s *Server) Close() error {
 		}
 	} else if s.metricsLn != nil {
 		s.metricsLn.Close()
+	}
+	s.stopLinkingReplicas()
+	if s.replicas != nil {
+		s.replicas.Close()
+	}
+	if s.fed != nil {
+		s.fed.Close()
 	}
 	if s.auth != nil {
 		s.auth.Close()

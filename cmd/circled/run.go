@@ -29,6 +29,7 @@ Usage:
   circled config check FILE
   circled backup --data DIR --out FILE    (while serving too)
   circled restore --data DIR --in FILE    (into a new or empty DIR)
+  circled hub init|serve|invite|expel ...  (a federation hub; circled hub help)
 
 Settings of serve come from flags, then environment variables, then the
 YAML file of --config (or CIRCLED_CONFIG), then the defaults: the first
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runRestore(ctx, args[1:], stdout, stderr)
 	case "config":
 		err = runConfig(args[1:], stdout)
+	case "hub":
+		err = runHub(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "circled: unknown command %q\n\n%s", args[0], usage)
 		return 2

@@ -41,8 +41,10 @@ type NATSConfig struct {
 	// debug level, warnings and errors at their own. Nil discards them.
 	Logger *slog.Logger
 
-	// Leaf node remotes (federation) will be added here; they need no
-	// change to the store itself.
+	// ServerName names the server to the federation hubs it links to as a
+	// leaf node; a hub replaces a leaf connection from a server of the same
+	// name, so every circle needs its own. Default "circled".
+	ServerName string
 }
 
 // NATS is a running embedded nats-server with JetStream and an in-process
@@ -55,6 +57,12 @@ type NATS struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// optsMu guards opts, the options the embedded server runs with (a
+	// clone of those it was started with): SetLeafRemotes reloads a clone
+	// of them.
+	optsMu sync.Mutex
+	opts   *server.Options
 }
 
 // StartNATS starts nats-server with JetStream storing in cfg.Dir, waits
@@ -65,8 +73,12 @@ func StartNATS(ctx context.Context, cfg NATSConfig) (*NATS, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("store: NATSConfig.Dir is required")
 	}
+	name := cfg.ServerName
+	if name == "" {
+		name = "circled"
+	}
 	opts := &server.Options{
-		ServerName: "circled",
+		ServerName: name,
 		JetStream:  true,
 		StoreDir:   cfg.Dir,
 		SyncAlways: cfg.SyncAlways,
@@ -92,6 +104,7 @@ func StartNATS(ctx context.Context, cfg NATSConfig) (*NATS, error) {
 		opts.Host, opts.Port = host, port
 	}
 
+	base := opts.Clone() // NewServer may change opts
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("store: new nats-server: %w", err)
@@ -120,7 +133,7 @@ func StartNATS(ctx context.Context, cfg NATSConfig) (*NATS, error) {
 		return nil, fmt.Errorf("store: JetStream did not start in %s (see the server log)", cfg.Dir)
 	}
 
-	n := &NATS{srv: srv, closed: make(chan struct{})}
+	n := &NATS{srv: srv, opts: base, closed: make(chan struct{})}
 	nc, err := nats.Connect(srv.ClientURL(),
 		nats.InProcessServer(srv),
 		nats.Name("circled-store"),
@@ -239,6 +252,42 @@ func (n *NATS) JetStream() jetstream.JetStream { return n.js }
 // Server returns the embedded server, e.g. for its ClientURL or monitoring;
 // nil for a connection made by ConnectNATS.
 func (n *NATS) Server() *server.Server { return n.srv }
+
+// ErrNoEmbeddedServer is returned by SetLeafRemotes on a connection to an
+// external NATS server (ConnectNATS): there is no server of ours to link.
+var ErrNoEmbeddedServer = errors.New("store: no embedded nats-server (external NATS in use)")
+
+// SetLeafRemotes replaces the embedded server's leaf node remotes at
+// runtime (federation links): ReloadOptions on a clone of the options it
+// runs with, so a remote that is gone or Disabled is closed at once and a
+// new one connects. Each remote must be a fresh value, not one passed
+// before (nats-server keeps the pointers it was given).
+func (n *NATS) SetLeafRemotes(remotes []*server.RemoteLeafOpts) error {
+	if n.srv == nil {
+		return ErrNoEmbeddedServer
+	}
+	n.optsMu.Lock()
+	defer n.optsMu.Unlock()
+	next := n.opts.Clone()
+	next.LeafNode.Remotes = remotes
+	if err := n.srv.ReloadOptions(next); err != nil {
+		return fmt.Errorf("store: reload leaf node remotes: %w", err)
+	}
+	n.opts = next
+	return nil
+}
+
+// Options returns a copy of the options the embedded server runs with,
+// as the base of a ReloadOptions (a test adding a leaf remote); nil for a
+// connection made by ConnectNATS.
+func (n *NATS) Options() *server.Options {
+	if n.srv == nil {
+		return nil
+	}
+	n.optsMu.Lock()
+	defer n.optsMu.Unlock()
+	return n.opts.Clone()
+}
 
 // Close drains the in-process connection (pending publishes and their acks
 // finish), shuts the server down and waits until it has stopped, so the

@@ -60,7 +60,7 @@ type Authority struct {
 	Audit      *Audit      // the hash-chained audit log
 	Resets     *Resets     // the hard reset
 	Governance *Governance // proposals, votes and their effects; roles and mandates as decided
-	Draws      *Draws      // verifiable random draws
+	Draws      *Draws      // verifiable random draws; commit–reveal draws (rounds.go)
 	Terms      *Terms      // role terms ending: rotation out or by draw
 	Charter    *Charter    // the charter's renewal and lapse
 	Mandates   *Mandates   // delegates' mandates ending
@@ -68,6 +68,11 @@ type Authority struct {
 	Dispatcher *Dispatcher // what happens after a change is stored
 	Meetings   *Meetings   // meetings, drawn facilitation, temperature checks (rituals)
 	Honours    *Honours    // stepping down; honours for handing power on (rituals)
+
+	// PairAudits and Mentorships are the quarterly pair-link audits and
+	// the yearly mentorship inversion (pairaudits.go).
+	PairAudits  *PairAudits
+	Mentorships *Mentorships
 }
 
 // New builds the authority. It needs the sync engine to work, which in
@@ -105,6 +110,8 @@ func New(cfg Config) *Authority {
 	a.Draws = &Draws{State: st, audit: a.Audit}
 	a.Governance = &Governance{State: st, audit: a.Audit, draws: a.Draws}
 	a.Resets = &Resets{State: st, audit: a.Audit, governance: a.Governance}
+	a.PairAudits = &PairAudits{State: st, audit: a.Audit, draws: a.Draws}
+	a.Mentorships = &Mentorships{State: st, audit: a.Audit}
 	a.Terms = &Terms{State: st, audit: a.Audit, draws: a.Draws}
 	a.Charter = &Charter{State: st, audit: a.Audit, governance: a.Governance}
 	a.Mandates = &Mandates{State: st, audit: a.Audit}
@@ -192,7 +199,14 @@ func (a *Authority) Close() {
 // The server calls it on a timer; tests call it after moving the clock.
 func (a *Authority) Tick(ctx context.Context) error {
 	_, err := a.Resets.countResets(ctx, nil, false)
-	return errors.Join(err, a.Resets.finishReset(ctx), a.Governance.tickProposals(ctx), a.Terms.tickRoles(ctx), a.Mandates.tickMandates(ctx), a.Charter.tickCharter(ctx), a.Identity.purgeInvites(ctx), a.Meetings.tickChecks(ctx))
+	return errors.Join(err, a.Resets.finishReset(ctx), a.Governance.tickProposals(ctx), a.Terms.tickRoles(ctx), a.Mandates.tickMandates(ctx), a.Charter.tickCharter(ctx), a.Identity.purgeInvites(ctx), a.Meetings.tickChecks(ctx), a.tickRituals(ctx))
+}
+
+// tickRituals closes the commit–reveal draws whose reveals closed, then
+// opens or advances the pair-link audits (which read their draws'
+// results) and pairs the year's mentorships.
+func (a *Authority) tickRituals(ctx context.Context) error {
+	return errors.Join(a.Draws.tickRounds(ctx), a.PairAudits.tick(ctx), a.Mentorships.tick(ctx))
 }
 
 // Events lets clients follow what happens in the circle.

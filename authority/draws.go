@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/automerge/automerge-go"
@@ -22,6 +23,10 @@ import (
 type Draws struct {
 	*State
 	audit *Audit
+	// roundMu serializes the writers of commit–reveal draws (rounds.go),
+	// from the read that judges a commitment, reveal or closing to its
+	// audit entry and document write.
+	roundMu sync.Mutex
 }
 
 // EventRoleDrawn is sent when a random draw picked a role's holder.

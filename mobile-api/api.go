@@ -110,6 +110,12 @@ type Services struct {
 	Honours Honours
 	// Sessions serves GET /v1/repo (mobile-api/repo.go); nil: 501.
 	Sessions repo.Sessions
+	// DrawRounds, PairAudits and Mentorships serve the rituals'
+	// commit–reveal draws, pair-link audits and mentorship inversion
+	// (draws.go, pairaudits.go).
+	DrawRounds  DrawRounds
+	PairAudits  PairAudits
+	Mentorships MentorshipRounds
 	// Federations serves GET /v1/federations (mobile-api/federation.go).
 	Federations Federations
 	// FederationDocs serves the federation replicas' routes
@@ -234,6 +240,8 @@ func New(svc Services, opts Options) *echo.Echo {
 	a.registerScorecardRoutes(authed)
 	a.registerGovernanceRoutes(authed)
 	a.registerRitualRoutes(authed)
+	a.registerDrawRoutes(authed)
+	a.registerPairAuditRoutes(authed)
 	a.registerFederationRoutes(authed)
 	a.registerFederationDocRoutes(authed)
 	a.registerNotBuiltRoutes(authed)

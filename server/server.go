@@ -342,6 +342,9 @@ func (s *Server) serveHTTP() error {
 		Honours:    a.Honours,
 		Sessions:   s.engine,
 
+		DrawRounds:  a.Draws,
+		PairAudits:  a.PairAudits,
+		Mentorships: a.Mentorships,
 		// GET /v1/federations (server/federation.go).
 		Federations: fedLink{s.fed},
 		// GET /v1/federations/{id} and the council (server/federation_docs.go).

@@ -15,7 +15,9 @@ var ErrNotSynced = errors.New("not synced yet; run sync first")
 // statements against the public keys in this device's copy of the roster,
 // and every random draw (the seed revealed is the one committed, the
 // recorded holder is the one the seed and the eligible members pick, and
-// those members are the ones active then).
+// those members are the ones active then), and every commit–reveal draw
+// (crdt.VerifyAuditRounds: signed commitments, reveals matching them,
+// the server's value matching its commitment, the seed and the picks).
 // It returns the entries with the verification error, if any:
 // crdt.ErrAuditBroken naming the first entry that does not hold.
 func (d *Device) AuditLog() ([]crdt.AuditEntry, error) {
@@ -68,5 +70,8 @@ func (d *Device) AuditLog() ([]crdt.AuditEntry, error) {
 	if err := crdt.VerifyAuditDraws(entries, roster); err != nil {
 		return entries, err
 	}
-	return entries, crdt.VerifyMeetingDraws(entries, roster) // meetings' facilitators
+	if err := crdt.VerifyMeetingDraws(entries, roster); err != nil { // meetings' facilitators
+		return entries, err
+	}
+	return entries, crdt.VerifyAuditRounds(entries, roster, info.CircleID)
 }

@@ -5,6 +5,7 @@ import { CircleInfo, Device, loadDevice, saveDevice, Session } from "./device";
 import { A, Docs, isRefusal, NotLoadedError, Refusal, S, str } from "./docs";
 import * as kv from "./kv";
 import { recoverDoc, RefusedItem } from "./recover";
+import { takePartInDraws } from "./draws";
 
 export type SyncStatus = "offline" | "syncing" | "up to date";
 
@@ -288,6 +289,12 @@ export class App extends EventTarget {
       }
       this.ledgerDoc = (await this.ledgerHandle()).doc();
       await this.refreshConfirmed();
+      // Take part in the circle's open draws (commit, then reveal); a
+      // refusal there is the draw's, not the sync's.
+      await takePartInDraws(this.session, this.device!).catch((err) => {
+        if (err instanceof OfflineError) throw err;
+        console.warn("draws:", err);
+      });
       this.reachable = true;
       this.lastError = "";
     } catch (err) {

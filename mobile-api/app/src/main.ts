@@ -24,6 +24,8 @@ const NAV: [string, string][] = [
   ["meetings", "Meetings"],
   ["honours", "Honours"],
   ["devices", "Devices"],
+  ["pair-audits", "Pair audits"],
+  ["mentorships", "Mentorships"],
 ];
 
 function route(): string {

@@ -9,6 +9,7 @@ import { enroll, signJWT } from "./device";
 import { devices } from "./devices";
 import { A, NotLoadedError, S, str } from "./docs";
 import { field, h, num, when } from "./ui";
+import { mentorshipsScreen, pairAuditsScreen } from "./draws";
 
 export interface Screen {
   title: string;
@@ -830,4 +831,4 @@ const audit: Screen = {
   },
 };
 
-export const screens: Record<string, Screen> = { home, ledger, proposals, roles, charter, reset, audit, devices };
+export const screens: Record<string, Screen> = { home, ledger, proposals, roles, charter, reset, audit, devices, "pair-audits": pairAuditsScreen, mentorships: mentorshipsScreen };

@@ -3,7 +3,7 @@
 // a JSON summary as its last line. test/browser/browser_test.go runs it
 // against a real circle and checks the server's side.
 //
-//   node phone.mjs --link http://127.0.0.1:PORT/join#CODE [--shots DIR] [--scenario offline|repo|recover|device]
+//   node phone.mjs --link http://127.0.0.1:PORT/join#CODE [--shots DIR] [--scenario offline|repo|recover|device|draw]
 //                  [--taken ENTRY_ID] [--transport websocket|http]
 //
 // Scenario "offline" (the default): join from the invite link, log a
@@ -76,6 +76,7 @@ try {
     if (scenario === "repo") await repoScenario(context, page);
     else if (scenario === "recover") await recoverScenario(context, page);
     else if (scenario === "device") await deviceScenario(context, page);
+    else if (scenario === "draw") await drawScenario(context, page);
     else await offlineScenario(context, page);
   } catch (err) {
     // What the member saw, for the failure message.
@@ -231,6 +232,41 @@ async function visit(page, link, ready) {
 }
 
 // ---- scenarios ----
+
+// drawScenario: the phone joins while a draw is open and takes part by
+// itself at its syncs (the Go test moves the server's clock as it
+// commits and reveals); it waits, asking the server with --token (a Go
+// member's), until the draw --draw closed, and checks the rituals'
+// screens meanwhile.
+async function drawScenario(context, page) {
+  const draw = args.draw ?? fail("--draw ID is required for the draw scenario");
+  const token = args.token ?? fail("--token is required for the draw scenario");
+  await join(page, "Ada");
+  summary.member_id = await memberId(page);
+  await visit(page, "Pair audits", async () => {
+    await page.getByText("No pair audit yet").waitFor();
+  });
+  await visit(page, "Mentorships", async () => {
+    await page.getByText("No pairs yet").waitFor();
+  });
+  step(`wait for draw ${draw} to close`);
+  const deadline = Date.now() + 150_000;
+  let last;
+  while (Date.now() < deadline) {
+    const res = await fetch(`${base}/v1/draws/${encodeURIComponent(draw)}`, { headers: { authorization: "Bearer " + token } });
+    last = await res.json();
+    if (last.result) break;
+    await page.waitForTimeout(500);
+  }
+  if (!last?.result) fail(`draw ${draw} did not close: ${JSON.stringify(last)}`);
+  summary.draw_revealed = last.result.revealed;
+  // The circle sees the draw, its pick, and that this phone took part.
+  await visit(page, "Pair audits", async () => {
+    const item = page.getByRole("list", { name: "Draws" }).getByRole("listitem").filter({ hasText: "who opens the shed" });
+    await item.getByText("from 2 phones and the server").waitFor();
+    await item.getByText("this member revealed").waitFor();
+  });
+}
 
 async function offlineScenario(context, page) {
   await join(page, "Ada");

@@ -50,7 +50,7 @@ const (
 
 func (s *PairAudits) read(ctx context.Context) ([]crdt.PairAudit, error) {
 	var out []crdt.PairAudit
-	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(doc *automerge.Doc) error {
+	err := s.viewGov(ctx, func(doc *automerge.Doc) error {
 		var err error
 		out, err = crdt.ReadPairAudits(doc)
 		return err
@@ -59,7 +59,7 @@ func (s *PairAudits) read(ctx context.Context) ([]crdt.PairAudit, error) {
 }
 
 func (s *PairAudits) write(ctx context.Context, fn func(doc *automerge.Doc) error) error {
-	return s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(doc *automerge.Doc) ([]byte, error) {
+	return s.updateGov(ctx, func(doc *automerge.Doc) ([]byte, error) {
 		return nil, fn(doc)
 	})
 }
@@ -314,7 +314,7 @@ func (s *PairAudits) PublishFindings(ctx context.Context, c Caller, id string, r
 
 func (s *Mentorships) read(ctx context.Context) ([]crdt.MentorshipRound, error) {
 	var out []crdt.MentorshipRound
-	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(doc *automerge.Doc) error {
+	err := s.viewGov(ctx, func(doc *automerge.Doc) error {
 		var err error
 		out, err = crdt.ReadMentorshipRounds(doc)
 		return err
@@ -347,7 +347,7 @@ func (s *Mentorships) tick(ctx context.Context) error {
 	if err := s.audit.AppendOnce(ctx, now.Add(-366*24*time.Hour), crdt.AuditMentorshipsPaired, r, auditFor(crdt.AuditMentorshipsPaired, "year", year)); err != nil {
 		return err
 	}
-	if err := s.engine.Update(ctx, string(s.meta.Docs[crdt.KindGovernance]), func(doc *automerge.Doc) ([]byte, error) {
+	if err := s.updateGov(ctx, func(doc *automerge.Doc) ([]byte, error) {
 		return nil, crdt.PutMentorshipRound(doc, r)
 	}); err != nil {
 		return err

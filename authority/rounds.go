@@ -72,7 +72,7 @@ func (s *Draws) serverValue(id string) []byte {
 	return mac.Sum(nil)
 }
 
-func (s *Draws) govDoc() string { return string(s.meta.Docs[crdt.KindGovernance]) }
+func (s *Draws) govDoc() string { return s.govID() }
 
 // lookupRound reads draw id from the governance document.
 func (s *Draws) lookupRound(ctx context.Context, id string) (crdt.DrawRound, bool, error) {
@@ -140,19 +140,17 @@ const maxRoundRetry = 92 * 24 * time.Hour
 func (s *Draws) recordedOpening(ctx context.Context, id string, since time.Time) (crdt.DrawRoundOpen, bool, error) {
 	var o crdt.DrawRoundOpen
 	var found bool
-	err := s.engine.View(ctx, string(s.meta.Docs[crdt.KindAudit]), func(doc *automerge.Doc) error {
-		_, err := crdt.FindAudit(doc, since, func(e crdt.AuditEntry) bool {
-			if e.Kind != crdt.AuditDrawOpened {
-				return false
-			}
-			var x crdt.DrawRoundOpen
-			if json.Unmarshal(e.Data, &x) != nil || x.Draw != id {
-				return false
-			}
-			o, found = x, true
-			return true
-		})
-		return err
+	// Across audit segments (archives.go).
+	_, err := s.findAudit(ctx, since, func(e crdt.AuditEntry) bool {
+		if e.Kind != crdt.AuditDrawOpened {
+			return false
+		}
+		var x crdt.DrawRoundOpen
+		if json.Unmarshal(e.Data, &x) != nil || x.Draw != id {
+			return false
+		}
+		o, found = x, true
+		return true
 	})
 	return o, found, err
 }
@@ -403,12 +401,9 @@ func (s *Draws) closeRound(ctx context.Context, id string) error {
 	if err != nil || !found || d.Result != nil {
 		return err
 	}
-	var entries []crdt.AuditEntry
-	err = s.engine.View(ctx, string(s.meta.Docs[crdt.KindAudit]), func(doc *automerge.Doc) error {
-		var err error
-		entries, err = crdt.ReadAudit(doc, 0)
-		return err
-	})
+	// Every audit segment: the round's commitments and reveals may
+	// span a segment's end (archives.go).
+	entries, err := s.readAuditFrom(ctx, 0, -1)
 	if err != nil {
 		return err
 	}

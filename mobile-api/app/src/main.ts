@@ -4,6 +4,7 @@
 // for every page.
 import { App } from "./app";
 import { S } from "./docs";
+import { federation } from "./federation";
 import { honours, meetings } from "./rituals";
 import { Screen, screens as coreScreens, joinScreen } from "./screens";
 import { h } from "./ui";
@@ -11,7 +12,7 @@ import { h } from "./ui";
 const app = new App();
 let current: { name: string; screen: Screen; el: HTMLElement } | undefined;
 
-const screens: Record<string, Screen> = { ...coreScreens, meetings, honours };
+const screens: Record<string, Screen> = { ...coreScreens, meetings, honours, federation };
 
 const NAV: [string, string][] = [
   ["home", "Home"],
@@ -26,6 +27,7 @@ const NAV: [string, string][] = [
   ["devices", "Devices"],
   ["pair-audits", "Pair audits"],
   ["mentorships", "Mentorships"],
+  ["federation", "Federation"],
 ];
 
 function route(): string {

@@ -244,7 +244,6 @@ func New(svc Services, opts Options) *echo.Echo {
 	a.registerPairAuditRoutes(authed)
 	a.registerFederationRoutes(authed)
 	a.registerFederationDocRoutes(authed)
-	a.registerNotBuiltRoutes(authed)
 	return e
 }
 
@@ -385,19 +384,6 @@ func queryInt(c echo.Context, name string, def, min, max int) (int, error) {
 		return 0, fault.Errorf(fault.InvalidRequest, "query parameter %q must be an integer from %d to %d", name, min, max)
 	}
 	return n, nil
-}
-
-// registerNotBuiltRoutes answers the parts of DESIGN.md that are not built
-// yet with 501, so clients learn it honestly instead of getting a 404.
-func (a *api) registerNotBuiltRoutes(g *echo.Group) {
-	notBuilt := func(what string) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			return fault.Errorf(fault.NotImplemented, "%s is not built yet in this version of circled", what)
-		}
-	}
-	for _, r := range []struct{ method, path, what string }{} {
-		g.Add(r.method, r.path, notBuilt(r.what))
-	}
 }
 
 // rateLimit limits requests per client address (echo's IPExtractor: the

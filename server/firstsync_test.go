@@ -167,8 +167,8 @@ func TestFirstSyncFromSnapshots(t *testing.T) {
 	}
 	for path, want := range map[string]int{
 		"/v1/docs/" + seg + "/snapshot/" + strings.Repeat("0", 64): http.StatusNotFound,
-		"/v1/docs/" + string(crdt.NewDocID()) + "/snapshot":         http.StatusNotFound,
-		"/v1/docs/not-a-doc/snapshot":                               http.StatusNotFound,
+		"/v1/docs/" + string(crdt.NewDocID()) + "/snapshot":        http.StatusNotFound,
+		"/v1/docs/not-a-doc/snapshot":                              http.StatusNotFound,
 	} {
 		r := servertest.Call(t, c.URL(), "GET", path, devs[1].Token, nil)
 		if r.Status != want {

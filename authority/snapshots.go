@@ -99,19 +99,32 @@ func (s *Ledger) sweepClosed() {
 	})
 }
 
-// snapshotHashes names, for each closed segment whose stored snapshot
-// holds all of it, the hash of that snapshot (GET /v1/circle).
+// snapshotHashes names, for each ledger segment whose stored snapshot
+// holds all of it (always so for closed segments once compacted, for the
+// current ones until their next write), the hash of that snapshot (GET
+// /v1/circle).
 func (s *Circle) snapshotHashes(c *wire.Circle) {
 	for _, m := range c.Members {
-		for i := 0; i+1 < len(m.Ledgers); i++ {
-			if h, _, ok := s.engine.SnapshotHash(m.Ledgers[i]); ok {
+		for _, l := range m.Ledgers {
+			if h, _, ok := s.engine.SnapshotHash(l); ok {
 				if c.Snapshots == nil {
 					c.Snapshots = map[string]string{}
 				}
-				c.Snapshots[m.Ledgers[i]] = h
+				c.Snapshots[l] = h
 			}
 		}
 	}
+}
+
+// LatestSnapshot returns doc's stored snapshot after compacting doc if
+// it changed since (GET /v1/docs/{doc}/snapshot), with the read check of
+// sync.
+func (s *Circle) LatestSnapshot(ctx context.Context, c Caller, doc string) (engine.Snapshot, error) {
+	snap, err := s.engine.ReadLatestSnapshot(ctx, engine.Peer{Device: c.Device, Member: c.Member, Actor: c.Actor}, doc)
+	if errors.Is(err, engine.ErrNoSnapshot) {
+		return engine.Snapshot{}, fault.Errorf(fault.NotFound, "document %s has no stored snapshot; sync it with POST /v1/sync", doc)
+	}
+	return snap, err
 }
 
 // Snapshot returns doc's stored snapshot for the caller's device, with

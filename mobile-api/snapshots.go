@@ -14,6 +14,9 @@ import (
 // Snapshots serves documents' stored snapshots (GET
 // /v1/docs/{doc}/snapshot); the Syncer provides it when it can.
 type Snapshots interface {
+	// LatestSnapshot compacts doc first if it changed since its stored
+	// snapshot; Snapshot reads the stored one as it is.
+	LatestSnapshot(ctx context.Context, c Caller, doc string) (engine.Snapshot, error)
 	Snapshot(ctx context.Context, c Caller, doc string) (engine.Snapshot, error)
 }
 
@@ -24,9 +27,11 @@ const snapshotMaxAge = "31536000"
 // registerSnapshotRoutes serves a document's stored compacted save, the
 // bytes automerge's load takes, with the same read check as sync:
 //
-//   - GET /v1/docs/{doc}/snapshot answers 302 to the content-addressed
-//     URL of the current snapshot (which changes when the document is
-//     compacted again).
+//   - GET /v1/docs/{doc}/snapshot compacts the document if it changed
+//     since its stored snapshot (one load of one document) and answers
+//     302 to the content-addressed URL of that snapshot, which holds the
+//     whole document; the URL changes when the document is compacted
+//     again.
 //   - GET /v1/docs/{doc}/snapshot/{hash} answers the bytes (ETag: the
 //     hash; Cache-Control: private, immutable), 304 to If-None-Match with
 //     it, and 404 when hash is no longer the document's snapshot.
@@ -36,7 +41,7 @@ func (a *api) registerSnapshotRoutes(g *echo.Group) {
 		return
 	}
 	g.GET("/docs/:doc/snapshot", func(c echo.Context) error {
-		snap, err := sn.Snapshot(c.Request().Context(), callerOf(c), c.Param("doc"))
+		snap, err := sn.LatestSnapshot(c.Request().Context(), callerOf(c), c.Param("doc"))
 		if err != nil {
 			return err
 		}

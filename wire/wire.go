@@ -78,9 +78,10 @@ type Circle struct {
 	Epoch    int64             `json:"epoch"`
 	Docs     map[string]string `json:"docs"`
 	Members  []CircleMember    `json:"members"`
-	// Snapshots names, per closed ledger segment whose stored snapshot
-	// holds all of it, the snapshot's hash: a new device fetches it whole
-	// (GET /v1/docs/{doc}/snapshot/{hash}) before syncing.
+	// Snapshots names, per ledger segment whose stored snapshot holds all
+	// of it (closed segments once compacted), the snapshot's hash: a new
+	// device fetches it whole (GET /v1/docs/{doc}/snapshot/{hash}) before
+	// syncing.
 	Snapshots map[string]string `json:"snapshots,omitempty"`
 }
 

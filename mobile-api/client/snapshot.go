@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/automerge/automerge-go"
 )
@@ -44,50 +45,94 @@ func (c *Client) Snapshot(ctx context.Context, doc, hash string) ([]byte, error)
 	return data, nil
 }
 
+// LatestSnapshot fetches a document's snapshot holding all of it (GET
+// /v1/docs/{doc}/snapshot, which compacts the document first if needed,
+// and redirects to the content-addressed snapshot) and its hash.
+func (c *Client) LatestSnapshot(ctx context.Context, doc string) (data []byte, hash string, err error) {
+	if err := checkID(doc); err != nil {
+		return nil, "", err
+	}
+	token, err := c.bearer(ctx, false)
+	if err != nil {
+		return nil, "", err
+	}
+	path := "/v1/docs/" + url.PathEscape(doc) + "/snapshot"
+	data, final, err := c.getBytesAt(ctx, path, token)
+	var ae *APIError
+	if c.creds != nil && errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
+		if token, err = c.bearer(ctx, true); err != nil {
+			return nil, "", err
+		}
+		data, final, err = c.getBytesAt(ctx, path, token)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	hash = final[strings.LastIndexByte(final, '/')+1:]
+	sum := sha256.Sum256(data)
+	if hex.EncodeToString(sum[:]) != hash {
+		return nil, "", fmt.Errorf("GET %s: the bytes do not have the hash their URL names", path)
+	}
+	return data, hash, nil
+}
+
 func (c *Client) getBytes(ctx context.Context, path, token string) ([]byte, error) {
+	data, _, err := c.getBytesAt(ctx, path, token)
+	return data, err
+}
+
+// getBytesAt GETs path (following redirects on the same server, which
+// keep the token) and returns the body and the path it came from.
+func (c *Client) getBytesAt(ctx context.Context, path, token string) ([]byte, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base.String()+path, nil)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", path, err)
+		return nil, "", fmt.Errorf("GET %s: %w", path, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := c.httpc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("GET %s: %w", path, ctx.Err())
+			return nil, "", fmt.Errorf("GET %s: %w", path, ctx.Err())
 		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("%w at %s (%v)", ErrUnreachable, c.base.Host, err)
+		return nil, "", fmt.Errorf("%w at %s (%v)", ErrUnreachable, c.base.Host, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: read answer: %w", path, err)
+		return nil, "", fmt.Errorf("GET %s: read answer: %w", path, err)
 	}
 	if len(data) > maxResponse {
-		return nil, fmt.Errorf("GET %s: answer larger than %d bytes", path, maxResponse)
+		return nil, "", fmt.Errorf("GET %s: answer larger than %d bytes", path, maxResponse)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, decodeError(resp.StatusCode, data)
+		return nil, "", decodeError(resp.StatusCode, data)
 	}
-	return data, nil
+	return data, resp.Request.URL.Path, nil
 }
 
 // seedFromSnapshots loads, into every document the device does not hold
-// yet, the stored snapshot the circle names for it (closed ledger
-// segments), so that the sync after it carries only what the snapshot
-// lacks; the server answers a document it holds whole without loading it.
+// yet, its snapshot: by the hash the circle names for it (closed ledger
+// segments), else the latest (GET /v1/docs/{doc}/snapshot). The sync
+// after it carries only what the snapshot lacks, and the server answers a
+// document the device holds whole without loading it.
 // A snapshot that cannot be fetched is skipped: sync brings the document
 // the ordinary way.
 func (d *Device) seedFromSnapshots(ctx context.Context, c *Client, snapshots map[string]string, docs []*syncDoc, sum *SyncSummary) error {
 	for _, sd := range docs {
-		hash := snapshots[sd.ref.id]
-		if hash == "" || len(sd.heads) > 0 {
+		if len(sd.heads) > 0 {
 			continue
 		}
-		data, err := c.Snapshot(ctx, sd.ref.id, hash)
+		var data []byte
+		var err error
+		if hash := snapshots[sd.ref.id]; hash != "" {
+			data, err = c.Snapshot(ctx, sd.ref.id, hash)
+		} else {
+			data, _, err = c.LatestSnapshot(ctx, sd.ref.id)
+		}
 		if errors.Is(err, ErrUnreachable) || ctx.Err() != nil {
 			return fmt.Errorf("sync: %w", err)
 		}

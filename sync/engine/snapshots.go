@@ -120,6 +120,20 @@ func (e *Engine) ReadSnapshot(ctx context.Context, peer Peer, doc string) (Snaps
 	return snap, nil
 }
 
+// ReadLatestSnapshot is ReadSnapshot after making the stored snapshot
+// hold everything stored for doc (CompactSnapshot): a device that starts
+// from it then only needs the in-sync answer. Compacting loads doc once
+// after each write to it, like compaction after CompactEvery chunks.
+func (e *Engine) ReadLatestSnapshot(ctx context.Context, peer Peer, doc string) (Snapshot, error) {
+	if err := e.cfg.Policy.CheckRead(peer, doc); err != nil {
+		return Snapshot{}, fmt.Errorf("doc %s: %w", doc, err)
+	}
+	if err := e.CompactSnapshot(ctx, doc); err != nil {
+		return Snapshot{}, err
+	}
+	return e.ReadSnapshot(ctx, peer, doc)
+}
+
 // noteStored decodes a stored snapshot and, when it is complete and its
 // heads can be read from the save, remembers it; doc's lock is held.
 func (e *Engine) noteStored(doc string, stored store.StoredSnapshot) (Snapshot, error) {

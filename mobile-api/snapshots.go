@@ -38,7 +38,7 @@ const snapshotMaxAge = "31536000"
 func (a *api) registerSnapshotRoutes(g *echo.Group) {
 	sn, ok := a.svc.Syncer.(Snapshots)
 	if !ok {
-		return
+		sn = noSnapshots{}
 	}
 	g.GET("/docs/:doc/snapshot", func(c echo.Context) error {
 		snap, err := sn.LatestSnapshot(c.Request().Context(), callerOf(c), c.Param("doc"))
@@ -84,4 +84,15 @@ func matchesETag(header, etag string) bool {
 		}
 	}
 	return false
+}
+
+// noSnapshots answers 501 where the services serve no snapshots.
+type noSnapshots struct{}
+
+func (noSnapshots) LatestSnapshot(context.Context, Caller, string) (engine.Snapshot, error) {
+	return engine.Snapshot{}, fault.Errorf(fault.NotImplemented, "this server does not serve snapshots; sync the document with POST /v1/sync")
+}
+
+func (n noSnapshots) Snapshot(ctx context.Context, c Caller, doc string) (engine.Snapshot, error) {
+	return n.LatestSnapshot(ctx, c, doc)
 }

@@ -2,6 +2,7 @@ package authority
 
 import (
 	"errors"
+	"runtime/debug"
 
 	"context"
 	"github.com/circles-coop/circles/authority/fault"
@@ -96,6 +97,9 @@ func (s *Ledger) sweepClosed() {
 				s.log.Error("compact closed ledger segment", "doc", doc, "err", err)
 			}
 		}
+		// Reading the snapshots (and compacting any) left garbage; give it
+		// back now, as Open does after rebuilding the index.
+		debug.FreeOSMemory()
 	})
 }
 

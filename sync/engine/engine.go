@@ -235,6 +235,9 @@ func (e *Engine) Replay(ctx context.Context, fn func(doc string, seq uint64, rec
 			if err != nil {
 				return fmt.Errorf("doc %s snapshot: %w", doc, err)
 			}
+			if len(d.Chunks) == 0 {
+				e.noteComplete(doc, env.Automerge) // snapshots.go
+			}
 			if len(env.Records) > 0 {
 				all = append(all, stored{d.Covers, doc, env.Records})
 			}

@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"sync"
 
@@ -148,6 +149,14 @@ func (e *Engine) noteStored(doc string, stored store.StoredSnapshot) (Snapshot, 
 		}
 	}
 	return snap, nil
+}
+
+// noteComplete remembers a stored snapshot known to hold all of doc (at
+// start, from Replay, before any write can come).
+func (e *Engine) noteComplete(doc string, saved []byte) {
+	if heads, ok := savedHeads(saved); ok {
+		e.snaps.set(doc, snapInfo{hash: hashOf(saved), size: len(saved), heads: heads})
+	}
 }
 
 // SnapshotHash returns the hash of doc's stored snapshot if it is known
@@ -348,4 +357,19 @@ func (s *Session) inSync(doc string, data []byte) ([]byte, bool) {
 		s.e.watch(doc, s)
 	}
 	return ans, true
+}
+
+// releaseAtRest hands the Go heap's free pages back to the operating
+// system once no document is loaded any more (all evicted: the server is
+// at rest). runtime.GC alone leaves them to the background scavenger,
+// which returns them slowly, so a server that served a burst of first
+// syncs would stay at its peak for minutes. While documents are loaded
+// (under load) nothing is done: the heap would only grow again.
+func (e *Engine) releaseAtRest() {
+	e.mu.Lock()
+	idle := e.loaded == 0
+	e.mu.Unlock()
+	if idle {
+		debug.FreeOSMemory()
+	}
 }

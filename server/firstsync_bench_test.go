@@ -211,6 +211,12 @@ func benchFirstSyncPhase(b *testing.B, bin, data, way string, devices []*benchDe
 		b.Fatal(err)
 	}
 	res.after, res.peak = p.memory(b)
+	ph := newBenchHTTP(p.url)
+	m, err := ph.metrics()
+	ph.close()
+	if err != nil {
+		b.Fatal(err)
+	}
 
 	// A local load of what the devices ended up holding, as many at once
 	// as there were devices (on this machine the devices' own loads of
@@ -244,6 +250,9 @@ func benchFirstSyncPhase(b *testing.B, bin, data, way string, devices []*benchDe
 		time.Sleep(65 * time.Second) // past the engine's idle eviction (1 min)
 		res.idle, _ = p.memory(b)
 	}
+	b.Logf("%-9s %d device(s): server: %.0f documents loaded, %.0f compacted, %.0f in-sync answers, Go heap in use %.1f MB, outside the Go heap %.1f MB",
+		way, len(devices), m["circles_sync_doc_loads_total"], m["circles_sync_compactions_total"], m["circles_sync_in_sync_answers_total"],
+		m["go_memstats_heap_inuse_bytes"]/(1<<20), m["circles_process_outside_go_bytes"]/(1<<20))
 	b.Logf("%-9s %d device(s): %d docs (%d from snapshots) per device; received %.2f MB (%.2f× the %.2f MB saved); slowest %.2fs (%.2f× %d local load(s) at once: %.2fs); circled RSS %.1f MB at rest, peak %.1f MB, %.1f MB after%s",
 		way, len(devices), len(out[0].saved), out[0].snaps, float64(wire)/1e6, res.wireRatio, float64(saved)/1e6,
 		took.Seconds(), res.timeRatio, len(out), load.Seconds(), res.rest, res.peak, res.after,

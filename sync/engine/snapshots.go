@@ -199,8 +199,15 @@ func (e *Engine) CompactSnapshot(ctx context.Context, doc string) error {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("compact %s: %w: %v", doc, ErrStore, err)
 	}
+	// A document loaded only to be compacted is unloaded right after:
+	// devices start from the snapshot and are answered without it, so
+	// keeping it until it is idle would only hold memory.
+	wasLoaded := x.doc != nil
 	if err := e.ensureLoaded(ctx, x); err != nil {
 		return err
+	}
+	if !wasLoaded {
+		defer e.unloadCompacted(x)
 	}
 	rec, err := e.cfg.Policy.Snapshot(x.id, x.doc)
 	if err != nil {
@@ -371,5 +378,23 @@ func (e *Engine) releaseAtRest() {
 	e.mu.Unlock()
 	if idle {
 		debug.FreeOSMemory()
+	}
+}
+
+// unloadCompacted drops a document CompactSnapshot loaded (x locked),
+// keeping the sync states of its peers as eviction does, and asks the
+// engine's loop to free its automerge memory.
+func (e *Engine) unloadCompacted(x *entry) {
+	if len(x.queued) > 0 || len(x.sessions) > 0 {
+		return // in use by a live session or waiting changes: eviction decides
+	}
+	for dev, ss := range x.peers {
+		e.markDirty(dev, x.id, ss)
+	}
+	x.unload()
+	e.account()
+	select {
+	case e.reclaim <- struct{}{}:
+	default:
 	}
 }

@@ -344,28 +344,6 @@ func messageData(ds []decoded) [][]byte {
 	return out
 }
 
-// inSync answers a session's change-less message for doc from the stored
-// snapshot's heads when the peer holds exactly them (inSyncAnswer), and
-// watches doc for the session as an ordinary answer does. The session
-// keeps no sync state for doc then: its next exchange starts afresh.
-func (s *Session) inSync(doc string, data []byte) ([]byte, bool) {
-	ans, ok := s.e.inSyncAnswer(doc, [][]byte{data})
-	if !ok {
-		return nil, false
-	}
-	s.mu.Lock()
-	closed := s.closed
-	if !closed {
-		delete(s.saved, doc)
-		s.watched[doc] = true
-	}
-	s.mu.Unlock()
-	if !closed {
-		s.e.watch(doc, s)
-	}
-	return ans, true
-}
-
 // releaseAtRest hands the Go heap's free pages back to the operating
 // system once no document is loaded any more (all evicted: the server is
 // at rest). runtime.GC alone leaves them to the background scavenger,

@@ -156,6 +156,7 @@ func (a *Authority) Open(ctx context.Context, eng *engine.Engine) error {
 	if err := a.Resets.recountResets(ctx); err != nil {
 		return err
 	}
+	a.Ledger.sweepClosed() // snapshots.go: in the background
 	return a.Governance.recountBallots(ctx)
 }
 
@@ -182,6 +183,7 @@ func (a *Authority) CloseEvents() { a.st.events.Close() }
 // Close waits for the authority's background work. Call it once no
 // request can reach the authority any more, before closing the engine.
 func (a *Authority) Close() {
+	a.Ledger.sweep.stopped.Store(true)
 	a.st.events.Close()
 	a.st.tasks.Wait()
 }

@@ -54,6 +54,7 @@ func (s *Circle) Circle(ctx context.Context, caller Caller) (wire.Circle, error)
 		}
 	}
 	sort.Slice(out.Members, func(i, j int) bool { return out.Members[i].MemberID < out.Members[j].MemberID })
+	s.snapshotHashes(&out)
 	return out, nil
 }
 

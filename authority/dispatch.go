@@ -42,6 +42,7 @@ func (s *Dispatcher) Committed(doc string, seq uint64, records [][]byte) {
 		s.credits.judgeCredits(rec)
 	}
 	s.ledger.maybeNewSegment(doc)
+	s.ledger.afterCommit(doc) // snapshots.go
 }
 
 // replay feeds the index from the store at start, and keeps the reset

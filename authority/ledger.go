@@ -21,6 +21,7 @@ import (
 type Ledger struct {
 	*State
 	credits *Credits
+	sweep   closedSweep // snapshots.go
 }
 
 var errSameEntry = errors.New("identical entry already stored")
@@ -182,5 +183,6 @@ func (s *Ledger) newSegment(ctx context.Context, member, current string) error {
 		return err
 	}
 	s.log.Info("opened new ledger segment", "member", member, "segment", len(nm.Ledgers)-1, "doc", next)
+	s.compactClosed(current) // snapshots.go
 	return nil
 }

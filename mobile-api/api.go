@@ -232,6 +232,7 @@ func New(svc Services, opts Options) *echo.Echo {
 	authed := v1.Group("", a.authenticate)
 	a.registerCircleRoutes(authed)
 	a.registerSyncRoutes(authed)
+	a.registerSnapshotRoutes(authed)
 	a.registerLedgerRoutes(authed)
 	a.registerAuditRoutes(authed)
 	a.registerResetRoutes(authed)

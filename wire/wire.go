@@ -82,6 +82,11 @@ type Circle struct {
 	// longer live (read-only, never changed again), oldest first; absent
 	// while the circle has none.
 	Archives *Archives `json:"archives,omitempty"`
+	// Snapshots names, per ledger segment whose stored snapshot holds all
+	// of it (closed segments once compacted), the snapshot's hash: a new
+	// device fetches it whole (GET /v1/docs/{doc}/snapshot/{hash}) before
+	// syncing.
+	Snapshots map[string]string `json:"snapshots,omitempty"`
 }
 
 // Archives are the earlier governance documents and audit segments of a

@@ -47,7 +47,11 @@ type SyncSummary struct {
 	ChangesReceived int
 	BytesSent       int
 	BytesReceived   int
-	Failed          []DocError // documents the server refused
+	// Snapshots are the documents the device started from a stored
+	// snapshot (snapshot.go), SnapshotBytes their size.
+	Snapshots     int
+	SnapshotBytes int
+	Failed        []DocError // documents the server refused
 	// Recovered are the member's own documents the server refused a
 	// change to, taken afresh from the server with what the member made
 	// written again (Device.Recover); what the server still refused is
@@ -243,6 +247,9 @@ func (d *Device) Sync(ctx context.Context, progress func(SyncProgress)) (SyncSum
 		byID[r.id] = sd
 	}
 	sum.Docs = len(docs)
+	if err := d.seedFromSnapshots(ctx, c, circle.Snapshots, docs, &sum); err != nil {
+		return sum, err
+	}
 
 	for round := 1; ; round++ {
 		batch, msgs, p := generate(docs)

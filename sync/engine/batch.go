@@ -67,6 +67,10 @@ func (e *Engine) Sync(ctx context.Context, peer Peer, in []Message) ([]Message, 
 		if slices.Contains(writes, id) {
 			continue
 		}
+		if ans, ok := e.inSyncAnswer(id, messageData(byDoc[id])); ok {
+			answers[id] = ans // the device holds all of id (snapshots.go)
+			continue
+		}
 		if err := e.syncDocs(ctx, peer, []string{id}, byDoc, answers); err != nil {
 			return nil, err
 		}

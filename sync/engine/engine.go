@@ -129,6 +129,9 @@ type Engine struct {
 	sessions map[*Session]struct{}
 	watchers map[string]map[*Session]struct{}
 
+	// snaps remembers the complete stored snapshots (snapshots.go).
+	snaps snapCache
+
 	stop chan struct{}
 	done chan struct{}
 }
@@ -231,6 +234,9 @@ func (e *Engine) Replay(ctx context.Context, fn func(doc string, seq uint64, rec
 			env, err := decodeEnvelope(d.Snapshot)
 			if err != nil {
 				return fmt.Errorf("doc %s snapshot: %w", doc, err)
+			}
+			if len(d.Chunks) == 0 {
+				e.noteComplete(doc, env.Automerge) // snapshots.go
 			}
 			if len(env.Records) > 0 {
 				all = append(all, stored{d.Covers, doc, env.Records})
@@ -392,6 +398,7 @@ func (e *Engine) persist(ctx context.Context, writer *Session, xs []*entry, reco
 		if i >= len(seqs) || seqs[i] == 0 {
 			continue // not stored
 		}
+		e.snaps.drop(x.id) // the stored snapshot no longer holds everything
 		x.lastSeq = seqs[i]
 		x.chunks++
 		x.changes += newChanges[x.id]
@@ -426,6 +433,7 @@ func (e *Engine) maybeCompact(ctx context.Context, x *entry) {
 	x.chunks = 0
 	x.size.Store(max(int64(len(saved))*snapshotFactor, int64(x.changes)*bytesPerChange))
 	e.m.compactions.Inc()
+	e.noteSaved(x, saved)
 }
 
 // A loaded document's memory is estimated from its stored bytes and its

@@ -15,6 +15,7 @@ type Metrics struct {
 	loadSeconds  prometheus.Histogram
 	outsideBytes prometheus.Gauge
 	reclaims     *prometheus.CounterVec
+	inSync       prometheus.Counter // snapshots.go
 }
 
 // NewMetrics creates the engine's metrics and registers them with reg
@@ -44,10 +45,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "circles_process_outside_go_bytes", Help: "Resident memory the Go runtime does not account for: automerge's C memory, mostly."}),
 		reclaims: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "circles_sync_reclaims_total", Help: "Garbage collections the engine asked for to free automerge's C memory, by why: after evictions, or because memory outside the Go heap grew."}, []string{"reason"}),
+		inSync: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "circles_sync_in_sync_answers_total", Help: "Sync messages answered from a stored snapshot's heads, without loading the document."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.accepted, m.rejected, m.loads, m.evictions, m.compactions,
-			m.loadedBytes, m.syncSeconds, m.storeSeconds, m.loadSeconds, m.outsideBytes, m.reclaims)
+			m.loadedBytes, m.syncSeconds, m.storeSeconds, m.loadSeconds, m.outsideBytes, m.reclaims, m.inSync)
 	}
 	return m
 }

@@ -101,6 +101,7 @@ func (e *Engine) flushLoop() {
 				return
 			}
 			releaseCMemory()
+			e.releaseAtRest() // snapshots.go
 			e.outsideBase.Store(outsideGo())
 		}
 	}

@@ -14,6 +14,7 @@
 
 import * as A from "@automerge/automerge";
 import {
+  createHash,
   generateKeyPairSync,
   randomBytes,
   randomUUID,
@@ -31,7 +32,11 @@ a new token at POST /v1/token. Prints a JSON summary on stdout.
 options:
   --server URL        server base URL            (env CIRCLES_SERVER)
   --invite CODE       invite code to enroll with (env CIRCLES_INVITE)
-  --mode MODE         "ledger" (default) or "forbidden"
+  --mode MODE         "ledger" (default), "forbidden" or "firstsync"
+                        firstsync: a new device of an existing member
+                        fetches every ledger segment of the circle, each
+                        from its snapshot (GET /v1/docs/{doc}/snapshot...)
+                        loaded with Automerge.load, then syncs
   --entries N         ledger entries to write, at least 1 (default 3)
   --target T          forbidden mode: what to write into
                         roster        the circle's roster (server-written)
@@ -49,6 +54,9 @@ Summary (ledger mode):
    "entries": [...], "rounds", "token_exchanged", "replay_status"}
 Summary (forbidden mode):
   {"mode", "target", "doc", "status", "code", "message", "refused"}
+Summary (firstsync mode):
+  {"mode", "member_id", "device_id", "docs": [{"doc", "heads", "from_snapshot"}],
+   "snapshot_bytes", "sync_bytes", "rounds"}
 `;
 
 class HTTPError extends Error {
@@ -107,7 +115,7 @@ function parseOptions(argv) {
   if (!opts.server) fail("--server (or CIRCLES_SERVER) is required; see --help");
   if (!/^https?:\/\//.test(opts.server)) fail(`--server ${opts.server}: want an http:// or https:// URL`);
   if (!opts.invite) fail("--invite (or CIRCLES_INVITE) is required; see --help");
-  if (!["ledger", "forbidden"].includes(opts.mode)) fail(`--mode ${opts.mode}: want "ledger" or "forbidden"`);
+  if (!["ledger", "forbidden", "firstsync"].includes(opts.mode)) fail(`--mode ${opts.mode}: want "ledger", "forbidden" or "firstsync"`);
   if (!["roster", "other-ledger", "bad-entry"].includes(opts.target)) {
     fail(`--target ${opts.target}: want "roster", "other-ledger" or "bad-entry"`);
   }
@@ -159,6 +167,32 @@ class Client {
     }
     return data;
   }
+
+  // snapshot fetches a document's whole save: by its hash when GET
+  // /v1/circle names one (content-addressed, cacheable), else the latest
+  // (GET /v1/docs/{doc}/snapshot redirects to it). It returns the bytes,
+  // or null when the document has none (404); the bytes are checked
+  // against the hash in their URL.
+  async snapshot(doc, hash) {
+    const path = `/v1/docs/${encodeURIComponent(doc)}/snapshot` + (hash ? `/${hash}` : "");
+    let res;
+    try {
+      res = await fetch(this.server + path, {
+        headers: { Authorization: `Bearer ${this.token}` },
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (err) {
+      throw new Error(`GET ${path}: ${err.cause?.message ?? err.message}`);
+    }
+    const body = Buffer.from(await res.arrayBuffer());
+    if (res.status === 404) return null;
+    if (!res.ok) throw new HTTPError("GET", path, res.status, "?", body.toString("utf8").slice(0, 200));
+    const named = new URL(res.url).pathname.split("/").pop();
+    if (createHash("sha256").update(body).digest("hex") !== named) {
+      throw new Error(`GET ${path}: the bytes do not have the hash their URL names`);
+    }
+    return body;
+  }
 }
 
 // Device is a fresh Ed25519 key pair and an automerge actor id.
@@ -191,13 +225,15 @@ function b64url(obj) {
 // POST /v1/sync. The sync state lives as long as the replica, matching the
 // server's per-device, per-document state.
 class Replica {
-  constructor(client, docId, actorId, maxRounds) {
+  // saved, if given, is the document's whole save to start from.
+  constructor(client, docId, actorId, maxRounds, saved) {
     this.client = client;
     this.docId = docId;
     this.maxRounds = maxRounds;
-    this.doc = A.init({ actor: actorId });
+    this.doc = saved ? A.load(saved, { actor: actorId }) : A.init({ actor: actorId });
     this.state = A.initSyncState();
     this.rounds = 0;
+    this.bytesIn = 0;
   }
 
   // sync trades sync messages until this side has nothing left to send,
@@ -214,7 +250,9 @@ class Replica {
       this.rounds++;
       for (const m of answer?.messages ?? []) {
         if (m.doc !== this.docId) throw new Error(`POST /v1/sync answered for document ${m.doc}, want ${this.docId}`);
-        const [doc, st] = A.receiveSyncMessage(this.doc, this.state, Buffer.from(m.data, "base64"));
+        const data = Buffer.from(m.data, "base64");
+        this.bytesIn += data.length;
+        const [doc, st] = A.receiveSyncMessage(this.doc, this.state, data);
         this.doc = doc;
         this.state = st;
       }
@@ -392,9 +430,32 @@ async function forbiddenMode(opts) {
   return report;
 }
 
+// firstSyncMode is a new device's first sync of every ledger segment of
+// the circle: each starts from its snapshot, and the sync after it
+// carries only what the snapshot lacks.
+async function firstSyncMode(opts) {
+  const client = new Client(opts.server, opts.timeoutMs);
+  const device = new Device();
+  const { enrolled, circle } = await enroll(client, device, opts);
+  const out = { mode: "firstsync", member_id: enrolled.member_id, device_id: enrolled.device_id, docs: [], snapshot_bytes: 0, sync_bytes: 0, rounds: 0 };
+  for (const m of circle.members ?? []) {
+    for (const doc of m.ledgers ?? []) {
+      const saved = await client.snapshot(doc, circle.snapshots?.[doc]);
+      if (saved) out.snapshot_bytes += saved.length;
+      const r = new Replica(client, doc, device.actorId, opts.maxRounds, saved);
+      await r.sync();
+      out.sync_bytes += r.bytesIn;
+      out.rounds += r.rounds;
+      out.docs.push({ doc, heads: A.getHeads(r.doc), from_snapshot: saved !== null });
+    }
+  }
+  return out;
+}
+
 async function main() {
   const opts = parseOptions(process.argv.slice(2));
-  const summary = opts.mode === "ledger" ? await ledgerMode(opts) : await forbiddenMode(opts);
+  const modes = { ledger: ledgerMode, forbidden: forbiddenMode, firstsync: firstSyncMode };
+  const summary = await modes[opts.mode](opts);
   process.stdout.write(JSON.stringify(summary) + "\n");
   if (summary.mode === "forbidden" && !summary.refused) {
     process.stderr.write(`client.mjs: the server accepted a forbidden write (--target ${opts.target})\n`);

@@ -23,6 +23,12 @@
 //   {"cmd": "wait-notice", "url", "timeout_ms"}
 //        wait for an "ephemeral-message" on the document's handle and
 //        answer its payload (the server's refusal notice)
+//   {"cmd": "import", "url", "snapshot", "token", "timeout_ms"}
+//        fetch the document's whole save from the HTTP URL snapshot (GET
+//        /v1/docs/{doc}/snapshot..., with the token) and hand it to
+//        repo.import with the document's id, so the repo's sync with the
+//        server starts from it; answers its size, entry ids and heads
+//   {"cmd": "heads", "url"}            the document's heads
 //   {"cmd": "entries", "url"}          the document's entry ids
 //   {"cmd": "quit"}
 //
@@ -97,6 +103,20 @@ function plain(v) {
   return v;
 }
 
+// keep registers a found or imported handle: it writes as the device's
+// registered actor (the server refuses changes by any other actor), and
+// its ephemeral messages (the server's notices) are kept.
+function keep(url, handle) {
+  if (state.handles.has(url)) return;
+  handle.update((doc) => A.clone(doc, { actor: state.actor }));
+  handle.on("ephemeral-message", ({ message }) => {
+    const list = state.notices.get(url) ?? [];
+    list.push(plain(message));
+    state.notices.set(url, list);
+  });
+  state.handles.set(url, handle);
+}
+
 const commands = {
   async init({ url, actor }) {
     state.url = url;
@@ -124,18 +144,21 @@ const commands = {
 
   async find({ url, timeout_ms = 10000 }) {
     const handle = await withTimeout(state.repo.find(url), timeout_ms, `find ${url}`);
-    if (!state.handles.has(url)) {
-      // Write as the device's registered actor: the server refuses
-      // changes by any other actor.
-      handle.update((doc) => A.clone(doc, { actor: state.actor }));
-      handle.on("ephemeral-message", ({ message }) => {
-        const list = state.notices.get(url) ?? [];
-        list.push(plain(message));
-        state.notices.set(url, list);
-      });
-      state.handles.set(url, handle);
-    }
+    keep(url, handle);
     return { entries: entryIds(handle) };
+  },
+
+  async import({ url, snapshot, token, timeout_ms = 10000 }) {
+    const res = await fetch(snapshot, { headers: { Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(timeout_ms) });
+    const body = new Uint8Array(await res.arrayBuffer());
+    if (!res.ok) throw new Error(`GET ${snapshot}: HTTP ${res.status}: ${Buffer.from(body).toString("utf8").slice(0, 200)}`);
+    const handle = state.repo.import(body, { docId: url.replace(/^automerge:/, "") });
+    keep(url, handle);
+    return { bytes: body.length, entries: entryIds(handle), heads: A.getHeads(handle.doc()) };
+  },
+
+  async heads({ url }) {
+    return { heads: A.getHeads(handleOf(url).doc()) };
   },
 
   async write({ url, entry }) {

@@ -5,8 +5,11 @@
 // answers that path with 501 (not built in this version) gets the same
 // documents over POST /v1/sync instead (API.md "Sync over HTTP"): standard
 // automerge sync messages, applied to the same repo handles. A document
-// the phone has never seen is first fetched over POST /v1/sync and
-// imported into the repo, so it can be written offline from then on.
+// the phone has never seen is first fetched whole — its snapshot (GET
+// /v1/docs/{doc}/snapshot, a content-addressed save the browser may
+// cache), else over POST /v1/sync — and imported into the repo, so it can
+// be written offline from then on; the sync after it carries only what
+// the snapshot lacks.
 import { Automerge as A, DocHandle, DocumentId, Repo, initializeWasm } from "@automerge/automerge-repo/slim";
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket";
 import { IndexedDBStorageAdapter } from "@automerge/automerge-repo-storage-indexeddb";
@@ -122,7 +125,7 @@ export class Docs extends EventTarget {
     if (!h) {
       let bytes: Uint8Array;
       try {
-        bytes = await this.pull(id);
+        bytes = (await this.snapshot(id)) ?? (await this.pull(id));
       } catch (err) {
         if (err instanceof OfflineError) throw new NotLoadedError("connect once to load this part of the circle");
         throw err;
@@ -189,6 +192,29 @@ export class Docs extends EventTarget {
     h.update((doc) => A.change(A.getActorId(doc) === actor ? doc : A.clone(doc, actor), { message }, fn));
     const heads = A.getHeads(h.doc());
     return heads[heads.length - 1];
+  }
+
+  // snapshot fetches a document's whole save: GET /v1/docs/{id}/snapshot
+  // redirects to its content-addressed URL, immutable and so cacheable by
+  // the browser. It returns null when the server has none to give (then
+  // pull), and checks the bytes against the hash their URL names.
+  async snapshot(id: string): Promise<Uint8Array | null> {
+    const get = async (force: boolean): Promise<Response> => {
+      const token = await this.session.token(force);
+      try {
+        return await fetch(`/v1/docs/${encodeURIComponent(id)}/snapshot`, { headers: { Authorization: "Bearer " + token } });
+      } catch (err) {
+        throw new OfflineError(`cannot reach the circle's server (${(err as Error).message})`);
+      }
+    };
+    let res = await get(false);
+    if (res.status === 401) res = await get(true);
+    if (!res.ok) return null;
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    const named = new URL(res.url).pathname.split("/").pop() ?? "";
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+    return hex === named ? bytes : null;
   }
 
   // pull fetches a whole document over POST /v1/sync, from nothing, and

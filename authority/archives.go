@@ -211,6 +211,7 @@ func (s *Audit) moveAuditOn() {
 // nextAuditSegment moves the audit log to a new segment after last, the
 // last entry of the live one. The caller holds arch.auditMu.
 func (s *Audit) nextAuditSegment(ctx context.Context, last crdt.AuditEntry) error {
+	old := s.auditID()
 	next := crdt.NewDocID()
 	if err := s.engine.Create(ctx, string(next), func(d *automerge.Doc) ([]byte, error) {
 		return nil, crdt.InitAuditSegment(d, last.Seq+1, last.Hash)
@@ -223,6 +224,7 @@ func (s *Audit) nextAuditSegment(ctx context.Context, last crdt.AuditEntry) erro
 		return fmt.Errorf("name audit segment: %w", err) // next stays unused
 	}
 	s.log.Info("opened new audit segment", "doc", next, "first_seq", last.Seq+1)
+	s.compactClosed(old) // served whole to new devices (snapshots.go)
 	return nil
 }
 
@@ -518,6 +520,7 @@ func (s *Governance) archiveGovernance(ctx context.Context) error {
 		return fmt.Errorf("name governance document: %w", err) // next stays unused
 	}
 	s.log.Info("archived governance document", "archive", old, "proposals", len(left), "live", next, "kept", total-len(left))
+	s.compactClosed(old) // served whole to new devices (snapshots.go)
 	return nil
 }
 

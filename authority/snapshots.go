@@ -5,10 +5,11 @@ import (
 	"runtime/debug"
 
 	"context"
-	"github.com/circles-coop/circles/authority/fault"
-	"github.com/circles-coop/circles/sync/engine"
 	"sync/atomic"
 	"time"
+
+	"github.com/circles-coop/circles/authority/fault"
+	"github.com/circles-coop/circles/sync/engine"
 
 	"github.com/circles-coop/circles/crdt"
 	"github.com/circles-coop/circles/wire"
@@ -27,7 +28,8 @@ import (
 // authority closes.
 type closedSweep struct{ stopped atomic.Bool }
 
-// closedSegments lists the closed ledger segments of the active members.
+// closedSegments lists the documents that never change again: the closed
+// ledger segments of the active members and the archives (archives.go).
 func (s *State) closedSegments() []string {
 	now := s.now()
 	s.mu.RLock()
@@ -40,6 +42,14 @@ func (s *State) closedSegments() []string {
 		for i := 0; i+1 < len(m.Ledgers); i++ {
 			out = append(out, string(m.Ledgers[i]))
 		}
+	}
+	// Governance archives and old audit segments never change either.
+	gov, audit := s.archiveLists()
+	for _, d := range gov {
+		out = append(out, string(d))
+	}
+	for _, seg := range audit {
+		out = append(out, string(seg.Doc))
 	}
 	return out
 }
@@ -55,14 +65,15 @@ func (s *Ledger) isClosedSegment(doc string) bool {
 	return ok && string(m.CurrentLedger()) != doc
 }
 
-// compactClosed compacts one closed segment in the background (at most
-// one task per segment at a time).
-func (s *Ledger) compactClosed(doc string) {
+// compactClosed compacts one document that will not change again (a
+// closed ledger segment, a governance archive, an old audit segment) in
+// the background, at most one task per document at a time.
+func (s *State) compactClosed(doc string) {
 	s.tasks.Do("compact:"+doc, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		if err := s.engine.CompactSnapshot(ctx, doc); err != nil {
-			s.log.Error("compact closed ledger segment", "doc", doc, "err", err)
+			s.log.Error("compact closed document", "doc", doc, "err", err)
 		}
 	})
 }
@@ -108,14 +119,22 @@ func (s *Ledger) sweepClosed() {
 // current ones until their next write), the hash of that snapshot (GET
 // /v1/circle).
 func (s *Circle) snapshotHashes(c *wire.Circle) {
+	docs := []string{}
 	for _, m := range c.Members {
-		for _, l := range m.Ledgers {
-			if h, _, ok := s.engine.SnapshotHash(l); ok {
-				if c.Snapshots == nil {
-					c.Snapshots = map[string]string{}
-				}
-				c.Snapshots[l] = h
+		docs = append(docs, m.Ledgers...)
+	}
+	if c.Archives != nil {
+		docs = append(docs, c.Archives.Governance...)
+		for _, seg := range c.Archives.Audit {
+			docs = append(docs, seg.Doc)
+		}
+	}
+	for _, d := range docs {
+		if h, _, ok := s.engine.SnapshotHash(d); ok {
+			if c.Snapshots == nil {
+				c.Snapshots = map[string]string{}
 			}
+			c.Snapshots[d] = h
 		}
 	}
 }

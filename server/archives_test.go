@@ -319,3 +319,51 @@ func TestBallotVoteOnArchived(t *testing.T) {
 		t.Fatalf("the vote on the archived proposal waits as a pending vote: %v %v", v, err)
 	}
 }
+
+// TestArchivesServedAsSnapshots: governance archives and old audit
+// segments never change, so like closed ledger segments they are kept
+// compacted and GET /v1/circle names their snapshots; a new device loads
+// each whole and holds exactly the archive's heads.
+func TestArchivesServedAsSnapshots(t *testing.T) {
+	c := servertest.Start(t, "Archive Snapshots", smallArchives)
+	url := c.URL()
+	ada := servertest.MustEnroll(t, url, c.FounderInvite, "Ada")
+	decideProposals(t, url, ada, 14)
+	circle := waitArchives(t, url, ada, 1, 2)
+	archived := append([]string{}, circle.Archives.Governance...)
+	for _, seg := range circle.Archives.Audit {
+		archived = append(archived, seg.Doc)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		circle = servertest.MustCircle(t, url, ada)
+		missing := 0
+		for _, d := range archived {
+			if circle.Snapshots[d] == "" {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20 s GET /v1/circle names snapshots %v, want one for each archive %v", circle.Snapshots, archived)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, d := range archived {
+		r := servertest.Call(t, url, http.MethodGet, "/v1/docs/"+d+"/snapshot/"+circle.Snapshots[d], ada.Token, nil)
+		if r.Status != http.StatusOK {
+			t.Fatalf("GET snapshot of archive %s = %d %s", d, r.Status, r.Body)
+		}
+		got, err := automerge.Load(r.Body)
+		if err != nil {
+			t.Fatalf("the snapshot of archive %s does not load: %v", d, err)
+		}
+		// What the server holds: the archive pulled by ordinary sync.
+		want, _ := servertest.MustPull(t, url, ada, d, "00ff00ff")
+		if !crdt.SameHeads(got.Heads(), want.Heads()) {
+			t.Errorf("archive %s: the snapshot's heads %v, the server's %v", d, got.Heads(), want.Heads())
+		}
+	}
+}

@@ -39,6 +39,10 @@ type Settings struct {
 	MetricsListen  string
 	MetricsOnAPI   bool
 	TrustedProxies string
+	// Failover, Advertise and Instance are Config's (failover mode).
+	Failover  bool
+	Advertise string
+	Instance  string
 }
 
 // DefaultSettings are the settings with nothing set.
@@ -57,6 +61,7 @@ func (s Settings) Apply(cfg *Config) {
 	cfg.NATSURL, cfg.NATSCreds, cfg.Replicas = s.NATSURL, s.NATSCreds, s.Replicas
 	cfg.MetricsListen, cfg.MetricsOnAPI = s.MetricsListen, s.MetricsOnAPI
 	cfg.TrustedProxies = splitList(s.TrustedProxies)
+	cfg.Failover, cfg.Advertise, cfg.Instance = s.Failover, s.Advertise, s.Instance
 }
 
 // splitList splits a comma-separated list, dropping empty items.
@@ -215,6 +220,35 @@ var settingsTable = []Setting{
 				return fmt.Errorf("%q is not a number 1..5", v)
 			}
 			s.Replicas = n
+			return nil
+		}},
+	{Key: "failover", Env: "CIRCLED_FAILOVER", Flag: "failover", Bool: true,
+		Usage: "one of several instances of the circle on nats_url: serve while holding the circle's lease, else stand by (needs nats_url)",
+		set: func(s *Settings, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%q is not true or false", v)
+			}
+			s.Failover = b
+			return nil
+		}},
+	{Key: "advertise", Env: "CIRCLED_ADVERTISE", Flag: "advertise",
+		Usage: "the URL devices reach this instance at, told by standbys and /readyz (failover; default http://LISTEN)",
+		set: func(s *Settings, v string) error {
+			p, err := url.Parse(v)
+			if err != nil || p.Host == "" || (p.Scheme != "http" && p.Scheme != "https") {
+				return fmt.Errorf("%q is not an http:// or https:// URL", v)
+			}
+			s.Advertise = v
+			return nil
+		}},
+	{Key: "instance", Env: "CIRCLED_INSTANCE", Flag: "instance",
+		Usage: "this instance's name in the lease and /readyz (failover; default HOSTNAME-PID)",
+		set: func(s *Settings, v string) error {
+			if v == "" || len(v) > 64 || strings.ContainsAny(v, " \t\r\n\"") {
+				return fmt.Errorf("%q: want 1..64 characters without spaces or quotes", v)
+			}
+			s.Instance = v
 			return nil
 		}},
 }
@@ -377,6 +411,9 @@ func (s Settings) Check() error {
 	}
 	if s.NATSCreds != "" && s.NATSURL == "" {
 		return errors.New("nats_creds: needs nats_url")
+	}
+	if s.Failover && s.NATSURL == "" {
+		return errors.New("failover: needs nats_url (the instances share the cluster's store and lease)")
 	}
 	return nil
 }

@@ -335,6 +335,7 @@ func (f *Failover) renew(log interface {
 			log.Warn("lease renewal failed past its validity", "err", err)
 		}
 		f.validUntil.Store(0) // the fence closes before anything else
+		f.holder.Store(nil)   // acquire's next poll reads who holds it
 		close(lost)
 		return
 	}

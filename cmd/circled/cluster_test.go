@@ -473,7 +473,7 @@ func TestFailoverKill9UnderWriteLoad(t *testing.T) {
 	if err != nil {
 		t.Fatalf("join: %v", err)
 	}
-	resp, err := http.Post("http://"+b.addr+"/v1/entries", "application/json", strings.NewReader("{}"))
+	resp, err := http.Post("http://"+b.addr+"/v1/ledger/entries", "application/json", strings.NewReader("{}"))
 	if err != nil {
 		t.Fatal(err)
 	}

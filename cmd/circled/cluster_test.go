@@ -67,6 +67,7 @@ type natsNode struct {
 	bin, name, dir string
 	port, cport    int
 	routes         string
+	conf           string // a config file instead of the flags, if set
 	cmd            *exec.Cmd
 	logs           *lockedBuffer
 	done           chan struct{}
@@ -80,6 +81,9 @@ func (n *natsNode) start(t testing.TB) {
 	n.cmd = exec.Command(n.bin, "-a", "127.0.0.1", "-p", fmt.Sprint(n.port), "-n", n.name,
 		"-js", "-sd", n.dir, "--cluster_name", "circles-test",
 		"--cluster", fmt.Sprintf("nats://127.0.0.1:%d", n.cport), "--routes", n.routes)
+	if n.conf != "" {
+		n.cmd = exec.Command(n.bin, "-c", n.conf)
+	}
 	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
 	if err := n.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", n.name, err)

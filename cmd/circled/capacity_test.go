@@ -64,10 +64,14 @@ const (
 	capacityIdle   = 10 * time.Second
 )
 
-// procStat is one process's memory (KiB) and CPU time.
+// procStat is one process's memory (KiB) and CPU time. RSS counts the
+// binary's pages, which all circled processes share through the page
+// cache (about 25 MiB of circled's 30 MiB idle RSS); PSS divides shared
+// pages among their sharers; anon is the process's own memory, what one
+// more circle costs.
 type procStat struct {
-	rss, hwm int64
-	cpu      time.Duration
+	rss, hwm, pss, anon int64
+	cpu                 time.Duration
 }
 
 func readProc(pid int) (procStat, error) {
@@ -89,6 +93,23 @@ func readProc(pid int) (procStat, error) {
 			st.rss = v
 		case "VmHWM:":
 			st.hwm = v
+		}
+	}
+	rollup, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return st, err
+	}
+	for _, line := range strings.Split(string(rollup), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 2 {
+			continue
+		}
+		v, _ := strconv.ParseInt(fields[1], 10, 64)
+		switch fields[0] {
+		case "Pss:":
+			st.pss = v
+		case "Anonymous:":
+			st.anon = v
 		}
 	}
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -191,9 +212,10 @@ func measureCircles(b *testing.B, bin string, n int, extra func(i int) []string,
 
 	mib := func(kib float64) float64 { return kib / 1024 }
 	fmt.Printf("capacity %s: %d circles, one circled process each\n", mode, n)
-	fmt.Printf("  idle:   circled RSS mean %.1f MiB (max %.1f), CPU %.2f%% of a core per circle\n", mib(idle.meanRSS), mib(idle.maxRSS), idle.cpuPct)
-	fmt.Printf("  active: circled RSS mean %.1f MiB (max %.1f) after %d writes each, peak (VmHWM) mean %.1f MiB (max %.1f); CPU when idle again %.2f%%\n",
-		mib(active.meanRSS), mib(active.maxRSS), capacityWrites, mib(active.meanHWM), mib(active.maxHWM), active.cpuPct)
+	fmt.Printf("  idle:   circled RSS mean %.1f MiB (max %.1f), PSS %.1f MiB, anonymous %.1f MiB; CPU %.2f%% of a core per circle\n",
+		mib(idle.meanRSS), mib(idle.maxRSS), mib(idle.meanPSS), mib(idle.meanAnon), idle.cpuPct)
+	fmt.Printf("  active: circled RSS mean %.1f MiB (max %.1f), PSS %.1f MiB, anonymous %.1f MiB after %d writes each, peak (VmHWM) mean %.1f MiB (max %.1f); CPU when idle again %.2f%%\n",
+		mib(active.meanRSS), mib(active.maxRSS), mib(active.meanPSS), mib(active.meanAnon), capacityWrites, mib(active.meanHWM), mib(active.maxHWM), active.cpuPct)
 	if nodes != nil {
 		fmt.Printf("  nats-server (3 nodes together): %.1f MiB before, %.1f MiB with the circles idle (+%.2f MiB per circle), %.1f MiB after the writes (+%.2f MiB per circle)\n",
 			mib(float64(natsBase)), mib(float64(natsIdle)), mib(float64(natsIdle-natsBase)/float64(n)),
@@ -201,6 +223,8 @@ func measureCircles(b *testing.B, bin string, n int, extra func(i int) []string,
 		b.ReportMetric(mib(float64(natsIdle-natsBase)/float64(n)), "nats-MiB/idle-circle")
 		b.ReportMetric(mib(float64(natsActive-natsBase)/float64(n)), "nats-MiB/active-circle")
 	}
+	b.ReportMetric(mib(idle.meanAnon), "anon-MiB/idle-circle")
+	b.ReportMetric(mib(active.meanAnon), "anon-MiB/active-circle")
 	b.ReportMetric(mib(idle.meanRSS), "MiB/idle-circle")
 	b.ReportMetric(mib(active.meanRSS), "MiB/active-circle")
 	b.ReportMetric(mib(active.meanHWM), "peak-MiB/active-circle")
@@ -211,6 +235,7 @@ func measureCircles(b *testing.B, bin string, n int, extra func(i int) []string,
 // and their CPU use during it.
 type windowStats struct {
 	meanRSS, maxRSS, meanHWM, maxHWM float64 // KiB
+	meanPSS, meanAnon                float64 // KiB
 	cpuPct                           float64 // of one core, per process
 }
 
@@ -234,6 +259,8 @@ func window(b *testing.B, pids []int) windowStats {
 		}
 		ws.meanRSS += float64(st.rss)
 		ws.meanHWM += float64(st.hwm)
+		ws.meanPSS += float64(st.pss)
+		ws.meanAnon += float64(st.anon)
 		ws.maxRSS = max(ws.maxRSS, float64(st.rss))
 		ws.maxHWM = max(ws.maxHWM, float64(st.hwm))
 		cpu += st.cpu - before[i].cpu
@@ -241,6 +268,8 @@ func window(b *testing.B, pids []int) windowStats {
 	n := float64(len(pids))
 	ws.meanRSS /= n
 	ws.meanHWM /= n
+	ws.meanPSS /= n
+	ws.meanAnon /= n
 	ws.cpuPct = 100 * cpu.Seconds() / capacityIdle.Seconds() / n
 	return ws
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -151,8 +152,10 @@ func measureCircles(b *testing.B, bin string, n int, extra func(i int) []string,
 		mode = "cluster-R3"
 	}
 	var natsBase int64
+	var natsBaseCPU float64
 	if nodes != nil {
 		natsBase = sumRSS(b, nodePIDs)
+		natsBaseCPU = window(b, nil, nodePIDs).nodesCPUPct
 	}
 	procs := make([]*proc, n)
 	invites := make([]string, n)
@@ -174,7 +177,7 @@ func measureCircles(b *testing.B, bin string, n int, extra func(i int) []string,
 	for i, p := range procs {
 		pids[i] = p.cmd.Process.Pid
 	}
-	idle := window(b, pids)
+	idle := window(b, pids, nodePIDs)
 	var natsIdle int64
 	if nodes != nil {
 		natsIdle = sumRSS(b, nodePIDs)
@@ -204,7 +207,7 @@ func measureCircles(b *testing.B, bin string, n int, extra func(i int) []string,
 			b.Fatal(err)
 		}
 	}
-	active := window(b, pids)
+	active := window(b, pids, nodePIDs)
 	var natsActive int64
 	if nodes != nil {
 		natsActive = sumRSS(b, nodePIDs)
@@ -220,6 +223,8 @@ func measureCircles(b *testing.B, bin string, n int, extra func(i int) []string,
 		fmt.Printf("  nats-server (3 nodes together): %.1f MiB before, %.1f MiB with the circles idle (+%.2f MiB per circle), %.1f MiB after the writes (+%.2f MiB per circle)\n",
 			mib(float64(natsBase)), mib(float64(natsIdle)), mib(float64(natsIdle-natsBase)/float64(n)),
 			mib(float64(natsActive)), mib(float64(natsActive-natsBase)/float64(n)))
+		fmt.Printf("  nats-server CPU (3 nodes together, %% of one core): %.2f%% before the circles, %.2f%% with the circles idle, %.2f%% idle again after the writes\n", natsBaseCPU, idle.nodesCPUPct, active.nodesCPUPct)
+		b.ReportMetric((idle.nodesCPUPct-natsBaseCPU)/float64(n), "nats-cpu%/idle-circle")
 		b.ReportMetric(mib(float64(natsIdle-natsBase)/float64(n)), "nats-MiB/idle-circle")
 		b.ReportMetric(mib(float64(natsActive-natsBase)/float64(n)), "nats-MiB/active-circle")
 	}
@@ -237,12 +242,14 @@ type windowStats struct {
 	meanRSS, maxRSS, meanHWM, maxHWM float64 // KiB
 	meanPSS, meanAnon                float64 // KiB
 	cpuPct                           float64 // of one core, per process
+	nodesCPUPct                      float64 // of one core, the nodes together
 }
 
-// window waits capacityIdle and measures the processes over it.
-func window(b *testing.B, pids []int) windowStats {
-	before := make([]procStat, len(pids))
-	for i, pid := range pids {
+// window waits capacityIdle and measures the processes over it, and the
+// CPU the nodes (nats-servers) used meanwhile.
+func window(b *testing.B, pids, nodes []int) windowStats {
+	before := make([]procStat, len(pids)+len(nodes))
+	for i, pid := range append(slices.Clone(pids), nodes...) {
 		st, err := readProc(pid)
 		if err != nil {
 			b.Fatal(err)
@@ -264,6 +271,18 @@ func window(b *testing.B, pids []int) windowStats {
 		ws.maxRSS = max(ws.maxRSS, float64(st.rss))
 		ws.maxHWM = max(ws.maxHWM, float64(st.hwm))
 		cpu += st.cpu - before[i].cpu
+	}
+	var nodesCPU time.Duration
+	for i, pid := range nodes {
+		st, err := readProc(pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		nodesCPU += st.cpu - before[len(pids)+i].cpu
+	}
+	ws.nodesCPUPct = 100 * nodesCPU.Seconds() / capacityIdle.Seconds()
+	if len(pids) == 0 {
+		return ws
 	}
 	n := float64(len(pids))
 	ws.meanRSS /= n

@@ -171,9 +171,11 @@ $(BENCH_ANCHOR_STAMP): $(ANCHOR_DIR)/package-lock.json $(ANCHOR_DIR)/server.mjs
 # soak runs BenchmarkSoak (server/soak_test.go): SOAK_DEVICES phones
 # (default 200) syncing, voting and following events against circled for
 # SOAK_DURATION (default 30m); it reports RSS and goroutine growth after
-# the warm-up, and every error.
+# the warm-up, and every error. SOAK_PROFILES=DIR saves the server's heap
+# and goroutine profiles there after the warm-up and at the end.
 soak:
-	CIRCLES_SOAK=1 $(GO) test -run '^$$' -bench BenchmarkSoak -benchtime 1x -timeout 3h ./server/
+	$(if $(SOAK_PROFILES),mkdir -p $(SOAK_PROFILES))
+	CIRCLES_SOAK=1 $(if $(SOAK_PROFILES),SOAK_PROFILES=$(abspath $(SOAK_PROFILES))) $(GO) test -run '^$$' -bench BenchmarkSoak -benchtime 1x -timeout 3h ./server/
 
 lint: fmt-check vet staticcheck
 

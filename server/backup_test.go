@@ -342,3 +342,41 @@ func TestRestoreRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestBackupHoldsSyncStatesUpToNow: the engine writes devices' sync
+// states to the store in the background; a backup first writes those not
+// yet written, so a device that synced just before the backup finds its
+// state in the restored circle.
+func TestBackupHoldsSyncStatesUpToNow(t *testing.T) {
+	ctx := context.Background()
+	c := servertest.Start(t, "Backup Flush", servertest.WithConfig(func(cfg *server.Config) {
+		server.SlowSyncStateFlush(cfg, time.Hour)
+	}))
+	mustJoinAndWrite(t, c, c.FounderInvite, "Alice")
+	if n := len(syncStates(t, c.Server)); n != 0 {
+		t.Fatalf("%d sync states stored before any flush, want 0 (the periodic flush is an hour away)", n)
+	}
+	out := filepath.Join(t.TempDir(), "circle.backup")
+	if _, err := server.BackupFile(ctx, c.DataDir, out, nil); err != nil {
+		t.Fatalf("BackupFile: %v", err)
+	}
+	states := syncStates(t, c.Server)
+	if len(states) == 0 {
+		t.Fatal("after the backup no sync state is stored, want Alice's device's")
+	}
+	c.Stop()
+	dir := filepath.Join(t.TempDir(), "restored")
+	if _, err := server.Restore(ctx, dir, out, nil); err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	s := openRestored(t, dir, "127.0.0.1:0")
+	got := syncStates(t, s)
+	if len(got) != len(states) {
+		t.Fatalf("restored %d sync states, want %d", len(got), len(states))
+	}
+	for k, v := range states {
+		if !bytes.Equal(got[k], v) {
+			t.Fatalf("sync state %s differs after restore", k)
+		}
+	}
+}

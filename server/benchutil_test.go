@@ -289,11 +289,12 @@ func (s *syncBuffer) String() string {
 
 // benchStartCircled serves the circle in data with bin on a free loopback
 // port and waits (at most 60 s) until it wrote its address file.
-func benchStartCircled(tb testing.TB, bin, data string) *benchProc {
+func benchStartCircled(tb testing.TB, bin, data string, extra ...string) *benchProc {
 	tb.Helper()
 	addrFile := filepath.Join(tb.TempDir(), "addr")
 	p := &benchProc{logs: &syncBuffer{}}
-	p.cmd = exec.Command(bin, "serve", "--data", data, "--listen", "127.0.0.1:0", "--addr-file", addrFile, "--metrics-on-api")
+	args := append([]string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--addr-file", addrFile, "--metrics-on-api"}, extra...)
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	start := time.Now()
 	if err := p.cmd.Start(); err != nil {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/circles-coop/circles/sync/engine"
 	"github.com/circles-coop/circles/sync/store"
@@ -15,6 +16,10 @@ import (
 func FailWrites(cfg *Config, fail func(doc string) bool) {
 	cfg.wrapStore = func(s engine.Store) engine.Store { return failingStore{Store: s, fail: fail} }
 }
+
+// SlowSyncStateFlush makes the engine write devices' sync states only
+// every d, so a test can tell a flush it asked for from the periodic one.
+func SlowSyncStateFlush(cfg *Config, d time.Duration) { cfg.syncStateFlush = d }
 
 type failingStore struct {
 	engine.Store

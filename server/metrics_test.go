@@ -59,3 +59,30 @@ func TestMetricsListener(t *testing.T) {
 		})
 	}
 }
+
+// TestPprof: the profiler is off unless asked for, is served only on the
+// metrics listener, and cannot be asked for without one.
+func TestPprof(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		pprof bool
+	}{{"off by default", false}, {"on when asked", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := servertest.Start(t, "Pprof", servertest.WithConfig(func(cfg *server.Config) {
+				cfg.MetricsListen, cfg.Pprof = "127.0.0.1:0", tc.pprof
+			}))
+			status, body := getText(t, "http://"+c.Server.MetricsAddr()+"/debug/pprof/goroutine?debug=1")
+			if served := status == http.StatusOK && strings.Contains(body, "goroutine profile"); served != tc.pprof {
+				t.Errorf("GET /debug/pprof/goroutine on the metrics listener = %d (profile served: %v), want %v", status, served, tc.pprof)
+			}
+			if status, _ := getText(t, c.URL()+"/debug/pprof/goroutine?debug=1"); status == http.StatusOK {
+				t.Errorf("GET /debug/pprof/goroutine on the API listener = %d, want it not served", status)
+			}
+		})
+	}
+	cfg := server.DefaultConfig()
+	cfg.DataDir, cfg.Pprof = t.TempDir(), true
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "metrics") {
+		t.Errorf("Validate with Pprof and no metrics listener = %v, want an error naming the metrics listener", err)
+	}
+}

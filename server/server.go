@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -58,6 +59,10 @@ type Config struct {
 	// default: the API listener faces the members' devices, and metrics
 	// tell an outsider how the circle is used.
 	MetricsOnAPI bool
+	// Pprof serves the Go profiler's /debug/pprof/ on the MetricsListen
+	// listener (never on the API listener): heap, goroutine and CPU
+	// profiles of a running server, for operators chasing memory.
+	Pprof bool
 	// WriteTimeout bounds writing an ordinary response (default 60 s).
 	// Event streams (GET /v1/events) are not bound by it: each of their
 	// writes has its own deadline.
@@ -99,6 +104,9 @@ type Config struct {
 	// wrapStore, set by tests (export_test.go), wraps the store the engine
 	// writes through, to make writes fail on purpose.
 	wrapStore func(engine.Store) engine.Store
+	// syncStateFlush, set by tests (export_test.go), is how often the
+	// engine writes devices' sync states (default: the engine's, 1 s).
+	syncStateFlush time.Duration
 }
 
 // DefaultConfig returns the configuration circled uses when no flag says
@@ -135,6 +143,9 @@ func (c *Config) Validate() error {
 	}
 	if c.NATSURL == "" && c.NATSCreds != "" {
 		return errors.New("a NATS credentials file (--nats-creds) needs --nats-url")
+	}
+	if c.Pprof && c.MetricsListen == "" {
+		return errors.New("pprof needs a metrics listener (--metrics-listen): the profiler is never served on the API listener")
 	}
 	if err := mobileapi.CheckTrustedProxies(c.TrustedProxies); err != nil {
 		return err
@@ -224,14 +235,15 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		st = cfg.wrapStore(st)
 	}
 	s.engine = engine.New(engine.Config{
-		Store:        st,
-		Policy:       s.auth.Policy,
-		Actor:        meta.Actor,
-		Committed:    s.auth.Dispatcher.Committed,
-		MemoryBudget: cfg.MemoryBudget,
-		CompactEvery: cfg.CompactEvery,
-		Logger:       cfg.Logger,
-		Metrics:      engine.NewMetrics(s.reg),
+		Store:          st,
+		Policy:         s.auth.Policy,
+		Actor:          meta.Actor,
+		Committed:      s.auth.Dispatcher.Committed,
+		MemoryBudget:   cfg.MemoryBudget,
+		CompactEvery:   cfg.CompactEvery,
+		SyncStateFlush: cfg.syncStateFlush,
+		Logger:         cfg.Logger,
+		Metrics:        engine.NewMetrics(s.reg),
 	})
 	if err := s.engine.Open(ctx); err != nil {
 		return nil, err
@@ -405,7 +417,16 @@ func (s *Server) serveMetrics() error {
 	s.metricsLn = ln
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
-	s.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	writeTimeout := 30 * time.Second
+	if s.cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		writeTimeout = 0 // a CPU profile or trace takes as long as asked
+	}
+	s.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: writeTimeout}
 	go func() {
 		if err := s.metricsSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("metrics server stopped", "err", err)

@@ -38,6 +38,7 @@ type Settings struct {
 	// are Config's.
 	MetricsListen  string
 	MetricsOnAPI   bool
+	Pprof          bool
 	TrustedProxies string
 	// Failover, Advertise and Instance are Config's (failover mode).
 	Failover  bool
@@ -59,7 +60,7 @@ func (s Settings) Apply(cfg *Config) {
 		cfg.TickEvery = s.TickEvery
 	}
 	cfg.NATSURL, cfg.NATSCreds, cfg.Replicas = s.NATSURL, s.NATSCreds, s.Replicas
-	cfg.MetricsListen, cfg.MetricsOnAPI = s.MetricsListen, s.MetricsOnAPI
+	cfg.MetricsListen, cfg.MetricsOnAPI, cfg.Pprof = s.MetricsListen, s.MetricsOnAPI, s.Pprof
 	cfg.TrustedProxies = splitList(s.TrustedProxies)
 	cfg.Failover, cfg.Advertise, cfg.Instance = s.Failover, s.Advertise, s.Instance
 }
@@ -180,6 +181,16 @@ var settingsTable = []Setting{
 				return fmt.Errorf("%q is not true or false", v)
 			}
 			s.MetricsOnAPI = b
+			return nil
+		}},
+	{Key: "pprof", Env: "CIRCLED_PPROF", Flag: "pprof", Bool: true,
+		Usage: "serve the Go profiler at /debug/pprof/ on the metrics listener (needs metrics_listen)",
+		set: func(s *Settings, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%q is not true or false", v)
+			}
+			s.Pprof = b
 			return nil
 		}},
 	{Key: "trusted_proxies", Env: "CIRCLED_TRUSTED_PROXIES", Flag: "trusted-proxies",
@@ -414,6 +425,9 @@ func (s Settings) Check() error {
 	}
 	if s.Failover && s.NATSURL == "" {
 		return errors.New("failover: needs nats_url (the instances share the cluster's store and lease)")
+	}
+	if s.Pprof && s.MetricsListen == "" {
+		return errors.New("pprof: needs metrics_listen (the profiler is never served on the API listener)")
 	}
 	return nil
 }

@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -30,9 +33,11 @@ import (
 // assertion for a token before its token expires; a proposer opens a
 // proposal every minute; SOAK_STREAMS phones (default 20) keep an event
 // stream open, reconnecting when it ends. Every 10 s it samples the
-// server's RSS and goroutines. After the warm-up (the first sixth of the
-// run) it reports RSS growth (aim: under 5 %), goroutine growth (aim:
-// none) and every error (aim: none).
+// server's RSS and goroutines; with SOAK_PROFILES=DIR it also saves the
+// server's heap profile and goroutines there after the warm-up and at
+// the end. It reports RSS growth after the warm-up (the first sixth of
+// the run; aim: under 5 %), goroutines at rest before and after the load,
+// with no connection open (aim: no growth), and every error (aim: none).
 func BenchmarkSoak(b *testing.B) {
 	if os.Getenv("CIRCLES_SOAK") == "" {
 		b.Skip("the soak runs with make soak (CIRCLES_SOAK=1)")
@@ -62,12 +67,27 @@ type soakSample struct {
 	at         time.Duration
 	rss        float64
 	goroutines float64
+	// heap is the Go heap in use and loaded the engine's loaded
+	// documents (circles_sync_loaded_bytes), both in MB: RSS growing
+	// while they stay flat is memory outside the Go heap (automerge's).
+	heap, loaded float64
+	// outside is the memory outside the Go runtime's, in MB
+	// (circles_process_outside_go_bytes): automerge's C memory, mostly.
+	outside float64
 }
 
 func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
 	bin := benchBuildCircled(b)
 	c := servertest.Init(b, "Soak Circle", crdt.DefaultPolicies())
-	p := benchStartCircled(b, bin, c.DataDir)
+	profiles := os.Getenv("SOAK_PROFILES")
+	var extra []string
+	var pprofURL string
+	if profiles != "" {
+		addr := freeLoopbackAddr(b)
+		extra = []string{"--metrics-listen", addr, "--pprof"}
+		pprofURL = "http://" + addr + "/debug/pprof/"
+	}
+	p := benchStartCircled(b, bin, c.DataDir, extra...)
 	h := newBenchHTTP(p.url)
 	defer h.close()
 	devs, err := h.enrollMembers(c.FounderInvite, devices)
@@ -88,6 +108,7 @@ func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
 		}
 	}
 	b.Logf("soak: %d phones, %d event streams, %s (warm-up %s)", devices, streams, duration, warmup)
+	restBefore := restingGoroutines(b, h, &soakStats{})
 
 	var st soakStats
 	start := time.Now()
@@ -116,22 +137,32 @@ func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
 
 	var samples []soakSample
 	tick := time.NewTicker(10 * time.Second)
+	profiled := false
 	for done := false; !done; {
 		select {
 		case <-ctx.Done():
 			done = true
 		case <-tick.C:
+			if pprofURL != "" && !profiled && time.Since(start) >= warmup {
+				profiled = true
+				saveProfiles(b, pprofURL, profiles, "warm")
+			}
 			rss, _ := p.memory(b)
 			m, err := h.metrics()
 			if err != nil {
 				st.fail("metrics: %v", err)
 			}
-			samples = append(samples, soakSample{at: time.Since(start), rss: rss, goroutines: m["go_goroutines"]})
+			samples = append(samples, soakSample{at: time.Since(start), rss: rss, goroutines: m["go_goroutines"],
+				heap: m["go_memstats_heap_inuse_bytes"] / (1 << 20), loaded: m["circles_sync_loaded_bytes"] / (1 << 20),
+				outside: m["circles_process_outside_go_bytes"] / (1 << 20)})
 		}
 	}
 	tick.Stop()
 	wg.Wait()
 	_, peak := p.memory(b)
+	if pprofURL != "" {
+		saveProfiles(b, pprofURL, profiles, "end")
+	}
 
 	var warm, last soakSample
 	for _, s := range samples {
@@ -145,22 +176,84 @@ func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
 	b.ReportMetric(last.rss, "rss_end_MB")
 	b.ReportMetric(peak, "rss_peak_MB")
 	b.ReportMetric(growth, "rss_growth_%")
+	restAfter := restingGoroutines(b, h, &st)
 	b.ReportMetric(warm.goroutines, "goroutines_warm")
 	b.ReportMetric(last.goroutines, "goroutines_end")
+	b.ReportMetric(restBefore, "goroutines_rest_before")
+	b.ReportMetric(restAfter, "goroutines_rest_after")
 	b.ReportMetric(float64(len(st.errs)), "errors")
 	b.Logf("soak: %d entries, %d syncs, %d votes on %d proposals, %d token refreshes, %d events heard, %d stream reconnects",
 		st.entries.Load(), st.syncs.Load(), st.votes.Load(), st.proposals.Load(), st.refreshes.Load(), st.events.Load(), st.reconnects.Load())
-	b.Logf("soak: RSS %.1f MB after warm-up, %.1f MB at the end (%+.1f %%), peak %.1f MB; goroutines %.0f → %.0f",
-		warm.rss, last.rss, growth, peak, warm.goroutines, last.goroutines)
+	b.Logf("soak: RSS %.1f MB after warm-up, %.1f MB at the end (%+.1f %%), peak %.1f MB; goroutines %.0f → %.0f under load, %.0f → %.0f at rest",
+		warm.rss, last.rss, growth, peak, warm.goroutines, last.goroutines, restBefore, restAfter)
+	// The samples go to stdout: a benchmark's log keeps only its first
+	// lines.
 	for i, s := range samples {
-		if i%6 == 0 || i == len(samples)-1 {
-			b.Logf("soak: t=%s rss=%.1f MB goroutines=%.0f", s.at.Round(time.Second), s.rss, s.goroutines)
+		if i%3 == 0 || i == len(samples)-1 {
+			fmt.Printf("soak: t=%s rss=%.1f MB heap=%.1f MB outside=%.1f MB loaded=%.1f MB goroutines=%.0f\n",
+				s.at.Round(time.Second), s.rss, s.heap, s.outside, s.loaded, s.goroutines)
 		}
 	}
 	if len(st.errs) > 0 {
 		sort.Strings(st.errs)
 		b.Errorf("soak: %d errors; the first: %s", len(st.errs), strings.Join(st.errs[:min(5, len(st.errs))], "; "))
 	}
+}
+
+// restingGoroutines is the server's goroutine count with no request in
+// flight and no connection open: the phones' idle keep-alive
+// connections are closed (each holds a goroutine on the server until it
+// closes) and the count is read once it has settled. Under load the count
+// follows the number of open connections; at rest, before and after, it
+// shows what the load left behind.
+func restingGoroutines(b *testing.B, h *benchHTTP, st *soakStats) float64 {
+	var last float64 = -1
+	for range 20 {
+		h.HTTP.CloseIdleConnections()
+		time.Sleep(250 * time.Millisecond)
+		m, err := h.metrics()
+		if err != nil {
+			st.fail("metrics: %v", err)
+			return 0
+		}
+		n := m["go_goroutines"]
+		if n == last {
+			return n
+		}
+		last = n
+	}
+	return last
+}
+
+// saveProfiles writes the server's heap profile and its goroutines (as
+// text) into dir, named after the moment: compare them with
+// `go tool pprof -base warm-heap.pb.gz end-heap.pb.gz`.
+func saveProfiles(b *testing.B, base, dir, moment string) {
+	for name, path := range map[string]string{"heap.pb.gz": "heap", "goroutines.txt": "goroutine?debug=1"} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			b.Errorf("profile %s: %v", path, err)
+			continue
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, moment+"-"+name), body, 0o644)
+		}
+		if err != nil {
+			b.Errorf("profile %s: %v", path, err)
+		}
+	}
+}
+
+// freeLoopbackAddr is a loopback address with a port free right now.
+func freeLoopbackAddr(tb testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // soakPhone logs and syncs every 3–7 s, votes on open proposals every

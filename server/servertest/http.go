@@ -75,3 +75,23 @@ func WantErrorBody(tb testing.TB, body []byte) {
 		tb.Errorf("error body %.200s is not {\"error\": {\"code\", \"message\"}}", body)
 	}
 }
+
+// MustCall sends in (nil: no body) as JSON with token (empty: none),
+// requires the status want, and decodes the answer into out (nil: not
+// decoded); anything else fails tb with the answer.
+func MustCall(tb testing.TB, base, method, path, token string, in any, want int, out any) {
+	tb.Helper()
+	var body []byte
+	if in != nil {
+		body = MustJSON(tb, in)
+	}
+	r := Call(tb, base, method, path, token, body)
+	if r.Status != want {
+		tb.Fatalf("%s %s = %d %.500s, want %d", method, path, r.Status, r.Body, want)
+	}
+	if out != nil {
+		if err := json.Unmarshal(r.Body, out); err != nil {
+			tb.Fatalf("%s %s: decoding the answer %.500s: %v", method, path, r.Body, err)
+		}
+	}
+}

@@ -118,6 +118,9 @@ type Engine struct {
 	dirty   map[string][]byte // sync-state key → encoded state
 
 	reclaim chan struct{} // evicted documents wait for a GC to free their memory
+	// outsideBase is the memory outside the Go heap after the last
+	// reclaim (outside.go).
+	outsideBase atomic.Int64
 
 	// live are the open sessions (session.go) and, per document, the
 	// sessions to tell when it changes. Lock order: an entry's mu, then

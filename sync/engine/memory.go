@@ -70,10 +70,8 @@ func (e *Engine) evictWhere(idleSince time.Time) {
 		// automerge-go frees a document's C memory in finalizers, which
 		// run only after a garbage collection; the Go heap is small and
 		// would not trigger one for a long time. Ask the background loop.
-		select {
-		case e.reclaim <- struct{}{}:
-		default:
-		}
+		e.m.reclaims.WithLabelValues("evicted").Inc()
+		e.requestReclaim()
 	}
 }
 

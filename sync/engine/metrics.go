@@ -13,6 +13,8 @@ type Metrics struct {
 	syncSeconds  prometheus.Histogram
 	storeSeconds prometheus.Histogram
 	loadSeconds  prometheus.Histogram
+	outsideBytes prometheus.Gauge
+	reclaims     *prometheus.CounterVec
 }
 
 // NewMetrics creates the engine's metrics and registers them with reg
@@ -38,10 +40,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "circles_store_write_seconds", Help: "Time until the store acknowledged a batch of chunks.", Buckets: buckets}),
 		loadSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "circles_sync_doc_load_seconds", Help: "Time to load one document from the store.", Buckets: buckets}),
+		outsideBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "circles_process_outside_go_bytes", Help: "Resident memory the Go runtime does not account for: automerge's C memory, mostly."}),
+		reclaims: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "circles_sync_reclaims_total", Help: "Garbage collections the engine asked for to free automerge's C memory, by why: after evictions, or because memory outside the Go heap grew."}, []string{"reason"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.accepted, m.rejected, m.loads, m.evictions, m.compactions,
-			m.loadedBytes, m.syncSeconds, m.storeSeconds, m.loadSeconds)
+			m.loadedBytes, m.syncSeconds, m.storeSeconds, m.loadSeconds, m.outsideBytes, m.reclaims)
 	}
 	return m
 }

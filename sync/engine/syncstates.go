@@ -89,6 +89,7 @@ func (e *Engine) flushLoop() {
 			}
 			cancel()
 			e.evictWhere(now.Add(-e.cfg.IdleEvict))
+			e.watchOutside()
 		case <-e.reclaim:
 			// Collect, let the finalizers free the evicted documents' C
 			// memory, then hand it back to the operating system. Requests
@@ -100,9 +101,15 @@ func (e *Engine) flushLoop() {
 				return
 			}
 			releaseCMemory()
+			e.outsideBase.Store(outsideGo())
 		}
 	}
 }
+
+// FlushSyncStates writes the sync states changed since the last flush
+// now, instead of at the next tick of the background loop (a backup
+// calls it so it holds every device's state up to the moment it starts).
+func (e *Engine) FlushSyncStates(ctx context.Context) error { return e.flushSyncStates(ctx) }
 
 func (e *Engine) flushSyncStates(ctx context.Context) error {
 	e.dirtyMu.Lock()

@@ -8,3 +8,12 @@ import "C"
 // releaseCMemory returns memory that C code (automerge-rs) freed to the
 // operating system; glibc keeps freed heap pages otherwise.
 func releaseCMemory() { C.malloc_trim(0) }
+
+// cArenas caps glibc's malloc arenas. automerge-rs allocates through
+// malloc from whichever OS thread a cgo call runs on, and glibc gives
+// busy threads arenas of their own (up to 8 per core); each keeps its
+// freed pages, so the resident set grows with the number of threads that
+// ever touched a document. Two arenas are enough for a small server.
+const cArenas = 2
+
+func init() { C.mallopt(C.M_ARENA_MAX, cArenas) }

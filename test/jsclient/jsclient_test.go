@@ -12,7 +12,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -269,43 +268,7 @@ func (m *member) entries(tb testing.TB, memberID string) []wire.Entry {
 // status into out; any other status fails tb with the error body.
 func (m *member) call(tb testing.TB, method, path string, in any, wantStatus int, out any) {
 	tb.Helper()
-	var body io.Reader
-	if in != nil {
-		data, err := json.Marshal(in)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		body = bytes.NewReader(data)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, m.base+path, body)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if m.token != "" {
-		req.Header.Set("Authorization", "Bearer "+m.token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(res.Body, 8<<20))
-	if err != nil {
-		tb.Fatalf("%s %s: reading the answer: %v", method, path, err)
-	}
-	if res.StatusCode != wantStatus {
-		tb.Fatalf("%s %s = %d %s, want %d", method, path, res.StatusCode, data, wantStatus)
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			tb.Fatalf("%s %s: decoding the answer %s: %v", method, path, data, err)
-		}
-	}
+	servertest.MustCall(tb, m.base, method, path, m.token, in, wantStatus, out)
 }
 
 func sortEntries(es []wire.Entry) {

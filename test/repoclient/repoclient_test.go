@@ -14,7 +14,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -492,41 +491,5 @@ func (m *member) waitEntries(tb testing.TB, memberID string, want []string) {
 
 func (m *member) call(tb testing.TB, method, path string, in any, wantStatus int, out any) {
 	tb.Helper()
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		body = bytes.NewReader(b)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, m.base+path, body)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if m.token != "" {
-		req.Header.Set("Authorization", "Bearer "+m.token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(res.Body, 8<<20))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if res.StatusCode != wantStatus {
-		tb.Fatalf("%s %s = %d %s, want %d", method, path, res.StatusCode, data, wantStatus)
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			tb.Fatalf("%s %s: %v", method, path, fmt.Errorf("decode %s: %w", data, err))
-		}
-	}
+	servertest.MustCall(tb, m.base, method, path, m.token, in, wantStatus, out)
 }

@@ -302,10 +302,29 @@ interface Proposal {
 
 const CHOICES = ["yes", "no", "object", "abstain"] as const;
 
+// proposalLists maps a Proposals screen's list to its reload, for update.
+const proposalLists = new WeakMap<HTMLElement, () => void>();
+
+// watchVote asks the server a few times whether it has counted the
+// member's vote on proposal id (it counts a synced vote as it stores the
+// ballots document) and says so in note once it has.
+async function watchVote(app: App, id: string, note: HTMLElement): Promise<void> {
+  for (let i = 0; i < 10 && navigator.onLine && app.reachable; i++) {
+    const now = await app.session!.call<Proposal>("GET", `/v1/proposals/${encodeURIComponent(id)}`).catch(() => undefined);
+    const v = now?.votes?.[app.device!.memberId];
+    if (v) {
+      note.textContent = `Your vote: ${str(v.choice)} (counted)`;
+      delete note.dataset.votePending;
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 const proposals: Screen = {
   title: "Proposals",
   render(app) {
-    const list = h("div");
+    const list = h("div", { "data-proposals": "" });
     const reload = () =>
       loading(list, async (stale) => {
         const [res, bh] = await Promise.all([app.get<{ proposals: Proposal[] }>("/v1/proposals", stale), app.ballotsHandle()]);
@@ -338,6 +357,12 @@ const proposals: Screen = {
               { class: "meta", "aria-live": "polite" },
               counted ? `Your vote: ${str(counted.choice)} (counted)` : mine ? `Your vote: ${str(mine.choice)} (pending)` : "",
             );
+            if (mine && !counted) {
+              // Voted on this phone, not counted yet: update shows it
+              // counted once the phone is back in sync.
+              voteNote.dataset.votePending = "";
+              if (!stale.since) void watchVote(app, p.id, voteNote);
+            }
             // A vote is final (the server counts the first one only), so
             // the buttons go once the member has voted.
             const voteGroup =
@@ -360,19 +385,10 @@ const proposals: Screen = {
                             });
                             await app.docs!.repo.flush([bh.documentId]);
                             voteNote.textContent = `Your vote: ${c} (pending)`;
+                            voteNote.dataset.votePending = "";
                             voteGroup?.remove();
                             await app.sync();
-                            // The server counts a synced vote as it stores
-                            // the ballots document; look a few times.
-                            for (let i = 0; i < 10 && navigator.onLine && app.reachable; i++) {
-                              const now = await app.session!.call<Proposal>("GET", `/v1/proposals/${encodeURIComponent(p.id)}`).catch(() => undefined);
-                              const v = now?.votes?.[app.device!.memberId];
-                              if (v) {
-                                voteNote.textContent = `Your vote: ${str(v.choice)} (counted)`;
-                                break;
-                              }
-                              await new Promise((r) => setTimeout(r, 500));
-                            }
+                            await watchVote(app, p.id, voteNote);
                           },
                         },
                         c[0].toUpperCase() + c.slice(1),
@@ -410,7 +426,19 @@ const proposals: Screen = {
       },
       "Make a proposal",
     );
+    proposalLists.set(list, reload);
     return [h("h1", null, "Proposals"), toggle, form, h("h2", null, "All proposals"), reload()];
+  },
+  // A vote made offline says "pending"; when the phone is back in sync,
+  // ask the server again, so the screen shows it counted without being
+  // reopened.
+  update(app, main) {
+    const list = main.querySelector<HTMLElement>("[data-proposals]");
+    if (!list) return;
+    const was = list.dataset.status;
+    const now = app.status();
+    list.dataset.status = now;
+    if (now === "up to date" && was !== now && list.querySelector("[data-vote-pending]")) proposalLists.get(list)?.();
   },
 };
 

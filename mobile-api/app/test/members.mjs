@@ -292,9 +292,7 @@ async function offlineVote(a, b) {
     const now = await server(`/v1/proposals/${p.id}`);
     return { ok: now.votes?.[a.memberId]?.choice === "yes", seen: now.votes ?? {} };
   });
-  // And the phone says so once the screen asks the server again.
-  await nav(a.page, "Home");
-  await nav(a.page, "Proposals");
+  // And the phone says so, on the screen it is on, without reopening it.
   await card.getByText("Your vote: yes (counted)").waitFor();
 }
 

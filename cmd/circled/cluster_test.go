@@ -658,3 +658,119 @@ func TestFailoverKill9UnderWriteLoad(t *testing.T) {
 func entryOffline() crdt.Entry {
 	return crdt.Entry{ID: uuid.NewString(), Kind: "hours", Quantity: 1, Note: "offline", At: time.Now().UTC()}
 }
+
+// TestFailoverNodeKill: two failover instances on a three-node cluster;
+// the node leading the lease bucket's stream is killed under write load.
+// Renewals stall until JetStream elects a new leader, so the serving
+// instance may lose the lease and an instance take over: writes pause
+// and resume (the test waits for 100 more), nothing acknowledged is
+// lost, and /readyz, sampled every 50 ms on both, never shows both
+// serving at once.
+func TestFailoverNodeKill(t *testing.T) {
+	bin, natsBin := buildCircled(t), buildNATSServer(t)
+	nodes, urls := startNATSCluster(t, natsBin)
+	dataA := filepath.Join(t.TempDir(), "a")
+	invite := initCircle(t, bin, dataA, "--nats-url", urls, "--replicas", "3")
+	dataB := filepath.Join(t.TempDir(), "b")
+	if err := copyTree(dataA, dataB); err != nil {
+		t.Fatal(err)
+	}
+	fo := []string{"--nats-url", urls, "--replicas", "3", "--failover"}
+	a, err := serve(bin, dataA, "127.0.0.1:0", append(fo, "--instance", "a")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.kill()
+	waitServing(t, a.addr, 20*time.Second)
+	b, err := serve(bin, dataB, "127.0.0.1:0", append(fo, "--instance", "b")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.kill()
+	ctx := context.Background()
+	dev, err := client.Join(ctx, t.TempDir(), "http://"+a.addr, invite, "Alice", "phone")
+	if err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	clients := map[string]*client.Client{a.addr: memberClient(t, dev, "http://"+a.addr), b.addr: memberClient(t, dev, "http://"+b.addr)}
+	var target atomic.Pointer[client.Client]
+	target.Store(clients[a.addr])
+
+	// The monitor routes writers to the serving instance, as a load
+	// balancer would, and watches for two serving at once.
+	var both, switches atomic.Int64
+	stopMon := make(chan struct{})
+	monDone := make(chan struct{})
+	go func() {
+		defer close(monDone)
+		serving := a.addr
+		for {
+			select {
+			case <-stopMon:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			ra, errA := getReadyz(a.addr)
+			rb, errB := getReadyz(b.addr)
+			sa := errA == nil && ra.code == http.StatusOK
+			sb := errB == nil && rb.code == http.StatusOK
+			if sa && sb {
+				both.Add(1)
+			}
+			now := serving
+			if sa && !sb {
+				now = a.addr
+			} else if sb && !sa {
+				now = b.addr
+			}
+			if now != serving {
+				switches.Add(1)
+				serving = now
+				target.Store(clients[now])
+			}
+		}
+	}()
+	load := startWriters(ctx, 4, 4000, func() *client.Client { return target.Load() })
+	time.Sleep(time.Second)
+	victim := streamLeader(t, urls, nodes, "KV_"+"circ_lease")
+	killedAt := time.Now()
+	victim.kill()
+	deadline := time.Now().Add(45 * time.Second)
+	for load.ackedSince(killedAt) < 100 {
+		if time.Now().After(deadline) {
+			load.finish()
+			close(stopMon)
+			t.Fatalf("only %d writes acknowledged in the 45 s after %s was killed (%d failed)\na:\n%s\nb:\n%s", load.ackedSince(killedAt), victim.name, load.failed.Load(), a.logs.tail(15), b.logs.tail(15))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	pause := load.longestPauseSince(killedAt)
+	victim.start(t)
+	load.finish()
+	close(stopMon)
+	<-monDone
+	if n := both.Load(); n > 0 {
+		t.Fatalf("/readyz showed both instances serving in %d samples", n)
+	}
+	// The restarted node's return can move leaders again: wait (at most
+	// 30 s) for an instance serving.
+	var serving *client.Client
+	deadline = time.Now().Add(30 * time.Second)
+	for serving == nil {
+		for _, addr := range []string{a.addr, b.addr} {
+			if r, err := getReadyz(addr); err == nil && r.code == http.StatusOK {
+				serving = clients[addr]
+			}
+		}
+		if serving == nil && time.Now().After(deadline) {
+			t.Fatalf("no instance serves 30 s after %s came back\na:\n%s\nb:\n%s", victim.name, a.logs.tail(15), b.logs.tail(15))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stored := listAll(ctx, t, serving)
+	if lost := lostOf(load.acked, stored); lost > 0 {
+		t.Fatalf("%d of %d acknowledged entries lost", lost, len(load.acked))
+	}
+	t.Logf("%s (the lease's stream leader) killed: longest pause in acknowledged writes %s, %d changes of serving instance, %d entries acknowledged, all stored",
+		victim.name, pause.Round(time.Millisecond), switches.Load(), len(load.acked))
+}

@@ -266,8 +266,10 @@ func (f *Failover) pause(d time.Duration) bool {
 }
 
 // acquire polls the lease until this process creates it (true) or Close
-// (false). Between attempts it remembers who holds it.
-func (f *Failover) acquire(log interface{ Debug(string, ...any) }) bool {
+// (false). Between attempts it remembers who holds it. Failures other
+// than "held by another" are logged, at most every 5 s.
+func (f *Failover) acquire(log interface{ Warn(string, ...any) }) bool {
+	var lastWarn time.Time
 	for {
 		select {
 		case <-f.stop:
@@ -287,16 +289,21 @@ func (f *Failover) acquire(log interface{ Debug(string, ...any) }) bool {
 			f.holder.Store(&self)
 			return true
 		}
-		if e, gerr := f.kv.Get(ctx, leaseKey); gerr == nil {
+		e, gerr := f.kv.Get(ctx, leaseKey)
+		switch {
+		case gerr == nil:
 			var h LeaseHolder
 			if json.Unmarshal(e.Value(), &h) == nil {
 				f.holder.Store(&h)
 			}
-		} else if errors.Is(gerr, jetstream.ErrKeyNotFound) {
+		case errors.Is(gerr, jetstream.ErrKeyNotFound):
 			f.holder.Store(nil)
 		}
 		cancel()
-		log.Debug("standing by", "err", err)
+		if !errors.Is(err, jetstream.ErrKeyExists) && time.Since(lastWarn) > 5*time.Second {
+			lastWarn = time.Now()
+			log.Warn("standing by: acquiring the lease failed", "err", err, "read_err", gerr)
+		}
 		if !f.pause(leasePoll) {
 			return false
 		}

@@ -42,6 +42,11 @@ import (
 //     authority) and stands by again; on acquiring it opens the circle
 //     from the store (Open: every in-memory state is rebuilt from what is
 //     stored).
+//   - A standby that has read the same revision for leaseStale (6 s)
+//     takes the lease over with kv.Update at that revision: if the
+//     holder renewed meanwhile the compare-and-set fails; if not, the
+//     holder's fence closed long before. This does not rely on JetStream
+//     expiring the key in time.
 //   - A graceful stop deletes the key (at the holder's revision), so a
 //     standby takes over at once instead of after LeaseTTL.
 //
@@ -56,7 +61,16 @@ const (
 	LeaseRenew  = 500 * time.Millisecond
 	LeaseValid  = 2 * time.Second
 	leasePoll   = 200 * time.Millisecond
+	// leaseStale: a lease whose revision a standby has seen unchanged
+	// this long is taken over by compare-and-set at that revision, in
+	// case JetStream is slow to expire it (its holder stopped writing
+	// LeaseValid after sending that renewal at the latest).
+	leaseStale = LeaseTTL + LeaseValid + time.Second
 )
+
+// leaseBucketTTL is the lease bucket's TTL: LeaseTTL, except in a test
+// of the takeover of a lease JetStream does not expire.
+var leaseBucketTTL = LeaseTTL
 
 // ErrNotServing is the fence's refusal: this process does not hold the
 // circle's lease (or can no longer be sure it does).
@@ -150,7 +164,7 @@ func OpenFailover(ctx context.Context, cfg Config) (*Failover, error) {
 		Bucket:      LeaseBucket,
 		Description: "circles: which circled instance serves the circle (failover lease)",
 		History:     1,
-		TTL:         LeaseTTL,
+		TTL:         leaseBucketTTL,
 		Storage:     jetstream.FileStorage,
 		Replicas:    replicas,
 	})
@@ -270,6 +284,8 @@ func (f *Failover) pause(d time.Duration) bool {
 // than "held by another" are logged, at most every 5 s.
 func (f *Failover) acquire(log interface{ Warn(string, ...any) }) bool {
 	var lastWarn time.Time
+	var seenRev uint64   // the holder's revision this process read last
+	var seenAt time.Time // when it first read it
 	for {
 		select {
 		case <-f.stop:
@@ -296,8 +312,28 @@ func (f *Failover) acquire(log interface{ Warn(string, ...any) }) bool {
 			if json.Unmarshal(e.Value(), &h) == nil {
 				f.holder.Store(&h)
 			}
+			if e.Revision() != seenRev {
+				seenRev, seenAt = e.Revision(), time.Now()
+			} else if time.Since(seenAt) > leaseStale {
+				// Nobody renewed it for longer than anyone may write on
+				// it; JetStream has not expired it yet. Take it over at
+				// that revision: the compare-and-set fails if it was
+				// renewed after all.
+				sent = f.now()
+				if rev, err := f.kv.Update(ctx, leaseKey, val, seenRev); err == nil {
+					cancel()
+					log.Warn("took over a lease nobody renewed", "holder", h.Instance, "revision", seenRev, "unrenewed_for", time.Since(seenAt).String())
+					f.rev.Store(rev)
+					f.validUntil.Store(sent + int64(LeaseValid))
+					f.holder.Store(&self)
+					return true
+				}
+			}
 		case errors.Is(gerr, jetstream.ErrKeyNotFound):
 			f.holder.Store(nil)
+			seenRev = 0
+		default:
+			seenRev = 0 // unsure what is stored: watch afresh
 		}
 		cancel()
 		if !errors.Is(err, jetstream.ErrKeyExists) && time.Since(lastWarn) > 5*time.Second {

@@ -173,3 +173,46 @@ func TestFailoverLease(t *testing.T) {
 		t.Fatalf("after two handovers the circle lists %d entries, want the 3 acknowledged", len(list.Entries))
 	}
 }
+
+// TestFailoverStaleLease: a lease nobody renews that JetStream does not
+// expire (here: a bucket TTL of an hour) is taken over by a standby by
+// compare-and-set at the revision it saw unchanged, after leaseStale
+// (6 s); the instance that wrote it stays a standby.
+func TestFailoverStaleLease(t *testing.T) {
+	defer server.SetLeaseBucketTTL(time.Hour)()
+	_, urls := startCluster(t)
+	one, two, invite := failoverPair(t, urls)
+	dev := servertest.MustEnroll(t, one.URL(), invite, "Ann")
+
+	nc, err := nats.Connect(urls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	kv, err := js.KeyValue(context.Background(), server.LeaseBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A holder that then vanishes: its lease is never renewed, and with
+	// this TTL never expires.
+	if _, err := kv.Put(context.Background(), "serving", []byte(`{"instance":"vanished","url":"http://127.0.0.1:1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "one standing by", 3*time.Second, func() bool { return !one.Serving() })
+	took := waitFor(t, "a takeover of the unrenewed lease", 15*time.Second, func() bool { return one.Serving() || two.Serving() })
+	t.Logf("the unrenewed lease was taken over %s after the serving instance stood by", took.Round(time.Millisecond))
+	if took < 5*time.Second {
+		t.Fatalf("taken over after %s: before anyone could be sure its holder stopped writing", took)
+	}
+	serving := one
+	if two.Serving() {
+		serving = two
+	}
+	if one.Serving() && two.Serving() {
+		t.Fatal("both serve")
+	}
+	if r := createEntry(t, serving.URL(), dev.Token); r.Status != http.StatusCreated {
+		t.Fatalf("write after the takeover: %d %s", r.Status, r.Body)
+	}
+}

@@ -320,13 +320,18 @@ func (f *Failover) acquire(log interface{ Warn(string, ...any) }) bool {
 				// that revision: the compare-and-set fails if it was
 				// renewed after all.
 				sent = f.now()
-				if rev, err := f.kv.Update(ctx, leaseKey, val, seenRev); err == nil {
+				rev, uerr := f.kv.Update(ctx, leaseKey, val, seenRev)
+				if uerr == nil {
 					cancel()
 					log.Warn("took over a lease nobody renewed", "holder", h.Instance, "revision", seenRev, "unrenewed_for", time.Since(seenAt).String())
 					f.rev.Store(rev)
 					f.validUntil.Store(sent + int64(LeaseValid))
 					f.holder.Store(&self)
 					return true
+				}
+				if time.Since(lastWarn) > 5*time.Second {
+					lastWarn = time.Now()
+					log.Warn("standing by: taking over an unrenewed lease failed", "holder", h.Instance, "revision", seenRev, "err", uerr)
 				}
 			}
 		case errors.Is(gerr, jetstream.ErrKeyNotFound):
@@ -336,7 +341,7 @@ func (f *Failover) acquire(log interface{ Warn(string, ...any) }) bool {
 			seenRev = 0 // unsure what is stored: watch afresh
 		}
 		cancel()
-		if !errors.Is(err, jetstream.ErrKeyExists) && time.Since(lastWarn) > 5*time.Second {
+		if (!errors.Is(err, jetstream.ErrKeyExists) || (gerr != nil && !errors.Is(gerr, jetstream.ErrKeyNotFound))) && time.Since(lastWarn) > 5*time.Second {
 			lastWarn = time.Now()
 			log.Warn("standing by: acquiring the lease failed", "err", err, "read_err", gerr)
 		}

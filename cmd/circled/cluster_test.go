@@ -740,7 +740,7 @@ func TestFailoverNodeKill(t *testing.T) {
 		if time.Now().After(deadline) {
 			load.finish()
 			close(stopMon)
-			t.Fatalf("only %d writes acknowledged in the 45 s after %s was killed (%d failed)\na:\n%s\nb:\n%s", load.ackedSince(killedAt), victim.name, load.failed.Load(), a.logs.tail(15), b.logs.tail(15))
+			t.Fatalf("only %d writes acknowledged in the 45 s after %s was killed (%d failed)\na:\n%s\nb:\n%s\nlease: %s", load.ackedSince(killedAt), victim.name, load.failed.Load(), a.logs.tail(15), b.logs.tail(15), leaseState(urls))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -773,4 +773,33 @@ func TestFailoverNodeKill(t *testing.T) {
 	}
 	t.Logf("%s (the lease's stream leader) killed: longest pause in acknowledged writes %s, %d changes of serving instance, %d entries acknowledged, all stored",
 		victim.name, pause.Round(time.Millisecond), switches.Load(), len(load.acked))
+}
+
+// leaseState describes the lease bucket's stream and entry, for a
+// failure message.
+func leaseState(urls string) string {
+	nc, err := nats.Connect(urls)
+	if err != nil {
+		return err.Error()
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out := ""
+	if st, err := js.Stream(ctx, "KV_circ_lease"); err == nil {
+		if info, err := st.Info(ctx); err == nil {
+			out += fmt.Sprintf("stream msgs=%d first=%d last=%d leader=%v max_age=%s; ", info.State.Msgs, info.State.FirstSeq, info.State.LastSeq, info.Cluster, info.Config.MaxAge)
+		} else {
+			out += "stream info: " + err.Error() + "; "
+		}
+	}
+	if kv, err := js.KeyValue(ctx, "circ_lease"); err == nil {
+		if e, err := kv.Get(ctx, "serving"); err == nil {
+			out += fmt.Sprintf("entry rev=%d created=%s (%s ago) value=%s", e.Revision(), e.Created().Format(time.RFC3339Nano), time.Since(e.Created()).Round(time.Millisecond), e.Value())
+		} else {
+			out += "get: " + err.Error()
+		}
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -66,6 +67,10 @@ const (
 	// case JetStream is slow to expire it (its holder stopped writing
 	// LeaseValid after sending that renewal at the latest).
 	leaseStale = LeaseTTL + LeaseValid + time.Second
+	// openTimeout bounds opening the circle on taking the lease; past
+	// it the lease is given up (another instance, or this one again, tries
+	// afresh) rather than held by an instance that does not serve.
+	openTimeout = 15 * time.Second
 )
 
 // leaseBucketTTL is the lease bucket's TTL: LeaseTTL, except in a test
@@ -235,6 +240,7 @@ func (f *Failover) run() {
 			return
 		}
 		began := time.Now()
+		log.Info("holding the circle's lease; opening the circle")
 		lost, quit := make(chan struct{}), make(chan struct{})
 		renewDone := make(chan struct{})
 		go func() {
@@ -282,7 +288,7 @@ func (f *Failover) pause(d time.Duration) bool {
 // acquire polls the lease until this process creates it (true) or Close
 // (false). Between attempts it remembers who holds it. Failures other
 // than "held by another" are logged, at most every 5 s.
-func (f *Failover) acquire(log interface{ Warn(string, ...any) }) bool {
+func (f *Failover) acquire(log *slog.Logger) bool {
 	var lastWarn time.Time
 	var seenRev uint64   // the holder's revision this process read last
 	var seenAt time.Time // when it first read it
@@ -419,7 +425,7 @@ func (f *Failover) openServer() (*Server, error) {
 		setHandler: func(h http.Handler) { f.handler.Store(&h) },
 		fence:      f.fence,
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
 	srv, err := Open(ctx, cfg)
 	if err != nil {

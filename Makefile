@@ -11,6 +11,8 @@
 #   make bench    every benchmark
 #   make bench-sync  the same JS automerge-repo clients against the reference
 #                 automerge-repo sync server and against circled (REPS, SCENARIOS)
+#   make bench-cluster  write throughput and p99: embedded vs 3-node cluster R1 vs R3 (real processes)
+#   make capacity  RSS per idle and per active circle, embedded and cluster mode (docs/CAPACITY.md)
 #   make soak     200 phones for 30 minutes against circled (SOAK_DURATION, SOAK_DEVICES)
 #   make fuzz     each fuzz target for FUZZTIME (fuzz-long: 10 minutes each)
 #   make js-deps  install tools/js's npm packages from package-lock.json
@@ -58,7 +60,7 @@ DEMO_INVITE ?= $(DEMO_DATA)-invite.json
 
 IMAGE_DIR ?= .cache/image
 
-.PHONY: all build app run test crash screenshots bench bench-sync soak lint fmt-check vet staticcheck js-deps fuzz fuzz-long clean image-contents verify-units
+.PHONY: all build app run test crash screenshots bench bench-cluster capacity bench-sync soak lint fmt-check vet staticcheck js-deps fuzz fuzz-long clean image-contents verify-units
 
 all: build
 
@@ -125,6 +127,19 @@ crash:
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -count $(BENCHCOUNT) -timeout 60m ./server/ ./sync/engine/
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 30m ./sync/store/ ./crdt/...
+
+# bench-cluster runs one circle as real processes (circled, and
+# nats-server built from go.mod's module) embedded, on a 3-node loopback
+# cluster at --replicas 1 and at --replicas 3, and prints writes/s and
+# p50/p99 of REST ledger writes (cmd/circled/clusterbench_test.go).
+bench-cluster:
+	$(GO) test -run '^$$' -bench BenchmarkClusterWrites -benchtime 1x -count $(BENCHCOUNT) -timeout 30m ./cmd/circled/
+
+# capacity measures RSS per idle and per active circle with CAPACITY_N
+# circled processes, embedded and in cluster mode (docs/CAPACITY.md).
+CAPACITY_N ?= 8
+capacity:
+	CAPACITY_N=$(CAPACITY_N) $(GO) test -run '^$$' -bench BenchmarkCapacity -benchtime 1x -timeout 30m ./cmd/circled/
 
 # bench-sync runs tools/js/bench/run.mjs: the same official automerge-repo
 # clients (tools/js/bench/loadgen.mjs) against the reference automerge-repo

@@ -96,6 +96,23 @@ type Config struct {
 	// circle on the hub). It must be idempotent.
 	FederationDecided func(federation string, p replica.Proposal)
 
+	// Failover runs this process as one of several of the same circle on
+	// the same cluster (needs NATSURL): one holds the circle's lease and
+	// serves, the others stand by and take over when it goes
+	// (server/failover.go; OpenFailover).
+	Failover bool
+	// Advertise is the URL devices reach this process at, told by standby
+	// instances and /readyz (failover). Default: http:// and the listen
+	// address.
+	Advertise string
+	// Instance names this process in the lease and /readyz (failover).
+	// Default: the host name and the process id.
+	Instance string
+
+	// hooks, set by a Failover, makes Open serve on the failover's
+	// listener and write through its fence.
+	hooks *failoverHooks
+
 	// tickHook, if set, runs before each scheduled tick (tests inject a
 	// panic through it).
 	tickHook func()
@@ -136,6 +153,9 @@ func (c *Config) Validate() error {
 	}
 	if c.NATSURL != "" && c.SyncAlways {
 		return errors.New("sync_always applies to the embedded server; with --nats-url set sync_always on the cluster's servers")
+	}
+	if c.Failover && c.NATSURL == "" {
+		return errors.New("failover needs an external NATS cluster (--nats-url): the instances share its store and lease")
 	}
 	if c.NATSURL == "" && c.NATSCreds != "" {
 		return errors.New("a NATS credentials file (--nats-creds) needs --nats-url")
@@ -202,9 +222,12 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := lockData(cfg.DataDir)
-	if err != nil {
-		return nil, err
+	unlock := func() {}
+	if cfg.hooks == nil { // a Failover holds the lock for as long as it runs
+		unlock, err = lockData(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "server"), reg: prometheus.NewRegistry(), unlock: unlock}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -309,7 +332,11 @@ func (s *Server) openStore(ctx context.Context) error {
 		}
 	}
 	s.nats = n
-	st, err := store.Open(ctx, n.JetStream(), store.Options{Replicas: s.cfg.Replicas})
+	opts := store.Options{Replicas: s.cfg.Replicas}
+	if s.cfg.hooks != nil {
+		opts.Fence = s.cfg.hooks.fence
+	}
+	st, err := store.Open(ctx, n.JetStream(), opts)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -318,11 +345,6 @@ func (s *Server) openStore(ctx context.Context) error {
 }
 
 func (s *Server) serveHTTP() error {
-	ln, err := net.Listen("tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
-	}
-	s.ln = ln
 	a := s.auth
 	e := mobileapi.New(mobileapi.Services{
 		Identity:   a.Identity,
@@ -350,6 +372,16 @@ func (s *Server) serveHTTP() error {
 		// GET /v1/federations/{id} and the council (server/federation_docs.go).
 		FederationDocs: replica.API{M: s.replicas, Now: s.cfg.Now},
 	}, mobileapi.Options{Logger: s.cfg.Logger, Gatherer: s.reg, Metrics: s.cfg.MetricsOnAPI, TrustedProxies: s.cfg.TrustedProxies})
+	if h := s.cfg.hooks; h != nil { // the failover serves its listener
+		s.ln = h.ln
+		h.setHandler(e)
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	}
+	s.ln = ln
 	s.httpSrv = &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -495,7 +527,7 @@ func (s *Server) Close() error {
 			errs = append(errs, err)
 		}
 		cancel()
-	} else if s.ln != nil {
+	} else if s.ln != nil && s.cfg.hooks == nil {
 		s.ln.Close()
 	}
 	if s.ctlSrv != nil {

@@ -43,6 +43,10 @@ type Settings struct {
 	// AuditSegmentEntries and GovernanceArchiveProposals are Config's
 	// (0: the defaults).
 	AuditSegmentEntries, GovernanceArchiveProposals int
+	// Failover, Advertise and Instance are Config's (failover mode).
+	Failover  bool
+	Advertise string
+	Instance  string
 }
 
 // DefaultSettings are the settings with nothing set.
@@ -62,6 +66,7 @@ func (s Settings) Apply(cfg *Config) {
 	cfg.MetricsListen, cfg.MetricsOnAPI, cfg.Pprof = s.MetricsListen, s.MetricsOnAPI, s.Pprof
 	cfg.TrustedProxies = splitList(s.TrustedProxies)
 	cfg.AuditSegmentEntries, cfg.GovernanceArchiveProposals = s.AuditSegmentEntries, s.GovernanceArchiveProposals
+	cfg.Failover, cfg.Advertise, cfg.Instance = s.Failover, s.Advertise, s.Instance
 }
 
 // splitList splits a comma-separated list, dropping empty items.
@@ -252,6 +257,35 @@ var settingsTable = []Setting{
 			s.GovernanceArchiveProposals = n
 			return nil
 		}},
+	{Key: "failover", Env: "CIRCLED_FAILOVER", Flag: "failover", Bool: true,
+		Usage: "one of several instances of the circle on nats_url: serve while holding the circle's lease, else stand by (needs nats_url)",
+		set: func(s *Settings, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%q is not true or false", v)
+			}
+			s.Failover = b
+			return nil
+		}},
+	{Key: "advertise", Env: "CIRCLED_ADVERTISE", Flag: "advertise",
+		Usage: "the URL devices reach this instance at, told by standbys and /readyz (failover; default http://LISTEN)",
+		set: func(s *Settings, v string) error {
+			p, err := url.Parse(v)
+			if err != nil || p.Host == "" || (p.Scheme != "http" && p.Scheme != "https") {
+				return fmt.Errorf("%q is not an http:// or https:// URL", v)
+			}
+			s.Advertise = v
+			return nil
+		}},
+	{Key: "instance", Env: "CIRCLED_INSTANCE", Flag: "instance",
+		Usage: "this instance's name in the lease and /readyz (failover; default HOSTNAME-PID)",
+		set: func(s *Settings, v string) error {
+			if v == "" || len(v) > 64 || strings.ContainsAny(v, " \t\r\n\"") {
+				return fmt.Errorf("%q: want 1..64 characters without spaces or quotes", v)
+			}
+			s.Instance = v
+			return nil
+		}},
 }
 
 func checkHostPort(v string) error {
@@ -412,6 +446,9 @@ func (s Settings) Check() error {
 	}
 	if s.NATSCreds != "" && s.NATSURL == "" {
 		return errors.New("nats_creds: needs nats_url")
+	}
+	if s.Failover && s.NATSURL == "" {
+		return errors.New("failover: needs nats_url (the instances share the cluster's store and lease)")
 	}
 	if s.Pprof && s.MetricsListen == "" {
 		return errors.New("pprof: needs metrics_listen (the profiler is never served on the API listener)")

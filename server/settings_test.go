@@ -64,7 +64,7 @@ func TestLoadFileErrors(t *testing.T) {
 	cases := []struct{ name, content, want string }{
 		{"not YAML", "listen: [\n", "not YAML"},
 		{"not a mapping", "- listen\n", "line 1: want a mapping of settings"},
-		{"unknown key", "listen: 127.0.0.1:1\nlisen: x\n", `line 2: unknown key "lisen" (known: data, listen, addr_file, sync_always, tick_every, memory_budget, log_level, metrics_listen, metrics_on_api, pprof, trusted_proxies, nats_url, nats_creds, replicas, audit_segment_entries, governance_archive_proposals)`},
+		{"unknown key", "listen: 127.0.0.1:1\nlisen: x\n", `line 2: unknown key "lisen" (known: data, listen, addr_file, sync_always, tick_every, memory_budget, log_level, metrics_listen, metrics_on_api, pprof, trusted_proxies, nats_url, nats_creds, replicas, audit_segment_entries, governance_archive_proposals, failover, advertise, instance)`},
 		{"key twice", "listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\n", "line 2: listen: given twice"},
 		{"a list value", "listen:\n  - 127.0.0.1:1\n", "line 2: listen: want a single value, not a list or mapping"},
 		{"no value", "listen:\n", "line 1: listen: no value"},

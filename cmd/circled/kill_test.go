@@ -20,7 +20,7 @@ import (
 )
 
 // buildCircled compiles this command into a temporary directory.
-func buildCircled(t *testing.T) string {
+func buildCircled(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "circled")
 	cmd := exec.Command("go", "build", "-o", bin, ".")

@@ -25,7 +25,8 @@ Usage:
   circled serve [--config FILE] [--data DIR] [--listen HOST:PORT] [--addr-file FILE]
                 [--sync-always] [--tick-every DURATION] [--cpuprofile FILE] [--memory-budget SIZE] [--log-level LEVEL] [-v]
                 [--metrics-listen HOST:PORT] [--metrics-on-api] [--trusted-proxies LIST]
-                [--nats-url URLS [--nats-creds FILE] [--replicas N]]
+                [--nats-url URLS [--nats-creds FILE] [--replicas N]
+                 [--failover [--advertise URL] [--instance NAME]]]
   circled config check FILE
   circled backup --data DIR --out FILE    (while serving too)
   circled restore --data DIR --in FILE    (into a new or empty DIR)
@@ -37,7 +38,7 @@ that gives a setting wins. Environment: CIRCLED_DATA, CIRCLED_LISTEN,
 CIRCLED_ADDR_FILE, CIRCLED_SYNC_ALWAYS, CIRCLED_TICK_EVERY, CIRCLED_MEMORY_BUDGET,
 CIRCLED_LOG_LEVEL, CIRCLED_METRICS_LISTEN, CIRCLED_METRICS_ON_API,
 CIRCLED_TRUSTED_PROXIES, CIRCLED_NATS_URL, CIRCLED_NATS_CREDS,
-CIRCLED_REPLICAS; file keys: the same names in lower case without
+CIRCLED_REPLICAS, CIRCLED_FAILOVER, CIRCLED_ADVERTISE, CIRCLED_INSTANCE; file keys: the same names in lower case without
 CIRCLED_ (data, listen, …). CIRCLED_DATA stands in for --data everywhere.
 `
 
@@ -151,6 +152,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		defer stop()
+	}
+	if cfg.Failover {
+		f, err := server.OpenFailover(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Instance %s of the circle listens at %s; it serves while it holds the circle's lease (GET /readyz says which instance serves)\n", f.Instance(), f.URL())
+		<-ctx.Done()
+		cfg.Logger.Info("shutting down")
+		return f.Close()
 	}
 	s, err := server.Open(ctx, cfg)
 	if err != nil {

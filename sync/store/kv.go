@@ -41,9 +41,10 @@ const MaxKeyLen = 512
 
 // bucket implements KV on a JetStream KV bucket.
 type bucket struct {
-	kv   jetstream.KeyValue
-	name string
-	gate *sync.RWMutex // the store's write gate (Store.Snapshot)
+	kv    jetstream.KeyValue
+	name  string
+	gate  *sync.RWMutex // the store's write gate (Store.Snapshot)
+	fence func() error  // Options.Fence
 }
 
 var _ KV = (*bucket)(nil)
@@ -136,7 +137,9 @@ func (b *bucket) Put(ctx context.Context, key string, val []byte) (uint64, error
 	if err != nil {
 		return 0, err
 	}
-	b.gate.RLock()
+	if err := enterGate(b.gate, b.fence); err != nil {
+		return 0, err
+	}
 	defer b.gate.RUnlock()
 	rev, err := b.kv.Put(ctx, k, val)
 	if err != nil {
@@ -151,7 +154,9 @@ func (b *bucket) Create(ctx context.Context, key string, val []byte) (uint64, er
 	if err != nil {
 		return 0, err
 	}
-	b.gate.RLock()
+	if err := enterGate(b.gate, b.fence); err != nil {
+		return 0, err
+	}
 	defer b.gate.RUnlock()
 	rev, err := b.kv.Create(ctx, k, val)
 	if errors.Is(err, jetstream.ErrKeyExists) {
@@ -169,7 +174,9 @@ func (b *bucket) Update(ctx context.Context, key string, val []byte, lastRev uin
 	if err != nil {
 		return 0, err
 	}
-	b.gate.RLock()
+	if err := enterGate(b.gate, b.fence); err != nil {
+		return 0, err
+	}
 	defer b.gate.RUnlock()
 	rev, err := b.kv.Update(ctx, k, val, lastRev)
 	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
@@ -187,7 +194,9 @@ func (b *bucket) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	b.gate.RLock()
+	if err := enterGate(b.gate, b.fence); err != nil {
+		return err
+	}
 	defer b.gate.RUnlock()
 	if err := b.kv.Delete(ctx, k); err != nil {
 		return fmt.Errorf("store: %s: delete %q: %w", b.name, key, err)
@@ -234,7 +243,9 @@ func (s *Store) ClaimJTI(ctx context.Context, jti string, exp time.Time) error {
 	}
 	sum := sha256.Sum256([]byte(jti))
 	key := hex.EncodeToString(sum[:])
-	s.gate.RLock()
+	if err := s.enter(); err != nil {
+		return err
+	}
 	defer s.gate.RUnlock()
 	_, err := s.jti.kv.Create(ctx, key, []byte(exp.UTC().Format(time.RFC3339Nano)))
 	if errors.Is(err, jetstream.ErrKeyExists) {

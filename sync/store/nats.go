@@ -21,6 +21,10 @@ import (
 // accepts. It bounds a single chunk or snapshot; a snapshot of a few MB fits.
 const MaxPayload = 8 << 20
 
+// PublishAckTimeout bounds the wait for one async publish's ack on an
+// external cluster (ConnectNATS).
+const PublishAckTimeout = 5 * time.Second
+
 // NATSConfig configures the embedded nats-server started by StartNATS.
 type NATSConfig struct {
 	// Dir is the JetStream store directory. Required. Everything the store
@@ -203,7 +207,11 @@ func ConnectNATS(ctx context.Context, cfg ExternalConfig) (*NATS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: connect to %s: %w", redactURL(cfg.URL), err)
 	}
-	js, err := jetstream.New(nc)
+	// An async publish whose ack never comes (it reached a node that died
+	// before answering) fails after PublishAckTimeout instead of holding
+	// its batch, and the documents it writes, for the batch's whole
+	// deadline: the client is told to retry, nothing acknowledged is lost.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(PublishAckTimeout))
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("store: jetstream: %w", err)

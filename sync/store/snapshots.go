@@ -67,7 +67,9 @@ func (s *Store) PutSnapshot(ctx context.Context, doc string, data []byte, covers
 	if err := s.checkSize(len(data)); err != nil {
 		return err
 	}
-	s.gate.RLock()
+	if err := s.enter(); err != nil {
+		return err
+	}
 	defer s.gate.RUnlock()
 	cur, err := s.getSnapshot(ctx, doc)
 	if err != nil {

@@ -76,6 +76,11 @@ type Options struct {
 	// costs a round trip, and the states of devices that never come back
 	// do not pile up.
 	SyncStateTTL time.Duration
+	// Fence, if set, is asked before every write, under the write gate:
+	// an error refuses the write (wrapped; errors.Is finds it) before
+	// anything is sent. Failover mode (server/failover.go) sets it to
+	// "this process still holds the circle's lease".
+	Fence func() error
 }
 
 // Store is the circle server's persistence: document chunks and snapshots
@@ -98,6 +103,21 @@ type Store struct {
 	meta       *bucket
 	invites    *bucket
 	jti        *bucket
+}
+
+// enter takes the write gate shared and asks the fence; on a refusal
+// the gate is released again and the error returned.
+func (s *Store) enter() error { return enterGate(s.gate, s.opts.Fence) }
+
+func enterGate(gate *sync.RWMutex, fence func() error) error {
+	gate.RLock()
+	if fence != nil {
+		if err := fence(); err != nil {
+			gate.RUnlock()
+			return fmt.Errorf("store: write refused: %w", err)
+		}
+	}
+	return nil
 }
 
 // Chunk is one stored incremental change chunk of a document. Seq is its
@@ -243,7 +263,7 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, er
 		if err != nil {
 			return nil, fmt.Errorf("store: bucket %s: %w", b.name, err)
 		}
-		*b.dst = &bucket{kv: kv, name: b.name, gate: s.gate}
+		*b.dst = &bucket{kv: kv, name: b.name, gate: s.gate, fence: opts.Fence}
 	}
 	return s, nil
 }
@@ -301,7 +321,9 @@ func (s *Store) AppendChunk(ctx context.Context, doc string, data []byte) (uint6
 	if err := s.checkSize(len(data)); err != nil {
 		return 0, err
 	}
-	s.gate.RLock()
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
 	defer s.gate.RUnlock()
 	ack, err := s.js.Publish(ctx, chunkPrefix+doc, data)
 	if err != nil {
@@ -332,7 +354,9 @@ func (s *Store) AppendChunks(ctx context.Context, batch []ChunkWrite) ([]uint64,
 		defer cancel()
 	}
 	deadline, _ := ctx.Deadline()
-	s.gate.RLock()
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
 	defer s.gate.RUnlock()
 
 	seqs := make([]uint64, len(batch))

@@ -1,13 +1,8 @@
 package browser_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -78,7 +73,7 @@ func TestBrowserFederation(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
-	got := runScript(t, ph, "federation.mjs", "--link", bFounder.invite(t), "--federation", "Food alliance", "--shots", shotsDir(t))
+	got := runScript[scriptSummary](t, ph, "federation.mjs", "--link", bFounder.invite(t), "--federation", "Food alliance", "--shots", shotsDir(t))
 	for _, want := range []string{"Orchard", "Bakery"} {
 		if !slices.ContainsFunc(got.Lines["circles"], func(s string) bool { return strings.HasPrefix(s, want) }) {
 			t.Errorf("member circles shown %q, want %s", got.Lines["circles"], want)
@@ -105,40 +100,3 @@ func hasDelegate(v wire.FederationView, name string) bool {
 	}
 	return false
 }
-
-// scriptSummary is what a screen script (mobile-api/app/test/*.mjs)
-// prints as its last line: axe-core's findings by screen, the lines it
-// read off the screen by what they are, and, when it failed, why and what
-// the phone showed.
-type scriptSummary struct {
-	Axe    map[string][]string `json:"axe"`
-	Lines  map[string][]string `json:"lines"`
-	Error  string              `json:"error"`
-	Screen string              `json:"screen"`
-}
-
-// runScript runs the screen script name with args and decodes its summary.
-func runScript(tb testing.TB, p phone, name string, args ...string) scriptSummary {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	script := filepath.Join(filepath.Dir(p.script), name)
-	cmd := exec.CommandContext(ctx, p.node, append([]string{script}, args...)...)
-	cmd.Env = append(os.Environ(), "NODE_NO_WARNINGS=1", "CHROMIUM="+p.chromium)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	runErr := cmd.Run()
-	tb.Logf("node %s (%s):\n%s", name, time.Since(start).Round(time.Millisecond), stderr.String())
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	var s scriptSummary
-	if !jsonInto([]byte(lines[len(lines)-1]), &s) {
-		tb.Fatalf("%s: %v; its summary is not JSON:\n%s", name, runErr, stdout.String())
-	}
-	if runErr != nil || s.Error != "" {
-		tb.Fatalf("%s failed (%v): %s\nthe phone showed:\n%s", name, runErr, s.Error, s.Screen)
-	}
-	return s
-}
-
-func jsonInto(b []byte, v any) bool { return json.Unmarshal(b, v) == nil }

@@ -1,15 +1,9 @@
 package browser_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -65,7 +59,7 @@ func TestBrowserTwoMembers(t *testing.T) {
 		t.Fatalf("Bea's Sync: %v", err)
 	}
 
-	got := runMembers(t, ph, "--link-a", founder.invite(t), "--link-b", founder.invite(t),
+	got := runScript[membersSummary](t, ph, "members.mjs", "--link-a", founder.invite(t), "--link-b", founder.invite(t),
 		"--base", base, "--token", founder.token, "--draft", beaDraft)
 
 	// While Ada's phone was offline the server had none of her entries
@@ -145,28 +139,4 @@ func TestBrowserTwoMembers(t *testing.T) {
 			t.Errorf("axe-core did not check %s", s)
 		}
 	}
-}
-
-// runMembers runs members.mjs with args and decodes its JSON summary.
-func runMembers(tb testing.TB, p phone, args ...string) membersSummary {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	script := filepath.Join(filepath.Dir(p.script), "members.mjs")
-	cmd := exec.CommandContext(ctx, p.node, append([]string{script}, args...)...)
-	cmd.Env = append(os.Environ(), "NODE_NO_WARNINGS=1", "CHROMIUM="+p.chromium)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	runErr := cmd.Run()
-	tb.Logf("node members.mjs (%s):\n%s", time.Since(start).Round(time.Millisecond), stderr.String())
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	var s membersSummary
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &s); err != nil {
-		tb.Fatalf("members.mjs: %v; its summary is not JSON (%v):\n%s", runErr, err, stdout.String())
-	}
-	if runErr != nil || s.Error != "" {
-		tb.Fatalf("members.mjs failed (%v): %s\nAda's phone showed:\n%s\nBo's phone showed:\n%s", runErr, s.Error, s.ScreenShown["a"], s.ScreenShown["b"])
-	}
-	return s
 }

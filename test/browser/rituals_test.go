@@ -1,17 +1,10 @@
 package browser_test
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -59,7 +52,7 @@ func TestBrowserRituals(t *testing.T) {
 	founder.call(t, http.MethodPost, "/v1/proposals/"+p.ID+"/votes", wire.VoteRequest{Choice: "yes"}, http.StatusOK, &p)
 	founder.call(t, http.MethodPost, "/v1/roles/"+role+"/step-down", nil, http.StatusOK, nil)
 
-	got := runRituals(t, ph, "--link", founder.invite(t), "--token", founder.token, "--shots", shotsDir(t))
+	got := runScript[ritualsSummary](t, ph, "rituals.mjs", "--link", founder.invite(t), "--token", founder.token, "--shots", shotsDir(t))
 	if !slices.Equal(got.Decisions, []string{"Hold the repair café in April (made here)", "Ask the council for the hall (depends on an outside authority)"}) {
 		t.Errorf("decisions shown: %q", got.Decisions)
 	}
@@ -91,28 +84,4 @@ func TestBrowserRituals(t *testing.T) {
 	if sc.Autonomy.Local != 1 || sc.Autonomy.External != 1 {
 		t.Errorf("scorecard autonomy %+v, want 1 local and 1 external", sc.Autonomy)
 	}
-}
-
-// runRituals runs rituals.mjs with args and decodes its JSON summary.
-func runRituals(tb testing.TB, p phone, args ...string) ritualsSummary {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	script := filepath.Join(filepath.Dir(p.script), "rituals.mjs")
-	cmd := exec.CommandContext(ctx, p.node, append([]string{script}, args...)...)
-	cmd.Env = append(os.Environ(), "NODE_NO_WARNINGS=1", "CHROMIUM="+p.chromium)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	runErr := cmd.Run()
-	tb.Logf("node rituals.mjs (%s):\n%s", time.Since(start).Round(time.Millisecond), stderr.String())
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	var s ritualsSummary
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &s); err != nil {
-		tb.Fatalf("rituals.mjs: %v; its summary is not JSON (%v):\n%s", runErr, err, stdout.String())
-	}
-	if runErr != nil || s.Error != "" {
-		tb.Fatalf("rituals.mjs failed (%v): %s\nthe phone showed:\n%s", runErr, s.Error, s.Screen)
-	}
-	return s
 }

@@ -15,89 +15,18 @@
 // open with one check-in; once the founder has checked in too the check
 // closes, and the screen shows the founder named twice and resting. The
 // Honours screen shows the founder's stepping down.
-import { chromium } from "playwright-core";
-import { readFile, mkdir } from "node:fs/promises";
-import { createRequire } from "node:module";
-import path from "node:path";
+import { args, openPhone, T } from "./harness.mjs";
 
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith("--") ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
-);
-const link = args.link ? new URL(args.link) : undefined;
-const token = args.token;
-const shots = args.shots;
+const { link: linkArg, token, shots } = args();
+const link = linkArg ? new URL(linkArg) : undefined;
 if (!link || link.pathname !== "/join" || !token) {
   console.error("usage: node rituals.mjs --link http://HOST:PORT/join#CODE --token TOKEN [--shots DIR]");
   process.exit(2);
 }
 const base = link.origin;
 
-const require = createRequire(import.meta.url);
-const axeSource = await readFile(require.resolve("axe-core/axe.min.js"), "utf8");
-const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-
-const T = 20_000; // bounds every wait
-const summary = { axe: {}, screens: [] };
-const t0 = Date.now();
-const step = (s) => console.error(`[rituals +${((Date.now() - t0) / 1000).toFixed(1)}s] ${s}`);
-
-const browser = await chromium.launch({
-  executablePath,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-let failed = false;
-let page;
-try {
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, serviceWorkers: "allow" });
-  page = await context.newPage();
-  page.setDefaultTimeout(T);
-  page.on("pageerror", (err) => step(`page error: ${err.message}`));
-  page.on("console", (m) => {
-    if (m.type() === "error" || m.type() === "warning") step(`console ${m.type()}: ${m.text()}`);
-  });
-  await run();
-} catch (err) {
-  failed = true;
-  summary.error = String(err && err.stack ? err.stack : err);
-  summary.screen = page ? await page.locator("body").innerText({ timeout: 2000 }).catch(() => "") : "";
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(summary));
-process.exit(failed ? 1 : 0);
-
-function fail(msg) {
-  throw new Error(msg);
-}
-
-async function axe(name) {
-  await page.evaluate(axeSource);
-  // eslint-disable-next-line no-undef
-  const res = await page.evaluate(() => axe.run(document, { resultTypes: ["violations"] }));
-  const bad = res.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  summary.axe[name] = res.violations.map((v) => `${v.impact} ${v.id}`);
-  if (bad.length) fail(`axe on ${name}: ${bad.map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`).join("; ")}`);
-}
-
-async function shot(name) {
-  if (!shots) return;
-  await mkdir(shots, { recursive: true });
-  await page.screenshot({ path: path.join(shots, name + ".png"), fullPage: true });
-}
-
-async function loaded() {
-  await page.getByRole("heading", { level: 1 }).first().waitFor();
-  await page.waitForFunction(() => !document.querySelector("main")?.textContent?.includes("Loading…"), null, { timeout: T });
-  const broken = await page.locator("main .alert").allTextContents();
-  if (broken.some((t) => t.startsWith("Could not load"))) fail(`screen: ${broken.join(" ")}`);
-}
-
-async function visit(link) {
-  step(`screen ${link}`);
-  await page.getByRole("navigation").getByRole("link", { name: link, exact: true }).click();
-  await loaded();
-  summary.screens.push(link);
-}
+const phone = await openPhone("rituals", { shots });
+const { page, summary, step, fail, axe, shot, visit } = phone;
 
 async function callMeeting(title) {
   await page.getByLabel("Meeting title").fill(title);
@@ -107,7 +36,7 @@ async function callMeeting(title) {
   return { card, facilitator: (await card.getByLabel("Facilitator").textContent()).trim() };
 }
 
-async function run() {
+await phone.run(async () => {
   step("join");
   await page.goto(link.href);
   await page.getByLabel("Your name").fill("Pia");
@@ -173,4 +102,4 @@ async function run() {
   summary.honours = await page.getByRole("list", { name: "Honours" }).getByRole("listitem").allTextContents();
   await axe("honours");
   await shot("honours");
-}
+});

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/automerge/automerge-go"
-	"github.com/circles-coop/circles/crdt"
-	"github.com/circles-coop/circles/crdt/amchange"
 )
 
 type decoded struct {
@@ -59,7 +57,13 @@ func (e *Engine) Sync(ctx context.Context, peer Peer, in []Message) ([]Message, 
 
 	answers := make(map[string][]byte, len(ids))
 	if len(writes) > 0 {
-		if err := e.syncDocs(ctx, peer, writes, byDoc, answers); err != nil {
+		done, err := e.startApplying(ctx)
+		if err != nil {
+			return nil, err
+		}
+		err = e.syncDocs(ctx, peer, writes, byDoc, answers)
+		done()
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -101,6 +105,7 @@ func (e *Engine) syncDocs(ctx context.Context, peer Peer, ids []string, byDoc ma
 	}
 	records := make(map[string][][]byte)
 	counts := make(map[string]int)
+	ops := make(map[string]int)
 	var changed []*entry
 	for _, x := range entries {
 		ss, err := e.syncState(ctx, x, peer.Device)
@@ -123,7 +128,7 @@ func (e *Engine) syncDocs(ctx context.Context, peer Peer, ids []string, byDoc ma
 				rollback()
 				return err
 			}
-			if applied == 0 {
+			if len(applied) == 0 {
 				continue
 			}
 			if rec != nil {
@@ -132,14 +137,15 @@ func (e *Engine) syncDocs(ctx context.Context, peer Peer, ids []string, byDoc ma
 			if !slices.Contains(changed, x) {
 				changed = append(changed, x)
 			}
-			counts[x.id] += applied
-			e.m.accepted.Add(float64(applied))
+			counts[x.id] += len(applied)
+			ops[x.id] += opsOf(applied)
+			e.m.accepted.Add(float64(len(applied)))
 		}
 	}
 
 	// Store, and only then acknowledge.
 	if len(changed) > 0 {
-		if err := e.persist(ctx, nil, changed, records, counts); err != nil {
+		if err := e.persist(ctx, nil, changed, records, counts, ops); err != nil {
 			rollback()
 			return err
 		}
@@ -158,62 +164,43 @@ func (e *Engine) syncDocs(ctx context.Context, peer Peer, ids []string, byDoc ma
 }
 
 // receiveOne checks and applies one message; it returns the policy's
-// record and the number of changes that entered the document.
-func (e *Engine) receiveOne(peer Peer, x *entry, ss *automerge.SyncState, d decoded) ([]byte, int, error) {
-	if len(d.changes) > 0 {
-		if err := e.cfg.Policy.CheckChanges(peer, x.id, x.doc, d.changes); err != nil {
+// record and the changes that entered the document.
+func (e *Engine) receiveOne(peer Peer, x *entry, ss *automerge.SyncState, d decoded) ([]byte, []Change, error) {
+	fresh := x.unseen(d.changes)
+	if len(fresh) > 0 {
+		if err := e.cfg.Policy.CheckChanges(peer, x.id, x.doc, fresh); err != nil {
 			e.m.rejected.Inc()
-			return nil, 0, fmt.Errorf("doc %s: %w", x.id, err)
+			return nil, nil, fmt.Errorf("doc %s: %w", x.id, err)
 		}
 	}
 	before := x.doc.Heads()
 	if err := receive(ss, d.msg.Data); err != nil {
-		return nil, 0, fmt.Errorf("doc %s: %w", x.id, err)
+		return nil, nil, fmt.Errorf("doc %s: %w", x.id, err)
 	}
-	if len(d.changes) > 0 {
-		if err := x.trackQueued(d.changes); err != nil {
-			e.m.rejected.Inc()
-			return nil, 0, fmt.Errorf("doc %s: %w", x.id, err)
-		}
+	if len(fresh) == 0 {
+		return nil, nil, nil
 	}
-	if len(d.changes) == 0 || crdt.SameHeads(before, x.doc.Heads()) {
-		return nil, 0, nil
-	}
-	raw, err := x.doc.Changes(before...)
+	applied, err := x.applied(before, fresh)
 	if err != nil {
-		return nil, 0, fmt.Errorf("doc %s: list applied changes: %w", x.id, err)
+		e.m.rejected.Inc()
+		return nil, nil, fmt.Errorf("doc %s: %w", x.id, err)
 	}
-	applied, err := appliedChanges(raw, d.changes)
-	if err != nil {
-		return nil, 0, fmt.Errorf("doc %s: %w", x.id, err)
+	if len(applied) == 0 {
+		return nil, nil, nil
 	}
 	rec, err := e.cfg.Policy.Accept(x.id, x.doc, applied)
 	if err != nil {
 		e.m.rejected.Inc()
-		return nil, 0, fmt.Errorf("doc %s: %w", x.id, err)
+		return nil, nil, fmt.Errorf("doc %s: %w", x.id, err)
 	}
-	return rec, len(applied), nil
+	return rec, applied, nil
 }
 
-// appliedChanges pairs the changes that entered a document with their
-// decoded form, reusing the message's decoding; a change that came in an
-// earlier message and waited for its dependencies is decoded again.
-func appliedChanges(raw []*automerge.Change, msg []Change) ([]Change, error) {
-	known := make(map[automerge.ChangeHash]Change, len(msg))
-	for _, ch := range msg {
-		known[ch.Hash()] = ch
+// opsOf counts the operations of changes.
+func opsOf(changes []Change) int {
+	n := 0
+	for _, ch := range changes {
+		n += ch.Ops()
 	}
-	out := make([]Change, len(raw))
-	for i, ch := range raw {
-		if k, ok := known[ch.Hash()]; ok {
-			out[i] = k
-			continue
-		}
-		dc, err := amchange.Decode(ch.Save())
-		if err != nil {
-			return nil, fmt.Errorf("decode applied change: %w", err)
-		}
-		out[i] = Change{Change: ch, Decoded: dc}
-	}
-	return out, nil
+	return n
 }

@@ -59,6 +59,9 @@ func (e *Engine) evictWhere(idleSince time.Time) {
 			e.markDirty(dev, x.id, ss)
 		}
 		e.loaded -= x.sizeHint()
+		if x.ops > 0 {
+			e.opsSeen[x.id] = x.ops
+		}
 		x.unload()
 		x.mu.Unlock()
 		delete(e.docs, x.id)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/automerge/automerge-go"
@@ -61,8 +62,9 @@ func (e *Engine) Sync(ctx context.Context, peer Peer, in []Message) ([]Message, 
 		if err != nil {
 			return nil, err
 		}
-		err = e.syncDocs(ctx, peer, writes, byDoc, answers)
-		done()
+		doneApplying := sync.OnceFunc(done)
+		err = e.syncDocs(ctx, peer, writes, byDoc, answers, doneApplying)
+		doneApplying()
 		if err != nil {
 			return nil, err
 		}
@@ -71,7 +73,7 @@ func (e *Engine) Sync(ctx context.Context, peer Peer, in []Message) ([]Message, 
 		if slices.Contains(writes, id) {
 			continue
 		}
-		if err := e.syncDocs(ctx, peer, []string{id}, byDoc, answers); err != nil {
+		if err := e.syncDocs(ctx, peer, []string{id}, byDoc, answers, func() {}); err != nil {
 			return nil, err
 		}
 	}
@@ -87,7 +89,10 @@ func (e *Engine) Sync(ctx context.Context, peer Peer, in []Message) ([]Message, 
 // syncDocs applies the messages of the documents ids under their locks,
 // stores what changed, and puts the engine's answer for each document into
 // answers. If anything fails, nothing of these documents is applied.
-func (e *Engine) syncDocs(ctx context.Context, peer Peer, ids []string, byDoc map[string][]decoded, answers map[string][]byte) error {
+//
+// doneApplying is called once the messages are applied and checked,
+// before the store's round trip (see Config.MaxApplying).
+func (e *Engine) syncDocs(ctx context.Context, peer Peer, ids []string, byDoc map[string][]decoded, answers map[string][]byte, doneApplying func()) error {
 	entries, release, err := e.acquire(ids)
 	if err != nil {
 		return err
@@ -144,6 +149,7 @@ func (e *Engine) syncDocs(ctx context.Context, peer Peer, ids []string, byDoc ma
 	}
 
 	// Store, and only then acknowledge.
+	doneApplying()
 	if len(changed) > 0 {
 		if err := e.persist(ctx, nil, changed, records, counts, ops); err != nil {
 			rollback()

@@ -119,12 +119,14 @@ func (s *Session) Receive(ctx context.Context, doc string, data []byte) ([]byte,
 	if err != nil {
 		return nil, fmt.Errorf("doc %s: %w", doc, err)
 	}
+	doneApplying := func() {}
 	if len(changes) > 0 {
 		done, err := s.e.startApplying(ctx)
 		if err != nil {
 			return nil, err
 		}
-		defer done()
+		doneApplying = sync.OnceFunc(done)
+		defer doneApplying()
 	}
 	xs, release, err := s.e.acquire([]string{doc})
 	if err != nil {
@@ -175,6 +177,9 @@ func (s *Session) Receive(ctx context.Context, doc string, data []byte) ([]byte,
 				x.unload()
 				return nil, refused(err)
 			}
+			// Applied and checked: the store's round trip need not keep
+			// another message from being applied meanwhile.
+			doneApplying()
 			if err := s.e.persist(ctx, s, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}, map[string]int{doc: len(applied)}, map[string]int{doc: opsOf(applied)}); err != nil {
 				x.unload()
 				return nil, err

@@ -96,7 +96,18 @@ func (x *entry) learnHeads() {
 // checks that the document's heads agree, and keeps the rest waiting.
 // before are the heads before the message. On error the caller must drop
 // the document (x.unload): the message is refused. x.mu held.
+//
+// It is called after every message, with or without changes: the Go
+// parser and automerge's must agree on what a message carries, and a
+// message in which the engine found nothing new must leave the heads as
+// they were.
 func (x *entry) applied(before []automerge.ChangeHash, fresh []Change) ([]Change, error) {
+	if len(fresh) == 0 {
+		if !crdt.SameHeads(before, x.doc.Heads()) {
+			return nil, errUnexpected
+		}
+		return nil, nil
+	}
 	if x.queued == nil {
 		x.queued = make(map[automerge.ChangeHash]Change)
 	}

@@ -121,6 +121,20 @@ func TestAppliedRefusesUnexpectedHeads(t *testing.T) {
 			t.Fatalf("applied = %v, want ErrBadMessage", err)
 		}
 	})
+	t.Run("a message with nothing new moved the heads", func(t *testing.T) {
+		server, x, _, raw := appliedFixture(t, 1)
+		before := server.Heads()
+		load(t, server, raw[0])
+		if _, err := x.applied(before, nil); !errors.Is(err, ErrBadMessage) {
+			t.Fatalf("applied = %v, want ErrBadMessage", err)
+		}
+	})
+	t.Run("a message with nothing new left the heads", func(t *testing.T) {
+		server, x, _, _ := appliedFixture(t, 1)
+		if got, err := x.applied(server.Heads(), nil); err != nil || len(got) != 0 {
+			t.Fatalf("applied = %d changes, %v; want none, nil", len(got), err)
+		}
+	})
 	t.Run("an unchecked change entered", func(t *testing.T) {
 		server, x, chain, raw := appliedFixture(t, 2)
 		before := server.Heads()

@@ -183,9 +183,6 @@ func (e *Engine) receiveOne(peer Peer, x *entry, ss *automerge.SyncState, d deco
 	if err := receive(ss, d.msg.Data); err != nil {
 		return nil, nil, fmt.Errorf("doc %s: %w", x.id, err)
 	}
-	if len(fresh) == 0 {
-		return nil, nil, nil
-	}
 	applied, err := x.applied(before, fresh)
 	if err != nil {
 		e.m.rejected.Inc()

@@ -162,31 +162,29 @@ func (s *Session) Receive(ctx context.Context, doc string, data []byte) ([]byte,
 		x.unload()
 		return nil, fmt.Errorf("doc %s: %w", doc, err)
 	}
-	if len(fresh) > 0 {
-		applied, err := x.applied(before, fresh)
+	applied, err := x.applied(before, fresh)
+	if err != nil {
+		x.unload() // waiting changes and all (applied.go)
+		if errors.Is(err, ErrBadMessage) {
+			return nil, fmt.Errorf("doc %s: %w", doc, err)
+		}
+		return nil, refused(err)
+	}
+	if len(applied) > 0 {
+		rec, err := s.e.cfg.Policy.Accept(doc, x.doc, applied)
 		if err != nil {
-			x.unload() // waiting changes and all (applied.go)
-			if errors.Is(err, ErrBadMessage) {
-				return nil, fmt.Errorf("doc %s: %w", doc, err)
-			}
+			x.unload()
 			return nil, refused(err)
 		}
-		if len(applied) > 0 {
-			rec, err := s.e.cfg.Policy.Accept(doc, x.doc, applied)
-			if err != nil {
-				x.unload()
-				return nil, refused(err)
-			}
-			// Applied and checked: the store's round trip need not keep
-			// another message from being applied meanwhile.
-			doneApplying()
-			if err := s.e.persist(ctx, s, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}, map[string]int{doc: len(applied)}, map[string]int{doc: opsOf(applied)}); err != nil {
-				x.unload()
-				return nil, err
-			}
-			s.e.m.accepted.Add(float64(len(applied)))
-			s.e.maybeCompact(ctx, x)
+		// Applied and checked: the store's round trip need not keep
+		// another message from being applied meanwhile.
+		doneApplying()
+		if err := s.e.persist(ctx, s, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}, map[string]int{doc: len(applied)}, map[string]int{doc: opsOf(applied)}); err != nil {
+			x.unload()
+			return nil, err
 		}
+		s.e.m.accepted.Add(float64(len(applied)))
+		s.e.maybeCompact(ctx, x)
 	}
 	return s.answer(x, ss), nil
 }

@@ -15,7 +15,9 @@ import (
 
 type decoded struct {
 	msg     Message
-	changes []Change
+	index   int      // position in the request
+	raws    [][]byte // the change chunks, as the message carries them
+	changes []Change // decoded, once the request may apply
 }
 
 // Sync receives a batch of sync messages from peer and returns the
@@ -43,26 +45,37 @@ func (e *Engine) Sync(ctx context.Context, peer Peer, in []Message) ([]Message, 
 		if err := e.cfg.Policy.CheckRead(peer, m.Doc); err != nil {
 			return nil, fmt.Errorf("message %d (doc %s): %w", i, m.Doc, err)
 		}
-		changes, err := decodeMessage(m.Data)
+		raws, err := splitMessage(m.Data)
 		if err != nil {
 			return nil, fmt.Errorf("message %d (doc %s): %w", i, m.Doc, err)
 		}
 		if _, ok := byDoc[m.Doc]; !ok {
 			ids = append(ids, m.Doc)
 		}
-		byDoc[m.Doc] = append(byDoc[m.Doc], decoded{msg: m, changes: changes})
-		if len(changes) > 0 && !slices.Contains(writes, m.Doc) {
+		byDoc[m.Doc] = append(byDoc[m.Doc], decoded{msg: m, index: i, raws: raws})
+		if len(raws) > 0 && !slices.Contains(writes, m.Doc) {
 			writes = append(writes, m.Doc)
 		}
 	}
 
 	answers := make(map[string][]byte, len(ids))
 	if len(writes) > 0 {
+		// The changes are decoded once it is this request's turn to apply
+		// (Config.MaxApplying), and still before any document is touched.
 		done, err := e.startApplying(ctx)
 		if err != nil {
 			return nil, err
 		}
 		doneApplying := sync.OnceFunc(done)
+		for _, id := range writes {
+			for j := range byDoc[id] {
+				d := &byDoc[id][j]
+				if d.changes, err = decodeChanges(d.raws); err != nil {
+					doneApplying()
+					return nil, fmt.Errorf("message %d (doc %s): %w", d.index, id, err)
+				}
+			}
+		}
 		err = e.syncDocs(ctx, peer, writes, byDoc, answers, doneApplying)
 		doneApplying()
 		if err != nil {

@@ -53,7 +53,19 @@ func DecodeMessage(data []byte) ([]Change, error) { return decodeMessage(data) }
 // parsers agreeing: after applying, it checks that what entered the
 // document is exactly what it expected from these changes (applied.go),
 // and refuses the message otherwise.
-func decodeMessage(data []byte) (changes []Change, err error) {
+func decodeMessage(data []byte) ([]Change, error) {
+	raws, err := splitMessage(data)
+	if err != nil {
+		return nil, err
+	}
+	return decodeChanges(raws)
+}
+
+// splitMessage checks an untrusted sync message's framing and returns the
+// change chunks it carries, not yet decoded: cheap, so that a message
+// can wait for its turn to be applied (Config.MaxApplying) before its
+// changes take memory as decoded operations.
+func splitMessage(data []byte) ([][]byte, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%w: empty", ErrBadMessage)
 	}
@@ -67,7 +79,13 @@ func decodeMessage(data []byte) (changes []Change, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadMessage, err)
 	}
-	changes = make([]Change, 0, len(raws))
+	return raws, nil
+}
+
+// decodeChanges decodes the change chunks of a message (splitMessage);
+// a change that comes twice is kept once.
+func decodeChanges(raws [][]byte) ([]Change, error) {
+	changes := make([]Change, 0, len(raws))
 	seen := make(map[[32]byte]bool, len(raws))
 	for i, raw := range raws {
 		dc, err := amchange.Decode(raw)

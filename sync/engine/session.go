@@ -115,18 +115,22 @@ func (s *Session) Receive(ctx context.Context, doc string, data []byte) ([]byte,
 	if err := s.e.cfg.Policy.CheckRead(s.peer, doc); err != nil {
 		return nil, fmt.Errorf("doc %s: %w", doc, err)
 	}
-	changes, err := decodeMessage(data)
+	raws, err := splitMessage(data)
 	if err != nil {
 		return nil, fmt.Errorf("doc %s: %w", doc, err)
 	}
 	doneApplying := func() {}
-	if len(changes) > 0 {
+	if len(raws) > 0 {
 		done, err := s.e.startApplying(ctx)
 		if err != nil {
 			return nil, err
 		}
 		doneApplying = sync.OnceFunc(done)
 		defer doneApplying()
+	}
+	changes, err := decodeChanges(raws)
+	if err != nil {
+		return nil, fmt.Errorf("doc %s: %w", doc, err)
 	}
 	xs, release, err := s.e.acquire([]string{doc})
 	if err != nil {

@@ -27,6 +27,41 @@ type docInfo struct {
 	// kinds, for the charter draft, are the objects the document holds,
 	// learned from its changes (only touched under the document's lock).
 	kinds *objectKinds
+	// checked is what CheckChanges found in the last batch it passed for
+	// a member document, for Accept to reuse when exactly that batch was
+	// applied (only touched under the document's lock).
+	checked *checkedBatch
+}
+
+// checkedBatch is a batch of changes CheckChanges passed and the keys it
+// adds.
+type checkedBatch struct {
+	hashes []automerge.ChangeHash
+	added  []crdt.Added
+}
+
+// sameBatch reports whether changes are, in order, the batch c was made
+// for.
+func (c *checkedBatch) sameBatch(changes []engine.Change) bool {
+	if c == nil || len(c.hashes) != len(changes) {
+		return false
+	}
+	for i, ch := range changes {
+		if ch.Hash() != c.hashes[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// setChecked records (or with nil clears) the batch CheckChanges passed.
+func (s *Policy) setChecked(doc string, c *checkedBatch) {
+	s.mu.Lock()
+	if info, ok := s.docs[doc]; ok {
+		info.checked = c
+		s.docs[doc] = info
+	}
+	s.mu.Unlock()
 }
 
 // objectKinds caches a document's objects as of its heads.
@@ -57,9 +92,7 @@ func (s *Policy) CheckRead(peer engine.Peer, doc string) error {
 // operations, before anything is applied.
 func (s *Policy) CheckChanges(peer engine.Peer, doc string, d *automerge.Doc, changes []engine.Change) error {
 	info, _ := s.docInfo(doc)
-	// A retried request carries changes the document already has; they
-	// were checked when they first came and are no-ops now.
-	changes = unseen(d, changes)
+	// The engine passes only the changes d does not hold yet.
 	if len(changes) == 0 {
 		return nil
 	}
@@ -103,20 +136,16 @@ func (s *Policy) CheckChanges(peer engine.Peer, doc string, d *automerge.Doc, ch
 		return s.reject(err)
 	}
 	if info.Kind == crdt.KindBallots {
-		return s.reject(crdt.CheckBallotsGrowth(d, added))
-	}
-	return nil
-}
-
-// unseen returns the changes d does not hold yet.
-func unseen(d *automerge.Doc, changes []engine.Change) []engine.Change {
-	out := changes[:0:0]
-	for _, ch := range changes {
-		if _, err := d.Change(ch.Hash()); err != nil {
-			out = append(out, ch)
+		if err := crdt.CheckBallotsGrowth(d, added); err != nil {
+			return s.reject(err)
 		}
 	}
-	return out
+	c := &checkedBatch{hashes: make([]automerge.ChangeHash, len(changes)), added: added}
+	for i, ch := range changes {
+		c.hashes[i] = ch.Hash()
+	}
+	s.setChecked(doc, c)
+	return nil
 }
 
 func (s *Policy) reject(err error) error {
@@ -227,9 +256,19 @@ func (s *Policy) Accept(doc string, d *automerge.Doc, applied []engine.Change) (
 	if err != nil {
 		return nil, err
 	}
-	added, err := crdt.CheckAppendOnly(info.Kind, roots, func(string, string) bool { return false }, decoded)
-	if err != nil {
+	// When what was applied is exactly the batch CheckChanges passed, its
+	// keys are known: CheckAppendOnly gives the same over the same
+	// changes (an existing key only adds refusals, and there were none).
+	// Otherwise (changes that waited for their dependencies entered too),
+	// the whole applied batch is checked again.
+	var added []crdt.Added
+	if info.checked.sameBatch(applied) {
+		added = info.checked.added
+	} else if added, err = crdt.CheckAppendOnly(info.Kind, roots, func(string, string) bool { return false }, decoded); err != nil {
 		return nil, s.reject(err)
+	}
+	if info.checked != nil {
+		s.setChecked(doc, nil)
 	}
 	if info.Kind == crdt.KindBallots {
 		if err := checkBallots(d, added); err != nil {

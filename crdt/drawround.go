@@ -268,7 +268,8 @@ func ParseDrawCommit(statement, circle string, r *Roster) (DrawRoundCommitment, 
 	if err != nil {
 		return DrawRoundCommitment{}, drawErr("the statement's claims are not a JSON object")
 	}
-	for name := range raw {
+	// In name order, so the refusal names the same claim every time.
+	for _, name := range slices.Sorted(maps.Keys(raw)) {
 		if !slices.Contains(drawCommitClaimNames, name) {
 			return DrawRoundCommitment{}, drawErr("the statement carries the claim %q; a commitment carries only %s", truncate(name, maxIDLen), strings.Join(drawCommitClaimNames, ", "))
 		}

@@ -3,6 +3,7 @@ package crdt
 import (
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -14,19 +15,34 @@ import (
 // NewMap is a map a batch of changes created in an append-only container,
 // as the batch's operations describe it.
 type NewMap struct {
-	// Fields are the scalar values put on its keys (the last put wins; a
-	// deleted key is absent).
+	// Fields are the values put on its keys (the last put wins; a deleted
+	// key is absent): scalars, and the content of a text object when the
+	// batch wrote it in one plain run (see NewMaps), as a string.
 	Fields map[string]amchange.Value
-	// Nested is set when a key holds an object (automerge text, which JS
-	// writes for strings by default, or anything else): then the map must
-	// be read from the document instead.
+	// Nested is set when a key holds an object whose value the operations
+	// do not give plainly (a list, a map, a text edited other than by one
+	// run of insertions): then the map must be read from the document.
 	Nested bool
+
+	texts map[string]*newText // text objects made on its keys
+}
+
+// newText follows a text object a batch made in a new map while its
+// operations are one plain run: each inserts one string after the one
+// before, starting at the head, and nothing else touches the text.
+// That is how automerge writes a string into a new text object (JS
+// automerge's default for strings), and then the text reads as the
+// concatenation of the inserted strings.
+type newText struct {
+	last  amchange.OpID // the element inserted last; zero: none yet
+	b     strings.Builder
+	plain bool
 }
 
 // NewMaps returns the maps a batch of changes created directly in the
 // containers of roots, by the key CheckAppendOnly reports for them. It
 // reads only the operations, so the server need not read the new values
-// back from automerge.
+// back from automerge. The batch must have passed CheckAppendOnly.
 func NewMaps(roots map[string]amchange.OpID, changes []*amchange.Change) map[Added]*NewMap {
 	byObj := make(map[amchange.OpID]string, len(roots))
 	for name, id := range roots {
@@ -34,9 +50,21 @@ func NewMaps(roots map[string]amchange.OpID, changes []*amchange.Change) map[Add
 	}
 	out := make(map[Added]*NewMap)
 	objs := make(map[amchange.OpID]*NewMap)
+	texts := make(map[amchange.OpID]*newText)
+	var lastText *newText // the text of the previous operation, if any
+	var lastObj amchange.OpID
 	for _, ch := range changes {
 		for i := range ch.Ops {
 			op := &ch.Ops[i]
+			if lastText != nil && op.Obj == lastObj {
+				lastText.add(op)
+				continue
+			}
+			if t, ok := texts[op.Obj]; ok {
+				lastText, lastObj = t, op.Obj
+				t.add(op)
+				continue
+			}
 			if name, ok := byObj[op.Obj]; ok {
 				if op.Action == amchange.MakeMap {
 					m := &NewMap{Fields: make(map[string]amchange.Value)}
@@ -49,17 +77,57 @@ func NewMaps(roots map[string]amchange.OpID, changes []*amchange.Change) map[Add
 			if !ok || op.ElemKey {
 				continue
 			}
+			if _, ok := m.texts[op.Key]; ok {
+				// A key written again after its text: read the document.
+				m.Nested = true
+				continue
+			}
 			switch {
 			case op.Action == amchange.Put:
 				m.Fields[op.Key] = op.Value
 			case op.Action == amchange.Delete:
 				delete(m.Fields, op.Key)
+			case op.Action == amchange.MakeText:
+				if _, ok := m.Fields[op.Key]; ok {
+					m.Nested = true
+					continue
+				}
+				if m.texts == nil {
+					m.texts = make(map[string]*newText)
+				}
+				t := &newText{plain: true}
+				m.texts[op.Key] = t
+				texts[op.ID] = t
 			case op.Action.MakesObject():
 				m.Nested = true
 			}
 		}
 	}
+	for _, m := range out {
+		for key, t := range m.texts {
+			if !t.plain {
+				m.Nested = true
+				continue
+			}
+			m.Fields[key] = amchange.Value{Kind: amchange.Str, Str: t.b.String()}
+		}
+		m.texts = nil
+	}
 	return out
+}
+
+// add takes the next operation on the text.
+func (t *newText) add(op *amchange.Op) {
+	if !t.plain {
+		return
+	}
+	if op.Action != amchange.Put || !op.Insert || !op.ElemKey || op.Elem != t.last ||
+		len(op.Pred) > 0 || op.Value.Kind != amchange.Str {
+		t.plain = false
+		return
+	}
+	t.b.WriteString(op.Value.Str)
+	t.last = op.ID
 }
 
 // EntryFromFields builds an entry from the scalar fields of a new map and

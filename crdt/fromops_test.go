@@ -90,3 +90,119 @@ func TestEntryFromOpsMatchesDocument(t *testing.T) {
 		})
 	}
 }
+
+// TestEntryFromTextOpsMatchesDocument: an entry whose strings are
+// automerge text (what JS automerge writes by default) is read from the
+// operations when each text was written in one run, and is then the entry
+// read from the document, refusals included; a text edited any other way
+// in the batch is left to the document (Nested).
+func TestEntryFromTextOpsMatchesDocument(t *testing.T) {
+	const id = "6f1c2a7e-9d4b-4c1e-8f3a-2b5d7e9c1a40"
+	long := ""
+	for range crdt.MaxNoteLen + 1 {
+		long += "é"
+	}
+	txt := func(s string) *automerge.Text { return automerge.NewText(s) }
+	cases := []struct {
+		name       string
+		fields     map[string]any
+		edit       func(d *automerge.Doc) error // in a second change of the batch
+		wantNested bool
+	}{
+		{name: "all text", fields: map[string]any{"id": txt(id), "kind": txt("meal"), "quantity": 1.0, "note": txt("soup for six 🍲"), "at": txt("2026-05-01T18:00:00Z")}},
+		{name: "empty note", fields: map[string]any{"id": txt(id), "kind": txt("meal"), "quantity": 1.0, "note": txt(""), "at": txt("2026-05-01T18:00:00Z")}},
+		{name: "note too long", fields: map[string]any{"id": txt(id), "kind": txt("meal"), "quantity": 1.0, "note": txt(long), "at": txt("2026-05-01T18:00:00Z")}},
+		{name: "id differs", fields: map[string]any{"id": txt("m_other"), "kind": txt("meal"), "quantity": 1.0, "at": txt("2026-05-01T18:00:00Z")}},
+		{name: "at not a time", fields: map[string]any{"id": txt(id), "kind": txt("meal"), "quantity": 1.0, "at": txt("soon")}},
+		{name: "note edited in the middle", fields: map[string]any{"id": txt(id), "kind": txt("meal"), "quantity": 1.0, "note": txt("soup"), "at": txt("2026-05-01T18:00:00Z")},
+			edit: func(d *automerge.Doc) error {
+				v, err := d.Path("entries", id, "note").Get()
+				if err != nil {
+					return err
+				}
+				return v.Text().Insert(2, "xx")
+			}, wantNested: true},
+		{name: "note shortened", fields: map[string]any{"id": txt(id), "kind": txt("meal"), "quantity": 1.0, "note": txt("soup"), "at": txt("2026-05-01T18:00:00Z")},
+			edit: func(d *automerge.Doc) error {
+				v, err := d.Path("entries", id, "note").Get()
+				if err != nil {
+					return err
+				}
+				return v.Text().Delete(3, 1)
+			}, wantNested: true},
+		{name: "note appended", fields: map[string]any{"id": txt(id), "kind": txt("meal"), "quantity": 1.0, "note": txt("soup"), "at": txt("2026-05-01T18:00:00Z")},
+			edit: func(d *automerge.Doc) error {
+				v, err := d.Path("entries", id, "note").Get()
+				if err != nil {
+					return err
+				}
+				return v.Text().Append(" for six")
+			}},
+		{name: "text replaced by a string", fields: map[string]any{"id": txt(id), "kind": txt("meal"), "quantity": 1.0, "note": txt("soup"), "at": txt("2026-05-01T18:00:00Z")},
+			edit: func(d *automerge.Doc) error { return d.Path("entries", id, "note").Set("bread") }, wantNested: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := automerge.New()
+			if err := crdt.InitLedger(d, "m_abc", 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.Commit("init"); err != nil {
+				t.Fatal(err)
+			}
+			heads := d.Heads()
+			if err := d.Path("entries", id).Set(tc.fields); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.Commit("entry"); err != nil {
+				t.Fatal(err)
+			}
+			if tc.edit != nil {
+				if err := tc.edit(d); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := d.Commit("edit"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			all, _ := d.Changes()
+			first, err := amchange.Decode(all[0].Save())
+			if err != nil {
+				t.Fatal(err)
+			}
+			roots := map[string]amchange.OpID{}
+			for _, op := range first.Ops {
+				if op.Obj.IsRoot() && op.Action == amchange.MakeMap {
+					roots[op.Key] = op.ID
+				}
+			}
+			news, _ := d.Changes(heads...)
+			var decoded []*amchange.Change
+			for _, ch := range news {
+				dc, err := amchange.Decode(ch.Save())
+				if err != nil {
+					t.Fatal(err)
+				}
+				decoded = append(decoded, dc)
+			}
+			nm := crdt.NewMaps(roots, decoded)[crdt.Added{Container: "entries", Key: id}]
+			if nm == nil {
+				t.Fatal("NewMaps does not report the new entry")
+			}
+			if nm.Nested != tc.wantNested {
+				t.Fatalf("NewMaps Nested = %v, want %v", nm.Nested, tc.wantNested)
+			}
+			if nm.Nested {
+				return
+			}
+			got, gotErr := crdt.EntryFromFields(nm.Fields)
+			want, _, wantErr := crdt.LookupEntry(d, id)
+			if (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
+				t.Fatalf("EntryFromFields error %v, want %v (as read from the document)", gotErr, wantErr)
+			}
+			if gotErr == nil && !got.Same(want) {
+				t.Errorf("EntryFromFields = %+v, want %+v", got, want)
+			}
+		})
+	}
+}

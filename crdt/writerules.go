@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"fmt"
+	"sort"
 	"unicode/utf8"
 
 	"github.com/circles-coop/circles/crdt/amchange"
@@ -70,25 +71,46 @@ func CheckAppendOnly(kind Kind, roots map[string]amchange.OpID, exists func(cont
 		byObj[id] = name
 	}
 	created := make(ObjectKinds) // objects this batch made, and whether each is a sequence
-	seen := make(map[amchange.OpID]bool)
-	textLen := make(map[amchange.OpID]int) // characters inserted into each sequence this batch made
+	var seen seenOps
+	textLen := make(map[amchange.OpID]*int) // characters inserted into each sequence this batch made
 	addedKeys := make(map[Added]bool)
 	var added []Added
 	ops := 0
+	// Operations mostly come in runs on one object (the characters of a
+	// text): what is known of the object of the previous operation is
+	// kept, to look up maps once per run.
+	var (
+		lastObj          amchange.OpID
+		lastSeq, lastNew bool
+		lastLen          *int
+		lastValid        bool
+	)
 	for _, ch := range changes {
 		ops += len(ch.Ops)
 		if ops > MaxOpsPerBatch {
 			return nil, &RuleError{Rule: RuleSchema, Message: fmt.Sprintf("more than %d operations in one message; sync in smaller steps", MaxOpsPerBatch)}
 		}
+		seen.cur = ch
 		for i := range ch.Ops {
 			op := &ch.Ops[i]
-			isSeq, isNew := created[op.Obj]
+			seen.curN = uint64(i)
+			if !lastValid || op.Obj != lastObj {
+				lastObj, lastValid, lastLen = op.Obj, true, nil
+				lastSeq, lastNew = created[op.Obj]
+			}
+			isSeq, isNew := lastSeq, lastNew
 			n, err := valueLen(kind, op)
 			if err != nil {
 				return nil, err
 			}
 			if isNew && isSeq && op.Insert {
-				if textLen[op.Obj] += max(1, n); textLen[op.Obj] > MaxValueLen {
+				if lastLen == nil {
+					if lastLen = textLen[op.Obj]; lastLen == nil {
+						lastLen = new(int)
+						textLen[op.Obj] = lastLen
+					}
+				}
+				if *lastLen += max(1, n); *lastLen > MaxValueLen {
 					return nil, &RuleError{Rule: RuleSchema, Message: fmt.Sprintf("a text in a %s document is longer than %d characters", kind, MaxValueLen)}
 				}
 			}
@@ -96,7 +118,7 @@ func CheckAppendOnly(kind Kind, roots map[string]amchange.OpID, exists func(cont
 			case isNew:
 				// Inside an object this batch created: its shape is checked
 				// after applying, when the whole value can be read.
-				if err := checkInsideNew(kind, op, isSeq, seen); err != nil {
+				if err := checkInsideNew(kind, op, isSeq, &seen); err != nil {
 					return nil, err
 				}
 			case op.Obj.IsRoot():
@@ -118,11 +140,72 @@ func CheckAppendOnly(kind Kind, roots map[string]amchange.OpID, exists func(cont
 			default:
 				return nil, &RuleError{Rule: RuleImmutable, Message: "changes a value that was already accepted; write a new entry that voids it instead"}
 			}
-			created.learn(op)
-			seen[op.ID] = true
+			if op.Action.MakesObject() {
+				created.learn(op)
+				lastValid = false
+			}
 		}
+		seen.done(ch)
 	}
 	return added, nil
+}
+
+// seenOps is the set of operations of a batch checked so far: every
+// operation of the changes done, and the first curN of cur. An
+// operation's id is its change's StartOp plus its index, by the change's
+// actor, so the set is kept as ranges of counters per actor — ascending
+// and apart, as one author's changes are, and searched by bisection. A
+// batch whose changes are not in that order falls back to a set of ids
+// (the batch's operations are bounded by MaxOpsPerBatch).
+type seenOps struct {
+	ranges map[string][][2]uint64 // actor → [first, last] counters, ascending, apart
+	ids    map[amchange.OpID]bool // when not (nil until then)
+	cur    *amchange.Change
+	curN   uint64
+}
+
+func (s *seenOps) done(ch *amchange.Change) {
+	if len(ch.Ops) == 0 {
+		return
+	}
+	first, last := ch.StartOp, ch.StartOp+uint64(len(ch.Ops))-1
+	if s.ids == nil {
+		if s.ranges == nil {
+			s.ranges = make(map[string][][2]uint64)
+		}
+		rs := s.ranges[ch.Actor]
+		if last >= first && (len(rs) == 0 || first > rs[len(rs)-1][1]) {
+			s.ranges[ch.Actor] = append(rs, [2]uint64{first, last})
+			return
+		}
+		s.ids = make(map[amchange.OpID]bool)
+		for actor, rs := range s.ranges {
+			for _, r := range rs {
+				for c := r[0]; ; c++ {
+					s.ids[amchange.OpID{Counter: c, Actor: actor}] = true
+					if c == r[1] {
+						break
+					}
+				}
+			}
+		}
+		s.ranges = nil
+	}
+	for i := range ch.Ops {
+		s.ids[ch.Ops[i].ID] = true
+	}
+}
+
+func (s *seenOps) has(id amchange.OpID) bool {
+	if c := s.cur; c != nil && id.Actor == c.Actor && id.Counter >= c.StartOp && id.Counter-c.StartOp < s.curN {
+		return true
+	}
+	if s.ids != nil {
+		return s.ids[id]
+	}
+	rs := s.ranges[id.Actor]
+	i := sort.Search(len(rs), func(i int) bool { return rs[i][1] >= id.Counter })
+	return i < len(rs) && rs[i][0] <= id.Counter
 }
 
 // valueLen returns the characters of the string (bytes of the byte
@@ -148,7 +231,7 @@ func valueLen(kind Kind, op *amchange.Op) (int, error) {
 // Everything it refers to must come from the batch too: automerge applies
 // an operation whose predecessor or list element does not exist, but the
 // document then no longer loads.
-func checkInsideNew(kind Kind, op *amchange.Op, isSeq bool, seen map[amchange.OpID]bool) error {
+func checkInsideNew(kind Kind, op *amchange.Op, isSeq bool, seen *seenOps) error {
 	bad := func(what string) error {
 		return &RuleError{Rule: RuleSchema, Message: fmt.Sprintf("operation %s in a %s document %s", op.ID, kind, what)}
 	}
@@ -162,11 +245,11 @@ func checkInsideNew(kind Kind, op *amchange.Op, isSeq bool, seen map[amchange.Op
 		return bad("deletes nothing")
 	}
 	for _, p := range op.Pred {
-		if !seen[p] {
+		if !seen.has(p) {
 			return bad("overwrites an operation that is not in the same message")
 		}
 	}
-	if op.ElemKey && !op.Elem.IsRoot() && !seen[op.Elem] {
+	if op.ElemKey && !op.Elem.IsRoot() && !seen.has(op.Elem) {
 		return bad("refers to a list element that is not in the same message")
 	}
 	return nil

@@ -116,10 +116,7 @@ func checkOpForm(op *Op) error {
 // ChangeOpsColumns::encode): the metadata, the non-empty operation columns
 // in order of specification, then the extra bytes.
 func encodeBody(c *Change) []byte {
-	index := make(map[string]uint64, len(c.Actors))
-	for i, a := range c.Actors {
-		index[a] = uint64(i)
-	}
+	index := newActorIndex(c.Actors)
 	var (
 		objActor, objCtr   = newRLEEnc(appendUint), newRLEEnc(appendUint)
 		keyActor, keyStr   = newRLEEnc(appendUint), newRLEEnc(appendStr)
@@ -139,7 +136,7 @@ func encodeBody(c *Change) []byte {
 			objCtr.null()
 		} else {
 			anyObj = true
-			objActor.value(index[op.Obj.Actor])
+			objActor.value(index.of(op.Obj.Actor))
 			objCtr.value(op.Obj.Counter)
 		}
 		switch {
@@ -153,7 +150,7 @@ func encodeBody(c *Change) []byte {
 			keyCtr.value(0)
 		default:
 			keyStr.null()
-			keyActor.value(index[op.Elem.Actor])
+			keyActor.value(index.of(op.Elem.Actor))
 			keyCtr.value(int64(op.Elem.Counter))
 		}
 		insert.append(op.Insert)
@@ -163,7 +160,7 @@ func encodeBody(c *Change) []byte {
 		valMeta.value(meta)
 		predNum.value(uint64(len(op.Pred)))
 		for _, p := range op.Pred {
-			predActor.value(index[p.Actor])
+			predActor.value(index.of(p.Actor))
 			predCtr.value(int64(p.Counter))
 		}
 		expand.append(op.Expand)
@@ -223,6 +220,38 @@ func encodeBody(c *Change) []byte {
 		out = append(out, col.data...)
 	}
 	return append(out, c.Extra...)
+}
+
+// actorIndex finds an actor's position in a change's actor table: by a
+// scan while the table is short (a change usually names one or two
+// actors, and a scan beats hashing the 32-character ids), by a map
+// otherwise. An actor not in the table is at 0, as in a map.
+type actorIndex struct {
+	actors []string
+	m      map[string]uint64
+}
+
+func newActorIndex(actors []string) actorIndex {
+	x := actorIndex{actors: actors}
+	if len(actors) > 8 {
+		x.m = make(map[string]uint64, len(actors))
+		for i, a := range actors {
+			x.m[a] = uint64(i)
+		}
+	}
+	return x
+}
+
+func (x actorIndex) of(a string) uint64 {
+	if x.m != nil {
+		return x.m[a]
+	}
+	for i, b := range x.actors {
+		if a == b {
+			return uint64(i)
+		}
+	}
+	return 0
 }
 
 // appendActor appends a hex actor id as length-prefixed bytes.

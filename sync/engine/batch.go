@@ -7,16 +7,17 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/automerge/automerge-go"
-	"github.com/circles-coop/circles/crdt"
-	"github.com/circles-coop/circles/crdt/amchange"
 )
 
 type decoded struct {
 	msg     Message
-	changes []Change
+	index   int      // position in the request
+	raws    [][]byte // the change chunks, as the message carries them
+	changes []Change // decoded, once the request may apply
 }
 
 // Sync receives a batch of sync messages from peer and returns the
@@ -44,22 +45,40 @@ func (e *Engine) Sync(ctx context.Context, peer Peer, in []Message) ([]Message, 
 		if err := e.cfg.Policy.CheckRead(peer, m.Doc); err != nil {
 			return nil, fmt.Errorf("message %d (doc %s): %w", i, m.Doc, err)
 		}
-		changes, err := decodeMessage(m.Data)
+		raws, err := splitMessage(m.Data)
 		if err != nil {
 			return nil, fmt.Errorf("message %d (doc %s): %w", i, m.Doc, err)
 		}
 		if _, ok := byDoc[m.Doc]; !ok {
 			ids = append(ids, m.Doc)
 		}
-		byDoc[m.Doc] = append(byDoc[m.Doc], decoded{msg: m, changes: changes})
-		if len(changes) > 0 && !slices.Contains(writes, m.Doc) {
+		byDoc[m.Doc] = append(byDoc[m.Doc], decoded{msg: m, index: i, raws: raws})
+		if len(raws) > 0 && !slices.Contains(writes, m.Doc) {
 			writes = append(writes, m.Doc)
 		}
 	}
 
 	answers := make(map[string][]byte, len(ids))
 	if len(writes) > 0 {
-		if err := e.syncDocs(ctx, peer, writes, byDoc, answers); err != nil {
+		// The changes are decoded once it is this request's turn to apply
+		// (Config.MaxApplying), and still before any document is touched.
+		done, err := e.startApplying(ctx)
+		if err != nil {
+			return nil, err
+		}
+		doneApplying := sync.OnceFunc(done)
+		for _, id := range writes {
+			for j := range byDoc[id] {
+				d := &byDoc[id][j]
+				if d.changes, err = decodeChanges(d.raws); err != nil {
+					doneApplying()
+					return nil, fmt.Errorf("message %d (doc %s): %w", d.index, id, err)
+				}
+			}
+		}
+		err = e.syncDocs(ctx, peer, writes, byDoc, answers, doneApplying)
+		doneApplying()
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -71,7 +90,7 @@ func (e *Engine) Sync(ctx context.Context, peer Peer, in []Message) ([]Message, 
 			answers[id] = ans // the device holds all of id (snapshots.go)
 			continue
 		}
-		if err := e.syncDocs(ctx, peer, []string{id}, byDoc, answers); err != nil {
+		if err := e.syncDocs(ctx, peer, []string{id}, byDoc, answers, func() {}); err != nil {
 			return nil, err
 		}
 	}
@@ -87,7 +106,10 @@ func (e *Engine) Sync(ctx context.Context, peer Peer, in []Message) ([]Message, 
 // syncDocs applies the messages of the documents ids under their locks,
 // stores what changed, and puts the engine's answer for each document into
 // answers. If anything fails, nothing of these documents is applied.
-func (e *Engine) syncDocs(ctx context.Context, peer Peer, ids []string, byDoc map[string][]decoded, answers map[string][]byte) error {
+//
+// doneApplying is called once the messages are applied and checked,
+// before the store's round trip (see Config.MaxApplying).
+func (e *Engine) syncDocs(ctx context.Context, peer Peer, ids []string, byDoc map[string][]decoded, answers map[string][]byte, doneApplying func()) error {
 	entries, release, err := e.acquire(ids)
 	if err != nil {
 		return err
@@ -105,6 +127,7 @@ func (e *Engine) syncDocs(ctx context.Context, peer Peer, ids []string, byDoc ma
 	}
 	records := make(map[string][][]byte)
 	counts := make(map[string]int)
+	ops := make(map[string]int)
 	var changed []*entry
 	for _, x := range entries {
 		ss, err := e.syncState(ctx, x, peer.Device)
@@ -127,7 +150,7 @@ func (e *Engine) syncDocs(ctx context.Context, peer Peer, ids []string, byDoc ma
 				rollback()
 				return err
 			}
-			if applied == 0 {
+			if len(applied) == 0 {
 				continue
 			}
 			if rec != nil {
@@ -136,14 +159,16 @@ func (e *Engine) syncDocs(ctx context.Context, peer Peer, ids []string, byDoc ma
 			if !slices.Contains(changed, x) {
 				changed = append(changed, x)
 			}
-			counts[x.id] += applied
-			e.m.accepted.Add(float64(applied))
+			counts[x.id] += len(applied)
+			ops[x.id] += opsOf(applied)
+			e.m.accepted.Add(float64(len(applied)))
 		}
 	}
 
 	// Store, and only then acknowledge.
+	doneApplying()
 	if len(changed) > 0 {
-		if err := e.persist(ctx, nil, changed, records, counts); err != nil {
+		if err := e.persist(ctx, nil, changed, records, counts, ops); err != nil {
 			rollback()
 			return err
 		}
@@ -162,62 +187,40 @@ func (e *Engine) syncDocs(ctx context.Context, peer Peer, ids []string, byDoc ma
 }
 
 // receiveOne checks and applies one message; it returns the policy's
-// record and the number of changes that entered the document.
-func (e *Engine) receiveOne(peer Peer, x *entry, ss *automerge.SyncState, d decoded) ([]byte, int, error) {
-	if len(d.changes) > 0 {
-		if err := e.cfg.Policy.CheckChanges(peer, x.id, x.doc, d.changes); err != nil {
+// record and the changes that entered the document.
+func (e *Engine) receiveOne(peer Peer, x *entry, ss *automerge.SyncState, d decoded) ([]byte, []Change, error) {
+	fresh := x.unseen(d.changes)
+	if len(fresh) > 0 {
+		if err := e.cfg.Policy.CheckChanges(peer, x.id, x.doc, fresh); err != nil {
 			e.m.rejected.Inc()
-			return nil, 0, fmt.Errorf("doc %s: %w", x.id, err)
+			return nil, nil, fmt.Errorf("doc %s: %w", x.id, err)
 		}
 	}
 	before := x.doc.Heads()
 	if err := receive(ss, d.msg.Data); err != nil {
-		return nil, 0, fmt.Errorf("doc %s: %w", x.id, err)
+		return nil, nil, fmt.Errorf("doc %s: %w", x.id, err)
 	}
-	if len(d.changes) > 0 {
-		if err := x.trackQueued(d.changes); err != nil {
-			e.m.rejected.Inc()
-			return nil, 0, fmt.Errorf("doc %s: %w", x.id, err)
-		}
-	}
-	if len(d.changes) == 0 || crdt.SameHeads(before, x.doc.Heads()) {
-		return nil, 0, nil
-	}
-	raw, err := x.doc.Changes(before...)
+	applied, err := x.applied(before, fresh)
 	if err != nil {
-		return nil, 0, fmt.Errorf("doc %s: list applied changes: %w", x.id, err)
+		e.m.rejected.Inc()
+		return nil, nil, fmt.Errorf("doc %s: %w", x.id, err)
 	}
-	applied, err := appliedChanges(raw, d.changes)
-	if err != nil {
-		return nil, 0, fmt.Errorf("doc %s: %w", x.id, err)
+	if len(applied) == 0 {
+		return nil, nil, nil
 	}
 	rec, err := e.cfg.Policy.Accept(x.id, x.doc, applied)
 	if err != nil {
 		e.m.rejected.Inc()
-		return nil, 0, fmt.Errorf("doc %s: %w", x.id, err)
+		return nil, nil, fmt.Errorf("doc %s: %w", x.id, err)
 	}
-	return rec, len(applied), nil
+	return rec, applied, nil
 }
 
-// appliedChanges pairs the changes that entered a document with their
-// decoded form, reusing the message's decoding; a change that came in an
-// earlier message and waited for its dependencies is decoded again.
-func appliedChanges(raw []*automerge.Change, msg []Change) ([]Change, error) {
-	known := make(map[automerge.ChangeHash]Change, len(msg))
-	for _, ch := range msg {
-		known[ch.Hash()] = ch
+// opsOf counts the operations of changes.
+func opsOf(changes []Change) int {
+	n := 0
+	for _, ch := range changes {
+		n += ch.Ops()
 	}
-	out := make([]Change, len(raw))
-	for i, ch := range raw {
-		if k, ok := known[ch.Hash()]; ok {
-			out[i] = k
-			continue
-		}
-		dc, err := amchange.Decode(ch.Save())
-		if err != nil {
-			return nil, fmt.Errorf("decode applied change: %w", err)
-		}
-		out[i] = Change{Change: ch, Decoded: dc}
-	}
-	return out, nil
+	return n
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -52,7 +53,9 @@ type Policy interface {
 	// CheckRead returns ErrUnknownDoc, ErrForbidden or nil.
 	CheckRead(peer Peer, doc string) error
 	// CheckChanges is called, under the document's lock, with every change
-	// of an incoming message, decoded, before any of them is applied to d.
+	// of an incoming message that d does not hold yet (a retried message
+	// carries changes that were checked when they first came), decoded,
+	// before any of them is applied to d.
 	CheckChanges(peer Peer, doc string, d *automerge.Doc, changes []Change) error
 	// Accept is called, under the document's lock, after changes were
 	// applied to d. applied are the changes that actually entered the
@@ -98,8 +101,14 @@ type Config struct {
 	// IdleEvict unloads documents nobody used for this long, whatever the
 	// budget, so an idle server shrinks back. Default 1 min.
 	IdleEvict time.Duration
-	Logger    *slog.Logger
-	Metrics   *Metrics
+	// MaxApplying bounds the messages carrying changes that are checked
+	// and applied at once, across all devices; the others wait their
+	// turn. Each holds its document busy (not evictable) and its decoded
+	// changes in memory, so this caps the memory a burst of devices
+	// coming back online takes beyond MemoryBudget. Default GOMAXPROCS+2.
+	MaxApplying int
+	Logger      *slog.Logger
+	Metrics     *Metrics
 }
 
 // Engine is the sync engine. Create it with New, start it with Open, stop it
@@ -113,6 +122,11 @@ type Engine struct {
 	docs   map[string]*entry
 	loaded int64 // approximate bytes of loaded documents
 	closed bool
+	// opsSeen remembers, per document, the operations counted while it
+	// was loaded, so its memory estimate survives eviction.
+	opsSeen map[string]int
+
+	applying chan struct{} // one token per message being applied (MaxApplying)
 
 	dirtyMu sync.Mutex
 	dirty   map[string][]byte // sync-state key → encoded state
@@ -146,11 +160,14 @@ type entry struct {
 	lastSeq uint64
 	chunks  int // chunks stored since the last snapshot
 	changes int // changes in the document, for the memory estimate
+	ops     int // operations of the changes counted in changes, where known
 	peers   map[string]*automerge.SyncState
+	// known are the hashes of every change in doc (applied.go).
+	known map[automerge.ChangeHash]struct{}
 	// queued are the changes handed to automerge that wait for their
-	// dependencies, with their encoded sizes (queued.go).
-	queued      map[automerge.ChangeHash]int64
-	queuedBytes atomic.Int64 // their sum, read without mu by eviction
+	// dependencies (applied.go).
+	queued      map[automerge.ChangeHash]Change
+	queuedBytes atomic.Int64 // their encoded size, read without mu by eviction
 	// sessions are the live sessions' sync states for this document
 	// (session.go); like peers they refer to doc and go with it.
 	sessions map[*Session]*automerge.SyncState
@@ -172,6 +189,9 @@ func New(cfg Config) *Engine {
 	if cfg.IdleEvict <= 0 {
 		cfg.IdleEvict = time.Minute
 	}
+	if cfg.MaxApplying <= 0 {
+		cfg.MaxApplying = runtime.GOMAXPROCS(0) + 2
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -179,13 +199,15 @@ func New(cfg Config) *Engine {
 		cfg.Metrics = NewMetrics(nil)
 	}
 	return &Engine{
-		cfg:     cfg,
-		log:     cfg.Logger.With("component", "sync"),
-		m:       cfg.Metrics,
-		docs:    make(map[string]*entry),
-		dirty:   make(map[string][]byte),
-		reclaim: make(chan struct{}, 1),
-		stop:    make(chan struct{}),
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "sync"),
+		m:        cfg.Metrics,
+		docs:     make(map[string]*entry),
+		opsSeen:  make(map[string]int),
+		applying: make(chan struct{}, cfg.MaxApplying),
+		dirty:    make(map[string][]byte),
+		reclaim:  make(chan struct{}, 1),
+		stop:     make(chan struct{}),
 		// sessions and watchers: see session.go
 		sessions: make(map[*Session]struct{}),
 		watchers: make(map[string]map[*Session]struct{}),
@@ -294,7 +316,8 @@ func (e *Engine) Create(ctx context.Context, doc string, init func(d *automerge.
 		return fmt.Errorf("create %s: commit: %w", doc, err)
 	}
 	x.doc = d
-	if err := e.persist(ctx, nil, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}, map[string]int{doc: 1}); err != nil {
+	x.learnHeads()
+	if err := e.persist(ctx, nil, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}, map[string]int{doc: 1}, nil); err != nil {
 		x.unload()
 		return err
 	}
@@ -330,7 +353,8 @@ func (e *Engine) Update(ctx context.Context, doc string, fn func(d *automerge.Do
 		x.unload()
 		return fmt.Errorf("update %s: commit: %w", doc, err)
 	}
-	if err := e.persist(ctx, nil, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}, map[string]int{doc: 1}); err != nil {
+	x.learnHeads()
+	if err := e.persist(ctx, nil, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}, map[string]int{doc: 1}, nil); err != nil {
 		x.unload()
 		return err
 	}
@@ -369,7 +393,7 @@ func (e *Engine) Heads(ctx context.Context, doc string) ([]automerge.ChangeHash,
 //
 // Sessions watching a stored document are told, except writer (the session
 // whose message made the change, if any), which answers its own peer.
-func (e *Engine) persist(ctx context.Context, writer *Session, xs []*entry, records map[string][][]byte, newChanges map[string]int) error {
+func (e *Engine) persist(ctx context.Context, writer *Session, xs []*entry, records map[string][][]byte, newChanges map[string]int, newOps map[string]int) error {
 	batch := make([]store.ChunkWrite, len(xs))
 	for i, x := range xs {
 		batch[i] = store.ChunkWrite{Doc: x.id, Data: encodeEnvelope(x.doc.SaveIncremental(), records[x.id])}
@@ -402,7 +426,8 @@ func (e *Engine) persist(ctx context.Context, writer *Session, xs []*entry, reco
 		x.lastSeq = seqs[i]
 		x.chunks++
 		x.changes += newChanges[x.id]
-		x.size.Store(max(x.size.Load()+int64(len(batch[i].Data))*chunkFactor, int64(x.changes)*bytesPerChange))
+		x.ops += newOps[x.id]
+		x.size.Store(max(x.size.Load()+int64(len(batch[i].Data))*chunkFactor, int64(x.changes)*bytesPerChange, int64(x.ops)*bytesPerOp))
 		if e.cfg.Committed != nil && len(records[x.id]) > 0 {
 			e.cfg.Committed(x.id, seqs[i], records[x.id])
 		}
@@ -431,7 +456,7 @@ func (e *Engine) maybeCompact(ctx context.Context, x *entry) {
 		return
 	}
 	x.chunks = 0
-	x.size.Store(max(int64(len(saved))*snapshotFactor, int64(x.changes)*bytesPerChange))
+	x.size.Store(max(int64(len(saved))*snapshotFactor, int64(x.changes)*bytesPerChange, int64(x.ops)*bytesPerOp))
 	e.m.compactions.Inc()
 	e.noteSaved(x, saved)
 }
@@ -442,10 +467,19 @@ func (e *Engine) maybeCompact(ctx context.Context, x *entry) {
 // the changes were batched. Measured with a ledger segment of 2,000
 // single-entry changes: 7.4 MB in memory for a 110 kB save (×68), 556 kB
 // of one-change chunks (×13), or about 3.7 kB a change.
+//
+// What a change costs depends most on its operations: an entry written
+// with scalar strings is about 7 operations, one written with JS
+// automerge's default text about 90 (one per character), and automerge
+// spends some 400–550 bytes on each (measured: 100 such entries hold
+// 3.6 MB as text, 390 kB as scalar strings). The operations of the
+// changes the engine applied are counted, and remembered across eviction
+// (Engine.opsSeen), so a document of text is not taken for a small one.
 const (
 	snapshotFactor = 64
 	chunkFactor    = 16
 	bytesPerChange = 4 << 10
+	bytesPerOp     = 512
 )
 
 // ensureLoaded loads x from the store if it is not in memory.
@@ -488,12 +522,15 @@ func (e *Engine) ensureLoaded(ctx context.Context, x *entry) error {
 	if err := d.SetActorID(e.cfg.Actor); err != nil {
 		return fmt.Errorf("load %s: set actor: %w", x.id, err)
 	}
-	all, err := d.Changes()
+	n, err := x.learnAll(d)
 	if err != nil {
-		return fmt.Errorf("load %s: count changes: %w", x.id, err)
+		return fmt.Errorf("load %s: list changes: %w", x.id, err)
 	}
-	x.changes = len(all)
-	size = max(size, int64(x.changes)*bytesPerChange)
+	x.changes = n
+	e.mu.Lock()
+	x.ops = max(x.ops, e.opsSeen[x.id])
+	e.mu.Unlock()
+	size = max(size, int64(x.changes)*bytesPerChange, int64(x.ops)*bytesPerOp)
 	// Mark everything loaded as saved, so the next SaveIncremental holds
 	// only new changes.
 	d.SaveIncremental()
@@ -516,6 +553,7 @@ func (x *entry) unload() {
 	x.peers = nil
 	x.sessions = nil
 	x.size.Store(0)
+	x.known = nil
 	x.queued = nil
 	x.queuedBytes.Store(0)
 }
@@ -564,6 +602,21 @@ func (e *Engine) acquire(ids []string) ([]*entry, func(), error) {
 		out[i] = xs[slices.Index(sorted, id)]
 	}
 	return out, release, nil
+}
+
+// startApplying waits for a turn to apply a message with changes (see
+// Config.MaxApplying); done ends it. It must be called before the
+// documents are acquired, so that no request waits for a turn while it
+// holds a document's lock.
+func (e *Engine) startApplying(ctx context.Context) (done func(), err error) {
+	select {
+	case e.applying <- struct{}{}:
+		return func() { <-e.applying }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-e.stop:
+		return nil, ErrClosed
+	}
 }
 
 func nonNil(rec []byte) [][]byte {

@@ -26,6 +26,8 @@ func FuzzDecodeMessage(f *testing.F) {
 				t.Fatalf("accepted change %x without its decoded form", ch.Hash())
 			}
 		}
+		// What the Go parser finds is what automerge applies.
+		assertSameChanges(t, data)
 		doc := automerge.New()
 		ss := automerge.NewSyncState(doc)
 		if err := receive(ss, data); err != nil {

@@ -52,6 +52,13 @@ func (e *Engine) evictWhere(idleSince time.Time) {
 		if e.loaded <= e.cfg.MemoryBudget && !x.lastUsed.Before(idleSince) {
 			break
 		}
+		if x.queuedBytes.Load() > 0 && !x.lastUsed.Before(idleSince) {
+			// Changes wait in it for their dependencies. A peer does not
+			// send a change twice in one session: dropping them now would
+			// leave its sync stuck until it reconnects. They are bounded
+			// (applied.go) and counted; the document goes when idle.
+			continue
+		}
 		if !x.mu.TryLock() {
 			continue
 		}
@@ -59,6 +66,9 @@ func (e *Engine) evictWhere(idleSince time.Time) {
 			e.markDirty(dev, x.id, ss)
 		}
 		e.loaded -= x.sizeHint()
+		if x.ops > 0 {
+			e.opsSeen[x.id] = x.ops
+		}
 		x.unload()
 		x.mu.Unlock()
 		delete(e.docs, x.id)

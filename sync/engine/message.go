@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/automerge/automerge-go"
@@ -8,12 +9,29 @@ import (
 	"github.com/circles-coop/circles/crdt/amchange"
 )
 
-// Change is one change of an incoming message: automerge's handle and the
-// decoded operations, which policies check before anything is applied.
+// Change is one change of an incoming message, decoded once: the policy
+// checks its operations before anything is applied, and the engine keeps
+// the decoded form for as long as it needs the change. Its accessors read
+// the decoded form (no call into automerge).
 type Change struct {
-	*automerge.Change
 	Decoded *amchange.Change
+	raw     []byte // the change chunk as the message carries it
 }
+
+// Hash returns the change's hash.
+func (c Change) Hash() automerge.ChangeHash { return automerge.ChangeHash(c.Decoded.Hash) }
+
+// ActorID returns the hex actor id of the change's author.
+func (c Change) ActorID() string { return c.Decoded.Actor }
+
+// Message returns the change's commit message.
+func (c Change) Message() string { return c.Decoded.Message }
+
+// Save returns the change chunk as it was received.
+func (c Change) Save() []byte { return c.raw }
+
+// Ops returns the number of operations of the change.
+func (c Change) Ops() int { return len(c.Decoded.Ops) }
 
 // maxMessageBytes bounds one sync message; transports enforce their own,
 // usually smaller, body limits first.
@@ -28,9 +46,26 @@ func DecodeMessage(data []byte) ([]Change, error) { return decodeMessage(data) }
 // it carries. Each change must decode, and be in automerge's canonical
 // encoding, before automerge may apply it: a crafted change can abort the
 // process inside automerge-rs (which no recover catches) or leave a
-// document that no longer loads. automerge-go also panics on some C-level
-// errors; those panics are recovered here, where the untrusted bytes enter.
-func decodeMessage(data []byte) (changes []Change, err error) {
+// document that no longer loads.
+//
+// The message is parsed here, in Go, once; automerge parses it again only
+// when it applies it (receive). The engine does not rely on the two
+// parsers agreeing: after applying, it checks that what entered the
+// document is exactly what it expected from these changes (applied.go),
+// and refuses the message otherwise.
+func decodeMessage(data []byte) ([]Change, error) {
+	raws, err := splitMessage(data)
+	if err != nil {
+		return nil, err
+	}
+	return decodeChanges(raws)
+}
+
+// splitMessage checks an untrusted sync message's framing and returns the
+// change chunks it carries, not yet decoded: cheap, so that a message
+// can wait for its turn to be applied (Config.MaxApplying) before its
+// changes take memory as decoded operations.
+func splitMessage(data []byte) ([][]byte, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%w: empty", ErrBadMessage)
 	}
@@ -40,28 +75,115 @@ func decodeMessage(data []byte) (changes []Change, err error) {
 	if data[0] != 0x42 {
 		return nil, fmt.Errorf("%w: not an automerge sync message (first byte 0x%02x)", ErrBadMessage, data[0])
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			changes, err = nil, fmt.Errorf("%w: %v", ErrBadMessage, r)
-		}
-	}()
-	sm, err := automerge.LoadSyncMessage(data)
+	raws, err := splitSyncMessage(data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadMessage, err)
 	}
-	raw := sm.Changes()
-	changes = make([]Change, len(raw))
-	for i, ch := range raw {
-		dc, err := amchange.Decode(ch.Save())
+	return raws, nil
+}
+
+// decodeChanges decodes the change chunks of a message (splitMessage);
+// a change that comes twice is kept once.
+func decodeChanges(raws [][]byte) ([]Change, error) {
+	changes := make([]Change, 0, len(raws))
+	seen := make(map[[32]byte]bool, len(raws))
+	for i, raw := range raws {
+		dc, err := amchange.Decode(raw)
 		if err != nil {
 			return nil, fmt.Errorf("%w: change %d: %v", ErrBadMessage, i, err)
 		}
-		if dc.Hash != ch.Hash() {
-			return nil, fmt.Errorf("%w: change %d: hash mismatch", ErrBadMessage, i)
+		if seen[dc.Hash] {
+			continue // automerge applies a change once, however often it comes
 		}
-		changes[i] = Change{Change: ch, Decoded: dc}
+		seen[dc.Hash] = true
+		changes = append(changes, Change{Decoded: dc, raw: raw})
 	}
 	return changes, nil
+}
+
+// splitSyncMessage walks an automerge sync message (type 0x42: heads,
+// need, have entries of last-sync hashes and a Bloom filter, then the
+// changes, each length-prefixed) and returns the change chunks it carries,
+// as sub-slices of data.
+func splitSyncMessage(data []byte) ([][]byte, error) {
+	r := msgReader{b: data, off: 1}
+	for _, what := range []string{"heads", "need"} {
+		if err := r.hashes(what); err != nil {
+			return nil, err
+		}
+	}
+	nHave, err := r.count("have", 2)
+	if err != nil {
+		return nil, err
+	}
+	for range nHave {
+		if err := r.hashes("have.lastSync"); err != nil {
+			return nil, err
+		}
+		if _, err := r.bytes("have.bloom"); err != nil {
+			return nil, err
+		}
+	}
+	n, err := r.count("changes", 1)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, 0, n)
+	for range n {
+		b, err := r.bytes("change")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+type msgReader struct {
+	b   []byte
+	off int
+}
+
+func (r *msgReader) uleb(what string) (uint64, error) {
+	v, n := binary.Uvarint(r.b[r.off:])
+	if n <= 0 {
+		return 0, fmt.Errorf("%s: bad or truncated length", what)
+	}
+	r.off += n
+	return v, nil
+}
+
+// count reads a count of items that take at least minSize bytes each, so
+// a count the rest of the message cannot hold is refused before anything
+// is allocated for it.
+func (r *msgReader) count(what string, minSize int) (int, error) {
+	v, err := r.uleb(what)
+	if err != nil {
+		return 0, err
+	}
+	if v > uint64((len(r.b)-r.off)/minSize) {
+		return 0, fmt.Errorf("%s: %d items do not fit in the message", what, v)
+	}
+	return int(v), nil
+}
+
+func (r *msgReader) hashes(what string) error {
+	n, err := r.count(what, 32)
+	if err != nil {
+		return err
+	}
+	r.off += 32 * n
+	return nil
+}
+
+func (r *msgReader) bytes(what string) ([]byte, error) {
+	n, err := r.count(what, 1)
+	if err != nil {
+		return nil, err
+	}
+	b := r.b[r.off : r.off+n : r.off+n]
+	r.off += n
+	return b, nil
 }
 
 // receive applies a message that decodeMessage accepted.

@@ -2,12 +2,12 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/automerge/automerge-go"
-	"github.com/circles-coop/circles/crdt"
 )
 
 // Session is one live connection's sync with the engine: the WebSocket
@@ -115,7 +115,20 @@ func (s *Session) Receive(ctx context.Context, doc string, data []byte) ([]byte,
 	if err := s.e.cfg.Policy.CheckRead(s.peer, doc); err != nil {
 		return nil, fmt.Errorf("doc %s: %w", doc, err)
 	}
-	changes, err := decodeMessage(data)
+	raws, err := splitMessage(data)
+	if err != nil {
+		return nil, fmt.Errorf("doc %s: %w", doc, err)
+	}
+	doneApplying := func() {}
+	if len(raws) > 0 {
+		done, err := s.e.startApplying(ctx)
+		if err != nil {
+			return nil, err
+		}
+		doneApplying = sync.OnceFunc(done)
+		defer doneApplying()
+	}
+	changes, err := decodeChanges(raws)
 	if err != nil {
 		return nil, fmt.Errorf("doc %s: %w", doc, err)
 	}
@@ -136,10 +149,11 @@ func (s *Session) Receive(ctx context.Context, doc string, data []byte) ([]byte,
 		}
 		return &RefusedError{Doc: doc, Changes: hashes, Err: err}
 	}
-	if len(changes) > 0 {
+	fresh := x.unseen(changes)
+	if len(fresh) > 0 {
 		// Nothing is applied yet: a refusal here leaves the document and
 		// the session's state untouched.
-		if err := s.e.cfg.Policy.CheckChanges(s.peer, doc, x.doc, changes); err != nil {
+		if err := s.e.cfg.Policy.CheckChanges(s.peer, doc, x.doc, fresh); err != nil {
 			return nil, refused(err)
 		}
 	}
@@ -152,29 +166,24 @@ func (s *Session) Receive(ctx context.Context, doc string, data []byte) ([]byte,
 		x.unload()
 		return nil, fmt.Errorf("doc %s: %w", doc, err)
 	}
-	if len(changes) > 0 {
-		if err := x.trackQueued(changes); err != nil {
-			x.unload() // waiting changes and all (queued.go)
-			return nil, refused(err)
-		}
-	}
-	if len(changes) > 0 && !crdt.SameHeads(before, x.doc.Heads()) {
-		raw, err := x.doc.Changes(before...)
-		if err != nil {
-			x.unload()
-			return nil, fmt.Errorf("doc %s: list applied changes: %w", doc, err)
-		}
-		applied, err := appliedChanges(raw, changes)
-		if err != nil {
-			x.unload()
+	applied, err := x.applied(before, fresh)
+	if err != nil {
+		x.unload() // waiting changes and all (applied.go)
+		if errors.Is(err, ErrBadMessage) {
 			return nil, fmt.Errorf("doc %s: %w", doc, err)
 		}
+		return nil, refused(err)
+	}
+	if len(applied) > 0 {
 		rec, err := s.e.cfg.Policy.Accept(doc, x.doc, applied)
 		if err != nil {
 			x.unload()
 			return nil, refused(err)
 		}
-		if err := s.e.persist(ctx, s, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}, map[string]int{doc: len(applied)}); err != nil {
+		// Applied and checked: the store's round trip need not keep
+		// another message from being applied meanwhile.
+		doneApplying()
+		if err := s.e.persist(ctx, s, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}, map[string]int{doc: len(applied)}, map[string]int{doc: opsOf(applied)}); err != nil {
 			x.unload()
 			return nil, err
 		}

@@ -21,6 +21,9 @@ const (
 	// PathStatus takes a SignedNotice of type NoticeStatus; answers a
 	// StatusResponse.
 	PathStatus = "/v1/status"
+	// PathExpelVote takes a SignedNotice of type NoticeExpelVote; answers
+	// a StatusResponse (of the voting circle).
+	PathExpelVote = "/v1/council/expel-votes"
 )
 
 // Limits on what a hub accepts.
@@ -77,15 +80,25 @@ type StatusResponse struct {
 const (
 	NoticeLeave  = "leave"
 	NoticeStatus = "status"
+	// NoticeExpelVote: the circle voted yes, as a member of the
+	// delegates' council, on the federation.expel proposal Proposal of
+	// circle Target, and saw it pass. Each circle speaks only for its own
+	// vote; the hub counts the member circles' notices itself and expels
+	// once a majority of them voted yes on the same proposal.
+	NoticeExpelVote = "expel_vote"
 )
 
-// Notice is a statement a circle signs with its nkey: it leaves, or asks
-// for its status. IssuedAt is in Unix milliseconds.
+// Notice is a statement a circle signs with its nkey: it leaves, asks
+// for its status, or tells its vote to expel a circle. IssuedAt is in
+// Unix milliseconds.
 type Notice struct {
 	Type         string `json:"type"`
 	FederationID string `json:"federation_id"`
 	CircleID     string `json:"circle_id"`
 	IssuedAt     int64  `json:"iat"`
+	// Proposal and Target, for NoticeExpelVote only.
+	Proposal string `json:"proposal,omitempty"`
+	Target   string `json:"target,omitempty"`
 }
 
 // SignedNotice carries a Notice (base64url JSON) and the circle's nkey

@@ -1,6 +1,7 @@
 package federation_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
@@ -75,4 +76,52 @@ func TestJoinedCirclesShareDocuments(t *testing.T) {
 	if x, ok := find(v, a.CircleID); !ok || len(x.Blueprints) != 1 {
 		t.Errorf("Gamma's replica after leaving lost Alpha's state: %+v", v.Circles)
 	}
+}
+
+// TestCouncilExpels: the delegates' council decides to expel a circle,
+// and the hub carries it out. Each circle's founder is its delegate (a
+// mandate scoped to the federation); Alpha proposes to expel Gamma, Alpha
+// and Beta vote yes (two of three circles: passed); each tells the hub its
+// own vote, signed with its nkey, and the hub, counting them itself,
+// revokes Gamma: Gamma's link is cut and it sees itself expelled.
+func TestCouncilExpels(t *testing.T) {
+	h, dir, invite := testHub(t)
+	hubURL := "http://" + h.HTTPAddr()
+	a, b, c := newMember(t, "Alpha"), newMember(t, "Beta"), newMember(t, "Gamma")
+	fed := a.join(t, hubURL, invite)
+	b.join(t, hubURL, newInvite(t, dir))
+	c.join(t, hubURL, newInvite(t, dir))
+	for _, m := range []*member{a, b, c} {
+		m.decide(t, "mandate.grant", map[string]any{"member": m.founder.Member, "issue": "the alliance",
+			"scope": "federation:" + fed, "deadline": time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)})
+	}
+	// Every circle's replica knows the three circles and their delegates.
+	for _, m := range []*member{a, b} {
+		waitFor(t, m.name+" sees three circles' delegates", 15*time.Second, func() bool {
+			r := servertest.Call(t, m.URL(), http.MethodGet, "/v1/federations/"+fed, m.founder.Token, nil)
+			var v wire.FederationView
+			if r.Status != http.StatusOK || json.Unmarshal(r.Body, &v) != nil || len(v.Circles) != 3 {
+				return false
+			}
+			for _, x := range v.Circles {
+				if len(x.Delegates) == 0 {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	base := "/v1/federations/" + fed + "/proposals"
+	servertest.MustCall(t, a.URL(), http.MethodPost, base, a.founder.Token,
+		map[string]any{"id": "expel-gamma", "kind": "federation.expel", "title": "Gamma broke the seed agreement", "payload": map[string]any{"circle_id": c.CircleID}},
+		http.StatusCreated, nil)
+	servertest.MustCall(t, a.URL(), http.MethodPost, base+"/expel-gamma/votes", a.founder.Token, map[string]string{"choice": "yes"}, http.StatusOK, nil)
+	waitFor(t, "Beta sees the proposal", 10*time.Second, func() bool {
+		return servertest.Call(t, b.URL(), http.MethodPost, base+"/expel-gamma/votes", b.founder.Token, []byte(`{"choice":"yes"}`)).Status == http.StatusOK
+	})
+	waitFor(t, "the hub to expel Gamma", 15*time.Second, func() bool { return len(h.Members()) == 2 })
+	waitFor(t, "Gamma to see itself expelled", 15*time.Second, func() bool {
+		f, ok := c.federation(t, fed)
+		return ok && f.Status == "expelled" && !f.Connected
+	})
 }

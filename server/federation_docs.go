@@ -41,11 +41,12 @@ func (f fedSource) Scorecard(ctx context.Context) (json.RawMessage, error) {
 // (Replicas().Attach). A roster change (a mandate ends, a reset) makes
 // every replica republish its delegates at once.
 func (s *Server) openReplicas(ctx context.Context) error {
+	s.replicaStop = make(chan struct{}) // closed by Close (federation_glue.go)
 	s.replicas = replica.NewManager(replica.ManagerConfig{
 		Circle:    s.auth.CircleID(),
 		JS:        s.nats.JetStream(),
 		Source:    fedSource{s.auth},
-		OnDecided: s.cfg.FederationDecided,
+		OnDecided: s.federationDecided, // federation_glue.go
 		Logger:    s.cfg.Logger,
 		Now:       s.cfg.Now,
 	})

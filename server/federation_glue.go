@@ -2,9 +2,12 @@ package server
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/circles-coop/circles/federation/link"
+	"github.com/circles-coop/circles/federation/replica"
 )
 
 // The federation link (server/federation.go, package federation/link)
@@ -22,16 +25,17 @@ func (s *Server) startLinkingReplicas() {
 	if s.fed == nil || s.replicas == nil || s.fed.Conn() == nil {
 		return // an external NATS: no federation
 	}
-	s.replicaStop, s.replicaDone = make(chan struct{}), make(chan struct{})
+	stop, done := s.replicaStop, make(chan struct{})
+	s.replicaDone = done
 	go func() {
-		defer close(s.replicaDone)
+		defer close(done)
 		t := time.NewTicker(replicaEvery)
 		defer t.Stop()
 		was := map[string]bool{} // federation → connected at the last look
 		for {
 			s.linkReplicas(was)
 			select {
-			case <-s.replicaStop:
+			case <-stop:
 				return
 			case <-t.C:
 			}
@@ -39,11 +43,15 @@ func (s *Server) startLinkingReplicas() {
 	}()
 }
 
+// stopLinkingReplicas stops the loop and whatever still tells the hub
+// (tellExpelVote).
 func (s *Server) stopLinkingReplicas() {
 	if s.replicaStop != nil {
-		close(s.replicaStop)
+		s.replicaStopOnce.Do(func() { close(s.replicaStop) })
+	}
+	if s.replicaDone != nil {
 		<-s.replicaDone
-		s.replicaStop = nil
+		s.replicaDone = nil
 	}
 }
 
@@ -83,6 +91,51 @@ func (s *Server) linkReplicas(was map[string]bool) {
 			if listed[c.CircleID] == c.Departed {
 				r.MarkDeparted(c.CircleID, !listed[c.CircleID])
 			}
+		}
+	}
+}
+
+// federationDecided is told once of each federation proposal this
+// circle's replica sees decided. When the council passed a
+// federation.expel with this circle's yes, the circle tells the hub its
+// vote (the hub counts the member circles' votes itself and revokes the
+// target once a majority told it: federation/hub/council.go).
+func (s *Server) federationDecided(fed string, p replica.Proposal) {
+	if s.cfg.FederationDecided != nil {
+		s.cfg.FederationDecided(fed, p)
+	}
+	if p.Kind != "federation.expel" || p.Status != replica.StatusPassed || p.Votes[s.auth.CircleID()] != "yes" || s.fed == nil {
+		return
+	}
+	var payload struct {
+		CircleID string `json:"circle_id"`
+	}
+	if json.Unmarshal(p.Payload, &payload) != nil || payload.CircleID == "" {
+		return
+	}
+	go s.tellExpelVote(s.replicaStop, fed, p.ID, payload.CircleID)
+}
+
+// tellExpelVote tells the hub the circle's expel vote, trying again every
+// 5 s while the hub cannot be reached, for up to half an hour or until
+// stop closes.
+func (s *Server) tellExpelVote(stop <-chan struct{}, fed, proposal, target string) {
+	for range 360 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := s.fed.TellExpelVote(ctx, fed, proposal, target)
+		cancel()
+		switch {
+		case err == nil:
+			s.log.Info("federation: told the hub the council's expel vote", "federation", fed, "proposal", proposal, "target", target)
+			return
+		case errors.Is(err, link.ErrHub), errors.Is(err, link.ErrNotMember):
+			s.log.Warn("federation: the hub refused the council's expel vote", "federation", fed, "proposal", proposal, "err", err)
+			return
+		}
+		select {
+		case <-stop:
+			return
+		case <-time.After(5 * time.Second):
 		}
 	}
 }

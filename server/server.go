@@ -10,6 +10,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -193,6 +194,7 @@ type Server struct {
 	// federation_glue.go keeps them in step with fed.
 	replicas                 *replica.Manager
 	replicaStop, replicaDone chan struct{}
+	replicaStopOnce          sync.Once
 	reg                      *prometheus.Registry
 	fed                      *link.Link // the circle's federations (federation.go)
 	// natsName is the embedded nats-server's name (natsServerName).

@@ -173,6 +173,7 @@ func (h *Hub) apiHandler() http.Handler {
 	}
 	mux.HandleFunc("POST "+federation.PathLeave, notice(h.Leave))
 	mux.HandleFunc("POST "+federation.PathStatus, notice(h.Status))
+	mux.HandleFunc("POST "+federation.PathExpelVote, notice(h.ExpelVote))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSONResponse(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

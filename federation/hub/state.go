@@ -88,6 +88,10 @@ type state struct {
 	// Revoked maps an nkey to the time (Unix seconds) up to which every
 	// user JWT issued to it is revoked.
 	Revoked map[string]int64 `json:"revoked"`
+	// ExpelVotes maps "<target>/<proposal>" to the circles that told the
+	// hub they voted yes to expel target in that council proposal
+	// (council.go).
+	ExpelVotes map[string][]string `json:"expel_votes,omitempty"`
 }
 
 func readJSON(path string, v any) error {

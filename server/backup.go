@@ -12,16 +12,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/circles-coop/circles/authority"
+	"github.com/circles-coop/circles/federation/replica"
 	"github.com/circles-coop/circles/sync/store"
 )
 
@@ -30,9 +34,14 @@ import (
 //	CIRCLES-BACKUP 1\n
 //	{"type":"circle","circle_id":…,"name":…,"taken_at":…}\n
 //	{"type":"key","size":N}\n          N bytes: the circle.key file
+//	{"type":"file","name":"federation/…","size":N}\n
+//	                                   N bytes: a file of DATA/federation (the
+//	                                   circle's nkey, memberships, credentials)
+//	… one file line per such file (none for a circle never federated) …
 //	{"type":"stream","name":…,"config":…,"state":…,"size":N}\n
 //	                                   N bytes: JetStream's snapshot of that stream
-//	… one stream line per stream of the store (store.Streams) …
+//	… one stream line per stream of the store (store.Streams), and the
+//	  federation's stream (replica.StreamName) where it exists …
 //	{"type":"end","frames":K,"sha256":HEX}\n
 //
 // HEX is the SHA-256 of every byte before the end line, so a truncated or
@@ -90,6 +99,9 @@ type backupFrame struct {
 type backup struct {
 	info    BackupInfo
 	keyFile []byte
+	// files are the files of DATA/federation, by their path relative to
+	// the data directory ("federation/circle.nk").
+	files   map[string][]byte
 	streams []store.StreamSnapshot
 }
 
@@ -119,6 +131,11 @@ func writeBackup(w io.Writer, b backup) (int64, error) {
 	}
 	if err := frame(backupFrame{Type: "key", Size: int64(len(b.keyFile))}, b.keyFile); err != nil {
 		return cw.n, err
+	}
+	for _, name := range slices.Sorted(maps.Keys(b.files)) {
+		if err := frame(backupFrame{Type: "file", Name: name, Size: int64(len(b.files[name]))}, b.files[name]); err != nil {
+			return cw.n, err
+		}
 	}
 	for _, s := range b.streams {
 		f := backupFrame{Type: "stream", Name: s.Name, Config: s.Config, State: s.State, Size: int64(len(s.Data))}
@@ -233,6 +250,14 @@ func readBackup(r io.Reader, size int64) (*backup, error) {
 			sawCircle = true
 		case "key":
 			b.keyFile, sawKey = payload, true
+		case "file":
+			if !backupFileName(f.Name) || b.files[f.Name] != nil {
+				return nil, fmt.Errorf("%w: file %q is not one a backup holds, or comes twice", ErrBackupCorrupt, f.Name)
+			}
+			if b.files == nil {
+				b.files = map[string][]byte{}
+			}
+			b.files[f.Name] = payload
 		case "stream":
 			b.streams = append(b.streams, store.StreamSnapshot{Name: f.Name, Config: f.Config, State: f.State, Data: payload})
 		default:
@@ -250,11 +275,16 @@ func readBackup(r io.Reader, size int64) (*backup, error) {
 	for _, n := range store.Streams() {
 		want[n] = true
 	}
+	optional := map[string]bool{replica.StreamName: true}
 	for _, s := range b.streams {
-		if !want[s.Name] {
+		switch {
+		case want[s.Name]:
+			delete(want, s.Name)
+		case optional[s.Name]:
+			delete(optional, s.Name)
+		default:
 			return nil, fmt.Errorf("%w: stream %q is not one of the store's, or comes twice", ErrBackupCorrupt, s.Name)
 		}
-		delete(want, s.Name)
 	}
 	if len(want) > 0 {
 		return nil, fmt.Errorf("%w: %d of the store's streams are missing", ErrBackupCorrupt, len(want))
@@ -309,15 +339,70 @@ func takeBackup(ctx context.Context, st *store.Store, dataDir string, now time.T
 	if err != nil {
 		return backup{}, err
 	}
-	snaps, err := st.Snapshot(ctx)
+	files, err := readFederationFiles(dataDir)
+	if err != nil {
+		return backup{}, err
+	}
+	snaps, err := st.Snapshot(ctx, replica.StreamName)
 	if err != nil {
 		return backup{}, err
 	}
 	return backup{
 		info:    BackupInfo{CircleID: meta.ID, Name: meta.Name, TakenAt: now.UTC(), Streams: len(snaps)},
 		keyFile: keyFile,
+		files:   files,
 		streams: snaps,
 	}, nil
+}
+
+// maxBackupFile bounds one file of DATA/federation in a backup (an nkey,
+// credentials, the memberships: a few kB).
+const maxBackupFile = 1 << 20
+
+// readFederationFiles reads the regular files of DATA/federation (the
+// circle's nkey, its memberships and credentials: package
+// federation/link). Without them a restored circle would make a new nkey,
+// and its hubs, which bind a circle id to the nkey it joined with, would
+// refuse it.
+func readFederationFiles(dataDir string) (map[string][]byte, error) {
+	entries, err := os.ReadDir(filepath.Join(dataDir, federationDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", federationDir, err)
+	}
+	files := map[string][]byte{}
+	for _, e := range entries {
+		name := federationDir + "/" + e.Name()
+		if !e.Type().IsRegular() || !backupFileName(name) {
+			continue // the link's temporary files, anything not its own
+		}
+		b, err := os.ReadFile(filepath.Join(dataDir, federationDir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", name, err)
+		}
+		if len(b) > maxBackupFile {
+			return nil, fmt.Errorf("%s is %d bytes, more than a backup holds (%d)", name, len(b), maxBackupFile)
+		}
+		files[name] = b
+	}
+	return files, nil
+}
+
+// backupFileName reports whether name is a file a backup may hold and a
+// restore may write: directly in DATA/federation, a plain name.
+func backupFileName(name string) bool {
+	base, ok := strings.CutPrefix(name, federationDir+"/")
+	if !ok || base == "" || base == "." || base == ".." || len(base) > 100 || strings.HasPrefix(base, ".") {
+		return false
+	}
+	for _, r := range base {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // serveControl serves the control socket until Close.
@@ -526,7 +611,7 @@ func Restore(ctx context.Context, dataDir, in string, logger *slog.Logger) (Back
 			os.RemoveAll(dataDir)
 			return
 		}
-		for _, name := range []string{"nats", keyFile, lockFile} {
+		for _, name := range []string{"nats", keyFile, federationDir, lockFile} {
 			os.RemoveAll(filepath.Join(dataDir, name))
 		}
 	}()
@@ -537,6 +622,16 @@ func Restore(ctx context.Context, dataDir, in string, logger *slog.Logger) (Back
 	defer unlock()
 	if err := restoreStore(ctx, dataDir, b, logger); err != nil {
 		return BackupInfo{}, err
+	}
+	if len(b.files) > 0 {
+		if err := os.MkdirAll(filepath.Join(dataDir, federationDir), 0o700); err != nil {
+			return BackupInfo{}, fmt.Errorf("restore %s: %w", federationDir, err)
+		}
+	}
+	for name, data := range b.files {
+		if err := writeFileSync(filepath.Join(dataDir, filepath.FromSlash(name)), data, 0o600); err != nil {
+			return BackupInfo{}, fmt.Errorf("restore %s: %w", name, err)
+		}
 	}
 	if err := writeFileSync(filepath.Join(dataDir, keyFile), b.keyFile, 0o600); err != nil {
 		return BackupInfo{}, fmt.Errorf("write circle key: %w", err)

@@ -166,8 +166,8 @@ func TestBackupRestoreSameCircle(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
-	if got.CircleID != c.CircleID || got.Streams != 6 {
-		t.Fatalf("Restore() = %+v, want circle %s with 6 streams", got, c.CircleID)
+	if got.CircleID != c.CircleID || got.Streams != 7 {
+		t.Fatalf("Restore() = %+v, want circle %s with 7 streams (the store's 6 and the federation's)", got, c.CircleID)
 	}
 	k1, _ := os.ReadFile(filepath.Join(c.DataDir, "circle.key"))
 	k2, _ := os.ReadFile(filepath.Join(dir, "circle.key"))

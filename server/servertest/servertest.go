@@ -77,6 +77,17 @@ func (c *Circle) Start() {
 	c.Server = s
 }
 
+// MoveTo makes the stopped circle serve from dir from its next Start (a
+// data directory restored from a backup, say), on the same address.
+func (c *Circle) MoveTo(dir string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.Server != nil {
+		c.tb.Fatalf("servertest: MoveTo a serving circle; Stop it first")
+	}
+	c.DataDir, c.cfg.DataDir = dir, dir
+}
+
 // Stop shuts the server down; the data stays.
 func (c *Circle) Stop() {
 	c.mu.Lock()

@@ -49,7 +49,11 @@ const snapshotChunk = 128 << 10
 // meanwhile wait (for about as long as reading the store takes: it is
 // held in memory) and then proceed. JetStream expiring old token ids
 // (JTITTL) is the one change that can happen meanwhile; it is harmless.
-func (s *Store) Snapshot(ctx context.Context) ([]StreamSnapshot, error) {
+//
+// optional names streams of the circle that are not the store's own (the
+// federation's replicas, package federation/replica) to snapshot as well,
+// at the same moment, where they exist.
+func (s *Store) Snapshot(ctx context.Context, optional ...string) ([]StreamSnapshot, error) {
 	s.gate.Lock()
 	defer s.gate.Unlock()
 	var out []StreamSnapshot
@@ -60,8 +64,25 @@ func (s *Store) Snapshot(ctx context.Context) ([]StreamSnapshot, error) {
 		}
 		out = append(out, snap)
 	}
+	for _, name := range optional {
+		snap, err := snapshotStream(ctx, s.nc, s.apiPrefix, name)
+		if errors.Is(err, errNoStream) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, snap)
+	}
 	return out, nil
 }
+
+// errNoStream: snapshotStream found no stream of that name.
+var errNoStream = errors.New("store: no such stream")
+
+// jsStreamNotFound is JetStream's error code for a stream that does not
+// exist.
+const jsStreamNotFound = 10059
 
 // apiError is the error part of a JetStream API response.
 type apiError struct {
@@ -99,6 +120,9 @@ func snapshotStream(ctx context.Context, nc *nats.Conn, prefix, name string) (St
 	}
 	if err := json.Unmarshal(resp.Data, &r); err != nil {
 		return StreamSnapshot{}, fmt.Errorf("store: snapshot %s: bad response: %w", name, err)
+	}
+	if r.Error != nil && r.Error.ErrCode == jsStreamNotFound {
+		return StreamSnapshot{}, fmt.Errorf("snapshot %s: %w", name, errNoStream)
 	}
 	if r.Error != nil {
 		return StreamSnapshot{}, fmt.Errorf("store: snapshot %s: %w", name, r.Error)

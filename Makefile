@@ -125,7 +125,7 @@ crash:
 # figures) BENCHCOUNT times, then the micro benchmarks (store, decoder,
 # readers) the usual way.
 bench:
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -count $(BENCHCOUNT) -timeout 60m ./server/ ./sync/engine/
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -count $(BENCHCOUNT) -timeout 60m ./server/ ./sync/engine/ ./federation/replica/
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 30m ./sync/store/ ./crdt/...
 
 # bench-cluster runs one circle as real processes (circled, and

@@ -121,9 +121,10 @@ crash:
 # bench runs the scenario benchmarks (one iteration is a whole scenario:
 # backlog, latency, cold start, in-process backlog, governance history
 # (BENCH=GovernanceHistory: propose+vote at 0, 1,000 and 5,000 decided
-# proposals with 50,000 audit entries); each prints its own
-# figures) BENCHCOUNT times, then the micro benchmarks (store, decoder,
-# readers) the usual way.
+# proposals with 50,000 audit entries), first sync from snapshots,
+# federation propagation and catch-up; each prints its own figures)
+# BENCHCOUNT times, then the micro benchmarks (store, decoder, readers)
+# the usual way.
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -count $(BENCHCOUNT) -timeout 60m ./server/ ./sync/engine/ ./federation/replica/
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 30m ./sync/store/ ./crdt/...

@@ -175,7 +175,8 @@ $(BENCH_ANCHOR_STAMP): $(ANCHOR_DIR)/package-lock.json $(ANCHOR_DIR)/server.mjs
 # (default 200) syncing, voting and following events against circled for
 # SOAK_DURATION (default 30m); it reports RSS and goroutine growth after
 # the warm-up, and every error. SOAK_PROFILES=DIR saves the server's heap
-# and goroutine profiles there after the warm-up and at the end.
+# and goroutine profiles there at rest before and after the load, after
+# the warm-up and at the end.
 soak:
 	$(if $(SOAK_PROFILES),mkdir -p $(SOAK_PROFILES))
 	CIRCLES_SOAK=1 $(if $(SOAK_PROFILES),SOAK_PROFILES=$(abspath $(SOAK_PROFILES))) $(GO) test -run '^$$' -bench BenchmarkSoak -benchtime 1x -timeout 3h ./server/

@@ -34,8 +34,8 @@ import (
 // proposal every minute; SOAK_STREAMS phones (default 20) keep an event
 // stream open, reconnecting when it ends. Every 10 s it samples the
 // server's RSS and goroutines; with SOAK_PROFILES=DIR it also saves the
-// server's heap profile and goroutines there after the warm-up and at
-// the end. It reports RSS growth after the warm-up (the first sixth of
+// server's heap profile and goroutines there at rest before the load,
+// after the warm-up, at the end, and at rest after it. It reports RSS growth after the warm-up (the first sixth of
 // the run; aim: under 5 %), goroutines at rest before and after the load,
 // with no connection open (aim: no growth), and every error (aim: none).
 func BenchmarkSoak(b *testing.B) {
@@ -109,6 +109,9 @@ func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
 	}
 	b.Logf("soak: %d phones, %d event streams, %s (warm-up %s)", devices, streams, duration, warmup)
 	restBefore := restingGoroutines(b, h, &soakStats{})
+	if pprofURL != "" {
+		saveProfiles(b, pprofURL, profiles, "start")
+	}
 
 	var st soakStats
 	start := time.Now()
@@ -177,6 +180,9 @@ func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
 	b.ReportMetric(peak, "rss_peak_MB")
 	b.ReportMetric(growth, "rss_growth_%")
 	restAfter := restingGoroutines(b, h, &st)
+	if pprofURL != "" {
+		saveProfiles(b, pprofURL, profiles, "rest") // what is left with nothing in flight
+	}
 	b.ReportMetric(warm.goroutines, "goroutines_warm")
 	b.ReportMetric(last.goroutines, "goroutines_end")
 	b.ReportMetric(restBefore, "goroutines_rest_before")

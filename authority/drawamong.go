@@ -16,7 +16,7 @@ import (
 // with crdt.DrawPick and records the run draw in the governance
 // document. A draw already run under id (a retry after a crash) is
 // returned as it ran, never drawn again. The caller writes the reveal's
-// audit entry (for meetings, meeting.created; crdt.VerifyMeetingDraws
+// audit entry (for meetings, meeting.created; crdt.VerifyAuditDraws
 // recomputes it).
 //
 // This is the one call meetings make into the draw mechanism, so a

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"slices"
@@ -205,7 +206,8 @@ type drawnData struct {
 }
 
 // VerifyAuditDraws recomputes every random draw in the log: each
-// role.drawn entry must reveal the seed committed earlier in the log under
+// role.drawn entry (and each meeting.created one, whose facilitator is
+// drawn the same way) must reveal the seed committed earlier in the log under
 // the same draw id (draw.committed; a draw id is committed to one value
 // only and drawn once), list its eligible members sorted and without
 // repeats, and name as holder the member DrawPick picks. With a roster
@@ -232,10 +234,10 @@ func VerifyAuditDraws(entries []AuditEntry, r *Roster) error {
 				return fail(e, "draw %s was already committed to another seed", data.Draw)
 			}
 			committed[data.Draw] = data.Commitment
-		case AuditRoleDrawn:
-			var data drawnData
-			if err := json.Unmarshal(e.Data, &data); err != nil || data.Draw == "" {
-				return fail(e, "not a draw")
+		case AuditRoleDrawn, AuditMeetingCreated:
+			data, what, err := drawnOf(e)
+			if err != nil {
+				return fail(e, "%v", err)
 			}
 			seed, err := hex.DecodeString(data.Seed)
 			switch {
@@ -252,7 +254,7 @@ func VerifyAuditDraws(entries []AuditEntry, r *Roster) error {
 			}
 			drawn[data.Draw] = true
 			if got := DrawPick(seed, data.Eligible); got != data.Holder {
-				return fail(e, "draw %s records holder %q but its seed and eligible members pick %q", data.Draw, data.Holder, got)
+				return fail(e, "draw %s records %s %q but its seed and eligible members pick %q", data.Draw, what, data.Holder, got)
 			}
 			if r != nil {
 				if err := checkDrawLists(data, r); err != nil {
@@ -262,6 +264,23 @@ func VerifyAuditDraws(entries []AuditEntry, r *Roster) error {
 		}
 	}
 	return nil
+}
+
+// drawnOf reads the draw a role.drawn or meeting.created entry reveals,
+// and what it names the member picked ("holder", "facilitator").
+func drawnOf(e AuditEntry) (drawnData, string, error) {
+	if e.Kind == AuditMeetingCreated {
+		var m meetingDrawData
+		if err := json.Unmarshal(e.Data, &m); err != nil || m.Draw == "" {
+			return drawnData{}, "", errors.New("not a meeting with a draw")
+		}
+		return drawnData(m), "facilitator", nil
+	}
+	var d drawnData
+	if err := json.Unmarshal(e.Data, &d); err != nil || d.Draw == "" {
+		return drawnData{}, "", errors.New("not a draw")
+	}
+	return d, "holder", nil
 }
 
 // checkDrawLists checks that the eligible and excluded members of a draw

@@ -92,6 +92,16 @@ func TestVerifyAuditDraws(t *testing.T) {
 		}
 		return d
 	}
+	// A meeting.created entry reveals its facilitator's draw the same way.
+	meeting := func(change func(map[string]any)) map[string]any {
+		d := drawn(nil)
+		delete(d, "holder")
+		d["meeting"], d["facilitator"] = "m1", pick
+		if change != nil {
+			change(d)
+		}
+		return d
+	}
 	tests := []struct {
 		name  string
 		log   []map[string]any // alternately kind and data: {"kind": ..., "data": ...}
@@ -113,6 +123,11 @@ func TestVerifyAuditDraws(t *testing.T) {
 			d["eligible"] = []string{"m_alice", "m_bob"}
 			d["holder"] = crdt.DrawPick(seed, []string{"m_alice", "m_bob"})
 		})}}, "left out of the draw: m_carol"},
+		{"honest meeting", []map[string]any{{"k": crdt.AuditDrawCommitted, "d": commit}, {"k": crdt.AuditMeetingCreated, "d": meeting(nil)}}, ""},
+		{"another facilitator", []map[string]any{{"k": crdt.AuditDrawCommitted, "d": commit}, {"k": crdt.AuditMeetingCreated, "d": meeting(func(d map[string]any) { d["facilitator"] = other })}}, "entry 2 (meeting.created): draw d1 records facilitator"},
+		{"a meeting's seed never committed", []map[string]any{{"k": crdt.AuditMeetingCreated, "d": meeting(nil)}}, "never committed"},
+		{"a role's draw reused for a meeting", []map[string]any{{"k": crdt.AuditDrawCommitted, "d": commit}, {"k": crdt.AuditRoleDrawn, "d": drawn(nil)}, {"k": crdt.AuditMeetingCreated, "d": meeting(nil)}}, "entry 3 (meeting.created): draw d1 was drawn twice"},
+		{"a meeting without a draw", []map[string]any{{"k": crdt.AuditMeetingCreated, "d": map[string]any{"meeting": "m1"}}}, "not a meeting with a draw"},
 		{"a stranger listed", []map[string]any{{"k": crdt.AuditDrawCommitted, "d": commit}, {"k": crdt.AuditRoleDrawn, "d": drawn(func(d map[string]any) {
 			d["excluded"] = []string{"m_zed"}
 		})}}, "m_zed was not an active member"},

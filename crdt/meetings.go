@@ -1,8 +1,6 @@
 package crdt
 
 import (
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -416,66 +414,14 @@ func AutonomyTrend(qs []AutonomyQuarter) string {
 	}
 }
 
-// meetingDrawData is what VerifyMeetingDraws reads of a meeting.created
-// entry.
+// meetingDrawData is what VerifyAuditDraws reads of a meeting.created
+// entry: a drawn role's fields, the holder named facilitator (so it
+// converts to drawnData).
 type meetingDrawData struct {
-	Meeting  string    `json:"meeting"`
 	Draw     string    `json:"draw"`
 	Seed     string    `json:"seed"`
 	Eligible []string  `json:"eligible"`
 	Excluded []string  `json:"excluded"`
 	Holder   string    `json:"facilitator"`
 	DrawnAt  time.Time `json:"drawn_at"`
-}
-
-// VerifyMeetingDraws recomputes every facilitator draw in the log, as
-// VerifyAuditDraws does for roles: each meeting.created entry reveals the
-// seed committed earlier (draw.committed under the same draw id), lists
-// its eligible members sorted and distinct, and names as facilitator the
-// member DrawPick picks; with a roster, the eligible and excluded members
-// together are exactly the members active when it ran. The error wraps
-// ErrAuditBroken and names the first entry that does not hold.
-func VerifyMeetingDraws(entries []AuditEntry, r *Roster) error {
-	committed := map[string]string{}
-	fail := func(e AuditEntry, format string, args ...any) error {
-		return fmt.Errorf("%w: entry %d (%s): %s", ErrAuditBroken, e.Seq, e.Kind, fmt.Sprintf(format, args...))
-	}
-	for _, e := range entries {
-		switch e.Kind {
-		case AuditDrawCommitted:
-			var data struct {
-				Draw       string `json:"draw"`
-				Commitment string `json:"commitment"`
-			}
-			if json.Unmarshal(e.Data, &data) == nil && data.Draw != "" {
-				committed[data.Draw] = data.Commitment
-			}
-		case AuditMeetingCreated:
-			var data meetingDrawData
-			if err := json.Unmarshal(e.Data, &data); err != nil || data.Draw == "" {
-				return fail(e, "not a meeting with a draw")
-			}
-			seed, err := hex.DecodeString(data.Seed)
-			switch {
-			case err != nil || len(seed) != DrawSeedBytes:
-				return fail(e, "the seed of draw %s is not %d bytes of hex", data.Draw, DrawSeedBytes)
-			case committed[data.Draw] == "":
-				return fail(e, "draw %s reveals a seed that was never committed before it", data.Draw)
-			case DrawCommitment(seed) != committed[data.Draw]:
-				return fail(e, "the seed of draw %s is not the one committed", data.Draw)
-			case !slices.IsSorted(data.Eligible) || len(slices.Compact(slices.Clone(data.Eligible))) != len(data.Eligible):
-				return fail(e, "the eligible members of draw %s are not sorted and distinct", data.Draw)
-			}
-			if got := DrawPick(seed, data.Eligible); got != data.Holder {
-				return fail(e, "draw %s records facilitator %q but its seed and eligible members pick %q", data.Draw, data.Holder, got)
-			}
-			if r != nil {
-				dd := drawnData{Draw: data.Draw, Eligible: data.Eligible, Excluded: data.Excluded, DrawnAt: data.DrawnAt}
-				if err := checkDrawLists(dd, r); err != nil {
-					return fail(e, "draw %s: %v", data.Draw, err)
-				}
-			}
-		}
-	}
-	return nil
 }

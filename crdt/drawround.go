@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -246,33 +245,9 @@ func ParseDrawCommit(statement, circle string, r *Roster) (DrawRoundCommitment, 
 		return DrawRoundCommitment{}, drawErr("the statement is longer than %d bytes", MaxStatementLen)
 	}
 	var claims DrawCommitClaims
-	var member, device string
-	p := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}), jwt.WithoutClaimsValidation())
-	tok, err := p.ParseWithClaims(statement, &claims, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
-		if kid == "" {
-			return nil, errors.New("no kid")
-		}
-		for _, m := range r.Members {
-			if d, ok := m.Devices[kid]; ok && len(d.PublicKey) == ed25519.PublicKeySize {
-				member, device = m.ID, d.ID
-				return ed25519.PublicKey(d.PublicKey), nil
-			}
-		}
-		return nil, errors.New("unknown device")
-	})
-	if err != nil || tok == nil || !tok.Valid {
-		return DrawRoundCommitment{}, drawErr("the statement does not verify: it must be a JWT signed (EdDSA) by an enrolled device of this circle named in kid")
-	}
-	raw, err := statementClaims(statement)
-	if err != nil {
-		return DrawRoundCommitment{}, drawErr("the statement's claims are not a JSON object")
-	}
-	// In name order, so the refusal names the same claim every time.
-	for _, name := range slices.Sorted(maps.Keys(raw)) {
-		if !slices.Contains(drawCommitClaimNames, name) {
-			return DrawRoundCommitment{}, drawErr("the statement carries the claim %q; a commitment carries only %s", truncate(name, maxIDLen), strings.Join(drawCommitClaimNames, ", "))
-		}
+	member, device, _, problem := deviceStatement(statement, &claims, r, drawCommitClaimNames, "a commitment")
+	if problem != "" {
+		return DrawRoundCommitment{}, drawErr("%s", problem)
 	}
 	aud, err := claims.GetAudience()
 	switch {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -89,42 +90,9 @@ func ParseReset(statement, circle string, r *Roster) (ResetSignature, error) {
 		return ResetSignature{}, resetErr("the statement is longer than %d bytes", MaxStatementLen)
 	}
 	var claims ResetClaims
-	var member, device string
-	p := jwt.NewParser(
-		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
-		// Time is judged against the circle's clock and window by
-		// AdmitReset and CheckReset; every other claim is checked below,
-		// one by one, since this option turns off jwt's aud check too.
-		jwt.WithoutClaimsValidation(),
-	)
-	tok, err := p.ParseWithClaims(statement, &claims, func(t *jwt.Token) (any, error) {
-		if alg, _ := t.Header["alg"].(string); alg != jwt.SigningMethodEdDSA.Alg() {
-			return nil, errors.New("alg must be EdDSA")
-		}
-		kid, _ := t.Header["kid"].(string)
-		if kid == "" {
-			return nil, errors.New("no kid")
-		}
-		for _, m := range r.Members {
-			if d, ok := m.Devices[kid]; ok && len(d.PublicKey) == ed25519.PublicKeySize {
-				member, device = m.ID, d.ID
-				return ed25519.PublicKey(d.PublicKey), nil
-			}
-		}
-		return nil, errors.New("unknown device")
-	})
-	if err != nil || tok == nil || !tok.Valid {
-		return ResetSignature{}, resetErr("the statement does not verify: it must be a JWT signed (EdDSA) by an enrolled device of this circle named in kid")
-	}
-	// The signature holds: now the claims, explicitly.
-	raw, err := statementClaims(statement)
-	if err != nil {
-		return ResetSignature{}, resetErr("the statement's claims are not a JSON object")
-	}
-	for name := range raw {
-		if !slices.Contains(resetClaimNames, name) {
-			return ResetSignature{}, resetErr("the statement carries the claim %q; a reset statement carries only %s", truncate(name, maxIDLen), strings.Join(resetClaimNames, ", "))
-		}
+	member, device, raw, problem := deviceStatement(statement, &claims, r, resetClaimNames, "a reset statement")
+	if problem != "" {
+		return ResetSignature{}, resetErr("%s", problem)
 	}
 	aud, err := claims.GetAudience()
 	switch {
@@ -151,6 +119,44 @@ func ParseReset(statement, circle string, r *Roster) (ResetSignature, error) {
 		JTI: claims.ID, Member: member, Device: device, Epoch: claims.Epoch, Reason: claims.Reason,
 		IssuedAt: claims.IssuedAt.Time.UTC(), Statement: statement,
 	}, nil
+}
+
+// deviceStatement verifies statement, a JWT a member's device signed
+// (reset statements, draw commitments): signed with EdDSA by the enrolled
+// device of r that its kid header names, its claims decoded into claims,
+// and carrying no claim but those in allowed (the first other one, in
+// name order, is named). It returns the device's member and id and the
+// raw claims, or a problem ("" when it holds) for the caller's rule error, which says what
+// kind of statement it is. jwt's own claim checks are off (they would
+// also skip aud): each caller checks every claim itself.
+func deviceStatement(statement string, claims jwt.Claims, r *Roster, allowed []string, kind string) (member, device string, raw map[string]json.RawMessage, problem string) {
+	p := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}), jwt.WithoutClaimsValidation())
+	tok, err := p.ParseWithClaims(statement, claims, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		if kid == "" {
+			return nil, errors.New("no kid")
+		}
+		for _, m := range r.Members {
+			if d, ok := m.Devices[kid]; ok && len(d.PublicKey) == ed25519.PublicKeySize {
+				member, device = m.ID, d.ID
+				return ed25519.PublicKey(d.PublicKey), nil
+			}
+		}
+		return nil, errors.New("unknown device")
+	})
+	if err != nil || tok == nil || !tok.Valid {
+		return "", "", nil, "the statement does not verify: it must be a JWT signed (EdDSA) by an enrolled device of this circle named in kid"
+	}
+	raw, err = statementClaims(statement)
+	if err != nil {
+		return "", "", nil, "the statement's claims are not a JSON object"
+	}
+	for _, name := range slices.Sorted(maps.Keys(raw)) {
+		if !slices.Contains(allowed, name) {
+			return "", "", nil, fmt.Sprintf("the statement carries the claim %q; %s carries only %s", truncate(name, maxIDLen), kind, strings.Join(allowed, ", "))
+		}
+	}
+	return member, device, raw, ""
 }
 
 // statementClaims decodes the claims segment of a compact JWS into its

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,7 +15,6 @@ import (
 
 	"github.com/circles-coop/circles/crdt"
 	"github.com/circles-coop/circles/mobile-api/client"
-	"github.com/circles-coop/circles/wire"
 )
 
 // TestBackupUnderWriteLoad runs circled as real processes: `circled
@@ -31,19 +27,10 @@ import (
 func TestBackupUnderWriteLoad(t *testing.T) {
 	bin := buildCircled(t)
 	data := filepath.Join(t.TempDir(), "circle")
-	var out bytes.Buffer
-	init := exec.Command(bin, "init", "--data", data, "--name", "Backup Test", "--json")
-	init.Stdout = &out
-	if err := init.Run(); err != nil {
-		t.Fatalf("circled init: %v", err)
-	}
-	var res struct{ Invite string }
-	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
-		t.Fatalf("init --json printed %q: %v", out.String(), err)
-	}
+	invite := initCircle(t, bin, data)
 	proc, addr := startCircled(t, bin, data, "127.0.0.1:0")
 	ctx := context.Background()
-	dev, err := client.Join(ctx, t.TempDir(), "http://"+addr, res.Invite, "Alice", "phone")
+	dev, err := client.Join(ctx, t.TempDir(), "http://"+addr, invite, "Alice", "phone")
 	if err != nil {
 		t.Fatalf("join: %v", err)
 	}
@@ -51,51 +38,12 @@ func TestBackupUnderWriteLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var synced []string
-	for i := 0; i < 20; i++ {
-		e, err := dev.Log(crdt.Entry{ID: uuid.NewString(), Kind: "hours", Quantity: 1, Note: "offline", At: time.Now().UTC()})
-		if err != nil {
-			t.Fatalf("log: %v", err)
-		}
-		synced = append(synced, e.ID)
-	}
-	if _, err := dev.Sync(ctx, nil); err != nil {
-		t.Fatalf("sync: %v", err)
-	}
+	synced := logAndSync(t, ctx, dev, 20)
 
-	var mu sync.Mutex
-	acked := map[string]bool{}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 3000; i++ { // bounded; stop ends it sooner
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				id := uuid.NewString()
-				if _, err := cl.CreateEntry(ctx, wire.Entry{ID: id, Kind: "hours", Quantity: 1, Note: "load", At: time.Now().UTC()}); err != nil {
-					t.Errorf("write during backup: %v", err)
-					return
-				}
-				mu.Lock()
-				acked[id] = true
-				mu.Unlock()
-			}
-		}()
-	}
+	load := startWriters(ctx, 4, 3000, func() *client.Client { return cl })
 	time.Sleep(300 * time.Millisecond) // let the writers get going
 
-	mu.Lock()
-	before := make(map[string]bool, len(acked))
-	for id := range acked {
-		before[id] = true
-	}
-	mu.Unlock()
+	before := load.ids()
 	backupFile := filepath.Join(t.TempDir(), "circle.backup")
 	start := time.Now()
 	bout, err := exec.Command(bin, "backup", "--data", data, "--out", backupFile).CombinedOutput()
@@ -107,11 +55,12 @@ func TestBackupUnderWriteLoad(t *testing.T) {
 		t.Fatalf("circled backup printed %q, want it taken through the running server", bout)
 	}
 	time.Sleep(200 * time.Millisecond)
-	close(stop)
-	wg.Wait()
-	mu.Lock()
+	load.finish()
+	if n := load.failed.Load(); n > 0 {
+		t.Errorf("%d writes failed during the backup", n)
+	}
+	acked := load.ids()
 	total := len(acked)
-	mu.Unlock()
 	if len(before) == 0 || total <= len(before) {
 		t.Fatalf("%d entries acknowledged before the backup, %d in all: the backup ran under no write load", len(before), total)
 	}

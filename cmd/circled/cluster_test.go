@@ -220,6 +220,17 @@ func startWriters(ctx context.Context, n, each int, target func() *client.Client
 	return l
 }
 
+// ids are the entries acknowledged so far.
+func (l *writeLoad) ids() map[string]bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]bool, len(l.acked))
+	for id := range l.acked {
+		out[id] = true
+	}
+	return out
+}
+
 // finish stops the writers and waits for them.
 func (l *writeLoad) finish() {
 	close(l.stop)

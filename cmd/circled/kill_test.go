@@ -3,20 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
-	"github.com/circles-coop/circles/crdt"
 	"github.com/circles-coop/circles/mobile-api/client"
-	"github.com/circles-coop/circles/wire"
 )
 
 // buildCircled compiles this command into a temporary directory.
@@ -71,21 +65,12 @@ func startCircledWith(t *testing.T, bin, addrFile string, args ...string) (*exec
 func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	bin := buildCircled(t)
 	data := filepath.Join(t.TempDir(), "circle")
-	var out bytes.Buffer
-	init := exec.Command(bin, "init", "--data", data, "--name", "Kill Test", "--json")
-	init.Stdout = &out
-	if err := init.Run(); err != nil {
-		t.Fatalf("circled init: %v", err)
-	}
-	var res struct{ Invite string }
-	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
-		t.Fatalf("init --json printed %q: %v", out.String(), err)
-	}
+	invite := initCircle(t, bin, data)
 
 	proc, addr := startCircled(t, bin, data, "127.0.0.1:0")
 	url := "http://" + addr
 	ctx := context.Background()
-	dev, err := client.Join(ctx, t.TempDir(), url, res.Invite, "Alice", "phone")
+	dev, err := client.Join(ctx, t.TempDir(), url, invite, "Alice", "phone")
 	if err != nil {
 		t.Fatalf("join: %v", err)
 	}
@@ -97,54 +82,19 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 	// Entries acknowledged before the kill, by sync from the device's
 	// offline store (first: a sync chasing a stream of REST writes would
 	// not settle) ...
-	var synced []string
-	for i := 0; i < 20; i++ {
-		e, err := dev.Log(crdt.Entry{ID: uuid.NewString(), Kind: "hours", Quantity: 1, Note: "offline", At: time.Now().UTC()})
-		if err != nil {
-			t.Fatalf("log: %v", err)
-		}
-		synced = append(synced, e.ID)
-	}
-	if _, err := dev.Sync(ctx, nil); err != nil {
-		t.Fatalf("sync: %v", err)
-	}
+	synced := logAndSync(t, ctx, dev, 20)
 
-	// ... and by REST, from several writers at once.
-	var mu sync.Mutex
-	acked := map[string]bool{}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 2000; i++ { // bounded; the kill ends it sooner
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				id := uuid.NewString()
-				_, err := cl.CreateEntry(ctx, wire.Entry{ID: id, Kind: "hours", Quantity: 1, Note: "kill test", At: time.Now().UTC()})
-				if err != nil {
-					return // the server is gone
-				}
-				mu.Lock()
-				acked[id] = true
-				mu.Unlock()
-			}
-		}()
-	}
+	// ... and by REST, from several writers at once (a failed write is the
+	// server gone).
+	load := startWriters(ctx, 4, 2000, func() *client.Client { return cl })
 	time.Sleep(300 * time.Millisecond) // let the writers get going
 	if err := proc.Process.Signal(os.Kill); err != nil {
 		t.Fatalf("kill: %v", err)
 	}
 	_ = proc.Wait()
-	close(stop)
-	wg.Wait()
-	mu.Lock()
+	load.finish()
+	acked := load.ids()
 	n := len(acked)
-	mu.Unlock()
 	if n == 0 {
 		t.Fatalf("no entry was acknowledged before the kill; the test proves nothing")
 	}

@@ -45,6 +45,7 @@ func (s *Server) openReplicas(ctx context.Context) error {
 	s.replicas = replica.NewManager(replica.ManagerConfig{
 		Circle:    s.auth.CircleID(),
 		JS:        s.nats.JetStream(),
+		Replicas:  s.cfg.Replicas,
 		Source:    fedSource{s.auth},
 		OnDecided: s.federationDecided, // federation_glue.go
 		Logger:    s.cfg.Logger,

@@ -19,6 +19,9 @@ import (
 type ManagerConfig struct {
 	Circle string              // this circle's id
 	JS     jetstream.JetStream // the circle's own JetStream
+	// Replicas is the federation stream's replica count, the store's own
+	// (1 embedded; 3 on a three-node cluster). 0 means 1.
+	Replicas int
 	Source Source
 	// OnDecided is passed to every replica (Config.OnDecided).
 	OnDecided func(federation string, p Proposal)
@@ -55,7 +58,7 @@ func NewManager(cfg ManagerConfig) *Manager {
 
 // Open creates the FEDERATION stream if needed and loads the blueprints.
 func (m *Manager) Open(ctx context.Context) error {
-	st, err := openDocStore(ctx, m.cfg.JS)
+	st, err := openDocStore(ctx, m.cfg.JS, m.cfg.Replicas)
 	if err != nil {
 		return err
 	}

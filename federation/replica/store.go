@@ -32,7 +32,7 @@ type docStore struct {
 	stream jetstream.Stream
 }
 
-func openDocStore(ctx context.Context, js jetstream.JetStream) (*docStore, error) {
+func openDocStore(ctx context.Context, js jetstream.JetStream, replicas int) (*docStore, error) {
 	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        StreamName,
 		Description: "federated documents of this circle and replicas of the other members' (federation/replica)",
@@ -41,6 +41,7 @@ func openDocStore(ctx context.Context, js jetstream.JetStream) (*docStore, error
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
 		MaxMsgSize:  8 << 20,
+		Replicas:    max(replicas, 1),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("federation stream: %w", err)

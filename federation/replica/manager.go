@@ -22,7 +22,7 @@ type ManagerConfig struct {
 	// Replicas is the federation stream's replica count, the store's own
 	// (1 embedded; 3 on a three-node cluster). 0 means 1.
 	Replicas int
-	Source Source
+	Source   Source
 	// OnDecided is passed to every replica (Config.OnDecided).
 	OnDecided func(federation string, p Proposal)
 	// AnnounceEvery and RefreshEvery are passed to every replica.

@@ -83,15 +83,11 @@ func (s *Server) linkReplicas(was map[string]bool) {
 		if f.Status != link.StatusJoined || len(f.Circles) == 0 {
 			continue // the hub's list is only known while linked
 		}
-		listed := map[string]bool{s.auth.CircleID(): true}
+		listed := make(map[string]bool, len(f.Circles))
 		for _, c := range f.Circles {
 			listed[c.CircleID] = true
 		}
-		for _, c := range r.View().Circles {
-			if listed[c.CircleID] == c.Departed {
-				r.MarkDeparted(c.CircleID, !listed[c.CircleID])
-			}
-		}
+		r.FollowListing(listed)
 	}
 }
 

@@ -71,13 +71,24 @@ func (r *Replica) View() FederationView {
 	return out
 }
 
-// MarkDeparted records that circle left or was expelled: its last state
-// stays, marked departed, and it no longer counts for a majority.
-func (r *Replica) MarkDeparted(circle string, departed bool) {
+// FollowListing marks departed every circle whose document the replica
+// holds and that listed (the hub's list of the federation's members)
+// leaves out, and marks listed ones present again. A departed circle's
+// last state stays, and it no longer counts for a majority. Unlike View it reads
+// no document, so the link can call it every time it looks.
+func (r *Replica) FollowListing(listed map[string]bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.departed[circle] = departed
-	r.notifyLocked()
+	changed := false
+	for c := range r.peers {
+		if departed := !listed[c]; r.departed[c] != departed {
+			r.departed[c] = departed
+			changed = true
+		}
+	}
+	if changed {
+		r.notifyLocked()
+	}
 }
 
 // proposalsLocked gathers every member's proposals with their votes and

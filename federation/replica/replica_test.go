@@ -471,7 +471,7 @@ func TestDelegateEndsWithin2s(t *testing.T) {
 	_ = errors.Is(unused, nil)
 }
 
-// TestDepartedCircle: a circle marked departed keeps its last state in
+// TestDepartedCircle: a circle the hub no longer lists keeps its last state in
 // the view, marked, and no longer counts for a majority.
 func TestDepartedCircle(t *testing.T) {
 	a, b, _ := threeCircles(t, nil)
@@ -490,13 +490,17 @@ func TestDepartedCircle(t *testing.T) {
 	if s := a.rep.Proposals()[0].Status; s != replica.StatusOpen {
 		t.Fatalf("yes and no of three circles: %s, want open", s)
 	}
-	a.rep.MarkDeparted("C", true)
+	a.rep.FollowListing(map[string]bool{"A": true, "B": true}) // the hub no longer lists C
 	cv, ok := circleView(a.rep.View(), "C")
 	if !ok || !cv.Departed || cv.Name != "Circle C" {
 		t.Errorf("C after departing: %+v, want its last state, departed", cv)
 	}
 	if s := a.rep.Proposals()[0].Status; s != replica.StatusRejected {
 		t.Errorf("yes and no of two member circles: %s, want rejected", s)
+	}
+	a.rep.FollowListing(map[string]bool{"A": true, "B": true, "C": true}) // C is back
+	if cv, _ := circleView(a.rep.View(), "C"); cv.Departed {
+		t.Errorf("C listed again: %+v, want not departed", cv)
 	}
 }
 

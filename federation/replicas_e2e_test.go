@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/circles-coop/circles/federation/hub"
 	srv "github.com/circles-coop/circles/server"
 	"github.com/circles-coop/circles/server/servertest"
 	"github.com/circles-coop/circles/wire"
@@ -182,4 +183,68 @@ func TestRestoredCircleStaysFederated(t *testing.T) {
 	if len(h.Members()) != 2 {
 		t.Fatalf("hub members after the restore: %v, want the same two circles", h.Members())
 	}
+}
+
+// TestCouncilVoteToldAfterHubRestart: a circle whose replica sees the
+// council's expel pass while the hub is down keeps trying to tell the hub
+// its vote, and the hub expels the target once it is back. Beta votes
+// (and so decides) while the hub is stopped; it is told of the decision
+// once, so only its retries can bring its vote to the hub.
+func TestCouncilVoteToldAfterHubRestart(t *testing.T) {
+	dir := t.TempDir()
+	res, err := hub.Init(dir, "Tool libraries", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func(httpAddr, leafAddr string) *hub.Hub {
+		t.Helper()
+		h, err := hub.Open(context.Background(), hub.Config{DataDir: dir, Listen: httpAddr, LeafListen: leafAddr})
+		if err != nil {
+			t.Fatalf("hub.Open: %v", err)
+		}
+		return h
+	}
+	h := open("127.0.0.1:0", "127.0.0.1:0")
+	httpAddr, leafAddr := h.HTTPAddr(), h.LeafAddr()
+	hubURL := "http://" + httpAddr
+	a, b, c := newMember(t, "Alpha"), newMember(t, "Beta"), newMember(t, "Gamma")
+	fed := a.join(t, hubURL, res.Invite)
+	b.join(t, hubURL, newInvite(t, dir))
+	c.join(t, hubURL, newInvite(t, dir))
+	for _, m := range []*member{a, b, c} {
+		m.decide(t, "mandate.grant", map[string]any{"member": m.founder.Member, "issue": "the alliance",
+			"scope": "federation:" + fed, "deadline": time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)})
+	}
+	base := "/v1/federations/" + fed + "/proposals"
+	waitFor(t, "Alpha sees three circles", 15*time.Second, func() bool {
+		var v wire.FederationView
+		r := servertest.Call(t, a.URL(), http.MethodGet, "/v1/federations/"+fed, a.founder.Token, nil)
+		return r.Status == http.StatusOK && json.Unmarshal(r.Body, &v) == nil && len(v.Circles) == 3
+	})
+	servertest.MustCall(t, a.URL(), http.MethodPost, base, a.founder.Token,
+		map[string]any{"id": "expel-gamma", "kind": "federation.expel", "title": "Gamma sold the shared tools", "payload": map[string]any{"circle_id": c.CircleID}},
+		http.StatusCreated, nil)
+	servertest.MustCall(t, a.URL(), http.MethodPost, base+"/expel-gamma/votes", a.founder.Token, map[string]string{"choice": "yes"}, http.StatusOK, nil)
+	waitFor(t, "Beta sees Alpha's yes", 15*time.Second, func() bool {
+		var l struct{ Proposals []wire.FederationProposal }
+		r := servertest.Call(t, b.URL(), http.MethodGet, base, b.founder.Token, nil)
+		return r.Status == http.StatusOK && json.Unmarshal(r.Body, &l) == nil && len(l.Proposals) == 1 && l.Proposals[0].Votes[a.CircleID] == "yes"
+	})
+
+	h.Close()
+	waitFor(t, "Beta sees the hub gone", 5*time.Second, func() bool { return !b.Server.Federation().Linked(fed) })
+	var p wire.FederationProposal
+	servertest.MustCall(t, b.URL(), http.MethodPost, base+"/expel-gamma/votes", b.founder.Token, map[string]string{"choice": "yes"}, http.StatusOK, &p)
+	if p.Status != "passed" {
+		t.Fatalf("Beta's view after its yes: %s, want passed (two of three circles)", p.Status)
+	}
+	time.Sleep(2 * time.Second) // Beta's first attempt fails while the hub is down
+
+	h = open(httpAddr, leafAddr)
+	defer h.Close()
+	waitFor(t, "the restarted hub to expel Gamma", 30*time.Second, func() bool { return len(h.Members()) == 2 })
+	waitFor(t, "Gamma to see itself expelled", 15*time.Second, func() bool {
+		f, ok := c.federation(t, fed)
+		return ok && f.Status == "expelled"
+	})
 }

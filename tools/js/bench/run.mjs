@@ -24,6 +24,8 @@
 //   OUT         where the JSON lines go (default .cache/bench-sync/results-<time>.jsonl)
 //   PROFILE_DIR if set, circled runs with --cpuprofile into this directory
 //               (one file per run, named after the run)
+//   LOADGEN_PROFILE_DIR  if set, every loadgen runs under node --cpu-prof
+//               into this directory (the load generator shares the cores)
 
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -148,7 +150,8 @@ async function startCircled(name) {
 // loadgen runs one loadgen.mjs and returns its RESULT (or an error result).
 function loadgen(args, label) {
   return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [path.join(here, "loadgen.mjs"), ...args, "--timeout-s", String(runTimeoutS), "--label", label], {
+    const prof = env.LOADGEN_PROFILE_DIR ? ["--cpu-prof", "--cpu-prof-dir", env.LOADGEN_PROFILE_DIR, "--cpu-prof-name", `${label}.cpuprofile`] : [];
+    const proc = spawn(process.execPath, [...prof, path.join(here, "loadgen.mjs"), ...args, "--timeout-s", String(runTimeoutS), "--label", label], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...env, NODE_NO_WARNINGS: "1" },
     });
@@ -205,6 +208,9 @@ const metrics = {
     ["verified_s", "seconds until GET /v1/ledger/entries lists all (circled)", false],
     ["server_vmhwm_mb", "server peak RSS, VmHWM (MB)", false],
     ["server_cpu_s", "server CPU during ingest (s)", false],
+    ["client_cpu_s", "load generator CPU during ingest (s)", false],
+    ["msgs_sent_per_device", "sync messages sent per device", false],
+    ["msgs_recv_per_device", "sync messages received per device", false],
   ],
   latency: [
     ["sent_p50_ms", "sent→ack p50 (ms)", false],

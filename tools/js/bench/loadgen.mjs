@@ -44,6 +44,7 @@ import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websoc
 import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
+import os from "node:os";
 import { performance } from "node:perf_hooks";
 
 // ---------- options ----------
@@ -412,21 +413,27 @@ async function backlog() {
   // What each device sends and receives during the ingest (sync
   // messages: count and bytes; and, for device 0, a timed trace), and the
   // load generator's own CPU: it shares the machine with the server.
-  const traffic = ds.map(() => ({ sent: 0, sentBytes: 0, recv: 0, recvBytes: 0 }));
+  const traffic = ds.map(() => ({ sent: 0, sentBytes: 0, recv: 0, recvBytes: 0, firstReply: null, changesSent: null, biggest: 0 }));
   const trace = [];
   const onSend = (d) => (msg) => {
     const t = traffic[d.i];
     t.sent++;
     t.sentBytes += msg.data?.byteLength ?? 0;
+    if ((msg.data?.byteLength ?? 0) > t.biggest) {
+      t.biggest = msg.data.byteLength;
+      t.changesSent = performance.now() - t0;
+    }
     if (d.i === 0) trace.push(`+${(performance.now() - t0).toFixed(1)}ms > ${msg.type} ${msg.data?.byteLength ?? 0}B`);
   };
   const onRecv = (d) => (msg) => {
     const t = traffic[d.i];
     t.recv++;
     t.recvBytes += msg.data?.byteLength ?? 0;
+    if (t.firstReply == null && msg.type === "sync") t.firstReply = performance.now() - t0;
     if (d.i === 0) trace.push(`+${(performance.now() - t0).toFixed(1)}ms < ${msg.type} ${msg.data?.byteLength ?? 0}B`);
   };
   const cpu0 = serverPid ? procCPU(serverPid) : null;
+  const load1 = os.loadavg()[0]; // the machine is shared: how busy it was
   const ownCPU0 = process.cpuUsage();
   const t0 = performance.now();
   let nConnected = 0;
@@ -444,6 +451,16 @@ async function backlog() {
   const total = clients * changes;
   log(`all ${total} changes acknowledged after ${((tAck - t0) / 1000).toFixed(3)} s`);
   const sum = (k) => traffic.reduce((a, t) => a + t[k], 0);
+  // when the devices got the server's first answer, sent their changes
+  // and saw them acknowledged (ms after the start): min / p50 / max
+  const spread = (xs) => {
+    const s = xs.filter((x) => x != null).sort((a, b) => a - b);
+    return s.length ? `${s[0].toFixed(0)} / ${pct(s, 50).toFixed(0)} / ${s[s.length - 1].toFixed(0)} ms` : "—";
+  };
+  log(
+    `first answer ${spread(traffic.map((t) => t.firstReply))}; changes sent ${spread(traffic.map((t) => t.changesSent))}; ` +
+      `acknowledged ${spread(ackTimes.map((t) => t - t0))}`,
+  );
   log(
     `per device: ${(sum("sent") / clients).toFixed(1)} messages sent (${Math.round(sum("sentBytes") / clients)} B), ` +
       `${(sum("recv") / clients).toFixed(1)} received (${Math.round(sum("recvBytes") / clients)} B); ` +
@@ -473,6 +490,7 @@ async function backlog() {
     rest_count: counted,
     server_cpu_s: cpu0 != null && cpuAck != null ? +(cpuAck - cpu0).toFixed(2) : null,
     client_cpu_s: +((ownCPU.user + ownCPU.system) / 1e6).toFixed(2),
+    load_avg_1m: +load1.toFixed(2),
     msgs_sent_per_device: +(sum("sent") / clients).toFixed(2),
     msgs_recv_per_device: +(sum("recv") / clients).toFixed(2),
   });

@@ -44,6 +44,7 @@ import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websoc
 import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
+import os from "node:os";
 import { performance } from "node:perf_hooks";
 
 // ---------- options ----------
@@ -279,8 +280,9 @@ function newRepo(name) {
   return new Repo({ network: [], peerId: `bench-${name}-${tag}` });
 }
 // connect adds a WebSocket adapter and resolves when the server's peer
-// message arrived. onSend, if given, sees every message the repo sends.
-function connect(repo, url, onSend) {
+// message arrived. onSend, if given, sees every message the repo sends;
+// onRecv every message it receives.
+function connect(repo, url, onSend, onRecv) {
   const adapter = new WebSocketClientAdapter(url, 1000);
   if (onSend) {
     const send = adapter.send.bind(adapter);
@@ -289,6 +291,7 @@ function connect(repo, url, onSend) {
       return send(msg);
     };
   }
+  if (onRecv) adapter.on("message", onRecv);
   const peer = new Promise((resolve) => adapter.once("peer-candidate", ({ peerId }) => resolve(peerId)));
   repo.networkSubsystem.addNetworkAdapter(adapter);
   return withDeadline(peer, `connecting to ${target}`).then(() => adapter);
@@ -407,21 +410,62 @@ async function backlog() {
   log(`wrote ${clients}×${changes} entries offline in ${((performance.now() - tg) / 1000).toFixed(2)} s`);
   await sleep(300);
 
+  // What each device sends and receives during the ingest (sync
+  // messages: count and bytes; and, for device 0, a timed trace), and the
+  // load generator's own CPU: it shares the machine with the server.
+  const traffic = ds.map(() => ({ sent: 0, sentBytes: 0, recv: 0, recvBytes: 0, firstReply: null, changesSent: null, biggest: 0 }));
+  const trace = [];
+  const onSend = (d) => (msg) => {
+    const t = traffic[d.i];
+    t.sent++;
+    t.sentBytes += msg.data?.byteLength ?? 0;
+    if ((msg.data?.byteLength ?? 0) > t.biggest) {
+      t.biggest = msg.data.byteLength;
+      t.changesSent = performance.now() - t0;
+    }
+    if (d.i === 0) trace.push(`+${(performance.now() - t0).toFixed(1)}ms > ${msg.type} ${msg.data?.byteLength ?? 0}B`);
+  };
+  const onRecv = (d) => (msg) => {
+    const t = traffic[d.i];
+    t.recv++;
+    t.recvBytes += msg.data?.byteLength ?? 0;
+    if (t.firstReply == null && msg.type === "sync") t.firstReply = performance.now() - t0;
+    if (d.i === 0) trace.push(`+${(performance.now() - t0).toFixed(1)}ms < ${msg.type} ${msg.data?.byteLength ?? 0}B`);
+  };
   const cpu0 = serverPid ? procCPU(serverPid) : null;
+  const load1 = os.loadavg()[0]; // the machine is shared: how busy it was
+  const ownCPU0 = process.cpuUsage();
   const t0 = performance.now();
   let nConnected = 0;
   let nAcked = 0;
   const acks = ds.map((d) => acked(d.repo, d.handle.documentId, A.getHeads(d.handle.doc())).then((t) => (nAcked++, t)));
   const progress = () => `${nConnected} of ${clients} connected, ${nAcked} acknowledged`;
-  await withDeadline(Promise.all(ds.map((d) => connect(d.repo, wsURL(d.dev)).then(() => nConnected++))), "connecting")
+  await withDeadline(Promise.all(ds.map((d) => connect(d.repo, wsURL(d.dev), onSend(d), onRecv(d)).then(() => nConnected++))), "connecting")
     .catch((e) => Promise.reject(new Error(`${e.message}: ${progress()}`)));
   const tConn = performance.now();
   const ackTimes = await withDeadline(Promise.all(acks), "waiting for the server's acknowledgements")
     .catch((e) => Promise.reject(new Error(`${e.message}: ${progress()}`)));
   const tAck = Math.max(...ackTimes);
   const cpuAck = serverPid ? procCPU(serverPid) : null;
+  const ownCPU = process.cpuUsage(ownCPU0);
   const total = clients * changes;
   log(`all ${total} changes acknowledged after ${((tAck - t0) / 1000).toFixed(3)} s`);
+  const sum = (k) => traffic.reduce((a, t) => a + t[k], 0);
+  // when the devices got the server's first answer, sent their changes
+  // and saw them acknowledged (ms after the start): min / p50 / max
+  const spread = (xs) => {
+    const s = xs.filter((x) => x != null).sort((a, b) => a - b);
+    return s.length ? `${s[0].toFixed(0)} / ${pct(s, 50).toFixed(0)} / ${s[s.length - 1].toFixed(0)} ms` : "—";
+  };
+  log(
+    `first answer ${spread(traffic.map((t) => t.firstReply))}; changes sent ${spread(traffic.map((t) => t.changesSent))}; ` +
+      `acknowledged ${spread(ackTimes.map((t) => t - t0))}`,
+  );
+  log(
+    `per device: ${(sum("sent") / clients).toFixed(1)} messages sent (${Math.round(sum("sentBytes") / clients)} B), ` +
+      `${(sum("recv") / clients).toFixed(1)} received (${Math.round(sum("recvBytes") / clients)} B); ` +
+      `load generator CPU ${((ownCPU.user + ownCPU.system) / 1e6).toFixed(2)} s; device 0: ${trace.join(", ")}`,
+  );
   let tVerified = null;
   let counted = null;
   if (target === "circled") {
@@ -445,6 +489,10 @@ async function backlog() {
     verified_s: tVerified ? +((tVerified - t0) / 1000).toFixed(3) : null,
     rest_count: counted,
     server_cpu_s: cpu0 != null && cpuAck != null ? +(cpuAck - cpu0).toFixed(2) : null,
+    client_cpu_s: +((ownCPU.user + ownCPU.system) / 1e6).toFixed(2),
+    load_avg_1m: +load1.toFixed(2),
+    msgs_sent_per_device: +(sum("sent") / clients).toFixed(2),
+    msgs_recv_per_device: +(sum("recv") / clients).toFixed(2),
   });
   await Promise.all(ds.map((d) => d.repo.shutdown()));
   return r.ok;

@@ -4,7 +4,8 @@
 // against circled, in one run. Every scenario runs REPS times; each run
 // gets a fresh server with fresh data on 127.0.0.1, which is stopped by its
 // own process id afterwards. It prints, per scenario, the median of each
-// figure for both servers and their ratio, and writes every run's RESULT
+// figure for both servers, their ratio and the median of each repetition's
+// own ratio (paired), and writes every run's RESULT
 // line to OUT (JSON lines).
 //
 // Environment:
@@ -24,6 +25,8 @@
 //   OUT         where the JSON lines go (default .cache/bench-sync/results-<time>.jsonl)
 //   PROFILE_DIR if set, circled runs with --cpuprofile into this directory
 //               (one file per run, named after the run)
+//   LOADGEN_PROFILE_DIR  if set, every loadgen runs under node --cpu-prof
+//               into this directory (the load generator shares the cores)
 
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -148,7 +151,8 @@ async function startCircled(name) {
 // loadgen runs one loadgen.mjs and returns its RESULT (or an error result).
 function loadgen(args, label) {
   return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [path.join(here, "loadgen.mjs"), ...args, "--timeout-s", String(runTimeoutS), "--label", label], {
+    const prof = env.LOADGEN_PROFILE_DIR ? ["--cpu-prof", "--cpu-prof-dir", env.LOADGEN_PROFILE_DIR, "--cpu-prof-name", `${label}.cpuprofile`] : [];
+    const proc = spawn(process.execPath, [...prof, path.join(here, "loadgen.mjs"), ...args, "--timeout-s", String(runTimeoutS), "--label", label], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...env, NODE_NO_WARNINGS: "1" },
     });
@@ -205,6 +209,10 @@ const metrics = {
     ["verified_s", "seconds until GET /v1/ledger/entries lists all (circled)", false],
     ["server_vmhwm_mb", "server peak RSS, VmHWM (MB)", false],
     ["server_cpu_s", "server CPU during ingest (s)", false],
+    ["client_cpu_s", "load generator CPU during ingest (s)", false],
+    ["msgs_sent_per_device", "sync messages sent per device", false],
+    ["msgs_recv_per_device", "sync messages received per device", false],
+    ["load_avg_1m", "machine load average (1 min) at the start", false],
   ],
   latency: [
     ["sent_p50_ms", "sent→ack p50 (ms)", false],
@@ -250,7 +258,7 @@ async function main() {
       }
     }
   }
-  console.log(`\n==== bench-sync: medians over ${reps} run(s) each (ratio = circled / reference) ====`);
+  console.log(`\n==== bench-sync: medians over ${reps} run(s) each (ratio = circled / reference; paired = median of each repetition's ratio) ====`);
   for (const sc of chosen) {
     const rows = all.filter((r) => r.scenario === sc);
     // Runs that lost samples still report the samples they have; they
@@ -259,13 +267,24 @@ async function main() {
     const clean = (t) => rows.filter((r) => r.target === t && r.ok).length;
     const mode = scenarios[sc].args[1];
     console.log(`\n== ${sc}: ${scenarios[sc].title} (runs with figures: ref ${ok("ref").length}/${reps}, circled ${ok("circled").length}/${reps}; complete: ref ${clean("ref")}, circled ${clean("circled")})`);
-    console.log(`   ${"figure".padEnd(58)} ${"reference".padStart(10)} ${"circled".padStart(10)} ${"ratio".padStart(8)}`);
+    console.log(`   ${"figure".padEnd(58)} ${"reference".padStart(10)} ${"circled".padStart(10)} ${"ratio".padStart(8)} ${"paired".padStart(8)}`);
     for (const [key, title] of metrics[mode]) {
       const a = median(ok("ref").map((r) => r[key]));
       const b = median(ok("circled").map((r) => r[key]));
       if (a == null && b == null) continue;
       const ratio = a && b != null ? `${(b / a).toFixed(2)}×` : "—";
-      console.log(`   ${title.padEnd(58)} ${fmt(a).padStart(10)} ${fmt(b).padStart(10)} ${ratio.padStart(8)}`);
+      // paired: the median of each repetition's own ratio. The two runs of
+      // a repetition follow each other, so they meet about the same load
+      // from whatever else runs on the machine; on a shared machine this
+      // is the steadier figure.
+      const pairs = [];
+      for (let rep = 1; rep <= reps; rep++) {
+        const x = ok("ref").find((r) => r.rep === rep)?.[key];
+        const y = ok("circled").find((r) => r.rep === rep)?.[key];
+        if (typeof x === "number" && typeof y === "number" && x) pairs.push(y / x);
+      }
+      const paired = pairs.length ? `${median(pairs).toFixed(2)}×` : "—";
+      console.log(`   ${title.padEnd(58)} ${fmt(a).padStart(10)} ${fmt(b).padStart(10)} ${ratio.padStart(8)} ${paired.padStart(8)}`);
     }
   }
   console.log(`\nbench-sync: done in ${((Date.now() - started) / 1000).toFixed(0)} s`);

@@ -45,7 +45,7 @@ func (s *Draws) drawAmong(ctx context.Context, id, purpose string, eligible, exc
 	d := crdt.Draw{
 		ID: id, Role: purpose, Commitment: crdt.DrawCommitment(seed), CommittedAt: at,
 		Seed: hex.EncodeToString(seed), Eligible: nonNil(eligible), Excluded: nonNil(excluded), DrawnAt: &at,
-		Holder: crdt.DrawPick(seed, eligible),
+		Holder: crdt.DrawPick(seed, eligible), SeedSource: crdt.SeedSourceServer,
 	}
 	err = s.engine.Update(ctx, doc, func(doc *automerge.Doc) ([]byte, error) {
 		return nil, recordDraw(doc, d)

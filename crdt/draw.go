@@ -77,6 +77,11 @@ type Draw struct {
 	Excluded []string // sorted member ids left out for the term limit
 	Holder   string   // "" if nobody was eligible
 	DrawnAt  *time.Time
+	// Round is the commit–reveal round whose seed the draw uses
+	// (drawseed.go), SeedSource "round" or "server"; both "" for a draw
+	// from the server's committed seed made before rounds.
+	Round      string
+	SeedSource string
 }
 
 // RotationDrawID names the draw that picks role's next holder when the
@@ -147,6 +152,8 @@ func PutDraw(doc *automerge.Doc, d Draw) error {
 		{"proposal", d.Proposal},
 		{"commitment", d.Commitment},
 		{"committed_at", formatTime(d.CommittedAt)},
+		{"round", d.Round},
+		{"seed_source", d.SeedSource},
 	}
 	if d.DrawnAt != nil {
 		pairs = append(pairs,
@@ -190,6 +197,8 @@ func LookupDraw(doc *automerge.Doc, id string) (Draw, bool, error) {
 		Excluded:    o.strings("excluded", false, maxDrawMembers, maxIDLen),
 		Holder:      o.str("holder", false, maxIDLen),
 		DrawnAt:     o.optTime("drawn_at"),
+		Round:       o.str("round", false, 2*maxIDLen),
+		SeedSource:  o.str("seed_source", false, maxIDLen),
 	}
 	return d, true, o.done()
 }
@@ -197,31 +206,43 @@ func LookupDraw(doc *automerge.Doc, id string) (Draw, bool, error) {
 // drawnData is the data of a role.drawn audit entry that
 // VerifyAuditDraws checks.
 type drawnData struct {
-	Draw     string    `json:"draw"`
-	Seed     string    `json:"seed"`
-	Eligible []string  `json:"eligible"`
-	Excluded []string  `json:"excluded"`
-	Holder   string    `json:"holder"`
-	DrawnAt  time.Time `json:"drawn_at"`
+	Draw       string    `json:"draw"`
+	Seed       string    `json:"seed"`
+	Eligible   []string  `json:"eligible"`
+	Excluded   []string  `json:"excluded"`
+	Holder     string    `json:"holder"`
+	DrawnAt    time.Time `json:"drawn_at"`
+	Round      string    `json:"round"`
+	SeedSource string    `json:"seed_source"`
+	Seq        int64     `json:"seq"`
 }
 
 // VerifyAuditDraws recomputes every random draw in the log: each
 // role.drawn entry (and each meeting.created one, whose facilitator is
-// drawn the same way) must reveal the seed committed earlier in the log under
-// the same draw id (draw.committed; a draw id is committed to one value
-// only and drawn once), list its eligible members sorted and without
-// repeats, and name as holder the member DrawPick picks. With a roster
-// (r not nil) it also checks the lists: the eligible and excluded members
-// together must be exactly the members active when the draw ran. The
-// error wraps ErrAuditBroken and names the first entry that does not hold.
+// drawn the same way) must use a seed the log fixed before it — the
+// closed seed of the commit–reveal round it names, or that seed's
+// documented derivation (drawseed.go says which round a draw must use,
+// and that a round's seed is used once), or, for a draw that names no
+// round (a new circle's first meetings, and draws made before rounds),
+// the seed committed earlier under the same draw id (draw.committed; a
+// draw id is committed to one value only) — list its eligible members
+// sorted and without repeats, be drawn once, and name as holder the
+// member DrawPick picks. With a roster (r not nil) it also checks the
+// lists: the eligible and excluded members together must be exactly the
+// members active when the draw ran. The rounds' own seeds are
+// recomputed by VerifyAuditRounds. The error wraps ErrAuditBroken and
+// names the first entry that does not hold.
 func VerifyAuditDraws(entries []AuditEntry, r *Roster) error {
 	committed := map[string]string{}
 	drawn := map[string]bool{}
+	rounds := newRoundSeeds()
 	fail := func(e AuditEntry, format string, args ...any) error {
 		return fmt.Errorf("%w: entry %d (%s): %s", ErrAuditBroken, e.Seq, e.Kind, fmt.Sprintf(format, args...))
 	}
 	for _, e := range entries {
 		switch e.Kind {
+		case AuditDrawClosed:
+			rounds.observe(e)
 		case AuditDrawCommitted:
 			var data struct {
 				Draw       string `json:"draw"`
@@ -239,14 +260,31 @@ func VerifyAuditDraws(entries []AuditEntry, r *Roster) error {
 			if err != nil {
 				return fail(e, "%v", err)
 			}
-			seed, err := hex.DecodeString(data.Seed)
+			var seed []byte
 			switch {
-			case err != nil || len(seed) != DrawSeedBytes:
-				return fail(e, "the seed of draw %s is not %d bytes of hex", data.Draw, DrawSeedBytes)
-			case committed[data.Draw] == "":
-				return fail(e, "draw %s reveals a seed that was never committed before it", data.Draw)
-			case DrawCommitment(seed) != committed[data.Draw]:
-				return fail(e, "the seed of draw %s is not the one committed", data.Draw)
+			case data.Round != "" || data.SeedSource == SeedSourceRound:
+				if seed, err = rounds.seedOf(e.Kind, data); err != nil {
+					return fail(e, "%v", err)
+				}
+			case e.Kind == AuditRoleDrawn && data.SeedSource != "":
+				return fail(e, "role draw %s names no round; a role is drawn with a commit–reveal round", data.Draw)
+			default:
+				seed, err = hex.DecodeString(data.Seed)
+				switch {
+				case err != nil || len(seed) != DrawSeedBytes:
+					return fail(e, "the seed of draw %s is not %d bytes of hex", data.Draw, DrawSeedBytes)
+				case committed[data.Draw] == "":
+					return fail(e, "draw %s reveals a seed that was never committed before it", data.Draw)
+				case DrawCommitment(seed) != committed[data.Draw]:
+					return fail(e, "the seed of draw %s is not the one committed", data.Draw)
+				}
+				if e.Kind == AuditMeetingCreated {
+					if err := rounds.serverSeedAllowed(data); err != nil {
+						return fail(e, "%v", err)
+					}
+				}
+			}
+			switch {
 			case drawn[data.Draw]:
 				return fail(e, "draw %s was drawn twice", data.Draw)
 			case !slices.IsSorted(data.Eligible) || len(slices.Compact(slices.Clone(data.Eligible))) != len(data.Eligible):

@@ -289,6 +289,14 @@ func (s *Terms) finishRoleDraw(ctx context.Context, p crdt.Draw, now time.Time) 
 			assigned = *role
 		} else if err := s.writeRoster(ctx, func(doc *automerge.Doc) error { return crdt.PutRole(doc, &assigned) }); err != nil {
 			return err
+		} else {
+			// The draw at the end of the new term opens now.
+			s.mu.RLock()
+			r := s.roster
+			s.mu.RUnlock()
+			if err := s.draws.commitRotationDraws(ctx, r); err != nil {
+				s.log.Error("role draw: open the rotation draw", "role", d.Role, "err", err)
+			}
 		}
 	}
 	data := drawnData(d, before, assigned)

@@ -50,7 +50,8 @@ import (
 //	    "excluded": [member id], "holder"?, "drawn_at" } }
 //
 // A draw's id is the role.draw proposal's id, or for the draw at the end
-// of a term "<role id>@<term end, Unix seconds>" (RotationDrawID).
+// of a term "rotation:<role id>:<term end, Unix seconds>" (RotationDrawID;
+// before draws used commit–reveal rounds it was "<role id>@<term end>").
 
 // Audit entry kinds of draws.
 const (
@@ -87,7 +88,7 @@ type Draw struct {
 // RotationDrawID names the draw that picks role's next holder when the
 // term ending at termEnd ends.
 func RotationDrawID(role string, termEnd time.Time) string {
-	return role + "@" + strconv.FormatInt(termEnd.Unix(), 10)
+	return "rotation:" + role + ":" + strconv.FormatInt(termEnd.Unix(), 10)
 }
 
 // DrawCommitment returns the commitment to seed: its hex SHA-256.

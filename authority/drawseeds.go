@@ -250,7 +250,11 @@ func (s *Terms) finishRoleDraw(ctx context.Context, p crdt.Draw, now time.Time) 
 		if err != nil {
 			return err
 		}
-		if role, ok := r.Roles[p.Role]; ok && !role.Retired() {
+		reset, err := s.resetBetween(ctx, p.CommittedAt, now)
+		if err != nil {
+			return err
+		}
+		if role, ok := r.Roles[p.Role]; ok && !role.Retired() && reset == nil {
 			if d, _, err = s.draws.drawWithRound(*role, r, rd, p.Proposal, now); err != nil {
 				return err
 			}
@@ -270,10 +274,23 @@ func (s *Terms) finishRoleDraw(ctx context.Context, p crdt.Draw, now time.Time) 
 		return err
 	}
 	role, ok := r.Roles[d.Role]
-	if !ok || role.Retired() {
-		data := map[string]any{"draw": d.ID, "proposal": d.Proposal, "role": d.Role, "round": d.Round,
-			"reason": "the role was retired before the draw's round closed; nobody is assigned"}
-		return s.audit.AppendOnce(ctx, *d.DrawnAt, crdt.AuditRoleDrawVoid, data, auditFor(crdt.AuditRoleDrawVoid, "draw", d.ID))
+	reset, err := s.resetBetween(ctx, d.CommittedAt, *d.DrawnAt)
+	if err != nil {
+		return err
+	}
+	if !ok || role.Retired() || reset != nil {
+		why := "the role was retired before the draw's round closed; nobody is assigned"
+		if reset != nil {
+			// As for open proposals (resets.go): a draw passed before a
+			// hard reset does not quietly refill a role after it.
+			why = fmt.Sprintf("cancelled by the hard reset that ended epoch %d before the draw's round closed; nobody is assigned", reset.Epoch)
+		}
+		data := map[string]any{"draw": d.ID, "proposal": d.Proposal, "role": d.Role, "round": d.Round, "reason": why}
+		if err := s.audit.AppendOnce(ctx, *d.DrawnAt, crdt.AuditRoleDrawVoid, data, auditFor(crdt.AuditRoleDrawVoid, "draw", d.ID)); err != nil {
+			return err
+		}
+		s.log.Info("role draw void", "role", d.Role, "draw", d.ID, "reason", why)
+		return nil
 	}
 	if done, err := s.findAudit(ctx, *d.DrawnAt, auditFor(crdt.AuditRoleDrawn, "draw", d.ID)); err != nil || done {
 		return err
@@ -407,4 +424,24 @@ func (s *Draws) facilitationDrawLocked(ctx context.Context, id string, seq int64
 		return nil, recordDraw(doc, d)
 	})
 	return d, newest, open, err
+}
+
+// resetBetween returns the first hard reset executed after from and at
+// or before to, nil if none.
+func (s *Terms) resetBetween(ctx context.Context, from, to time.Time) (*crdt.ResetRecord, error) {
+	var resets []crdt.ResetRecord
+	err := s.viewGov(ctx, func(doc *automerge.Doc) error {
+		var err error
+		resets, err = crdt.ReadResets(doc)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, rec := range resets {
+		if rec.At.After(from) && !rec.At.After(to) {
+			return &rec, nil
+		}
+	}
+	return nil, nil
 }

@@ -366,3 +366,37 @@ func TestMeetingsDrawFromFacilitationRounds(t *testing.T) {
 	}
 	verifyDraws(t, c, devs[0])
 }
+
+// TestResetVoidsPendingRoleDraw: a role.draw passed, its round still
+// open, when three members reset the circle: once the round closes
+// nobody is given the role (role.draw.void names the reset), as a
+// role.assign passed before a reset does not refill a role.
+func TestResetVoidsPendingRoleDraw(t *testing.T) {
+	c, clk, circle, devs := resetCircle(t, "Alice", "Bob", "Carol", "Dave")
+	url := c.URL()
+	pass := passer(t, url, devs)
+	now := 8 * day
+	if p := pass("role.create", "A treasurer", map[string]any{"name": "treasurer", "purpose": "", "term": "720h", "term_limit": 2, "rotation": "draw"}); p.Status != "passed" {
+		t.Fatalf("role.create: %s (%s)", p.Status, p.Reason)
+	}
+	draw := pass("role.draw", "Draw the treasurer", map[string]any{"role": "treasurer"})
+	if draw.Status != "passed" {
+		t.Fatalf("role.draw: %s (%s)", draw.Status, draw.Reason)
+	}
+	for _, d := range devs[:3] {
+		if r := servertest.Call(t, url, "POST", "/v1/resets/signatures", d.Token, resetStatement(t, circle, d, 0, clk.Now())); r.Status != http.StatusAccepted {
+			t.Fatalf("sign: %d %s", r.Status, r.Body)
+		}
+	}
+	moveTo(t, c, clk, now+2*day+time.Minute, devs)
+	if role := roles(t, url, devs[3])["treasurer"]; role.Holder != "" || role.PendingDraw != nil {
+		t.Errorf("the treasurer after the draw's round closed = %+v, want vacant, nothing pending", role)
+	}
+	audit := auditKinds(t, url, devs[3])
+	closedRound(t, audit, draw.ID)
+	wantAudit(t, audit, crdt.AuditRoleDrawVoid, draw.ID, "hard reset")
+	if n := countAudit(audit, crdt.AuditRoleDrawn); n != 0 {
+		t.Errorf("%d role.drawn entries, want none", n)
+	}
+	verifyDraws(t, c, devs[3])
+}

@@ -16,38 +16,34 @@ import (
 )
 
 // Verifiable random draws ("randomized stewardship", DESIGN.md §1): a
-// role's next holder picked at random among the eligible members, in a way
-// any member can recompute from the audit log.
+// role's next holder, or a meeting's facilitator, picked at random among
+// the eligible members, in a way any member can recompute from the audit
+// log. DrawPick is a pure function of a seed and the eligible list; the
+// role.drawn (or meeting.created) entry reveals the seed, the eligible
+// members (sorted), those left out, and the pick.
 //
-// A draw happens in two steps, each with an audit entry:
-//
-//  1. Commitment (draw.committed): the server fixes the draw's secret
-//     seed and publishes only its SHA-256. For a role.draw proposal this
-//     happens when the proposal opens; for a role that rotates by draw,
-//     when its holder's term starts — before the vote on the draw, and
-//     before anyone knows who will be eligible when the draw runs.
-//  2. Reveal (role.drawn): the seed, the eligible members (sorted), the
-//     members left out for the term limit, and the pick. DrawPick is a
-//     pure function of the seed and the eligible list, so anyone can
-//     recompute the holder and check the seed against the commitment
-//     (VerifyAuditDraws).
-//
-// What this guarantees: once committed, the server cannot change the seed,
-// so it cannot re-draw until it likes the result once it sees who is
-// eligible, nor pick someone the seed does not pick; and the eligible list
-// is checked against the roster (every member active at the draw, except
-// those at the term limit). What it does not guarantee: a dishonest server
-// could try many seeds before committing, predicting who will be eligible
-// (usually everyone) and keeping a seed that favours someone; the seed's
-// derivation (an HMAC of the circle's private key, server/draw.go) cannot
-// be checked by members. The commitment's time in the log shows how far
-// ahead of the draw it was fixed.
+// Where the seed comes from: a commit–reveal round over the members'
+// devices (drawround.go), named in the entry ("round"); drawseed.go says
+// which round each draw must use. The one exception is a new circle's
+// first meetings, before any facilitation round closed: their seed is
+// the server's own, committed first (draw.committed, its SHA-256) and
+// revealed with the draw ("seed_source": "server"). Such a seed cannot
+// be changed after the commitment, but a dishonest server could try many
+// seeds before committing (the derivation, an HMAC under the circle's
+// private key, cannot be checked by members). Role draws in logs written
+// before rounds existed used the same committed seeds and name no round;
+// VerifyAuditDraws still checks them that way.
 //
 // In the governance document, written by the server only:
 //
 //	"draws": { "<draw id>": { "id", "role", "proposal"?, "commitment",
-//	    "committed_at", and once drawn: "seed", "eligible": [member id],
-//	    "excluded": [member id], "holder"?, "drawn_at" } }
+//	    "committed_at", "round"?, "seed_source"?, and once drawn: "seed",
+//	    "eligible": [member id], "excluded": [member id], "holder"?,
+//	    "drawn_at" } }
+//
+// For a draw from a round, commitment is the round's server_commitment
+// (or, for a meeting, the SHA-256 of its derived seed) and committed_at
+// when the round opened.
 //
 // A draw's id is the role.draw proposal's id, or for the draw at the end
 // of a term "rotation:<role id>:<term end, Unix seconds>" (RotationDrawID;

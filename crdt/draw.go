@@ -238,6 +238,8 @@ func VerifyAuditDraws(entries []AuditEntry, r *Roster) error {
 	}
 	for _, e := range entries {
 		switch e.Kind {
+		case AuditDrawOpened:
+			rounds.observeOpened(e)
 		case AuditDrawClosed:
 			rounds.observe(e)
 		case AuditDrawCommitted:

@@ -118,6 +118,7 @@ func ReadDraws(doc *automerge.Doc) (map[string]Draw, error) {
 // roundSeeds follows the closed rounds of an audit log and the draws that
 // use their seeds (VerifyAuditDraws).
 type roundSeeds struct {
+	due     map[string]time.Time // facilitation round → its reveal_by
 	closed  map[string]DrawRoundResult
 	used    map[string]string // round → the draw that used it ("" unused); facilitation rounds: "facilitation"
 	seqs    map[int64]bool    // meetings' sequence numbers seen
@@ -125,7 +126,7 @@ type roundSeeds struct {
 }
 
 func newRoundSeeds() *roundSeeds {
-	return &roundSeeds{closed: map[string]DrawRoundResult{}, used: map[string]string{}, seqs: map[int64]bool{}}
+	return &roundSeeds{due: map[string]time.Time{}, closed: map[string]DrawRoundResult{}, used: map[string]string{}, seqs: map[int64]bool{}}
 }
 
 // observe notes a draw.closed entry (VerifyAuditRounds checks it).
@@ -139,6 +140,39 @@ func (t *roundSeeds) observe(e AuditEntry) {
 	}
 }
 
+// observeOpened notes a facilitation round's draw.opened entry.
+func (t *roundSeeds) observeOpened(e AuditEntry) {
+	var o DrawRoundOpen
+	if json.Unmarshal(e.Data, &o) != nil {
+		return
+	}
+	if _, ok := FacilitationRoundNumber(o.Draw); ok {
+		if _, seen := t.due[o.Draw]; !seen {
+			t.due[o.Draw] = o.RevealBy
+		}
+	}
+}
+
+// closeSlack is how long after a facilitation round's reveal deadline a
+// meeting may still be drawn without it: the server closes a round whose
+// reveals closed before it draws a facilitator, and its clock reading
+// for the draw comes a moment after the one that judged the phase.
+const closeSlack = time.Second
+
+// dueFacilitation returns the newest facilitation round whose reveals
+// had closed (by closeSlack) at at, so that a meeting drawn then must
+// use it or a newer one: a server cannot keep a round open to go on
+// using an older seed.
+func (t *roundSeeds) dueFacilitation(at time.Time) (string, int) {
+	best, bestN := "", 0
+	for id, revealBy := range t.due {
+		if n, ok := FacilitationRoundNumber(id); ok && n > bestN && revealBy.Add(closeSlack).Before(at) {
+			best, bestN = id, n
+		}
+	}
+	return best, bestN
+}
+
 // newestFacilitation returns the newest facilitation round closed at or
 // before at, "" if none.
 func (t *roundSeeds) newestFacilitation(at time.Time) (string, int) {
@@ -149,6 +183,15 @@ func (t *roundSeeds) newestFacilitation(at time.Time) (string, int) {
 		}
 	}
 	return best, bestN
+}
+
+// dueAfter returns a facilitation round newer than round number n whose
+// reveals had closed at at, "" if none.
+func (t *roundSeeds) dueAfter(n int, at time.Time) string {
+	if due, dueN := t.dueFacilitation(at); dueN > n {
+		return due
+	}
+	return ""
 }
 
 // seedOf checks the seed of a draw that names a round (d.Round) and
@@ -173,6 +216,8 @@ func (t *roundSeeds) seedOf(kind string, d drawnData) ([]byte, error) {
 			return nil, fmt.Errorf("the seed of round %s is used twice", d.Round)
 		case newest != d.Round:
 			return nil, fmt.Errorf("meeting draw %s uses round %s, but the newest facilitation round closed when it was drawn is %s", d.Draw, d.Round, newest)
+		case t.dueAfter(n, d.DrawnAt) != "":
+			return nil, fmt.Errorf("meeting draw %s uses round %s, but the reveals of %s had closed when it was drawn: it should have been closed and used", d.Draw, d.Round, t.dueAfter(n, d.DrawnAt))
 		case n < t.lastFac:
 			return nil, fmt.Errorf("meeting draw %s goes back to round %s after a meeting used a newer one", d.Draw, d.Round)
 		case d.Seq < 1 || t.seqs[d.Seq]:
@@ -205,6 +250,9 @@ func (t *roundSeeds) serverSeedAllowed(d drawnData) error {
 	}
 	if newest, _ := t.newestFacilitation(d.DrawnAt); newest != "" {
 		return fmt.Errorf("meeting draw %s uses the server's seed although facilitation round %s had closed", d.Draw, newest)
+	}
+	if due := t.dueAfter(0, d.DrawnAt); due != "" {
+		return fmt.Errorf("meeting draw %s uses the server's seed although the reveals of facilitation round %s had closed: it should have been closed and used", d.Draw, due)
 	}
 	if d.Seq > 0 {
 		t.seqs[d.Seq] = true

@@ -82,6 +82,11 @@ func TestVerifyRoundSeededDraws(t *testing.T) {
 		{"a meeting with an older round than the newest closed", log(one(crdt.AuditDrawClosed, closed("facilitation:1", f1, early)), one(crdt.AuditDrawClosed, closed("facilitation:2", f2, early)), one(crdt.AuditMeetingCreated, meeting("m2", "facilitation:1", f1, 2, nil))), "the newest facilitation round closed when it was drawn is facilitation:2"},
 		{"a meeting with a role's round", log(one(crdt.AuditDrawClosed, closed("r@1", r1, early)), one(crdt.AuditMeetingCreated, meeting("m2", "r@1", r1, 2, nil))), "not a facilitation round"},
 		{"a meeting from the server's seed after a round closed", log(one(crdt.AuditDrawClosed, closed("facilitation:1", f1, early)), serverMeeting("m2", 2)), "uses the server's seed although facilitation round facilitation:1 had closed"},
+		{"a meeting drawn from an older round while a newer one's reveals had closed", log(one(crdt.AuditDrawClosed, closed("facilitation:1", f1, early)), one(crdt.AuditDrawOpened, map[string]any{"draw": "facilitation:2", "reveal_by": early}),
+			one(crdt.AuditMeetingCreated, meeting("m2", "facilitation:1", f1, 2, nil))), "the reveals of facilitation:2 had closed"},
+		{"a meeting from the server's seed while a round's reveals had closed", log(one(crdt.AuditDrawOpened, map[string]any{"draw": "facilitation:1", "reveal_by": early}), serverMeeting("m1", 1)), "should have been closed and used"},
+		{"a round whose reveals are still open is not yet due", log(one(crdt.AuditDrawClosed, closed("facilitation:1", f1, early)), one(crdt.AuditDrawOpened, map[string]any{"draw": "facilitation:2", "reveal_by": now.Add(time.Hour)}),
+			one(crdt.AuditMeetingCreated, meeting("m2", "facilitation:1", f1, 2, nil))), ""},
 		{"a round closed after the meeting was drawn is not yet usable", log(serverMeeting("m1", 1), one(crdt.AuditDrawClosed, closed("facilitation:1", f1, now.Add(time.Minute))), serverMeeting("m2", 2)), ""},
 	}
 	for _, tt := range tests {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/automerge/automerge-go"
@@ -183,7 +184,12 @@ func (s *Draws) pendingDraws(ctx context.Context, now time.Time) ([]crdt.Draw, e
 	var all map[string]crdt.Draw
 	err := s.viewGov(ctx, func(doc *automerge.Doc) error {
 		var err error
-		all, err = crdt.ReadDraws(doc)
+		// A proposal's draw is named by the proposal's id; meetings'
+		// and rotations' draws, which grow with the circle's age, are
+		// not read.
+		all, err = crdt.ReadDraws(doc, func(id string) bool {
+			return !strings.HasPrefix(id, "meeting:") && !strings.HasPrefix(id, "rotation:") && !strings.Contains(id, "@")
+		})
 		return err
 	})
 	if err != nil {

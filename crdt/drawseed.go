@@ -89,8 +89,9 @@ func FacilitationSeed(roundSeed []byte, seq int64) []byte {
 	return h[:]
 }
 
-// ReadDraws reads every draw of the governance document's "draws", by id.
-func ReadDraws(doc *automerge.Doc) (map[string]Draw, error) {
+// ReadDraws reads the draws of the governance document's "draws" whose
+// id keep accepts (nil: all), by id.
+func ReadDraws(doc *automerge.Doc, keep func(id string) bool) (map[string]Draw, error) {
 	out := map[string]Draw{}
 	v, err := doc.Path("draws").Get()
 	if err != nil || v.IsVoid() {
@@ -104,6 +105,9 @@ func ReadDraws(doc *automerge.Doc) (map[string]Draw, error) {
 		return nil, err
 	}
 	for _, id := range keys {
+		if keep != nil && !keep(id) {
+			continue
+		}
 		d, ok, err := LookupDraw(doc, id)
 		if err != nil {
 			return nil, err

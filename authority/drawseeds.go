@@ -228,10 +228,10 @@ func (s *Draws) PendingRoleDraws(ctx context.Context) (map[string]crdt.Draw, err
 // round closed (closing it first if its reveals closed): the draw among
 // the members eligible now is recorded in the governance document, then
 // the role written, then role.drawn. A draw found recorded but not
-// carried out (a stop in between) is finished as it was drawn. A role
-// retired since, or nobody eligible, leaves the role as it is; the
-// role.drawn entry says who was picked ("" for nobody). The caller holds
-// s.gov.
+// carried out (a stop in between) is finished as it was drawn. Nobody
+// eligible leaves the role as it is (role.drawn with holder ""); a role
+// retired since, or a hard reset since the proposal passed, assigns
+// nobody (role.draw.void says why). The caller holds s.gov.
 func (s *Terms) tickPendingDraws(ctx context.Context) error {
 	now := s.now()
 	pending, err := s.draws.pendingDraws(ctx, now)
@@ -275,6 +275,9 @@ func (s *Terms) finishRoleDraw(ctx context.Context, p crdt.Draw, now time.Time) 
 		}
 	}
 	// Drawn: carried out unless its audit entry says it was.
+	if done, err := s.findAudit(ctx, *d.DrawnAt, auditFor(crdt.AuditRoleDrawn, "draw", d.ID)); err != nil || done {
+		return err
+	}
 	r, err := s.readRoster(ctx)
 	if err != nil {
 		return err
@@ -297,9 +300,6 @@ func (s *Terms) finishRoleDraw(ctx context.Context, p crdt.Draw, now time.Time) 
 		}
 		s.log.Info("role draw void", "role", d.Role, "draw", d.ID, "reason", why)
 		return nil
-	}
-	if done, err := s.findAudit(ctx, *d.DrawnAt, auditFor(crdt.AuditRoleDrawn, "draw", d.ID)); err != nil || done {
-		return err
 	}
 	before, assigned := *role, *role
 	if d.Holder != "" && !(role.Holder == d.Holder && role.TermStart != nil && !role.TermStart.Before(d.DrawnAt.Truncate(time.Second))) {

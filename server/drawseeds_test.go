@@ -400,3 +400,58 @@ func TestResetVoidsPendingRoleDraw(t *testing.T) {
 	}
 	verifyDraws(t, c, devs[3])
 }
+
+// TestRotationAfterServerDown: the greeter's term ends while the server
+// is down. Alice revealed in time; Bob tries to reveal once the server is
+// back, after the term ended but before the scheduler ran: refused, so
+// his late value cannot change the result. The first tick closes the
+// round with Alice's reveal alone and draws the next greeter with it.
+func TestRotationAfterServerDown(t *testing.T) {
+	c, clk, circle, devs := resetCircle(t, "Alice", "Bob", "Carol")
+	alice, bob := devs[0], devs[1]
+	url := c.URL()
+	pass := passer(t, url, devs)
+	if p := pass("role.create", "A greeter", map[string]any{"name": "greeter", "purpose": "", "term": "720h", "term_limit": 2, "rotation": "draw"}); p.Status != "passed" {
+		t.Fatalf("role.create: %s (%s)", p.Status, p.Reason)
+	}
+	if p := pass("role.assign", "Carol greets", map[string]any{"role": "greeter", "member": devs[2].Member}); p.Status != "passed" {
+		t.Fatalf("role.assign: %s (%s)", p.Status, p.Reason)
+	}
+	g := roles(t, url, alice)["greeter"]
+	id := crdt.RotationDrawID(g.ID, *g.TermEnd)
+	values := map[string][]byte{}
+	for _, d := range devs {
+		values[d.Member] = commitTo(t, c, clk, d, id)
+	}
+	base := clk.Now().Add(-8 * day)
+	end := g.TermEnd.Sub(base)
+	moveTo(t, c, clk, end-12*time.Hour, devs)
+	if r := revealIn(t, url, alice, id, values[alice.Member]); r.Status != http.StatusOK {
+		t.Fatalf("Alice's reveal: %d %s", r.Status, r.Body)
+	}
+
+	c.Stop()
+	clk.Set(end + 3*day)
+	c.Start()
+	url = c.URL()
+	for _, d := range devs {
+		servertest.MustRefresh(t, url, circle, d, clk.Now())
+	}
+	if r := revealIn(t, url, bob, id, values[bob.Member]); r.Status != http.StatusConflict || !strings.Contains(string(r.Body), "late reveal") {
+		t.Errorf("Bob's reveal after the term ended: %d %s, want 409", r.Status, r.Body)
+	}
+	if err := c.Server.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	audit := auditKinds(t, url, alice)
+	res := closedRound(t, audit, id)
+	drawn := drawnEntry(t, audit, crdt.AuditRoleDrawn, id)
+	if !slices.Equal(res.Revealed, []string{alice.Member}) || len(res.Withheld) != 2 || !res.ClosedAt.After(*g.TermEnd) {
+		t.Errorf("the round closed at %s with revealed %v, withheld %v; want Alice's reveal alone, after the term's end %s", res.ClosedAt, res.Revealed, res.Withheld, g.TermEnd)
+	}
+	seed, _ := hex.DecodeString(res.Seed)
+	if after := roles(t, url, alice)["greeter"]; drawn.Round != id || after.Holder != crdt.DrawPick(seed, drawn.Eligible) || after.Holder == "" {
+		t.Errorf("greeter after the term = %+v, role.drawn %+v; want the round's pick", after, drawn)
+	}
+	verifyDraws(t, c, alice)
+}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/circles-coop/circles/crdt"
 	"github.com/circles-coop/circles/mobile-api/client"
+	"github.com/circles-coop/circles/server"
 	"github.com/circles-coop/circles/server/servertest"
 	"github.com/circles-coop/circles/wire"
 )
@@ -454,4 +456,60 @@ func TestRotationAfterServerDown(t *testing.T) {
 		t.Errorf("greeter after the term = %+v, role.drawn %+v; want the round's pick", after, drawn)
 	}
 	verifyDraws(t, c, alice)
+}
+
+// TestPendingRoleDrawFinishesAfterFailedWrite: the round of a role.draw
+// closes while the roster cannot be written. The draw is recorded first,
+// so the next tick gives the role to the member drawn then — the pick of
+// the round's seed — and records it once.
+func TestPendingRoleDrawFinishesAfterFailedWrite(t *testing.T) {
+	var failRoster atomic.Bool
+	var rosterDoc atomic.Value
+	rosterDoc.Store("")
+	clk := &servertest.Clock{}
+	c := servertest.Start(t, "Tool Library", servertest.WithClock(clk.Now), servertest.WithConfig(func(cfg *server.Config) {
+		server.FailWrites(cfg, func(doc string) bool { return failRoster.Load() && doc == rosterDoc.Load().(string) })
+	}))
+	url := c.URL()
+	devs := []*servertest.Device{servertest.MustEnroll(t, url, c.FounderInvite, "Ana")}
+	devs = append(devs, servertest.MustEnroll(t, url, servertest.MustInvite(t, url, devs[0], "member", ""), "Ben"))
+	rosterDoc.Store(servertest.MustCircle(t, url, devs[0]).Docs["roster"])
+	pass := passer(t, url, devs)
+	if p := pass("role.create", "A keyholder", map[string]any{"name": "keyholder", "purpose": "", "term": "720h", "term_limit": 2, "rotation": "draw"}); p.Status != "passed" {
+		t.Fatalf("role.create: %s (%s)", p.Status, p.Reason)
+	}
+	draw := pass("role.draw", "Draw the keyholder", map[string]any{"role": "keyholder"})
+	if draw.Status != "passed" {
+		t.Fatalf("role.draw: %s (%s)", draw.Status, draw.Reason)
+	}
+
+	clk.Set(2*day + time.Minute)
+	for _, d := range devs {
+		servertest.MustRefresh(t, url, c.CircleID, d, clk.Now())
+	}
+	failRoster.Store(true)
+	if err := c.Server.Tick(context.Background()); err == nil {
+		t.Fatal("Tick with the roster failing = nil, want the failed write")
+	}
+	failRoster.Store(false)
+	if role := roles(t, url, devs[0])["keyholder"]; role.Holder != "" || role.PendingDraw != nil {
+		t.Fatalf("keyholder after the failed write = %+v, want vacant, the draw recorded (not pending)", role)
+	}
+	for range 2 { // the second tick changes nothing
+		if err := c.Server.Tick(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	audit := auditKinds(t, url, devs[0])
+	res := closedRound(t, audit, draw.ID)
+	seed, _ := hex.DecodeString(res.Seed)
+	all := []string{devs[0].Member, devs[1].Member}
+	slices.Sort(all)
+	if role := roles(t, url, devs[0])["keyholder"]; role.Holder != crdt.DrawPick(seed, all) {
+		t.Errorf("keyholder = %+v, want %s, the round's pick", role, crdt.DrawPick(seed, all))
+	}
+	if n := countAudit(audit, crdt.AuditRoleDrawn); n != 1 {
+		t.Errorf("%d role.drawn entries, want 1", n)
+	}
+	verifyDraws(t, c, devs[0])
 }

@@ -212,6 +212,8 @@ type drawnData struct {
 	Round      string    `json:"round"`
 	SeedSource string    `json:"seed_source"`
 	Seq        int64     `json:"seq"`
+	Role       string    `json:"role"`
+	Proposal   string    `json:"proposal"`
 }
 
 // VerifyAuditDraws recomputes every random draw in the log: each

@@ -235,6 +235,10 @@ func (t *roundSeeds) seedOf(kind string, d drawnData) ([]byte, error) {
 			return nil, fmt.Errorf("role draw %s names round %s; a role's draw uses its own round", d.Draw, d.Round)
 		case t.used[d.Round] != "":
 			return nil, fmt.Errorf("the seed of round %s is used twice", d.Round)
+		case d.Proposal != "" && d.Draw != d.Proposal:
+			return nil, fmt.Errorf("role draw %s of proposal %s: a role.draw's round is named by its proposal", d.Draw, d.Proposal)
+		case d.Proposal == "" && !strings.HasPrefix(d.Draw, "rotation:"+d.Role+":"):
+			return nil, fmt.Errorf("role draw %s: the draw at the end of a term of role %s is named rotation:%s:<term end>", d.Draw, d.Role, d.Role)
 		}
 		t.used[d.Round] = d.Draw
 		seed = rseed

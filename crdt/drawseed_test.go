@@ -23,7 +23,7 @@ func TestVerifyRoundSeededDraws(t *testing.T) {
 		return map[string]any{"draw": id, "seed": hex.EncodeToString(seed), "closed_at": at, "revealed": []string{}, "withheld": []string{}, "picked": []string{}}
 	}
 	roleDrawn := func(id string, seed []byte, change func(map[string]any)) map[string]any {
-		d := map[string]any{"draw": id, "round": id, "seed_source": "round", "seed": hex.EncodeToString(seed), "eligible": eligible, "excluded": []string{}, "holder": crdt.DrawPick(seed, eligible), "drawn_at": now}
+		d := map[string]any{"draw": id, "round": id, "seed_source": "round", "role": "r", "seed": hex.EncodeToString(seed), "eligible": eligible, "excluded": []string{}, "holder": crdt.DrawPick(seed, eligible), "drawn_at": now}
 		if change != nil {
 			change(d)
 		}
@@ -61,13 +61,16 @@ func TestVerifyRoundSeededDraws(t *testing.T) {
 		log   []map[string]any
 		words string
 	}{
-		{"a role drawn with its round", log(one(crdt.AuditDrawClosed, closed("r@1", r1, early)), one(crdt.AuditRoleDrawn, roleDrawn("r@1", r1, nil))), ""},
-		{"a role drawn before its round closed", log(one(crdt.AuditRoleDrawn, roleDrawn("r@1", r1, nil)), one(crdt.AuditDrawClosed, closed("r@1", r1, early))), "entry 1 (role.drawn): draw r@1 names round r@1, which had not closed"},
-		{"a role drawn with a seed not the round's", log(one(crdt.AuditDrawClosed, closed("r@1", r1, early)), one(crdt.AuditRoleDrawn, roleDrawn("r@1", f1, nil))), "not the one round r@1 gives"},
-		{"a role drawn with another draw's round", log(one(crdt.AuditDrawClosed, closed("r@1", r1, early)), one(crdt.AuditRoleDrawn, roleDrawn("r@2", r1, func(d map[string]any) { d["round"] = "r@1" }))), "a role's draw uses its own round"},
+		{"a role drawn with its round", log(one(crdt.AuditDrawClosed, closed("rotation:r:1", r1, early)), one(crdt.AuditRoleDrawn, roleDrawn("rotation:r:1", r1, nil))), ""},
+		{"a role drawn before its round closed", log(one(crdt.AuditRoleDrawn, roleDrawn("rotation:r:1", r1, nil)), one(crdt.AuditDrawClosed, closed("rotation:r:1", r1, early))), "entry 1 (role.drawn): draw rotation:r:1 names round rotation:r:1, which had not closed"},
+		{"a role drawn with a seed not the round's", log(one(crdt.AuditDrawClosed, closed("rotation:r:1", r1, early)), one(crdt.AuditRoleDrawn, roleDrawn("rotation:r:1", f1, nil))), "not the one round rotation:r:1 gives"},
+		{"a role drawn with another draw's round", log(one(crdt.AuditDrawClosed, closed("rotation:r:1", r1, early)), one(crdt.AuditRoleDrawn, roleDrawn("rotation:r:2", r1, func(d map[string]any) { d["round"] = "rotation:r:1" }))), "a role's draw uses its own round"},
+		{"a role drawn with another role's round", log(one(crdt.AuditDrawClosed, closed("rotation:q:1", r1, early)), one(crdt.AuditRoleDrawn, roleDrawn("rotation:q:1", r1, nil))), "is named rotation:r:<term end>"},
+		{"a role.draw drawn with a round not its proposal's", log(one(crdt.AuditDrawClosed, closed("p-other", r1, early)), one(crdt.AuditRoleDrawn, roleDrawn("p-other", r1, func(d map[string]any) { d["proposal"] = "p1" }))), "is named by its proposal"},
+		{"a role.draw drawn with its proposal's round", log(one(crdt.AuditDrawClosed, closed("p1", r1, early)), one(crdt.AuditRoleDrawn, roleDrawn("p1", r1, func(d map[string]any) { d["proposal"] = "p1" }))), ""},
 		{"a round's seed used twice", log(one(crdt.AuditDrawClosed, closed("facilitation:1", f1, early)), one(crdt.AuditMeetingCreated, meeting("m1", "facilitation:1", f1, 1, nil)), one(crdt.AuditRoleDrawn, roleDrawn("facilitation:1", f1, nil))), "entry 3 (role.drawn): the seed of round facilitation:1 is used twice"},
-		{"a role drawn with no round", log(one(crdt.AuditRoleDrawn, roleDrawn("r@1", r1, func(d map[string]any) { delete(d, "round"); d["seed_source"] = "server" }))), "names no round"},
-		{"a pick not the seed's", log(one(crdt.AuditDrawClosed, closed("r@1", r1, early)), one(crdt.AuditRoleDrawn, roleDrawn("r@1", r1, func(d map[string]any) {
+		{"a role drawn with no round", log(one(crdt.AuditRoleDrawn, roleDrawn("rotation:r:1", r1, func(d map[string]any) { delete(d, "round"); d["seed_source"] = "server" }))), "names no round"},
+		{"a pick not the seed's", log(one(crdt.AuditDrawClosed, closed("rotation:r:1", r1, early)), one(crdt.AuditRoleDrawn, roleDrawn("rotation:r:1", r1, func(d map[string]any) {
 			for _, m := range eligible {
 				if m != d["holder"] {
 					d["holder"] = m
@@ -80,7 +83,7 @@ func TestVerifyRoundSeededDraws(t *testing.T) {
 		{"a meeting whose seed is not derived from its number", log(one(crdt.AuditDrawClosed, closed("facilitation:1", f1, early)), one(crdt.AuditMeetingCreated, meeting("m2", "facilitation:1", f1, 2, func(d map[string]any) { d["seq"] = 3 }))), "not the one round facilitation:1 gives"},
 		{"a meeting number used twice", log(one(crdt.AuditDrawClosed, closed("facilitation:1", f1, early)), one(crdt.AuditMeetingCreated, meeting("m2", "facilitation:1", f1, 2, nil)), one(crdt.AuditMeetingCreated, meeting("m3", "facilitation:1", f1, 2, nil))), "sequence number 2 is not new"},
 		{"a meeting with an older round than the newest closed", log(one(crdt.AuditDrawClosed, closed("facilitation:1", f1, early)), one(crdt.AuditDrawClosed, closed("facilitation:2", f2, early)), one(crdt.AuditMeetingCreated, meeting("m2", "facilitation:1", f1, 2, nil))), "the newest facilitation round closed when it was drawn is facilitation:2"},
-		{"a meeting with a role's round", log(one(crdt.AuditDrawClosed, closed("r@1", r1, early)), one(crdt.AuditMeetingCreated, meeting("m2", "r@1", r1, 2, nil))), "not a facilitation round"},
+		{"a meeting with a role's round", log(one(crdt.AuditDrawClosed, closed("rotation:r:1", r1, early)), one(crdt.AuditMeetingCreated, meeting("m2", "rotation:r:1", r1, 2, nil))), "not a facilitation round"},
 		{"a meeting from the server's seed after a round closed", log(one(crdt.AuditDrawClosed, closed("facilitation:1", f1, early)), serverMeeting("m2", 2)), "uses the server's seed although facilitation round facilitation:1 had closed"},
 		{"a meeting drawn from an older round while a newer one's reveals had closed", log(one(crdt.AuditDrawClosed, closed("facilitation:1", f1, early)), one(crdt.AuditDrawOpened, map[string]any{"draw": "facilitation:2", "reveal_by": early}),
 			one(crdt.AuditMeetingCreated, meeting("m2", "facilitation:1", f1, 2, nil))), "the reveals of facilitation:2 had closed"},
@@ -113,7 +116,7 @@ func TestVerifyRoundSeededDraws(t *testing.T) {
 	if crdt.FacilitationRoundID(12) != "facilitation:12" {
 		t.Errorf("FacilitationRoundID(12) = %q", crdt.FacilitationRoundID(12))
 	}
-	for _, bad := range []string{"facilitation:0", "facilitation:01", "facilitation:x", "r@1"} {
+	for _, bad := range []string{"facilitation:0", "facilitation:01", "facilitation:x", "rotation:r:1"} {
 		if _, ok := crdt.FacilitationRoundNumber(bad); ok {
 			t.Errorf("FacilitationRoundNumber(%q) is ok", bad)
 		}

@@ -427,4 +427,6 @@ type meetingDrawData struct {
 	Round      string    `json:"round"`
 	SeedSource string    `json:"seed_source"`
 	Seq        int64     `json:"seq"`
+	Role       string    `json:"role"`
+	Proposal   string    `json:"proposal"`
 }

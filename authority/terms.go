@@ -42,8 +42,9 @@ type rotated struct {
 // that ended with no round (a server down since before it began) gets
 // one closed at once with the server's value alone, which its
 // draw.closed entry says (server_only). It also assigns the roles of
-// passed role.draw proposals whose round closed (tickPendingDraws). It holds s.gov, so a rotation never
-// interleaves with a proposal assigning the same role.
+// passed role.draw proposals whose round closed (tickPendingDraws). It
+// holds s.gov, so a rotation never interleaves with a proposal
+// assigning the same role.
 func (s *Terms) tickRoles(ctx context.Context) error {
 	s.gov.Lock()
 	defer s.gov.Unlock()

@@ -337,10 +337,11 @@ func (s *Terms) finishRoleDraw(ctx context.Context, p crdt.Draw, now time.Time) 
 // the facilitation rounds whose reveals closed are closed, then the seed
 // is crdt.FacilitationSeed of the newest closed one and seq; with none
 // closed yet (a new circle) it is the server's committed seed
-// (drawAmong, seed_source "server"). After a meeting used the newest
-// round and none is open, the next one opens, so the series always has
-// one open or one closed and unused. A draw already run under id (a
-// retry) is returned as it ran.
+// (drawAmong, seed_source "server"). When none is open the next one
+// opens first, so the series always has one open or one closed and
+// unused, and the log shows the next round open before any meeting
+// reuses the newest closed one. A draw already run under id (a retry) is
+// returned as it ran.
 func (s *Draws) facilitationDraw(ctx context.Context, id string, seq int64, eligible, excluded []string) (crdt.Draw, error) {
 	var prev crdt.Draw
 	var found bool
@@ -355,22 +356,12 @@ func (s *Draws) facilitationDraw(ctx context.Context, id string, seq int64, elig
 	if found && prev.DrawnAt != nil {
 		return prev, nil
 	}
-	d, newest, open, err := s.facilitationDrawLocked(ctx, id, seq, eligible, excluded)
-	if err != nil {
-		return d, err
-	}
-	if !open {
-		_, err := s.OpenRound(ctx, RoundSpec{ID: crdt.FacilitationRoundID(newest + 1), Purpose: "facilitators of the next meetings"})
-		if err != nil {
-			s.log.Error("meetings: open the next facilitation round", "round", newest+1, "err", err)
-		}
-	}
-	return d, nil
-}
-
-func (s *Draws) facilitationDrawLocked(ctx context.Context, id string, seq int64, eligible, excluded []string) (d crdt.Draw, newest int, open bool, err error) {
 	s.roundMu.Lock()
 	defer s.roundMu.Unlock()
+	return s.facilitationDrawLocked(ctx, id, seq, eligible, excluded)
+}
+
+func (s *Draws) facilitationDrawLocked(ctx context.Context, id string, seq int64, eligible, excluded []string) (d crdt.Draw, err error) {
 	var all map[string]crdt.DrawRound
 	read := func() error {
 		return s.engine.View(ctx, s.govDoc(), func(doc *automerge.Doc) error {
@@ -380,24 +371,24 @@ func (s *Draws) facilitationDrawLocked(ctx context.Context, id string, seq int64
 		})
 	}
 	if err := read(); err != nil {
-		return d, 0, false, err
+		return d, err
 	}
 	closing := false
 	for rid, rd := range all {
 		if _, ok := crdt.FacilitationRoundNumber(rid); ok && rd.Result == nil && rd.Phase(s.msNow()) == "closing" {
 			if err := s.closeRoundLocked(ctx, rid); err != nil {
-				return d, 0, false, err
+				return d, err
 			}
 			closing = true
 		}
 	}
 	if closing {
 		if err := read(); err != nil {
-			return d, 0, false, err
+			return d, err
 		}
 	}
 	var round crdt.DrawRound
-	closedN := 0
+	newest, closedN, open := 0, 0, false
 	for rid, rd := range all {
 		n, ok := crdt.FacilitationRoundNumber(rid)
 		if !ok {
@@ -410,14 +401,20 @@ func (s *Draws) facilitationDrawLocked(ctx context.Context, id string, seq int64
 			closedN, round = n, rd
 		}
 	}
+	// The next round opens before this meeting is drawn, so that the log
+	// shows it open before any meeting reuses the newest closed one.
+	if !open {
+		if _, err := s.openRoundLocked(ctx, RoundSpec{ID: crdt.FacilitationRoundID(newest + 1), Purpose: "facilitators of the next meetings"}); err != nil {
+			return d, fmt.Errorf("open the next facilitation round: %w", err)
+		}
+	}
 	now := s.now()
 	if round.Result == nil {
-		d, err = s.drawAmong(ctx, id, facilitationPurpose, eligible, excluded, now)
-		return d, newest, open, err
+		return s.drawAmong(ctx, id, facilitationPurpose, eligible, excluded, now)
 	}
 	rseed, err := hex.DecodeString(round.Result.Seed)
 	if err != nil {
-		return d, 0, false, fmt.Errorf("facilitation round %s: seed: %w", round.Open.Draw, err)
+		return d, fmt.Errorf("facilitation round %s: seed: %w", round.Open.Draw, err)
 	}
 	seed := crdt.FacilitationSeed(rseed, seq)
 	at := now.UTC()
@@ -429,7 +426,7 @@ func (s *Draws) facilitationDrawLocked(ctx context.Context, id string, seq int64
 	err = s.engine.Update(ctx, s.govDoc(), func(doc *automerge.Doc) ([]byte, error) {
 		return nil, recordDraw(doc, d)
 	})
-	return d, newest, open, err
+	return d, err
 }
 
 // resetBetween returns the first hard reset executed after from and at

@@ -101,6 +101,11 @@ func (s *Draws) OpenRound(ctx context.Context, spec RoundSpec) (crdt.DrawRound, 
 	}
 	s.roundMu.Lock()
 	defer s.roundMu.Unlock()
+	return s.openRoundLocked(ctx, spec)
+}
+
+// openRoundLocked is OpenRound with s.roundMu held.
+func (s *Draws) openRoundLocked(ctx context.Context, spec RoundSpec) (crdt.DrawRound, error) {
 	if d, found, err := s.lookupRound(ctx, spec.ID); err != nil || found {
 		return d, err
 	}

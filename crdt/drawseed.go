@@ -30,8 +30,8 @@ import (
 //     the members eligible then (role.draw.pending, then role.drawn).
 //   - A meeting's facilitator: the circle keeps a series of
 //     facilitation rounds ("facilitation:1", "facilitation:2", …); at
-//     most one is open at a time, and after a meeting used the latest
-//     closed one the next opens. A meeting's seed is FacilitationSeed of
+//     most one is open at a time, and a meeting called when none is open
+//     opens the next one first. A meeting's seed is FacilitationSeed of
 //     the latest closed facilitation round's seed and the meeting's
 //     sequence number in the circle (not its id, which the caller
 //     chooses: a caller cannot grind ids). Until the first facilitation
@@ -43,9 +43,10 @@ import (
 // the named round's closed seed (its draw.closed entry, which
 // VerifyAuditRounds recomputes) or the documented derivation of it; a
 // role's round is used once and by that role's draw only; a meeting uses
-// the newest facilitation round closed when it was drawn, never an older
-// one than a meeting before it, and falls back to the server's seed only
-// while no facilitation round had closed.
+// the newest facilitation round closed when it was drawn (and none whose
+// reveals had closed a second before), never an older one than a meeting
+// before it, only once the round after it was opened, and falls back to
+// the server's seed only while no facilitation round had closed.
 
 // Seed sources named by role.drawn and meeting.created entries.
 const (
@@ -226,6 +227,8 @@ func (t *roundSeeds) seedOf(kind string, d drawnData) ([]byte, error) {
 			return nil, fmt.Errorf("meeting draw %s goes back to round %s after a meeting used a newer one", d.Draw, d.Round)
 		case d.Seq < 1 || t.seqs[d.Seq]:
 			return nil, fmt.Errorf("meeting draw %s: sequence number %d is not new", d.Draw, d.Seq)
+		case !t.nextOpened(n):
+			return nil, fmt.Errorf("meeting draw %s uses round %s before the next facilitation round was opened", d.Draw, d.Round)
 		}
 		t.used[d.Round], t.lastFac, t.seqs[d.Seq] = "facilitation", n, true
 		seed = FacilitationSeed(rseed, d.Seq)
@@ -262,8 +265,21 @@ func (t *roundSeeds) serverSeedAllowed(d drawnData) error {
 	if due := t.dueAfter(0, d.DrawnAt); due != "" {
 		return fmt.Errorf("meeting draw %s uses the server's seed although the reveals of facilitation round %s had closed: it should have been closed and used", d.Draw, due)
 	}
+	if d.SeedSource == SeedSourceServer && !t.nextOpened(0) {
+		return fmt.Errorf("meeting draw %s uses the server's seed before the circle's first facilitation round was opened", d.Draw)
+	}
 	if d.Seq > 0 {
 		t.seqs[d.Seq] = true
 	}
 	return nil
+}
+
+// nextOpened reports whether the facilitation round after round number
+// n was opened: the server opens it before it draws a meeting from
+// round n (or, n = 0, from its own seed), so that it cannot go on using
+// one seed without ever letting a new round begin. Meetings recorded
+// before rounds existed name no seed source and are not held to it.
+func (t *roundSeeds) nextOpened(n int) bool {
+	_, ok := t.due[FacilitationRoundID(n+1)]
+	return ok
 }

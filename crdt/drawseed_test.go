@@ -45,6 +45,9 @@ func TestVerifyRoundSeededDraws(t *testing.T) {
 		}
 	}
 	r1, f1, f2 := seedOf(1), seedOf(2), seedOf(3)
+	opened := func(n int) []map[string]any {
+		return []map[string]any{{"k": crdt.AuditDrawOpened, "d": map[string]any{"draw": crdt.FacilitationRoundID(n), "reveal_by": now.Add(time.Hour)}}}
+	}
 	early := now.Add(-time.Hour)
 	log := func(items ...[]map[string]any) []map[string]any {
 		var out []map[string]any
@@ -68,7 +71,7 @@ func TestVerifyRoundSeededDraws(t *testing.T) {
 		{"a role drawn with another role's round", log(one(crdt.AuditDrawClosed, closed("rotation:q:1", r1, early)), one(crdt.AuditRoleDrawn, roleDrawn("rotation:q:1", r1, nil))), "is named rotation:r:<term end>"},
 		{"a role.draw drawn with a round not its proposal's", log(one(crdt.AuditDrawClosed, closed("p-other", r1, early)), one(crdt.AuditRoleDrawn, roleDrawn("p-other", r1, func(d map[string]any) { d["proposal"] = "p1" }))), "is named by its proposal"},
 		{"a role.draw drawn with its proposal's round", log(one(crdt.AuditDrawClosed, closed("p1", r1, early)), one(crdt.AuditRoleDrawn, roleDrawn("p1", r1, func(d map[string]any) { d["proposal"] = "p1" }))), ""},
-		{"a round's seed used twice", log(one(crdt.AuditDrawClosed, closed("facilitation:1", f1, early)), one(crdt.AuditMeetingCreated, meeting("m1", "facilitation:1", f1, 1, nil)), one(crdt.AuditRoleDrawn, roleDrawn("facilitation:1", f1, nil))), "entry 3 (role.drawn): the seed of round facilitation:1 is used twice"},
+		{"a round's seed used twice", log(one(crdt.AuditDrawClosed, closed("facilitation:1", f1, early)), opened(2), one(crdt.AuditMeetingCreated, meeting("m1", "facilitation:1", f1, 1, nil)), one(crdt.AuditRoleDrawn, roleDrawn("facilitation:1", f1, nil))), "entry 4 (role.drawn): the seed of round facilitation:1 is used twice"},
 		{"a role drawn with no round", log(one(crdt.AuditRoleDrawn, roleDrawn("rotation:r:1", r1, func(d map[string]any) { delete(d, "round"); d["seed_source"] = "server" }))), "names no round"},
 		{"a pick not the seed's", log(one(crdt.AuditDrawClosed, closed("rotation:r:1", r1, early)), one(crdt.AuditRoleDrawn, roleDrawn("rotation:r:1", r1, func(d map[string]any) {
 			for _, m := range eligible {
@@ -77,11 +80,13 @@ func TestVerifyRoundSeededDraws(t *testing.T) {
 				}
 			}
 		}))), "records holder"},
-		{"meetings from the newest round, each with its number", log(serverMeeting("m1", 1), one(crdt.AuditDrawClosed, closed("facilitation:1", f1, early)),
-			one(crdt.AuditMeetingCreated, meeting("m2", "facilitation:1", f1, 2, nil)), one(crdt.AuditMeetingCreated, meeting("m3", "facilitation:1", f1, 3, nil)),
-			one(crdt.AuditDrawClosed, closed("facilitation:2", f2, early)), one(crdt.AuditMeetingCreated, meeting("m4", "facilitation:2", f2, 4, nil))), ""},
-		{"a meeting whose seed is not derived from its number", log(one(crdt.AuditDrawClosed, closed("facilitation:1", f1, early)), one(crdt.AuditMeetingCreated, meeting("m2", "facilitation:1", f1, 2, func(d map[string]any) { d["seq"] = 3 }))), "not the one round facilitation:1 gives"},
-		{"a meeting number used twice", log(one(crdt.AuditDrawClosed, closed("facilitation:1", f1, early)), one(crdt.AuditMeetingCreated, meeting("m2", "facilitation:1", f1, 2, nil)), one(crdt.AuditMeetingCreated, meeting("m3", "facilitation:1", f1, 2, nil))), "sequence number 2 is not new"},
+		{"meetings from the newest round, each with its number", log(opened(1), serverMeeting("m1", 1), one(crdt.AuditDrawClosed, closed("facilitation:1", f1, early)),
+			opened(2), one(crdt.AuditMeetingCreated, meeting("m2", "facilitation:1", f1, 2, nil)), one(crdt.AuditMeetingCreated, meeting("m3", "facilitation:1", f1, 3, nil)),
+			one(crdt.AuditDrawClosed, closed("facilitation:2", f2, early)), opened(3), one(crdt.AuditMeetingCreated, meeting("m4", "facilitation:2", f2, 4, nil))), ""},
+		{"a meeting from a round before the next was opened", log(one(crdt.AuditDrawClosed, closed("facilitation:1", f1, early)), one(crdt.AuditMeetingCreated, meeting("m2", "facilitation:1", f1, 2, nil))), "before the next facilitation round was opened"},
+		{"a meeting from the server's seed before the first round was opened", serverMeeting("m1", 1), "before the circle's first facilitation round was opened"},
+		{"a meeting whose seed is not derived from its number", log(one(crdt.AuditDrawClosed, closed("facilitation:1", f1, early)), opened(2), one(crdt.AuditMeetingCreated, meeting("m2", "facilitation:1", f1, 2, func(d map[string]any) { d["seq"] = 3 }))), "not the one round facilitation:1 gives"},
+		{"a meeting number used twice", log(one(crdt.AuditDrawClosed, closed("facilitation:1", f1, early)), opened(2), one(crdt.AuditMeetingCreated, meeting("m2", "facilitation:1", f1, 2, nil)), one(crdt.AuditMeetingCreated, meeting("m3", "facilitation:1", f1, 2, nil))), "sequence number 2 is not new"},
 		{"a meeting with an older round than the newest closed", log(one(crdt.AuditDrawClosed, closed("facilitation:1", f1, early)), one(crdt.AuditDrawClosed, closed("facilitation:2", f2, early)), one(crdt.AuditMeetingCreated, meeting("m2", "facilitation:1", f1, 2, nil))), "the newest facilitation round closed when it was drawn is facilitation:2"},
 		{"a meeting with a role's round", log(one(crdt.AuditDrawClosed, closed("rotation:r:1", r1, early)), one(crdt.AuditMeetingCreated, meeting("m2", "rotation:r:1", r1, 2, nil))), "not a facilitation round"},
 		{"a meeting from the server's seed after a round closed", log(one(crdt.AuditDrawClosed, closed("facilitation:1", f1, early)), serverMeeting("m2", 2)), "uses the server's seed although facilitation round facilitation:1 had closed"},
@@ -90,7 +95,7 @@ func TestVerifyRoundSeededDraws(t *testing.T) {
 		{"a meeting from the server's seed while a round's reveals had closed", log(one(crdt.AuditDrawOpened, map[string]any{"draw": "facilitation:1", "reveal_by": early}), serverMeeting("m1", 1)), "should have been closed and used"},
 		{"a round whose reveals are still open is not yet due", log(one(crdt.AuditDrawClosed, closed("facilitation:1", f1, early)), one(crdt.AuditDrawOpened, map[string]any{"draw": "facilitation:2", "reveal_by": now.Add(time.Hour)}),
 			one(crdt.AuditMeetingCreated, meeting("m2", "facilitation:1", f1, 2, nil))), ""},
-		{"a round closed after the meeting was drawn is not yet usable", log(serverMeeting("m1", 1), one(crdt.AuditDrawClosed, closed("facilitation:1", f1, now.Add(time.Minute))), serverMeeting("m2", 2)), ""},
+		{"a round closed after the meeting was drawn is not yet usable", log(opened(1), serverMeeting("m1", 1), one(crdt.AuditDrawClosed, closed("facilitation:1", f1, now.Add(time.Minute))), serverMeeting("m2", 2)), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -19,9 +19,9 @@ import (
 // audit entry (for meetings, meeting.created; crdt.VerifyAuditDraws
 // recomputes it).
 //
-// This is the one call meetings make into the draw mechanism, so a
-// stronger draw (commit–reveal over members' devices) replaces its body
-// without touching meetings.
+// Only a new circle's first meetings, before any facilitation round
+// closed, are drawn so (facilitationDraw, drawseeds.go); the draw says
+// so (seed_source "server").
 func (s *Draws) drawAmong(ctx context.Context, id, purpose string, eligible, excluded []string, now time.Time) (crdt.Draw, error) {
 	doc := s.govID()
 	var prev crdt.Draw
@@ -45,7 +45,7 @@ func (s *Draws) drawAmong(ctx context.Context, id, purpose string, eligible, exc
 	d := crdt.Draw{
 		ID: id, Role: purpose, Commitment: crdt.DrawCommitment(seed), CommittedAt: at,
 		Seed: hex.EncodeToString(seed), Eligible: nonNil(eligible), Excluded: nonNil(excluded), DrawnAt: &at,
-		Holder: crdt.DrawPick(seed, eligible),
+		Holder: crdt.DrawPick(seed, eligible), SeedSource: crdt.SeedSourceServer,
 	}
 	err = s.engine.Update(ctx, doc, func(doc *automerge.Doc) ([]byte, error) {
 		return nil, recordDraw(doc, d)

@@ -5,21 +5,17 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
-	"maps"
-	"slices"
 	"sync"
-	"time"
 
 	"github.com/automerge/automerge-go"
 
 	"github.com/circles-coop/circles/crdt"
 )
 
-// Draws picks role holders by verifiable random draw: the seed is
-// committed in the audit log before the draw and revealed with it
-// (crdt/draw.go).
+// Draws picks role holders and meeting facilitators by verifiable random
+// draw: commit–reveal rounds over the members' devices (rounds.go,
+// drawseeds.go), and for a new circle's first meetings the server's seed
+// committed in the audit log before the draw (crdt/draw.go).
 type Draws struct {
 	*State
 	audit *Audit
@@ -32,8 +28,9 @@ type Draws struct {
 // EventRoleDrawn is sent when a random draw picked a role's holder.
 const EventRoleDrawn = "role.drawn"
 
-// Random draws (crdt/draw.go says what they guarantee). The seed of a
-// draw is the HMAC-SHA256 of the draw's id under the circle's private key:
+// The server's committed seed (crdt/draw.go says what it guarantees),
+// used now only before a circle's first facilitation round closed
+// (drawamong.go). The seed of such a draw is the HMAC-SHA256 of the draw's id under the circle's private key:
 // nobody without the key can predict it, and the server holds no secret
 // state between committing to a draw and revealing it, so a restart in
 // between changes nothing and committing twice gives the same commitment.
@@ -74,42 +71,6 @@ func (s *Draws) commitDraw(ctx context.Context, id, role, proposal string) error
 	})
 }
 
-// commitRotationDraws commits, ahead of time, the draw that will pick the
-// next holder of every held role that rotates by draw, when the current
-// term ends. The caller holds s.gov.
-func (s *Draws) commitRotationDraws(ctx context.Context, r *crdt.Roster) error {
-	for _, id := range slices.Sorted(maps.Keys(r.Roles)) {
-		role := r.Roles[id]
-		if role.Rotation != crdt.RotationDraw || role.Holder == "" || role.TermEnd == nil {
-			continue
-		}
-		if err := s.commitDraw(ctx, crdt.RotationDrawID(role.ID, *role.TermEnd), role.ID, ""); err != nil {
-			return fmt.Errorf("commit the draw of role %s: %w", role.ID, err)
-		}
-	}
-	return nil
-}
-
-// draw runs draw id for role among the members of roster at now: the
-// eligible members, the pick, and the role assigned to the pick (role
-// unchanged if nobody is eligible).
-func (s *Draws) draw(role crdt.Role, roster *crdt.Roster, id, proposal string, now time.Time) (crdt.Draw, crdt.Role, error) {
-	maxTerms := s.policies().Int("role.term_limit")
-	seed := s.drawSeed(id)
-	eligible, excluded := crdt.DrawEligible(role, roster, now, maxTerms)
-	at := now.UTC()
-	d := crdt.Draw{
-		ID: id, Role: role.ID, Proposal: proposal, Commitment: crdt.DrawCommitment(seed), CommittedAt: at,
-		Seed: hex.EncodeToString(seed), Eligible: eligible, Excluded: excluded, DrawnAt: &at,
-	}
-	d.Holder = crdt.DrawPick(seed, eligible)
-	if d.Holder == "" {
-		return d, role, nil
-	}
-	assigned, err := crdt.AssignRole(role, d.Holder, now, maxTerms)
-	return d, assigned, err
-}
-
 // recordDraw writes a run draw into the governance document, keeping when
 // it was committed.
 func recordDraw(doc *automerge.Doc, d crdt.Draw) error {
@@ -132,6 +93,10 @@ func drawnData(d crdt.Draw, before, after crdt.Role) map[string]any {
 	if d.Proposal != "" {
 		data["proposal"] = d.Proposal
 	}
+	if d.Round != "" { // the seed is the round's (drawseeds.go)
+		delete(data, "commitment")
+		data["round"], data["seed_source"] = d.Round, d.SeedSource
+	}
 	if d.Holder != "" {
 		data["term_start"], data["term_end"], data["terms_served"] = after.TermStart, after.TermEnd, after.TermsServed
 	}
@@ -143,66 +108,4 @@ func nonNil(ss []string) []string {
 		return []string{}
 	}
 	return ss
-}
-
-// planDraw plans the effect of a passed role.draw proposal p decided at
-// at: the draw among the members eligible then, the pick assigned to the
-// role and a role.drawn audit entry. Before the roster is written the
-// draw is recorded in the governance document, so that finishing after a
-// crash assigns the member drawn then instead of drawing again among
-// members who may have changed. Nobody eligible is a *crdt.RuleError.
-func (s *Draws) planDraw(ctx context.Context, p crdt.Proposal, ref string, at time.Time, recovering bool) (effect, error) {
-	r, err := s.readRoster(ctx)
-	if err != nil {
-		return effect{}, err
-	}
-	role, ok := crdt.FindRole(r.Roles, ref)
-	if !ok {
-		return effect{}, &crdt.RuleError{Rule: crdt.RuleGovernance, Message: fmt.Sprintf("there is no role %q", ref)}
-	}
-	if role.Retired() {
-		return effect{}, &crdt.RuleError{Rule: crdt.RuleGovernance, Message: fmt.Sprintf("role %q is retired", role.Name)}
-	}
-	var d crdt.Draw
-	var assigned crdt.Role
-	var prev crdt.Draw
-	var found bool
-	if recovering {
-		err := s.viewGov(ctx, func(doc *automerge.Doc) error {
-			var err error
-			prev, found, err = crdt.LookupDraw(doc, p.ID)
-			return err
-		})
-		if err != nil {
-			return effect{}, err
-		}
-	}
-	if found && prev.DrawnAt != nil {
-		if role.Holder == prev.Holder && role.TermStart != nil && !role.TermStart.Before(prev.DrawnAt.Truncate(time.Second)) {
-			return effect{done: true}, nil
-		}
-		d = prev
-		if assigned, err = crdt.AssignRole(*role, d.Holder, at, s.policies().Int("role.term_limit")); err != nil {
-			return effect{}, err
-		}
-	} else if d, assigned, err = s.draw(*role, r, p.ID, p.ID, at); err != nil {
-		return effect{}, err
-	}
-	if d.Holder == "" {
-		return effect{}, &crdt.RuleError{Rule: crdt.RuleGovernance, Message: fmt.Sprintf("nobody is eligible for the draw of role %q: every active member has served its term limit", role.Name)}
-	}
-	roleID := role.ID
-	return effect{
-		doc:   crdt.KindRoster,
-		write: func(doc *automerge.Doc) error { return crdt.PutRole(doc, &assigned) },
-		audit: crdt.AuditRoleDrawn, data: drawnData(d, *role, assigned), event: EventRoleDrawn,
-		pre: func(ctx context.Context) error {
-			if err := s.commitDraw(ctx, p.ID, roleID, p.ID); err != nil {
-				return err
-			}
-			return s.updateGov(ctx, func(doc *automerge.Doc) ([]byte, error) {
-				return nil, recordDraw(doc, d)
-			})
-		},
-	}, nil
 }

@@ -138,18 +138,7 @@ func (s *Governance) finishStep(ctx context.Context, step proposalStep) crdt.Pro
 			s.log.Error("proposal: audit entry", "proposal", st.ID, "err", err)
 		}
 		s.events.Publish(EventProposalOpened, map[string]any{"id": st.ID, "kind": st.Kind, "title": st.Title, "author": st.Author, "closes_at": st.ClosesAt})
-		if st.Kind == crdt.ProposalRoleDraw {
-			// The seed is fixed before anyone votes (crdt/draw.go). A role
-			// that does not exist yet gets it when the proposal passes.
-			ref, _ := st.Payload["role"].(string)
-			if r, err := s.readRoster(ctx); err == nil {
-				if role, ok := crdt.FindRole(r.Roles, ref); ok && !role.Retired() {
-					if err := s.draws.commitDraw(ctx, st.ID, role.ID, st.ID); err != nil {
-						s.log.Error("proposal: commit the draw", "proposal", st.ID, "err", err) // committed again when it passes
-					}
-				}
-			}
-		}
+		// A role.draw's round opens when it passes (drawseeds.go).
 	}
 	switch {
 	case step.rejected:

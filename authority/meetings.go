@@ -182,14 +182,16 @@ func (s *Meetings) CreateMeeting(ctx context.Context, c Caller, req wire.Meeting
 	pol := s.policies()
 	rest, cooldown := pol.Int("facilitation.rest"), pol.Int("facilitation.cooldown")
 	pool := crdt.Facilitators(s.activeIDs(now), st.meetings, st.checks, rest, cooldown)
-	drawID := crdt.MeetingDrawID(req.ID)
-	d, err := s.draws.drawAmong(ctx, drawID, facilitationPurpose, pool.Eligible, pool.Excluded(), now)
-	if err != nil {
-		return wire.Meeting{}, false, err
-	}
 	seq := int64(1)
 	if n := len(st.meetings); n > 0 {
 		seq = st.meetings[n-1].Seq + 1
+	}
+	// The seed: the newest closed facilitation round's, with seq
+	// (drawseeds.go); never the id, which the caller chooses.
+	drawID := crdt.MeetingDrawID(req.ID)
+	d, err := s.draws.facilitationDraw(ctx, drawID, seq, pool.Eligible, pool.Excluded())
+	if err != nil {
+		return wire.Meeting{}, false, err
 	}
 	m := crdt.Meeting{
 		ID: req.ID, Seq: seq, Title: req.Title, At: formatRFC(at), CreatedAt: formatRFC(now),
@@ -282,9 +284,13 @@ func (s *Meetings) recordMeeting(ctx context.Context, st meetingsState, m crdt.M
 	pol := s.policies()
 	data := map[string]any{
 		"meeting": m.ID, "seq": m.Seq, "title": m.Title, "at": at, "author": m.Author, "facilitator": m.Facilitator,
-		"draw": d.ID, "commitment": d.Commitment, "seed": d.Seed, "eligible": nonNil(d.Eligible), "excluded": nonNil(d.Excluded),
+		"draw": d.ID, "commitment": d.Commitment, "seed": d.Seed, "seed_source": d.SeedSource, "eligible": nonNil(d.Eligible), "excluded": nonNil(d.Excluded),
 		"rest": nonNil(m.Rest), "cooldown": nonNil(m.Cooldown), "relaxed": m.Relaxed, "drawn_at": d.DrawnAt,
 		"policies": map[string]int{"facilitation.rest": pol.Int("facilitation.rest"), "facilitation.cooldown": pol.Int("facilitation.cooldown")},
+	}
+	if d.Round != "" {
+		data["round"] = d.Round
+		delete(data, "commitment") // the seed is derived from the round's (crdt.FacilitationSeed)
 	}
 	if err := s.audit.AppendOnce(ctx, created, crdt.AuditMeetingCreated, data, auditFor(crdt.AuditMeetingCreated, "meeting", m.ID)); err != nil {
 		return err
@@ -575,7 +581,7 @@ func (s *Meetings) view(ctx context.Context, c Caller, st meetingsState, m crdt.
 	created, _ := time.Parse(time.RFC3339, m.CreatedAt)
 	out := wire.Meeting{ID: m.ID, Title: m.Title, At: at, Facilitator: m.Facilitator, Seq: m.Seq, Author: m.Author, CreatedAt: created}
 	if d, ok := st.draws[m.ID]; ok {
-		out.Draw = wire.MeetingDraw{ID: d.ID, Commitment: d.Commitment, Seed: d.Seed, Eligible: nonNil(d.Eligible), Excluded: nonNil(d.Excluded), Facilitator: d.Holder}
+		out.Draw = wire.MeetingDraw{ID: d.ID, Commitment: d.Commitment, Seed: d.Seed, Eligible: nonNil(d.Eligible), Excluded: nonNil(d.Excluded), Facilitator: d.Holder, Round: d.Round, SeedSource: d.SeedSource}
 		if d.DrawnAt != nil {
 			out.Draw.DrawnAt = *d.DrawnAt
 		}

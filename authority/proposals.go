@@ -116,6 +116,10 @@ func (s *Governance) Roles(ctx context.Context, c Caller, status string) (wire.R
 	if err != nil {
 		return wire.RoleList{}, err
 	}
+	pending, err := s.draws.PendingRoleDraws(ctx)
+	if err != nil {
+		return wire.RoleList{}, err
+	}
 	out := wire.RoleList{Roles: []wire.Role{}}
 	for _, role := range r.Roles {
 		st := cmp.Or(role.Status, crdt.RoleActive)
@@ -127,6 +131,9 @@ func (s *Governance) Roles(ctx context.Context, c Caller, status string) (wire.R
 			Rotation: cmp.Or(role.Rotation, crdt.RotationVacate), Holder: role.Holder, TermStart: role.TermStart, TermEnd: role.TermEnd,
 			TermsServed: role.TermsServed, PreviousHolder: role.PreviousHolder, Status: st, RetiredAt: role.RetiredAt,
 		})
+		if d, ok := pending[role.ID]; ok {
+			out.Roles[len(out.Roles)-1].PendingDraw = &wire.PendingRoleDraw{Draw: d.Round, Proposal: d.Proposal}
+		}
 	}
 	slices.SortFunc(out.Roles, func(a, b wire.Role) int { return strings.Compare(a.Name+a.ID, b.Name+b.ID) })
 	return out, nil

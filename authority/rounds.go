@@ -55,11 +55,17 @@ type RoundSpec struct {
 	Purpose string
 	// Candidates are the member ids the draw picks from.
 	Candidates []string
-	// Picks is how many it picks (at least 1).
+	// Picks is how many it picks; 0 for a draw whose seed alone is used
+	// (a role's or a facilitator's draw picks among those eligible when
+	// it is used, drawseeds.go).
 	Picks int
 	// CommitWindow and RevealWindow default to DefaultCommitWindow and
 	// DefaultRevealWindow.
 	CommitWindow, RevealWindow time.Duration
+	// CommitBy and RevealBy, when set, are the deadlines themselves
+	// (not before the opening, CommitBy not after RevealBy), instead of
+	// the windows.
+	CommitBy, RevealBy time.Time
 }
 
 // serverValue is the server's secret value of draw id: the HMAC-SHA256 of
@@ -90,11 +96,16 @@ func (s *Draws) lookupRound(ctx context.Context, id string) (crdt.DrawRound, boo
 // with the server's commitment, then the draw in the governance
 // document. An id already opened returns that draw unchanged.
 func (s *Draws) OpenRound(ctx context.Context, spec RoundSpec) (crdt.DrawRound, error) {
-	if !crdt.IsDrawID(spec.ID) || spec.Picks < 1 || len(spec.Candidates) > crdt.MaxDrawRoundCandidates || len(spec.Purpose) > crdt.MaxNoteLen {
+	if !crdt.IsDrawID(spec.ID) || spec.Picks < 0 || len(spec.Candidates) > crdt.MaxDrawRoundCandidates || len(spec.Purpose) > crdt.MaxNoteLen {
 		return crdt.DrawRound{}, fmt.Errorf("open draw %q: bad spec", spec.ID)
 	}
 	s.roundMu.Lock()
 	defer s.roundMu.Unlock()
+	return s.openRoundLocked(ctx, spec)
+}
+
+// openRoundLocked is OpenRound with s.roundMu held.
+func (s *Draws) openRoundLocked(ctx context.Context, spec RoundSpec) (crdt.DrawRound, error) {
 	if d, found, err := s.lookupRound(ctx, spec.ID); err != nil || found {
 		return d, err
 	}
@@ -109,6 +120,11 @@ func (s *Draws) OpenRound(ctx context.Context, spec RoundSpec) (crdt.DrawRound, 
 		o.Candidates = []string{}
 	}
 	o.RevealBy = o.CommitBy.Add(cmpOr(spec.RevealWindow, DefaultRevealWindow))
+	if !spec.RevealBy.IsZero() {
+		// Never before the opening, nor reveals before commitments.
+		o.CommitBy = laterOf(now, spec.CommitBy.UTC().Truncate(time.Millisecond))
+		o.RevealBy = laterOf(o.CommitBy, spec.RevealBy.UTC().Truncate(time.Millisecond))
+	}
 	// An opening interrupted between its audit entry and the document
 	// (a crash, a failed write) is finished with what the log says.
 	if prev, found, err := s.recordedOpening(ctx, o.Draw, now.Add(-maxRoundRetry)); err != nil {
@@ -153,6 +169,13 @@ func (s *Draws) recordedOpening(ctx context.Context, id string, since time.Time)
 		return true
 	})
 	return o, found, err
+}
+
+func laterOf(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 func cmpOr(d, def time.Duration) time.Duration {
@@ -397,6 +420,11 @@ func (s *Draws) tickRounds(ctx context.Context) error {
 func (s *Draws) closeRound(ctx context.Context, id string) error {
 	s.roundMu.Lock()
 	defer s.roundMu.Unlock()
+	return s.closeRoundLocked(ctx, id)
+}
+
+// closeRoundLocked is closeRound with s.roundMu held.
+func (s *Draws) closeRoundLocked(ctx context.Context, id string) error {
 	d, found, err := s.lookupRound(ctx, id)
 	if err != nil || !found || d.Result != nil {
 		return err

@@ -36,10 +36,15 @@ type rotated struct {
 // becomes vacant, remembering who held it (crdt.RotateRole), or, if it
 // rotates by draw, goes to the member a random draw picks among those
 // eligible then (nobody eligible: vacant). Each rotation has a
-// role.rotated audit entry and event, each draw a role.drawn one. Draws
-// are committed ahead of time (commitRotationDraws), at the latest here
-// before the roster is written. It holds s.gov, so a rotation never
-// interleaves with a proposal assigning the same role.
+// role.rotated audit entry and event, each draw a role.drawn one naming
+// its round. Rounds open ahead of time (commitRotationDraws) and close
+// here, at the end of the term, with what was revealed by then; a term
+// that ended with no round (a server down since before it began) gets
+// one closed at once with the server's value alone, which its
+// draw.closed entry says (server_only). It also assigns the roles of
+// passed role.draw proposals whose round closed (tickPendingDraws). It
+// holds s.gov, so a rotation never interleaves with a proposal
+// assigning the same role.
 func (s *Terms) tickRoles(ctx context.Context) error {
 	s.gov.Lock()
 	defer s.gov.Unlock()
@@ -47,10 +52,32 @@ func (s *Terms) tickRoles(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var errs []error
 	if err := s.draws.commitRotationDraws(ctx, r); err != nil {
-		return err
+		errs = append(errs, err)
+	}
+	if err := s.tickPendingDraws(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	now := s.now()
+	// The rounds of the draws due now, closed with what was revealed by
+	// the end of the term; a round not closable yet holds its rotation
+	// back to a later tick (never a draw from another seed).
+	rounds := map[string]crdt.DrawRound{}
+	for _, id := range slices.Sorted(maps.Keys(r.Roles)) {
+		role := r.Roles[id]
+		if _, due := crdt.RotateRole(*role, now); !due || role.Rotation != crdt.RotationDraw {
+			continue
+		}
+		rd, err := s.draws.settleRound(ctx, rotationRoundSpec(*role, *role.TermEnd, now))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("close the draw of role %s: %w", id, err))
+			continue
+		}
+		if rd.Result != nil {
+			rounds[id] = rd
+		}
+	}
 	var done []rotated
 	err = s.writeRoster(ctx, func(d *automerge.Doc) error {
 		done = nil
@@ -66,7 +93,11 @@ func (s *Terms) tickRoles(ctx context.Context) error {
 			}
 			rt := rotated{before: before}
 			if before.Rotation == crdt.RotationDraw {
-				dr, assigned, err := s.draws.draw(next, r, crdt.RotationDrawID(before.ID, *before.TermEnd), "", now)
+				rd, ready := rounds[id]
+				if !ready || rd.Open.Draw != crdt.RotationDrawID(before.ID, *before.TermEnd) {
+					continue
+				}
+				dr, assigned, err := s.draws.drawWithRound(next, r, rd, "", now)
 				if err != nil {
 					return err
 				}
@@ -84,13 +115,12 @@ func (s *Terms) tickRoles(ctx context.Context) error {
 		return nil
 	})
 	if errors.Is(err, errNoChange) {
-		return nil
+		return errors.Join(errs...)
 	}
 	if err != nil {
-		return err
+		return errors.Join(append(errs, err)...)
 	}
 	ctx = context.WithoutCancel(ctx)
-	var errs []error
 	for _, rt := range done {
 		if rt.draw != nil {
 			err := s.updateGov(ctx, func(d *automerge.Doc) ([]byte, error) {

@@ -16,41 +16,38 @@ import (
 )
 
 // Verifiable random draws ("randomized stewardship", DESIGN.md §1): a
-// role's next holder picked at random among the eligible members, in a way
-// any member can recompute from the audit log.
+// role's next holder, or a meeting's facilitator, picked at random among
+// the eligible members, in a way any member can recompute from the audit
+// log. DrawPick is a pure function of a seed and the eligible list; the
+// role.drawn (or meeting.created) entry reveals the seed, the eligible
+// members (sorted), those left out, and the pick.
 //
-// A draw happens in two steps, each with an audit entry:
-//
-//  1. Commitment (draw.committed): the server fixes the draw's secret
-//     seed and publishes only its SHA-256. For a role.draw proposal this
-//     happens when the proposal opens; for a role that rotates by draw,
-//     when its holder's term starts — before the vote on the draw, and
-//     before anyone knows who will be eligible when the draw runs.
-//  2. Reveal (role.drawn): the seed, the eligible members (sorted), the
-//     members left out for the term limit, and the pick. DrawPick is a
-//     pure function of the seed and the eligible list, so anyone can
-//     recompute the holder and check the seed against the commitment
-//     (VerifyAuditDraws).
-//
-// What this guarantees: once committed, the server cannot change the seed,
-// so it cannot re-draw until it likes the result once it sees who is
-// eligible, nor pick someone the seed does not pick; and the eligible list
-// is checked against the roster (every member active at the draw, except
-// those at the term limit). What it does not guarantee: a dishonest server
-// could try many seeds before committing, predicting who will be eligible
-// (usually everyone) and keeping a seed that favours someone; the seed's
-// derivation (an HMAC of the circle's private key, server/draw.go) cannot
-// be checked by members. The commitment's time in the log shows how far
-// ahead of the draw it was fixed.
+// Where the seed comes from: a commit–reveal round over the members'
+// devices (drawround.go), named in the entry ("round"); drawseed.go says
+// which round each draw must use. The one exception is a new circle's
+// first meetings, before any facilitation round closed: their seed is
+// the server's own, committed first (draw.committed, its SHA-256) and
+// revealed with the draw ("seed_source": "server"). Such a seed cannot
+// be changed after the commitment, but a dishonest server could try many
+// seeds before committing (the derivation, an HMAC under the circle's
+// private key, cannot be checked by members). Role draws in logs written
+// before rounds existed used the same committed seeds and name no round;
+// VerifyAuditDraws still checks them that way.
 //
 // In the governance document, written by the server only:
 //
 //	"draws": { "<draw id>": { "id", "role", "proposal"?, "commitment",
-//	    "committed_at", and once drawn: "seed", "eligible": [member id],
-//	    "excluded": [member id], "holder"?, "drawn_at" } }
+//	    "committed_at", "round"?, "seed_source"?, and once drawn: "seed",
+//	    "eligible": [member id], "excluded": [member id], "holder"?,
+//	    "drawn_at" } }
+//
+// For a draw from a round, commitment is the round's server_commitment
+// (or, for a meeting, the SHA-256 of its derived seed) and committed_at
+// when the round opened.
 //
 // A draw's id is the role.draw proposal's id, or for the draw at the end
-// of a term "<role id>@<term end, Unix seconds>" (RotationDrawID).
+// of a term "rotation:<role id>:<term end, Unix seconds>" (RotationDrawID;
+// before draws used commit–reveal rounds it was "<role id>@<term end>").
 
 // Audit entry kinds of draws.
 const (
@@ -77,12 +74,17 @@ type Draw struct {
 	Excluded []string // sorted member ids left out for the term limit
 	Holder   string   // "" if nobody was eligible
 	DrawnAt  *time.Time
+	// Round is the commit–reveal round whose seed the draw uses
+	// (drawseed.go), SeedSource "round" or "server"; both "" for a draw
+	// from the server's committed seed made before rounds.
+	Round      string
+	SeedSource string
 }
 
 // RotationDrawID names the draw that picks role's next holder when the
 // term ending at termEnd ends.
 func RotationDrawID(role string, termEnd time.Time) string {
-	return role + "@" + strconv.FormatInt(termEnd.Unix(), 10)
+	return "rotation:" + role + ":" + strconv.FormatInt(termEnd.Unix(), 10)
 }
 
 // DrawCommitment returns the commitment to seed: its hex SHA-256.
@@ -147,6 +149,8 @@ func PutDraw(doc *automerge.Doc, d Draw) error {
 		{"proposal", d.Proposal},
 		{"commitment", d.Commitment},
 		{"committed_at", formatTime(d.CommittedAt)},
+		{"round", d.Round},
+		{"seed_source", d.SeedSource},
 	}
 	if d.DrawnAt != nil {
 		pairs = append(pairs,
@@ -190,6 +194,8 @@ func LookupDraw(doc *automerge.Doc, id string) (Draw, bool, error) {
 		Excluded:    o.strings("excluded", false, maxDrawMembers, maxIDLen),
 		Holder:      o.str("holder", false, maxIDLen),
 		DrawnAt:     o.optTime("drawn_at"),
+		Round:       o.str("round", false, 2*maxIDLen),
+		SeedSource:  o.str("seed_source", false, maxIDLen),
 	}
 	return d, true, o.done()
 }
@@ -197,31 +203,47 @@ func LookupDraw(doc *automerge.Doc, id string) (Draw, bool, error) {
 // drawnData is the data of a role.drawn audit entry that
 // VerifyAuditDraws checks.
 type drawnData struct {
-	Draw     string    `json:"draw"`
-	Seed     string    `json:"seed"`
-	Eligible []string  `json:"eligible"`
-	Excluded []string  `json:"excluded"`
-	Holder   string    `json:"holder"`
-	DrawnAt  time.Time `json:"drawn_at"`
+	Draw       string    `json:"draw"`
+	Seed       string    `json:"seed"`
+	Eligible   []string  `json:"eligible"`
+	Excluded   []string  `json:"excluded"`
+	Holder     string    `json:"holder"`
+	DrawnAt    time.Time `json:"drawn_at"`
+	Round      string    `json:"round"`
+	SeedSource string    `json:"seed_source"`
+	Seq        int64     `json:"seq"`
+	Role       string    `json:"role"`
+	Proposal   string    `json:"proposal"`
 }
 
 // VerifyAuditDraws recomputes every random draw in the log: each
 // role.drawn entry (and each meeting.created one, whose facilitator is
-// drawn the same way) must reveal the seed committed earlier in the log under
-// the same draw id (draw.committed; a draw id is committed to one value
-// only and drawn once), list its eligible members sorted and without
-// repeats, and name as holder the member DrawPick picks. With a roster
-// (r not nil) it also checks the lists: the eligible and excluded members
-// together must be exactly the members active when the draw ran. The
-// error wraps ErrAuditBroken and names the first entry that does not hold.
+// drawn the same way) must use a seed the log fixed before it — the
+// closed seed of the commit–reveal round it names, or that seed's
+// documented derivation (drawseed.go says which round a draw must use,
+// and that a round's seed is used once), or, for a draw that names no
+// round (a new circle's first meetings, and draws made before rounds),
+// the seed committed earlier under the same draw id (draw.committed; a
+// draw id is committed to one value only) — list its eligible members
+// sorted and without repeats, be drawn once, and name as holder the
+// member DrawPick picks. With a roster (r not nil) it also checks the
+// lists: the eligible and excluded members together must be exactly the
+// members active when the draw ran. The rounds' own seeds are
+// recomputed by VerifyAuditRounds. The error wraps ErrAuditBroken and
+// names the first entry that does not hold.
 func VerifyAuditDraws(entries []AuditEntry, r *Roster) error {
 	committed := map[string]string{}
 	drawn := map[string]bool{}
+	rounds := newRoundSeeds()
 	fail := func(e AuditEntry, format string, args ...any) error {
 		return fmt.Errorf("%w: entry %d (%s): %s", ErrAuditBroken, e.Seq, e.Kind, fmt.Sprintf(format, args...))
 	}
 	for _, e := range entries {
 		switch e.Kind {
+		case AuditDrawOpened:
+			rounds.observeOpened(e)
+		case AuditDrawClosed:
+			rounds.observe(e)
 		case AuditDrawCommitted:
 			var data struct {
 				Draw       string `json:"draw"`
@@ -239,14 +261,31 @@ func VerifyAuditDraws(entries []AuditEntry, r *Roster) error {
 			if err != nil {
 				return fail(e, "%v", err)
 			}
-			seed, err := hex.DecodeString(data.Seed)
+			var seed []byte
 			switch {
-			case err != nil || len(seed) != DrawSeedBytes:
-				return fail(e, "the seed of draw %s is not %d bytes of hex", data.Draw, DrawSeedBytes)
-			case committed[data.Draw] == "":
-				return fail(e, "draw %s reveals a seed that was never committed before it", data.Draw)
-			case DrawCommitment(seed) != committed[data.Draw]:
-				return fail(e, "the seed of draw %s is not the one committed", data.Draw)
+			case data.Round != "" || data.SeedSource == SeedSourceRound:
+				if seed, err = rounds.seedOf(e.Kind, data); err != nil {
+					return fail(e, "%v", err)
+				}
+			case e.Kind == AuditRoleDrawn && data.SeedSource != "":
+				return fail(e, "role draw %s names no round; a role is drawn with a commit–reveal round", data.Draw)
+			default:
+				seed, err = hex.DecodeString(data.Seed)
+				switch {
+				case err != nil || len(seed) != DrawSeedBytes:
+					return fail(e, "the seed of draw %s is not %d bytes of hex", data.Draw, DrawSeedBytes)
+				case committed[data.Draw] == "":
+					return fail(e, "draw %s reveals a seed that was never committed before it", data.Draw)
+				case DrawCommitment(seed) != committed[data.Draw]:
+					return fail(e, "the seed of draw %s is not the one committed", data.Draw)
+				}
+				if e.Kind == AuditMeetingCreated {
+					if err := rounds.serverSeedAllowed(data); err != nil {
+						return fail(e, "%v", err)
+					}
+				}
+			}
+			switch {
 			case drawn[data.Draw]:
 				return fail(e, "draw %s was drawn twice", data.Draw)
 			case !slices.IsSorted(data.Eligible) || len(slices.Compact(slices.Clone(data.Eligible))) != len(data.Eligible):

@@ -418,10 +418,15 @@ func AutonomyTrend(qs []AutonomyQuarter) string {
 // entry: a drawn role's fields, the holder named facilitator (so it
 // converts to drawnData).
 type meetingDrawData struct {
-	Draw     string    `json:"draw"`
-	Seed     string    `json:"seed"`
-	Eligible []string  `json:"eligible"`
-	Excluded []string  `json:"excluded"`
-	Holder   string    `json:"facilitator"`
-	DrawnAt  time.Time `json:"drawn_at"`
+	Draw       string    `json:"draw"`
+	Seed       string    `json:"seed"`
+	Eligible   []string  `json:"eligible"`
+	Excluded   []string  `json:"excluded"`
+	Holder     string    `json:"facilitator"`
+	DrawnAt    time.Time `json:"drawn_at"`
+	Round      string    `json:"round"`
+	SeedSource string    `json:"seed_source"`
+	Seq        int64     `json:"seq"`
+	Role       string    `json:"role"`
+	Proposal   string    `json:"proposal"`
 }

@@ -91,6 +91,16 @@ type Role struct {
 	PreviousHolder string     `json:"previous_holder,omitempty"`
 	Status         string     `json:"status"` // active or retired
 	RetiredAt      *time.Time `json:"retired_at,omitempty"`
+	// PendingDraw is set while a passed role.draw proposal waits for its
+	// commit–reveal round to close: the role is assigned then.
+	PendingDraw *PendingRoleDraw `json:"pending_draw,omitempty"`
+}
+
+// PendingRoleDraw is a role's draw waiting for its round (GET
+// /v1/draws/{draw}) to close.
+type PendingRoleDraw struct {
+	Draw     string `json:"draw"`
+	Proposal string `json:"proposal"`
 }
 
 // RoleList answers GET /v1/roles.

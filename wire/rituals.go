@@ -23,6 +23,11 @@ type MeetingDraw struct {
 	Relaxed     string    `json:"relaxed,omitempty"`
 	DrawnAt     time.Time `json:"drawn_at"`
 	Facilitator string    `json:"facilitator"`
+	// Round is the facilitation round whose seed, with the meeting's
+	// sequence number, gave Seed; SeedSource is "round", or "server"
+	// before the circle's first facilitation round closed.
+	Round      string `json:"round,omitempty"`
+	SeedSource string `json:"seed_source,omitempty"`
 }
 
 // Decision is one decision in a meeting's minutes: Tag is "local" (made by

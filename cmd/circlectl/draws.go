@@ -80,7 +80,13 @@ func printDraw(e *env, d *client.Device, w wire.Draw, long bool) {
 		if r.ServerOnly {
 			how = "from the server's value alone (no device revealed)"
 		}
-		fmt.Fprintf(e.stdout, "    picked %s, %s; seed %s\n", strings.Join(names, ", "), how, r.Seed)
+		if w.Picks == 0 {
+			// A role's or the facilitators' round: its seed picks among
+			// those eligible when it is used (role.drawn, meeting.created).
+			fmt.Fprintf(e.stdout, "    seed %s, %s\n", r.Seed, how)
+		} else {
+			fmt.Fprintf(e.stdout, "    picked %s, %s; seed %s\n", strings.Join(names, ", "), how, r.Seed)
+		}
 		if len(r.Withheld) > 0 {
 			ws := make([]string, len(r.Withheld))
 			for i, m := range r.Withheld {

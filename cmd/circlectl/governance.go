@@ -200,6 +200,9 @@ func rolesCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 			if r.Status == "retired" && r.RetiredAt != nil {
 				holder, until = "retired", r.RetiredAt.Local().Format("2006-01-02")
 			}
+			if r.PendingDraw != nil { // assigned when its draw closes
+				holder += " (being drawn: circlectl draws show " + r.PendingDraw.Draw + ")"
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d of %d\t%s\n", r.Name, holder, r.Term, until, r.TermsServed, r.TermLimit, r.ID)
 		}
 		if err := tw.Flush(); err != nil {

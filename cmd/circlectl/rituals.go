@@ -98,6 +98,11 @@ func meetingCmd(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 func printMeeting(e *env, d *client.Device, m *wire.Meeting) {
 	fmt.Fprintf(e.stdout, "meeting %d %q at %s (id %s)\n", m.Seq, m.Title, m.At.Local().Format("2006-01-02 15:04"), m.ID)
 	fmt.Fprintf(e.stdout, "facilitator: %s, drawn among %d (draw %s, seed %s)\n", d.MemberName(m.Facilitator), len(m.Draw.Eligible), m.Draw.ID, m.Draw.Seed)
+	if m.Draw.Round != "" {
+		fmt.Fprintf(e.stdout, "  seed from the facilitation draw %s and the meeting's number %d\n", m.Draw.Round, m.Seq)
+	} else if m.Draw.SeedSource == "server" {
+		fmt.Fprintln(e.stdout, "  seed from the server alone, committed first: no facilitation draw had closed yet")
+	}
 	names := func(ids []string) string {
 		out := make([]string, len(ids))
 		for i, id := range ids {

@@ -24,6 +24,7 @@ type ritualsSummary struct {
 	Rests        string              `json:"rests"`
 	Pattern      []string            `json:"pattern"`
 	Honours      []string            `json:"honours"`
+	PendingDraw  string              `json:"pending_draw"`
 	Error        string              `json:"error"`
 	Screen       string              `json:"screen"`
 }
@@ -51,6 +52,16 @@ func TestBrowserRituals(t *testing.T) {
 		Payload: map[string]any{"role": role, "member": founder.memberID}}, http.StatusCreated, &p)
 	founder.call(t, http.MethodPost, "/v1/proposals/"+p.ID+"/votes", wire.VoteRequest{Choice: "yes"}, http.StatusOK, &p)
 	founder.call(t, http.MethodPost, "/v1/roles/"+role+"/step-down", nil, http.StatusOK, nil)
+	// A steward is being drawn: the role waits for its round.
+	founder.call(t, http.MethodPost, "/v1/proposals", wire.ProposalRequest{ID: uuid.NewString(), Kind: "role.create", Title: "Steward",
+		Payload: map[string]any{"name": "steward", "purpose": "keeps the tools", "term": "720h", "term_limit": 2, "rotation": "draw"}}, http.StatusCreated, &p)
+	founder.call(t, http.MethodPost, "/v1/proposals/"+p.ID+"/votes", wire.VoteRequest{Choice: "yes"}, http.StatusOK, &p)
+	founder.call(t, http.MethodPost, "/v1/proposals", wire.ProposalRequest{ID: uuid.NewString(), Kind: "role.draw", Title: "Draw the steward",
+		Payload: map[string]any{"role": "steward"}}, http.StatusCreated, &p)
+	founder.call(t, http.MethodPost, "/v1/proposals/"+p.ID+"/votes", wire.VoteRequest{Choice: "yes"}, http.StatusOK, &p)
+	if p.Status != "passed" {
+		t.Fatalf("role.draw: %s (%s)", p.Status, p.Reason)
+	}
 
 	got := runScript[ritualsSummary](t, ph, "rituals.mjs", "--link", founder.invite(t), "--token", founder.token, "--shots", shotsDir(t))
 	if !slices.Equal(got.Decisions, []string{"Hold the repair café in April (made here)", "Ask the council for the hall (depends on an outside authority)"}) {
@@ -62,7 +73,10 @@ func TestBrowserRituals(t *testing.T) {
 	if len(got.Honours) != 1 || !strings.Contains(got.Honours[0], "Founder stepped down as keyholder after 1 term") {
 		t.Errorf("honours shown: %q", got.Honours)
 	}
-	for _, s := range []string{"meetings-empty", "meetings-check-open", "meetings-check-closed", "honours"} {
+	if !strings.Contains(got.PendingDraw, "Being drawn") {
+		t.Errorf("the Roles screen shows the pending draw as %q", got.PendingDraw)
+	}
+	for _, s := range []string{"meetings-empty", "meetings-check-open", "meetings-check-closed", "honours", "roles-pending-draw"} {
 		if _, ok := got.Axe[s]; !ok {
 			t.Errorf("axe-core did not check %s", s)
 		}

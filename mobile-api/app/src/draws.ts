@@ -14,6 +14,7 @@ interface Draw {
   id: string;
   purpose: string;
   phase: "commit" | "reveal" | "closing" | "closed";
+  picks: number;
   commit_by: string;
   reveal_by: string;
   commitments: { member: string; commitment: string }[];
@@ -185,8 +186,13 @@ function drawsList(app: App, draws: Draw[]): HTMLElement {
           { class: "entries", "aria-label": "Draws" },
           draws.map((w) => {
             const took = w.reveals.some((r) => r.member === me) ? "this member revealed" : w.commitments.some((c) => c.member === me) ? "this member committed" : "this member has not taken part";
+            const from = w.result?.server_only ? " (no phone took part: the server's value alone)" : ` from ${w.result?.revealed.length ?? 0} phones and the server`;
+            // A role's or the facilitators' round picks nobody itself:
+            // its seed picks among those eligible when it is used.
             const outcome = w.result
-              ? `picked ${w.result.picked.map((m) => app.memberName(m)).join(", ")}${w.result.server_only ? " (no phone took part: the server's value alone)" : ` from ${w.result.revealed.length} phones and the server`}`
+              ? w.picks === 0
+                ? `seed fixed${from}`
+                : `picked ${w.result.picked.map((m) => app.memberName(m)).join(", ")}${from}`
               : `${w.phase} phase: commit by ${when(w.commit_by)}, reveal by ${when(w.reveal_by)}`;
             return h("li", { "data-draw": w.id }, h("span", { class: "note" }, w.purpose || w.id), h("span", { class: "meta" }, outcome), h("span", { class: "meta" }, took));
           }),

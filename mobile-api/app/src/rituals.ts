@@ -19,7 +19,7 @@ interface Meeting {
   at: string;
   seq: number;
   facilitator: string;
-  draw: { id: string; seed: string; eligible: string[]; rest: string[]; cooldown: string[]; relaxed?: string };
+  draw: { id: string; seed: string; eligible: string[]; rest: string[]; cooldown: string[]; relaxed?: string; round?: string; seed_source?: string };
   minutes: { text: string; decisions: Decision[]; by: string; at: string } | null;
   summary: { status: "open" | "closed"; checked_in: number; you_checked_in: boolean; named: Record<string, number>; moments: string[]; rests: string[] };
 }
@@ -67,7 +67,11 @@ function card(app: App, m: Meeting, reload: () => void): HTMLElement {
     { class: "card", "aria-labelledby": titleId },
     h("h3", { id: titleId }, m.title),
     h("p", { class: "meta" }, `Meeting ${m.seq} · ${when(m.at)}`),
-    h("p", { "aria-label": "Facilitator" }, `Facilitator: ${app.memberName(m.facilitator)} (drawn among ${m.draw.eligible.length})`),
+    h(
+      "p",
+      { "aria-label": "Facilitator" },
+      `Facilitator: ${app.memberName(m.facilitator)} (drawn among ${m.draw.eligible.length}, ${m.draw.round ? `seed from the phones' draw ${m.draw.round}` : "seed from the server alone: no facilitation draw had closed yet"})`,
+    ),
     m.draw.rest.length ? h("p", { class: "meta" }, `Resting after facilitating: ${names(m.draw.rest)}`) : null,
     m.draw.cooldown.length ? h("p", { class: "meta" }, `Resting after a temperature check: ${names(m.draw.cooldown)}`) : null,
   );

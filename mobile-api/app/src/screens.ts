@@ -540,7 +540,7 @@ const roles: Screen = {
     const body = h("div");
     loading(body, async (stale) => {
       const [r, m] = await Promise.all([
-        app.get<{ roles: { id: string; name: string; purpose: string; holder: string; term_end?: string; terms_served: number; status?: string }[] }>("/v1/roles", stale),
+        app.get<{ roles: { id: string; name: string; purpose: string; holder: string; term_end?: string; terms_served: number; status?: string; pending_draw?: { draw: string } }[] }>("/v1/roles", stale),
         app.get<{ mandates: { id: string; member: string; issue: string; scope: string; deadline: string; status: string }[] }>("/v1/mandates", stale),
       ]);
       return [
@@ -556,6 +556,7 @@ const roles: Screen = {
                   h("h3", null, x.name),
                   h("p", null, x.purpose),
                   h("p", { class: "meta" }, x.holder ? `Held by ${app.memberName(x.holder)} until ${when(x.term_end)} · terms served: ${x.terms_served}` : "Vacant"),
+                  x.pending_draw ? h("p", { class: "meta", "data-pending-draw": x.pending_draw.draw }, "Being drawn: the holder is known when the draw closes (see Pair audits › Draws); this phone takes part when it syncs.") : null,
                 ),
               ),
             )

@@ -14,7 +14,8 @@
 // others, sends her temperature check naming the founder, sees the check
 // open with one check-in; once the founder has checked in too the check
 // closes, and the screen shows the founder named twice and resting. The
-// Honours screen shows the founder's stepping down.
+// Honours screen shows the founder's stepping down, and the Roles screen
+// a role whose draw is pending.
 import { args, openPhone, T } from "./harness.mjs";
 
 const { link: linkArg, token, shots } = args();
@@ -102,4 +103,11 @@ await phone.run(async () => {
   summary.honours = await page.getByRole("list", { name: "Honours" }).getByRole("listitem").allTextContents();
   await axe("honours");
   await shot("honours");
+
+  // A role whose draw waits for its commit–reveal round says so.
+  await visit("Roles");
+  const pending = page.locator("[data-pending-draw]").first();
+  await pending.waitFor({ timeout: T });
+  summary.pending_draw = (await pending.textContent()).trim();
+  await axe("roles-pending-draw");
 });

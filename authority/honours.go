@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/automerge/automerge-go"
 
@@ -17,7 +19,54 @@ import (
 type Honours struct {
 	*State
 	audit *Audit
+	idx   honoursIndex
 }
+
+// honoursIndex holds the audit entries that hand power on
+// (role.stepped_down, role.rotated), learnt from the audit log once:
+// each GET /v1/honours reads only the entries appended since the one
+// before, so its cost does not grow with the log's history. The log is
+// append-only (hash-chained, seq by seq), so what was read stays true.
+type honoursIndex struct {
+	mu      sync.Mutex
+	seq     int64             // the last audit seq read
+	entries []crdt.AuditEntry // the handings-on among them, in seq order
+	read    atomic.Int64      // audit entries read, for tests
+}
+
+// honoursPage bounds how many audit entries one catch-up holds at once.
+const honoursPage = 1000
+
+// handings reads the audit entries appended since the last call and
+// returns every handing-on of power the log holds, oldest first.
+func (s *Honours) handings(ctx context.Context) ([]crdt.AuditEntry, error) {
+	x := &s.idx
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for {
+		page, err := s.readAuditFrom(ctx, x.seq, honoursPage)
+		if err != nil {
+			return nil, err
+		}
+		x.read.Add(int64(len(page)))
+		for _, e := range page {
+			if e.Seq <= x.seq {
+				continue
+			}
+			x.seq = e.Seq
+			if e.Kind == crdt.AuditRoleSteppedDown || e.Kind == crdt.AuditRoleRotated {
+				x.entries = append(x.entries, e)
+			}
+		}
+		if len(page) < honoursPage {
+			return slices.Clone(x.entries), nil
+		}
+	}
+}
+
+// AuditEntriesRead is how many audit entries GET /v1/honours has read
+// since the process started (each one once).
+func (s *Honours) AuditEntriesRead() int64 { return s.idx.read.Load() }
 
 // EventRoleSteppedDown is sent when a holder stepped down.
 const EventRoleSteppedDown = "role.stepped_down"
@@ -68,9 +117,9 @@ func (s *Honours) StepDown(ctx context.Context, c Caller, id string) (wire.Role,
 
 // Honours lists every handing-on of power, newest first.
 func (s *Honours) Honours(ctx context.Context, c Caller) (wire.Honours, error) {
-	// Across every audit segment (archives.go); honours are as old as
-	// the circle.
-	entries, err := s.readAuditFrom(ctx, 0, -1)
+	// Across every audit segment (archives.go), read once per process;
+	// honours are as old as the circle.
+	entries, err := s.handings(ctx)
 	if err != nil {
 		return wire.Honours{}, err
 	}

@@ -122,6 +122,7 @@ func (s *Circle) snapshotHashes(c *wire.Circle) {
 	docs := []string{}
 	for _, m := range c.Members {
 		docs = append(docs, m.Ledgers...)
+		docs = append(docs, m.BallotsClosed...)
 	}
 	if c.Archives != nil {
 		docs = append(docs, c.Archives.Governance...)

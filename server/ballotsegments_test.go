@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -253,5 +254,71 @@ func TestBallotsSegmentBounded(t *testing.T) {
 	}
 	if total != votes {
 		t.Errorf("the closed ballots documents hold %d items, want all %d votes", total, votes)
+	}
+}
+
+// TestBallotsSegmentInterrupted: the roster's write fails while the next
+// ballots document is opened (as a crash between creating it and naming
+// it): the member keeps the old one, nothing is lost, and after a restart
+// the next stored change opens the next one.
+func TestBallotsSegmentInterrupted(t *testing.T) {
+	var armed atomic.Bool
+	var roster atomic.Value
+	roster.Store("")
+	c := servertest.Start(t, "Interrupted Ballots", smallBallots(4), servertest.WithConfig(func(cfg *server.Config) {
+		server.FailWrites(cfg, func(doc string) bool { return armed.Load() && doc == roster.Load().(string) })
+	}))
+	url := c.URL()
+	ana := servertest.MustEnroll(t, url, c.FounderInvite, "Ana")
+	ben, err := client.Join(t.Context(), t.TempDir(), url, servertest.MustInvite(t, url, ana, "member", ""), "Ben", "laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	benID := ben.Info().MemberID
+	var ps []wire.Proposal
+	for i := range 5 {
+		ps = append(ps, mustPropose(t, url, ana, "member.admit", fmt.Sprint("Admit guest ", i), map[string]any{"name": fmt.Sprint("Guest ", i)}))
+	}
+	if _, err := ben.Sync(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	first := ben.Info().Circle.Docs["ballots"]
+	roster.Store(servertest.MustCircle(t, url, ana).Docs["roster"])
+	armed.Store(true)
+	for _, p := range ps[:4] {
+		if _, err := ben.Vote(p.ID, "yes", "", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ben.Sync(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps[:4] {
+		waitVote(t, url, ana, p.ID, benID, "yes")
+	}
+	c.Stop() // waits for the background switch, which failed at the roster
+	armed.Store(false)
+	c.Start()
+	url = c.URL()
+	if cur, closed := ballotsOf(t, ben, benID); cur != first || len(closed) != 0 {
+		t.Fatalf("after the failed switch: ballots %s, closed %v; want still %s and none closed", cur, closed, first)
+	}
+	// The next stored change opens the next document.
+	if _, err := ben.Vote(ps[4].ID, "no", "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ben.Sync(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	cur, closed := waitClosed(t, ben, benID, 1)
+	if cur == first || !slices.Equal(closed, []string{first}) {
+		t.Fatalf("after the restart: ballots %s, closed %v; want a new one and [%s]", cur, closed, first)
+	}
+	for i, p := range ps {
+		want := "yes"
+		if i == 4 {
+			want = "no"
+		}
+		waitVote(t, url, ana, p.ID, benID, want)
 	}
 }

@@ -42,6 +42,9 @@ func (s *State) closedSegments() []string {
 		for i := 0; i+1 < len(m.Ledgers); i++ {
 			out = append(out, string(m.Ledgers[i]))
 		}
+		for _, b := range m.BallotsClosed { // ballotsegments.go
+			out = append(out, string(b))
+		}
 	}
 	// Governance archives and old audit segments never change either.
 	gov, audit := s.archiveLists()

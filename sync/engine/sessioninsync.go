@@ -48,6 +48,9 @@ func (s *Session) inSync(doc string, data []byte) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
+	if afterInSyncCheck != nil {
+		afterInSyncCheck(doc)
+	}
 	s.mu.Lock()
 	if !s.closed {
 		s.saved[doc] = encodeSyncState(heads)
@@ -55,6 +58,11 @@ func (s *Session) inSync(doc string, data []byte) ([]byte, bool) {
 	s.mu.Unlock()
 	return encodeInSync(heads), true
 }
+
+// afterInSyncCheck, if set (tests only, before any session runs), is
+// called between the snapshot check and the answer: a test stores a
+// write there, in the window the watch-first order closes.
+var afterInSyncCheck func(doc string)
 
 // encodeSyncState is the persistent form of a sync state whose shared
 // heads are heads (what automerge's SyncState.Save writes: 0x43, then the

@@ -33,6 +33,38 @@ import (
 // the switch counts as any other (an item for a decided proposal gets
 // the usual refusal in the log: votes are closed).
 
+// checkClosedBallots bounds late writes into a closed ballots document:
+// a device that wrote offline into what it took for the current one
+// delivers those items, but a closed document never grows past twice the
+// bound (the member's devices write into the current one, named by GET
+// /v1/circle); past it the write is refused with a clear error
+// (422, rule schema) and nothing of it is applied.
+func (s *State) checkClosedBallots(doc string, info docInfo, d *automerge.Doc, added []crdt.Added) error {
+	m, ok := s.member(info.Member)
+	if !ok || string(m.Ballots) == doc {
+		return nil
+	}
+	adds := 0
+	for _, a := range added {
+		switch a.Container {
+		case "proposals", "votes", "resets":
+			adds++
+		}
+	}
+	if adds == 0 {
+		return nil
+	}
+	n, err := crdt.BallotsLen(d)
+	if err != nil {
+		return err
+	}
+	if limit := 2 * s.ballotsBound(); n+adds > limit {
+		return &crdt.RuleError{Rule: crdt.RuleSchema, Message: fmt.Sprintf(
+			"this ballots document is closed and holds %d items (at most %d): write into the member's current ballots document %s (GET /v1/circle docs.ballots)", n, limit, m.Ballots)}
+	}
+	return nil
+}
+
 // ballotsBound is the number of items after which the next ballots
 // document is opened.
 func (s *State) ballotsBound() int {

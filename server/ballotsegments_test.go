@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -320,5 +321,73 @@ func TestBallotsSegmentInterrupted(t *testing.T) {
 			want = "no"
 		}
 		waitVote(t, url, ana, p.ID, benID, want)
+	}
+}
+
+// TestBallotsSegmentClosedBound: a closed ballots document takes late
+// writes up to twice the bound; past it a write is refused (422, rule
+// schema, naming the current document) and nothing of it is stored. The
+// Go device, refused, writes its items again one by one (Device.Recover):
+// those that fit are accepted and counted, the rest are listed as refused
+// with the server's reason, none dropped silently.
+func TestBallotsSegmentClosedBound(t *testing.T) {
+	c := servertest.Start(t, "Ballots Circle", smallBallots(2))
+	url := c.URL()
+	ana := servertest.MustEnroll(t, url, c.FounderInvite, "Ana")
+	ben, err := client.Join(t.Context(), t.TempDir(), url, servertest.MustInvite(t, url, ana, "member", ""), "Ben", "laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	benID := ben.Info().MemberID
+	var ps []wire.Proposal
+	for i := range 5 {
+		ps = append(ps, mustPropose(t, url, ana, "member.admit", fmt.Sprint("Admit guest ", i), map[string]any{"name": fmt.Sprint("Guest ", i)}))
+	}
+	if _, err := ben.Sync(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	first := ben.Info().Circle.Docs["ballots"]
+	for _, p := range ps[:2] {
+		if _, err := ben.Vote(p.ID, "yes", "", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ben.Sync(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	cur, _ := waitClosed(t, ben, benID, 1)
+	// Three more into the closed one, in one change each: 5 > 2×2.
+	for _, p := range ps[2:] {
+		if _, err := ben.Vote(p.ID, "no", "", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, err := ben.Sync(t.Context(), nil)
+	if err != nil {
+		t.Fatalf("Sync = %v, want the refusal recovered", err)
+	}
+	if len(sum.Recovered) != 1 || sum.Recovered[0].Doc != first || sum.Recovered[0].Accepted != 2 || len(sum.Recovered[0].Refused) != 1 {
+		t.Fatalf("recovered %+v, want the closed document %s with 2 votes accepted and 1 refused", sum.Recovered, first)
+	}
+	refused := sum.Recovered[0].Refused[0]
+	if refused.Container != "votes" || !strings.Contains(refused.Reason, "closed") || !strings.Contains(refused.Reason, cur) {
+		t.Errorf("refused %+v, want a vote refused because the document is closed, naming %s", refused, cur)
+	}
+	if n := ballotsItems(t, url, ana, first); n != 4 {
+		t.Errorf("the closed ballots document holds %d items, want twice the bound (4)", n)
+	}
+	counted := 0
+	for _, p := range ps[2:] {
+		if p.ID == refused.ID {
+			if v, ok := getProposal(t, url, ana, p.ID).Votes[benID]; ok {
+				t.Errorf("proposal %s counted the refused vote %+v", p.ID, v)
+			}
+			continue
+		}
+		waitVote(t, url, ana, p.ID, benID, "no")
+		counted++
+	}
+	if counted != 2 {
+		t.Errorf("%d late votes counted, want 2", counted)
 	}
 }

@@ -67,7 +67,7 @@ func waitClosed(t *testing.T, d *client.Device, member string, n int) (string, [
 
 // ballotsItems loads doc's snapshot from the server (GET
 // /v1/docs/{doc}/snapshot, which compacts it first) and counts its items.
-func ballotsItems(t *testing.T, url string, d *servertest.Device, doc string) int {
+func ballotsItems(t testing.TB, url string, d *servertest.Device, doc string) int {
 	t.Helper()
 	r := servertest.Call(t, url, "GET", "/v1/docs/"+doc+"/snapshot", d.Token, nil)
 	if r.Status != 200 {
@@ -390,4 +390,60 @@ func TestBallotsSegmentClosedBound(t *testing.T) {
 	if counted != 2 {
 		t.Errorf("%d late votes counted, want 2", counted)
 	}
+}
+
+// TestBallotsSegmentSyncInterrupted: the device's sync that first learns
+// of the switch fails while delivering the vote it wrote offline into the
+// old ballots document (the store refuses that document's write); the
+// device now names the new document, and its next sync still delivers the
+// vote (mobile-api/client closedBallotsHeld: closed documents it holds
+// with changes the server lacks).
+func TestBallotsSegmentSyncInterrupted(t *testing.T) {
+	var failing atomic.Value
+	failing.Store("")
+	c := servertest.Start(t, "Ballots Circle", smallBallots(2), servertest.WithConfig(func(cfg *server.Config) {
+		server.FailWrites(cfg, func(doc string) bool { return doc == failing.Load().(string) })
+	}))
+	url := c.URL()
+	ana := servertest.MustEnroll(t, url, c.FounderInvite, "Ana")
+	ben, err := client.Join(t.Context(), t.TempDir(), url, servertest.MustInvite(t, url, ana, "member", ""), "Ben", "laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	benID := ben.Info().MemberID
+	var ps []wire.Proposal
+	for i := range 3 {
+		ps = append(ps, mustPropose(t, url, ana, "member.admit", fmt.Sprint("Admit guest ", i), map[string]any{"name": fmt.Sprint("Guest ", i)}))
+	}
+	if _, err := ben.Sync(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	first := ben.Info().Circle.Docs["ballots"]
+	for _, p := range ps[:2] {
+		if _, err := ben.Vote(p.ID, "yes", "", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ben.Sync(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	cur, _ := waitClosed(t, ben, benID, 1)
+	if _, err := ben.Vote(ps[2].ID, "no", "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	failing.Store(first)
+	if _, err := ben.Sync(t.Context(), nil); err == nil {
+		t.Fatal("Sync succeeded while the store refused the old ballots document")
+	}
+	if got := ben.Info().Circle.Docs["ballots"]; got != cur {
+		t.Fatalf("after the failed sync the device names ballots %s, want the new %s", got, cur)
+	}
+	if _, ok := getProposal(t, url, ana, ps[2].ID).Votes[benID]; ok {
+		t.Fatal("the vote was counted although its write failed")
+	}
+	failing.Store("")
+	if _, err := ben.Sync(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	waitVote(t, url, ana, ps[2].ID, benID, "no")
 }

@@ -3,6 +3,7 @@ package authority
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -27,11 +28,60 @@ type Honours struct {
 // each GET /v1/honours reads only the entries appended since the one
 // before, so its cost does not grow with the log's history. The log is
 // append-only (hash-chained, seq by seq), so what was read stays true.
+// The index is stored in the metadata bucket (honoursKey) after each
+// request that read something, so a restart reads only what came after.
 type honoursIndex struct {
 	mu      sync.Mutex
+	loaded  bool              // the stored index was looked at
 	seq     int64             // the last audit seq read
+	hash    string            // its hash
 	entries []crdt.AuditEntry // the handings-on among them, in seq order
 	read    atomic.Int64      // audit entries read, for tests
+}
+
+// honoursKey is the metadata key of the stored index: what it read up to
+// (seq and that entry's hash) and the handings-on, so a restart reads only
+// what was appended since.
+const honoursKey = "honours.index"
+
+type storedHonours struct {
+	Seq     int64             `json:"seq"`
+	Hash    string            `json:"hash"`
+	Entries []crdt.AuditEntry `json:"entries"`
+}
+
+// loadHonours adopts the stored index if the audit log still holds its
+// last entry, same hash; otherwise (none, unreadable, another log) the
+// index starts from the beginning. x.mu held.
+func (s *Honours) loadHonours(ctx context.Context) {
+	x := &s.idx
+	b, _, err := s.store.Meta().Get(ctx, honoursKey)
+	if err != nil {
+		return
+	}
+	var st storedHonours
+	if json.Unmarshal(b, &st) != nil || st.Seq <= 0 {
+		return
+	}
+	es, err := s.readAuditFrom(ctx, st.Seq-1, 1)
+	if err != nil || len(es) != 1 || es[0].Seq != st.Seq || es[0].Hash != st.Hash {
+		s.log.Warn("honours: stored index does not match the audit log; reading it again", "seq", st.Seq)
+		return
+	}
+	x.seq, x.hash, x.entries = st.Seq, st.Hash, st.Entries
+}
+
+// saveHonours stores the index; a failure only costs a longer read after
+// the next start. x.mu held.
+func (s *Honours) saveHonours(ctx context.Context) {
+	x := &s.idx
+	b, err := json.Marshal(storedHonours{Seq: x.seq, Hash: x.hash, Entries: x.entries})
+	if err == nil {
+		_, err = s.store.Meta().Put(ctx, honoursKey, b)
+	}
+	if err != nil {
+		s.log.Warn("honours: store the index", "err", err)
+	}
 }
 
 // honoursPage bounds how many audit entries one catch-up holds at once.
@@ -43,6 +93,11 @@ func (s *Honours) handings(ctx context.Context) ([]crdt.AuditEntry, error) {
 	x := &s.idx
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	if !x.loaded {
+		x.loaded = true
+		s.loadHonours(ctx)
+	}
+	from := x.seq
 	for {
 		page, err := s.readAuditFrom(ctx, x.seq, honoursPage)
 		if err != nil {
@@ -53,19 +108,24 @@ func (s *Honours) handings(ctx context.Context) ([]crdt.AuditEntry, error) {
 			if e.Seq <= x.seq {
 				continue
 			}
-			x.seq = e.Seq
+			x.seq, x.hash = e.Seq, e.Hash
 			if e.Kind == crdt.AuditRoleSteppedDown || e.Kind == crdt.AuditRoleRotated {
 				x.entries = append(x.entries, e)
 			}
 		}
 		if len(page) < honoursPage {
-			return slices.Clone(x.entries), nil
+			break
 		}
 	}
+	if x.seq != from {
+		s.saveHonours(context.WithoutCancel(ctx))
+	}
+	return slices.Clone(x.entries), nil
 }
 
 // AuditEntriesRead is how many audit entries GET /v1/honours has read
-// since the process started (each one once).
+// since the process started (each one once; after a restart, only those
+// appended since the stored index).
 func (s *Honours) AuditEntriesRead() int64 { return s.idx.read.Load() }
 
 // EventRoleSteppedDown is sent when a holder stepped down.

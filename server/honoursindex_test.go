@@ -115,11 +115,29 @@ func TestHonoursIndex(t *testing.T) {
 
 	// A month on, the treasurer (limit 1) and the rota keeper rotate out.
 	moveTo(t, c, clk, 31*day, devs)
-	check("after rotations", 4)
+	saved := check("after rotations", 4)
 
-	// A restart builds the index again from the log.
+	// A restart takes the stored index and reads only what was appended
+	// since.
 	c.Stop()
 	c.Start()
 	url = c.URL()
-	check("after a restart", 4)
+	now := check("after a restart", 4)
+	if got := read(); got != now-saved {
+		t.Errorf("after a restart the first request read %d audit entries, want the %d appended since the stored index", got, now-saved)
+	}
+
+	// A stored index that does not match the log (another log's) is
+	// ignored: the log is read again, and the answer is still the log's.
+	c.Stop()
+	c.Start()
+	url = c.URL()
+	bogus := `{"seq":3,"hash":"not the hash of entry 3","entries":[]}`
+	if _, err := c.Server.Store().Meta().Put(t.Context(), "honours.index", []byte(bogus)); err != nil {
+		t.Fatal(err)
+	}
+	now = check("with a stored index of another log", 4)
+	if got := read(); got != now {
+		t.Errorf("with a mismatched stored index the first request read %d audit entries, want the whole log (%d)", got, now)
+	}
 }

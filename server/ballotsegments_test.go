@@ -187,6 +187,17 @@ func TestBallotsSegmentOfflineVote(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
+	// Another member cannot write into Ben's closed ballots document: 422,
+	// nothing stored.
+	before := servertest.MustStoredDocs(t, c)
+	msg := servertest.MustChangeMessage(t, url, ana, first, ana.Actor, func(d *automerge.Doc) error {
+		return d.Path("votes", ps[5].ID).Set(automerge.NewMap())
+	})
+	if r := servertest.Call(t, url, "POST", "/v1/sync", ana.Token, servertest.SyncBody(t, wire.SyncMessage{Doc: first, Data: msg})); r.Status != 422 || !strings.Contains(string(r.Body), "another member") {
+		t.Fatalf("another member's write into the closed ballots document = %d %s, want 422 permission", r.Status, r.Body)
+	}
+	servertest.MustStoreUnchanged(t, c, before)
+
 	// A restart keeps the switch and the votes; Ben's device still syncs
 	// the closed document.
 	c.Stop()

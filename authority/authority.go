@@ -35,7 +35,10 @@ type Config struct {
 	// DefaultAuditSegmentEntries) and of the live governance document
 	// (DefaultGovernanceArchiveProposals); see archives.go.
 	AuditSegmentEntries, GovernanceArchiveProposals int
-	Logger                                          *slog.Logger
+	// BallotsSegmentEntries, if > 0, overrides
+	// crdt.DefaultBallotsSegmentEntries (ballotsegments.go).
+	BallotsSegmentEntries int
+	Logger                *slog.Logger
 	// Registerer receives the authority's metrics; nil: none.
 	Registerer prometheus.Registerer
 	// Now is the clock; tests move it. Default time.Now.
@@ -96,6 +99,7 @@ func New(cfg Config) *Authority {
 		segmentItems: cfg.SegmentItems,
 		auditSegment: cfg.AuditSegmentEntries,
 		govArchive:   cfg.GovernanceArchiveProposals,
+		ballotsItems: cfg.BallotsSegmentEntries,
 		index:        NewIndex(),
 		federation:   cfg.Federation,
 	}

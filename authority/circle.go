@@ -47,6 +47,9 @@ func (s *Circle) Circle(ctx context.Context, caller Caller) (wire.Circle, error)
 		for _, l := range m.Ledgers {
 			wm.Ledgers = append(wm.Ledgers, string(l))
 		}
+		for _, b := range m.BallotsClosed {
+			wm.BallotsClosed = append(wm.BallotsClosed, string(b))
+		}
 		out.Members = append(out.Members, wm)
 		if m.ID == caller.Member {
 			out.Docs["ledger"] = string(m.CurrentLedger())

@@ -43,6 +43,7 @@ func (s *Dispatcher) Committed(doc string, seq uint64, records [][]byte) {
 	}
 	s.ledger.maybeNewSegment(doc)
 	s.ledger.afterCommit(doc) // snapshots.go
+	s.maybeNewBallots(doc)    // ballotsegments.go
 }
 
 // replay feeds the index from the store at start, and keeps the reset

@@ -139,6 +139,9 @@ func (s *Policy) CheckChanges(peer engine.Peer, doc string, d *automerge.Doc, ch
 		if err := crdt.CheckBallotsGrowth(d, added); err != nil {
 			return s.reject(err)
 		}
+		if err := s.checkClosedBallots(doc, info, d, added); err != nil { // ballotsegments.go
+			return s.reject(err)
+		}
 	}
 	c := &checkedBatch{hashes: make([]automerge.ChangeHash, len(changes)), added: added}
 	for i, ch := range changes {

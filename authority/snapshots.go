@@ -42,6 +42,9 @@ func (s *State) closedSegments() []string {
 		for i := 0; i+1 < len(m.Ledgers); i++ {
 			out = append(out, string(m.Ledgers[i]))
 		}
+		for _, b := range m.BallotsClosed { // ballotsegments.go
+			out = append(out, string(b))
+		}
 	}
 	// Governance archives and old audit segments never change either.
 	gov, audit := s.archiveLists()
@@ -122,6 +125,7 @@ func (s *Circle) snapshotHashes(c *wire.Circle) {
 	docs := []string{}
 	for _, m := range c.Members {
 		docs = append(docs, m.Ledgers...)
+		docs = append(docs, m.BallotsClosed...)
 	}
 	if c.Archives != nil {
 		docs = append(docs, c.Archives.Governance...)

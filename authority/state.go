@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,6 +57,9 @@ type State struct {
 	// auditSegment and govArchive, if > 0, override the bounds of the
 	// live audit segment and governance document (archives.go).
 	auditSegment, govArchive int
+	// ballotsItems, if > 0, overrides crdt.DefaultBallotsSegmentEntries
+	// (ballotsegments.go).
+	ballotsItems int
 	// arch knows the live and archived governance and audit documents
 	// (archives.go); it has its own locks.
 	arch archives
@@ -173,9 +177,9 @@ func (s *State) registerMemberDocs(m *crdt.Member) {
 			s.docs[string(id)] = docInfo{Kind: crdt.KindLedger, Member: m.ID}
 		}
 	}
-	if m.Ballots != "" {
-		if _, ok := s.docs[string(m.Ballots)]; !ok {
-			s.docs[string(m.Ballots)] = docInfo{Kind: crdt.KindBallots, Member: m.ID}
+	for _, id := range append(slices.Clone(m.BallotsClosed), m.Ballots) {
+		if _, ok := s.docs[string(id)]; !ok && id != "" {
+			s.docs[string(id)] = docInfo{Kind: crdt.KindBallots, Member: m.ID}
 		}
 	}
 }
@@ -268,6 +272,7 @@ func cloneMember(m *crdt.Member) *crdt.Member {
 		c.Devices[k] = &dc
 	}
 	c.Ledgers = append([]crdt.DocID(nil), m.Ledgers...)
+	c.BallotsClosed = append([]crdt.DocID(nil), m.BallotsClosed...)
 	return &c
 }
 

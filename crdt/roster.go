@@ -53,7 +53,10 @@ type Member struct {
 	RemovedAt *time.Time
 	Devices   map[string]*Device // by device id
 	Ledgers   []DocID            // ledger segments, oldest first; the last is current
-	Ballots   DocID
+	Ballots   DocID              // the current ballots document
+	// BallotsClosed are the member's earlier ballots documents, oldest
+	// first (ballotsegments.go); devices may still write into them.
+	BallotsClosed []DocID
 }
 
 // Device is one enrolled device of a member.
@@ -176,6 +179,14 @@ func (m *Member) Validate() error {
 			return fieldErr("member", "ballots", "must be a document id")
 		}
 	}
+	if len(m.BallotsClosed) > MaxSegments {
+		return fieldErr("member", "ballots_closed", fmt.Sprintf("must hold at most %d documents", MaxSegments))
+	}
+	for _, id := range m.BallotsClosed {
+		if _, err := ParseDocID(string(id)); err != nil {
+			return fieldErr("member", "ballots_closed", "must hold document ids")
+		}
+	}
 	active := 0
 	for _, d := range m.Devices {
 		if d != nil && d.RevokedAt == nil {
@@ -272,6 +283,11 @@ func PutMember(doc *automerge.Doc, m *Member) error {
 		{"devices", devices},
 	}); err != nil {
 		return err
+	}
+	if len(m.BallotsClosed) > 0 {
+		if err := mm.Set("ballots_closed", docIDList(m.BallotsClosed)); err != nil {
+			return err
+		}
 	}
 	for _, id := range sortedKeys(m.Devices) {
 		d := m.Devices[id]
@@ -394,6 +410,9 @@ func readMember(o *object) (*Member, error) {
 	}
 	for _, s := range o.strings("ledgers", false, MaxSegments, maxIDLen) {
 		m.Ledgers = append(m.Ledgers, DocID(s))
+	}
+	for _, s := range o.strings("ballots_closed", false, MaxSegments, maxIDLen) {
+		m.BallotsClosed = append(m.BallotsClosed, DocID(s))
 	}
 	if dm := o.child("devices", false); dm != nil {
 		if len(dm.vals) > MaxDeviceRecords {

@@ -49,6 +49,10 @@ type Config struct {
 	// override the bounds of the live audit segment and governance
 	// document (authority/archives.go); tests make them small.
 	AuditSegmentEntries, GovernanceArchiveProposals int
+	// BallotsSegmentEntries, if set, overrides how many items a member's
+	// ballots document holds before the next one is opened
+	// (authority/ballotsegments.go); tests make it small.
+	BallotsSegmentEntries int
 	// TickEvery is how often the scheduler runs the circle's clock-driven
 	// work (Server.Tick). Default 30 s.
 	TickEvery time.Duration
@@ -259,6 +263,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		// Tests make small archives; 0 keeps the defaults.
 		AuditSegmentEntries:        cfg.AuditSegmentEntries,
 		GovernanceArchiveProposals: cfg.GovernanceArchiveProposals,
+		BallotsSegmentEntries:      cfg.BallotsSegmentEntries,
 		Logger:                     cfg.Logger,
 		Registerer:                 s.reg,
 		Now:                        cfg.Now,

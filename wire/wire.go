@@ -110,6 +110,9 @@ type CircleMember struct {
 	Name     string   `json:"name"`
 	Ledgers  []string `json:"ledgers"`
 	Ballots  string   `json:"ballots"`
+	// BallotsClosed are the member's earlier ballots documents, oldest
+	// first (authority/ballotsegments.go); omitted when there are none.
+	BallotsClosed []string `json:"ballots_closed,omitempty"`
 }
 
 // SyncRequest is the body of POST /v1/sync, and SyncResponse its answer:

@@ -230,6 +230,7 @@ func (d *Device) Sync(ctx context.Context, progress func(SyncProgress)) (SyncSum
 			refs = append(refs, r)
 		}
 	}
+	refs = append(refs, closedBallotsHeld(info, refs, d.store)...)
 
 	docs := make([]*syncDoc, 0, len(refs))
 	byID := map[string]*syncDoc{}

@@ -132,6 +132,11 @@ func (s *Session) Receive(ctx context.Context, doc string, data []byte) ([]byte,
 	if err != nil {
 		return nil, fmt.Errorf("doc %s: %w", doc, err)
 	}
+	if len(changes) == 0 {
+		if ans, ok := s.inSync(doc, data); ok {
+			return ans, nil // the peer holds all of doc (sessioninsync.go)
+		}
+	}
 	xs, release, err := s.e.acquire([]string{doc})
 	if err != nil {
 		return nil, err

@@ -241,6 +241,17 @@ func (e *Engine) noteSaved(x *entry, saved []byte) {
 // snapshot: the peer holds all of doc, and the answer says so. ok is false
 // when the ordinary sync must run.
 func (e *Engine) inSyncAnswer(doc string, msgs [][]byte) (answer []byte, ok bool) {
+	heads, ok := e.inSyncHeads(doc, msgs)
+	if !ok {
+		return nil, false
+	}
+	return encodeInSync(heads), true
+}
+
+// inSyncHeads is inSyncAnswer's test: the heads of doc's remembered
+// snapshot when msgs carry no change and state exactly them (counted as
+// an in-sync answer).
+func (e *Engine) inSyncHeads(doc string, msgs [][]byte) ([]automerge.ChangeHash, bool) {
 	si, known := e.snaps.get(doc)
 	if !known || len(msgs) == 0 {
 		return nil, false
@@ -252,7 +263,7 @@ func (e *Engine) inSyncAnswer(doc string, msgs [][]byte) (answer []byte, ok bool
 		}
 	}
 	e.m.inSync.Inc()
-	return encodeInSync(si.heads), true
+	return si.heads, true
 }
 
 // messageHeads reads the heads and the number of changes of a sync

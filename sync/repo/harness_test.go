@@ -15,6 +15,7 @@ import (
 	"github.com/automerge/automerge-go"
 	"github.com/coder/websocket"
 	"github.com/fxamacker/cbor/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/circles-coop/circles/sync/engine"
 	"github.com/circles-coop/circles/sync/repo"
@@ -71,6 +72,8 @@ type harness struct {
 	http   *httptest.Server
 	// denied makes the credentials re-check fail.
 	denied atomic.Bool
+	// reg holds the engine's metrics.
+	reg *prometheus.Registry
 }
 
 func startHarness(t testing.TB, opts repo.Options, configure ...func(*http.Server)) *harness {
@@ -84,8 +87,8 @@ func startHarness(t testing.TB, opts repo.Options, configure ...func(*http.Serve
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{policy: &testPolicy{slow: make(chan struct{})}}
-	h.e = engine.New(engine.Config{Store: st, Policy: h.policy, Actor: "00aa"})
+	h := &harness{policy: &testPolicy{slow: make(chan struct{})}, reg: prometheus.NewRegistry()}
+	h.e = engine.New(engine.Config{Store: st, Policy: h.policy, Actor: "00aa", Metrics: engine.NewMetrics(h.reg)})
 	if err := h.e.Open(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -3,11 +3,14 @@ package browser_test
 import (
 	"context"
 	"net/http"
+	"regexp"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/circles-coop/circles/mobile-api/client"
+	"github.com/circles-coop/circles/server"
 	"github.com/circles-coop/circles/server/servertest"
 	"github.com/circles-coop/circles/wire"
 )
@@ -40,7 +43,7 @@ type membersSummary struct {
 // Ada's reached it while her phone was offline.
 func TestBrowserTwoMembers(t *testing.T) {
 	ph := mustPhone(t)
-	c := servertest.Start(t, "Two Members Circle")
+	c := servertest.Start(t, "Two Members Circle", servertest.WithConfig(func(cfg *server.Config) { cfg.MetricsListen = "127.0.0.1:0" }))
 	base := c.URL()
 	founder := mustEnroll(t, base, c.FounderInvite, "Founder")
 
@@ -59,8 +62,12 @@ func TestBrowserTwoMembers(t *testing.T) {
 		t.Fatalf("Bea's Sync: %v", err)
 	}
 
+	metrics := "http://" + c.Server.MetricsAddr()
+	inSyncBefore := inSyncAnswers(t, metrics)
 	got := runScript[membersSummary](t, ph, "members.mjs", "--link-a", founder.invite(t), "--link-b", founder.invite(t),
 		"--base", base, "--token", founder.token, "--draft", beaDraft)
+	// Only the phones synced meanwhile, over the WebSocket.
+	inSyncPhones := inSyncAnswers(t, metrics) - inSyncBefore
 
 	// While Ada's phone was offline the server had none of her entries
 	// and not her vote (members.mjs fails otherwise; the summary says
@@ -134,9 +141,29 @@ func TestBrowserTwoMembers(t *testing.T) {
 		t.Errorf("the server's charter draft = %q, the phones' = %q, want the same", draft.Text, got.Draft)
 	}
 
+	// The phones imported snapshots and were answered "you have
+	// everything" over the WebSocket without the ordinary sync
+	// (sync/engine/sessioninsync.go), and still received every later
+	// change above (the governance update of Ada's offline vote).
+	if inSyncPhones == 0 {
+		t.Errorf("circles_sync_in_sync_answers_total grew by 0 while the phones synced, want their first messages after importing snapshots answered in sync")
+	}
+
 	for _, s := range []string{"ledger-other-member", "proposals-vote-offline", "charter-draft-offline"} {
 		if _, ok := got.Axe[s]; !ok {
 			t.Errorf("axe-core did not check %s", s)
 		}
 	}
+}
+
+// inSyncAnswers reads circles_sync_in_sync_answers_total from /metrics.
+func inSyncAnswers(t *testing.T, base string) float64 {
+	t.Helper()
+	r := servertest.Call(t, base, http.MethodGet, "/metrics", "", nil)
+	m := regexp.MustCompile(`(?m)^circles_sync_in_sync_answers_total ([0-9.e+]+)$`).FindSubmatch(r.Body)
+	if m == nil {
+		t.Fatalf("/metrics has no circles_sync_in_sync_answers_total: %d", r.Status)
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	return v
 }

@@ -3,6 +3,7 @@ package repoclient_test
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,14 +19,27 @@ import (
 	"github.com/circles-coop/circles/wire"
 )
 
+func inSyncAnswers(t *testing.T, base string) float64 {
+	t.Helper()
+	r := servertest.Call(t, base, "GET", "/metrics", "", nil)
+	m := regexp.MustCompile(`(?m)^circles_sync_in_sync_answers_total ([0-9.e+]+)$`).FindSubmatch(r.Body)
+	if m == nil {
+		t.Fatal("/metrics has no circles_sync_in_sync_answers_total")
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	return v
+}
+
 // TestRepoFirstSyncFromSnapshots: an automerge-repo phone starts the
 // closed ledger segments of another member from their snapshots
-// (repo.import of GET /v1/docs/{doc}/snapshot/{hash}); it holds exactly
-// the server's heads, and a later write into one of those segments is
-// pushed to it over the WebSocket.
+// (repo.import of GET /v1/docs/{doc}/snapshot/{hash}); its sync over the
+// WebSocket is then answered without the documents being loaded, it holds
+// exactly the server's heads, and a later write into one of those
+// segments is still pushed to it.
 func TestRepoFirstSyncFromSnapshots(t *testing.T) {
 	tc := servertest.Start(t, "Repo First Sync", servertest.WithConfig(func(cfg *server.Config) {
 		cfg.SegmentItems = 20
+		cfg.MetricsOnAPI = true
 	}))
 	base := tc.URL()
 	founder := mustEnroll(t, base, tc.FounderInvite, "Founder")
@@ -55,6 +69,7 @@ func TestRepoFirstSyncFromSnapshots(t *testing.T) {
 	wsURL := "ws" + strings.TrimPrefix(base, "http") + "/v1/repo?token=" + url.QueryEscape(phone.token)
 	js.do(t, map[string]any{"cmd": "init", "url": wsURL, "actor": phone.actor}, nil)
 	js.do(t, map[string]any{"cmd": "connect"}, nil)
+	before := inSyncAnswers(t, base)
 	reader := &servertest.Device{Token: phone.token, Actor: phone.actor, Member: phone.memberID}
 	for _, doc := range closed {
 		var imp struct {
@@ -72,9 +87,14 @@ func TestRepoFirstSyncFromSnapshots(t *testing.T) {
 			t.Fatalf("imported heads of %s: %v, the server's: %v", doc, imp.Heads, want)
 		}
 	}
-	// The repo syncs each imported document with the server: after the
-	// import nothing is left to send but heads (WebSocket sessions get the
-	// ordinary answer, not the in-sync one: see docs/ARCHITECTURE.md).
+	// The repo syncs each imported document with the server, which answers
+	// from the snapshot's heads.
+	for deadline := time.Now().Add(10 * time.Second); inSyncAnswers(t, base)-before < float64(len(closed)); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server answered %v of %d imported documents from their snapshot", inSyncAnswers(t, base)-before, len(closed))
+		}
+	}
+
 	// A late write into the first closed segment (the founder's offline
 	// copy) is pushed to the phone, and it ends with the server's heads.
 	doc := closed[0]

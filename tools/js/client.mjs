@@ -32,11 +32,15 @@ a new token at POST /v1/token. Prints a JSON summary on stdout.
 options:
   --server URL        server base URL            (env CIRCLES_SERVER)
   --invite CODE       invite code to enroll with (env CIRCLES_INVITE)
-  --mode MODE         "ledger" (default), "forbidden" or "firstsync"
+  --mode MODE         "ledger" (default), "forbidden", "firstsync" or "ballots"
                         firstsync: a new device of an existing member
                         fetches every ledger segment of the circle, each
                         from its snapshot (GET /v1/docs/{doc}/snapshot...)
                         loaded with Automerge.load, then syncs
+                      "ballots": votes until the server opens a new ballots
+                        document, votes offline into the old one, then
+                        follows the switch (GET /v1/circle docs.ballots)
+  --proposals IDS     ballots mode: comma-separated proposal ids to vote on
   --entries N         ledger entries to write, at least 1 (default 3)
   --target T          forbidden mode: what to write into
                         roster        the circle's roster (server-written)
@@ -84,6 +88,7 @@ function parseOptions(argv) {
         mode: { type: "string", default: "ledger" },
         entries: { type: "string", default: "3" },
         target: { type: "string", default: "roster" },
+        proposals: { type: "string", default: "" },
         "member-name": { type: "string", default: "JS Phone" },
         "device-name": { type: "string", default: `node ${process.version}` },
         "max-rounds": { type: "string", default: "20" },
@@ -106,6 +111,7 @@ function parseOptions(argv) {
     invite: v.invite ?? process.env.CIRCLES_INVITE ?? "",
     mode: v.mode,
     target: v.target,
+    proposals: v.proposals ? v.proposals.split(",") : [],
     entries: positiveInt("--entries", v.entries),
     memberName: v["member-name"],
     deviceName: v["device-name"],
@@ -115,7 +121,8 @@ function parseOptions(argv) {
   if (!opts.server) fail("--server (or CIRCLES_SERVER) is required; see --help");
   if (!/^https?:\/\//.test(opts.server)) fail(`--server ${opts.server}: want an http:// or https:// URL`);
   if (!opts.invite) fail("--invite (or CIRCLES_INVITE) is required; see --help");
-  if (!["ledger", "forbidden", "firstsync"].includes(opts.mode)) fail(`--mode ${opts.mode}: want "ledger", "forbidden" or "firstsync"`);
+  if (!["ledger", "forbidden", "firstsync", "ballots"].includes(opts.mode)) fail(`--mode ${opts.mode}: want "ledger", "forbidden", "firstsync" or "ballots"`);
+  if (opts.mode === "ballots" && opts.proposals.length < 2) fail("--mode ballots needs --proposals with at least two ids");
   if (!["roster", "other-ledger", "bad-entry"].includes(opts.target)) {
     fail(`--target ${opts.target}: want "roster", "other-ledger" or "bad-entry"`);
   }
@@ -452,9 +459,60 @@ async function firstSyncMode(opts) {
   return out;
 }
 
+// ballotsMode follows a switch of the member's ballots document (the
+// server opens a new one once one holds its bound of items; GET
+// /v1/circle names it as docs.ballots and lists the old one in the
+// member's ballots_closed). It votes "yes" on every proposal but the last
+// two into its ballots document and syncs (that fills it); once the server
+// has switched, it votes "no" on the next one into the old document, as a
+// device that has not heard of the switch yet would, and syncs it; then it
+// reads the circle, as a device does when back online, and votes "yes" on
+// the last one into the new document.
+async function ballotsMode(opts) {
+  const client = new Client(opts.server, opts.timeoutMs);
+  const device = new Device();
+  const { enrolled, circle } = await enroll(client, device, opts);
+  const first = circle.docs.ballots;
+  if (typeof first !== "string" || first === "") throw new Error("GET /v1/circle: docs.ballots missing");
+  const voted = [];
+  const vote = (replica, proposal, choice) => {
+    const at = rfc3339(new Date());
+    replica.change(`vote ${choice} on ${proposal}`, (d) => {
+      d.votes[proposal] = { choice: new A.ImmutableString(choice), at: new A.ImmutableString(at) };
+    });
+    voted.push({ proposal, choice, doc: replica.docId });
+  };
+  const old = new Replica(client, first, device.actorId, opts.maxRounds);
+  await old.sync();
+  const ps = opts.proposals;
+  for (const p of ps.slice(0, -2)) vote(old, p, "yes");
+  await old.sync();
+
+  // Wait (10 s at most) until the server has switched; the device does not
+  // use what it learns here.
+  const mine = async () => (await client.call("GET", "/v1/circle")).members.find((m) => m.member_id === enrolled.member_id);
+  for (let deadline = Date.now() + 10_000; (await mine()).ballots === first; ) {
+    if (Date.now() > deadline) throw new Error(`the server did not open a new ballots document after ${ps.length - 2} votes`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  vote(old, ps[ps.length - 2], "no");
+  await old.sync();
+
+  // Back online: the circle names the new document.
+  const now = await client.call("GET", "/v1/circle");
+  const current = now.docs.ballots;
+  const me = now.members.find((m) => m.member_id === enrolled.member_id);
+  if (current === first) throw new Error("GET /v1/circle still names the first ballots document");
+  const next = new Replica(client, current, device.actorId, opts.maxRounds);
+  await next.sync();
+  vote(next, ps[ps.length - 1], "yes");
+  await next.sync();
+  return { mode: "ballots", member_id: enrolled.member_id, first, current, closed: me?.ballots_closed ?? [], voted };
+}
+
 async function main() {
   const opts = parseOptions(process.argv.slice(2));
-  const modes = { ledger: ledgerMode, forbidden: forbiddenMode, firstsync: firstSyncMode };
+  const modes = { ledger: ledgerMode, forbidden: forbiddenMode, firstsync: firstSyncMode, ballots: ballotsMode };
   const summary = await modes[opts.mode](opts);
   process.stdout.write(JSON.stringify(summary) + "\n");
   if (summary.mode === "forbidden" && !summary.refused) {

@@ -28,6 +28,8 @@
 //        /v1/docs/{doc}/snapshot..., with the token) and hand it to
 //        repo.import with the document's id, so the repo's sync with the
 //        server starts from it; answers its size, entry ids and heads
+//   {"cmd": "vote", "url", "proposal", "choice"}
+//        write a vote into a ballots document; answers the new heads
 //   {"cmd": "heads", "url"}            the document's heads
 //   {"cmd": "entries", "url"}          the document's entry ids
 //   {"cmd": "quit"}
@@ -165,6 +167,15 @@ const commands = {
     const handle = handleOf(url);
     handle.change((d) => {
       d.entries[entry.id] = toDoc(entry);
+    });
+    return { heads: A.getHeads(handle.doc()) };
+  },
+
+  async vote({ url, proposal, choice }) {
+    const handle = handleOf(url);
+    const at = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+    handle.change((d) => {
+      d.votes[proposal] = { choice: new A.ImmutableString(choice), at: new A.ImmutableString(at) };
     });
     return { heads: A.getHeads(handle.doc()) };
   },

@@ -153,7 +153,20 @@ export class App extends EventTarget {
   ownDocs(): Set<string> {
     const c = this.circle;
     const me = c?.members.find((m) => m.member_id === this.device?.memberId);
-    return new Set([c?.docs.ledger, c?.docs.ballots, ...(me?.ledgers ?? []), me?.ballots].filter((x): x is string => !!x));
+    return new Set([c?.docs.ledger, c?.docs.ballots, ...(me?.ledgers ?? []), me?.ballots, ...(me?.ballots_closed ?? [])].filter((x): x is string => !!x));
+  }
+
+  // heldClosedBallots are the member's earlier ballots documents this
+  // phone holds: the server opened a newer one (GET /v1/circle names it as
+  // docs.ballots) while the phone may have written votes offline into the
+  // one it knew; syncing them delivers those votes, even after a reload.
+  async heldClosedBallots(circle: CircleInfo): Promise<string[]> {
+    const me = circle.members.find((m) => m.member_id === this.device?.memberId);
+    const out: string[] = [];
+    for (const id of me?.ballots_closed ?? []) {
+      if (await kv.get<boolean>("loaded:" + id)) out.push(id);
+    }
+    return out;
   }
 
   // ledgerSnapshot is the ledger as the phone holds it now, if loaded.
@@ -271,7 +284,7 @@ export class App extends EventTarget {
       await saveDevice(this.device!);
       const transport = await this.docs.detectTransport();
       this.docs.renewToken(await this.session.token());
-      const ids = new Set([circle.docs.ledger, circle.docs.ballots, ...this.docs.loadedIds()]);
+      const ids = new Set([circle.docs.ledger, circle.docs.ballots, ...this.docs.loadedIds(), ...(await this.heldClosedBallots(circle))]);
       for (const id of ids) {
         if (!id) continue;
         await this.docs.handle(id);

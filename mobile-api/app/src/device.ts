@@ -9,7 +9,10 @@ export interface CircleInfo {
   name: string;
   epoch: number;
   docs: Record<string, string>;
-  members: { member_id: string; name: string; ledgers: string[]; ballots: string }[];
+  // ballots_closed: the member's earlier ballots documents (the server
+  // opens a new one once one is full); what the phone wrote offline into
+  // one of them still counts once synced.
+  members: { member_id: string; name: string; ledgers: string[]; ballots: string; ballots_closed?: string[] }[];
 }
 
 export interface Device {

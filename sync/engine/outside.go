@@ -35,6 +35,12 @@ func outsideGo() int64 {
 func (e *Engine) watchOutside() {
 	now := outsideGo()
 	e.m.outsideBytes.Set(float64(now))
+	e.m.liveDocs.Set(float64(e.LiveDocs()))
+	e.m.loadedDocs.Set(float64(e.LoadedDocs()))
+	if inUse, free, ok := cHeap(); ok {
+		e.m.cHeapInUse.Set(float64(inUse))
+		e.m.cHeapFree.Set(float64(free))
+	}
 	if now == 0 {
 		return
 	}

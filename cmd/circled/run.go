@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -146,6 +147,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg := server.DefaultConfig()
 	st.Apply(&cfg)
 	cfg.Logger = newLogger(stderr, st.LogLevel)
+	if limit, ok := server.GoLimit(st, os.Getenv); ok {
+		debug.SetMemoryLimit(limit)
+	}
 	if cpuProfile != "" {
 		stop, err := startCPUProfile(cpuProfile, stderr)
 		if err != nil {

@@ -137,6 +137,8 @@ type Engine struct {
 	outsideBase atomic.Int64
 	// live counts the automerge documents not yet collected (live.go).
 	live *liveCounter
+	// scale is the measured C memory per estimated byte (measured.go).
+	scale memScale
 
 	// live are the open sessions (session.go) and, per document, the
 	// sessions to tell when it changes. Lock order: an entry's mu, then

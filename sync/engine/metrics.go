@@ -21,6 +21,7 @@ type Metrics struct {
 	loadedDocs prometheus.Gauge
 	cHeapInUse prometheus.Gauge
 	cHeapFree  prometheus.Gauge
+	memScale   prometheus.Gauge
 }
 
 // NewMetrics creates the engine's metrics and registers them with reg
@@ -60,9 +61,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "circles_process_c_heap_bytes", Help: "C heap allocated now (glibc mallinfo2 uordblks+hblkhd): automerge's documents, sync states and results."}),
 		cHeapFree: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "circles_process_c_heap_free_bytes", Help: "C heap freed but kept by malloc (glibc mallinfo2 fordblks)."}),
+		memScale: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "circles_sync_memory_scale", Help: "Measured C heap per estimated byte of loaded documents; eviction counts loaded documents at their estimate times this."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.liveDocs, m.loadedDocs, m.cHeapInUse, m.cHeapFree)
+		reg.MustRegister(m.liveDocs, m.loadedDocs, m.cHeapInUse, m.cHeapFree, m.memScale)
 		reg.MustRegister(m.accepted, m.rejected, m.loads, m.evictions, m.compactions,
 			m.loadedBytes, m.syncSeconds, m.storeSeconds, m.loadSeconds, m.outsideBytes, m.reclaims, m.inSync)
 	}

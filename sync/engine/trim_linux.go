@@ -27,4 +27,16 @@ func cHeap() (inUse, free int64, ok bool) {
 // ever touched a document. Two arenas are enough for a small server.
 const cArenas = 2
 
-func init() { C.mallopt(C.M_ARENA_MAX, cArenas) }
+// cMmapThreshold fixes the size from which glibc serves an allocation
+// with its own mapping, returned whole to the system when freed. By
+// default glibc raises the threshold each time such a block is freed (up
+// to 32 MiB), after which automerge's large buffers (a document's
+// columns, a save) come from the heap and leave holes in it that
+// malloc_trim cannot return while smaller blocks live around them.
+// Setting it keeps it where it is.
+const cMmapThreshold = 128 << 10
+
+func init() {
+	C.mallopt(C.M_ARENA_MAX, cArenas)
+	C.mallopt(C.M_MMAP_THRESHOLD, cMmapThreshold)
+}

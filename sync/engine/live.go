@@ -33,7 +33,12 @@ func (e *Engine) track(d *automerge.Doc) *automerge.Doc {
 // created that the Go runtime has not collected yet; it includes the
 // loaded ones (LoadedDocs) and any evicted document something still
 // refers to, until the next collection.
-func (e *Engine) LiveDocs() int64 { return e.live.n.Load() }
+func (e *Engine) LiveDocs() int64 {
+	if e.live == nil { // an Engine not made by New
+		return 0
+	}
+	return e.live.n.Load()
+}
 
 // LoadedDocs is the number of documents the engine holds in memory.
 func (e *Engine) LoadedDocs() int {

@@ -139,6 +139,8 @@ type Engine struct {
 	live *liveCounter
 	// scale is the measured C memory per estimated byte (measured.go).
 	scale memScale
+	// quiet is the state of the release after a quiet spell (quiet.go).
+	quiet quiet
 
 	// live are the open sessions (session.go) and, per document, the
 	// sessions to tell when it changes. Lock order: an entry's mu, then

@@ -50,7 +50,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		outsideBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "circles_process_outside_go_bytes", Help: "Resident memory the Go runtime does not account for: automerge's C memory, mostly."}),
 		reclaims: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "circles_sync_reclaims_total", Help: "Garbage collections the engine asked for to free automerge's C memory, by why: after evictions, or because memory outside the Go heap grew."}, []string{"reason"}),
+			Name: "circles_sync_reclaims_total", Help: "Garbage collections the engine asked for to free automerge's C memory, by why: after evictions (evicted), because memory outside the Go heap grew (outside_growth), or after a quiet spell (quiet)."}, []string{"reason"}),
 		inSync: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "circles_sync_in_sync_answers_total", Help: "Sync messages answered from a stored snapshot's heads, without loading the document."}),
 		liveDocs: prometheus.NewGauge(prometheus.GaugeOpts{

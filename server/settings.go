@@ -47,6 +47,10 @@ type Settings struct {
 	Failover  bool
 	Advertise string
 	Instance  string
+
+	// GoMemoryLimit is the Go runtime's soft memory limit the serve
+	// command sets (GoLimit): 0 for the default, -1 for none.
+	GoMemoryLimit int64
 }
 
 // DefaultSettings are the settings with nothing set.
@@ -149,6 +153,23 @@ var settingsTable = []Setting{
 				return fmt.Errorf("%s is outside 1MiB..64GiB", v)
 			}
 			s.MemoryBudget = n
+			return nil
+		}},
+	{Key: "go_memory_limit", Env: "CIRCLED_GO_MEMORY_LIMIT", Flag: "go-memory-limit",
+		Usage: "soft limit on the Go runtime's memory, past which it collects more often: bytes, or with KiB, MiB, GiB (16MiB..64GiB), or off; default twice the memory budget (GOMEMLIMIT, if set, wins)",
+		set: func(s *Settings, v string) error {
+			if strings.EqualFold(v, "off") {
+				s.GoMemoryLimit = -1
+				return nil
+			}
+			n, err := parseSize(v)
+			if err != nil {
+				return err
+			}
+			if n < 16<<20 || n > 64<<30 {
+				return fmt.Errorf("%s is outside 16MiB..64GiB", v)
+			}
+			s.GoMemoryLimit = n
 			return nil
 		}},
 	{Key: "log_level", Env: "CIRCLED_LOG_LEVEL", Flag: "log-level",

@@ -64,7 +64,7 @@ func TestLoadFileErrors(t *testing.T) {
 	cases := []struct{ name, content, want string }{
 		{"not YAML", "listen: [\n", "not YAML"},
 		{"not a mapping", "- listen\n", "line 1: want a mapping of settings"},
-		{"unknown key", "listen: 127.0.0.1:1\nlisen: x\n", `line 2: unknown key "lisen" (known: data, listen, addr_file, sync_always, tick_every, memory_budget, log_level, metrics_listen, metrics_on_api, pprof, trusted_proxies, nats_url, nats_creds, replicas, audit_segment_entries, governance_archive_proposals, failover, advertise, instance)`},
+		{"unknown key", "listen: 127.0.0.1:1\nlisen: x\n", `line 2: unknown key "lisen" (known: data, listen, addr_file, sync_always, tick_every, memory_budget, go_memory_limit, log_level, metrics_listen, metrics_on_api, pprof, trusted_proxies, nats_url, nats_creds, replicas, audit_segment_entries, governance_archive_proposals, failover, advertise, instance)`},
 		{"key twice", "listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\n", "line 2: listen: given twice"},
 		{"a list value", "listen:\n  - 127.0.0.1:1\n", "line 2: listen: want a single value, not a list or mapping"},
 		{"no value", "listen:\n", "line 1: listen: no value"},
@@ -76,6 +76,8 @@ func TestLoadFileErrors(t *testing.T) {
 		{"memory_budget bad unit", "memory_budget: 5TiB\n", `memory_budget: "5TiB" is not a size`},
 		{"memory_budget too small", "memory_budget: 1KiB\n", "memory_budget: 1KiB is outside 1MiB..64GiB"},
 		{"memory_budget overflow", "memory_budget: 99999999999999G\n", `memory_budget: "99999999999999G" is too large`},
+		{"go_memory_limit too small", "go_memory_limit: 1MiB\n", "go_memory_limit: 1MiB is outside 16MiB..64GiB"},
+		{"go_memory_limit not a size", "go_memory_limit: lots\n", `go_memory_limit: "lots" is not a size`},
 		{"log_level unknown", "log_level: loud\n", `line 1: log_level: "loud" is not one of debug, info, warn, error`},
 		{"nats_url not a URL", "nats_url: localhost:4222\n", `line 1: nats_url: "localhost:4222" is not a NATS URL`},
 		{"nats_url one bad of two", "nats_url: nats://a:4222,http://b:80\n", `nats_url: "http://b:80" is not a NATS URL`},

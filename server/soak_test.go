@@ -74,6 +74,10 @@ type soakSample struct {
 	// outside is the memory outside the Go runtime's, in MB
 	// (circles_process_outside_go_bytes): automerge's C memory, mostly.
 	outside float64
+	// cheap is the C heap in use (circles_process_c_heap_bytes), in MB;
+	// live the automerge documents not yet collected and docs those
+	// loaded (circles_sync_live_docs, circles_sync_loaded_docs).
+	cheap, live, docs float64
 }
 
 func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
@@ -157,7 +161,8 @@ func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
 			}
 			samples = append(samples, soakSample{at: time.Since(start), rss: rss, goroutines: m["go_goroutines"],
 				heap: m["go_memstats_heap_inuse_bytes"] / (1 << 20), loaded: m["circles_sync_loaded_bytes"] / (1 << 20),
-				outside: m["circles_process_outside_go_bytes"] / (1 << 20)})
+				outside: m["circles_process_outside_go_bytes"] / (1 << 20), cheap: m["circles_process_c_heap_bytes"] / (1 << 20),
+				live: m["circles_sync_live_docs"], docs: m["circles_sync_loaded_docs"]})
 		}
 	}
 	tick.Stop()
@@ -196,8 +201,8 @@ func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
 	// lines.
 	for i, s := range samples {
 		if i%3 == 0 || i == len(samples)-1 {
-			fmt.Printf("soak: t=%s rss=%.1f MB heap=%.1f MB outside=%.1f MB loaded=%.1f MB goroutines=%.0f\n",
-				s.at.Round(time.Second), s.rss, s.heap, s.outside, s.loaded, s.goroutines)
+			fmt.Printf("soak: t=%s rss=%.1f MB heap=%.1f MB outside=%.1f MB cheap=%.1f MB loaded=%.1f MB docs=%.0f/%.0f live goroutines=%.0f\n",
+				s.at.Round(time.Second), s.rss, s.heap, s.outside, s.cheap, s.loaded, s.docs, s.live, s.goroutines)
 		}
 	}
 	if len(st.errs) > 0 {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -23,7 +24,7 @@ Usage:
   circled init  --data DIR --name NAME [--policy NAME=VALUE ...] [--json]
                 [--nats-url URLS [--nats-creds FILE] [--replicas N]]
   circled serve [--config FILE] [--data DIR] [--listen HOST:PORT] [--addr-file FILE]
-                [--sync-always] [--tick-every DURATION] [--cpuprofile FILE] [--memory-budget SIZE] [--log-level LEVEL] [-v]
+                [--sync-always] [--tick-every DURATION] [--cpuprofile FILE] [--memory-budget SIZE] [--go-memory-limit SIZE] [--log-level LEVEL] [-v]
                 [--metrics-listen HOST:PORT] [--metrics-on-api] [--trusted-proxies LIST]
                 [--nats-url URLS [--nats-creds FILE] [--replicas N]
                  [--failover [--advertise URL] [--instance NAME]]]
@@ -36,7 +37,7 @@ Settings of serve come from flags, then environment variables, then the
 YAML file of --config (or CIRCLED_CONFIG), then the defaults: the first
 that gives a setting wins. Environment: CIRCLED_DATA, CIRCLED_LISTEN,
 CIRCLED_ADDR_FILE, CIRCLED_SYNC_ALWAYS, CIRCLED_TICK_EVERY, CIRCLED_MEMORY_BUDGET,
-CIRCLED_LOG_LEVEL, CIRCLED_METRICS_LISTEN, CIRCLED_METRICS_ON_API,
+CIRCLED_GO_MEMORY_LIMIT, CIRCLED_LOG_LEVEL, CIRCLED_METRICS_LISTEN, CIRCLED_METRICS_ON_API,
 CIRCLED_TRUSTED_PROXIES, CIRCLED_NATS_URL, CIRCLED_NATS_CREDS,
 CIRCLED_REPLICAS, CIRCLED_FAILOVER, CIRCLED_ADVERTISE, CIRCLED_INSTANCE; file keys: the same names in lower case without
 CIRCLED_ (data, listen, …). CIRCLED_DATA stands in for --data everywhere.
@@ -146,6 +147,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg := server.DefaultConfig()
 	st.Apply(&cfg)
 	cfg.Logger = newLogger(stderr, st.LogLevel)
+	if limit, ok := server.GoLimit(st, os.Getenv); ok {
+		debug.SetMemoryLimit(limit)
+	}
 	if cpuProfile != "" {
 		stop, err := startCPUProfile(cpuProfile, stderr)
 		if err != nil {

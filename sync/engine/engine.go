@@ -135,6 +135,12 @@ type Engine struct {
 	// outsideBase is the memory outside the Go heap after the last
 	// reclaim (outside.go).
 	outsideBase atomic.Int64
+	// live counts the automerge documents not yet collected (live.go).
+	live *liveCounter
+	// scale is the measured C memory per estimated byte (measured.go).
+	scale memScale
+	// quiet is the state of the release after a quiet spell (quiet.go).
+	quiet quiet
 
 	// live are the open sessions (session.go) and, per document, the
 	// sessions to tell when it changes. Lock order: an entry's mu, then
@@ -207,6 +213,7 @@ func New(cfg Config) *Engine {
 		applying: make(chan struct{}, cfg.MaxApplying),
 		dirty:    make(map[string][]byte),
 		reclaim:  make(chan struct{}, 1),
+		live:     new(liveCounter),
 		stop:     make(chan struct{}),
 		// sessions and watchers: see session.go
 		sessions: make(map[*Session]struct{}),
@@ -304,7 +311,7 @@ func (e *Engine) Create(ctx context.Context, doc string, init func(d *automerge.
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("create %s: %w: %v", doc, ErrStore, err)
 	}
-	d := automerge.New()
+	d := e.track(automerge.New())
 	if err := d.SetActorID(e.cfg.Actor); err != nil {
 		return fmt.Errorf("create %s: set actor: %w", doc, err)
 	}
@@ -505,9 +512,10 @@ func (e *Engine) ensureLoaded(ctx context.Context, x *entry) error {
 		if d, err = automerge.Load(env.Automerge); err != nil {
 			return fmt.Errorf("load %s snapshot: %w", x.id, err)
 		}
+		e.track(d)
 		size += int64(len(env.Automerge)) * snapshotFactor
 	} else {
-		d = automerge.New()
+		d = e.track(automerge.New())
 	}
 	for _, c := range sd.Chunks {
 		env, err := decodeEnvelope(c.Data)

@@ -37,7 +37,7 @@ func (e *Engine) evictWhere(idleSince time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.recount()
-	if e.loaded <= e.cfg.MemoryBudget && idleSince.IsZero() {
+	if e.scale.scaled(e.loaded) <= e.cfg.MemoryBudget && idleSince.IsZero() {
 		return
 	}
 	var idle []*entry
@@ -49,7 +49,7 @@ func (e *Engine) evictWhere(idleSince time.Time) {
 	}
 	sort.Slice(idle, func(i, j int) bool { return idle[i].lastUsed.Before(idle[j].lastUsed) })
 	for _, x := range idle {
-		if e.loaded <= e.cfg.MemoryBudget && !x.lastUsed.Before(idleSince) {
+		if e.scale.scaled(e.loaded) <= e.cfg.MemoryBudget && !x.lastUsed.Before(idleSince) {
 			break
 		}
 		if x.queuedBytes.Load() > 0 && !x.lastUsed.Before(idleSince) {

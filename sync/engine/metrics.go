@@ -16,6 +16,12 @@ type Metrics struct {
 	outsideBytes prometheus.Gauge
 	reclaims     *prometheus.CounterVec
 	inSync       prometheus.Counter // snapshots.go
+	// live.go and outside.go
+	liveDocs   prometheus.Gauge
+	loadedDocs prometheus.Gauge
+	cHeapInUse prometheus.Gauge
+	cHeapFree  prometheus.Gauge
+	memScale   prometheus.Gauge
 }
 
 // NewMetrics creates the engine's metrics and registers them with reg
@@ -44,11 +50,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		outsideBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "circles_process_outside_go_bytes", Help: "Resident memory the Go runtime does not account for: automerge's C memory, mostly."}),
 		reclaims: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "circles_sync_reclaims_total", Help: "Garbage collections the engine asked for to free automerge's C memory, by why: after evictions, or because memory outside the Go heap grew."}, []string{"reason"}),
+			Name: "circles_sync_reclaims_total", Help: "Garbage collections the engine asked for to free automerge's C memory, by why: after evictions (evicted), because memory outside the Go heap grew (outside_growth), or after a quiet spell (quiet)."}, []string{"reason"}),
 		inSync: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "circles_sync_in_sync_answers_total", Help: "Sync messages answered from a stored snapshot's heads, without loading the document."}),
+		liveDocs: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "circles_sync_live_docs", Help: "Automerge documents the engine created or loaded that the Go runtime has not collected yet (each holds its C memory)."}),
+		loadedDocs: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "circles_sync_loaded_docs", Help: "Documents the engine holds loaded."}),
+		cHeapInUse: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "circles_process_c_heap_bytes", Help: "C heap allocated now (glibc mallinfo2 uordblks+hblkhd): automerge's documents, sync states and results."}),
+		cHeapFree: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "circles_process_c_heap_free_bytes", Help: "C heap freed but kept by malloc (glibc mallinfo2 fordblks)."}),
+		memScale: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "circles_sync_memory_scale", Help: "Measured C heap per estimated byte of loaded documents; eviction counts loaded documents at their estimate times this."}),
 	}
 	if reg != nil {
+		reg.MustRegister(m.liveDocs, m.loadedDocs, m.cHeapInUse, m.cHeapFree, m.memScale)
 		reg.MustRegister(m.accepted, m.rejected, m.loads, m.evictions, m.compactions,
 			m.loadedBytes, m.syncSeconds, m.storeSeconds, m.loadSeconds, m.outsideBytes, m.reclaims, m.inSync)
 	}

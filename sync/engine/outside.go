@@ -35,6 +35,18 @@ func outsideGo() int64 {
 func (e *Engine) watchOutside() {
 	now := outsideGo()
 	e.m.outsideBytes.Set(float64(now))
+	live, docs := e.LiveDocs(), e.LoadedDocs()
+	e.m.liveDocs.Set(float64(live))
+	e.m.loadedDocs.Set(float64(docs))
+	if inUse, free, ok := cHeap(); ok {
+		e.m.cHeapInUse.Set(float64(inUse))
+		e.m.cHeapFree.Set(float64(free))
+		e.mu.Lock()
+		loaded := e.loaded
+		e.mu.Unlock()
+		e.scale.measure(inUse, loaded, live, docs, e.cfg.MemoryBudget)
+		e.m.memScale.Set(float64(e.scale.get()) / scaleOne)
+	}
 	if now == 0 {
 		return
 	}

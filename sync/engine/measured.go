@@ -36,10 +36,17 @@ func (s *memScale) scaled(loaded int64) int64 { return loaded / scaleOne * s.get
 // measure updates the ratio from the C heap in use and the loaded
 // estimate: half the old ratio, half the new, so that one busy moment
 // does not empty the engine. Measurements taken while evicted documents
-// wait for collection (live > loaded) or with little loaded (where what
-// is not a document dominates the heap) are skipped.
+// wait for collection (live > loaded) are skipped. With little loaded
+// (under a quarter of the budget) what is not a document dominates the
+// heap, so nothing is measured and the ratio goes halfway back to 1:
+// otherwise a ratio of 4 would keep the engine at a quarter of its
+// budget, where it is never measured again, for good.
 func (s *memScale) measure(cInUse, loaded int64, live int64, loadedDocs int, budget int64) {
-	if live > int64(loadedDocs) || loaded < budget/4 || loaded <= 0 {
+	if live > int64(loadedDocs) {
+		return
+	}
+	if loaded < budget/4 || loaded <= 0 {
+		s.v.Store((s.get() + scaleOne) / 2)
 		return
 	}
 	r := min(max(cInUse*scaleOne/loaded, scaleOne), maxScale)

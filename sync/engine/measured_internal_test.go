@@ -6,8 +6,9 @@ import (
 )
 
 // TestMemScale: the ratio follows the measured C heap, never below the
-// estimate nor above maxScale, and ignores measurements taken while
-// evicted documents await collection or with little loaded.
+// estimate nor above maxScale, ignores measurements taken while
+// evicted documents await collection, and goes back towards 1 with
+// little loaded.
 func TestMemScale(t *testing.T) {
 	const budget = 32 << 20
 	var s memScale
@@ -29,9 +30,21 @@ func TestMemScale(t *testing.T) {
 	}
 	before := s.get()
 	s.measure(200<<20, budget, 12, 10, budget) // two evicted documents not collected yet
-	s.measure(200<<20, budget/8, 10, 10, budget)
 	if s.get() != before {
-		t.Fatalf("skipped measurements moved the ratio from %d to %d", before, s.get())
+		t.Fatalf("a measurement while evicted documents await collection moved the ratio from %d to %d", before, s.get())
+	}
+	s.measure(200<<20, budget/8, 10, 10, budget) // little loaded: back towards 1
+	if want := (before + scaleOne) / 2; s.get() != want {
+		t.Fatalf("with little loaded the ratio went from %d to %d, want halfway back to 1 (%d)", before, s.get(), want)
+	}
+	// At maxScale the engine keeps under a quarter of its budget loaded,
+	// where nothing is measured: the ratio must come back down by itself.
+	s.v.Store(maxScale)
+	for range 20 {
+		s.measure(200<<20, budget/4-1, 10, 10, budget)
+	}
+	if s.get() != scaleOne {
+		t.Fatalf("at maxScale with a quarter of the budget loaded the ratio stays at %d/1024, want back to 1", s.get())
 	}
 	for range 20 {
 		s.measure(1<<40, budget, 10, 10, budget)

@@ -1,13 +1,12 @@
 package client
 
 import (
-	"bytes"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"slices"
 
 	"github.com/automerge/automerge-go"
+	"github.com/circles-coop/circles/crdt/amchange"
 )
 
 // closedBallotsHeld lists the member's earlier ballots documents
@@ -53,7 +52,7 @@ func (s store) inSyncWithServer(id string) bool {
 	if err != nil {
 		return false
 	}
-	heads, ok := saveHeads(data)
+	heads, ok := amchange.SavedHeads[automerge.ChangeHash](data)
 	if !ok || len(heads) != len(synced) {
 		return false
 	}
@@ -63,43 +62,4 @@ func (s store) inSyncWithServer(id string) bool {
 		}
 	}
 	return true
-}
-
-// saveHeads reads the heads from an automerge save that is exactly one
-// document chunk (what Doc.Save writes): magic 85 6f 4a 83, a 4-byte
-// checksum, chunk type 0, a LEB128 length, then the actors (a count and
-// length-prefixed ids) and the heads (a count and 32-byte hashes). ok is
-// false for anything else.
-func saveHeads(b []byte) (heads []automerge.ChangeHash, ok bool) {
-	if len(b) < 10 || !bytes.Equal(b[:4], []byte{0x85, 0x6f, 0x4a, 0x83}) || b[8] != 0 {
-		return nil, false
-	}
-	p := b[9:]
-	n, k := binary.Uvarint(p)
-	if k <= 0 || n != uint64(len(p)-k) {
-		return nil, false
-	}
-	p = p[k:]
-	actors, k := binary.Uvarint(p)
-	if k <= 0 || actors > uint64(len(p)) {
-		return nil, false
-	}
-	p = p[k:]
-	for range actors {
-		l, k := binary.Uvarint(p)
-		if k <= 0 || l > uint64(len(p)-k) {
-			return nil, false
-		}
-		p = p[k+int(l):]
-	}
-	count, k := binary.Uvarint(p)
-	if k <= 0 || count > uint64(len(p)-k)/32 {
-		return nil, false
-	}
-	p = p[k:]
-	heads = make([]automerge.ChangeHash, count)
-	for i := range heads {
-		copy(heads[i][:], p[32*i:])
-	}
-	return heads, true
 }

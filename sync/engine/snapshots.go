@@ -15,13 +15,13 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/automerge/automerge-go"
 
 	"github.com/circles-coop/circles/crdt"
+	"github.com/circles-coop/circles/crdt/amchange"
 	"github.com/circles-coop/circles/sync/store"
 )
 
@@ -146,7 +146,7 @@ func (e *Engine) noteStored(doc string, stored store.StoredSnapshot) (Snapshot, 
 	}
 	snap := Snapshot{Data: env.Automerge, Hash: hashOf(env.Automerge), Complete: stored.Complete()}
 	if snap.Complete {
-		if heads, ok := savedHeads(env.Automerge); ok {
+		if heads, ok := amchange.SavedHeads[automerge.ChangeHash](env.Automerge); ok {
 			e.snaps.set(doc, snapInfo{hash: snap.Hash, size: len(snap.Data), heads: heads})
 		}
 	}
@@ -156,7 +156,7 @@ func (e *Engine) noteStored(doc string, stored store.StoredSnapshot) (Snapshot, 
 // noteComplete remembers a stored snapshot known to hold all of doc (at
 // start, from Replay, before any write can come).
 func (e *Engine) noteComplete(doc string, saved []byte) {
-	if heads, ok := savedHeads(saved); ok {
+	if heads, ok := amchange.SavedHeads[automerge.ChangeHash](saved); ok {
 		e.snaps.set(doc, snapInfo{hash: hashOf(saved), size: len(saved), heads: heads})
 	}
 }
@@ -306,47 +306,6 @@ func encodeInSync(heads []automerge.ChangeHash) []byte {
 	b = binary.AppendUvarint(b, 0) // an empty Bloom filter
 	b = binary.AppendUvarint(b, 0) // no changes
 	return b
-}
-
-// savedHeads reads the heads from the header of an automerge save without
-// loading it: a save is one document chunk (magic 85 6f 4a 83, a 4-byte
-// checksum, chunk type 0, a LEB128 length, then the actor list and the
-// heads). ok is false for anything else, including a save followed by
-// change chunks (changes waiting for dependencies), whose heads the
-// header does not state.
-func savedHeads(b []byte) (heads []automerge.ChangeHash, ok bool) {
-	if len(b) < 10 || !slices.Equal(b[:4], []byte{0x85, 0x6f, 0x4a, 0x83}) || b[8] != 0 {
-		return nil, false
-	}
-	p := b[9:]
-	n, k := binary.Uvarint(p)
-	if k <= 0 || n != uint64(len(p)-k) {
-		return nil, false // not exactly one chunk
-	}
-	p = p[k:]
-	actors, k := binary.Uvarint(p)
-	if k <= 0 || actors > uint64(len(p)) {
-		return nil, false
-	}
-	p = p[k:]
-	for range actors {
-		l, k := binary.Uvarint(p)
-		if k <= 0 || l > uint64(len(p)-k) {
-			return nil, false
-		}
-		p = p[k+int(l):]
-	}
-	count, k := binary.Uvarint(p)
-	if k <= 0 || count > uint64(len(p)-k)/32 {
-		return nil, false
-	}
-	p = p[k:]
-	heads = make([]automerge.ChangeHash, count)
-	for i := range heads {
-		copy(heads[i][:], p[:32])
-		p = p[32:]
-	}
-	return heads, true
 }
 
 func messageData(ds []decoded) [][]byte {

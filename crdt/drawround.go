@@ -388,18 +388,11 @@ func mustMarshal(v any) []byte {
 // ReadDrawRounds reads every commit–reveal draw of the governance
 // document, by id.
 func ReadDrawRounds(doc *automerge.Doc) (map[string]DrawRound, error) {
-	out := map[string]DrawRound{}
-	v, err := doc.Path("draw_rounds").Get()
-	if err != nil || v.IsVoid() {
-		return out, err
-	}
-	if v.Kind() != automerge.KindMap {
-		return nil, schemaErr("draw_rounds must be a map")
-	}
-	all, err := v.Map().Values()
+	all, err := rootValues(doc, "draw_rounds", "draw_rounds")
 	if err != nil {
 		return nil, err
 	}
+	out := make(map[string]DrawRound, len(all))
 	for id, rv := range all {
 		d, err := readDrawRound(id, rv)
 		if err != nil {

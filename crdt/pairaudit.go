@@ -262,14 +262,7 @@ func PutPairAuditPart(doc *automerge.Doc, id, part, key string, v any) error {
 
 // ReadPairAudits reads every pair-link audit of the governance document.
 func ReadPairAudits(doc *automerge.Doc) ([]PairAudit, error) {
-	v, err := doc.Path("pair_audits").Get()
-	if err != nil || v.IsVoid() {
-		return nil, err
-	}
-	if v.Kind() != automerge.KindMap {
-		return nil, schemaErr("pair_audits must be a map")
-	}
-	all, err := v.Map().Values()
+	all, err := rootValues(doc, "pair_audits", "pair_audits")
 	if err != nil {
 		return nil, err
 	}

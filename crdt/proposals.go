@@ -497,18 +497,8 @@ func LookupProposalState(doc *automerge.Doc, id string) (ProposalState, bool, er
 // oldest first (by opened_at, then id). It returns a *RuleError of rule
 // "schema" for the first that does not read.
 func ReadProposalStates(doc *automerge.Doc) ([]ProposalState, error) {
-	v, err := doc.Path("proposals").Get()
-	if err != nil {
-		return nil, err
-	}
-	if v.IsVoid() {
-		return nil, nil
-	}
-	if v.Kind() != automerge.KindMap {
-		return nil, schemaErr("governance: proposals must be a map")
-	}
-	vals, err := v.Map().Values()
-	if err != nil {
+	vals, err := rootValues(doc, "proposals", "governance: proposals")
+	if err != nil || vals == nil {
 		return nil, err
 	}
 	out := make([]ProposalState, 0, len(vals))

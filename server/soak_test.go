@@ -154,15 +154,7 @@ func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
 				profiled = true
 				saveProfiles(b, pprofURL, profiles, "warm")
 			}
-			rss, _ := p.memory(b)
-			m, err := h.metrics()
-			if err != nil {
-				st.fail("metrics: %v", err)
-			}
-			samples = append(samples, soakSample{at: time.Since(start), rss: rss, goroutines: m["go_goroutines"],
-				heap: m["go_memstats_heap_inuse_bytes"] / (1 << 20), loaded: m["circles_sync_loaded_bytes"] / (1 << 20),
-				outside: m["circles_process_outside_go_bytes"] / (1 << 20), cheap: m["circles_process_c_heap_bytes"] / (1 << 20),
-				live: m["circles_sync_live_docs"], docs: m["circles_sync_loaded_docs"]})
+			samples = append(samples, sampleMemory(b, p, h, &st, time.Since(start)))
 		}
 	}
 	tick.Stop()
@@ -185,6 +177,13 @@ func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
 	b.ReportMetric(peak, "rss_peak_MB")
 	b.ReportMetric(growth, "rss_growth_%")
 	restAfter := restingGoroutines(b, h, &st)
+	// What memory stays once the engine had a quiet spell to collect and
+	// hand memory back (sync/engine/quiet.go releases after 15 s of
+	// quiet): what is still there is held, not garbage waiting for a
+	// collection or its finalizers.
+	time.Sleep(25 * time.Second)
+	rest := sampleMemory(b, p, h, &st, time.Since(start))
+	b.ReportMetric(rest.rss, "rss_rest_MB")
 	if pprofURL != "" {
 		saveProfiles(b, pprofURL, profiles, "rest") // what is left with nothing in flight
 	}
@@ -201,14 +200,33 @@ func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
 	// lines.
 	for i, s := range samples {
 		if i%3 == 0 || i == len(samples)-1 {
-			fmt.Printf("soak: t=%s rss=%.1f MB heap=%.1f MB outside=%.1f MB cheap=%.1f MB loaded=%.1f MB docs=%.0f/%.0f live goroutines=%.0f\n",
-				s.at.Round(time.Second), s.rss, s.heap, s.outside, s.cheap, s.loaded, s.docs, s.live, s.goroutines)
+			fmt.Println("soak:", s)
 		}
 	}
+	fmt.Println("soak: at rest after the load (25 s quiet):", rest)
 	if len(st.errs) > 0 {
 		sort.Strings(st.errs)
 		b.Errorf("soak: %d errors; the first: %s", len(st.errs), strings.Join(st.errs[:min(5, len(st.errs))], "; "))
 	}
+}
+
+// sampleMemory reads the server's memory at t: RSS from /proc, the rest
+// from its metrics.
+func sampleMemory(b *testing.B, p *benchProc, h *benchHTTP, st *soakStats, t time.Duration) soakSample {
+	rss, _ := p.memory(b)
+	m, err := h.metrics()
+	if err != nil {
+		st.fail("metrics: %v", err)
+	}
+	return soakSample{at: t, rss: rss, goroutines: m["go_goroutines"],
+		heap: m["go_memstats_heap_inuse_bytes"] / (1 << 20), loaded: m["circles_sync_loaded_bytes"] / (1 << 20),
+		outside: m["circles_process_outside_go_bytes"] / (1 << 20), cheap: m["circles_process_c_heap_bytes"] / (1 << 20),
+		live: m["circles_sync_live_docs"], docs: m["circles_sync_loaded_docs"]}
+}
+
+func (s soakSample) String() string {
+	return fmt.Sprintf("t=%s rss=%.1f MB heap=%.1f MB outside=%.1f MB cheap=%.1f MB loaded=%.1f MB docs=%.0f/%.0f live goroutines=%.0f",
+		s.at.Round(time.Second), s.rss, s.heap, s.outside, s.cheap, s.loaded, s.docs, s.live, s.goroutines)
 }
 
 // restingGoroutines is the server's goroutine count with no request in

@@ -174,7 +174,9 @@ $(BENCH_ANCHOR_STAMP): $(ANCHOR_DIR)/package-lock.json $(ANCHOR_DIR)/server.mjs
 # soak runs BenchmarkSoak (server/soak_test.go): SOAK_DEVICES phones
 # (default 200) syncing, voting and following events against circled for
 # SOAK_DURATION (default 30m); it reports RSS and goroutine growth after
-# the warm-up, and every error. SOAK_PROFILES=DIR saves the server's heap
+# the warm-up, RSS at rest 25 s after the load, and every error; its
+# samples print the Go heap, the C heap and live documents beside RSS.
+# SOAK_PROFILES=DIR saves the server's heap
 # and goroutine profiles there at rest before and after the load, after
 # the warm-up and at the end.
 soak:

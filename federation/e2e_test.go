@@ -32,6 +32,27 @@ func testHub(t *testing.T) (*hub.Hub, string, string) {
 	return testHubClock(t, time.Now)
 }
 
+// stoppableHub initialises a hub named name in a new directory and
+// returns it, its first invite and open, which serves it on the given
+// addresses ("127.0.0.1:0" for any): a test stops it with Close and opens
+// it again on the same addresses.
+func stoppableHub(t *testing.T, name string) (string, hub.InitResult, func(httpAddr, leafAddr string) *hub.Hub) {
+	t.Helper()
+	dir := t.TempDir()
+	res, err := hub.Init(dir, name, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, res, func(httpAddr, leafAddr string) *hub.Hub {
+		t.Helper()
+		h, err := hub.Open(context.Background(), hub.Config{DataDir: dir, Listen: httpAddr, LeafListen: leafAddr})
+		if err != nil {
+			t.Fatalf("hub.Open: %v", err)
+		}
+		return h
+	}
+}
+
 // testHubClock is testHub with the hub reading time from now.
 func testHubClock(t *testing.T, now func() time.Time) (*hub.Hub, string, string) {
 	t.Helper()
@@ -547,19 +568,7 @@ func TestSubscriptionKinds(t *testing.T) {
 // expelled while the hub was stopped (`circled hub expel` with no hub
 // serving) stays out.
 func TestHubRestart(t *testing.T) {
-	dir := t.TempDir()
-	res, err := hub.Init(dir, "Repair cafés", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	open := func(httpAddr, leafAddr string) *hub.Hub {
-		t.Helper()
-		h, err := hub.Open(context.Background(), hub.Config{DataDir: dir, Listen: httpAddr, LeafListen: leafAddr})
-		if err != nil {
-			t.Fatalf("hub.Open: %v", err)
-		}
-		return h
-	}
+	dir, res, open := stoppableHub(t, "Repair cafés")
 	h := open("127.0.0.1:0", "127.0.0.1:0")
 	httpAddr, leafAddr, fed := h.HTTPAddr(), h.LeafAddr(), h.FederationID()
 	hubURL := "http://" + httpAddr

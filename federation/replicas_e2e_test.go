@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/circles-coop/circles/federation/hub"
 	srv "github.com/circles-coop/circles/server"
 	"github.com/circles-coop/circles/server/servertest"
 	"github.com/circles-coop/circles/wire"
@@ -191,19 +190,7 @@ func TestRestoredCircleStaysFederated(t *testing.T) {
 // (and so decides) while the hub is stopped; it is told of the decision
 // once, so only its retries can bring its vote to the hub.
 func TestCouncilVoteToldAfterHubRestart(t *testing.T) {
-	dir := t.TempDir()
-	res, err := hub.Init(dir, "Tool libraries", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	open := func(httpAddr, leafAddr string) *hub.Hub {
-		t.Helper()
-		h, err := hub.Open(context.Background(), hub.Config{DataDir: dir, Listen: httpAddr, LeafListen: leafAddr})
-		if err != nil {
-			t.Fatalf("hub.Open: %v", err)
-		}
-		return h
-	}
+	dir, res, open := stoppableHub(t, "Tool libraries")
 	h := open("127.0.0.1:0", "127.0.0.1:0")
 	httpAddr, leafAddr := h.HTTPAddr(), h.LeafAddr()
 	hubURL := "http://" + httpAddr

@@ -518,17 +518,7 @@ func TestFailoverKill9UnderWriteLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	fo := []string{"--nats-url", urls, "--replicas", "3", "--failover", "--tick-every", "1s"}
-	a, err := serve(bin, dataA, "127.0.0.1:0", append(fo, "--instance", "a")...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.kill()
-	waitServing(t, a.addr, 20*time.Second)
-	b, err := serve(bin, dataB, "127.0.0.1:0", append(fo, "--instance", "b")...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.kill()
+	a, b := serveFailoverPair(t, bin, dataA, dataB, fo)
 
 	// b stands by: /readyz and writes say a serves.
 	deadline := time.Now().Add(5 * time.Second)
@@ -687,17 +677,7 @@ func TestFailoverNodeKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	fo := []string{"--nats-url", urls, "--replicas", "3", "--failover"}
-	a, err := serve(bin, dataA, "127.0.0.1:0", append(fo, "--instance", "a")...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.kill()
-	waitServing(t, a.addr, 20*time.Second)
-	b, err := serve(bin, dataB, "127.0.0.1:0", append(fo, "--instance", "b")...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.kill()
+	a, b := serveFailoverPair(t, bin, dataA, dataB, fo)
 	ctx := context.Background()
 	dev, err := client.Join(ctx, t.TempDir(), "http://"+a.addr, invite, "Alice", "phone")
 	if err != nil {
@@ -813,4 +793,22 @@ func leaseState(urls string) string {
 		}
 	}
 	return out
+}
+
+// serveFailoverPair starts instance a on dataA and, once a serves,
+// instance b on dataB, both with the flags fo (--failover among them):
+// a holds the lease and b stands by. Both are killed when the test ends.
+func serveFailoverPair(t *testing.T, bin, dataA, dataB string, fo []string) (a, b *proc) {
+	t.Helper()
+	a, err := serve(bin, dataA, "127.0.0.1:0", append(fo, "--instance", "a")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.kill)
+	waitServing(t, a.addr, 20*time.Second)
+	if b, err = serve(bin, dataB, "127.0.0.1:0", append(fo, "--instance", "b")...); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.kill)
+	return a, b
 }

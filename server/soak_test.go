@@ -78,6 +78,13 @@ type soakSample struct {
 	// live the automerge documents not yet collected and docs those
 	// loaded (circles_sync_live_docs, circles_sync_loaded_docs).
 	cheap, live, docs float64
+	// finq is the Go runtime's queue of finalizers and cleanups not run
+	// yet (circles_process_finalizer_queue): automerge-go frees C memory
+	// in them.
+	finq float64
+	// threads is the process's OS threads (go_threads): each that ran
+	// automerge keeps a per-thread malloc cache, counted as in use.
+	threads float64
 }
 
 func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
@@ -221,12 +228,12 @@ func sampleMemory(b *testing.B, p *benchProc, h *benchHTTP, st *soakStats, t tim
 	return soakSample{at: t, rss: rss, goroutines: m["go_goroutines"],
 		heap: m["go_memstats_heap_inuse_bytes"] / (1 << 20), loaded: m["circles_sync_loaded_bytes"] / (1 << 20),
 		outside: m["circles_process_outside_go_bytes"] / (1 << 20), cheap: m["circles_process_c_heap_bytes"] / (1 << 20),
-		live: m["circles_sync_live_docs"], docs: m["circles_sync_loaded_docs"]}
+		live: m["circles_sync_live_docs"], docs: m["circles_sync_loaded_docs"], finq: m["circles_process_finalizer_queue"], threads: m["go_threads"]}
 }
 
 func (s soakSample) String() string {
-	return fmt.Sprintf("t=%s rss=%.1f MB heap=%.1f MB outside=%.1f MB cheap=%.1f MB loaded=%.1f MB docs=%.0f/%.0f live goroutines=%.0f",
-		s.at.Round(time.Second), s.rss, s.heap, s.outside, s.cheap, s.loaded, s.docs, s.live, s.goroutines)
+	return fmt.Sprintf("t=%s rss=%.1f MB heap=%.1f MB outside=%.1f MB cheap=%.1f MB loaded=%.1f MB docs=%.0f/%.0f live finq=%.0f threads=%.0f goroutines=%.0f",
+		s.at.Round(time.Second), s.rss, s.heap, s.outside, s.cheap, s.loaded, s.docs, s.live, s.finq, s.threads, s.goroutines)
 }
 
 // restingGoroutines is the server's goroutine count with no request in

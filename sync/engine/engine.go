@@ -350,7 +350,12 @@ func (e *Engine) Update(ctx context.Context, doc string, fn func(d *automerge.Do
 	before := x.doc.Heads()
 	rec, err := fn(x.doc)
 	if err != nil {
-		x.unload()
+		// Most such errors say there is nothing to write (a tick with
+		// nothing due): keep an untouched document loaded rather than
+		// read it from the store again at the next use.
+		if !untouched(x.doc, before) {
+			x.unload()
+		}
 		return err
 	}
 	if _, err := x.doc.Commit("update"); err != nil {
@@ -367,6 +372,15 @@ func (e *Engine) Update(ctx context.Context, doc string, fn func(d *automerge.Do
 	}
 	e.maybeCompact(ctx, x)
 	return nil
+}
+
+// untouched reports whether d holds exactly the changes it held at
+// heads before and no pending operation. It commits what is pending to
+// find out (automerge-go cannot roll back), so when it reports false the
+// caller must drop d.
+func untouched(d *automerge.Doc, before []automerge.ChangeHash) bool {
+	_, err := d.Commit("discarded")
+	return err != nil && err.Error() == emptyCommit && crdt.SameHeads(before, d.Heads())
 }
 
 // emptyCommit is automerge-go's error for a commit with no operations.

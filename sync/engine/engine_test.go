@@ -43,7 +43,7 @@ func (openPolicy) Accept(_ string, _ *automerge.Doc, applied []engine.Change) ([
 
 func (openPolicy) Snapshot(string, *automerge.Doc) ([]byte, error) { return []byte("snap"), nil }
 
-func openEngine(t *testing.T, dir string) (*engine.Engine, *store.Store, func()) {
+func openEngine(t *testing.T, dir string, opts ...func(*engine.Config)) (*engine.Engine, *store.Store, func()) {
 	t.Helper()
 	ctx := context.Background()
 	n, err := store.StartNATS(ctx, store.NATSConfig{Dir: dir})
@@ -54,7 +54,11 @@ func openEngine(t *testing.T, dir string) (*engine.Engine, *store.Store, func())
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := engine.New(engine.Config{Store: st, Policy: openPolicy{}, Actor: "00aa", CompactEvery: 7, MemoryBudget: 1})
+	cfg := engine.Config{Store: st, Policy: openPolicy{}, Actor: "00aa", CompactEvery: 7, MemoryBudget: 1}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e := engine.New(cfg)
 	if err := e.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -238,6 +242,62 @@ func TestUpdateWithoutChange(t *testing.T) {
 	}
 	if err := e.Update(ctx, doc, func(d *automerge.Doc) ([]byte, error) { return nil, d.RootMap().Set("n", int64(2)) }); err != nil {
 		t.Fatalf("Update after a no-op = %v", err)
+	}
+}
+
+// TestUpdateErrorKeepsUntouchedDocument: an Update whose function fails
+// without touching the document (a tick with nothing due) leaves it
+// loaded, while one that wrote before failing, committed or not, leaves
+// nothing of its write in memory or in the store.
+func TestUpdateErrorKeepsUntouchedDocument(t *testing.T) {
+	ctx := context.Background()
+	e, _, closeAll := openEngine(t, t.TempDir(), func(c *engine.Config) { c.MemoryBudget = 64 << 20 })
+	defer closeAll()
+	const doc = "3tWw8Kv1v9N4r6XnYpQe2bJd7LcA"
+	if err := e.Create(ctx, doc, func(d *automerge.Doc) ([]byte, error) { return nil, d.RootMap().Set("n", int64(1)) }); err != nil {
+		t.Fatal(err)
+	}
+	n := func() int64 {
+		t.Helper()
+		var got int64
+		if err := e.View(ctx, doc, func(d *automerge.Doc) error {
+			v, err := d.RootMap().Get("n")
+			if err == nil {
+				got = v.Int64()
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	errNothing := errors.New("nothing due")
+	if err := e.Update(ctx, doc, func(*automerge.Doc) ([]byte, error) { return nil, errNothing }); !errors.Is(err, errNothing) {
+		t.Fatalf("Update = %v, want %v", err, errNothing)
+	}
+	if got := e.LoadedDocs(); got != 1 {
+		t.Errorf("after an Update that changed nothing and failed, %d documents loaded, want 1 (kept)", got)
+	}
+	writes := map[string]func(d *automerge.Doc) error{
+		"pending": func(d *automerge.Doc) error { return d.RootMap().Set("n", int64(5)) },
+		"committed": func(d *automerge.Doc) error {
+			err := d.RootMap().Set("n", int64(6))
+			d.Heads() // commits the pending operation
+			return err
+		},
+	}
+	for name, write := range writes {
+		if err := e.Update(ctx, doc, func(d *automerge.Doc) ([]byte, error) {
+			if err := write(d); err != nil {
+				return nil, err
+			}
+			return nil, errNothing
+		}); !errors.Is(err, errNothing) {
+			t.Fatalf("%s: Update = %v, want %v", name, err, errNothing)
+		}
+		if got := n(); got != 1 {
+			t.Errorf("%s: after a failed Update, n = %d, want 1 (the write dropped)", name, got)
+		}
 	}
 }
 

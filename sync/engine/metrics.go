@@ -22,6 +22,7 @@ type Metrics struct {
 	cHeapInUse prometheus.Gauge
 	cHeapFree  prometheus.Gauge
 	memScale   prometheus.Gauge
+	finalQueue prometheus.Gauge
 }
 
 // NewMetrics creates the engine's metrics and registers them with reg
@@ -63,9 +64,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "circles_process_c_heap_free_bytes", Help: "C heap freed but kept by malloc (glibc mallinfo2 fordblks)."}),
 		memScale: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "circles_sync_memory_scale", Help: "Measured C heap per estimated byte of loaded documents; eviction counts loaded documents at their estimate times this."}),
+		finalQueue: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "circles_process_finalizer_queue", Help: "Finalizers and cleanups queued by the Go runtime and not run yet: automerge-go frees C memory in finalizers, one at a time."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.liveDocs, m.loadedDocs, m.cHeapInUse, m.cHeapFree, m.memScale)
+		reg.MustRegister(m.liveDocs, m.loadedDocs, m.cHeapInUse, m.cHeapFree, m.memScale, m.finalQueue)
 		reg.MustRegister(m.accepted, m.rejected, m.loads, m.evictions, m.compactions,
 			m.loadedBytes, m.syncSeconds, m.storeSeconds, m.loadSeconds, m.outsideBytes, m.reclaims, m.inSync)
 	}

@@ -38,6 +38,7 @@ func (e *Engine) watchOutside() {
 	live, docs := e.LiveDocs(), e.LoadedDocs()
 	e.m.liveDocs.Set(float64(live))
 	e.m.loadedDocs.Set(float64(docs))
+	e.m.finalQueue.Set(float64(finalizerQueue()))
 	if inUse, free, ok := cHeap(); ok {
 		e.m.cHeapInUse.Set(float64(inUse))
 		e.m.cHeapFree.Set(float64(free))
@@ -72,4 +73,23 @@ func (e *Engine) requestReclaim() {
 	case e.reclaim <- struct{}{}:
 	default:
 	}
+}
+
+// finalizerQueue is the number of finalizers and cleanups the Go runtime
+// has queued and not run yet.
+func finalizerQueue() int64 {
+	s := []metrics.Sample{
+		{Name: "/gc/finalizers/queued:finalizers"},
+		{Name: "/gc/finalizers/executed:finalizers"},
+		{Name: "/gc/cleanups/queued:cleanups"},
+		{Name: "/gc/cleanups/executed:cleanups"},
+	}
+	metrics.Read(s)
+	var n int64
+	for i := 0; i < len(s); i += 2 {
+		if s[i].Value.Kind() == metrics.KindUint64 && s[i+1].Value.Kind() == metrics.KindUint64 {
+			n += int64(s[i].Value.Uint64()) - int64(s[i+1].Value.Uint64())
+		}
+	}
+	return n
 }

@@ -104,6 +104,38 @@ func waitVote(t *testing.T, url string, d *servertest.Device, id, member, choice
 	}
 }
 
+// ballotsCircle is the start of the ballots segment tests: Ana has
+// proposed admitting guests, and Ben, who joined from his laptop, has
+// synced them.
+type ballotsCircle struct {
+	url       string
+	ana       *servertest.Device
+	ben       *client.Device
+	benID     string
+	proposals []wire.Proposal
+	first     string // Ben's ballots document then
+}
+
+func startBallots(t *testing.T, c *servertest.Circle, proposals int) ballotsCircle {
+	t.Helper()
+	b := ballotsCircle{url: c.URL()}
+	b.ana = servertest.MustEnroll(t, b.url, c.FounderInvite, "Ana")
+	var err error
+	b.ben, err = client.Join(t.Context(), t.TempDir(), b.url, servertest.MustInvite(t, b.url, b.ana, "member", ""), "Ben", "laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.benID = b.ben.Info().MemberID
+	for i := range proposals {
+		b.proposals = append(b.proposals, mustPropose(t, b.url, b.ana, "member.admit", fmt.Sprint("Admit guest ", i), map[string]any{"name": fmt.Sprint("Guest ", i)}))
+	}
+	if _, err := b.ben.Sync(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	b.first = b.ben.Info().Circle.Docs["ballots"]
+	return b
+}
+
 // TestBallotsSegmentOfflineVote: Ben's ballots document fills up and the
 // server opens the next one while his device still names the old one; the
 // vote he then writes offline goes into the old document and counts when
@@ -111,21 +143,8 @@ func waitVote(t *testing.T, url string, d *servertest.Device, id, member, choice
 // as a snapshot, and a restart keeps it all.
 func TestBallotsSegmentOfflineVote(t *testing.T) {
 	c := servertest.Start(t, "Ballots Circle", smallBallots(4))
-	url := c.URL()
-	ana := servertest.MustEnroll(t, url, c.FounderInvite, "Ana")
-	ben, err := client.Join(t.Context(), t.TempDir(), url, servertest.MustInvite(t, url, ana, "member", ""), "Ben", "laptop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	benID := ben.Info().MemberID
-	var ps []wire.Proposal
-	for i := range 6 {
-		ps = append(ps, mustPropose(t, url, ana, "member.admit", fmt.Sprint("Admit guest ", i), map[string]any{"name": fmt.Sprint("Guest ", i)}))
-	}
-	if _, err := ben.Sync(t.Context(), nil); err != nil {
-		t.Fatal(err)
-	}
-	first := ben.Info().Circle.Docs["ballots"]
+	b := startBallots(t, c, 6)
+	url, ana, ben, benID, ps, first := b.url, b.ana, b.ben, b.benID, b.proposals, b.first
 
 	// Four votes fill the first ballots document.
 	for _, p := range ps[:4] {
@@ -280,21 +299,8 @@ func TestBallotsSegmentInterrupted(t *testing.T) {
 	c := servertest.Start(t, "Interrupted Ballots", smallBallots(4), servertest.WithConfig(func(cfg *server.Config) {
 		server.FailWrites(cfg, func(doc string) bool { return armed.Load() && doc == roster.Load().(string) })
 	}))
-	url := c.URL()
-	ana := servertest.MustEnroll(t, url, c.FounderInvite, "Ana")
-	ben, err := client.Join(t.Context(), t.TempDir(), url, servertest.MustInvite(t, url, ana, "member", ""), "Ben", "laptop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	benID := ben.Info().MemberID
-	var ps []wire.Proposal
-	for i := range 5 {
-		ps = append(ps, mustPropose(t, url, ana, "member.admit", fmt.Sprint("Admit guest ", i), map[string]any{"name": fmt.Sprint("Guest ", i)}))
-	}
-	if _, err := ben.Sync(t.Context(), nil); err != nil {
-		t.Fatal(err)
-	}
-	first := ben.Info().Circle.Docs["ballots"]
+	b := startBallots(t, c, 5)
+	url, ana, ben, benID, ps, first := b.url, b.ana, b.ben, b.benID, b.proposals, b.first
 	roster.Store(servertest.MustCircle(t, url, ana).Docs["roster"])
 	armed.Store(true)
 	for _, p := range ps[:4] {
@@ -343,21 +349,8 @@ func TestBallotsSegmentInterrupted(t *testing.T) {
 // with the server's reason, none dropped silently.
 func TestBallotsSegmentClosedBound(t *testing.T) {
 	c := servertest.Start(t, "Ballots Circle", smallBallots(2))
-	url := c.URL()
-	ana := servertest.MustEnroll(t, url, c.FounderInvite, "Ana")
-	ben, err := client.Join(t.Context(), t.TempDir(), url, servertest.MustInvite(t, url, ana, "member", ""), "Ben", "laptop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	benID := ben.Info().MemberID
-	var ps []wire.Proposal
-	for i := range 5 {
-		ps = append(ps, mustPropose(t, url, ana, "member.admit", fmt.Sprint("Admit guest ", i), map[string]any{"name": fmt.Sprint("Guest ", i)}))
-	}
-	if _, err := ben.Sync(t.Context(), nil); err != nil {
-		t.Fatal(err)
-	}
-	first := ben.Info().Circle.Docs["ballots"]
+	b := startBallots(t, c, 5)
+	url, ana, ben, benID, ps, first := b.url, b.ana, b.ben, b.benID, b.proposals, b.first
 	for _, p := range ps[:2] {
 		if _, err := ben.Vote(p.ID, "yes", "", time.Now()); err != nil {
 			t.Fatal(err)
@@ -415,21 +408,8 @@ func TestBallotsSegmentSyncInterrupted(t *testing.T) {
 	c := servertest.Start(t, "Ballots Circle", smallBallots(2), servertest.WithConfig(func(cfg *server.Config) {
 		server.FailWrites(cfg, func(doc string) bool { return doc == failing.Load().(string) })
 	}))
-	url := c.URL()
-	ana := servertest.MustEnroll(t, url, c.FounderInvite, "Ana")
-	ben, err := client.Join(t.Context(), t.TempDir(), url, servertest.MustInvite(t, url, ana, "member", ""), "Ben", "laptop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	benID := ben.Info().MemberID
-	var ps []wire.Proposal
-	for i := range 3 {
-		ps = append(ps, mustPropose(t, url, ana, "member.admit", fmt.Sprint("Admit guest ", i), map[string]any{"name": fmt.Sprint("Guest ", i)}))
-	}
-	if _, err := ben.Sync(t.Context(), nil); err != nil {
-		t.Fatal(err)
-	}
-	first := ben.Info().Circle.Docs["ballots"]
+	b := startBallots(t, c, 3)
+	url, ana, ben, benID, ps, first := b.url, b.ana, b.ben, b.benID, b.proposals, b.first
 	for _, p := range ps[:2] {
 		if _, err := ben.Vote(p.ID, "yes", "", time.Now()); err != nil {
 			t.Fatal(err)

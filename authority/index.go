@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/circles-coop/circles/crdt"
+	"github.com/circles-coop/circles/internal/strpack"
 )
 
 // chunkRecord is what the engine stores beside a member document's chunk
@@ -48,6 +49,8 @@ type Indexed struct {
 // Index keeps every accepted ledger entry and credit in memory, in the
 // order they were accepted, so REST reads and balances never load a
 // document. It is updated after each stored change and rebuilt at start.
+// Each item's strings are packed into one allocation (strpack): kept for
+// ever, short ones would otherwise pin automerge's C memory.
 type Index struct {
 	mu       sync.RWMutex
 	all      []*Indexed            // by Seq-1
@@ -95,6 +98,7 @@ func (ix *Index) Add(doc string, seq uint64, first int, rec chunkRecord) int {
 			continue
 		}
 		it := &Indexed{Seq: key(i), Member: rec.Member, Doc: doc, Entry: e}
+		strpack.Pack(&it.Member, &it.Doc, &it.Entry.ID, &it.Entry.Kind, &it.Entry.Unit, &it.Entry.Note, &it.Entry.Counterparty, &it.Entry.Voids)
 		ix.all = insertByKey(ix.all, it, func(x *Indexed) uint64 { return x.Seq })
 		ix.byID[e.ID] = it
 		ix.byMember[rec.Member] = insertByKey(ix.byMember[rec.Member], it, func(x *Indexed) uint64 { return x.Seq })
@@ -105,6 +109,7 @@ func (ix *Index) Add(doc string, seq uint64, first int, rec chunkRecord) int {
 			continue
 		}
 		it := &IndexedCredit{Seq: key(len(rec.Entries) + i), Member: rec.Member, Doc: doc, Credit: c}
+		strpack.Pack(&it.Member, &it.Doc, &it.Credit.ID, &it.Credit.To, &it.Credit.Note)
 		ix.credits = insertByKey(ix.credits, it, func(x *IndexedCredit) uint64 { return x.Seq })
 		ix.creditID[c.ID] = it
 		ix.perDoc[doc]++

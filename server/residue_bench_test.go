@@ -21,15 +21,12 @@ import (
 // per-thread caches count as in use too (up to about 0.2 MB a thread);
 // GLIBC_TUNABLES=glibc.malloc.tcache_count=0 leaves them out.
 //
-// Measured on 2026-12-01: about 4.5 MB for 4,800 entries (~950 B an
-// entry), and nothing when the devices only sync without writing. The
-// sync engine alone, with a policy that reads nothing, keeps nothing; with
-// the ledger policy's existence check (a map read per new key) skipped it
-// kept ~390 B an entry. A heap profile at MemProfileRate 1 taken at the
-// end holds ~2,400 finalizers of automerge-go results made by
-// GenerateMessage in the engine's answer (sync_state.go:65) that have not
-// run, with the finalizer queue empty: the results are still reachable
-// from somewhere, and their C memory with them.
+// What kept it was Go's tiny allocator: automerge-go's 8-byte result
+// wrappers shared 16-byte blocks with short strings the index keeps for
+// ever, so their finalizers never ran (internal/strpack). Measured on
+// 2026-12-01 with GLIBC_TUNABLES=glibc.malloc.tcache_count=0: about
+// 4.3 MB for 4,800 entries (~940 B an entry) before the index packed
+// its strings, 0 after.
 func BenchmarkSyncResidue(b *testing.B) {
 	const devices, perDevice = 20, 240
 	for b.Loop() {

@@ -1,0 +1,5 @@
+//go:build !race
+
+package strpack_test
+
+const raceEnabled = false

@@ -99,10 +99,11 @@ func (ix *Index) Add(doc string, seq uint64, first int, rec chunkRecord) int {
 		}
 		it := &Indexed{Seq: key(i), Member: rec.Member, Doc: doc, Entry: e}
 		strpack.Pack(&it.Member, &it.Doc, &it.Entry.ID, &it.Entry.Kind, &it.Entry.Unit, &it.Entry.Note, &it.Entry.Counterparty, &it.Entry.Voids)
+		// The maps keep their keys: the packed strings, not the record's.
 		ix.all = insertByKey(ix.all, it, func(x *Indexed) uint64 { return x.Seq })
-		ix.byID[e.ID] = it
-		ix.byMember[rec.Member] = insertByKey(ix.byMember[rec.Member], it, func(x *Indexed) uint64 { return x.Seq })
-		ix.perDoc[doc]++
+		ix.byID[it.Entry.ID] = it
+		ix.byMember[it.Member] = insertByKey(ix.byMember[it.Member], it, func(x *Indexed) uint64 { return x.Seq })
+		ix.perDoc[it.Doc]++
 	}
 	for i, c := range rec.Credits {
 		if _, ok := ix.creditID[c.ID]; ok {
@@ -111,8 +112,8 @@ func (ix *Index) Add(doc string, seq uint64, first int, rec chunkRecord) int {
 		it := &IndexedCredit{Seq: key(len(rec.Entries) + i), Member: rec.Member, Doc: doc, Credit: c}
 		strpack.Pack(&it.Member, &it.Doc, &it.Credit.ID, &it.Credit.To, &it.Credit.Note)
 		ix.credits = insertByKey(ix.credits, it, func(x *IndexedCredit) uint64 { return x.Seq })
-		ix.creditID[c.ID] = it
-		ix.perDoc[doc]++
+		ix.creditID[it.Credit.ID] = it
+		ix.perDoc[it.Doc]++
 	}
 	return len(rec.Entries) + len(rec.Credits)
 }

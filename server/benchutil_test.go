@@ -145,6 +145,29 @@ func (h *benchHTTP) syncDocs(token string, docs map[string]*automerge.SyncState,
 	return st, fmt.Errorf("sync: not in step after %d rounds", benchMaxRounds)
 }
 
+// enrollWithLedgers enrolls n members like enrollMembers, and each
+// device then pulls its member's current ledger segment.
+func (h *benchHTTP) enrollWithLedgers(founderInvite string, n int) ([]*benchDevice, error) {
+	devs, err := h.enrollMembers(founderInvite, n)
+	if err != nil {
+		return nil, err
+	}
+	circle, err := h.circle(devs[0])
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range devs {
+		for _, m := range circle.Members {
+			if m.MemberID == d.Member {
+				if err := h.pullLedger(d, m.Ledgers[len(m.Ledgers)-1]); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return devs, nil
+}
+
 // pullLedger gives d a fresh local copy of the ledger segment doc, synced
 // from the server, which d then writes into with its own actor.
 func (h *benchHTTP) pullLedger(d *benchDevice, doc string) error {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/circles-coop/circles/server"
 	"github.com/circles-coop/circles/server/servertest"
-	"github.com/circles-coop/circles/wire"
 )
 
 // BenchmarkSyncResidue measures the C memory a circle keeps after its
@@ -36,22 +35,9 @@ func BenchmarkSyncResidue(b *testing.B) {
 			cfg.MemoryBudget = 1
 		}))
 		h := newBenchHTTP(c.URL())
-		devs, err := h.enrollMembers(c.FounderInvite, devices)
+		devs, err := h.enrollWithLedgers(c.FounderInvite, devices)
 		if err != nil {
 			b.Fatal(err)
-		}
-		var circle wire.Circle
-		if circle, err = h.circle(devs[0]); err != nil {
-			b.Fatal(err)
-		}
-		for _, d := range devs {
-			for _, m := range circle.Members {
-				if m.MemberID == d.Member {
-					if err := h.pullLedger(d, m.Ledgers[len(m.Ledgers)-1]); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
 		}
 		cHeap := func() float64 {
 			for range 6 {

@@ -101,22 +101,13 @@ func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
 	p := benchStartCircled(b, bin, c.DataDir, extra...)
 	h := newBenchHTTP(p.url)
 	defer h.close()
-	devs, err := h.enrollMembers(c.FounderInvite, devices)
+	devs, err := h.enrollWithLedgers(c.FounderInvite, devices)
 	if err != nil {
 		b.Fatal(err)
 	}
-	var circle wire.Circle
-	if circle, err = h.circle(devs[0]); err != nil {
+	circle, err := h.circle(devs[0])
+	if err != nil {
 		b.Fatal(err)
-	}
-	for _, d := range devs {
-		for _, m := range circle.Members {
-			if m.MemberID == d.Member {
-				if err := h.pullLedger(d, m.Ledgers[len(m.Ledgers)-1]); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
 	}
 	b.Logf("soak: %d phones, %d event streams, %s (warm-up %s)", devices, streams, duration, warmup)
 	restBefore := restingGoroutines(b, h, &soakStats{})

@@ -101,9 +101,7 @@ func TestDocUnavailable(t *testing.T) {
 	if _, err := d.Commit("intrusion"); err != nil {
 		t.Fatal(err)
 	}
-	ss := automerge.NewSyncState(d)
-	m, _ := ss.GenerateMessage()
-	c.sendValue(map[string]any{"type": "sync", "senderId": "p1", "targetId": "test-server", "documentId": docSecret, "data": m.Bytes()})
+	c.sendValue(map[string]any{"type": "sync", "senderId": "p1", "targetId": "test-server", "documentId": docSecret, "data": changesMessage(t, d)})
 	c.expect("doc-unavailable", docSecret)
 	if got := h.heads(t, docSecret); got != before {
 		t.Errorf("heads of the unreadable document = %s, want %s", got, before)
@@ -168,12 +166,12 @@ func TestBadFrames(t *testing.T) {
 		// answered, and the connection goes on.
 		c.write(docA, "smuggled", "smuggled")
 		c.mu.Lock()
-		m, _ := c.docs[docA].ss.GenerateMessage()
+		m := changesMessage(t, c.docs[docA].d)
 		c.mu.Unlock()
-		c.sendValue(map[string]any{"type": "sync", "senderId": "someone-else", "targetId": "test-server", "documentId": docA, "data": m.Bytes()})
+		c.sendValue(map[string]any{"type": "sync", "senderId": "someone-else", "targetId": "test-server", "documentId": docA, "data": m})
 		// Messages before a join are dropped too (a fresh connection).
 		early := h.dial(t, "dev1", "p9")
-		early.sendValue(map[string]any{"type": "sync", "senderId": "p9", "targetId": "test-server", "documentId": docA, "data": m.Bytes()})
+		early.sendValue(map[string]any{"type": "sync", "senderId": "p9", "targetId": "test-server", "documentId": docA, "data": m})
 		early.join()
 		early.stillOpen(docB)
 		c.stillOpen(docB)
@@ -345,10 +343,10 @@ func TestReceiveQueueBound(t *testing.T) {
 	c.stillOpen(docSlow)
 	c.write(docSlow, "slow", "fine")
 	c.mu.Lock()
-	m, _ := c.docs[docSlow].ss.GenerateMessage()
+	m := changesMessage(t, c.docs[docSlow].d)
 	c.mu.Unlock()
 	for range 6 {
-		c.sendValue(map[string]any{"type": "sync", "senderId": "p1", "targetId": "test-server", "documentId": docSlow, "data": m.Bytes()})
+		c.sendValue(map[string]any{"type": "sync", "senderId": "p1", "targetId": "test-server", "documentId": docSlow, "data": m})
 	}
 	code, reason := c.closed()
 	if code != websocket.StatusPolicyViolation || !strings.Contains(reason, "too many messages waiting") {

@@ -43,6 +43,10 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Now is the clock; tests move it. Default time.Now.
 	Now func() time.Time
+	// IndexDir is where the ledger index keeps its scratch file (unlinked
+	// at once; see indexfile.go): the circle's data directory. "": the
+	// system's temporary directory.
+	IndexDir string
 	// Federation carries out passed federation.join and federation.leave
 	// proposals (authority/federation.go); nil: they are rejected.
 	Federation FederationLink
@@ -100,7 +104,7 @@ func New(cfg Config) *Authority {
 		auditSegment: cfg.AuditSegmentEntries,
 		govArchive:   cfg.GovernanceArchiveProposals,
 		ballotsItems: cfg.BallotsSegmentEntries,
-		index:        NewIndex(),
+		index:        NewIndex(cfg.IndexDir, cfg.Logger.With("component", "index")),
 		federation:   cfg.Federation,
 	}
 	st.tasks.onPanic = st.recovered
@@ -190,6 +194,9 @@ func (a *Authority) Close() {
 	a.Ledger.sweep.stopped.Store(true)
 	a.st.events.Close()
 	a.st.tasks.Wait()
+	if err := a.st.index.Close(); err != nil {
+		a.st.log.Warn("closing the ledger index", "err", err)
+	}
 }
 
 // Tick runs the clock-driven work of the circle once: counting the

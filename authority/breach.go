@@ -68,7 +68,12 @@ func (s *Credits) auditBreaches(ctx context.Context, author string, ids []string
 			continue
 		}
 		if !judged {
-			view, judged = s.creditViewAt(limit), true
+			var err error
+			if view, err = s.creditViewAt(limit); err != nil {
+				s.log.Error("credit limit: judging credits", "err", err)
+				return
+			}
+			judged = true
 		}
 		t, ok := view.Transfer(author, id)
 		if !ok || !t.OverLimit {

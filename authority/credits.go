@@ -65,7 +65,11 @@ func (s *Credits) CreateCredit(ctx context.Context, c Caller, in wire.Credit) (w
 		// As for entries: the index is updated under the document's lock,
 		// so this check and the write are atomic for this segment, and ids
 		// are unique across segments through the index.
-		if prev, ok := s.index.Credit(cred.ID); ok {
+		prev, ok, err := s.index.Credit(cred.ID)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			if prev.Member == c.Member && prev.Credit.Same(cred) {
 				return nil, errSameCredit
 			}
@@ -88,7 +92,11 @@ func (s *Credits) CreateCredit(ctx context.Context, c Caller, in wire.Credit) (w
 	// auditBreaches keeps one entry per credit), and a retry writes an
 	// entry that failed the first time.
 	s.auditBreaches(ctx, c.Member, []string{cred.ID}, s.creditLimit())
-	t, ok := s.creditView().Transfer(c.Member, cred.ID)
+	view, err := s.creditView()
+	if err != nil {
+		return wire.Credit{}, false, err
+	}
+	t, ok := view.Transfer(c.Member, cred.ID)
 	if !ok { // cannot happen: the credit was just indexed
 		t = crdt.CreditTransfer{Credit: cred, From: c.Member}
 	}
@@ -115,7 +123,10 @@ func (s *Credits) ListCredits(ctx context.Context, c Caller, member string, limi
 			return wire.CreditList{}, fault.Errorf(fault.InvalidRequest, "query parameter \"cursor\" must be a next_cursor from an earlier page")
 		}
 	}
-	view := s.creditView()
+	view, err := s.creditView()
+	if err != nil {
+		return wire.CreditList{}, err
+	}
 	out := wire.CreditList{Credits: []wire.Credit{}, Limit: s.creditLimit()}
 	// The transfers are sorted by their keys: find the first after the
 	// cursor, then filter.
@@ -184,10 +195,10 @@ func (s *Credits) creditLimit() float64 { return s.policies().Float("credit.limi
 // creditView derives the mutual-credit view over every member ever
 // enrolled (removed ones keep the credit they hold or owe, so the
 // balances still sum to zero).
-func (s *Credits) creditView() crdt.CreditView { return s.creditViewAt(s.creditLimit()) }
+func (s *Credits) creditView() (crdt.CreditView, error) { return s.creditViewAt(s.creditLimit()) }
 
 // creditViewAt is creditView with the given credit limit.
-func (s *Credits) creditViewAt(limit float64) crdt.CreditView {
+func (s *Credits) creditViewAt(limit float64) (crdt.CreditView, error) {
 	s.mu.RLock()
 	ids := make([]string, 0, len(s.roster.Members))
 	for id := range s.roster.Members {
@@ -195,5 +206,9 @@ func (s *Credits) creditViewAt(limit float64) crdt.CreditView {
 	}
 	s.mu.RUnlock()
 	sort.Strings(ids)
-	return crdt.MutualCredit(ids, s.index.CreditsByAuthor(), limit)
+	byAuthor, err := s.index.CreditsByAuthor()
+	if err != nil {
+		return crdt.CreditView{}, err
+	}
+	return crdt.MutualCredit(ids, byAuthor, limit), nil
 }

@@ -70,6 +70,6 @@ func (s *Dispatcher) indexRecord(doc string, seq uint64, pos int, raw []byte) (c
 	if err := json.Unmarshal(raw, &rec); err != nil {
 		return rec, 0, fmt.Errorf("decode ledger record: %w", err)
 	}
-	n := s.index.Add(doc, seq, pos, rec)
-	return rec, n, nil
+	n, err := s.index.Add(doc, seq, pos, rec)
+	return rec, n, err
 }

@@ -3,8 +3,11 @@ package authority
 import (
 	"cmp"
 	"fmt"
+	"hash/maphash"
+	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/circles-coop/circles/crdt"
@@ -38,7 +41,7 @@ type chunkRecord struct {
 // time the index is rebuilt, so cursors survive restarts.
 func indexKey(seq uint64, pos int) uint64 { return seq<<20 | uint64(pos) }
 
-// Indexed is one entry as the index holds it.
+// Indexed is one entry as the index gives it back.
 type Indexed struct {
 	Seq    uint64 // index key (indexKey): the order of acceptance
 	Member string // author
@@ -46,22 +49,7 @@ type Indexed struct {
 	Entry  crdt.Entry
 }
 
-// Index keeps every accepted ledger entry and credit in memory, in the
-// order they were accepted, so REST reads and balances never load a
-// document. It is updated after each stored change and rebuilt at start.
-// Each item's strings are packed into one allocation (strpack): kept for
-// ever, short ones would otherwise pin automerge's C memory.
-type Index struct {
-	mu       sync.RWMutex
-	all      []*Indexed            // by Seq-1
-	byID     map[string]*Indexed   // entry id →
-	byMember map[string][]*Indexed // author → entries in acceptance order
-	perDoc   map[string]int        // ledger segment → entries + credits it holds
-	credits  []*IndexedCredit      // by Seq-1
-	creditID map[string]*IndexedCredit
-}
-
-// IndexedCredit is one mutual-credit transfer as the index holds it.
+// IndexedCredit is one mutual-credit transfer as the index gives it back.
 type IndexedCredit struct {
 	Seq    uint64 // index key (indexKey): the order of acceptance
 	Member string // author
@@ -69,14 +57,124 @@ type IndexedCredit struct {
 	Credit crdt.Credit
 }
 
-// NewIndex returns an empty index.
-func NewIndex() *Index {
-	return &Index{
-		byID:     make(map[string]*Indexed),
-		byMember: make(map[string][]*Indexed),
-		perDoc:   make(map[string]int),
-		creditID: make(map[string]*IndexedCredit),
+// Index knows every accepted ledger entry and credit, in the order they
+// were accepted, so REST reads and balances never load a document. It is
+// updated after each stored change and rebuilt at start from the store's
+// records.
+//
+// It keeps in memory only what finds an item: its index key, where its
+// body is, a 64-bit hash of its id, and per author the keys of their
+// entries, about 50 bytes an entry and no pointers. The items themselves
+// are in bodies, a scratch file read back on demand. A circle's ledger
+// grows for ever; the server's memory should not grow with it (issue 7).
+type Index struct {
+	mu      sync.RWMutex
+	seed    maphash.Seed
+	bodies  bodies
+	log     *slog.Logger
+	warned  bool
+	entries table
+	credits table
+	// byMember holds each author's entry keys in acceptance order.
+	byMember map[string][]uint64
+	perDoc   map[string]int // ledger segment → entries + credits it holds
+}
+
+// table finds one kind of item (entries or credits) by key and by id.
+type table struct {
+	all  []slot            // sorted by key
+	byID map[uint64]uint64 // hash of the id → key
+	// collided holds the ids whose hash an earlier, different id has.
+	collided map[string]uint64
+}
+
+// slot is one item in memory: its key and where its body is.
+type slot struct {
+	key uint64
+	at  ref
+}
+
+// NewIndex returns an empty index whose scratch file will be made in dir
+// ("": the system's temporary directory).
+func NewIndex(dir string, log *slog.Logger) *Index {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
+	return &Index{
+		seed:     maphash.MakeSeed(),
+		bodies:   bodies{dir: dir},
+		log:      log,
+		entries:  table{byID: make(map[uint64]uint64)},
+		credits:  table{byID: make(map[uint64]uint64)},
+		byMember: make(map[string][]uint64),
+		perDoc:   make(map[string]int),
+	}
+}
+
+// Close drops the scratch file.
+func (ix *Index) Close() error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return ix.bodies.close()
+}
+
+// find returns the slot of key in t.
+func (t *table) find(key uint64) (slot, bool) {
+	i, ok := slices.BinarySearchFunc(t.all, key, func(s slot, k uint64) int { return cmp.Compare(s.key, k) })
+	if !ok {
+		return slot{}, false
+	}
+	return t.all[i], true
+}
+
+// lookup finds the item of id in t: its key and body. idOf decodes a
+// body's id.
+func (ix *Index) lookup(t *table, id string, idOf func([]byte) (string, error)) (uint64, []byte, bool, error) {
+	try := func(key uint64) ([]byte, bool, error) {
+		s, ok := t.find(key)
+		if !ok {
+			return nil, false, nil
+		}
+		b, err := ix.bodies.get(s.at)
+		if err != nil {
+			return nil, false, err
+		}
+		got, err := idOf(b)
+		if err != nil {
+			return nil, false, err
+		}
+		return b, got == id, nil
+	}
+	if key, ok := t.byID[maphash.String(ix.seed, id)]; ok {
+		b, same, err := try(key)
+		if err != nil || same {
+			return key, b, same, err
+		}
+	}
+	if key, ok := t.collided[id]; ok {
+		b, same, err := try(key)
+		return key, b, same, err
+	}
+	return 0, nil, false, nil
+}
+
+// insert records a new item of id under key with its body.
+func (ix *Index) insert(t *table, id string, key uint64, body []byte) {
+	at, err := ix.bodies.put(body)
+	if err != nil && !ix.warned {
+		ix.warned = true
+		ix.log.Error("ledger index: cannot write its scratch file; keeping items in memory", "err", err)
+	}
+	t.all = insertByKey(t.all, slot{key: key, at: at}, func(s slot) uint64 { return s.key })
+	h := maphash.String(ix.seed, id)
+	if _, taken := t.byID[h]; !taken {
+		t.byID[h] = key
+		return
+	}
+	if t.collided == nil {
+		t.collided = make(map[string]uint64)
+	}
+	t.collided[strings.Clone(id)] = key
 }
 
 // Add records the entries and credits of one record of doc, stored in the
@@ -84,7 +182,7 @@ func NewIndex() *Index {
 // item among the chunk's items. An id already indexed is kept as first
 // accepted (records are replayed idempotently). It returns the number of
 // items the record holds.
-func (ix *Index) Add(doc string, seq uint64, first int, rec chunkRecord) int {
+func (ix *Index) Add(doc string, seq uint64, first int, rec chunkRecord) (int, error) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	key := func(i int) uint64 {
@@ -94,29 +192,57 @@ func (ix *Index) Add(doc string, seq uint64, first int, rec chunkRecord) int {
 		return indexKey(seq, first+i)
 	}
 	for i, e := range rec.Entries {
-		if _, ok := ix.byID[e.ID]; ok {
+		_, _, found, err := ix.lookup(&ix.entries, e.ID, entryID)
+		if err != nil {
+			return 0, err
+		}
+		if found {
 			continue
 		}
-		it := &Indexed{Seq: key(i), Member: rec.Member, Doc: doc, Entry: e}
-		strpack.Pack(&it.Member, &it.Doc, &it.Entry.ID, &it.Entry.Kind, &it.Entry.Unit, &it.Entry.Note, &it.Entry.Counterparty, &it.Entry.Voids)
-		// The maps keep their keys: the packed strings, not the record's.
-		ix.all = insertByKey(ix.all, it, func(x *Indexed) uint64 { return x.Seq })
-		ix.byID[it.Entry.ID] = it
-		ix.byMember[it.Member] = insertByKey(ix.byMember[it.Member], it, func(x *Indexed) uint64 { return x.Seq })
-		ix.perDoc[it.Doc]++
+		it := Indexed{Seq: key(i), Member: rec.Member, Doc: doc, Entry: e}
+		ix.insert(&ix.entries, e.ID, it.Seq, encodeEntry(&it))
+		ms, ok := ix.byMember[rec.Member]
+		if !ok {
+			m := rec.Member
+			strpack.Pack(&m) // kept for ever: see internal/strpack
+			ix.byMember[m] = nil
+		}
+		ix.byMember[rec.Member] = insertByKey(ms, it.Seq, func(k uint64) uint64 { return k })
+		ix.countDoc(doc)
 	}
 	for i, c := range rec.Credits {
-		if _, ok := ix.creditID[c.ID]; ok {
+		_, _, found, err := ix.lookup(&ix.credits, c.ID, creditID)
+		if err != nil {
+			return 0, err
+		}
+		if found {
 			continue
 		}
-		it := &IndexedCredit{Seq: key(len(rec.Entries) + i), Member: rec.Member, Doc: doc, Credit: c}
-		strpack.Pack(&it.Member, &it.Doc, &it.Credit.ID, &it.Credit.To, &it.Credit.Note)
-		ix.credits = insertByKey(ix.credits, it, func(x *IndexedCredit) uint64 { return x.Seq })
-		ix.creditID[it.Credit.ID] = it
-		ix.perDoc[it.Doc]++
+		it := IndexedCredit{Seq: key(len(rec.Entries) + i), Member: rec.Member, Doc: doc, Credit: c}
+		ix.insert(&ix.credits, c.ID, it.Seq, encodeCredit(&it))
+		ix.countDoc(doc)
 	}
-	return len(rec.Entries) + len(rec.Credits)
+	return len(rec.Entries) + len(rec.Credits), nil
 }
+
+func (ix *Index) countDoc(doc string) {
+	if _, ok := ix.perDoc[doc]; !ok {
+		strpack.Pack(&doc)
+	}
+	ix.perDoc[doc]++
+}
+
+// entryID and creditID read the id of an encoded body (its fourth field).
+func entryID(b []byte) (string, error) {
+	d := dec{b: b}
+	d.uint()
+	d.str()
+	d.str()
+	id := d.str()
+	return id, d.err
+}
+
+func creditID(b []byte) (string, error) { return entryID(b) }
 
 // insertByKey inserts it into xs, kept sorted by key. Items almost always
 // come in order, so this is an append.
@@ -131,66 +257,86 @@ func insertByKey[T any](xs []T, it T, key func(T) uint64) []T {
 
 // Keys returns the index keys of the given entries and then credits
 // (indexKey; 0 for an id not indexed), for a snapshot's record.
-func (ix *Index) Keys(entries []crdt.Entry, credits []crdt.Credit) []uint64 {
+func (ix *Index) Keys(entries []crdt.Entry, credits []crdt.Credit) ([]uint64, error) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	out := make([]uint64, 0, len(entries)+len(credits))
 	for _, e := range entries {
-		var k uint64
-		if it, ok := ix.byID[e.ID]; ok {
-			k = it.Seq
+		k, _, found, err := ix.lookup(&ix.entries, e.ID, entryID)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			k = 0
 		}
 		out = append(out, k)
 	}
 	for _, c := range credits {
-		var k uint64
-		if it, ok := ix.creditID[c.ID]; ok {
-			k = it.Seq
+		k, _, found, err := ix.lookup(&ix.credits, c.ID, creditID)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			k = 0
 		}
 		out = append(out, k)
 	}
-	return out
+	return out, nil
 }
 
 // Credit looks a credit up by id.
-func (ix *Index) Credit(id string) (IndexedCredit, bool) {
+func (ix *Index) Credit(id string) (IndexedCredit, bool, error) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	it, ok := ix.creditID[id]
-	if !ok {
-		return IndexedCredit{}, false
+	_, b, found, err := ix.lookup(&ix.credits, id, creditID)
+	if err != nil || !found {
+		return IndexedCredit{}, false, err
 	}
-	return *it, true
+	it, err := decodeCredit(b)
+	return it, err == nil, err
 }
 
-// CreditsByAuthor returns a copy of every author's credits, for the
-// mutual-credit view.
-func (ix *Index) CreditsByAuthor() map[string][]crdt.Credit {
+// CreditsByAuthor returns every author's credits, for the mutual-credit
+// view.
+func (ix *Index) CreditsByAuthor() (map[string][]crdt.Credit, error) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
+	get, err := ix.bodies.all()
+	if err != nil {
+		return nil, err
+	}
 	out := make(map[string][]crdt.Credit)
-	for _, it := range ix.credits {
+	for _, s := range ix.credits.all {
+		b, err := get(s.at)
+		if err != nil {
+			return nil, err
+		}
+		it, err := decodeCredit(b)
+		if err != nil {
+			return nil, err
+		}
 		out[it.Member] = append(out[it.Member], it.Credit)
 	}
-	return out
+	return out, nil
 }
 
 // Entry looks an entry up by id.
-func (ix *Index) Entry(id string) (Indexed, bool) {
+func (ix *Index) Entry(id string) (Indexed, bool, error) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	it, ok := ix.byID[id]
-	if !ok {
-		return Indexed{}, false
+	_, b, found, err := ix.lookup(&ix.entries, id, entryID)
+	if err != nil || !found {
+		return Indexed{}, false, err
 	}
-	return *it, true
+	it, err := decodeEntry(b)
+	return it, err == nil, err
 }
 
 // Len is the number of entries indexed.
 func (ix *Index) Len() int {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	return len(ix.all)
+	return len(ix.entries.all)
 }
 
 // DocItems is the number of entries and credits a ledger segment holds.
@@ -214,42 +360,68 @@ func (ix *Index) Page(member string, cursor string, limit int) ([]Indexed, strin
 	}
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	src := ix.all
+	var keys []uint64
 	if member != "" {
-		src = ix.byMember[member]
-	}
-	// Entries are in Seq order: find the first after the cursor.
-	lo, hi := 0, len(src)
-	for lo < hi {
-		mid := (lo + hi) / 2
-		if src[mid].Seq <= after {
-			lo = mid + 1
-		} else {
-			hi = mid
+		keys = ix.byMember[member]
+	} else {
+		keys = make([]uint64, 0, limit+1)
+		i, _ := slices.BinarySearchFunc(ix.entries.all, after+1, func(s slot, k uint64) int { return cmp.Compare(s.key, k) })
+		for ; i < len(ix.entries.all) && len(keys) <= limit; i++ {
+			keys = append(keys, ix.entries.all[i].key)
 		}
 	}
+	// Keys are in order: find the first after the cursor.
+	lo, _ := slices.BinarySearch(keys, after+1)
 	var out []Indexed
-	for i := lo; i < len(src) && len(out) < limit; i++ {
-		out = append(out, *src[i])
+	for i := lo; i < len(keys) && len(out) < limit; i++ {
+		s, ok := ix.entries.find(keys[i])
+		if !ok {
+			return nil, "", fmt.Errorf("ledger index: entry %d missing", keys[i])
+		}
+		b, err := ix.bodies.get(s.at)
+		if err != nil {
+			return nil, "", err
+		}
+		it, err := decodeEntry(b)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, it)
 	}
 	next := ""
-	if len(out) == limit && lo+limit < len(src) {
+	if len(out) == limit && lo+limit < len(keys) {
 		next = strconv.FormatUint(out[len(out)-1].Seq, 10)
 	}
 	return out, next, nil
 }
 
-// ByMember returns a copy of every member's entries, for the balances.
-func (ix *Index) ByMember() map[string][]crdt.Entry {
+// ByMember returns every member's entries, for the balances.
+func (ix *Index) ByMember() (map[string][]crdt.Entry, error) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
+	get, err := ix.bodies.all()
+	if err != nil {
+		return nil, err
+	}
 	out := make(map[string][]crdt.Entry, len(ix.byMember))
-	for m, its := range ix.byMember {
-		es := make([]crdt.Entry, len(its))
-		for i, it := range its {
-			es[i] = it.Entry
+	for m, keys := range ix.byMember {
+		es := make([]crdt.Entry, 0, len(keys))
+		for _, k := range keys {
+			s, ok := ix.entries.find(k)
+			if !ok {
+				return nil, fmt.Errorf("ledger index: entry %d missing", k)
+			}
+			b, err := get(s.at)
+			if err != nil {
+				return nil, err
+			}
+			it, err := decodeEntry(b)
+			if err != nil {
+				return nil, err
+			}
+			es = append(es, it.Entry)
 		}
 		out[m] = es
 	}
-	return out
+	return out, nil
 }

@@ -52,7 +52,11 @@ func (s *Ledger) CreateEntry(ctx context.Context, c Caller, in wire.Entry) (wire
 		// The index is updated under the document's lock, so this check
 		// and the write are atomic for this segment; ids are unique across
 		// segments through the index too.
-		if prev, ok := s.index.Entry(e.ID); ok {
+		prev, ok, err := s.index.Entry(e.ID)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			if prev.Member == c.Member && prev.Entry.Same(e) {
 				return nil, errSameEntry
 			}
@@ -111,12 +115,19 @@ func (s *Ledger) Balances(ctx context.Context, c Caller) (wire.Balances, error) 
 	}
 	s.mu.RUnlock()
 	sort.Strings(ids)
-	bals, sig := crdt.Balances(ids, s.index.ByMember(), now, silent)
+	byMember, err := s.index.ByMember()
+	if err != nil {
+		return wire.Balances{}, err
+	}
+	bals, sig := crdt.Balances(ids, byMember, now, silent)
 	out := wire.Balances{Members: make([]wire.Balance, len(bals)), Signals: wire.Signals{TopShare: sig.TopShare, Gini: sig.Gini, SilentMembers: sig.SilentMembers}}
 	if out.Signals.SilentMembers == nil {
 		out.Signals.SilentMembers = []string{}
 	}
-	credit := s.credits.creditView()
+	credit, err := s.credits.creditView()
+	if err != nil {
+		return wire.Balances{}, err
+	}
 	for i, b := range bals {
 		out.Members[i] = wire.Balance{MemberID: b.Member, Name: names[b.Member], Given: b.Given, Received: b.Received, Balance: b.Balance, LastActive: b.LastActive}
 		acct, _ := credit.Account(b.Member)

@@ -323,7 +323,11 @@ func (s *Policy) Accept(doc string, d *automerge.Doc, applied []engine.Change) (
 			if err := checkEntry(e, a.Key); err != nil {
 				return nil, s.reject(err)
 			}
-			if prev, ok := s.index.Entry(e.ID); ok && prev.Doc != doc {
+			prev, ok, err := s.index.Entry(e.ID)
+			if err != nil {
+				return nil, err
+			}
+			if ok && prev.Doc != doc {
 				return nil, s.reject(&crdt.RuleError{Rule: crdt.RuleImmutable, Message: fmt.Sprintf("entry id %s is already used in another ledger segment", e.ID)})
 			}
 			rec.Entries = append(rec.Entries, e)
@@ -345,7 +349,11 @@ func (s *Policy) Accept(doc string, d *automerge.Doc, applied []engine.Change) (
 			if c.ID != a.Key {
 				return nil, s.reject(&crdt.RuleError{Rule: crdt.RuleSchema, Message: fmt.Sprintf("credit %q has id %q; the key and the id must match", a.Key, c.ID)})
 			}
-			if prev, ok := s.index.Credit(c.ID); ok && prev.Doc != doc {
+			prev, ok, err := s.index.Credit(c.ID)
+			if err != nil {
+				return nil, err
+			}
+			if ok && prev.Doc != doc {
 				return nil, s.reject(&crdt.RuleError{Rule: crdt.RuleImmutable, Message: fmt.Sprintf("credit id %s is already used in another ledger", c.ID)})
 			}
 			rec.Credits = append(rec.Credits, c)
@@ -425,7 +433,11 @@ func (s *Policy) Snapshot(doc string, d *automerge.Doc) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return mustJSON(chunkRecord{Member: info.Member, Entries: entries, Credits: credits, Keys: s.index.Keys(entries, credits)}), nil
+	keys, err := s.index.Keys(entries, credits)
+	if err != nil {
+		return nil, err
+	}
+	return mustJSON(chunkRecord{Member: info.Member, Entries: entries, Credits: credits, Keys: keys}), nil
 }
 
 func short(s string) string {

@@ -17,7 +17,11 @@ type Scorecard struct{ *State }
 // (crdt.BuildScorecard holds the rules), over every member's entries. An
 // unknown period → 400.
 func (s *Scorecard) Scorecard(ctx context.Context, c Caller, period string) (wire.Scorecard, error) {
-	card, err := crdt.BuildScorecard(s.index.ByMember(), period)
+	byMember, err := s.index.ByMember()
+	if err != nil {
+		return wire.Scorecard{}, err
+	}
+	card, err := crdt.BuildScorecard(byMember, period)
 	if err != nil {
 		var re *crdt.RuleError
 		if errors.As(err, &re) {
@@ -40,7 +44,9 @@ func (s *Scorecard) Scorecard(ctx context.Context, c Caller, period string) (wir
 	if out.Autonomy, err = s.autonomy(ctx); err != nil { // sufficiency.go
 		return wire.Scorecard{}, err
 	}
-	out.Sufficiency = s.sufficiency()
+	if out.Sufficiency, err = s.sufficiency(); err != nil {
+		return wire.Scorecard{}, err
+	}
 	return out, nil
 }
 

@@ -34,9 +34,13 @@ func share(a crdt.Autonomy) *float64 {
 // crdt/needs.go) against the ledger in their current period, and looks
 // at who holds the most mutual credit (positive balance: hours the
 // others owe them).
-func (s *Scorecard) sufficiency() wire.Sufficiency {
+func (s *Scorecard) sufficiency() (wire.Sufficiency, error) {
 	now := s.now()
-	met := crdt.MeetNeeds(s.policies().Needs(), s.index.ByMember(), now)
+	byMember, err := s.index.ByMember()
+	if err != nil {
+		return wire.Sufficiency{}, err
+	}
+	met := crdt.MeetNeeds(s.policies().Needs(), byMember, now)
 	out := wire.Sufficiency{Needs: make([]wire.NeedMet, len(met)), AllMet: true}
 	for i, n := range met {
 		out.Needs[i] = wire.NeedMet{Name: n.Name, Words: n.Words, Kind: n.Kind, Period: n.PeriodLabel, Target: n.Target, Met: n.Met, Share: n.Share, IsMet: n.Met >= n.Target, Start: n.Start, End: n.End}
@@ -53,7 +57,11 @@ func (s *Scorecard) sufficiency() wire.Sufficiency {
 	}
 	s.mu.RUnlock()
 	sort.Strings(ids)
-	view := crdt.MutualCredit(ids, s.index.CreditsByAuthor(), s.policies().Float("credit.limit"))
+	byAuthor, err := s.index.CreditsByAuthor()
+	if err != nil {
+		return wire.Sufficiency{}, err
+	}
+	view := crdt.MutualCredit(ids, byAuthor, s.policies().Float("credit.limit"))
 	var held float64
 	for _, a := range view.Accounts {
 		if a.Balance > 0 {
@@ -70,5 +78,5 @@ func (s *Scorecard) sufficiency() wire.Sufficiency {
 	// three, and at least half the credit limit (one small favour owed is
 	// not hoarding).
 	out.Hoarding.FarMore = active >= 3 && out.Hoarding.Share > 0.5 && out.Hoarding.Holds >= s.policies().Float("credit.limit")/2
-	return out
+	return out, nil
 }

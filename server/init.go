@@ -79,7 +79,7 @@ func Init(ctx context.Context, cfg Config, name string, policies crdt.Policies) 
 		return InitResult{}, fmt.Errorf("the store at %s already holds %d documents of a circle: %w", cfg.NATSURL, len(docs), ErrInitialized)
 	}
 	meta := authority.NewMeta(name, key, cfg.Now())
-	s.auth = authority.New(authority.Config{Meta: meta, Key: key, Store: s.store, Logger: cfg.Logger, Now: cfg.Now})
+	s.auth = authority.New(authority.Config{Meta: meta, Key: key, Store: s.store, Logger: cfg.Logger, Now: cfg.Now, IndexDir: cfg.DataDir})
 	s.engine = engine.New(engine.Config{Store: s.store, Policy: s.auth.Policy, Actor: meta.Actor, Logger: cfg.Logger})
 	if err := s.engine.Open(ctx); err != nil {
 		return InitResult{}, err

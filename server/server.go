@@ -267,6 +267,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		Logger:                     cfg.Logger,
 		Registerer:                 s.reg,
 		Now:                        cfg.Now,
+		IndexDir:                   cfg.DataDir,
 	})
 	var st engine.Store = s.store
 	if cfg.wrapStore != nil {

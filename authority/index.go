@@ -158,23 +158,41 @@ func (ix *Index) lookup(t *table, id string, idOf func([]byte) (string, error)) 
 	return 0, nil, false, nil
 }
 
-// insert records a new item of id under key with its body.
-func (ix *Index) insert(t *table, id string, key uint64, body []byte) {
-	at, err := ix.bodies.put(body)
+// pending is an item Add found new, waiting for its body's place.
+type pending struct {
+	t    *table
+	id   string
+	key  uint64
+	body []byte
+}
+
+// insert records new items, writing their bodies in one go.
+func (ix *Index) insert(items []pending) {
+	if len(items) == 0 {
+		return
+	}
+	bs := make([][]byte, len(items))
+	for i, p := range items {
+		bs[i] = p.body
+	}
+	refs, err := ix.bodies.put(bs)
 	if err != nil && !ix.warned {
 		ix.warned = true
 		ix.log.Error("ledger index: cannot write its scratch file; keeping items in memory", "err", err)
 	}
-	t.all = insertByKey(t.all, slot{key: key, at: at}, func(s slot) uint64 { return s.key })
-	h := maphash.String(ix.seed, id)
-	if _, taken := t.byID[h]; !taken {
-		t.byID[h] = key
-		return
+	for i, p := range items {
+		t := p.t
+		t.all = insertByKey(t.all, slot{key: p.key, at: refs[i]}, func(s slot) uint64 { return s.key })
+		h := maphash.String(ix.seed, p.id)
+		if _, taken := t.byID[h]; !taken {
+			t.byID[h] = p.key
+			continue
+		}
+		if t.collided == nil {
+			t.collided = make(map[string]uint64)
+		}
+		t.collided[strings.Clone(p.id)] = p.key
 	}
-	if t.collided == nil {
-		t.collided = make(map[string]uint64)
-	}
-	t.collided[strings.Clone(id)] = key
 }
 
 // Add records the entries and credits of one record of doc, stored in the
@@ -191,16 +209,25 @@ func (ix *Index) Add(doc string, seq uint64, first int, rec chunkRecord) (int, e
 		}
 		return indexKey(seq, first+i)
 	}
+	var items []pending
+	// seen catches an id twice in one record: the first is kept.
+	var seen map[string]bool
+	if n := len(rec.Entries) + len(rec.Credits); n > 1 {
+		seen = make(map[string]bool, n)
+	}
 	for i, e := range rec.Entries {
 		_, _, found, err := ix.lookup(&ix.entries, e.ID, entryID)
 		if err != nil {
 			return 0, err
 		}
-		if found {
+		if found || seen["e"+e.ID] {
 			continue
 		}
+		if seen != nil {
+			seen["e"+e.ID] = true
+		}
 		it := Indexed{Seq: key(i), Member: rec.Member, Doc: doc, Entry: e}
-		ix.insert(&ix.entries, e.ID, it.Seq, encodeEntry(&it))
+		items = append(items, pending{t: &ix.entries, id: e.ID, key: it.Seq, body: encodeEntry(&it)})
 		ms, ok := ix.byMember[rec.Member]
 		if !ok {
 			m := rec.Member
@@ -215,13 +242,17 @@ func (ix *Index) Add(doc string, seq uint64, first int, rec chunkRecord) (int, e
 		if err != nil {
 			return 0, err
 		}
-		if found {
+		if found || seen["c"+c.ID] {
 			continue
 		}
+		if seen != nil {
+			seen["c"+c.ID] = true
+		}
 		it := IndexedCredit{Seq: key(len(rec.Entries) + i), Member: rec.Member, Doc: doc, Credit: c}
-		ix.insert(&ix.credits, c.ID, it.Seq, encodeCredit(&it))
+		items = append(items, pending{t: &ix.credits, id: c.ID, key: it.Seq, body: encodeCredit(&it)})
 		ix.countDoc(doc)
 	}
+	ix.insert(items)
 	return len(rec.Entries) + len(rec.Credits), nil
 }
 

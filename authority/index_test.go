@@ -203,3 +203,17 @@ func TestIndexMemoryDoesNotHoldBodies(t *testing.T) {
 	}
 	runtime.KeepAlive(ix)
 }
+
+// TestIndexSameIDTwiceInOneRecord: the first is kept, as across records.
+func TestIndexSameIDTwiceInOneRecord(t *testing.T) {
+	ix := NewIndex(t.TempDir(), nil)
+	defer ix.Close()
+	a, again := testEntry(1, "first"), testEntry(1, "second")
+	if _, err := ix.Add("doc", 1, 0, chunkRecord{Member: "m", Entries: []crdt.Entry{a, again}}); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := ix.Entry(a.ID)
+	if err != nil || !ok || got.Entry.Note != "first" || ix.Len() != 1 || ix.DocItems("doc") != 1 {
+		t.Fatalf("Entry = %q, %v, %v; Len %d, DocItems %d; want the first, once", got.Entry.Note, ok, err, ix.Len(), ix.DocItems("doc"))
+	}
+}

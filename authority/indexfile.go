@@ -72,24 +72,39 @@ func (b *bodies) open() {
 	b.f = f
 }
 
-// put appends one body and returns where it is. It reports the first
-// write failure so the caller can log it; the body is then kept anyway.
-func (b *bodies) put(body []byte) (ref, error) {
+// put appends bodies in one write and returns where each is. It reports
+// the first write failure so the caller can log it; the bodies are then
+// kept anyway.
+func (b *bodies) put(items [][]byte) ([]ref, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.open()
+	refs := make([]ref, len(items))
+	total := 0
+	fits := true
+	for _, it := range items {
+		total += len(it)
+		fits = fits && len(it) <= maxBody
+	}
 	var werr error
-	if b.failed == nil && len(body) <= maxBody && b.size+int64(len(body)) < 1<<(63-refLenBits) {
-		_, err := b.f.WriteAt(body, b.size)
+	if b.failed == nil && fits && b.size+int64(total) < 1<<(63-refLenBits) {
+		buf := make([]byte, 0, total)
+		for i, it := range items {
+			refs[i] = fileRef(b.size+int64(len(buf)), len(it))
+			buf = append(buf, it...)
+		}
+		_, err := b.f.WriteAt(buf, b.size)
 		if err == nil {
-			r := fileRef(b.size, len(body))
-			b.size += int64(len(body))
-			return r, nil
+			b.size += int64(total)
+			return refs, nil
 		}
 		b.failed, werr = err, err
 	}
-	b.spill = append(b.spill, body)
-	return spillRef(len(b.spill) - 1), werr
+	for i, it := range items {
+		b.spill = append(b.spill, it)
+		refs[i] = spillRef(len(b.spill) - 1)
+	}
+	return refs, werr
 }
 
 // get reads one body back.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -36,7 +37,8 @@ import (
 // server's RSS and goroutines; with SOAK_PROFILES=DIR it also saves the
 // server's heap profile and goroutines there at rest before the load,
 // after the warm-up, at the end, and at rest after it. It reports RSS growth after the warm-up (the first sixth of
-// the run; aim: under 5 %), goroutines at rest before and after the load,
+// the run; aim: under 5 %), as one sample against another and as the
+// median of the sixth after the warm-up against the last sixth's, goroutines at rest before and after the load,
 // with no connection open (aim: no growth), and every error (aim: none).
 func BenchmarkSoak(b *testing.B) {
 	if os.Getenv("CIRCLES_SOAK") == "" {
@@ -170,6 +172,25 @@ func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
 		last = s
 	}
 	growth := 100 * (last.rss - warm.rss) / max(warm.rss, 1)
+	// One 10-s sample is at the mercy of where the collector is in its
+	// cycle and of JetStream's write caches, which fill to a block's size
+	// (4–8 MiB each) and empty when the block is full. The medians of the
+	// window after the warm-up and of the last window of the same length
+	// show the trend instead.
+	var early, late []float64
+	for _, s := range samples {
+		switch {
+		case s.at >= warmup && s.at < 2*warmup:
+			early = append(early, s.rss)
+		case s.at >= duration-warmup:
+			late = append(late, s.rss)
+		}
+	}
+	earlyMed, lateMed := median(early), median(late)
+	medGrowth := 100 * (lateMed - earlyMed) / max(earlyMed, 1)
+	b.ReportMetric(earlyMed, "rss_warm_median_MB")
+	b.ReportMetric(lateMed, "rss_end_median_MB")
+	b.ReportMetric(medGrowth, "rss_growth_median_%")
 	b.ReportMetric(warm.rss, "rss_warm_MB")
 	b.ReportMetric(last.rss, "rss_end_MB")
 	b.ReportMetric(peak, "rss_peak_MB")
@@ -194,6 +215,8 @@ func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
 		st.entries.Load(), st.syncs.Load(), st.votes.Load(), st.proposals.Load(), st.refreshes.Load(), st.events.Load(), st.reconnects.Load())
 	b.Logf("soak: RSS %.1f MB after warm-up, %.1f MB at the end (%+.1f %%), peak %.1f MB; goroutines %.0f → %.0f under load, %.0f → %.0f at rest",
 		warm.rss, last.rss, growth, peak, warm.goroutines, last.goroutines, restBefore, restAfter)
+	b.Logf("soak: RSS median %.1f MB in the %s after the warm-up (%d samples), %.1f MB in the last %s (%d samples): %+.1f %%",
+		earlyMed, warmup, len(early), lateMed, warmup, len(late), medGrowth)
 	// The samples go to stdout: a benchmark's log keeps only its first
 	// lines.
 	for i, s := range samples {
@@ -206,6 +229,19 @@ func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
 		sort.Strings(st.errs)
 		b.Errorf("soak: %d errors; the first: %s", len(st.errs), strings.Join(st.errs[:min(5, len(st.errs))], "; "))
 	}
+}
+
+// median is the middle of xs (0 for none).
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	ys := slices.Clone(xs)
+	slices.Sort(ys)
+	if n := len(ys); n%2 == 0 {
+		return (ys[n/2-1] + ys[n/2]) / 2
+	}
+	return ys[len(ys)/2]
 }
 
 // sampleMemory reads the server's memory at t: RSS from /proc, the rest

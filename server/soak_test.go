@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,9 +55,9 @@ func BenchmarkSoak(b *testing.B) {
 }
 
 type soakStats struct {
-	entries, syncs, votes, proposals, refreshes, events, reconnects atomic.Int64
-	mu                                                              sync.Mutex
-	errs                                                            []string
+	entries, syncs, votes, proposals, refreshes, events, reconnects, switches atomic.Int64
+	mu                                                                        sync.Mutex
+	errs                                                                      []string
 }
 
 func (s *soakStats) fail(format string, args ...any) {
@@ -91,7 +92,19 @@ type soakSample struct {
 
 func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
 	bin := benchBuildCircled(b)
-	c := servertest.Init(b, "Soak Circle", crdt.DefaultPolicies())
+	// A circle in its steady state: ledger segments small enough to close
+	// several times in the run, each member's current one already part
+	// full (below), so the documents the phones write into stay the same
+	// size on average. With the default bound (2,000 changes) 200 members
+	// writing every 5 s would only grow their segments for the whole run,
+	// and with them what every sync of an evicted document loads: growth
+	// of the load, not of the server.
+	segment := envInt(b, "SOAK_SEGMENT", 200)
+	policies := crdt.DefaultPolicies()
+	if err := policies.Set("ledger.segment_changes", strconv.Itoa(segment)); err != nil {
+		b.Fatal(err)
+	}
+	c := servertest.Init(b, "Soak Circle", policies)
 	profiles := os.Getenv("SOAK_PROFILES")
 	var extra []string
 	var pprofURL string
@@ -107,11 +120,29 @@ func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// Each member's segment starts between empty and nearly full.
+	prefilled := 0
+	if err := benchRunAll(len(devs), func(i int) error {
+		d := devs[i]
+		k := rand.New(rand.NewPCG(uint64(i), 11)).IntN(segment)
+		for n := range k {
+			if _, err := d.writeEntry(1_000_000+n, time.Now()); err != nil {
+				return err
+			}
+		}
+		_, err := h.syncLedger(d)
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	for i := range devs {
+		prefilled += rand.New(rand.NewPCG(uint64(i), 11)).IntN(segment)
+	}
 	circle, err := h.circle(devs[0])
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("soak: %d phones, %d event streams, %s (warm-up %s)", devices, streams, duration, warmup)
+	b.Logf("soak: %d phones, %d event streams, %s (warm-up %s); ledger segments of %d changes, %d entries before the load", devices, streams, duration, warmup, segment, prefilled)
 	restBefore := restingGoroutines(b, h, &soakStats{})
 	if pprofURL != "" {
 		saveProfiles(b, pprofURL, profiles, "start")
@@ -211,8 +242,8 @@ func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
 	b.ReportMetric(restBefore, "goroutines_rest_before")
 	b.ReportMetric(restAfter, "goroutines_rest_after")
 	b.ReportMetric(float64(len(st.errs)), "errors")
-	b.Logf("soak: %d entries, %d syncs, %d votes on %d proposals, %d token refreshes, %d events heard, %d stream reconnects",
-		st.entries.Load(), st.syncs.Load(), st.votes.Load(), st.proposals.Load(), st.refreshes.Load(), st.events.Load(), st.reconnects.Load())
+	b.Logf("soak: %d entries, %d syncs, %d votes on %d proposals, %d token refreshes, %d events heard, %d stream reconnects, %d moves to a new ledger segment",
+		st.entries.Load(), st.syncs.Load(), st.votes.Load(), st.proposals.Load(), st.refreshes.Load(), st.events.Load(), st.reconnects.Load(), st.switches.Load())
 	b.Logf("soak: RSS %.1f MB after warm-up, %.1f MB at the end (%+.1f %%), peak %.1f MB; goroutines %.0f → %.0f under load, %.0f → %.0f at rest",
 		warm.rss, last.rss, growth, peak, warm.goroutines, last.goroutines, restBefore, restAfter)
 	b.Logf("soak: RSS median %.1f MB in the %s after the warm-up (%d samples), %.1f MB in the last %s (%d samples): %+.1f %%",
@@ -327,6 +358,7 @@ func soakPhone(ctx context.Context, h *benchHTTP, circle string, d *benchDevice,
 	// Refreshes are spread over minutes 5 to 10, as phones' would be.
 	nextVote := time.Now().Add(time.Duration(rng.IntN(30)) * time.Second)
 	nextRefresh := time.Now().Add(5*time.Minute + time.Duration(rng.IntN(300))*time.Second)
+	prevLedger := d.ledger
 	for n := 0; ; n++ {
 		select {
 		case <-ctx.Done():
@@ -340,6 +372,16 @@ func soakPhone(ctx context.Context, h *benchHTTP, circle string, d *benchDevice,
 				st.refreshes.Add(1)
 			}
 			nextRefresh = time.Now().Add(10 * time.Minute)
+		}
+		// Like the app, it moves to the member's new ledger segment once
+		// the server opened one (a closed segment still takes late writes).
+		if n%10 == 9 {
+			if err := soakFollowLedger(h, d); err != nil {
+				st.fail("follow ledger %s: %v", d.ID, err)
+			} else if d.ledger != "" && d.ledger != prevLedger {
+				st.switches.Add(1)
+			}
+			prevLedger = d.ledger
 		}
 		if _, err := d.writeEntry(n, time.Now()); err != nil {
 			st.fail("write entry: %v", err)
@@ -375,6 +417,23 @@ func soakPhone(ctx context.Context, h *benchHTTP, circle string, d *benchDevice,
 			st.votes.Add(1)
 		}
 	}
+}
+
+// soakFollowLedger moves d to its member's current ledger segment if the
+// server opened a new one.
+func soakFollowLedger(h *benchHTTP, d *benchDevice) error {
+	circle, err := h.circle(d)
+	if err != nil {
+		return err
+	}
+	for _, m := range circle.Members {
+		if m.MemberID == d.Member && len(m.Ledgers) > 0 {
+			if cur := m.Ledgers[len(m.Ledgers)-1]; cur != d.ledger {
+				return h.pullLedger(d, cur)
+			}
+		}
+	}
+	return nil
 }
 
 // soakRefresh trades a new device assertion for a token.

@@ -13,7 +13,7 @@
 #                 automerge-repo sync server and against circled (REPS, SCENARIOS)
 #   make bench-cluster  write throughput and p99: embedded vs 3-node cluster R1 vs R3 (real processes)
 #   make capacity  RSS per idle and per active circle, embedded and cluster mode (docs/CAPACITY.md)
-#   make soak     200 phones for 30 minutes against circled (SOAK_DURATION, SOAK_DEVICES)
+#   make soak     200 phones for 30 minutes against circled (SOAK_DURATION, SOAK_DEVICES, SOAK_SEGMENT)
 #   make fuzz     each fuzz target for FUZZTIME (fuzz-long: 10 minutes each)
 #   make js-deps  install tools/js's npm packages from package-lock.json
 #   make image-contents  build what deploy/Dockerfile's image holds and run it as its user
@@ -173,9 +173,13 @@ $(BENCH_ANCHOR_STAMP): $(ANCHOR_DIR)/package-lock.json $(ANCHOR_DIR)/server.mjs
 
 # soak runs BenchmarkSoak (server/soak_test.go): SOAK_DEVICES phones
 # (default 200) syncing, voting and following events against circled for
-# SOAK_DURATION (default 30m); it reports RSS and goroutine growth after
-# the warm-up, RSS at rest 25 s after the load, and every error; its
-# samples print the Go heap, the C heap and live documents beside RSS.
+# SOAK_DURATION (default 30m), in a circle whose ledger segments close
+# every SOAK_SEGMENT changes (default 200; each member's current segment
+# starts part full, so the load is steady); it reports RSS and goroutine
+# growth after the warm-up (one sample against one, and the medians of the
+# sixth after the warm-up and of the last sixth), RSS at rest 25 s after
+# the load, and every error; its samples print the Go heap, the C heap and
+# live documents beside RSS.
 # SOAK_PROFILES=DIR saves the server's heap
 # and goroutine profiles there at rest before and after the load, after
 # the warm-up and at the end.

@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -395,14 +396,14 @@ func (ix *Index) Page(member string, cursor string, limit int) ([]Indexed, strin
 	if member != "" {
 		keys = ix.byMember[member]
 	} else {
+		all := ix.entries.all
 		keys = make([]uint64, 0, limit+1)
-		i, _ := slices.BinarySearchFunc(ix.entries.all, after+1, func(s slot, k uint64) int { return cmp.Compare(s.key, k) })
-		for ; i < len(ix.entries.all) && len(keys) <= limit; i++ {
-			keys = append(keys, ix.entries.all[i].key)
+		for i := sort.Search(len(all), func(i int) bool { return all[i].key > after }); i < len(all) && len(keys) <= limit; i++ {
+			keys = append(keys, all[i].key)
 		}
 	}
 	// Keys are in order: find the first after the cursor.
-	lo, _ := slices.BinarySearch(keys, after+1)
+	lo := sort.Search(len(keys), func(i int) bool { return keys[i] > after })
 	var out []Indexed
 	for i := lo; i < len(keys) && len(out) < limit; i++ {
 		s, ok := ix.entries.find(keys[i])

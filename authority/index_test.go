@@ -100,6 +100,11 @@ func TestIndexGivesBackWhatItWasGiven(t *testing.T) {
 					t.Fatalf("page item %d is %s", i, it.Entry.ID)
 				}
 			}
+			for _, member := range []string{"", "m1"} {
+				if page, next, err := ix.Page(member, "18446744073709551615", 10); err != nil || len(page) != 0 || next != "" {
+					t.Fatalf("Page(%q) after the largest cursor = %d entries, %q, %v; want none", member, len(page), next, err)
+				}
+			}
 			mine, _, err := ix.Page("m1", "", 100)
 			if err != nil || len(mine) != 15 {
 				t.Fatalf("m1's page = %d entries, %v; want 15", len(mine), err)

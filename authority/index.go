@@ -130,19 +130,19 @@ func (t *table) find(key uint64) (slot, bool) {
 
 // lookup finds the item of id in t: its key and body. idOf decodes a
 // body's id.
-func (ix *Index) lookup(t *table, id string, idOf func([]byte) (string, error)) (uint64, []byte, bool, error) {
-	try := func(key uint64) ([]byte, bool, error) {
+func (ix *Index) lookup(t *table, id string, idOf func(string) (string, error)) (uint64, string, bool, error) {
+	try := func(key uint64) (string, bool, error) {
 		s, ok := t.find(key)
 		if !ok {
-			return nil, false, nil
+			return "", false, nil
 		}
 		b, err := ix.bodies.get(s.at)
 		if err != nil {
-			return nil, false, err
+			return "", false, err
 		}
 		got, err := idOf(b)
 		if err != nil {
-			return nil, false, err
+			return "", false, err
 		}
 		return b, got == id, nil
 	}
@@ -156,7 +156,7 @@ func (ix *Index) lookup(t *table, id string, idOf func([]byte) (string, error)) 
 		b, same, err := try(key)
 		return key, b, same, err
 	}
-	return 0, nil, false, nil
+	return 0, "", false, nil
 }
 
 // pending is an item Add found new, waiting for its body's place.
@@ -265,8 +265,8 @@ func (ix *Index) countDoc(doc string) {
 }
 
 // entryID and creditID read the id of an encoded body (its fourth field).
-func entryID(b []byte) (string, error) {
-	d := dec{b: b}
+func entryID(b string) (string, error) {
+	d := dec{s: b}
 	d.uint()
 	d.str()
 	d.str()
@@ -274,7 +274,7 @@ func entryID(b []byte) (string, error) {
 	return id, d.err
 }
 
-func creditID(b []byte) (string, error) { return entryID(b) }
+func creditID(b string) (string, error) { return entryID(b) }
 
 // insertByKey inserts it into xs, kept sorted by key. Items almost always
 // come in order, so this is an append.
@@ -437,23 +437,19 @@ func (ix *Index) ByMember() (map[string][]crdt.Entry, error) {
 	}
 	out := make(map[string][]crdt.Entry, len(ix.byMember))
 	for m, keys := range ix.byMember {
-		es := make([]crdt.Entry, 0, len(keys))
-		for _, k := range keys {
-			s, ok := ix.entries.find(k)
-			if !ok {
-				return nil, fmt.Errorf("ledger index: entry %d missing", k)
-			}
-			b, err := get(s.at)
-			if err != nil {
-				return nil, err
-			}
-			it, err := decodeEntry(b)
-			if err != nil {
-				return nil, err
-			}
-			es = append(es, it.Entry)
+		out[m] = make([]crdt.Entry, 0, len(keys))
+	}
+	// In key order, so each member's entries are in acceptance order.
+	for _, s := range ix.entries.all {
+		b, err := get(s.at)
+		if err != nil {
+			return nil, err
 		}
-		out[m] = es
+		it, err := decodeEntry(b)
+		if err != nil {
+			return nil, err
+		}
+		out[it.Member] = append(out[it.Member], it.Entry)
 	}
 	return out, nil
 }

@@ -107,40 +107,42 @@ func (b *bodies) put(items [][]byte) ([]ref, error) {
 	return refs, werr
 }
 
-// get reads one body back.
-func (b *bodies) get(r ref) ([]byte, error) {
+// get reads one body back. Bodies are strings so that decoding takes its
+// fields as substrings, without an allocation each.
+func (b *bodies) get(r ref) (string, error) {
 	if r.spilled() {
 		b.mu.Lock()
 		defer b.mu.Unlock()
-		return b.spill[r.off()], nil
+		return string(b.spill[r.off()]), nil
 	}
 	buf := make([]byte, r.len())
 	if _, err := b.f.ReadAt(buf, r.off()); err != nil {
-		return nil, fmt.Errorf("ledger index: read: %w", err)
+		return "", fmt.Errorf("ledger index: read: %w", err)
 	}
-	return buf, nil
+	return string(buf), nil
 }
 
 // all reads the whole file at once, for reads of every body; get then
 // takes them from it.
-func (b *bodies) all() (func(ref) ([]byte, error), error) {
+func (b *bodies) all() (func(ref) (string, error), error) {
 	b.mu.Lock()
 	size, f := b.size, b.f
 	b.mu.Unlock()
-	var whole []byte
+	var whole string
 	if size > 0 {
-		whole = make([]byte, size)
-		if _, err := f.ReadAt(whole, 0); err != nil {
+		buf := make([]byte, size)
+		if _, err := f.ReadAt(buf, 0); err != nil {
 			return nil, fmt.Errorf("ledger index: read: %w", err)
 		}
+		whole = string(buf)
 	}
-	return func(r ref) ([]byte, error) {
+	return func(r ref) (string, error) {
 		if r.spilled() {
 			return b.get(r)
 		}
 		end := r.off() + int64(r.len())
 		if end > int64(len(whole)) {
-			return nil, errors.New("ledger index: body past the end of the file")
+			return "", errors.New("ledger index: body past the end of the file")
 		}
 		return whole[r.off():end], nil
 	}, nil
@@ -175,50 +177,71 @@ func (e *enc) time(t time.Time) {
 	e.b = binary.AppendUvarint(e.b, uint64(t.Nanosecond()))
 }
 
+// dec reads a body; its strings are substrings of the body.
 type dec struct {
-	b   []byte
+	s   string
 	err error
 }
 
 var errBadBody = errors.New("ledger index: damaged body")
 
-func (d *dec) uint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.err, d.b = errBadBody, nil
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
+func (d *dec) fail() {
+	d.err, d.s = errBadBody, ""
 }
+
+// uint reads an unsigned varint (encoding/binary's format).
+func (d *dec) uint() uint64 {
+	var x uint64
+	for i := 0; i < len(d.s) && i < binary.MaxVarintLen64; i++ {
+		c := d.s[i]
+		if c < 0x80 {
+			d.s = d.s[i+1:]
+			return x | uint64(c)<<(7*i)
+		}
+		x |= uint64(c&0x7f) << (7 * i)
+	}
+	d.fail()
+	return 0
+}
+
+// int reads a signed (zig-zag) varint.
+func (d *dec) int() int64 {
+	u := d.uint()
+	x := int64(u >> 1)
+	if u&1 != 0 {
+		x = ^x
+	}
+	return x
+}
+
 func (d *dec) str() string {
 	n := d.uint()
-	if n > uint64(len(d.b)) {
-		d.err, d.b = errBadBody, nil
+	if n > uint64(len(d.s)) {
+		d.fail()
 		return ""
 	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
-	return s
-}
-func (d *dec) float() float64 {
-	if len(d.b) < 8 {
-		d.err, d.b = errBadBody, nil
-		return 0
-	}
-	v := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
-	d.b = d.b[8:]
+	v := d.s[:n]
+	d.s = d.s[n:]
 	return v
 }
-func (d *dec) time() time.Time {
-	s, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.err, d.b = errBadBody, nil
-		return time.Time{}
+
+func (d *dec) float() float64 {
+	if len(d.s) < 8 {
+		d.fail()
+		return 0
 	}
-	d.b = d.b[n:]
+	var u uint64
+	for i := 7; i >= 0; i-- {
+		u = u<<8 | uint64(d.s[i])
+	}
+	d.s = d.s[8:]
+	return math.Float64frombits(u)
+}
+
+func (d *dec) time() time.Time {
+	sec := d.int()
 	ns := d.uint()
-	return time.Unix(s, int64(ns)).UTC()
+	return time.Unix(sec, int64(ns)).UTC()
 }
 
 func encodeEntry(it *Indexed) []byte {
@@ -238,8 +261,8 @@ func encodeEntry(it *Indexed) []byte {
 	return e.b
 }
 
-func decodeEntry(b []byte) (Indexed, error) {
-	d := dec{b: b}
+func decodeEntry(b string) (Indexed, error) {
+	d := dec{s: b}
 	var it Indexed
 	it.Seq = d.uint()
 	it.Member = d.str()
@@ -270,8 +293,8 @@ func encodeCredit(it *IndexedCredit) []byte {
 	return e.b
 }
 
-func decodeCredit(b []byte) (IndexedCredit, error) {
-	d := dec{b: b}
+func decodeCredit(b string) (IndexedCredit, error) {
+	d := dec{s: b}
 	var it IndexedCredit
 	it.Seq = d.uint()
 	it.Member = d.str()

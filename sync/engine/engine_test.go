@@ -94,12 +94,12 @@ func syncPeer(t *testing.T, e *engine.Engine, peer engine.Peer, doc string, loca
 }
 
 // changeMessage syncs a fresh device document with the engine, writes to
-// it and commits one change, and returns the document and the device's next
-// message, which carries that change. The protocol may rightly leave the
+// it and commits one change, and returns the document, its sync state and
+// the device's next message, which carries that change. The protocol may rightly leave the
 // change out (its hash can be a false positive in the Bloom filter of what
 // the engine has, about once in a hundred), so it tries again, with a new
 // document whose change differs, until the message carries it.
-func changeMessage(t *testing.T, e *engine.Engine, peer engine.Peer, doc, commit string, write func(*automerge.Doc) error) (*automerge.Doc, []byte) {
+func changeMessage(t *testing.T, e *engine.Engine, peer engine.Peer, doc, commit string, write func(*automerge.Doc) error) (*automerge.Doc, *automerge.SyncState, []byte) {
 	t.Helper()
 	for attempt := 0; attempt < 20; attempt++ {
 		local := automerge.New()
@@ -120,11 +120,11 @@ func changeMessage(t *testing.T, e *engine.Engine, peer engine.Peer, doc, commit
 			t.Fatal(err)
 		}
 		if m, ok := ss.GenerateMessage(); ok && len(m.Changes()) == 1 {
-			return local, m.Bytes()
+			return local, ss, m.Bytes()
 		}
 	}
 	t.Fatalf("no message carried the %q change in 20 attempts", commit)
-	return nil, nil
+	return nil, nil, nil
 }
 
 // TestConcurrentPeersConvergeAndPersist: many peers write into one
@@ -210,7 +210,7 @@ func TestRefusedRequestAppliesNothing(t *testing.T) {
 	peer := engine.Peer{Device: "dev", Member: "m", Actor: "0b0b"}
 	setOne := func(d *automerge.Doc) error { return d.RootMap().Set("n", int64(1)) }
 	message := func(t *testing.T, doc, commit string) []byte {
-		_, m := changeMessage(t, e, peer, doc, commit, setOne)
+		_, _, m := changeMessage(t, e, peer, doc, commit, setOne)
 		return m
 	}
 	for _, bad := range []string{"forbidden", "reject-after"} {
@@ -351,7 +351,7 @@ func TestStoreDownAppliesNothing(t *testing.T) {
 	if err := e.Create(ctx, doc, func(d *automerge.Doc) ([]byte, error) { return nil, d.RootMap().Set("n", int64(0)) }); err != nil {
 		t.Fatal(err)
 	}
-	local, msg := changeMessage(t, e, peer, doc, "seven", func(d *automerge.Doc) error { return d.RootMap().Set("n", int64(7)) })
+	local, _, msg := changeMessage(t, e, peer, doc, "seven", func(d *automerge.Doc) error { return d.RootMap().Set("n", int64(7)) })
 
 	n.Server().Shutdown() // the store goes away under the engine
 	n.Server().WaitForShutdown()

@@ -159,41 +159,10 @@ func replayed(t *testing.T, e *engine.Engine) []stored {
 
 // mustDeviceChange makes a device's copy of doc, in step with the engine,
 // and one change on it setting n; it returns the copy, its sync state and
-// the sync message carrying the change. automerge holds a change back from
-// a message when its hash is a false positive of the peer's Bloom filter
-// (a later round sends it); a message carrying nothing would not test a
-// write, so then a fresh copy makes a change with another hash.
+// the sync message carrying the change (changeMessage).
 func mustDeviceChange(t *testing.T, e *engine.Engine, peer engine.Peer, doc string, n int64) (*automerge.Doc, *automerge.SyncState, []byte) {
 	t.Helper()
-	for try := range 5 {
-		local := automerge.New()
-		if err := local.SetActorID(peer.Actor); err != nil {
-			t.Fatal(err)
-		}
-		ss := automerge.NewSyncState(local)
-		if err := syncPeer(t, e, peer, doc, local, ss); err != nil {
-			t.Fatal(err)
-		}
-		if err := local.RootMap().Set("n", n); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := local.Commit(fmt.Sprintf("n=%d, try %d", n, try)); err != nil {
-			t.Fatal(err)
-		}
-		m, ok := ss.GenerateMessage()
-		if !ok {
-			t.Fatalf("the device has no message for %s after a change", doc)
-		}
-		sm, err := automerge.LoadSyncMessage(m.Bytes())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(sm.Changes()) == 1 {
-			return local, ss, m.Bytes()
-		}
-	}
-	t.Fatalf("no sync message for %s carried the change in 5 tries", doc)
-	return nil, nil, nil
+	return changeMessage(t, e, peer, doc, fmt.Sprintf("n=%d", n), func(d *automerge.Doc) error { return d.RootMap().Set("n", n) })
 }
 
 // TestPartialStoreFailure: a sync request writes two documents and the

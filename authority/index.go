@@ -65,7 +65,7 @@ type IndexedCredit struct {
 //
 // It keeps in memory only what finds an item: its index key, where its
 // body is, a 64-bit hash of its id, and per author the keys of their
-// entries, about 50 bytes an entry and no pointers. The items themselves
+// entries, about 60 bytes an entry and no pointers. The items themselves
 // are in bodies, a scratch file read back on demand. A circle's ledger
 // grows for ever; the server's memory should not grow with it (issue 7).
 type Index struct {
@@ -73,7 +73,6 @@ type Index struct {
 	seed    maphash.Seed
 	bodies  bodies
 	log     *slog.Logger
-	warned  bool
 	entries table
 	credits table
 	// byMember holds each author's entry keys in acceptance order.
@@ -177,8 +176,7 @@ func (ix *Index) insert(items []pending) {
 		bs[i] = p.body
 	}
 	refs, err := ix.bodies.put(bs)
-	if err != nil && !ix.warned {
-		ix.warned = true
+	if err != nil { // once: put reports the failure that made it give up the file
 		ix.log.Error("ledger index: cannot write its scratch file; keeping items in memory", "err", err)
 	}
 	for i, p := range items {
@@ -333,13 +331,12 @@ func (ix *Index) Credit(id string) (IndexedCredit, bool, error) {
 func (ix *Index) CreditsByAuthor() (map[string][]crdt.Credit, error) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	get, err := ix.bodies.all()
-	if err != nil {
-		return nil, err
-	}
+	// One read per credit: the file is mostly entries, and credits are
+	// few next to them (reading it all cost a credit request as much as
+	// the balances).
 	out := make(map[string][]crdt.Credit)
 	for _, s := range ix.credits.all {
-		b, err := get(s.at)
+		b, err := ix.bodies.get(s.at)
 		if err != nil {
 			return nil, err
 		}

@@ -1,8 +1,10 @@
 package authority
 
 import (
+	"errors"
 	"fmt"
 	"hash/maphash"
+	"log/slog"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -241,6 +243,91 @@ func BenchmarkIndexByMember(b *testing.B) {
 		by, err := ix.ByMember()
 		if err != nil || len(by) != 30 {
 			b.Fatal(len(by), err)
+		}
+	}
+}
+
+// TestIndexReadErrorsReachTheCaller: when the scratch file cannot be read,
+// every read says so instead of answering "not found" or an empty list
+// (which would let a duplicate id in).
+func TestIndexReadErrorsReachTheCaller(t *testing.T) {
+	ix := NewIndex(t.TempDir(), nil)
+	defer ix.Close()
+	e := testEntry(1, "x")
+	c := crdt.Credit{ID: "10000000-0000-4000-8000-000000000001", To: "m2", Amount: 1, At: time.Unix(1e9, 0).UTC()}
+	if _, err := ix.Add("doc", 1, 0, chunkRecord{Member: "m", Entries: []crdt.Entry{e}, Credits: []crdt.Credit{c}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.bodies.f.Close(); err != nil { // the file goes away under the index
+		t.Fatal(err)
+	}
+	if _, _, err := ix.Entry(e.ID); err == nil {
+		t.Error("Entry read nothing without an error")
+	}
+	if _, _, err := ix.Credit(c.ID); err == nil {
+		t.Error("Credit read nothing without an error")
+	}
+	if _, _, err := ix.Page("", "", 10); err == nil {
+		t.Error("Page read nothing without an error")
+	}
+	if _, err := ix.ByMember(); err == nil {
+		t.Error("ByMember read nothing without an error")
+	}
+	if _, err := ix.CreditsByAuthor(); err == nil {
+		t.Error("CreditsByAuthor read nothing without an error")
+	}
+	if _, err := ix.Keys([]crdt.Entry{e}, nil); err == nil {
+		t.Error("Keys read nothing without an error")
+	}
+	if _, err := ix.Add("doc", 2, 0, chunkRecord{Member: "m", Entries: []crdt.Entry{e}}); err == nil {
+		t.Error("Add of a known id could not check it, yet answered no error")
+	}
+}
+
+// TestIndexWriteFailureKeepsItemsAndLogsOnce: a write that fails moves the
+// index to memory; nothing is lost and the failure is logged once.
+func TestIndexWriteFailureKeepsItemsAndLogsOnce(t *testing.T) {
+	var logs strings.Builder
+	ix := NewIndex(t.TempDir(), slog.New(slog.NewTextHandler(&logs, nil)))
+	defer ix.Close()
+	ix.bodies.mu.Lock()
+	ix.bodies.open()
+	_ = ix.bodies.f.Close() // every write now fails
+	ix.bodies.mu.Unlock()
+	for i := range 3 {
+		if _, err := ix.Add("doc", uint64(i+1), 0, chunkRecord{Member: "m", Entries: []crdt.Entry{testEntry(i, "kept")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		got, ok, err := ix.Entry(testEntry(i, "").ID)
+		if err != nil || !ok || got.Entry.Note != "kept" {
+			t.Fatalf("entry %d after a failed write: %+v, %v, %v", i, got.Entry, ok, err)
+		}
+	}
+	if n := strings.Count(logs.String(), "cannot write its scratch file"); n != 1 {
+		t.Errorf("the failure was logged %d times, want once:\n%s", n, logs.String())
+	}
+}
+
+// TestIndexDamagedBody: every truncation of a body is refused as damaged,
+// never read as another item or a panic.
+func TestIndexDamagedBody(t *testing.T) {
+	it := Indexed{Seq: 7, Member: "m", Doc: "doc", Entry: testEntry(1, "a note")}
+	b := encodeEntry(&it)
+	if got, err := decodeEntry(string(b)); err != nil || !got.Entry.Same(it.Entry) {
+		t.Fatalf("whole body = %+v, %v", got, err)
+	}
+	for n := 0; n < len(b); n++ {
+		if _, err := decodeEntry(string(b[:n])); !errors.Is(err, errBadBody) {
+			t.Fatalf("a body cut at %d of %d bytes decoded with %v, want errBadBody", n, len(b), err)
+		}
+	}
+	c := IndexedCredit{Seq: 7, Member: "m", Doc: "doc", Credit: crdt.Credit{ID: "c", To: "m2", Amount: 2, Note: "n", At: time.Unix(5, 6).UTC()}}
+	cb := encodeCredit(&c)
+	for n := 0; n < len(cb); n++ {
+		if _, err := decodeCredit(string(cb[:n])); !errors.Is(err, errBadBody) {
+			t.Fatalf("a credit cut at %d of %d bytes decoded with %v, want errBadBody", n, len(cb), err)
 		}
 	}
 }

@@ -11,8 +11,8 @@ import (
 )
 
 // bodies is where the index keeps what it holds of each entry and credit:
-// an unlinked scratch file beside the circle's data, written once at the
-// end and read back with pread. It is derived data, rebuilt from the store
+// an unlinked scratch file beside the circle's data, appended to and read
+// back with pread. It is derived data, rebuilt from the store
 // at every start, so it needs no syncing, no recovery and no name: the
 // operating system removes it when the process ends, even by kill -9.
 // Its pages live in the page cache, outside the process's memory, which
@@ -30,7 +30,6 @@ type bodies struct {
 	size   int64
 	spill  [][]byte // bodies kept in memory after a failed write
 	failed error    // why the file is not used; nil while it is
-	opened bool
 }
 
 // ref locates one body: its offset in the file and its length, packed in
@@ -53,10 +52,9 @@ func (r ref) off() int64    { return int64((r &^ refSpill) >> refLenBits) }
 
 // open creates the scratch file on first use.
 func (b *bodies) open() {
-	if b.opened {
+	if b.f != nil || b.failed != nil {
 		return
 	}
-	b.opened = true
 	dir := b.dir
 	if dir == "" {
 		dir = os.TempDir()
@@ -72,12 +70,14 @@ func (b *bodies) open() {
 	b.f = f
 }
 
-// put appends bodies in one write and returns where each is. It reports
-// the first write failure so the caller can log it; the bodies are then
-// kept anyway.
+// put appends bodies in one write and returns where each is. It returns
+// the error that made it give up the file, once (later calls keep bodies
+// in memory without trying), so the caller can log it; the bodies are
+// kept either way.
 func (b *bodies) put(items [][]byte) ([]ref, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	hadFailed := b.failed != nil
 	b.open()
 	refs := make([]ref, len(items))
 	total := 0
@@ -86,7 +86,6 @@ func (b *bodies) put(items [][]byte) ([]ref, error) {
 		total += len(it)
 		fits = fits && len(it) <= maxBody
 	}
-	var werr error
 	if b.failed == nil && fits && b.size+int64(total) < 1<<(63-refLenBits) {
 		buf := make([]byte, 0, total)
 		for i, it := range items {
@@ -98,13 +97,16 @@ func (b *bodies) put(items [][]byte) ([]ref, error) {
 			b.size += int64(total)
 			return refs, nil
 		}
-		b.failed, werr = err, err
+		b.failed = err
 	}
 	for i, it := range items {
 		b.spill = append(b.spill, it)
 		refs[i] = spillRef(len(b.spill) - 1)
 	}
-	return refs, werr
+	if !hadFailed && b.failed != nil {
+		return refs, b.failed
+	}
+	return refs, nil
 }
 
 // get reads one body back. Bodies are strings so that decoding takes its

@@ -121,10 +121,11 @@ func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
 		b.Fatal(err)
 	}
 	// Each member's segment starts between empty and nearly full.
-	prefilled := 0
+	var prefilled atomic.Int64
 	if err := benchRunAll(len(devs), func(i int) error {
 		d := devs[i]
 		k := rand.New(rand.NewPCG(uint64(i), 11)).IntN(segment)
+		prefilled.Add(int64(k))
 		for n := range k {
 			if _, err := d.writeEntry(1_000_000+n, time.Now()); err != nil {
 				return err
@@ -135,14 +136,11 @@ func soak(b *testing.B, duration, warmup time.Duration, devices, streams int) {
 	}); err != nil {
 		b.Fatal(err)
 	}
-	for i := range devs {
-		prefilled += rand.New(rand.NewPCG(uint64(i), 11)).IntN(segment)
-	}
 	circle, err := h.circle(devs[0])
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("soak: %d phones, %d event streams, %s (warm-up %s); ledger segments of %d changes, %d entries before the load", devices, streams, duration, warmup, segment, prefilled)
+	b.Logf("soak: %d phones, %d event streams, %s (warm-up %s); ledger segments of %d changes, %d entries before the load", devices, streams, duration, warmup, segment, prefilled.Load())
 	restBefore := restingGoroutines(b, h, &soakStats{})
 	if pprofURL != "" {
 		saveProfiles(b, pprofURL, profiles, "start")

@@ -7,8 +7,9 @@
 // message, a read) in an 8-byte pointer-free value whose finalizer frees
 // the C memory, so such a wrapper often shares its block with whatever
 // small thing the same goroutine allocates next. When that thing is a
-// short string kept for ever, a ledger entry's kind or unit in the
-// server's index say, the wrapper's finalizer never runs, and the C
+// short string kept for ever (a ledger entry's kind or unit, when the
+// server's index held entries in memory; today the author and segment
+// ids it keeps as map keys), the wrapper's finalizer never runs, and the C
 // memory it owns, a whole document even, stays allocated for as long as
 // the process lives (issue 7: the soak's C heap at rest;
 // BenchmarkSyncResidue).

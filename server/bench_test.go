@@ -75,6 +75,7 @@ func BenchmarkBacklog(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		stopProfile := benchProfile(b, runs)
 		b.StartTimer()
 		var mu sync.Mutex
 		sent := 0
@@ -91,6 +92,7 @@ func BenchmarkBacklog(b *testing.B) {
 		})
 		elapsed := time.Since(start)
 		b.StopTimer()
+		stopProfile()
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strconv"
@@ -426,4 +427,28 @@ func benchEngineTime(before, after map[string]float64) string {
 	return fmt.Sprintf("%.0f sync requests, %.2f ms mean in the engine (%.2fs in all); %.0f store writes, %.2f ms mean",
 		reqs, 1000*d("circles_sync_request_seconds_sum")/max(reqs, 1), d("circles_sync_request_seconds_sum"),
 		writes, 1000*d("circles_store_write_seconds_sum")/max(writes, 1))
+}
+
+// benchProfile starts a CPU profile of one measured part of a benchmark
+// when BENCH_CPUPROFILE names a file: iteration i writes FILE.i, so that
+// the set-up between the measured parts stays out of it. Merge them with
+// go tool pprof FILE.*. The returned function stops the profile.
+func benchProfile(b *testing.B, i int) (stop func()) {
+	path := os.Getenv("BENCH_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%d", path, i))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
+	}
 }

@@ -25,9 +25,10 @@ type Dispatcher struct {
 // counts reset statements, proposals and votes that came inside ballots
 // documents, and judges new credits against the credit limit.
 func (s *Dispatcher) Committed(doc string, seq uint64, records [][]byte) {
+	accepted := s.takeAccepted(doc)
 	pos := 0
 	for _, r := range records {
-		rec, n, err := s.indexRecord(doc, seq, pos, r)
+		rec, n, err := s.indexRecord(doc, seq, pos, r, accepted)
 		pos += n
 		if err != nil {
 			s.log.Error("index record", "doc", doc, "err", err)
@@ -52,7 +53,7 @@ func (s *Dispatcher) Committed(doc string, seq uint64, records [][]byte) {
 func (s *Dispatcher) replay(doc string, seq uint64, records [][]byte) error {
 	pos := 0
 	for _, r := range records {
-		rec, n, err := s.indexRecord(doc, seq, pos, r)
+		rec, n, err := s.indexRecord(doc, seq, pos, r, nil)
 		pos += n
 		if err != nil {
 			return fmt.Errorf("doc %s: %w", doc, err)
@@ -65,10 +66,14 @@ func (s *Dispatcher) replay(doc string, seq uint64, records [][]byte) error {
 	return nil
 }
 
-func (s *Dispatcher) indexRecord(doc string, seq uint64, pos int, raw []byte) (chunkRecord, int, error) {
-	var rec chunkRecord
-	if err := json.Unmarshal(raw, &rec); err != nil {
-		return rec, 0, fmt.Errorf("decode ledger record: %w", err)
+// indexRecord adds a stored record to the index: the form Accept made it
+// from when accepted holds it, else the record decoded.
+func (s *Dispatcher) indexRecord(doc string, seq uint64, pos int, raw []byte, accepted []acceptedRecord) (chunkRecord, int, error) {
+	rec, ok := findAccepted(accepted, raw)
+	if !ok {
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			return rec, 0, fmt.Errorf("decode ledger record: %w", err)
+		}
 	}
 	n, err := s.index.Add(doc, seq, pos, rec)
 	return rec, n, err

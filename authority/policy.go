@@ -31,13 +31,21 @@ type docInfo struct {
 	// a member document, for Accept to reuse when exactly that batch was
 	// applied (only touched under the document's lock).
 	checked *checkedBatch
+	// keys, for a loaded member document, are the keys its containers
+	// hold (keyset.go; only touched under the document's lock).
+	keys *keySet
+	// accepted are the records Accept returned that the engine has not
+	// reported stored yet (record; only touched under the document's
+	// lock).
+	accepted []acceptedRecord
 }
 
-// checkedBatch is a batch of changes CheckChanges passed and the keys it
-// adds.
+// checkedBatch is a batch of changes CheckChanges passed, the keys it
+// adds, and the heads of the document it was checked against.
 type checkedBatch struct {
 	hashes []automerge.ChangeHash
 	added  []crdt.Added
+	heads  []automerge.ChangeHash
 }
 
 // sameBatch reports whether changes are, in order, the batch c was made
@@ -127,8 +135,16 @@ func (s *Policy) CheckChanges(peer engine.Peer, doc string, d *automerge.Doc, ch
 	if err != nil {
 		return err
 	}
+	heads := d.Heads()
+	keys, err := s.keysOf(doc, d, heads)
+	if err != nil {
+		return err
+	}
 	exists := func(container, key string) bool {
-		v, err := d.Path(container, key).Get()
+		if !keys.mayHave(crdt.Added{Container: container, Key: key}) {
+			return false
+		}
+		v, err := d.Path(container, key).Get() // the hash may have collided
 		return err == nil && !v.IsVoid()
 	}
 	added, err := crdt.CheckAppendOnly(info.Kind, roots, exists, decoded)
@@ -143,7 +159,7 @@ func (s *Policy) CheckChanges(peer engine.Peer, doc string, d *automerge.Doc, ch
 			return s.reject(err)
 		}
 	}
-	c := &checkedBatch{hashes: make([]automerge.ChangeHash, len(changes)), added: added}
+	c := &checkedBatch{hashes: make([]automerge.ChangeHash, len(changes)), added: added, heads: heads}
 	for i, ch := range changes {
 		c.hashes[i] = ch.Hash()
 	}
@@ -265,7 +281,9 @@ func (s *Policy) Accept(doc string, d *automerge.Doc, applied []engine.Change) (
 	// Otherwise (changes that waited for their dependencies entered too),
 	// the whole applied batch is checked again.
 	var added []crdt.Added
-	if info.checked.sameBatch(applied) {
+	same := info.checked.sameBatch(applied)
+	s.acceptedKeys(doc, d, info.checked, same)
+	if same {
 		added = info.checked.added
 	} else if added, err = crdt.CheckAppendOnly(info.Kind, roots, func(string, string) bool { return false }, decoded); err != nil {
 		return nil, s.reject(err)
@@ -298,7 +316,7 @@ func (s *Policy) Accept(doc string, d *automerge.Doc, applied []engine.Change) (
 		if len(rec.Resets)+len(rec.Proposals)+len(rec.Votes) == 0 {
 			return nil, nil
 		}
-		return mustJSON(rec), nil
+		return s.record(doc, rec), nil
 	}
 	// New entries written with scalar strings are read from the
 	// operations; ones holding automerge text are read back from the
@@ -362,7 +380,7 @@ func (s *Policy) Accept(doc string, d *automerge.Doc, applied []engine.Change) (
 	if len(rec.Entries) == 0 && len(rec.Credits) == 0 {
 		return nil, nil
 	}
-	return mustJSON(rec), nil
+	return s.record(doc, rec), nil
 }
 
 // checkReloads proves the document still loads from its saved form. The

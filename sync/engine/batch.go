@@ -122,7 +122,7 @@ func (e *Engine) syncDocs(ctx context.Context, peer Peer, ids []string, byDoc ma
 	}
 	rollback := func() {
 		for _, x := range entries {
-			x.unload()
+			e.unload(x)
 		}
 	}
 	records := make(map[string][][]byte)

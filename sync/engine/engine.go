@@ -70,6 +70,17 @@ type Policy interface {
 	Snapshot(doc string, d *automerge.Doc) ([]byte, error)
 }
 
+// Unloader is implemented by a Policy that keeps what it learned of a
+// loaded document (to check the next message without asking automerge):
+// the engine calls Unloaded, under the document's lock, whenever it drops
+// the document from memory — eviction, a refused or failed request, a
+// compaction — so the policy drops it too. A document may change without
+// the policy's involvement (Create, Update), so such a cache must also
+// check the document's heads before it trusts itself.
+type Unloader interface {
+	Unloaded(doc string)
+}
+
 // Committed is called with a document's records once they are stored,
 // with the store's sequence of the chunk that holds them, under the
 // document's lock.
@@ -325,7 +336,7 @@ func (e *Engine) Create(ctx context.Context, doc string, init func(d *automerge.
 	x.doc = d
 	x.learnHeads()
 	if err := e.persist(ctx, nil, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}, map[string]int{doc: 1}, nil); err != nil {
-		x.unload()
+		e.unload(x)
 		return err
 	}
 	e.account()
@@ -354,7 +365,7 @@ func (e *Engine) Update(ctx context.Context, doc string, fn func(d *automerge.Do
 		// nothing due): keep an untouched document loaded rather than
 		// read it from the store again at the next use.
 		if !untouched(x.doc, before) {
-			x.unload()
+			e.unload(x)
 		}
 		return err
 	}
@@ -362,12 +373,12 @@ func (e *Engine) Update(ctx context.Context, doc string, fn func(d *automerge.Do
 		if err.Error() == emptyCommit && crdt.SameHeads(before, x.doc.Heads()) {
 			return nil // fn changed nothing: nothing to store
 		}
-		x.unload()
+		e.unload(x)
 		return fmt.Errorf("update %s: commit: %w", doc, err)
 	}
 	x.learnHeads()
 	if err := e.persist(ctx, nil, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}, map[string]int{doc: 1}, nil); err != nil {
-		x.unload()
+		e.unload(x)
 		return err
 	}
 	e.maybeCompact(ctx, x)
@@ -568,8 +579,17 @@ func (e *Engine) ensureLoaded(ctx context.Context, x *entry) error {
 }
 
 // unload drops the in-memory document (after a failed request, so the next
-// use reloads the stored state). Sync states are dropped with it: they
-// refer to the document.
+// use reloads the stored state) and tells the policy (Unloader). x.mu held.
+func (e *Engine) unload(x *entry) {
+	loaded := x.doc != nil
+	x.unload()
+	if u, ok := e.cfg.Policy.(Unloader); ok && loaded {
+		u.Unloaded(x.id)
+	}
+}
+
+// unload drops the in-memory document. Sync states are dropped with it:
+// they refer to the document.
 func (x *entry) unload() {
 	x.doc = nil
 	x.peers = nil

@@ -69,7 +69,7 @@ func (e *Engine) evictWhere(idleSince time.Time) {
 		if x.ops > 0 {
 			e.opsSeen[x.id] = x.ops
 		}
-		x.unload()
+		e.unload(x)
 		x.mu.Unlock()
 		delete(e.docs, x.id)
 		e.m.evictions.Inc()

@@ -168,12 +168,12 @@ func (s *Session) Receive(ctx context.Context, doc string, data []byte) ([]byte,
 	}
 	before := x.doc.Heads()
 	if err := receive(ss, data); err != nil {
-		x.unload()
+		s.e.unload(x)
 		return nil, fmt.Errorf("doc %s: %w", doc, err)
 	}
 	applied, err := x.applied(before, fresh)
 	if err != nil {
-		x.unload() // waiting changes and all (applied.go)
+		s.e.unload(x) // waiting changes and all (applied.go)
 		if errors.Is(err, ErrBadMessage) {
 			return nil, fmt.Errorf("doc %s: %w", doc, err)
 		}
@@ -182,14 +182,14 @@ func (s *Session) Receive(ctx context.Context, doc string, data []byte) ([]byte,
 	if len(applied) > 0 {
 		rec, err := s.e.cfg.Policy.Accept(doc, x.doc, applied)
 		if err != nil {
-			x.unload()
+			s.e.unload(x)
 			return nil, refused(err)
 		}
 		// Applied and checked: the store's round trip need not keep
 		// another message from being applied meanwhile.
 		doneApplying()
 		if err := s.e.persist(ctx, s, []*entry{x}, map[string][][]byte{doc: nonNil(rec)}, map[string]int{doc: len(applied)}, map[string]int{doc: opsOf(applied)}); err != nil {
-			x.unload()
+			s.e.unload(x)
 			return nil, err
 		}
 		s.e.m.accepted.Add(float64(len(applied)))

@@ -350,7 +350,7 @@ func (e *Engine) unloadCompacted(x *entry) {
 	for dev, ss := range x.peers {
 		e.markDirty(dev, x.id, ss)
 	}
-	x.unload()
+	e.unload(x)
 	e.account()
 	select {
 	case e.reclaim <- struct{}{}:

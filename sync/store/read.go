@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 
@@ -41,15 +40,16 @@ type directGetRequest struct {
 // timeout when ctx has no deadline.
 func (s *Store) scan(ctx context.Context, stream, filter string, from uint64, fn func(subj string, seq uint64, data []byte) error) error {
 	inbox := s.nc.NewInbox()
-	sub, err := s.nc.SubscribeSync(inbox)
+	// A round brings at most scanBatch messages and one status, and the
+	// next request goes out only when a round is read, so this channel
+	// never fills. (SubscribeSync would make one of the connection's
+	// default 65,536 slots: half a megabyte for every document loaded.)
+	msgs := make(chan *nats.Msg, scanBatch+8)
+	sub, err := s.nc.ChanSubscribe(inbox, msgs)
 	if err != nil {
 		return err
 	}
 	defer sub.Unsubscribe()
-	// The server may send up to scanMaxBytes plus one message per round.
-	if err := sub.SetPendingLimits(-1, -1); err != nil {
-		return err
-	}
 	subject := s.apiPrefix + "DIRECT.GET." + stream
 
 	for {
@@ -57,7 +57,7 @@ func (s *Store) scan(ctx context.Context, stream, filter string, from uint64, fn
 		if err != nil {
 			return err
 		}
-		more, next, err := s.scanRound(ctx, sub, subject, inbox, req, fn)
+		more, next, err := s.scanRound(ctx, msgs, subject, inbox, req, fn)
 		if err != nil || !more {
 			return err
 		}
@@ -67,7 +67,7 @@ func (s *Store) scan(ctx context.Context, stream, filter string, from uint64, fn
 
 // scanRound sends one batch request and reads its replies. It reports
 // whether messages remain and from which sequence to continue.
-func (s *Store) scanRound(ctx context.Context, sub *nats.Subscription, subject, inbox string, req []byte, fn func(subj string, seq uint64, data []byte) error) (more bool, next uint64, err error) {
+func (s *Store) scanRound(ctx context.Context, msgs <-chan *nats.Msg, subject, inbox string, req []byte, fn func(subj string, seq uint64, data []byte) error) (more bool, next uint64, err error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.js.Options().DefaultTimeout)
@@ -78,12 +78,11 @@ func (s *Store) scanRound(ctx context.Context, sub *nats.Subscription, subject, 
 	}
 	var last uint64
 	for {
-		m, err := sub.NextMsgWithContext(ctx)
-		if errors.Is(err, nats.ErrNoResponders) {
-			return false, 0, fmt.Errorf("direct get on %s: no responders (stream missing or without AllowDirect)", subject)
-		}
-		if err != nil {
-			return false, 0, err
+		var m *nats.Msg
+		select {
+		case m = <-msgs:
+		case <-ctx.Done():
+			return false, 0, ctx.Err()
 		}
 		switch status := m.Header.Get(hdrStatus); status {
 		case "":
@@ -112,6 +111,8 @@ func (s *Store) scanRound(ctx context.Context, sub *nats.Subscription, subject, 
 			return true, last + 1, nil
 		case "404": // nothing (more) matches
 			return false, 0, nil
+		case "503":
+			return false, 0, fmt.Errorf("direct get on %s: no responders (stream missing or without AllowDirect)", subject)
 		default:
 			return false, 0, fmt.Errorf("direct get on %s: status %s %s", subject, status, m.Header.Get(hdrDescription))
 		}

@@ -631,3 +631,37 @@ func TestDocBytesStable(t *testing.T) {
 		prev = got
 	}
 }
+
+// TestLoadReadsPastOneBatch: a document with more chunks than one batched
+// direct get returns (4,096), interleaved with another document's, loads
+// whole and in order; the reader's bounded channel must hold every round.
+func TestLoadReadsPastOneBatch(t *testing.T) {
+	s, _ := MustNewStore(t)
+	ctx := testCtx(t)
+	const n = 2*4096 + 3
+	var batch []store.ChunkWrite
+	for i := range n {
+		batch = append(batch, store.ChunkWrite{Doc: "long", Data: fmt.Appendf(nil, "c%d", i)})
+		if i%5 == 0 {
+			batch = append(batch, store.ChunkWrite{Doc: "other", Data: []byte("x")})
+		}
+		if len(batch) >= 500 || i == n-1 {
+			if _, err := s.AppendChunks(ctx, batch); err != nil {
+				t.Fatalf("AppendChunks error = %v", err)
+			}
+			batch = batch[:0]
+		}
+	}
+	got, err := s.Load(ctx, "long")
+	if err != nil {
+		t.Fatalf("Load error = %v", err)
+	}
+	if len(got.Chunks) != n {
+		t.Fatalf("Load returned %d chunks, want %d", len(got.Chunks), n)
+	}
+	for i, c := range got.Chunks {
+		if want := fmt.Sprintf("c%d", i); string(c.Data) != want {
+			t.Fatalf("chunk %d = %q, want %q", i, c.Data, want)
+		}
+	}
+}

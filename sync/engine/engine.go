@@ -143,6 +143,8 @@ type Engine struct {
 	dirty   map[string][]byte // sync-state key → encoded state
 
 	reclaim chan struct{} // evicted documents wait for a GC to free their memory
+	// reclaimer paces the reclaims (reclaim.go).
+	reclaimer reclaimer
 	// outsideBase is the memory outside the Go heap after the last
 	// reclaim (outside.go).
 	outsideBase atomic.Int64

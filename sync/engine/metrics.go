@@ -15,6 +15,7 @@ type Metrics struct {
 	loadSeconds  prometheus.Histogram
 	outsideBytes prometheus.Gauge
 	reclaims     *prometheus.CounterVec
+	trims        prometheus.Counter // reclaim.go, quiet.go
 	inSync       prometheus.Counter // snapshots.go
 	// live.go and outside.go
 	liveDocs   prometheus.Gauge
@@ -51,7 +52,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		outsideBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "circles_process_outside_go_bytes", Help: "Resident memory the Go runtime does not account for: automerge's C memory, mostly."}),
 		reclaims: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "circles_sync_reclaims_total", Help: "Garbage collections the engine asked for to free automerge's C memory, by why: after evictions (evicted), because memory outside the Go heap grew (outside_growth), or after a quiet spell (quiet)."}, []string{"reason"}),
+			Name: "circles_sync_reclaims_total", Help: "Reclaims of automerge's C memory the engine asked for (a garbage collection, unless two ran since, then a trim at most every 2 s while documents are loaded), by why: after evictions (evicted), because memory outside the Go heap grew (outside_growth), or after a quiet spell (quiet)."}, []string{"reason"}),
+		trims: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "circles_sync_c_trims_total", Help: "Times the engine handed the C heap's free pages back to the system (malloc_trim)."}),
 		inSync: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "circles_sync_in_sync_answers_total", Help: "Sync messages answered from a stored snapshot's heads, without loading the document."}),
 		liveDocs: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -70,7 +73,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.liveDocs, m.loadedDocs, m.cHeapInUse, m.cHeapFree, m.memScale, m.finalQueue)
 		reg.MustRegister(m.accepted, m.rejected, m.loads, m.evictions, m.compactions,
-			m.loadedBytes, m.syncSeconds, m.storeSeconds, m.loadSeconds, m.outsideBytes, m.reclaims, m.inSync)
+			m.loadedBytes, m.syncSeconds, m.storeSeconds, m.loadSeconds, m.outsideBytes, m.reclaims, m.trims, m.inSync)
 	}
 	return m
 }

@@ -66,15 +66,6 @@ func (e *Engine) watchOutside() {
 // collection: half the memory budget, at least 16 MiB.
 func (e *Engine) outsideSlack() int64 { return max(e.cfg.MemoryBudget/2, 16<<20) }
 
-// requestReclaim asks the background loop for a collection and a trim;
-// requests that arrive meanwhile are coalesced into one.
-func (e *Engine) requestReclaim() {
-	select {
-	case e.reclaim <- struct{}{}:
-	default:
-	}
-}
-
 // finalizerQueue is the number of finalizers and cleanups the Go runtime
 // has queued and not run yet.
 func finalizerQueue() int64 {

@@ -77,6 +77,7 @@ func (e *Engine) releaseWhenQuiet(now time.Time) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	releaseCMemory()
+	e.m.trims.Inc()
 	debug.FreeOSMemory()
 	e.outsideBase.Store(outsideGo())
 	// The release allocated a little itself: start the next measurement

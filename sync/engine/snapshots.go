@@ -352,8 +352,5 @@ func (e *Engine) unloadCompacted(x *entry) {
 	}
 	e.unload(x)
 	e.account()
-	select {
-	case e.reclaim <- struct{}{}:
-	default:
-	}
+	e.requestReclaim()
 }

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"time"
 
 	"github.com/automerge/automerge-go"
@@ -92,18 +91,10 @@ func (e *Engine) flushLoop() {
 			e.watchOutside()
 			e.releaseWhenQuiet(now)
 		case <-e.reclaim:
-			// Collect, let the finalizers free the evicted documents' C
-			// memory, then hand it back to the operating system. Requests
-			// for this that arrive meanwhile are coalesced into one.
-			runtime.GC()
-			select {
-			case <-time.After(50 * time.Millisecond):
-			case <-e.stop:
+			// Requests that arrive meanwhile are coalesced into one.
+			if !e.reclaimMemory() { // reclaim.go
 				return
 			}
-			releaseCMemory()
-			e.releaseAtRest() // snapshots.go
-			e.outsideBase.Store(outsideGo())
 		}
 	}
 }

@@ -17,6 +17,11 @@
 //            equal to its own (circled sends it only after JetStream
 //            acknowledged the write); circled is then also checked through
 //            GET /v1/ledger/entries until it lists all N×K entries.
+//            --workers W (default: 2, or 1 on a single core) spreads the
+//            devices over W worker threads, each with its own event loop
+//            and automerge: one thread making 50 devices' sync messages
+//            and reading their answers was the slowest part of a run
+//            against a fast server.
 //   latency  --clients N --samples M [--interval-ms T]: N connected devices
 //            each write one entry into their own ledger, wait for the
 //            server's acknowledgement, think T/2..3T/2 ms, repeat. Two
@@ -46,6 +51,7 @@ import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import { performance } from "node:perf_hooks";
+import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 
 // ---------- options ----------
 const opts = {};
@@ -82,6 +88,7 @@ const warmup = intOpt("warmup", 20, 0, 10000);
 const intervalMs = intOpt("interval-ms", 0, 0, 60000);
 const timeoutS = intOpt("timeout-s", 240, 1, 3600);
 const serverPid = opts["server-pid"] ? intOpt("server-pid", 0, 1, 1 << 30) : null;
+const workers = intOpt("workers", Math.min(2, os.availableParallelism()), 1, 16);
 const label = typeof opts.label === "string" ? opts.label : `${target}-${mode}`;
 const scalar = process.env.SCALAR === "1";
 if (target === "circled" && (typeof opts.base !== "string" || typeof opts.invite !== "string")) {
@@ -104,11 +111,13 @@ process.on("unhandledRejection", (e) => {
   asyncErrors++;
   log("unhandled rejection:", e?.message ?? e);
 });
-setTimeout(() => {
-  log(`timed out after ${timeoutS} s`);
-  emit({ ok: false, error: "timeout" });
-  process.exit(2);
-}, timeoutS * 1000 + 5000).unref();
+if (isMainThread) {
+  setTimeout(() => {
+    log(`timed out after ${timeoutS} s`);
+    emit({ ok: false, error: "timeout" });
+    process.exit(2);
+  }, timeoutS * 1000 + 5000).unref();
+}
 
 function withDeadline(p, what) {
   let timer;
@@ -396,60 +405,60 @@ async function makeDevices() {
 }
 
 // ---------- backlog ----------
+// The main thread enrols the devices and fetches their documents, then
+// hands them out to the worker threads (backlogWorker), which write the
+// entries offline, connect when told to and report when each device saw
+// its acknowledgement. Times cross threads as performance.timeOrigin +
+// performance.now(): milliseconds on one clock for all of them.
+const nowAbs = () => performance.timeOrigin + performance.now();
+
+// nextMessage resolves with the next message of type from port.
+function nextMessage(port, type) {
+  return new Promise((resolve, reject) => {
+    const on = (m) => {
+      if (m?.type === "error") {
+        port.off("message", on);
+        reject(new Error(`worker: ${m.error}`));
+      } else if (m?.type === type) {
+        port.off("message", on);
+        resolve(m);
+      }
+    };
+    port.on("message", on);
+  });
+}
+
 async function backlog() {
   const devs = await makeDevices();
   const docs = await setupDocs(devs, false);
-  const ds = devs.map((d, i) => device(d, docs[i], i));
-  const tg = performance.now();
-  for (const d of ds) {
-    for (let k = 0; k < changes; k++) {
-      const e = newEntry(k, d.dev.member);
-      d.handle.change((doc) => put(doc, e));
-    }
-  }
-  log(`wrote ${clients}×${changes} entries offline in ${((performance.now() - tg) / 1000).toFixed(2)} s`);
+  const n = Math.min(workers, clients);
+  const parts = Array.from({ length: n }, () => []);
+  devs.forEach((dev, i) => parts[i % n].push({ dev, doc: docs[i], i }));
+  const ws = parts.map((items) => new Worker(new URL(import.meta.url), { argv: process.argv.slice(2), workerData: { items } }));
+  for (const w of ws) w.on("error", (e) => log("worker failed:", e?.stack ?? e));
+  const ready = await withDeadline(Promise.all(ws.map((w) => nextMessage(w, "ready"))), "the workers writing offline");
+  log(`wrote ${clients}×${changes} entries offline in ${(Math.max(...ready.map((r) => r.writeMs)) / 1000).toFixed(2)} s, ${n} worker thread(s)`);
   await sleep(300);
 
-  // What each device sends and receives during the ingest (sync
-  // messages: count and bytes; and, for device 0, a timed trace), and the
-  // load generator's own CPU: it shares the machine with the server.
-  const traffic = ds.map(() => ({ sent: 0, sentBytes: 0, recv: 0, recvBytes: 0, firstReply: null, changesSent: null, biggest: 0 }));
-  const trace = [];
-  const onSend = (d) => (msg) => {
-    const t = traffic[d.i];
-    t.sent++;
-    t.sentBytes += msg.data?.byteLength ?? 0;
-    if ((msg.data?.byteLength ?? 0) > t.biggest) {
-      t.biggest = msg.data.byteLength;
-      t.changesSent = performance.now() - t0;
-    }
-    if (d.i === 0) trace.push(`+${(performance.now() - t0).toFixed(1)}ms > ${msg.type} ${msg.data?.byteLength ?? 0}B`);
-  };
-  const onRecv = (d) => (msg) => {
-    const t = traffic[d.i];
-    t.recv++;
-    t.recvBytes += msg.data?.byteLength ?? 0;
-    if (t.firstReply == null && msg.type === "sync") t.firstReply = performance.now() - t0;
-    if (d.i === 0) trace.push(`+${(performance.now() - t0).toFixed(1)}ms < ${msg.type} ${msg.data?.byteLength ?? 0}B`);
-  };
   const cpu0 = serverPid ? procCPU(serverPid) : null;
   const load1 = os.loadavg()[0]; // the machine is shared: how busy it was
-  const ownCPU0 = process.cpuUsage();
-  const t0 = performance.now();
-  let nConnected = 0;
-  let nAcked = 0;
-  const acks = ds.map((d) => acked(d.repo, d.handle.documentId, A.getHeads(d.handle.doc())).then((t) => (nAcked++, t)));
-  const progress = () => `${nConnected} of ${clients} connected, ${nAcked} acknowledged`;
-  await withDeadline(Promise.all(ds.map((d) => connect(d.repo, wsURL(d.dev), onSend(d), onRecv(d)).then(() => nConnected++))), "connecting")
-    .catch((e) => Promise.reject(new Error(`${e.message}: ${progress()}`)));
-  const tConn = performance.now();
-  const ackTimes = await withDeadline(Promise.all(acks), "waiting for the server's acknowledgements")
-    .catch((e) => Promise.reject(new Error(`${e.message}: ${progress()}`)));
-  const tAck = Math.max(...ackTimes);
+  const ownCPU0 = process.cpuUsage(); // the whole process: every worker thread
+  const t0 = nowAbs();
+  const done = ws.map((w) => nextMessage(w, "done"));
+  for (const w of ws) w.postMessage({ type: "go", t0 });
+  const reports = await withDeadline(Promise.all(done), "waiting for the server's acknowledgements");
   const cpuAck = serverPid ? procCPU(serverPid) : null;
   const ownCPU = process.cpuUsage(ownCPU0);
+  const failed = reports.filter((r) => r.error);
+  if (failed.length) throw new Error(failed.map((r) => r.error).join("; "));
+  const traffic = reports.flatMap((r) => r.traffic);
+  const ackTimes = traffic.map((t) => t.ack);
+  const tAck = Math.max(...ackTimes);
+  const tConn = Math.max(...reports.map((r) => r.connected));
+  const trace = reports.flatMap((r) => r.trace);
+  asyncErrors += reports.reduce((a, r) => a + r.asyncErrors, 0);
   const total = clients * changes;
-  log(`all ${total} changes acknowledged after ${((tAck - t0) / 1000).toFixed(3)} s`);
+  log(`all ${total} changes acknowledged after ${(tAck / 1000).toFixed(3)} s`);
   const sum = (k) => traffic.reduce((a, t) => a + t[k], 0);
   // when the devices got the server's first answer, sent their changes
   // and saw them acknowledged (ms after the start): min / p50 / max
@@ -459,7 +468,7 @@ async function backlog() {
   };
   log(
     `first answer ${spread(traffic.map((t) => t.firstReply))}; changes sent ${spread(traffic.map((t) => t.changesSent))}; ` +
-      `acknowledged ${spread(ackTimes.map((t) => t - t0))}`,
+      `acknowledged ${spread(ackTimes)}`,
   );
   log(
     `per device: ${(sum("sent") / clients).toFixed(1)} messages sent (${Math.round(sum("sentBytes") / clients)} B), ` +
@@ -474,19 +483,20 @@ async function backlog() {
       if (counted >= total || performance.now() > deadline) break;
       await sleep(50);
     }
-    tVerified = performance.now();
-    log(`GET /v1/ledger/entries lists ${counted} of ${total} after ${((tVerified - t0) / 1000).toFixed(3)} s`);
+    tVerified = nowAbs() - t0;
+    log(`GET /v1/ledger/entries lists ${counted} of ${total} after ${(tVerified / 1000).toFixed(3)} s`);
   }
   const ok = counted === null || counted === total;
-  const ackS = (tAck - t0) / 1000;
+  const ackS = tAck / 1000;
   const r = emit({
     ok,
     changes_per_client: changes,
     total_changes: total,
-    connect_s: +((tConn - t0) / 1000).toFixed(3),
+    workers: n,
+    connect_s: +(tConn / 1000).toFixed(3),
     ack_s: +ackS.toFixed(3),
     changes_per_s: Math.round(total / ackS),
-    verified_s: tVerified ? +((tVerified - t0) / 1000).toFixed(3) : null,
+    verified_s: tVerified ? +(tVerified / 1000).toFixed(3) : null,
     rest_count: counted,
     server_cpu_s: cpu0 != null && cpuAck != null ? +(cpuAck - cpu0).toFixed(2) : null,
     client_cpu_s: +((ownCPU.user + ownCPU.system) / 1e6).toFixed(2),
@@ -494,8 +504,66 @@ async function backlog() {
     msgs_sent_per_device: +(sum("sent") / clients).toFixed(2),
     msgs_recv_per_device: +(sum("recv") / clients).toFixed(2),
   });
-  await Promise.all(ds.map((d) => d.repo.shutdown()));
+  const stopped = ws.map((w) => new Promise((resolve) => w.once("exit", resolve)));
+  for (const w of ws) w.postMessage({ type: "stop" });
+  await withDeadline(Promise.all(stopped), "the workers closing their repos");
   return r.ok;
+}
+
+// backlogWorker runs in a worker thread: its share of the devices.
+async function backlogWorker() {
+  const ds = workerData.items.map(({ dev, doc, i }) => device(dev, doc, i));
+  const tg = performance.now();
+  for (const d of ds) {
+    for (let k = 0; k < changes; k++) {
+      const e = newEntry(k, d.dev.member);
+      d.handle.change((doc) => put(doc, e));
+    }
+  }
+  parentPort.postMessage({ type: "ready", writeMs: performance.now() - tg });
+  const { t0 } = await nextMessage(parentPort, "go");
+  const since = () => nowAbs() - t0;
+
+  // What each device sends and receives during the ingest (sync
+  // messages: count and bytes; and, for device 0, a timed trace).
+  const traffic = new Map(ds.map((d) => [d.i, { sent: 0, sentBytes: 0, recv: 0, recvBytes: 0, firstReply: null, changesSent: null, biggest: 0, ack: null }]));
+  const trace = [];
+  const onSend = (d) => (msg) => {
+    const t = traffic.get(d.i);
+    t.sent++;
+    t.sentBytes += msg.data?.byteLength ?? 0;
+    if ((msg.data?.byteLength ?? 0) > t.biggest) {
+      t.biggest = msg.data.byteLength;
+      t.changesSent = since();
+    }
+    if (d.i === 0) trace.push(`+${since().toFixed(1)}ms > ${msg.type} ${msg.data?.byteLength ?? 0}B`);
+  };
+  const onRecv = (d) => (msg) => {
+    const t = traffic.get(d.i);
+    t.recv++;
+    t.recvBytes += msg.data?.byteLength ?? 0;
+    if (t.firstReply == null && msg.type === "sync") t.firstReply = since();
+    if (d.i === 0) trace.push(`+${since().toFixed(1)}ms < ${msg.type} ${msg.data?.byteLength ?? 0}B`);
+  };
+  let report;
+  try {
+    const acks = ds.map((d) =>
+      acked(d.repo, d.handle.documentId, A.getHeads(d.handle.doc())).then((t) => {
+        traffic.get(d.i).ack = performance.timeOrigin + t - t0;
+      }),
+    );
+    await withDeadline(Promise.all(ds.map((d) => connect(d.repo, wsURL(d.dev), onSend(d), onRecv(d)))), "connecting");
+    const connected = since();
+    await withDeadline(Promise.all(acks), "waiting for the server's acknowledgements");
+    report = { type: "done", traffic: [...traffic.values()], trace, connected, asyncErrors };
+  } catch (e) {
+    const n = [...traffic.values()].filter((t) => t.ack != null).length;
+    report = { type: "done", error: `${e.message}: ${n} of ${ds.length} acknowledged in this worker` };
+  }
+  parentPort.postMessage(report);
+  await nextMessage(parentPort, "stop");
+  await Promise.all(ds.map((d) => d.repo.shutdown()));
+  process.exit(0);
 }
 
 // ---------- latency ----------
@@ -657,11 +725,20 @@ async function draft() {
   return r.ok;
 }
 
-let ok = false;
-try {
-  ok = await { backlog, latency, draft }[mode]();
-} catch (e) {
-  log("FAILED:", e?.stack ?? e);
-  emit({ ok: false, error: String(e?.message ?? e) });
+if (!isMainThread) {
+  try {
+    await backlogWorker();
+  } catch (e) {
+    parentPort.postMessage({ type: "error", error: String(e?.stack ?? e) });
+    process.exit(1);
+  }
+} else {
+  let ok = false;
+  try {
+    ok = await { backlog, latency, draft }[mode]();
+  } catch (e) {
+    log("FAILED:", e?.stack ?? e);
+    emit({ ok: false, error: String(e?.message ?? e) });
+  }
+  process.exit(ok ? 0 : 1);
 }
-process.exit(ok ? 0 : 1);

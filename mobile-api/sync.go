@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"sync"
 
 	"github.com/circles-coop/circles/authority/fault"
 
@@ -42,7 +43,12 @@ func writeSyncResponse(c echo.Context, out []engine.Message) error {
 	w := c.Response()
 	w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, 32<<10)
+	bw := responseWriters.Get().(*bufio.Writer)
+	bw.Reset(w)
+	defer func() {
+		bw.Reset(nil) // hold no reference to the response
+		responseWriters.Put(bw)
+	}()
 	bw.WriteString(`{"messages":[`)
 	for i, m := range out {
 		if i > 0 {
@@ -64,6 +70,11 @@ func writeSyncResponse(c echo.Context, out []engine.Message) error {
 	bw.WriteString("]}\n")
 	return bw.Flush()
 }
+
+// responseWriters are writeSyncResponse's buffers, 32 KiB each: most
+// answers are a few hundred bytes, and a new buffer per request was a
+// large part of what a busy sync endpoint allocated.
+var responseWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
 
 // SyncMessages checks a decoded POST /v1/sync body and turns it into the
 // engine's messages. The automerge bytes themselves are checked by the

@@ -108,6 +108,18 @@ func (x *entry) applied(before []automerge.ChangeHash, fresh []Change) ([]Change
 		}
 		return nil, nil
 	}
+	if len(x.queued) == 0 && inOrder(x, fresh) {
+		// The usual message: nothing waits, and its changes are one
+		// author's chain on what the document holds. All of them
+		// entered, in the message's order.
+		for _, ch := range fresh {
+			x.known[ch.Hash()] = struct{}{}
+		}
+		if !sameSet(expectedHeads(before, fresh), x.doc.Heads()) {
+			return nil, errUnexpected
+		}
+		return fresh, nil
+	}
 	if x.queued == nil {
 		x.queued = make(map[automerge.ChangeHash]Change)
 	}
@@ -177,6 +189,28 @@ func (x *entry) applied(before []automerge.ChangeHash, fresh []Change) ([]Change
 			len(x.queued), n, maxQueuedChanges, maxQueuedBytes)}
 	}
 	return out, nil
+}
+
+// inOrder reports whether changes are a chain on x: each one after the
+// first depends on the one before it, and every other dependency is in x.
+// (A chain holds no change twice: none is its own ancestor.)
+func inOrder(x *entry, changes []Change) bool {
+	for i, ch := range changes {
+		onPrev := i == 0
+		for _, d := range ch.Decoded.Deps {
+			dh := automerge.ChangeHash(d)
+			switch {
+			case i > 0 && dh == changes[i-1].Hash():
+				onPrev = true
+			case !x.has(dh):
+				return false
+			}
+		}
+		if !onPrev {
+			return false
+		}
+	}
+	return true
 }
 
 // sortByOrder sorts hashes by their position in order; those not in it

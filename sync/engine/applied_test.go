@@ -278,3 +278,48 @@ func (allowAll) CheckRead(Peer, string) error                              { ret
 func (allowAll) CheckChanges(Peer, string, *automerge.Doc, []Change) error { return nil }
 func (allowAll) Accept(string, *automerge.Doc, []Change) ([]byte, error)   { return nil, nil }
 func (allowAll) Snapshot(string, *automerge.Doc) ([]byte, error)           { return nil, nil }
+
+// TestAppliedChainOnceEach: a message whose changes are a chain enters in
+// its order; one that names a change twice, next to each other or not,
+// yields it once.
+func TestAppliedChainOnceEach(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		pick []int // indexes into the chain, as the message carries them
+		want []int
+	}{
+		{"a chain", []int{0, 1, 2}, []int{0, 1, 2}},
+		{"the same change twice", []int{0, 0}, []int{0}},
+		{"a change again after another", []int{0, 1, 0}, []int{0, 1}},
+		{"the chain, then its start again", []int{0, 1, 2, 1}, []int{0, 1, 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			server, x, chain, raw := appliedFixture(t, 3)
+			before := server.Heads()
+			var msg []Change
+			seen := map[int]bool{}
+			for _, i := range tc.pick {
+				msg = append(msg, chain[i])
+				if !seen[i] {
+					load(t, server, raw[i])
+					seen[i] = true
+				}
+			}
+			got, err := x.applied(before, msg)
+			if err != nil {
+				t.Fatalf("applied = %v", err)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("applied = %d changes, want %d", len(got), len(tc.want))
+			}
+			for k, i := range tc.want {
+				if got[k].Hash() != chain[i].Hash() {
+					t.Errorf("applied[%d] = %s, want chain[%d] %s", k, got[k].Hash(), i, chain[i].Hash())
+				}
+			}
+			if len(x.queued) != 0 {
+				t.Errorf("%d changes wait, want none", len(x.queued))
+			}
+		})
+	}
+}

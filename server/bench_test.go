@@ -9,6 +9,7 @@ import (
 
 	"github.com/automerge/automerge-go"
 
+	"github.com/circles-coop/circles/internal/inprocess"
 	"github.com/circles-coop/circles/server"
 	"github.com/circles-coop/circles/server/servertest"
 )
@@ -27,7 +28,10 @@ import (
 // the wall time until the last device is in step) and that wall time; the
 // server answers only after storing, so the last answer is the moment
 // everything is stored. It fails unless GET /v1/ledger/entries then lists
-// all 5,000 entries.
+// all 5,000 entries. After each pass it runs the same backlog through
+// automerge-go alone in memory (package inprocess, as
+// BenchmarkInProcessBacklog) and reports that rate and the ratio,
+// %_of_inprocess: figures of one run, minutes apart at most.
 func BenchmarkBacklog(b *testing.B) {
 	const devices, perDevice = 50, 100
 	var (
@@ -36,6 +40,9 @@ func BenchmarkBacklog(b *testing.B) {
 		wall    time.Duration
 		rounds  []int
 		perDone []time.Duration
+		// the in-process pass of each iteration (package inprocess)
+		inChanges int
+		inTotal   time.Duration
 	)
 	for b.Loop() {
 		b.StopTimer()
@@ -117,13 +124,32 @@ func BenchmarkBacklog(b *testing.B) {
 		}
 		h.close()
 		c.Stop()
+
+		// The same backlog through automerge-go alone, right after: the
+		// ceiling, measured in the same minutes of a shared machine.
+		bl, err := inprocess.NewBacklog(devices, perDevice)
+		if err != nil {
+			b.Fatal(err)
+		}
+		inWall, err := bl.Sync()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := bl.Check(); err != nil {
+			b.Fatal(err)
+		}
+		inChanges += bl.Changes()
+		inTotal += inWall
 		b.StartTimer()
 	}
-	b.ReportMetric(float64(changes)/wall.Seconds(), "changes/s")
+	rate, inRate := float64(changes)/wall.Seconds(), float64(inChanges)/inTotal.Seconds()
+	b.ReportMetric(rate, "changes/s")
+	b.ReportMetric(inRate, "inprocess_changes/s")
+	b.ReportMetric(100*rate/inRate, "%_of_inprocess")
 	b.ReportMetric(wall.Seconds()/float64(runs), "stored_s")
 	b.ReportMetric(float64(slices.Max(rounds)), "max_rounds")
-	b.Logf("backlog: %d devices x %d offline changes; all stored in %.2fs (%.0f changes/s); device done p50 %.2fs max %.2fs; rounds p50 %d max %d",
-		devices, perDevice, wall.Seconds()/float64(runs), float64(changes)/wall.Seconds(),
+	b.Logf("backlog: %d devices x %d offline changes; all stored in %.2fs (%.0f changes/s, %.0f%% of automerge-go alone in memory: %.0f changes/s); device done p50 %.2fs max %.2fs; rounds p50 %d max %d",
+		devices, perDevice, wall.Seconds()/float64(runs), rate, 100*rate/inRate, inRate,
 		benchPercentile(perDone, 50).Seconds(), slices.Max(perDone).Seconds(), benchMedian(rounds), slices.Max(rounds))
 }
 

@@ -35,6 +35,8 @@ type Identity struct {
 	// open holds the open invites that count toward their author's cap,
 	// by store key; nil until first needed (checkInviteCap).
 	open map[string]openInvite
+	// tokens are the access tokens already verified (tokens.go).
+	tokens verifiedTokens
 }
 
 // Token lifetimes (DESIGN.md §5).
@@ -363,6 +365,9 @@ var errUnauthenticated = fault.Errorf(fault.Unauthenticated, "the access token i
 // Authenticate checks a circle-signed access token (EdDSA only) and that
 // its device and member are still active.
 func (s *Identity) Authenticate(ctx context.Context, token string) (Caller, error) {
+	if v, ok := s.tokens.get(token, s.now()); ok { // tokens.go
+		return s.caller(v.member, v.device)
+	}
 	var claims accessClaims
 	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) {
 		return s.key.Public(), nil
@@ -378,7 +383,23 @@ func (s *Identity) Authenticate(ctx context.Context, token string) (Caller, erro
 	if err != nil {
 		return Caller{}, &fault.Error{Code: fault.Unauthenticated, Message: errUnauthenticated.Message, Err: err}
 	}
-	m, d, err := s.activeDevice(claims.Member, claims.Subject)
+	caller, err := s.caller(claims.Member, claims.Subject)
+	if err != nil {
+		return Caller{}, err
+	}
+	// ParseWithClaims required the expiry; the issue time is in the past
+	// (within the skew), and a token without one holds from the start.
+	v := verifiedToken{member: claims.Member, device: claims.Subject, until: claims.ExpiresAt.Add(clockSkew)}
+	if claims.NotBefore != nil {
+		v.notBefore = claims.NotBefore.Add(-clockSkew)
+	}
+	s.tokens.put(token, v)
+	return caller, nil
+}
+
+// caller is the member and device a token names, if both are active.
+func (s *Identity) caller(member, device string) (Caller, error) {
+	m, d, err := s.activeDevice(member, device)
 	if err != nil {
 		return Caller{}, err
 	}

@@ -82,8 +82,15 @@ type Backlog struct {
 }
 
 // NewBacklog builds a backlog like BenchmarkBacklog's: docs devices, each
-// with perDoc offline entries.
-func NewBacklog(docs, perDoc int) (*Backlog, error) {
+// with perDoc offline entries, written with scalar strings as API.md asks.
+func NewBacklog(docs, perDoc int) (*Backlog, error) { return newBacklog(docs, perDoc, false) }
+
+// NewTextBacklog builds the backlog of make bench-sync's JavaScript
+// clients with JS automerge's default strings: every string field an
+// automerge text object (id, kind, note "entry N by <member>", at).
+func NewTextBacklog(docs, perDoc int) (*Backlog, error) { return newBacklog(docs, perDoc, true) }
+
+func newBacklog(docs, perDoc int, text bool) (*Backlog, error) {
 	serverActor := automerge.NewActorID()
 	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	b := &Backlog{pairs: make([]*pair, docs), perDoc: perDoc}
@@ -93,9 +100,14 @@ func NewBacklog(docs, perDoc int) (*Backlog, error) {
 			return nil, err
 		}
 		for n := range perDoc {
-			e := crdt.Entry{ID: uuid.NewString(), Kind: "hours", Quantity: float64(n%8 + 1), Unit: "h",
-				Note: fmt.Sprintf("contribution %d", n), At: at.Add(time.Duration(n) * time.Hour)}
-			if err := crdt.PutEntry(p.device, e); err != nil {
+			var err error
+			if text {
+				err = putTextEntry(p.device, n, fmt.Sprintf("m_bench%02d", i), at.Add(time.Duration(n)*time.Hour))
+			} else {
+				err = crdt.PutEntry(p.device, crdt.Entry{ID: uuid.NewString(), Kind: "hours", Quantity: float64(n%8 + 1), Unit: "h",
+					Note: fmt.Sprintf("contribution %d", n), At: at.Add(time.Duration(n) * time.Hour)})
+			}
+			if err != nil {
 				return nil, err
 			}
 			if _, err := p.device.Commit("log entry"); err != nil {
@@ -105,6 +117,31 @@ func NewBacklog(docs, perDoc int) (*Backlog, error) {
 		b.pairs[i] = p
 	}
 	return b, nil
+}
+
+// putTextEntry writes an entry the way tools/js/bench/loadgen.mjs does
+// without SCALAR=1: its strings as text objects.
+func putTextEntry(d *automerge.Doc, n int, member string, at time.Time) error {
+	id := uuid.NewString()
+	entry := automerge.NewMap()
+	if err := d.Path("entries").Map().Set(id, entry); err != nil {
+		return err
+	}
+	for _, kv := range []struct {
+		k string
+		v any
+	}{
+		{"id", automerge.NewText(id)},
+		{"kind", automerge.NewText("hours")},
+		{"quantity", 1.0},
+		{"note", automerge.NewText(fmt.Sprintf("entry %d by %s", n, member))},
+		{"at", automerge.NewText(at.UTC().Format(time.RFC3339))},
+	} {
+		if err := entry.Set(kv.k, kv.v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Changes is the number of changes Sync brings to the server's copies.
@@ -127,12 +164,8 @@ func (b *Backlog) Sync() (time.Duration, error) {
 // entries.
 func (b *Backlog) Check() error {
 	for i, p := range b.pairs {
-		entries, _, err := crdt.ReadLedger(p.server)
-		if err != nil {
-			return err
-		}
-		if len(entries) != b.perDoc {
-			return fmt.Errorf("server copy of ledger %d has %d entries, want %d", i, len(entries), b.perDoc)
+		if n := p.server.Path("entries").Map().Len(); n != b.perDoc {
+			return fmt.Errorf("server copy of ledger %d has %d entries, want %d", i, n, b.perDoc)
 		}
 	}
 	return nil

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 )
 
 // Why canonical form matters: automerge applies a change whatever encoding
@@ -37,15 +37,18 @@ func checkCanonical(c *Change, body []byte) error {
 			return fmt.Errorf("%w (at operation %d)", err, i)
 		}
 	}
-	want := encodeBody(c)
-	if !bytes.Equal(want, body) {
-		at := 0
-		for at < len(want) && at < len(body) && want[at] == body[at] {
-			at++
-		}
-		return notCanonical("encoding differs from automerge's at byte %d of the body", at)
+	e := getEncoder()
+	defer putEncoder(e)
+	e.encode(c)
+	if e.equal(body) {
+		return nil
 	}
-	return nil
+	want := e.body()
+	at := 0
+	for at < len(want) && at < len(body) && want[at] == body[at] {
+		at++
+	}
+	return notCanonical("encoding differs from automerge's at byte %d of the body", at)
 }
 
 func notCanonical(format string, args ...any) error {
@@ -56,6 +59,10 @@ func notCanonical(format string, args ...any) error {
 // other actor the operations refer to, once, in ascending order: the table
 // automerge builds.
 func checkActorTable(c *Change) error {
+	if actorTableOK(c) {
+		return nil
+	}
+	// Say what is wrong, or accept a table too long for actorTableOK.
 	used := make(map[string]bool, len(c.Actors))
 	note := func(id OpID) {
 		if !id.IsRoot() && id.Actor != c.Actor {
@@ -80,6 +87,48 @@ func checkActorTable(c *Change) error {
 		}
 	}
 	return nil
+}
+
+// actorTableOK reports true if c's actor table passes checkActorTable,
+// without allocating, for tables of up to 64 other actors; false means
+// that it may not.
+func actorTableOK(c *Change) bool {
+	others := c.Actors[1:]
+	if len(others) > 64 {
+		return false
+	}
+	// Sorted and apart from the author, the table has one entry per
+	// actor the operations use exactly when each entry is used.
+	for i, a := range others {
+		if a == c.Actor || (i > 0 && others[i-1] >= a) {
+			return false
+		}
+	}
+	var used uint64
+	note := func(id OpID) bool {
+		if id.IsRoot() || id.Actor == c.Actor {
+			return true
+		}
+		for j, a := range others {
+			if a == id.Actor {
+				used |= 1 << j
+				return true
+			}
+		}
+		return false
+	}
+	for i := range c.Ops {
+		op := &c.Ops[i]
+		if !note(op.Obj) || !note(op.Elem) {
+			return false
+		}
+		for _, p := range op.Pred {
+			if !note(p) {
+				return false
+			}
+		}
+	}
+	return used == 1<<len(others)-1
 }
 
 // checkOpForm checks an operation against the form automerge stores it in.
@@ -116,89 +165,70 @@ func checkOpForm(op *Op) error {
 // ChangeOpsColumns::encode): the metadata, the non-empty operation columns
 // in order of specification, then the extra bytes.
 func encodeBody(c *Change) []byte {
-	index := newActorIndex(c.Actors)
-	var (
-		objActor, objCtr   = newRLEEnc(appendUint), newRLEEnc(appendUint)
-		keyActor, keyStr   = newRLEEnc(appendUint), newRLEEnc(appendStr)
-		keyCtr             = deltaEnc{rle: newRLEEnc(appendInt)}
-		insert, expand     boolEnc
-		action, valMeta    = newRLEEnc(appendUint), newRLEEnc(appendUint)
-		valRaw             []byte
-		predNum, predActor = newRLEEnc(appendUint), newRLEEnc(appendUint)
-		predCtr            = deltaEnc{rle: newRLEEnc(appendInt)}
-		markName           = newRLEEnc(appendStr)
-		anyObj, anyExpand  bool
-	)
-	for i := range c.Ops {
-		op := &c.Ops[i]
-		if op.Obj.IsRoot() {
-			objActor.null()
-			objCtr.null()
-		} else {
-			anyObj = true
-			objActor.value(index.of(op.Obj.Actor))
-			objCtr.value(op.Obj.Counter)
-		}
-		switch {
-		case !op.ElemKey:
-			keyStr.value(op.Key)
-			keyActor.null()
-			keyCtr.null()
-		case op.Elem.IsRoot():
-			keyStr.null()
-			keyActor.null()
-			keyCtr.value(0)
-		default:
-			keyStr.null()
-			keyActor.value(index.of(op.Elem.Actor))
-			keyCtr.value(int64(op.Elem.Counter))
-		}
-		insert.append(op.Insert)
-		action.value(uint64(op.Action))
-		var meta uint64
-		valRaw, meta = appendValue(valRaw, op.Value)
-		valMeta.value(meta)
-		predNum.value(uint64(len(op.Pred)))
-		for _, p := range op.Pred {
-			predActor.value(index.of(p.Actor))
-			predCtr.value(int64(p.Counter))
-		}
-		expand.append(op.Expand)
-		anyExpand = anyExpand || op.Expand
-		if op.HasMarkName {
-			markName.value(op.MarkName)
-		} else {
-			markName.null()
-		}
-	}
+	e := getEncoder()
+	defer putEncoder(e)
+	e.encode(c)
+	return e.body()
+}
 
-	type column struct {
-		spec uint32
-		data []byte
-	}
-	cols := []column{
-		{specKeyActor, keyActor.finish()},
-		{specKeyCtr, keyCtr.rle.finish()},
-		{specKeyStr, keyStr.finish()},
-		{specInsert, insert.finish()},
-		{specAction, action.finish()},
-		{specValueMeta, valMeta.finish()},
-		{specValueRaw, valRaw},
-		{specPredGroup, predNum.finish()},
-		{specPredActor, predActor.finish()},
-		{specPredCtr, predCtr.rle.finish()},
-		{specMarkName, markName.finish()},
-	}
-	if anyObj {
-		cols = append(cols, column{specObjActor, objActor.finish()}, column{specObjCtr, objCtr.finish()})
-	}
-	if anyExpand {
-		cols = append(cols, column{specExpand, expand.finish()})
-	}
-	cols = slices.DeleteFunc(cols, func(c column) bool { return len(c.data) == 0 })
-	slices.SortFunc(cols, func(a, b column) int { return cmp.Compare(a.spec, b.spec) })
+// encoder encodes a change body in buffers that it keeps from one change
+// to the next (see encoderPool): the metadata in head, the operation
+// columns in data, one after the other.
+type encoder struct {
+	head []byte
+	data []byte
+	ends [numColumns]int // where each column ends in data
+	c    *Change
 
-	out := binary.AppendUvarint(nil, uint64(len(c.Deps)))
+	// Scratch space for one column at a time.
+	uints []uint64
+	ints  []int64
+	strs  []string
+	nulls []bool
+	raw   []byte
+}
+
+var encoderPool = sync.Pool{New: func() any { return new(encoder) }}
+
+func getEncoder() *encoder { return encoderPool.Get().(*encoder) }
+
+// maxPooled caps the buffers an encoder keeps in the pool, in bytes, so
+// that one large change does not hold on to memory for good.
+const maxPooled = 1 << 20
+
+func putEncoder(e *encoder) {
+	clear(e.strs) // the change's strings are not ours to keep
+	e.c = nil
+	if cap(e.data) > maxPooled || cap(e.raw) > maxPooled || 8*cap(e.uints) > maxPooled || 8*cap(e.ints) > maxPooled {
+		return
+	}
+	encoderPool.Put(e)
+}
+
+// equal reports whether the encoding is body.
+func (e *encoder) equal(body []byte) bool {
+	extra := e.c.Extra
+	return len(body) == len(e.head)+len(e.data)+len(extra) &&
+		bytes.Equal(body[:len(e.head)], e.head) &&
+		bytes.Equal(body[len(e.head):len(e.head)+len(e.data)], e.data) &&
+		bytes.Equal(body[len(e.head)+len(e.data):], extra)
+}
+
+// body returns the encoding in a new slice.
+func (e *encoder) body() []byte {
+	out := make([]byte, 0, len(e.head)+len(e.data)+len(e.c.Extra))
+	out = append(out, e.head...)
+	out = append(out, e.data...)
+	return append(out, e.c.Extra...)
+}
+
+// encode encodes c into e.head and e.data.
+func (e *encoder) encode(c *Change) {
+	e.c = c
+	e.data = e.data[:0]
+	e.columns(c)
+
+	out := binary.AppendUvarint(e.head[:0], uint64(len(c.Deps)))
 	for _, d := range c.Deps {
 		out = append(out, d[:]...)
 	}
@@ -211,15 +241,201 @@ func encodeBody(c *Change) []byte {
 	for _, a := range c.Actors[1:] {
 		out = appendActor(out, a)
 	}
-	out = binary.AppendUvarint(out, uint64(len(cols)))
-	for _, col := range cols {
-		out = binary.AppendUvarint(out, uint64(col.spec))
-		out = binary.AppendUvarint(out, uint64(len(col.data)))
+	n := 0
+	for ci := range e.ends {
+		if e.length(ci) > 0 {
+			n++
+		}
 	}
-	for _, col := range cols {
-		out = append(out, col.data...)
+	out = binary.AppendUvarint(out, uint64(n))
+	for ci := range e.ends {
+		if k := e.length(ci); k > 0 {
+			out = binary.AppendUvarint(out, uint64(specs[ci]))
+			out = binary.AppendUvarint(out, uint64(k))
+		}
 	}
-	return append(out, c.Extra...)
+	e.head = out
+}
+
+// length returns the length of column ci in e.data.
+func (e *encoder) length(ci int) int {
+	if ci == 0 {
+		return e.ends[0]
+	}
+	return e.ends[ci] - e.ends[ci-1]
+}
+
+// columns encodes the operation columns of c into e.data, in the order of
+// their specifications, one column at a time, and notes where each ends. A
+// column with nothing to say is left empty, and then left out.
+func (e *encoder) columns(c *Change) {
+	index := newActorIndex(c.Actors)
+	ops := c.Ops
+
+	// obj actor, obj counter
+	uints, nulls := e.uintCol(len(ops))
+	for i := range ops {
+		if obj := &ops[i].Obj; obj.IsRoot() {
+			nulls[i] = true
+		} else {
+			uints[i] = index.of(obj.Actor)
+		}
+	}
+	e.end(iObjActor, appendRLE(e.data, uints, nulls, appendUint))
+	for i := range ops {
+		uints[i] = ops[i].Obj.Counter // only where not null
+	}
+	e.end(iObjCtr, appendRLE(e.data, uints, nulls, appendUint))
+
+	// key actor, key counter
+	for i := range ops {
+		op := &ops[i]
+		nulls[i] = !op.ElemKey || op.Elem.IsRoot()
+		uints[i] = 0
+		if !nulls[i] {
+			uints[i] = index.of(op.Elem.Actor)
+		}
+	}
+	e.end(iKeyActor, appendRLE(e.data, uints, nulls, appendUint))
+	ints := e.intCol(len(ops))
+	var abs int64
+	for i := range ops {
+		op := &ops[i]
+		nulls[i] = !op.ElemKey
+		if op.ElemKey {
+			v := int64(0)
+			if !op.Elem.IsRoot() {
+				v = int64(op.Elem.Counter)
+			}
+			ints[i], abs = deltaOf(abs, v), v
+		}
+	}
+	e.end(iKeyCtr, appendRLE(e.data, ints, nulls, appendInt))
+
+	// key string
+	strs := e.strCol(len(ops))
+	for i := range ops {
+		op := &ops[i]
+		nulls[i] = op.ElemKey
+		if !op.ElemKey {
+			strs[i] = op.Key
+		}
+	}
+	e.end(iKeyStr, appendRLE(e.data, strs, nulls, appendStr))
+
+	// insert
+	var b boolEnc
+	b.out = e.data
+	for i := range ops {
+		b.append(ops[i].Insert)
+	}
+	e.end(iInsert, b.finish())
+
+	// action
+	for i := range ops {
+		uints[i] = uint64(ops[i].Action)
+	}
+	e.end(iAction, appendRLE(e.data, uints, nil, appendUint))
+
+	// value metadata, value
+	raw := e.raw[:0]
+	for i := range ops {
+		raw, uints[i] = appendValue(raw, ops[i].Value)
+	}
+	e.raw = raw
+	e.end(iValueMeta, appendRLE(e.data, uints, nil, appendUint))
+	e.end(iValueRaw, append(e.data, raw...))
+
+	// pred count, pred actor, pred counter
+	np := 0
+	for i := range ops {
+		uints[i] = uint64(len(ops[i].Pred))
+		np += len(ops[i].Pred)
+	}
+	e.end(iPredGroup, appendRLE(e.data, uints, nil, appendUint))
+	uints, _ = e.uintCol(np)
+	ints = e.intCol(np)
+	abs, np = 0, 0
+	for i := range ops {
+		for _, p := range ops[i].Pred {
+			uints[np] = index.of(p.Actor)
+			v := int64(p.Counter)
+			ints[np], abs = deltaOf(abs, v), v
+			np++
+		}
+	}
+	e.end(iPredActor, appendRLE(e.data, uints, nil, appendUint))
+	e.end(iPredCtr, appendRLE(e.data, ints, nil, appendInt))
+
+	// expand, only if some operation expands
+	b = boolEnc{out: e.data}
+	anyExpand := false
+	for i := range ops {
+		b.append(ops[i].Expand)
+		anyExpand = anyExpand || ops[i].Expand
+	}
+	if anyExpand {
+		e.end(iExpand, b.finish())
+	} else {
+		e.end(iExpand, e.data)
+	}
+
+	// mark name
+	nulls = e.nulls[:len(ops)]
+	for i := range ops {
+		op := &ops[i]
+		nulls[i] = !op.HasMarkName
+		strs[i] = op.MarkName
+	}
+	e.end(iMarkName, appendRLE(e.data, strs, nulls, appendStr))
+}
+
+// end takes data, e.data with column ci appended, as e.data.
+func (e *encoder) end(ci int, data []byte) {
+	e.data = data
+	e.ends[ci] = len(data)
+}
+
+// uintCol returns scratch space for n numbers and n null flags, the flags
+// false.
+func (e *encoder) uintCol(n int) ([]uint64, []bool) {
+	if cap(e.uints) < n {
+		e.uints = make([]uint64, n)
+	}
+	if cap(e.nulls) < n {
+		e.nulls = make([]bool, n)
+	}
+	nulls := e.nulls[:n]
+	clear(nulls)
+	return e.uints[:n], nulls
+}
+
+// intCol returns scratch space for n signed numbers.
+func (e *encoder) intCol(n int) []int64 {
+	if cap(e.ints) < n {
+		e.ints = make([]int64, n)
+	}
+	return e.ints[:n]
+}
+
+// strCol returns scratch space for n strings.
+func (e *encoder) strCol(n int) []string {
+	if cap(e.strs) < n {
+		e.strs = make([]string, n)
+	}
+	return e.strs[:n]
+}
+
+// deltaOf returns v as a difference from the previous value abs,
+// saturating like automerge-rs.
+func deltaOf(abs, v int64) int64 {
+	switch {
+	case abs < 0 && v > math.MaxInt64+abs:
+		return math.MaxInt64
+	case abs > 0 && v < math.MinInt64+abs:
+		return math.MinInt64
+	}
+	return v - abs
 }
 
 // actorIndex finds an actor's position in a change's actor table: by a
@@ -256,9 +472,20 @@ func (x actorIndex) of(a string) uint64 {
 
 // appendActor appends a hex actor id as length-prefixed bytes.
 func appendActor(out []byte, a string) []byte {
-	b, _ := hex.DecodeString(a) // the decoder made it: valid hex
-	out = binary.AppendUvarint(out, uint64(len(b)))
-	return append(out, b...)
+	// The decoder made the id: valid hex, of an even length.
+	out = binary.AppendUvarint(out, uint64(len(a)/2))
+	for i := 0; i+1 < len(a); i += 2 {
+		out = append(out, unhex(a[i])<<4|unhex(a[i+1]))
+	}
+	return out
+}
+
+// unhex returns the value of a lower-case hex digit.
+func unhex(c byte) byte {
+	if c >= 'a' {
+		return c - 'a' + 10
+	}
+	return c - '0'
 }
 
 // appendUint appends an unsigned LEB128 number (Go's uvarint is the same
@@ -316,138 +543,52 @@ func appendValue(out []byte, v Value) ([]byte, uint64) {
 	return out, uint64(len(out)-n)<<4 | code
 }
 
-// rleEnc run-length encodes a column the way automerge-rs's RleEncoder
-// does: a lone value becomes a literal run of one, two or more equal values
-// a run, other values literal runs, and nulls null runs, except that a
-// column of nulls only is left empty.
-type rleEnc[T comparable] struct {
-	out   []byte
-	write func([]byte, T) []byte
-
-	state   rleState
-	n       uint64 // length of a null run or a run
-	val     T      // the value of a lone value or a run; the last of a literal run
-	literal []T    // the values of a literal run before val
-}
-
-type rleState int
-
-const (
-	rleEmpty rleState = iota
-	rleInitialNulls
-	rleNulls
-	rleLone
-	rleRun
-	rleLiteral
-)
-
-func newRLEEnc[T comparable](write func([]byte, T) []byte) *rleEnc[T] {
-	return &rleEnc[T]{write: write}
-}
-
-func (e *rleEnc[T]) flushRun() {
-	e.out = appendInt(e.out, int64(e.n))
-	e.out = e.write(e.out, e.val)
-}
-
-func (e *rleEnc[T]) flushNulls() {
-	e.out = appendInt(e.out, 0)
-	e.out = appendUint(e.out, e.n)
-}
-
-func (e *rleEnc[T]) flushLiteral(vals []T) {
-	e.out = appendInt(e.out, -int64(len(vals)))
-	for _, v := range vals {
-		e.out = e.write(e.out, v)
+// appendRLE appends the column of vals, null where nulls says so (nil for
+// none), run-length encoded the way automerge-rs's RleEncoder writes it: a
+// value unlike its neighbours goes into a literal run (one of a single
+// value if need be), two or more equal values into a run, nulls into a
+// null run, except that a column of nulls only is left empty. put appends
+// one value.
+func appendRLE[T comparable](out []byte, vals []T, nulls []bool, put func([]byte, T) []byte) []byte {
+	n := len(vals)
+	isVal := func(i int) bool { return nulls == nil || !nulls[i] }
+	if nulls != nil && !slices.Contains(nulls, false) {
+		return out
 	}
-}
-
-func (e *rleEnc[T]) null() {
-	switch e.state {
-	case rleEmpty:
-		e.state, e.n = rleInitialNulls, 1
-		return
-	case rleInitialNulls, rleNulls:
-		e.n++
-		return
-	case rleLone:
-		e.flushLiteral([]T{e.val})
-	case rleRun:
-		e.flushRun()
-	case rleLiteral:
-		e.flushLiteral(append(e.literal, e.val))
-		e.literal = e.literal[:0]
-	}
-	e.state, e.n = rleNulls, 1
-}
-
-func (e *rleEnc[T]) value(v T) {
-	switch e.state {
-	case rleEmpty:
-		e.state, e.val = rleLone, v
-	case rleLone:
-		if v == e.val {
-			e.state, e.n = rleRun, 2
-		} else {
-			e.literal = append(e.literal[:0], e.val)
-			e.state, e.val = rleLiteral, v
+	for i := 0; i < n; {
+		if !isVal(i) {
+			j := i + 1
+			for j < n && !isVal(j) {
+				j++
+			}
+			out = appendInt(out, 0)
+			out = appendUint(out, uint64(j-i))
+			i = j
+			continue
 		}
-	case rleRun:
-		if v == e.val {
-			e.n++
-		} else {
-			e.flushRun()
-			e.state, e.val = rleLone, v
+		if i+1 < n && isVal(i+1) && vals[i+1] == vals[i] {
+			j := i + 2
+			for j < n && isVal(j) && vals[j] == vals[i] {
+				j++
+			}
+			out = appendInt(out, int64(j-i))
+			out = put(out, vals[i])
+			i = j
+			continue
 		}
-	case rleLiteral:
-		if v == e.val {
-			e.flushLiteral(e.literal)
-			e.literal = e.literal[:0]
-			e.state, e.n = rleRun, 2
-		} else {
-			e.literal = append(e.literal, e.val)
-			e.val = v
+		// A literal run ends at a null, at the end, or where a run of
+		// equal values begins.
+		j := i + 1
+		for j < n && isVal(j) && (j+1 >= n || !isVal(j+1) || vals[j+1] != vals[j]) {
+			j++
 		}
-	case rleInitialNulls, rleNulls:
-		e.flushNulls()
-		e.state, e.val = rleLone, v
+		out = appendInt(out, -int64(j-i))
+		for _, v := range vals[i:j] {
+			out = put(out, v)
+		}
+		i = j
 	}
-}
-
-func (e *rleEnc[T]) finish() []byte {
-	switch e.state {
-	case rleNulls:
-		e.flushNulls()
-	case rleLone:
-		e.flushLiteral([]T{e.val})
-	case rleRun:
-		e.flushRun()
-	case rleLiteral:
-		e.flushLiteral(append(e.literal, e.val))
-	}
-	e.state = rleEmpty
-	return e.out
-}
-
-// deltaEnc encodes integers as differences from the previous non-null one,
-// run-length encoded, saturating like automerge-rs.
-type deltaEnc struct {
-	rle *rleEnc[int64]
-	abs int64
-}
-
-func (e *deltaEnc) null() { e.rle.null() }
-
-func (e *deltaEnc) value(v int64) {
-	d := v - e.abs
-	switch {
-	case e.abs < 0 && v > math.MaxInt64+e.abs:
-		d = math.MaxInt64
-	case e.abs > 0 && v < math.MinInt64+e.abs:
-		d = math.MinInt64
-	}
-	e.rle.value(d)
-	e.abs = v
+	return out
 }
 
 // boolEnc encodes booleans as alternating run lengths, starting with false.

@@ -92,7 +92,7 @@ type opColumns struct {
 }
 
 // layColumns checks the column metadata of a change against the layout
-// automerge-rs accepts and returns each known column's data. metas holds
+// automerge-rs accepts and sets each known column's data in cols. metas holds
 // (specification, length) pairs in order; data is the column data they
 // describe, back to back, and is at least as long as their sum.
 //
@@ -102,8 +102,7 @@ type opColumns struct {
 // columns of a known id with an unexpected type, pred members without their
 // group, and only one of the two object columns. Columns of unknown ids are
 // skipped, as automerge-rs does.
-func layColumns(metas [][2]uint64, data []byte) (*opColumns, error) {
-	cols := new(opColumns)
+func layColumns(cols *opColumns, metas [][2]uint64, data []byte) error {
 	var (
 		off       uint64
 		prev      uint32
@@ -114,10 +113,10 @@ func layColumns(metas [][2]uint64, data []byte) (*opColumns, error) {
 		col := data[off : off+n]
 		off += n
 		if s&colDeflate != 0 {
-			return nil, malformed("column %d (spec %#x) is DEFLATE-compressed; automerge does not accept compressed columns in a change", i, s)
+			return malformed("column %d (spec %#x) is DEFLATE-compressed; automerge does not accept compressed columns in a change", i, s)
 		}
 		if i > 0 && s <= prev {
-			return nil, malformed("column %d (spec %#x) out of order or repeated after spec %#x", i, s, prev)
+			return malformed("column %d (spec %#x) out of order or repeated after spec %#x", i, s, prev)
 		}
 		prev = s
 		id, typ := s>>4, s&7
@@ -128,27 +127,27 @@ func layColumns(metas [][2]uint64, data []byte) (*opColumns, error) {
 		}
 		if !knownID(id) {
 			if typ == colValueRaw && valMD != int(id) {
-				return nil, malformed("column %d (spec %#x) holds raw values without a metadata column", i, s)
+				return malformed("column %d (spec %#x) holds raw values without a metadata column", i, s)
 			}
 			continue
 		}
 		ci := columnIndex(s)
 		if ci < 0 {
-			return nil, malformed("column %d (spec %#x) has an unexpected type for column id %d", i, s, id)
+			return malformed("column %d (spec %#x) has an unexpected type for column id %d", i, s, id)
 		}
 		cols.data[ci], cols.present[ci] = col, true
 	}
 	p := &cols.present
 	if p[iValueRaw] && !p[iValueMeta] {
-		return nil, malformed("raw value column without a value metadata column")
+		return malformed("raw value column without a value metadata column")
 	}
 	if p[iPredActor] != p[iPredCtr] || (p[iPredActor] && !p[iPredGroup]) {
-		return nil, malformed("pred columns incomplete (count %t, actor %t, counter %t)", p[iPredGroup], p[iPredActor], p[iPredCtr])
+		return malformed("pred columns incomplete (count %t, actor %t, counter %t)", p[iPredGroup], p[iPredActor], p[iPredCtr])
 	}
 	if (len(cols.data[iObjActor]) == 0) != (len(cols.data[iObjCtr]) == 0) {
-		return nil, malformed("object columns incomplete (actor %d bytes, counter %d bytes)", len(cols.data[iObjActor]), len(cols.data[iObjCtr]))
+		return malformed("object columns incomplete (actor %d bytes, counter %d bytes)", len(cols.data[iObjActor]), len(cols.data[iObjCtr]))
 	}
-	return cols, nil
+	return nil
 }
 
 // columnName names a known column for error messages.

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
+	"sync"
 )
 
 // internalError marks the error Decode returns if it recovers from a panic.
@@ -140,12 +142,20 @@ func (d *Decoder) Decode(b []byte) (c *Change, err error) {
 	if !r.done() {
 		return nil, malformed("%d bytes after the chunk", r.remaining())
 	}
+	var hash [32]byte
 	if typ[0] == chunkCompressed {
-		if body, err = inflate(body, maxSize); err != nil {
+		f := getInflater()
+		defer putInflater(f)
+		if body, err = f.inflate(body, maxSize); err != nil {
 			return nil, err
 		}
+		hash = f.hash()
+	} else {
+		// The hash covers the chunk type, the length as the chunk gives
+		// it (uLEB128, which the reader accepts only in its shortest form,
+		// the one automerge writes) and the body: b[8:], to its end.
+		hash = sha256.Sum256(b[8:])
 	}
-	hash := chunkHash(body)
 	if !bytes.Equal(hash[:4], sum) {
 		return nil, ErrChecksum
 	}
@@ -161,40 +171,91 @@ func (d *Decoder) Decode(b []byte) (c *Change, err error) {
 	return c, nil
 }
 
+// inflater inflates the bodies of compressed change chunks. It keeps the
+// DEFLATE reader (some 40 kB of state) and the buffer of the inflated body
+// from one chunk to the next, in inflaters; a Change never refers to the
+// body it was decoded from.
+type inflater struct {
+	br  bytes.Reader
+	lr  io.LimitedReader
+	fr  io.ReadCloser
+	buf []byte // headRoom bytes, then the inflated body
+}
+
+// headRoom is the room inflate leaves before the body for the chunk type
+// and length, which the hash covers.
+const headRoom = 1 + binary.MaxVarintLen64
+
+var inflaters = sync.Pool{New: func() any { return new(inflater) }}
+
+func getInflater() *inflater { return inflaters.Get().(*inflater) }
+
+func putInflater(f *inflater) {
+	f.br.Reset(nil) // the input is not ours to keep
+	if cap(f.buf) > maxPooled {
+		f.buf = nil
+	}
+	inflaters.Put(f)
+}
+
 // inflate decompresses the body of a compressed change chunk, refusing to
-// produce more than maxSize bytes.
-func inflate(body []byte, maxSize int) ([]byte, error) {
+// produce more than maxSize bytes. The result is valid until f goes back
+// to the pool.
+func (f *inflater) inflate(body []byte, maxSize int) ([]byte, error) {
 	// bytes.Reader is an io.ByteReader, so flate reads no further than the
 	// end of the compressed stream and br.Len tells what follows it.
-	br := bytes.NewReader(body)
-	fr := flate.NewReader(br)
-	defer fr.Close()
-	out, err := io.ReadAll(io.LimitReader(fr, int64(maxSize)+1))
+	f.br.Reset(body)
+	if f.fr == nil {
+		f.fr = flate.NewReader(&f.br)
+	} else if err := f.fr.(flate.Resetter).Reset(&f.br, nil); err != nil {
+		return nil, malformed("compressed chunk body: %v", err)
+	}
+	f.lr = io.LimitedReader{R: f.fr, N: int64(maxSize) + 1}
+	if cap(f.buf) < headRoom+512 {
+		f.buf = make([]byte, headRoom, headRoom+512)
+	}
+	out, err := readAll(&f.lr, f.buf[:headRoom])
+	f.buf = out
+	n := len(out) - headRoom
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return nil, truncated("compressed chunk body")
 	case err != nil:
 		return nil, malformed("compressed chunk body: %v", err)
-	case len(out) > maxSize:
+	case n > maxSize:
 		return nil, tooLarge("chunk body inflates to more than %d bytes", maxSize)
-	case br.Len() != 0:
-		return nil, malformed("%d bytes after the compressed chunk body", br.Len())
+	case f.br.Len() != 0:
+		return nil, malformed("%d bytes after the compressed chunk body", f.br.Len())
 	}
-	return out, nil
+	return out[headRoom:], nil
 }
 
-// chunkHash returns the SHA-256 of an uncompressed change chunk's type,
-// length and body: Automerge's change hash.
-func chunkHash(body []byte) [32]byte {
-	h := sha256.New()
-	var head [1 + binary.MaxVarintLen64]byte
+// readAll appends what r yields to b until r ends, as io.ReadAll does.
+func readAll(r io.Reader, b []byte) ([]byte, error) {
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
+}
+
+// hash returns the SHA-256 of the uncompressed change chunk's type, length
+// and body, the body that inflate returned last: Automerge's change hash.
+func (f *inflater) hash() [32]byte {
+	var head [headRoom]byte
 	head[0] = chunkChange
-	k := 1 + binary.PutUvarint(head[1:], uint64(len(body)))
-	h.Write(head[:k])
-	h.Write(body)
-	var sum [32]byte
-	h.Sum(sum[:0])
-	return sum
+	k := 1 + binary.PutUvarint(head[1:], uint64(len(f.buf)-headRoom))
+	at := headRoom - k
+	copy(f.buf[at:], head[:k])
+	return sha256.Sum256(f.buf[at:])
 }
 
 // readErr turns a reader error into a package error naming the field.
@@ -205,10 +266,20 @@ func readErr(err error, what string) error {
 	return malformed("%s: %v", what, err)
 }
 
+// changeBlock is what parseBody allocates for a change: the Change with
+// room for its first actors and dependencies, so that a usual change takes
+// one allocation rather than three.
+type changeBlock struct {
+	c      Change
+	actors [2]string
+	deps   [2][32]byte
+}
+
 // parseBody parses the body of an uncompressed change chunk.
 func (d *Decoder) parseBody(body []byte) (*Change, error) {
 	r := reader{b: body}
-	c := new(Change)
+	blk := new(changeBlock)
+	c := &blk.c
 
 	nDeps, err := r.uleb()
 	if err != nil {
@@ -218,18 +289,24 @@ func (d *Decoder) parseBody(body []byte) (*Change, error) {
 		return nil, truncated("dependencies")
 	}
 	if nDeps > 0 {
-		c.Deps = make([][32]byte, nDeps)
+		if nDeps <= uint64(len(blk.deps)) {
+			c.Deps = blk.deps[:nDeps:nDeps]
+		} else {
+			c.Deps = make([][32]byte, nDeps)
+		}
 		for i := range c.Deps {
 			h, _ := r.bytes(32)
 			copy(c.Deps[i][:], h)
 		}
 	}
 
-	actor, err := readActor(&r, "actor")
+	// The actor ids are checked here and hex-encoded once the size of all
+	// the change's strings is known (see strArena).
+	actorsAt := r.off
+	actorBytes, err := skipActor(&r, "actor")
 	if err != nil {
 		return nil, err
 	}
-	c.Actor = actor
 	if c.Seq, err = r.uleb(); err != nil {
 		return nil, readErr(err, "seq")
 	}
@@ -243,7 +320,8 @@ func (d *Decoder) parseBody(body []byte) (*Change, error) {
 	if c.Time, err = r.sleb(); err != nil {
 		return nil, readErr(err, "time")
 	}
-	if c.Message, err = r.str(); err != nil {
+	message, err := r.strBytes()
+	if err != nil {
 		return nil, readErr(err, "message")
 	}
 	nOthers, err := r.uleb()
@@ -254,14 +332,13 @@ func (d *Decoder) parseBody(body []byte) (*Change, error) {
 		// Every actor takes at least one byte.
 		return nil, truncated("actors")
 	}
-	c.Actors = make([]string, 1, 1+nOthers)
-	c.Actors[0] = c.Actor
+	othersAt := r.off
 	for range nOthers {
-		a, err := readActor(&r, "other actor")
+		n, err := skipActor(&r, "other actor")
 		if err != nil {
 			return nil, err
 		}
-		c.Actors = append(c.Actors, a)
+		actorBytes += n
 	}
 
 	nCols, err := r.uleb()
@@ -272,9 +349,13 @@ func (d *Decoder) parseBody(body []byte) (*Change, error) {
 		// Every column's metadata takes at least two bytes.
 		return nil, truncated("column metadata")
 	}
-	metas := make([][2]uint64, nCols)
+	var metaBuf [20][2]uint64
+	metas := metaBuf[:0]
+	if nCols > uint64(len(metaBuf)) {
+		metas = make([][2]uint64, 0, nCols)
+	}
 	var total uint64
-	for i := range metas {
+	for range nCols {
 		s, err := r.uleb()
 		if err != nil {
 			return nil, readErr(err, "column spec")
@@ -290,7 +371,7 @@ func (d *Decoder) parseBody(body []byte) (*Change, error) {
 			return nil, truncated("column data")
 		}
 		total += n // cannot overflow: each n is at most len(body)
-		metas[i] = [2]uint64{s, n}
+		metas = append(metas, [2]uint64{s, n})
 	}
 	data, err := r.bytes(total)
 	if err != nil {
@@ -299,28 +380,105 @@ func (d *Decoder) parseBody(body []byte) (*Change, error) {
 	if !r.done() {
 		c.Extra = bytes.Clone(r.b[r.off:])
 	}
-	cols, err := layColumns(metas, data)
-	if err != nil {
+	var cols opColumns
+	if err := layColumns(&cols, metas, data); err != nil {
 		return nil, err
 	}
-	if c.Ops, err = d.decodeOps(c, cols); err != nil {
+
+	// Every string of the change comes from the message, the actor ids
+	// (hex-encoded, twice their size) or the key, mark name and value
+	// columns, and each byte of those columns goes into one string at most.
+	var strs strArena
+	strs.init(len(message) + 2*actorBytes + len(cols.data[iKeyStr]) + len(cols.data[iMarkName]) + len(cols.data[iValueRaw]))
+	c.Message = strs.of(message)
+	if 1+nOthers <= uint64(len(blk.actors)) {
+		c.Actors = blk.actors[: 1+nOthers : 1+nOthers]
+	} else {
+		c.Actors = make([]string, 1+nOthers)
+	}
+	ar := reader{b: body, off: actorsAt}
+	c.Actors[0] = strs.hex(nextActor(&ar))
+	ar.off = othersAt
+	for i := range nOthers {
+		c.Actors[1+i] = strs.hex(nextActor(&ar))
+	}
+	c.Actor = c.Actors[0]
+
+	if c.Ops, err = d.decodeOps(c, &cols, &strs); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// readActor reads a length-prefixed actor id and returns it hex-encoded.
-func readActor(r *reader, what string) (string, error) {
+// skipActor reads past a length-prefixed actor id and returns its length.
+func skipActor(r *reader, what string) (int, error) {
 	n, err := r.uleb()
 	if err != nil {
-		return "", readErr(err, what)
+		return 0, readErr(err, what)
 	}
-	b, err := r.bytes(n)
-	if err != nil {
-		return "", truncated(what)
+	if _, err := r.bytes(n); err != nil {
+		return 0, truncated(what)
 	}
 	if n == 0 {
-		return "", malformed("empty %s id", what)
+		return 0, malformed("empty %s id", what)
 	}
-	return hex.EncodeToString(b), nil
+	return int(n), nil
+}
+
+// nextActor returns the bytes of a length-prefixed actor id that skipActor
+// has accepted.
+func nextActor(r *reader) []byte {
+	n, _ := r.uleb()
+	b, _ := r.bytes(n)
+	return b
+}
+
+// maxArena caps the strings a strArena puts in one allocation.
+const maxArena = 64 << 10
+
+// strArena makes the strings of one change. When they are few enough
+// (maxArena bytes at most, by the bound init is given) it copies them into
+// one buffer, which they then share, sparing an allocation per string; a
+// string of one byte or none needs no allocation and gets none. The buffer
+// is written once and never reused, so the strings stay valid for as long
+// as the caller keeps them; keeping any of them keeps the buffer. Beyond
+// the cap, each string gets an allocation of its own.
+type strArena struct {
+	b      strings.Builder
+	direct bool
+}
+
+// init prepares for strings of bound bytes in all.
+func (a *strArena) init(bound int) {
+	if bound > maxArena {
+		a.direct = true
+		return
+	}
+	a.b.Grow(bound)
+}
+
+// of returns b as a string.
+func (a *strArena) of(b []byte) string {
+	if a.direct || len(b) <= 1 {
+		return string(b)
+	}
+	off := a.b.Len()
+	a.b.Write(b)
+	return a.b.String()[off:]
+}
+
+// hex returns b hex-encoded.
+func (a *strArena) hex(b []byte) string {
+	if a.direct {
+		return hex.EncodeToString(b)
+	}
+	off := a.b.Len()
+	var buf [64]byte
+	for len(b) > 0 {
+		k := min(len(b), len(buf)/2)
+		hex.Encode(buf[:], b[:k])
+		a.b.Write(buf[:2*k])
+		b = b[k:]
+	}
+	return a.b.String()[off:]
 }

@@ -16,23 +16,24 @@ import (
 // each column per operation.
 type opsDecoder struct {
 	actors []string
+	strs   *strArena
 
 	hasObj    bool
-	objActor  rle[uint64]
-	objCtr    rle[uint64]
-	keyActor  rle[uint64]
+	objActor  uintRLE
+	objCtr    uintRLE
+	keyActor  uintRLE
 	keyCtr    delta
-	keyStr    rle[string]
+	keyStr    strRLE
 	insert    boolean
-	action    rle[uint64]
-	valMeta   rle[uint64]
+	action    uintRLE
+	valMeta   uintRLE
 	valRaw    reader
-	predNum   rle[uint64]
-	predActor rle[uint64]
+	predNum   uintRLE
+	predActor uintRLE
 	predCtr   delta
 	hasExpand bool
 	expand    boolean
-	markName  rle[string]
+	markName  strRLE
 
 	// predBuf is the unused tail of a block that Pred lists are cut from,
 	// to spare an allocation per operation; each list is capped at its
@@ -40,46 +41,60 @@ type opsDecoder struct {
 	predBuf []OpID
 }
 
-// decodeOps decodes every operation of c. The action column sets the
-// number of operations, as in automerge-rs; every other column is read as
-// far as it is needed and may hold unread data after.
-func (d *Decoder) decodeOps(c *Change, cols *opColumns) ([]Op, error) {
+// decodeOps decodes every operation of c, making its strings with strs.
+// The action column sets the number of operations, as in automerge-rs;
+// every other column is read as far as it is needed and may hold unread
+// data after.
+func (d *Decoder) decodeOps(c *Change, cols *opColumns, strs *strArena) ([]Op, error) {
 	maxOps := orDefault(d.MaxOps, DefaultMaxOps)
 	maxPreds := orDefault(d.MaxPreds, DefaultMaxPreds)
 	col := &cols.data
-	od := opsDecoder{
-		actors:    c.Actors,
-		hasObj:    len(col[iObjActor]) > 0,
-		objActor:  newRLE(col[iObjActor], readUint),
-		objCtr:    newRLE(col[iObjCtr], readUint),
-		keyActor:  newRLE(col[iKeyActor], readUint),
-		keyCtr:    newDelta(col[iKeyCtr]),
-		keyStr:    newRLE(col[iKeyStr], readStr),
-		insert:    newBoolean(col[iInsert]),
-		action:    newRLE(col[iAction], readUint),
-		valMeta:   newRLE(col[iValueMeta], readUint),
-		valRaw:    reader{b: col[iValueRaw]},
-		predNum:   newRLE(col[iPredGroup], readUint),
-		predActor: newRLE(col[iPredActor], readUint),
-		predCtr:   newDelta(col[iPredCtr]),
-		hasExpand: len(col[iExpand]) > 0,
-		expand:    newBoolean(col[iExpand]),
-		markName:  newRLE(col[iMarkName], readStr),
-	}
 	// Count the operations first, so that a change with too many fails
 	// before any work and the list is allocated once.
-	count := newRLE(col[iAction], readUint)
+	count := newUintRLE(col[iAction])
 	n := 0
-	for ; !count.done(); n++ {
+	for !count.done() {
 		if n >= maxOps {
 			return nil, tooLarge("more than %d operations", maxOps)
+		}
+		if k := count.skip(uint64(maxOps - n)); k > 0 {
+			// The rest of a run of repeats or nulls, passed over as
+			// next would, one value at a time.
+			n += int(k)
+			continue
 		}
 		if _, _, err := count.next(); err != nil {
 			return nil, colErr(iAction, err)
 		}
+		n++
 	}
 	if n == 0 {
 		return nil, nil
+	}
+	od := opsDecoder{
+		actors:    c.Actors,
+		strs:      strs,
+		hasObj:    len(col[iObjActor]) > 0,
+		objActor:  newUintRLE(col[iObjActor]),
+		objCtr:    newUintRLE(col[iObjCtr]),
+		keyActor:  newUintRLE(col[iKeyActor]),
+		keyCtr:    newDelta(col[iKeyCtr]),
+		keyStr:    newStrRLE(col[iKeyStr]),
+		insert:    newBoolean(col[iInsert]),
+		action:    newUintRLE(col[iAction]),
+		valMeta:   newUintRLE(col[iValueMeta]),
+		valRaw:    reader{b: col[iValueRaw]},
+		predNum:   newUintRLE(col[iPredGroup]),
+		predActor: newUintRLE(col[iPredActor]),
+		predCtr:   newDelta(col[iPredCtr]),
+		hasExpand: len(col[iExpand]) > 0,
+		expand:    newBoolean(col[iExpand]),
+		markName:  newStrRLE(col[iMarkName]),
+	}
+	if total := countPreds(col[iPredGroup], n); total > 0 && total <= uint64(maxPreds) {
+		// One block for every Pred list, unless the counts break the cap
+		// (and the decoding below fails on it).
+		od.predBuf = make([]OpID, total)
 	}
 	ops := make([]Op, n)
 	preds := 0
@@ -92,6 +107,47 @@ func (d *Decoder) decodeOps(c *Change, cols *opColumns) ([]Op, error) {
 		preds += len(op.Pred)
 	}
 	return ops, nil
+}
+
+// countPreds returns the sum of the first n values of the pred count column
+// b, as far as they can be read, or 0 if it exceeds 64 bits.
+func countPreds(b []byte, n int) uint64 {
+	d := newUintRLE(b)
+	var total uint64
+	for left := uint64(n); left > 0; {
+		if d.count == 0 {
+			fresh, end, err := d.head()
+			if err != nil || end {
+				break
+			}
+			if fresh {
+				if d.val, err = d.r.uleb(); err != nil {
+					break
+				}
+			}
+		}
+		var v, k uint64
+		switch {
+		case d.null:
+			k = min(d.count, left)
+		case d.literal:
+			k = 1
+			var err error
+			if v, err = d.r.uleb(); err != nil {
+				return total
+			}
+		default:
+			k = min(d.count, left)
+			v = d.val
+		}
+		d.count -= k
+		left -= k
+		if v != 0 && k > (math.MaxUint64-total)/v {
+			return 0
+		}
+		total += k * v
+	}
+	return total
 }
 
 // colErr describes an error in a column.
@@ -157,7 +213,7 @@ func (od *opsDecoder) next(op *Op, predBudget int) error {
 		}
 		op.Expand = x
 	}
-	name, ok, err := od.markName.next()
+	name, ok, err := od.markName.next(od.strs)
 	if err != nil {
 		return colErr(iMarkName, err)
 	}
@@ -206,7 +262,7 @@ func (od *opsDecoder) key(op *Op) error {
 	if err != nil {
 		return colErr(iKeyCtr, err)
 	}
-	s, sok, err := od.keyStr.next()
+	s, sok, err := od.keyStr.next(od.strs)
 	if err != nil {
 		return colErr(iKeyStr, err)
 	}
@@ -288,7 +344,7 @@ func (od *opsDecoder) value() (Value, error) {
 		if !utf8.Valid(raw) {
 			return Value{}, malformed("string value is not UTF-8")
 		}
-		return Value{Kind: Str, Str: string(raw)}, nil
+		return Value{Kind: Str, Str: od.strs.of(raw)}, nil
 	case 7:
 		return Value{Kind: Bytes, Bytes: bytes.Clone(raw)}, nil
 	default:
@@ -336,6 +392,8 @@ func (od *opsDecoder) pred(budget int) ([]OpID, error) {
 		return nil, tooLarge("more pred entries than the cap allows")
 	}
 	if uint64(len(od.predBuf)) < n {
+		// countPreds sized the block for all the operations; this is for
+		// counts over the cap, which make the decoding fail further on.
 		od.predBuf = make([]OpID, max(n, 256))
 	}
 	preds := od.predBuf[:0:n]

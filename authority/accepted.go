@@ -26,27 +26,16 @@ type acceptedRecord struct {
 // Committed. The caller holds the document's lock.
 func (s *Policy) record(doc string, rec chunkRecord) []byte {
 	b := mustJSON(rec)
-	s.mu.Lock()
-	if info, ok := s.docs[doc]; ok {
+	s.updateDoc(doc, func(info *docInfo) {
 		info.accepted = append(info.accepted, acceptedRecord{data: unsafe.SliceData(b), rec: rec})
-		s.docs[doc] = info
-	}
-	s.mu.Unlock()
+	})
 	return b
 }
 
 // takeAccepted returns and forgets the records Accept kept for doc. The
 // caller holds the document's lock.
-func (s *State) takeAccepted(doc string) []acceptedRecord {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	info, ok := s.docs[doc]
-	if !ok || info.accepted == nil {
-		return nil
-	}
-	out := info.accepted
-	info.accepted = nil
-	s.docs[doc] = info
+func (s *State) takeAccepted(doc string) (out []acceptedRecord) {
+	s.updateDoc(doc, func(info *docInfo) { out, info.accepted = info.accepted, nil })
 	return out
 }
 

@@ -76,12 +76,7 @@ func (s *Policy) keysOf(doc string, d *automerge.Doc, heads []automerge.ChangeHa
 
 // setKeys records (or with nil drops) a document's key set.
 func (s *Policy) setKeys(doc string, k *keySet) {
-	s.mu.Lock()
-	if info, ok := s.docs[doc]; ok {
-		info.keys = k
-		s.docs[doc] = info
-	}
-	s.mu.Unlock()
+	s.updateDoc(doc, func(info *docInfo) { info.keys = k })
 }
 
 // acceptedKeys brings the key set up to date after Accept took the batch
@@ -108,10 +103,5 @@ func (s *Policy) acceptedKeys(doc string, d *automerge.Doc, c *checkedBatch, sam
 // Unloaded drops what the policy keeps of a document the engine no longer
 // holds in memory (engine.Unloader).
 func (s *Policy) Unloaded(doc string) {
-	s.mu.Lock()
-	if info, ok := s.docs[doc]; ok && (info.keys != nil || info.checked != nil || info.accepted != nil) {
-		info.keys, info.checked, info.accepted = nil, nil, nil
-		s.docs[doc] = info
-	}
-	s.mu.Unlock()
+	s.updateDoc(doc, func(info *docInfo) { info.keys, info.checked, info.accepted = nil, nil, nil })
 }

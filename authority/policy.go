@@ -64,12 +64,17 @@ func (c *checkedBatch) sameBatch(changes []engine.Change) bool {
 
 // setChecked records (or with nil clears) the batch CheckChanges passed.
 func (s *Policy) setChecked(doc string, c *checkedBatch) {
+	s.updateDoc(doc, func(info *docInfo) { info.checked = c })
+}
+
+// updateDoc changes what the policy keeps of doc, if it knows doc.
+func (s *State) updateDoc(doc string, f func(*docInfo)) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if info, ok := s.docs[doc]; ok {
-		info.checked = c
+		f(&info)
 		s.docs[doc] = info
 	}
-	s.mu.Unlock()
 }
 
 // objectKinds caches a document's objects as of its heads.

@@ -133,7 +133,7 @@ func (r *reader) strBytes() ([]byte, error) {
 // of n copies of the one value that follows, n < 0 is a literal run of -n
 // values that follow, and 0 is a run of nulls whose length, an unsigned
 // LEB128, follows. Counts are only ever compared, never used to allocate.
-// uintRLE, intRLE and strRLE add the values.
+// uintRLE and strRLE add the values.
 type runs struct {
 	r       reader
 	count   uint64 // values left in the current run
@@ -191,10 +191,13 @@ func (d *runs) skip(n uint64) uint64 {
 	return k
 }
 
-// uintRLE decodes a run-length encoded column of unsigned LEB128 numbers.
+// uintRLE decodes a run-length encoded column of LEB128 numbers: unsigned,
+// or signed when signed is set (then each value is the int64's bits; delta
+// reads them so).
 type uintRLE struct {
 	runs
-	val uint64
+	val    uint64
+	signed bool
 }
 
 func newUintRLE(b []byte) uintRLE { return uintRLE{runs: runs{r: reader{b: b}}} }
@@ -218,7 +221,7 @@ func (d *uintRLE) nextSlow() (v uint64, ok bool, err error) {
 			return 0, false, err
 		}
 		if fresh {
-			if d.val, err = d.r.uleb(); err != nil {
+			if d.val, err = d.read(); err != nil {
 				return 0, false, err
 			}
 		}
@@ -228,7 +231,7 @@ func (d *uintRLE) nextSlow() (v uint64, ok bool, err error) {
 	case d.null:
 		return 0, false, nil
 	case d.literal:
-		if v, err = d.r.uleb(); err != nil {
+		if v, err = d.read(); err != nil {
 			return 0, false, err
 		}
 		return v, true, nil
@@ -236,46 +239,13 @@ func (d *uintRLE) nextSlow() (v uint64, ok bool, err error) {
 	return d.val, true, nil
 }
 
-// intRLE decodes a run-length encoded column of signed LEB128 numbers.
-type intRLE struct {
-	runs
-	val int64
-}
-
-// next is uintRLE.next for signed numbers.
-func (d *intRLE) next() (v int64, ok bool, err error) {
-	if d.count > 0 && !d.literal && !d.null {
-		// A run of repeats, the usual case.
-		d.count--
-		return d.val, true, nil
+// read reads one value of the column.
+func (d *uintRLE) read() (uint64, error) {
+	if d.signed {
+		v, err := d.r.sleb()
+		return uint64(v), err
 	}
-	return d.nextSlow()
-}
-
-// nextSlow is next for the general case.
-func (d *intRLE) nextSlow() (v int64, ok bool, err error) {
-	if d.count == 0 {
-		fresh, end, err := d.head()
-		if err != nil || end {
-			return 0, false, err
-		}
-		if fresh {
-			if d.val, err = d.r.sleb(); err != nil {
-				return 0, false, err
-			}
-		}
-	}
-	d.count--
-	switch {
-	case d.null:
-		return 0, false, nil
-	case d.literal:
-		if v, err = d.r.sleb(); err != nil {
-			return 0, false, err
-		}
-		return v, true, nil
-	}
-	return d.val, true, nil
+	return d.r.uleb()
 }
 
 // strRLE decodes a run-length encoded column of length-prefixed UTF-8
@@ -321,19 +291,20 @@ func (d *strRLE) next(s *strArena) (v string, ok bool, err error) {
 // from the previous non-null value, starting at 0. Like automerge-rs it
 // saturates instead of overflowing.
 type delta struct {
-	rle intRLE
+	rle uintRLE // signed
 	abs int64
 }
 
 func newDelta(b []byte) delta {
-	return delta{rle: intRLE{runs: runs{r: reader{b: b}}}}
+	return delta{rle: uintRLE{runs: runs{r: reader{b: b}}, signed: true}}
 }
 
 func (d *delta) next() (int64, bool, error) {
-	v, ok, err := d.rle.next()
+	bits, ok, err := d.rle.next()
 	if err != nil || !ok {
 		return 0, false, err
 	}
+	v := int64(bits)
 	switch {
 	case v > 0 && d.abs > math.MaxInt64-v:
 		d.abs = math.MaxInt64

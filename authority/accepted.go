@@ -1,9 +1,5 @@
 package authority
 
-import (
-	"unsafe"
-)
-
 // A record Accept returns is stored with its chunk, as JSON, and the
 // engine hands it back to Committed once the store acknowledged the
 // chunk. Decoding that JSON again cost as much as checking the changes
@@ -18,7 +14,7 @@ import (
 
 // acceptedRecord is a record Accept returned and the value it encodes.
 type acceptedRecord struct {
-	data *byte // the returned slice's first byte: its identity
+	data *byte // the returned slice's first byte (records are never empty): its identity
 	rec  chunkRecord
 }
 
@@ -27,7 +23,7 @@ type acceptedRecord struct {
 func (s *Policy) record(doc string, rec chunkRecord) []byte {
 	b := mustJSON(rec)
 	s.updateDoc(doc, func(info *docInfo) {
-		info.accepted = append(info.accepted, acceptedRecord{data: unsafe.SliceData(b), rec: rec})
+		info.accepted = append(info.accepted, acceptedRecord{data: &b[0], rec: rec})
 	})
 	return b
 }
@@ -45,7 +41,7 @@ func findAccepted(accepted []acceptedRecord, raw []byte) (chunkRecord, bool) {
 		return chunkRecord{}, false
 	}
 	for _, a := range accepted {
-		if a.data == unsafe.SliceData(raw) {
+		if a.data == &raw[0] {
 			return a.rec, true
 		}
 	}

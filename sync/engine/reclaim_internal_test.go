@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"runtime"
+	"runtime/debug"
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
@@ -8,7 +10,7 @@ import (
 
 // TestReclaimPacesTrims: while documents are loaded, reclaims close
 // together trim once; with nothing loaded every reclaim trims. A reclaim
-// asked for after the last collection forces one.
+// forces a collection unless two completed since it was asked for.
 func TestReclaimPacesTrims(t *testing.T) {
 	e := &Engine{m: NewMetrics(nil), reclaim: make(chan struct{}, 1), stop: make(chan struct{})}
 	trims := func() float64 {
@@ -41,6 +43,28 @@ func TestReclaimPacesTrims(t *testing.T) {
 	}
 	if n := trims(); n != 3 {
 		t.Fatalf("trims after 2 more reclaims with nothing loaded = %v, want 3", n)
+	}
+
+	// Two collections since the request: none is forced. (Automatic
+	// collections are off meanwhile, so only a forced one would count.)
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	e.loaded = 1 << 20 // loaded again: the release at rest collects by itself
+	e.requestReclaim()
+	runtime.GC()
+	runtime.GC()
+	before := gcCycles()
+	e.reclaimMemory()
+	if n := gcCycles() - before; n != 0 {
+		t.Fatalf("reclaim after two collections ran %d more, want none", n)
+	}
+	// One since the request is not enough: it may have begun before the
+	// document was dropped.
+	e.requestReclaim()
+	runtime.GC()
+	before = gcCycles()
+	e.reclaimMemory()
+	if gcCycles() == before {
+		t.Fatal("reclaim after one collection forced none, want one")
 	}
 
 	close(e.stop)

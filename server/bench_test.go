@@ -137,9 +137,6 @@ func BenchmarkBacklog(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := bl.Check(); err != nil {
-			b.Fatal(err)
-		}
 		inChanges += bl.Changes()
 		inTotal += inWall
 		b.StartTimer()

@@ -340,7 +340,13 @@ func bind(c echo.Context, limit int64, v any) error {
 	if _, err := buf.ReadFrom(http.MaxBytesReader(c.Response(), r.Body, limit)); err != nil {
 		return bodyError(err, limit)
 	}
-	body := bytes.TrimSpace(buf.Bytes())
+	return decodeJSON(buf.Bytes(), limit, v)
+}
+
+// decodeJSON decodes a whole request body into v, as bind does once it
+// has read it; limit only goes into its messages.
+func decodeJSON(body []byte, limit int64, v any) error {
+	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return bodyError(io.EOF, limit)
 	}

@@ -1,7 +1,6 @@
 package mobileapi_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -43,8 +42,9 @@ func realSyncBody(tb testing.TB) []byte {
 }
 
 // FuzzDecodeSyncRequest feeds arbitrary bodies through the decoding path of
-// POST /v1/sync: JSON, the request checks, and the automerge sync message
-// decoder. It must never panic, and every refusal must be a client error.
+// POST /v1/sync: the body's JSON as bind decodes it, the request checks,
+// and the automerge sync message decoder. It must never panic, and every
+// refusal must be a client error.
 func FuzzDecodeSyncRequest(f *testing.F) {
 	f.Add(realSyncBody(f))
 	f.Add([]byte(`{"messages":[]}`))
@@ -53,7 +53,11 @@ func FuzzDecodeSyncRequest(f *testing.F) {
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var req wire.SyncRequest
-		if err := json.NewDecoder(bytes.NewReader(body)).Decode(&req); err != nil {
+		if err := mobileapi.DecodeJSON(body, 1<<20, &req); err != nil {
+			var ae *fault.Error
+			if !errors.As(err, &ae) || ae.Code != fault.InvalidRequest {
+				t.Fatalf("DecodeJSON error %v is not invalid_request", err)
+			}
 			return
 		}
 		msgs, err := mobileapi.SyncMessages(req, 256)

@@ -44,6 +44,8 @@ func BenchmarkBacklog(b *testing.B) {
 		// the in-process pass of each iteration (package inprocess)
 		inChanges int
 		inTotal   time.Duration
+		// process CPU time (user+system) of the two passes
+		cpu, inCPU time.Duration
 	)
 	for b.Loop() {
 		b.StopTimer()
@@ -87,6 +89,7 @@ func BenchmarkBacklog(b *testing.B) {
 		b.StartTimer()
 		var mu sync.Mutex
 		sent := 0
+		cpu0 := benchProcessCPU(b)
 		start := time.Now()
 		err = benchRunAll(devices, func(i int) error {
 			st, err := h.syncLedger(devs[i])
@@ -99,6 +102,7 @@ func BenchmarkBacklog(b *testing.B) {
 			return err
 		})
 		elapsed := time.Since(start)
+		cpu += benchProcessCPU(b) - cpu0
 		b.StopTimer()
 		stopProfile()
 		if err != nil {
@@ -135,7 +139,9 @@ func BenchmarkBacklog(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		inCPU0 := benchProcessCPU(b)
 		inWall, err := bl.Sync()
+		inCPU += benchProcessCPU(b) - inCPU0
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -149,6 +155,12 @@ func BenchmarkBacklog(b *testing.B) {
 	b.ReportMetric(100*rate/inRate, "%_of_inprocess")
 	b.ReportMetric(wall.Seconds()/float64(runs), "stored_s")
 	b.ReportMetric(float64(slices.Max(rounds)), "max_rounds")
+	// Cores busy (process CPU time over wall time) tell a pass that waits
+	// from one that computes; CPU per change compares the work itself.
+	b.ReportMetric(cpu.Seconds()/wall.Seconds(), "cores")
+	b.ReportMetric(inCPU.Seconds()/inTotal.Seconds(), "inprocess_cores")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(changes), "cpu_µs/change")
+	b.ReportMetric(float64(inCPU.Microseconds())/float64(inChanges), "inprocess_cpu_µs/change")
 	b.Logf("backlog: %d devices x %d offline changes; all stored in %.2fs (%.0f changes/s, %.0f%% of automerge-go alone in memory: %.0f changes/s); device done p50 %.2fs max %.2fs; rounds p50 %d max %d",
 		devices, perDevice, wall.Seconds()/float64(runs), rate, 100*rate/inRate, inRate,
 		benchPercentile(perDone, 50).Seconds(), slices.Max(perDone).Seconds(), benchMedian(rounds), slices.Max(rounds))

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"sort"
 	"strconv"
@@ -25,6 +26,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/circles-coop/circles/crdt"
+	"github.com/circles-coop/circles/crdt/amchange"
 	"github.com/circles-coop/circles/server/servertest"
 	"github.com/circles-coop/circles/wire"
 )
@@ -114,8 +116,9 @@ func (h *benchHTTP) syncDocs(token string, docs map[string]*automerge.SyncState,
 		var out []wire.SyncMessage
 		for _, id := range ids {
 			if m, ok := docs[id].GenerateMessage(); ok {
-				out = append(out, wire.SyncMessage{Doc: id, Data: m.Bytes()})
-				st.sent += len(m.Changes())
+				data := m.Bytes()
+				out = append(out, wire.SyncMessage{Doc: id, Data: data})
+				st.sent += benchCountChanges(data)
 			}
 		}
 		if len(out) == 0 {
@@ -136,7 +139,7 @@ func (h *benchHTTP) syncDocs(token string, docs map[string]*automerge.SyncState,
 			if err != nil {
 				return st, fmt.Errorf("sync %s: receive: %w", m.Doc, err)
 			}
-			st.received += len(sm.Changes())
+			st.received += benchCountChanges(m.Data)
 			st.bytesIn += len(m.Data)
 			if onAnswer != nil {
 				onAnswer(m.Doc, sm, arrived)
@@ -430,25 +433,69 @@ func benchEngineTime(before, after map[string]float64) string {
 }
 
 // benchProfile starts a CPU profile of one measured part of a benchmark
-// when BENCH_CPUPROFILE names a file: iteration i writes FILE.i, so that
-// the set-up between the measured parts stays out of it. Merge them with
-// go tool pprof FILE.*. The returned function stops the profile.
+// when BENCH_CPUPROFILE names a file, and an execution trace when
+// BENCH_TRACE does: iteration i writes FILE.i, so that the set-up between
+// the measured parts stays out of it. Merge CPU profiles with
+// go tool pprof FILE.*; read a trace with go tool trace FILE.i. The
+// returned function stops both.
 func benchProfile(b *testing.B, i int) (stop func()) {
-	path := os.Getenv("BENCH_CPUPROFILE")
-	if path == "" {
-		return func() {}
+	var stops []func()
+	if path := os.Getenv("BENCH_CPUPROFILE"); path != "" {
+		f := benchProfileFile(b, path, i)
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		stops = append(stops, func() {
+			pprof.StopCPUProfile()
+			benchClose(b, f)
+		})
 	}
+	if path := os.Getenv("BENCH_TRACE"); path != "" {
+		f := benchProfileFile(b, path, i)
+		if err := trace.Start(f); err != nil {
+			b.Fatal(err)
+		}
+		stops = append(stops, func() {
+			trace.Stop()
+			benchClose(b, f)
+		})
+	}
+	return func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}
+}
+
+func benchProfileFile(b *testing.B, path string, i int) *os.File {
 	f, err := os.Create(fmt.Sprintf("%s.%d", path, i))
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
+	return f
+}
+
+func benchClose(b *testing.B, f *os.File) {
+	if err := f.Close(); err != nil {
+		b.Error(err)
+	}
+}
+
+// benchProcessCPU returns the CPU time (user and system) this process has
+// used so far: the server, its embedded NATS and the benchmark's clients.
+func benchProcessCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		b.Fatal(err)
 	}
-	return func() {
-		pprof.StopCPUProfile()
-		if err := f.Close(); err != nil {
-			b.Error(err)
-		}
-	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchCountChanges returns how many changes a sync message carries,
+// reading only its framing: cheaper than automerge's SyncMessage.Changes,
+// which builds every change, so the devices' bookkeeping takes less of
+// the CPU the server shares with them.
+func benchCountChanges(data []byte) int {
+	raws, _ := amchange.SplitSyncMessage(data)
+	return len(raws)
 }

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/automerge/automerge-go"
@@ -75,7 +74,7 @@ func splitMessage(data []byte) ([][]byte, error) {
 	if data[0] != 0x42 {
 		return nil, fmt.Errorf("%w: not an automerge sync message (first byte 0x%02x)", ErrBadMessage, data[0])
 	}
-	raws, err := splitSyncMessage(data)
+	raws, err := amchange.SplitSyncMessage(data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadMessage, err)
 	}
@@ -99,91 +98,6 @@ func decodeChanges(raws [][]byte) ([]Change, error) {
 		changes = append(changes, Change{Decoded: dc, raw: raw})
 	}
 	return changes, nil
-}
-
-// splitSyncMessage walks an automerge sync message (type 0x42: heads,
-// need, have entries of last-sync hashes and a Bloom filter, then the
-// changes, each length-prefixed) and returns the change chunks it carries,
-// as sub-slices of data.
-func splitSyncMessage(data []byte) ([][]byte, error) {
-	r := msgReader{b: data, off: 1}
-	for _, what := range []string{"heads", "need"} {
-		if err := r.hashes(what); err != nil {
-			return nil, err
-		}
-	}
-	nHave, err := r.count("have", 2)
-	if err != nil {
-		return nil, err
-	}
-	for range nHave {
-		if err := r.hashes("have.lastSync"); err != nil {
-			return nil, err
-		}
-		if _, err := r.bytes("have.bloom"); err != nil {
-			return nil, err
-		}
-	}
-	n, err := r.count("changes", 1)
-	if err != nil {
-		return nil, err
-	}
-	out := make([][]byte, 0, n)
-	for range n {
-		b, err := r.bytes("change")
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, b)
-	}
-	return out, nil
-}
-
-type msgReader struct {
-	b   []byte
-	off int
-}
-
-func (r *msgReader) uleb(what string) (uint64, error) {
-	v, n := binary.Uvarint(r.b[r.off:])
-	if n <= 0 {
-		return 0, fmt.Errorf("%s: bad or truncated length", what)
-	}
-	r.off += n
-	return v, nil
-}
-
-// count reads a count of items that take at least minSize bytes each, so
-// a count the rest of the message cannot hold is refused before anything
-// is allocated for it.
-func (r *msgReader) count(what string, minSize int) (int, error) {
-	v, err := r.uleb(what)
-	if err != nil {
-		return 0, err
-	}
-	if v > uint64((len(r.b)-r.off)/minSize) {
-		return 0, fmt.Errorf("%s: %d items do not fit in the message", what, v)
-	}
-	return int(v), nil
-}
-
-func (r *msgReader) hashes(what string) error {
-	n, err := r.count(what, 32)
-	if err != nil {
-		return err
-	}
-	r.off += 32 * n
-	return nil
-}
-
-func (r *msgReader) bytes(what string) ([]byte, error) {
-	n, err := r.count(what, 1)
-	if err != nil {
-		return nil, err
-	}
-	b := r.b[r.off : r.off+n : r.off+n]
-	r.off += n
-	return b, nil
 }
 
 // receive applies a message that decodeMessage accepted.

@@ -2,7 +2,8 @@ package crdt
 
 import (
 	"fmt"
-	"maps"
+	"iter"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -18,13 +19,78 @@ type NewMap struct {
 	// Fields are the values put on its keys (the last put wins; a deleted
 	// key is absent): scalars, and the content of a text object when the
 	// batch wrote it in one plain run (see NewMaps), as a string.
-	Fields map[string]amchange.Value
+	Fields Fields
 	// Nested is set when a key holds an object whose value the operations
 	// do not give plainly (a list, a map, a text edited other than by one
 	// run of insertions): then the map must be read from the document.
 	Nested bool
 
 	texts map[string]*newText // text objects made on its keys
+}
+
+// Fields are the keys of a new map with their values, in the order the
+// operations first wrote them. A record has a handful of fields, so a
+// slice searched in order is smaller and faster than a map; NewMaps keeps
+// at most maxOpFields of them (a map with more is read from the document).
+type Fields []Field
+
+// Field is one key of a new map and its value.
+type Field struct {
+	Key   string
+	Value amchange.Value
+}
+
+// maxOpFields bounds the keys NewMaps follows in one new map, so that its
+// linear search stays short whatever a change holds. Every record kind
+// has fewer fields; a map with more is refused when read from the
+// document (an unknown field), with the same message.
+const maxOpFields = 32
+
+// Get returns the value of key.
+func (f Fields) Get(key string) (amchange.Value, bool) {
+	for i := range f {
+		if f[i].Key == key {
+			return f[i].Value, true
+		}
+	}
+	return amchange.Value{}, false
+}
+
+// Keys yields the keys.
+func (f Fields) Keys() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for i := range f {
+			if !yield(f[i].Key) {
+				return
+			}
+		}
+	}
+}
+
+// set puts v on key; it reports false, changing nothing, when key is new
+// and the map already has maxOpFields keys.
+func (f *Fields) set(key string, v amchange.Value) bool {
+	for i := range *f {
+		if (*f)[i].Key == key {
+			(*f)[i].Value = v
+			return true
+		}
+	}
+	if len(*f) >= maxOpFields {
+		return false
+	}
+	*f = append(*f, Field{Key: key, Value: v})
+	return true
+}
+
+// del removes key.
+func (f *Fields) del(key string) {
+	for i := range *f {
+		if (*f)[i].Key == key {
+			*f = slices.Delete(*f, i, i+1)
+			return
+		}
+	}
 }
 
 // newText follows a text object a batch made in a new map while its
@@ -67,7 +133,7 @@ func NewMaps(roots map[string]amchange.OpID, changes []*amchange.Change) map[Add
 			}
 			if name, ok := byObj[op.Obj]; ok {
 				if op.Action == amchange.MakeMap {
-					m := &NewMap{Fields: make(map[string]amchange.Value)}
+					m := &NewMap{Fields: make(Fields, 0, 8)}
 					out[Added{Container: name, Key: op.Key}] = m
 					objs[op.ID] = m
 				}
@@ -84,11 +150,13 @@ func NewMaps(roots map[string]amchange.OpID, changes []*amchange.Change) map[Add
 			}
 			switch {
 			case op.Action == amchange.Put:
-				m.Fields[op.Key] = op.Value
+				if !m.Fields.set(op.Key, op.Value) {
+					m.Nested = true // too many keys: read the document
+				}
 			case op.Action == amchange.Delete:
-				delete(m.Fields, op.Key)
+				m.Fields.del(op.Key)
 			case op.Action == amchange.MakeText:
-				if _, ok := m.Fields[op.Key]; ok {
+				if _, ok := m.Fields.Get(op.Key); ok {
 					m.Nested = true
 					continue
 				}
@@ -109,7 +177,9 @@ func NewMaps(roots map[string]amchange.OpID, changes []*amchange.Change) map[Add
 				m.Nested = true
 				continue
 			}
-			m.Fields[key] = amchange.Value{Kind: amchange.Str, Str: t.b.String()}
+			if !m.Fields.set(key, amchange.Value{Kind: amchange.Str, Str: t.b.String()}) {
+				m.Nested = true
+			}
 		}
 		m.texts = nil
 	}
@@ -132,9 +202,9 @@ func (t *newText) add(op *amchange.Op) {
 
 // EntryFromFields builds an entry from the scalar fields of a new map and
 // checks it exactly as ReadEntry checks one read from a document.
-func EntryFromFields(fields map[string]amchange.Value) (Entry, error) {
+func EntryFromFields(fields Fields) (Entry, error) {
 	r := fieldReader{fields: fields, where: "entry"}
-	if id, ok := fields["id"]; ok && id.Kind == amchange.Str && isID(id.Str) {
+	if id, ok := fields.Get("id"); ok && id.Kind == amchange.Str && isID(id.Str) {
 		r.where = "entry \"" + id.Str + "\""
 	}
 	e := Entry{
@@ -158,9 +228,9 @@ func EntryFromFields(fields map[string]amchange.Value) (Entry, error) {
 
 // CreditFromFields builds a credit from the scalar fields of a new map and
 // checks it exactly as ReadCredit does.
-func CreditFromFields(fields map[string]amchange.Value) (Credit, error) {
+func CreditFromFields(fields Fields) (Credit, error) {
 	r := fieldReader{fields: fields, where: "credit"}
-	if id, ok := fields["id"]; ok && id.Kind == amchange.Str && isID(id.Str) {
+	if id, ok := fields.Get("id"); ok && id.Kind == amchange.Str && isID(id.Str) {
 		r.where = "credit \"" + id.Str + "\""
 	}
 	c := Credit{
@@ -182,7 +252,7 @@ func CreditFromFields(fields map[string]amchange.Value) (Credit, error) {
 // fieldReader reads typed fields from decoded scalar values, remembering
 // the first problem, with the same messages as the document readers.
 type fieldReader struct {
-	fields map[string]amchange.Value
+	fields Fields
 	where  string
 	err    error
 }
@@ -194,7 +264,7 @@ func (r *fieldReader) fail(key, format string, args ...any) {
 }
 
 func (r *fieldReader) str(key string, required bool, max int) string {
-	v, ok := r.fields[key]
+	v, ok := r.fields.Get(key)
 	if !ok {
 		if required {
 			r.fail(key, "is missing")
@@ -213,7 +283,7 @@ func (r *fieldReader) str(key string, required bool, max int) string {
 }
 
 func (r *fieldReader) num(key string, required bool) float64 {
-	v, ok := r.fields[key]
+	v, ok := r.fields.Get(key)
 	if !ok {
 		if required {
 			r.fail(key, "is missing")
@@ -233,7 +303,7 @@ func (r *fieldReader) num(key string, required bool) float64 {
 }
 
 func (r *fieldReader) time(key string, required bool) time.Time {
-	v, ok := r.fields[key]
+	v, ok := r.fields.Get(key)
 	if !ok {
 		if required {
 			r.fail(key, "is missing")
@@ -258,7 +328,7 @@ func (r *fieldReader) done(allowed []string) error {
 	if r.err != nil {
 		return r.err
 	}
-	return unknownField(r.where, maps.Keys(r.fields), allowed)
+	return unknownField(r.where, r.fields.Keys(), allowed)
 }
 
 // opKindName names a decoded value's kind as kindName names a document's.

@@ -1,6 +1,7 @@
 package crdt_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -202,6 +203,94 @@ func TestEntryFromTextOpsMatchesDocument(t *testing.T) {
 			}
 			if gotErr == nil && !got.Same(want) {
 				t.Errorf("EntryFromFields = %+v, want %+v", got, want)
+			}
+		})
+	}
+}
+
+// TestNewMapsLeavesWideMapsToTheDocument: a new map with more keys than
+// any record has is not followed key by key (its search would grow with
+// what a device sends); it is marked Nested, so the policy reads it from
+// the document and refuses it there, with the same message. Up to the
+// bound, later puts to a key replace its value and deletes remove it.
+func TestNewMapsLeavesWideMapsToTheDocument(t *testing.T) {
+	const id = "6f1c2a7e-9d4b-4c1e-8f3a-2b5d7e9c1a41"
+	for _, tc := range []struct {
+		name       string
+		extra      int
+		wantNested bool
+	}{
+		{"a few extra keys", 3, false},
+		{"more keys than the bound", 40, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := automerge.New()
+			if err := crdt.InitLedger(d, "m_abc", 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.Commit("init"); err != nil {
+				t.Fatal(err)
+			}
+			heads := d.Heads()
+			fields := map[string]any{"id": id, "kind": "meal", "quantity": 1.5, "note": "first", "at": "2026-05-01T18:00:00Z"}
+			for i := range tc.extra {
+				fields[fmt.Sprintf("x%02d", i)] = int64(i)
+			}
+			if err := d.Path("entries", id).Set(fields); err != nil {
+				t.Fatal(err)
+			}
+			entry := d.Path("entries", id).Map()
+			if err := entry.Set("note", "second"); err != nil {
+				t.Fatal(err)
+			}
+			if err := entry.Delete("x00"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.Commit("entry"); err != nil {
+				t.Fatal(err)
+			}
+			all, _ := d.Changes()
+			first, err := amchange.Decode(all[0].Save())
+			if err != nil {
+				t.Fatal(err)
+			}
+			roots := map[string]amchange.OpID{}
+			for _, op := range first.Ops {
+				if op.Obj.IsRoot() && op.Action == amchange.MakeMap {
+					roots[op.Key] = op.ID
+				}
+			}
+			news, _ := d.Changes(heads...)
+			var decoded []*amchange.Change
+			for _, ch := range news {
+				dc, err := amchange.Decode(ch.Save())
+				if err != nil {
+					t.Fatal(err)
+				}
+				decoded = append(decoded, dc)
+			}
+			nm := crdt.NewMaps(roots, decoded)[crdt.Added{Container: "entries", Key: id}]
+			if nm == nil || nm.Nested != tc.wantNested {
+				t.Fatalf("NewMaps = %+v, want Nested %v", nm, tc.wantNested)
+			}
+			_, _, wantErr := crdt.LookupEntry(d, id)
+			if wantErr == nil {
+				t.Fatal("LookupEntry accepted an entry with unknown fields")
+			}
+			if nm.Nested {
+				return
+			}
+			if v, _ := nm.Fields.Get("note"); v.Str != "second" {
+				t.Errorf("note = %v, want the later put", v)
+			}
+			if _, ok := nm.Fields.Get("x00"); ok {
+				t.Error("a deleted key is still among the fields")
+			}
+			if len(nm.Fields) != 5+tc.extra-1 {
+				t.Errorf("%d fields, want %d", len(nm.Fields), 5+tc.extra-1)
+			}
+			if _, gotErr := crdt.EntryFromFields(nm.Fields); gotErr == nil || gotErr.Error() != wantErr.Error() {
+				t.Errorf("EntryFromFields error %v, want %v (as read from the document)", gotErr, wantErr)
 			}
 		})
 	}

@@ -115,23 +115,19 @@ func (a Action) String() string {
 	return "unknown(" + strconv.FormatUint(uint64(a), 10) + ")"
 }
 
-// Op is one operation of a change.
+// Op is one operation of a change. Its fields are ordered so that the
+// flags share one word: a change's operations are decoded into one slice,
+// the largest allocation of an incoming sync message.
 type Op struct {
 	// ID is the operation's id: {StartOp + index, change author}.
 	ID OpID
 	// Obj is the object the operation acts on; the zero OpID is the root map.
 	Obj OpID
-	// ElemKey tells which of Key and Elem addresses the operation's target:
-	// false for a map key (Key), true for a list or text element (Elem).
-	ElemKey bool
 	// Key is the map key when ElemKey is false. It may be empty.
 	Key string
 	// Elem is the list or text element when ElemKey is true. The zero OpID
 	// is the head of the sequence (insertion at the start).
 	Elem OpID
-	// Insert is true when the operation inserts a new element after Elem
-	// rather than acting on Elem itself.
-	Insert bool
 	// Action is what the operation does.
 	Action Action
 	// Value is the scalar the operation carries: the value a Put stores, the
@@ -140,12 +136,18 @@ type Op struct {
 	// Pred lists the operations this one supersedes (overwrites, deletes or
 	// increments), in ascending order of counter, then actor.
 	Pred []OpID
-	// Expand is set on Mark operations whose mark grows when text is
-	// inserted at its boundary.
-	Expand bool
 	// MarkName is the mark's name when HasMarkName is set (a Mark operation
 	// that begins a mark).
 	MarkName string
+	// ElemKey tells which of Key and Elem addresses the operation's target:
+	// false for a map key (Key), true for a list or text element (Elem).
+	ElemKey bool
+	// Insert is true when the operation inserts a new element after Elem
+	// rather than acting on Elem itself.
+	Insert bool
+	// Expand is set on Mark operations whose mark grows when text is
+	// inserted at its boundary.
+	Expand bool
 	// HasMarkName distinguishes an empty mark name from none.
 	HasMarkName bool
 }
@@ -199,12 +201,12 @@ func (k ValueKind) String() string {
 // Kind names is set.
 type Value struct {
 	Kind  ValueKind
-	Bool  bool
 	Uint  uint64
 	Int   int64 // Int, Counter and Timestamp
 	Float float64
 	Str   string
 	Bytes []byte // Bytes and Unknown
+	Bool  bool
 	// TypeCode is the format's type code (10 to 15) of an Unknown value.
 	TypeCode uint8
 }

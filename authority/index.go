@@ -209,21 +209,25 @@ func (ix *Index) Add(doc string, seq uint64, first int, rec chunkRecord) (int, e
 		return indexKey(seq, first+i)
 	}
 	var items []pending
-	// seen catches an id twice in one record: the first is kept.
-	var seen map[string]bool
-	if n := len(rec.Entries) + len(rec.Credits); n > 1 {
-		seen = make(map[string]bool, n)
+	// seenEntries and seenCredits catch an id twice in one record: the
+	// first is kept.
+	var seenEntries, seenCredits map[string]bool
+	if n := len(rec.Entries); n > 1 {
+		seenEntries = make(map[string]bool, n)
+	}
+	if n := len(rec.Credits); n > 1 {
+		seenCredits = make(map[string]bool, n)
 	}
 	for i, e := range rec.Entries {
 		_, _, found, err := ix.lookup(&ix.entries, e.ID, entryID)
 		if err != nil {
 			return 0, err
 		}
-		if found || seen["e"+e.ID] {
+		if found || seenEntries[e.ID] {
 			continue
 		}
-		if seen != nil {
-			seen["e"+e.ID] = true
+		if seenEntries != nil {
+			seenEntries[e.ID] = true
 		}
 		it := Indexed{Seq: key(i), Member: rec.Member, Doc: doc, Entry: e}
 		items = append(items, pending{t: &ix.entries, id: e.ID, key: it.Seq, body: encodeEntry(&it)})
@@ -241,11 +245,11 @@ func (ix *Index) Add(doc string, seq uint64, first int, rec chunkRecord) (int, e
 		if err != nil {
 			return 0, err
 		}
-		if found || seen["c"+c.ID] {
+		if found || seenCredits[c.ID] {
 			continue
 		}
-		if seen != nil {
-			seen["c"+c.ID] = true
+		if seenCredits != nil {
+			seenCredits[c.ID] = true
 		}
 		it := IndexedCredit{Seq: key(len(rec.Entries) + i), Member: rec.Member, Doc: doc, Credit: c}
 		items = append(items, pending{t: &ix.credits, id: c.ID, key: it.Seq, body: encodeCredit(&it)})

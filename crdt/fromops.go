@@ -34,10 +34,11 @@ type NewMap struct {
 // at most maxOpFields of them (a map with more is read from the document).
 type Fields []Field
 
-// Field is one key of a new map and its value.
+// Field is one key of a new map and its value, which points into the
+// decoded operation that put it (or, for a text, a value of its own).
 type Field struct {
 	Key   string
-	Value amchange.Value
+	Value *amchange.Value
 }
 
 // maxOpFields bounds the keys NewMaps follows in one new map, so that its
@@ -50,7 +51,7 @@ const maxOpFields = 32
 func (f Fields) Get(key string) (amchange.Value, bool) {
 	for i := range f {
 		if f[i].Key == key {
-			return f[i].Value, true
+			return *f[i].Value, true
 		}
 	}
 	return amchange.Value{}, false
@@ -69,7 +70,7 @@ func (f Fields) Keys() iter.Seq[string] {
 
 // set puts v on key; it reports false, changing nothing, when key is new
 // and the map already has maxOpFields keys.
-func (f *Fields) set(key string, v amchange.Value) bool {
+func (f *Fields) set(key string, v *amchange.Value) bool {
 	for i := range *f {
 		if (*f)[i].Key == key {
 			(*f)[i].Value = v
@@ -150,7 +151,7 @@ func NewMaps(roots map[string]amchange.OpID, changes []*amchange.Change) map[Add
 			}
 			switch {
 			case op.Action == amchange.Put:
-				if !m.Fields.set(op.Key, op.Value) {
+				if !m.Fields.set(op.Key, &op.Value) {
 					m.Nested = true // too many keys: read the document
 				}
 			case op.Action == amchange.Delete:
@@ -177,7 +178,7 @@ func NewMaps(roots map[string]amchange.OpID, changes []*amchange.Change) map[Add
 				m.Nested = true
 				continue
 			}
-			if !m.Fields.set(key, amchange.Value{Kind: amchange.Str, Str: t.b.String()}) {
+			if !m.Fields.set(key, &amchange.Value{Kind: amchange.Str, Str: t.b.String()}) {
 				m.Nested = true
 			}
 		}

@@ -60,24 +60,45 @@ func TestSegmentsAndEviction(t *testing.T) {
 			}
 		}
 	}
-	logN(50) // passes the bound: a second segment opens
-	logN(10) // written into the new segment once the device has seen it
-	logN(35) // and past the bound again
-
 	cl, err := dev.Client()
 	if err != nil {
 		t.Fatal(err)
 	}
-	circle, err := cl.Circle(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ledgers []string
-	for _, m := range circle.Members {
-		if m.MemberID == dev.Info().MemberID {
-			ledgers = m.Ledgers
+	// segments lists the member's ledger segments once the server has
+	// opened at least want of them: a segment opens in the background
+	// after the change that crossed the bound is stored, so a busy
+	// machine can take a moment (bounded: 10 s).
+	segments := func(want int) (*wire.Circle, []string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			circle, err := cl.Circle(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ledgers []string
+			for _, m := range circle.Members {
+				if m.MemberID == dev.Info().MemberID {
+					ledgers = m.Ledgers
+				}
+			}
+			if len(ledgers) >= want || time.Now().After(deadline) {
+				return circle, ledgers
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	logN(50) // passes the bound: a second segment opens
+	if _, ledgers := segments(2); len(ledgers) < 2 {
+		t.Fatalf("member has %d ledger segments after 50 entries with a bound of 40, want 2", len(ledgers))
+	}
+	if _, err := dev.Sync(ctx, nil); err != nil { // the device learns of it
+		t.Fatalf("sync: %v", err)
+	}
+	logN(10) // written into the new segment once the device has seen it
+	logN(35) // and past the bound again
+
+	circle, ledgers := segments(3)
 	if len(ledgers) < 3 {
 		t.Errorf("member has %d ledger segments, want at least 3 after 95 entries with a bound of 40", len(ledgers))
 	}

@@ -26,7 +26,8 @@
 //   PROFILE_DIR if set, circled runs with --cpuprofile into this directory
 //               (one file per run, named after the run)
 //   LOADGEN_PROFILE_DIR  if set, every loadgen runs under node --cpu-prof
-//               into this directory (the load generator shares the cores)
+//               into DIR/<run>/, one file per thread (the main thread and
+//               each backlog worker; the load generator shares the cores)
 
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -151,7 +152,9 @@ async function startCircled(name) {
 // loadgen runs one loadgen.mjs and returns its RESULT (or an error result).
 function loadgen(args, label) {
   return new Promise((resolve) => {
-    const prof = env.LOADGEN_PROFILE_DIR ? ["--cpu-prof", "--cpu-prof-dir", env.LOADGEN_PROFILE_DIR, "--cpu-prof-name", `${label}.cpuprofile`] : [];
+    // Node names each thread's profile after its process and thread ids;
+    // a fixed --cpu-prof-name would let the threads overwrite one file.
+    const prof = env.LOADGEN_PROFILE_DIR ? ["--cpu-prof", "--cpu-prof-dir", path.join(env.LOADGEN_PROFILE_DIR, label)] : [];
     const proc = spawn(process.execPath, [...prof, path.join(here, "loadgen.mjs"), ...args, "--timeout-s", String(runTimeoutS), "--label", label], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...env, NODE_NO_WARNINGS: "1" },

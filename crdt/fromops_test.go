@@ -8,7 +8,6 @@ import (
 	"github.com/automerge/automerge-go"
 
 	"github.com/circles-coop/circles/crdt"
-	"github.com/circles-coop/circles/crdt/amchange"
 )
 
 // TestEntryFromOpsMatchesDocument: an entry read from a change's
@@ -40,14 +39,7 @@ func TestEntryFromOpsMatchesDocument(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := automerge.New()
-			if err := crdt.InitLedger(d, "m_abc", 0); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := d.Commit("init"); err != nil {
-				t.Fatal(err)
-			}
-			heads := d.Heads()
+			d, heads := newLedgerDoc(t)
 			fields := base()
 			tc.mod(fields)
 			if err := d.Path("entries", id).Set(fields); err != nil {
@@ -56,38 +48,11 @@ func TestEntryFromOpsMatchesDocument(t *testing.T) {
 			if _, err := d.Commit("entry"); err != nil {
 				t.Fatal(err)
 			}
-			all, _ := d.Changes()
-			first, err := amchange.Decode(all[0].Save())
-			if err != nil {
-				t.Fatal(err)
-			}
-			roots := map[string]amchange.OpID{}
-			for _, op := range first.Ops {
-				if op.Obj.IsRoot() && op.Action == amchange.MakeMap {
-					roots[op.Key] = op.ID
-				}
-			}
-			news, _ := d.Changes(heads...)
-			var decoded []*amchange.Change
-			for _, ch := range news {
-				dc, err := amchange.Decode(ch.Save())
-				if err != nil {
-					t.Fatal(err)
-				}
-				decoded = append(decoded, dc)
-			}
-			nm := crdt.NewMaps(roots, decoded)[crdt.Added{Container: "entries", Key: id}]
+			nm := newEntryMap(t, d, heads, id)
 			if nm == nil || nm.Nested {
 				t.Fatalf("NewMaps = %+v, want the scalar fields of the new entry", nm)
 			}
-			got, gotErr := crdt.EntryFromFields(nm.Fields)
-			want, _, wantErr := crdt.LookupEntry(d, id)
-			if (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
-				t.Fatalf("EntryFromFields error %v, want %v (as read from the document)", gotErr, wantErr)
-			}
-			if gotErr == nil && !got.Same(want) {
-				t.Errorf("EntryFromFields = %+v, want %+v", got, want)
-			}
+			assertEntryAsInDocument(t, d, nm, id)
 		})
 	}
 }
@@ -144,14 +109,7 @@ func TestEntryFromTextOpsMatchesDocument(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := automerge.New()
-			if err := crdt.InitLedger(d, "m_abc", 0); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := d.Commit("init"); err != nil {
-				t.Fatal(err)
-			}
-			heads := d.Heads()
+			d, heads := newLedgerDoc(t)
 			if err := d.Path("entries", id).Set(tc.fields); err != nil {
 				t.Fatal(err)
 			}
@@ -166,27 +124,7 @@ func TestEntryFromTextOpsMatchesDocument(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			all, _ := d.Changes()
-			first, err := amchange.Decode(all[0].Save())
-			if err != nil {
-				t.Fatal(err)
-			}
-			roots := map[string]amchange.OpID{}
-			for _, op := range first.Ops {
-				if op.Obj.IsRoot() && op.Action == amchange.MakeMap {
-					roots[op.Key] = op.ID
-				}
-			}
-			news, _ := d.Changes(heads...)
-			var decoded []*amchange.Change
-			for _, ch := range news {
-				dc, err := amchange.Decode(ch.Save())
-				if err != nil {
-					t.Fatal(err)
-				}
-				decoded = append(decoded, dc)
-			}
-			nm := crdt.NewMaps(roots, decoded)[crdt.Added{Container: "entries", Key: id}]
+			nm := newEntryMap(t, d, heads, id)
 			if nm == nil {
 				t.Fatal("NewMaps does not report the new entry")
 			}
@@ -196,14 +134,7 @@ func TestEntryFromTextOpsMatchesDocument(t *testing.T) {
 			if nm.Nested {
 				return
 			}
-			got, gotErr := crdt.EntryFromFields(nm.Fields)
-			want, _, wantErr := crdt.LookupEntry(d, id)
-			if (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
-				t.Fatalf("EntryFromFields error %v, want %v (as read from the document)", gotErr, wantErr)
-			}
-			if gotErr == nil && !got.Same(want) {
-				t.Errorf("EntryFromFields = %+v, want %+v", got, want)
-			}
+			assertEntryAsInDocument(t, d, nm, id)
 		})
 	}
 }
@@ -224,14 +155,7 @@ func TestNewMapsLeavesWideMapsToTheDocument(t *testing.T) {
 		{"more keys than the bound", 40, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := automerge.New()
-			if err := crdt.InitLedger(d, "m_abc", 0); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := d.Commit("init"); err != nil {
-				t.Fatal(err)
-			}
-			heads := d.Heads()
+			d, heads := newLedgerDoc(t)
 			fields := map[string]any{"id": id, "kind": "meal", "quantity": 1.5, "note": "first", "at": "2026-05-01T18:00:00Z"}
 			for i := range tc.extra {
 				fields[fmt.Sprintf("x%02d", i)] = int64(i)
@@ -249,27 +173,7 @@ func TestNewMapsLeavesWideMapsToTheDocument(t *testing.T) {
 			if _, err := d.Commit("entry"); err != nil {
 				t.Fatal(err)
 			}
-			all, _ := d.Changes()
-			first, err := amchange.Decode(all[0].Save())
-			if err != nil {
-				t.Fatal(err)
-			}
-			roots := map[string]amchange.OpID{}
-			for _, op := range first.Ops {
-				if op.Obj.IsRoot() && op.Action == amchange.MakeMap {
-					roots[op.Key] = op.ID
-				}
-			}
-			news, _ := d.Changes(heads...)
-			var decoded []*amchange.Change
-			for _, ch := range news {
-				dc, err := amchange.Decode(ch.Save())
-				if err != nil {
-					t.Fatal(err)
-				}
-				decoded = append(decoded, dc)
-			}
-			nm := crdt.NewMaps(roots, decoded)[crdt.Added{Container: "entries", Key: id}]
+			nm := newEntryMap(t, d, heads, id)
 			if nm == nil || nm.Nested != tc.wantNested {
 				t.Fatalf("NewMaps = %+v, want Nested %v", nm, tc.wantNested)
 			}
@@ -293,5 +197,41 @@ func TestNewMapsLeavesWideMapsToTheDocument(t *testing.T) {
 				t.Errorf("EntryFromFields error %v, want %v (as read from the document)", gotErr, wantErr)
 			}
 		})
+	}
+}
+
+// newLedgerDoc returns a ledger document as the server creates it, and
+// its heads.
+func newLedgerDoc(t *testing.T) (*automerge.Doc, []automerge.ChangeHash) {
+	t.Helper()
+	d := automerge.New()
+	if err := crdt.InitLedger(d, "m_abc", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Commit("init"); err != nil {
+		t.Fatal(err)
+	}
+	return d, d.Heads()
+}
+
+// newEntryMap decodes the changes made to d since heads and returns what
+// NewMaps reports for the new entry id (nil if nothing).
+func newEntryMap(t *testing.T, d *automerge.Doc, heads []automerge.ChangeHash, id string) *crdt.NewMap {
+	t.Helper()
+	roots, decoded := decodedSince(t, d, heads)
+	return crdt.NewMaps(roots, decoded)[crdt.Added{Container: "entries", Key: id}]
+}
+
+// assertEntryAsInDocument fails unless the entry built from nm's fields
+// is the entry read from the document, refusal messages included.
+func assertEntryAsInDocument(t *testing.T, d *automerge.Doc, nm *crdt.NewMap, id string) {
+	t.Helper()
+	got, gotErr := crdt.EntryFromFields(nm.Fields)
+	want, _, wantErr := crdt.LookupEntry(d, id)
+	if (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
+		t.Fatalf("EntryFromFields error %v, want %v (as read from the document)", gotErr, wantErr)
+	}
+	if gotErr == nil && !got.Same(want) {
+		t.Errorf("EntryFromFields = %+v, want %+v", got, want)
 	}
 }

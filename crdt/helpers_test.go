@@ -7,6 +7,7 @@ import (
 
 	"github.com/automerge/automerge-go"
 	"github.com/circles-coop/circles/crdt"
+	"github.com/circles-coop/circles/crdt/amchange"
 )
 
 // mustCommit commits doc and fails the test on error.
@@ -73,4 +74,32 @@ func kindsUnder(tb testing.TB, doc *automerge.Doc, path ...any) map[string]autom
 		out[k] = v.Kind()
 	}
 	return out
+}
+
+// decodedSince returns the object ids of d's root containers, read from
+// its first change as the server's policy reads them, and the changes d
+// made since heads, decoded.
+func decodedSince(tb testing.TB, d *automerge.Doc, heads []automerge.ChangeHash) (map[string]amchange.OpID, []*amchange.Change) {
+	tb.Helper()
+	all, _ := d.Changes()
+	first, err := amchange.Decode(all[0].Save())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	roots := map[string]amchange.OpID{}
+	for _, op := range first.Ops {
+		if op.Obj.IsRoot() && op.Action.MakesObject() {
+			roots[op.Key] = op.ID
+		}
+	}
+	news, _ := d.Changes(heads...)
+	var decoded []*amchange.Change
+	for _, ch := range news {
+		dc, err := amchange.Decode(ch.Save())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		decoded = append(decoded, dc)
+	}
+	return roots, decoded
 }

@@ -20,29 +20,9 @@ func ballotsBatch(t *testing.T, write func(d *automerge.Doc)) (map[string]amchan
 	}
 	mustCommit(t, d)
 	heads := d.Heads()
-	all, _ := d.Changes()
-	first, err := amchange.Decode(all[0].Save())
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := map[string]amchange.OpID{}
-	for _, op := range first.Ops {
-		if op.Obj.IsRoot() && op.Action.MakesObject() {
-			roots[op.Key] = op.ID
-		}
-	}
 	write(d)
 	mustCommit(t, d)
-	news, _ := d.Changes(heads...)
-	var decoded []*amchange.Change
-	for _, ch := range news {
-		dc, err := amchange.Decode(ch.Save())
-		if err != nil {
-			t.Fatal(err)
-		}
-		decoded = append(decoded, dc)
-	}
-	return roots, decoded
+	return decodedSince(t, d, heads)
 }
 
 // Values no member document may hold are refused before they are applied,

@@ -440,44 +440,36 @@ func benchEngineTime(before, after map[string]float64) string {
 // returned function stops both.
 func benchProfile(b *testing.B, i int) (stop func()) {
 	var stops []func()
-	if path := os.Getenv("BENCH_CPUPROFILE"); path != "" {
-		f := benchProfileFile(b, path, i)
-		if err := pprof.StartCPUProfile(f); err != nil {
+	for _, p := range []struct {
+		env   string
+		start func(io.Writer) error
+		stop  func()
+	}{
+		{"BENCH_CPUPROFILE", pprof.StartCPUProfile, pprof.StopCPUProfile},
+		{"BENCH_TRACE", trace.Start, trace.Stop},
+	} {
+		path := os.Getenv(p.env)
+		if path == "" {
+			continue
+		}
+		f, err := os.Create(fmt.Sprintf("%s.%d", path, i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := p.start(f); err != nil {
 			b.Fatal(err)
 		}
 		stops = append(stops, func() {
-			pprof.StopCPUProfile()
-			benchClose(b, f)
-		})
-	}
-	if path := os.Getenv("BENCH_TRACE"); path != "" {
-		f := benchProfileFile(b, path, i)
-		if err := trace.Start(f); err != nil {
-			b.Fatal(err)
-		}
-		stops = append(stops, func() {
-			trace.Stop()
-			benchClose(b, f)
+			p.stop()
+			if err := f.Close(); err != nil {
+				b.Error(err)
+			}
 		})
 	}
 	return func() {
 		for _, stop := range stops {
 			stop()
 		}
-	}
-}
-
-func benchProfileFile(b *testing.B, path string, i int) *os.File {
-	f, err := os.Create(fmt.Sprintf("%s.%d", path, i))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return f
-}
-
-func benchClose(b *testing.B, f *os.File) {
-	if err := f.Close(); err != nil {
-		b.Error(err)
 	}
 }
 

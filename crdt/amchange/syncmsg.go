@@ -16,8 +16,11 @@ const syncMessageType = 0x42
 // the cheap way to count a message's changes; a caller that will apply the
 // changes still decodes each one (Decode).
 func SplitSyncMessage(data []byte) ([][]byte, error) {
-	if len(data) == 0 || data[0] != syncMessageType {
-		return nil, errors.New("not an automerge sync message")
+	if len(data) == 0 {
+		return nil, errors.New("empty")
+	}
+	if data[0] != syncMessageType {
+		return nil, fmt.Errorf("not an automerge sync message (first byte 0x%02x)", data[0])
 	}
 	r := msgReader{b: data, off: 1}
 	for _, what := range []string{"heads", "need"} {

@@ -1,6 +1,7 @@
 package amchange_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/automerge/automerge-go"
@@ -57,14 +58,24 @@ func TestSplitSyncMessage(t *testing.T) {
 		}
 	}
 
-	for _, bad := range [][]byte{nil, {}, {0x43}, append([]byte{0x00}, data[1:]...)} {
-		if _, err := amchange.SplitSyncMessage(bad); err == nil {
-			t.Errorf("SplitSyncMessage(% x...) accepted it", bad[:min(len(bad), 4)])
+	for _, bad := range []struct {
+		data []byte
+		want string
+	}{
+		{nil, "empty"},
+		{[]byte{}, "empty"},
+		{[]byte{0x43}, "first byte 0x43"},
+		{append([]byte{0x00}, data[1:]...), "first byte 0x00"},
+	} {
+		if _, err := amchange.SplitSyncMessage(bad.data); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("SplitSyncMessage(% x...) = %v, want an error saying %q", bad.data[:min(len(bad.data), 4)], err, bad.want)
 		}
 	}
+	// Every field is length-prefixed and the changes come last, so every
+	// cut of the message leaves something short: all are refused.
 	for cut := 1; cut < len(data); cut++ {
-		if raws, err := amchange.SplitSyncMessage(data[:cut]); err == nil && len(raws) == len(want) {
-			t.Fatalf("cut at %d of %d: all %d changes found in a truncated message", cut, len(data), len(raws))
+		if raws, err := amchange.SplitSyncMessage(data[:cut]); err == nil {
+			t.Fatalf("cut at %d of %d: accepted, %d changes", cut, len(data), len(raws))
 		}
 	}
 }

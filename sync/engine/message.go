@@ -65,14 +65,8 @@ func decodeMessage(data []byte) ([]Change, error) {
 // can wait for its turn to be applied (Config.MaxApplying) before its
 // changes take memory as decoded operations.
 func splitMessage(data []byte) ([][]byte, error) {
-	if len(data) == 0 {
-		return nil, fmt.Errorf("%w: empty", ErrBadMessage)
-	}
 	if len(data) > maxMessageBytes {
 		return nil, fmt.Errorf("%w: %d bytes is over the limit of %d", ErrBadMessage, len(data), maxMessageBytes)
-	}
-	if data[0] != 0x42 {
-		return nil, fmt.Errorf("%w: not an automerge sync message (first byte 0x%02x)", ErrBadMessage, data[0])
 	}
 	raws, err := amchange.SplitSyncMessage(data)
 	if err != nil {

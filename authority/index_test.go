@@ -223,6 +223,23 @@ func TestIndexSameIDTwiceInOneRecord(t *testing.T) {
 	if err != nil || !ok || got.Entry.Note != "first" || ix.Len() != 1 || ix.DocItems("doc") != 1 {
 		t.Fatalf("Entry = %q, %v, %v; Len %d, DocItems %d; want the first, once", got.Entry.Note, ok, err, ix.Len(), ix.DocItems("doc"))
 	}
+
+	// Credits the same way; and an entry and a credit may share an id
+	// (they are indexed apart), so both of those are kept.
+	c := crdt.Credit{ID: "20000000-0000-4000-8000-000000000002", To: "m2", Amount: 1, Note: "first", At: time.Unix(1e9, 0).UTC()}
+	cAgain := c
+	cAgain.Note = "second"
+	shared := testEntry(2, "entry")
+	shared.ID = c.ID
+	if _, err := ix.Add("doc2", 2, 0, chunkRecord{Member: "m", Entries: []crdt.Entry{shared}, Credits: []crdt.Credit{c, cAgain}}); err != nil {
+		t.Fatal(err)
+	}
+	gotC, okC, errC := ix.Credit(c.ID)
+	gotE, okE, errE := ix.Entry(c.ID)
+	if errC != nil || !okC || gotC.Credit.Note != "first" || errE != nil || !okE || gotE.Entry.Note != "entry" || ix.DocItems("doc2") != 2 {
+		t.Fatalf("Credit = %q, %v, %v; Entry = %q, %v, %v; DocItems %d; want the first credit and the entry, 2 items",
+			gotC.Credit.Note, okC, errC, gotE.Entry.Note, okE, errE, ix.DocItems("doc2"))
+	}
 }
 
 // BenchmarkIndexByMember: what the balances pay to read every entry back

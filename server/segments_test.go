@@ -64,45 +64,33 @@ func TestSegmentsAndEviction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// segments lists the member's ledger segments once the server has
-	// opened at least want of them: a segment opens in the background
-	// after the change that crossed the bound is stored, so a busy
-	// machine can take a moment (bounded: 10 s).
-	segments := func(want int) (*wire.Circle, []string) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			circle, err := cl.Circle(ctx)
-			if err != nil {
+	// A segment opens in a background task after the change that crossed
+	// the bound is stored, so the test waits for each (waitFor, bounded).
+	var circle *wire.Circle
+	var ledgers []string
+	segmentsAtLeast := func(n int) func() bool {
+		return func() bool {
+			if circle, err = cl.Circle(ctx); err != nil {
 				t.Fatal(err)
 			}
-			var ledgers []string
+			ledgers = nil
 			for _, m := range circle.Members {
 				if m.MemberID == dev.Info().MemberID {
 					ledgers = m.Ledgers
 				}
 			}
-			if len(ledgers) >= want || time.Now().After(deadline) {
-				return circle, ledgers
-			}
-			time.Sleep(20 * time.Millisecond)
+			return len(ledgers) >= n
 		}
 	}
 	logN(50) // passes the bound: a second segment opens
-	if _, ledgers := segments(2); len(ledgers) < 2 {
-		t.Fatalf("member has %d ledger segments after 50 entries with a bound of 40, want 2", len(ledgers))
-	}
+	waitFor(t, "a second ledger segment after 50 entries with a bound of 40", 10*time.Second, segmentsAtLeast(2))
 	if _, err := dev.Sync(ctx, nil); err != nil { // the device learns of it
 		t.Fatalf("sync: %v", err)
 	}
 	logN(10) // written into the new segment once the device has seen it
 	logN(35) // and past the bound again
-
-	circle, ledgers := segments(3)
-	if len(ledgers) < 3 {
-		t.Errorf("member has %d ledger segments, want at least 3 after 95 entries with a bound of 40", len(ledgers))
-	}
-	if len(ledgers) > 0 && circle.Docs["ledger"] != ledgers[len(ledgers)-1] {
+	waitFor(t, "at least 3 ledger segments after 95 entries with a bound of 40", 10*time.Second, segmentsAtLeast(3))
+	if circle.Docs["ledger"] != ledgers[len(ledgers)-1] {
 		t.Errorf("docs.ledger = %s, want the newest segment %s", circle.Docs["ledger"], ledgers[len(ledgers)-1])
 	}
 	list, err := cl.ListEntries(ctx, client.ListOptions{Limit: 1000})

@@ -235,3 +235,42 @@ func assertEntryAsInDocument(t *testing.T, d *automerge.Doc, nm *crdt.NewMap, id
 		t.Errorf("EntryFromFields = %+v, want %+v", got, want)
 	}
 }
+
+// TestNewMapsTextPastTheFieldBound: a text written in one run counts
+// against the same bound as the scalar fields: a new map whose scalars
+// already fill it is left to the document when a text comes on top.
+func TestNewMapsTextPastTheFieldBound(t *testing.T) {
+	const id = "6f1c2a7e-9d4b-4c1e-8f3a-2b5d7e9c1a42"
+	for _, tc := range []struct {
+		name       string
+		extra      int // scalar keys beyond id, kind, quantity and at
+		wantNested bool
+	}{
+		{"room for the text", 27, false}, // 31 scalars and the text
+		{"no room left", 28, true},       // 32 scalars, then the text
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, heads := newLedgerDoc(t)
+			fields := map[string]any{"id": id, "kind": "meal", "quantity": 1.5, "at": "2026-05-01T18:00:00Z",
+				"note": automerge.NewText("soup for six")}
+			for i := range tc.extra {
+				fields[fmt.Sprintf("x%02d", i)] = int64(i)
+			}
+			if err := d.Path("entries", id).Set(fields); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.Commit("entry"); err != nil {
+				t.Fatal(err)
+			}
+			nm := newEntryMap(t, d, heads, id)
+			if nm == nil || nm.Nested != tc.wantNested {
+				t.Fatalf("NewMaps = %+v, want Nested %v", nm, tc.wantNested)
+			}
+			if !nm.Nested {
+				if v, ok := nm.Fields.Get("note"); !ok || v.Str != "soup for six" {
+					t.Errorf("note = %v, %v; want the text's content", v, ok)
+				}
+			}
+		})
+	}
+}
